@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Runs a command inside .venv with the environment local runs use: the shipped loopback-only DDS profile and
+# AMENT_PREFIX_PATH for ament_index lookups. ROS_DOMAIN_ID is kept if set.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+export VIRTUAL_ENV=$ROOT/.venv
+export PATH=$VIRTUAL_ENV/bin:$PATH
+export AMENT_PREFIX_PATH=$VIRTUAL_ENV${AMENT_PREFIX_PATH:+:$AMENT_PREFIX_PATH}
+export RMW_IMPLEMENTATION=${RMW_IMPLEMENTATION:-rmw_fastrtps_cpp}
+export FASTDDS_DEFAULT_PROFILES_FILE=${FASTDDS_DEFAULT_PROFILES_FILE:-$ROOT/config/fastdds_local.xml}
+export PYTHONUNBUFFERED=1
+exec "$@"
