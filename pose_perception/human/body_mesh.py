@@ -20,6 +20,7 @@ from typing import Optional
 
 import numpy as np
 import torch
+from scipy.spatial.transform import Rotation
 
 from pose_perception.core.keypoints import COCO_WHOLEBODY_133
 from pose_perception.core.types import BodyMesh
@@ -161,8 +162,6 @@ def _rotvec_to_matrix(r: torch.Tensor) -> torch.Tensor:
 
 
 def _matrix_to_rotvec(R: np.ndarray) -> np.ndarray:
-    from scipy.spatial.transform import Rotation
-
     return Rotation.from_matrix(R).as_rotvec()
 
 
@@ -178,8 +177,6 @@ def _min_rotation(u: np.ndarray, v: np.ndarray) -> np.ndarray:
         perp = np.cross(u, [1.0, 0, 0]) if abs(u[0]) < 0.9 else np.cross(u, [0, 1.0, 0])
         perp /= np.linalg.norm(perp)
         return 2 * np.outer(perp, perp) - np.eye(3)
-    from scipy.spatial.transform import Rotation
-
     return Rotation.from_rotvec(axis / s * math.atan2(s, c)).as_matrix()
 
 
@@ -318,6 +315,8 @@ class BodyMeshFitter:
         self._vertex_subset, self._faces = self._decimation(max_faces)
         self._prior_w = torch.tensor([_PRIOR[g] for g in GROUP_NAMES], dtype=torch.float64, device=self.device)
         self._reference_geometry()
+        # The first torch.optim construction imports torch._dynamo (seconds): pay it here, not in the first fit.
+        torch.optim.LBFGS([torch.zeros(1, requires_grad=True)])
 
     # ----------------------------------------------------------------------------------------------- public API
     @property
@@ -389,6 +388,14 @@ class BodyMeshFitter:
             zero = torch.zeros((len(GROUP_NAMES), 3), dtype=torch.float64, device=self.device)
             kp = self.body.keypoints(zero, torch.zeros(3, dtype=torch.float64, device=self.device), shape).cpu().numpy()
         self._ref_kp = kp
+        # Reference-pose keypoints on a fine shape grid, for the limb-length shape choice of cold fits.
+        fine = [np.linspace(n[0], n[-1], 7) for n in self.data.shape_nodes]
+        self._candidates = np.array(np.meshgrid(*fine, indexing="ij")).reshape(len(fine), -1).T
+        with torch.no_grad():
+            self._candidate_kp = np.stack([
+                self.body.keypoints(zero, torch.zeros(3, dtype=torch.float64, device=self.device),
+                                    torch.as_tensor(c, dtype=torch.float64, device=self.device)).cpu().numpy()
+                for c in self._candidates])
         left = kp[_kp("left_hip")] - kp[_kp("right_hip")] + kp[_kp("left_shoulder")] - kp[_kp("right_shoulder")]
         up = 0.5 * (kp[_kp("left_shoulder")] + kp[_kp("right_shoulder")] - kp[_kp("left_hip")] - kp[_kp("right_hip")])
         self._ref_frame = _frame(left, up)          # columns: left, up, front-or-back
@@ -466,7 +473,9 @@ class BodyMeshFitter:
             iterations = self.config.cold_iterations
             prev = None
         else:
-            shape, rotvecs, translation = track.shape.clone(), track.rotvecs.clone(), track.translation.clone()
+            shape = track.shape.clone()
+            rotvecs, translation = self._initialise(target, weight, shape, track.rotvecs.cpu().numpy(),
+                                                    track.translation.cpu().numpy(), passes=1)
             iterations = self.config.warm_iterations
             prev = track
         fit_shape = cold or (prev is not None and prev.fits_since_shape + 1 >= self.config.shape_update_every)
@@ -498,40 +507,34 @@ class BodyMeshFitter:
 
     def _choose_shape(self, target: np.ndarray, weight: np.ndarray) -> torch.Tensor:
         """Shape on a fine grid whose reference-pose limb lengths best match the observed ones (cold fits)."""
-        fine = [np.linspace(n[0], n[-1], 5) for n in self.data.shape_nodes]
-        candidates = np.array(np.meshgrid(*fine, indexing="ij")).reshape(len(fine), -1).T
         pairs = [(_kp(a), _kp(b)) for a, b, _, _ in _SEGMENTS if weight[_kp(a)] > 0 and weight[_kp(b)] > 0]
         if not pairs:
             return torch.as_tensor(self.data.default_shape, dtype=torch.float64, device=self.device)
-        observed = np.array([np.linalg.norm(target[a] - target[b]) for a, b in pairs])
-        pw = np.array([min(weight[a], weight[b]) for a, b in pairs])
-        zero = torch.zeros((len(GROUP_NAMES), 3), dtype=torch.float64, device=self.device)
-        t = torch.zeros(3, dtype=torch.float64, device=self.device)
-        best, best_cost = None, math.inf
-        with torch.no_grad():
-            for cand in candidates:
-                s = torch.as_tensor(cand, dtype=torch.float64, device=self.device)
-                kp = self.body.keypoints(zero, t, s).cpu().numpy()
-                model_len = np.array([np.linalg.norm(kp[a] - kp[b]) for a, b in pairs])
-                cost = float((pw * (model_len - observed) ** 2).sum())
-                if cost < best_cost:
-                    best, best_cost = cand, cost
-        return torch.as_tensor(best, dtype=torch.float64, device=self.device)
+        a, b = np.array(pairs).T
+        observed = np.linalg.norm(target[a] - target[b], axis=1)
+        pw = np.minimum(weight[a], weight[b])
+        model_len = np.linalg.norm(self._candidate_kp[:, a] - self._candidate_kp[:, b], axis=2)   # (C, P)
+        best = int(np.argmin((pw * (model_len - observed) ** 2).sum(axis=1)))
+        return torch.as_tensor(self._candidates[best], dtype=torch.float64, device=self.device)
 
-    def _initialise(self, target, weight, shape) -> tuple[torch.Tensor, torch.Tensor]:
-        """Analytic pose: pelvis frame from hips + shoulders, then each limb group turned onto its bone direction."""
-        J = len(GROUP_NAMES)
-        rot = np.zeros((J, 3))
-        ref = self._keypoints_np(rot, np.zeros(3), shape)
+    def _initialise(self, target, weight, shape, rotvecs: Optional[np.ndarray] = None,
+                    translation: Optional[np.ndarray] = None, passes: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
+        """Analytic pose: the pelvis frame turned onto the hips + shoulders, then each limb group onto its bone
+        direction. Starts from the reference pose (cold) or from the track's previous pose (warm)."""
+        rot = np.zeros((len(GROUP_NAMES), 3)) if rotvecs is None else np.array(rotvecs, dtype=np.float64)
+        translation = np.zeros(3) if translation is None else np.array(translation, dtype=np.float64)
         lh, rh, ls, rs = (_kp(n) for n in _TORSO)
-        F_ref = _frame(ref[lh] - ref[rh] + ref[ls] - ref[rs], 0.5 * (ref[ls] + ref[rs] - ref[lh] - ref[rh]))
-        F_obs = _frame(target[lh] - target[rh] + target[ls] - target[rs],
-                       0.5 * (target[ls] + target[rs] - target[lh] - target[rh]))
-        R0 = F_obs @ F_ref.T
-        rot[0] = _matrix_to_rotvec(R0)
-        pelvis_ref = 0.5 * (ref[lh] + ref[rh])
-        translation = 0.5 * (target[lh] + target[rh]) - R0 @ pelvis_ref  # the root head sits at the origin in ref
-        for _ in range(2):  # a second pass corrects for the coupling between parent and child alignments
+        if all(weight[i] > 0 for i in (lh, rh, ls, rs)):
+            kp = self._keypoints_np(rot, translation, shape)
+            F_model = _frame(kp[lh] - kp[rh] + kp[ls] - kp[rs], 0.5 * (kp[ls] + kp[rs] - kp[lh] - kp[rh]))
+            F_obs = _frame(target[lh] - target[rh] + target[ls] - target[rs],
+                           0.5 * (target[ls] + target[rs] - target[lh] - target[rh]))
+            R_delta = F_obs @ F_model.T
+            R_root = R_delta @ Rotation.from_rotvec(rot[0]).as_matrix()
+            rot[0] = _matrix_to_rotvec(R_root)
+            # The root turns about its head (= translation): move it so that the pelvis lands on the hips' midpoint.
+            translation = 0.5 * (target[lh] + target[rh]) - R_delta @ (0.5 * (kp[lh] + kp[rh]) - translation)
+        for _ in range(passes):  # a second pass corrects for the coupling between parent and child alignments
             for group, start, ends in _ALIGN:
                 ends_ok = [e for e in ends if weight[_kp(e)] > 0]
                 if not ends_ok:
@@ -566,8 +569,6 @@ class BodyMeshFitter:
                                        shape).cpu().numpy()
 
     def _world_rotations(self, rot: np.ndarray) -> np.ndarray:
-        from scipy.spatial.transform import Rotation
-
         D = Rotation.from_rotvec(rot).as_matrix()
         H = np.zeros_like(D)
         for j, p in enumerate(GROUP_PARENTS):
