@@ -85,8 +85,11 @@ _ALIGN = (
     ("foot_r", "right_ankle", ("right_big_toe", "right_small_toe")),
     ("upperarm_l", "left_shoulder", ("left_elbow",)), ("upperarm_r", "right_shoulder", ("right_elbow",)),
     ("forearm_l", "left_elbow", ("left_wrist",)), ("forearm_r", "right_elbow", ("right_wrist",)),
-    ("neck", "left_shoulder", ("nose",)),  # uses the shoulder midpoint, see _align_limbs
+    ("neck", "left_shoulder", ("nose",)),  # from the shoulder midpoint, see _initialise
+    ("head", "nose", ("left_ear", "right_ear")),  # face frame: ears and nose, see _initialise
 )
+# Upper limb groups whose twist the end of the limb (wrist, ankle) can fix when the middle joint is bent.
+_LIMB_END = {"thigh_l": "left_ankle", "thigh_r": "right_ankle", "upperarm_l": "left_wrist", "upperarm_r": "right_wrist"}
 # Hinge joints: (group, parent-end keypoint, joint keypoint, child-end keypoint, which way flexion moves the child).
 _HINGES = (
     ("shin_l", "left_knee", "left_ankle", "back"), ("shin_r", "right_knee", "right_ankle", "back"),
@@ -311,6 +314,7 @@ class BodyMeshFitter:
         self.model_name = model
         self.body = _ReducedBody(self.data, self.device)
         self._tracks: dict[int, _Track] = {}
+        self._shape_terms_cache: tuple = (None, None)
         self._last_log: dict[str, float] = {}
         self._vertex_subset, self._faces = self._decimation(max_faces)
         self._prior_w = torch.tensor([_PRIOR[g] for g in GROUP_NAMES], dtype=torch.float64, device=self.device)
@@ -539,6 +543,20 @@ class BodyMeshFitter:
                 ends_ok = [e for e in ends if weight[_kp(e)] > 0]
                 if not ends_ok:
                     continue
+                if group == "head":
+                    le, re, nose = _kp("left_ear"), _kp("right_ear"), _kp("nose")
+                    if min(weight[le], weight[re], weight[nose]) == 0:
+                        continue
+                    kp = self._keypoints_np(rot, translation, shape)
+                    u, v = kp[le] - kp[re], target[le] - target[re]
+                    u2, v2 = kp[nose] - 0.5 * (kp[le] + kp[re]), target[nose] - 0.5 * (target[le] + target[re])
+                    if min(np.linalg.norm(x) for x in (u, v, u2, v2)) < 1e-3:
+                        continue
+                    j = _grp(group)
+                    H = self._world_rotations(rot)
+                    R_align = _frame(v, v2) @ _frame(u, u2).T
+                    rot[j] = _matrix_to_rotvec(H[GROUP_PARENTS[j]].T @ R_align @ H[j])
+                    continue
                 if group == "neck":
                     if weight[ls] == 0 or weight[rs] == 0:
                         continue
@@ -557,6 +575,15 @@ class BodyMeshFitter:
                 H = self._world_rotations(rot)
                 Hp = H[GROUP_PARENTS[j]]
                 R_align = _min_rotation(u, v)
+                third = _LIMB_END.get(group)
+                if third is not None and weight[_kp(third)] > 0 and len(ends_ok) == 1:
+                    # A bent limb also fixes the twist of its upper segment: align the limb's plane too.
+                    e = _kp(ends_ok[0])
+                    u2, v2 = kp[_kp(third)] - kp[e], target[_kp(third)] - target[e]
+                    nu, nv = np.cross(u, u2), np.cross(v, v2)
+                    if (np.linalg.norm(nu) > 0.25 * np.linalg.norm(u) * np.linalg.norm(u2)
+                            and np.linalg.norm(nv) > 0.25 * np.linalg.norm(v) * np.linalg.norm(v2)):
+                        R_align = _frame(v, nv) @ _frame(u, nu).T
                 D_new = Hp.T @ R_align @ H[j]
                 rot[j] = _matrix_to_rotvec(D_new)
         return (torch.as_tensor(rot, dtype=torch.float64, device=self.device),
@@ -564,9 +591,12 @@ class BodyMeshFitter:
 
     def _keypoints_np(self, rot: np.ndarray, translation: np.ndarray, shape: torch.Tensor) -> np.ndarray:
         with torch.no_grad():
-            return self.body.keypoints(torch.as_tensor(rot, dtype=torch.float64, device=self.device),
-                                       torch.as_tensor(translation, dtype=torch.float64, device=self.device),
-                                       shape).cpu().numpy()
+            key = shape.cpu().numpy().tobytes()
+            if self._shape_terms_cache[0] != key:  # the init evaluates one shape a dozen times
+                self._shape_terms_cache = (key, self.body.shape_terms(shape))
+            return self.body.keypoints_posed(torch.as_tensor(rot, dtype=torch.float64, device=self.device),
+                                             torch.as_tensor(translation, dtype=torch.float64, device=self.device),
+                                             *self._shape_terms_cache[1]).cpu().numpy()
 
     def _world_rotations(self, rot: np.ndarray) -> np.ndarray:
         D = Rotation.from_rotvec(rot).as_matrix()
