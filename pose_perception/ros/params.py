@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
+from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
@@ -58,8 +59,14 @@ def declare_parameters(node: Node, specs: Sequence[ParamSpec]) -> dict[str, Any]
     by_name = {s.name: s for s in specs}
     values: dict[str, Any] = {}
     for spec in specs:
-        param = node.declare_parameter(spec.name, spec.default, spec.descriptor())
-        value = param.value
+        override = getattr(node, "_parameter_overrides", {}).get(spec.name)
+        if override is not None and spec.check(override.value):
+            raise ParameterValueError(f"{node.get_name()}: {spec.check(override.value)}")
+        try:
+            value = node.declare_parameter(spec.name, spec.default, spec.descriptor()).value
+        except (InvalidParameterValueException, InvalidParameterTypeException) as exc:
+            # rclpy checks descriptor ranges itself; say it in our words, with the allowed range.
+            raise ParameterValueError(f"{node.get_name()}: {exc}") from exc
         if isinstance(spec.default, float) and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         problem = spec.check(value)
