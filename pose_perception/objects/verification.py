@@ -1,0 +1,158 @@
+"""Hypothesis verification: render the model at each pose and score it against the observed depth with a
+visibility-aware, VSD-like test plus normal consistency; batched (numpy on CPU, torch on CUDA).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from pose_perception.core.camera import CameraIntrinsics
+from pose_perception.objects.model import ObjectModel
+from pose_perception.objects.render import cast_model, pixel_rays
+
+
+@dataclass(frozen=True)
+class VerificationConfig:
+    """tau: depth agreement tolerance max(tau_min_m, tau_diameter_fraction * d). A rendered pixel is
+    - matched when observed depth is within tau and the surface normals agree (cos > normal_cos),
+    - occluded when the observation is closer than rendered - tau (something in front: not counted),
+    - violating when the observation is farther than rendered + tau (we see through the model),
+    - ignored when the observation is missing.
+    fit = matched / (matched + violating + normal_penalty * depth-close-but-normal-wrong);
+    score = fit * min(1, visible_fraction / full_visibility) where visible_fraction = matched / rendered."""
+
+    tau_min_m: float = 0.01
+    tau_diameter_fraction: float = 0.06
+    normal_cos: float = 0.5
+    normal_penalty: float = 1.0
+    full_visibility: float = 0.4
+    stride: int = 2
+    margin_px: int = 8
+
+
+@dataclass(frozen=True)
+class Verification:
+    """Scores of one hypothesis; counts are over the rendered pixels of the (strided) region."""
+
+    score: float
+    fit: float
+    visible_fraction: float
+    n_rendered: int
+    n_matched: int
+    n_violating: int
+    n_occluded: int
+
+
+def projected_bbox(model: ObjectModel, T_cam_obj: np.ndarray, intrinsics: CameraIntrinsics) -> np.ndarray | None:
+    """Pixel box [u0, v0, u1, v1) of the model's 3D bounding box at T_cam_obj, clipped; None if not in view."""
+    corners = np.array(np.meshgrid([0, 1], [0, 1], [0, 1])).reshape(3, -1).T * model.bbox_size_m + model.bbox_min_m
+    pc = corners @ T_cam_obj[:3, :3].T + T_cam_obj[:3, 3]
+    if np.any(pc[:, 2] <= 1e-3):
+        return None
+    uv = pc[:, :2] / pc[:, 2:3] * [intrinsics.fx, intrinsics.fy] + [intrinsics.cx, intrinsics.cy]
+    box = np.array([np.floor(uv[:, 0].min()), np.floor(uv[:, 1].min()), np.ceil(uv[:, 0].max()) + 1, np.ceil(uv[:, 1].max()) + 1])
+    box = np.clip(box, 0, [intrinsics.width, intrinsics.height, intrinsics.width, intrinsics.height]).astype(np.int64)
+    if box[2] <= box[0] or box[3] <= box[1]:
+        return None
+    return box
+
+
+def observed_normals(points_hw3: np.ndarray) -> np.ndarray:
+    """Normals (h, w, 3) of an organised camera-frame point grid (h, w, 3), facing the camera; NaN where unknown."""
+    du = np.gradient(points_hw3, axis=1)
+    dv = np.gradient(points_hw3, axis=0)
+    n = np.cross(du, dv)
+    n /= np.linalg.norm(n, axis=-1, keepdims=True) + 1e-12
+    flip = np.sum(n * points_hw3, axis=-1) > 0  # must point against the viewing ray
+    n[flip] *= -1
+    return n
+
+
+def _scores_numpy(dr, nr, do, no, tau, cfg: VerificationConfig):
+    """dr (B, N) rendered depth, nr (B, N, 3) rendered normals, do (N,), no (N, 3) observed."""
+    rendered = np.isfinite(dr)
+    both = rendered & np.isfinite(do)[None]
+    with np.errstate(invalid="ignore"):
+        diff = do[None] - dr
+        close = both & (np.abs(diff) < tau)
+        occluded = both & (diff < -tau)
+        violating = both & (diff > tau)
+    cos = np.abs(np.nan_to_num(np.einsum("bnk,nk->bn", np.nan_to_num(nr), np.nan_to_num(no))))
+    matched = close & (cos > cfg.normal_cos)
+    wrong_normal = close & ~matched
+    n_r, n_m, n_v, n_o = rendered.sum(1), matched.sum(1), violating.sum(1), occluded.sum(1)
+    n_w = wrong_normal.sum(1)
+    return n_r, n_m, n_v, n_o, n_w
+
+
+def _scores_torch(dr, nr, do, no, tau, cfg: VerificationConfig, device: str):
+    import torch
+
+    dr_t = torch.as_tensor(dr, device=device)
+    nr_t = torch.nan_to_num(torch.as_tensor(nr, device=device))
+    do_t = torch.as_tensor(do, device=device)[None]
+    no_t = torch.nan_to_num(torch.as_tensor(no, device=device))
+    rendered = torch.isfinite(dr_t)
+    both = rendered & torch.isfinite(do_t)
+    diff = torch.nan_to_num(do_t - dr_t, nan=0.0)
+    close = both & (diff.abs() < tau)
+    occluded = both & (diff < -tau)
+    violating = both & (diff > tau)
+    cos = torch.einsum("bnk,nk->bn", nr_t, no_t).abs()
+    matched = close & (cos > cfg.normal_cos)
+    wrong_normal = close & ~matched
+    out = [x.sum(1).cpu().numpy() for x in (rendered, matched, violating, occluded, wrong_normal)]
+    return tuple(out)
+
+
+def verify_hypotheses(
+    model: ObjectModel,
+    poses: list[np.ndarray],
+    depth_m: np.ndarray,
+    intrinsics: CameraIntrinsics,
+    config: VerificationConfig = VerificationConfig(),
+    roi_xyxy: np.ndarray | None = None,
+    device: str = "cpu",
+) -> list[Verification]:
+    """Score each T_cam_obj in `poses` against depth_m (H, W) float32 metres (NaN invalid).
+
+    All hypotheses are rendered over one region (the union of their projected boxes and roi_xyxy, plus a
+    margin) so the scoring is one batched computation; on device "cuda" it runs in torch.
+    """
+    boxes = [b for b in (projected_bbox(model, T, intrinsics) for T in poses) if b is not None]
+    if roi_xyxy is not None:
+        boxes.append(np.asarray(roi_xyxy))
+    empty = Verification(0.0, 0.0, 0.0, 0, 0, 0, 0)
+    if not boxes:
+        return [empty for _ in poses]
+    b = np.stack(boxes)
+    m = config.margin_px
+    roi = np.array([b[:, 0].min() - m, b[:, 1].min() - m, b[:, 2].max() + m, b[:, 3].max() + m])
+    roi = np.clip(roi, 0, [intrinsics.width, intrinsics.height, intrinsics.width, intrinsics.height])
+    dirs, u, v = pixel_rays(intrinsics, roi, config.stride)
+    do_grid = depth_m[np.ix_(v.astype(np.int64), u.astype(np.int64))].astype(np.float32)
+    do_grid = np.where(do_grid > 0, do_grid, np.nan)
+    pts_grid = dirs.reshape(len(v), len(u), 3) * do_grid[..., None]
+    no = observed_normals(pts_grid).reshape(-1, 3)
+    do = do_grid.ravel()
+    dr = np.empty((len(poses), len(do)), dtype=np.float32)
+    nr = np.empty((len(poses), len(do), 3), dtype=np.float32)
+    for i, T in enumerate(poses):
+        dr[i], nr[i] = cast_model(model.scene, T, dirs)
+    tau = max(config.tau_min_m, config.tau_diameter_fraction * model.diameter_m)
+    if device.startswith("cuda"):
+        n_r, n_m, n_v, n_o, n_w = _scores_torch(dr, nr, do, no, tau, config, device)
+    else:
+        n_r, n_m, n_v, n_o, n_w = _scores_numpy(dr, nr, do, no, tau, config)
+    results = []
+    for i in range(len(poses)):
+        if n_r[i] == 0:
+            results.append(empty)
+            continue
+        denom = n_m[i] + n_v[i] + config.normal_penalty * n_w[i]
+        fit = float(n_m[i] / denom) if denom > 0 else 0.0
+        visible = float(n_m[i] / n_r[i])
+        score = fit * min(1.0, visible / config.full_visibility)
+        results.append(Verification(score, fit, visible, int(n_r[i]), int(n_m[i]), int(n_v[i]), int(n_o[i])))
+    return results
