@@ -45,8 +45,8 @@ class EstimatorConfig:
     segmentation: SegmentationConfig = field(default_factory=SegmentationConfig)
     registration: RegistrationConfig = field(default_factory=RegistrationConfig)
     verification: VerificationConfig = field(default_factory=VerificationConfig)
-    score_threshold: float = 0.55
-    track_score_threshold: float = 0.45
+    score_threshold: float = 0.7
+    track_score_threshold: float = 0.6
     max_instances_per_segment: int = 3
     min_segment_fraction: float = 0.25
     duplicate_fraction: float = 0.3
@@ -155,13 +155,13 @@ class ObjectPoseEstimator:
         depth = self._check_inputs(rgb, depth_m, intrinsics)
         if not self._models:
             return []
-        segments = segment_depth(depth, intrinsics, masks, self.config.segmentation)
+        seg = segment_depth(depth, intrinsics, masks, self.config.segmentation)
         found: list[_Candidate] = []
-        for seg in segments:
-            found.extend(self._search_segment(seg, depth, intrinsics))
+        for segment in seg.segments:
+            found.extend(self._search_segment(segment, depth, intrinsics, seg.plane))
         return self._assign_instances(self._suppress_duplicates(found), previous=[])
 
-    def _search_segment(self, seg: Segment, depth: np.ndarray, intrinsics: CameraIntrinsics) -> list[_Candidate]:
+    def _search_segment(self, seg: Segment, depth: np.ndarray, intrinsics: CameraIntrinsics, plane) -> list[_Candidate]:
         cfg = self.config
         points = seg.points_m
         results: list[_Candidate] = []
@@ -173,7 +173,7 @@ class ObjectPoseEstimator:
             for model in self._models.values():
                 if extent < cfg.min_segment_fraction * model.diameter_m:
                     continue
-                cand = self._best_pose_in_points(model, points, seg.bbox_xyxy, depth, intrinsics)
+                cand = self._best_pose_in_points(model, points, seg.bbox_xyxy, depth, intrinsics, plane)
                 if cand is not None and (best is None or cand.score > best.score):
                     best = cand
             if best is None or best.score < cfg.score_threshold:
@@ -188,7 +188,7 @@ class ObjectPoseEstimator:
             extent = float(np.max(points.max(0) - points.min(0)))
         return results
 
-    def _best_pose_in_points(self, model, points, roi, depth, intrinsics) -> _Candidate | None:
+    def _best_pose_in_points(self, model, points, roi, depth, intrinsics, plane) -> _Candidate | None:
         cfg = self.config
         patch = prepare_patch(points, model, cfg.registration, seed=cfg.seed)
         if patch is None:
@@ -198,7 +198,10 @@ class ObjectPoseEstimator:
         if not hyps:
             return None
         refined = [refine_icp(index, patch.icp_points, T, cfg.registration)[0] for T, _ in hyps]
-        scores = verify_hypotheses(model, refined, depth, intrinsics, cfg.verification, roi_xyxy=roi, device=self.device)
+        scores = verify_hypotheses(
+            model, refined, depth, intrinsics, cfg.verification, roi_xyxy=roi, device=self.device, plane=plane,
+            plane_tol_m=1.5 * cfg.segmentation.plane_distance_m,
+        )
         i = int(np.argmax([s.score for s in scores]))
         return _Candidate(model, canonical_symmetric_pose(model, refined[i]), scores[i].score)
 

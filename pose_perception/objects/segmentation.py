@@ -72,25 +72,32 @@ def remove_support_plane(points: np.ndarray, config: SegmentationConfig, seed: i
     return dist > config.plane_distance_m, plane
 
 
+@dataclass(frozen=True)
+class Segmentation:
+    """segments: candidate segments; plane (4,) float64 [nx, ny, nz, d] support plane in the camera frame
+    (n . p + d = 0, n towards the camera) or None when no dominant plane was found."""
+
+    segments: list
+    plane: np.ndarray | None
+
+
 def segment_depth(
     depth_m: np.ndarray,
     intrinsics: CameraIntrinsics,
     masks=None,
     config: SegmentationConfig = SegmentationConfig(),
-) -> list[Segment]:
+) -> Segmentation:
     """Candidate segments of a depth image (H, W) float32 metres, NaN/0 invalid.
 
     masks: None, or a list of (H, W) bool masks and/or (4,) boxes [u0, v0, u1, v1] in pixels. A mask gives its
     points directly; a box keeps its largest cluster after plane removal. Without masks: plane removal + DBSCAN.
     """
-    import open3d as o3d
-
     H, W = depth_m.shape
     depth = np.where(np.isfinite(depth_m) & (depth_m > 0) & (depth_m < config.max_depth_m), depth_m, np.nan)
     points, pix = depth_to_points(depth, intrinsics.K, stride=config.stride)
     if len(points) == 0:
-        return []
-    keep, _ = remove_support_plane(points, config)
+        return Segmentation([], None)
+    keep, plane = remove_support_plane(points, config)
 
     if masks is not None:
         segments = []
@@ -114,11 +121,11 @@ def segment_depth(
                 biggest = max(sub, key=len)
                 idx = np.flatnonzero(sel)[biggest]
                 segments.append(_segment_from(points[idx], pix[idx], W))
-        return segments
+        return Segmentation(segments, plane)
 
     idx_fg = np.flatnonzero(keep)
     if len(idx_fg) < config.cluster_min_points:
-        return []
+        return Segmentation([], plane)
     segments = []
     for members in _clusters(points[idx_fg], config):
         idx = idx_fg[members]
@@ -126,8 +133,7 @@ def segment_depth(
         if ext.max() < config.min_extent_m or ext.max() > config.max_extent_m:
             continue
         segments.append(_segment_from(points[idx], pix[idx], W))
-    del o3d
-    return segments
+    return Segmentation(segments, plane)
 
 
 def _clusters(points: np.ndarray, config: SegmentationConfig) -> list[np.ndarray]:

@@ -20,15 +20,25 @@ class VerificationConfig:
     - violating when the observation is farther than rendered + tau (we see through the model),
     - ignored when the observation is missing.
     fit = matched / (matched + violating + normal_penalty * depth-close-but-normal-wrong);
-    score = fit * min(1, visible_fraction / full_visibility) where visible_fraction = matched / rendered."""
+    visible_fraction = matched / rendered.
+    Boundary test (rejects a model fitted into part of a larger surface, which the tests above cannot see):
+    in a ring from ring_gap_px to ring_px outside the rendered silhouette (the gap absorbs the few pixels of
+    residual pose error) the observed surface should end, i.e. be farther than
+    the adjacent model depth + tau (background) or closer (occluder); ring pixels continuing the model's
+    surface, and not lying on the support plane, are continuations. boundary = 1 - continuations /
+    (continuations + background).
+    score = fit * min(1, visible_fraction / full_visibility) * min(1, boundary / full_boundary)."""
 
     tau_min_m: float = 0.01
     tau_diameter_fraction: float = 0.06
     normal_cos: float = 0.5
     normal_penalty: float = 1.0
     full_visibility: float = 0.4
+    full_boundary: float = 0.6
+    ring_gap_px: int = 4
+    ring_px: int = 10
     stride: int = 2
-    margin_px: int = 8
+    margin_px: int = 12
 
 
 @dataclass(frozen=True)
@@ -42,6 +52,7 @@ class Verification:
     n_matched: int
     n_violating: int
     n_occluded: int
+    boundary: float = 1.0
 
 
 def projected_bbox(model: ObjectModel, T_cam_obj: np.ndarray, intrinsics: CameraIntrinsics) -> np.ndarray | None:
@@ -67,6 +78,46 @@ def observed_normals(points_hw3: np.ndarray) -> np.ndarray:
     flip = np.sum(n * points_hw3, axis=-1) > 0  # must point against the viewing ray
     n[flip] *= -1
     return n
+
+
+def boundary_scores(
+    mask_grid, pts_grid, normals_grid, plane, tau: float, gap_cells: int, ring_cells: int, plane_tol_m: float
+) -> np.ndarray:
+    """mask_grid (B, h, w) rendered-model masks; pts_grid (h, w, 3) observed camera-frame points (NaN invalid);
+    normals_grid (h, w, 3) observed normals; plane (4,) or None -> boundary score (B,) in [0, 1].
+
+    A ring pixel continues the surface seen at its nearest silhouette pixel q when it lies within tau of the
+    observed tangent plane at q and within 3 tau in depth: a surface that goes on smoothly (flat or gently
+    curved) where the model says the object ends. A real object edge is a depth jump or a crease. Ring pixels
+    that are missing, on the support plane or closer than q (occluders) say nothing. 1 when nothing is said."""
+    from scipy import ndimage
+
+    valid = np.isfinite(pts_grid[..., 2])
+    on_plane = np.zeros(valid.shape, bool)
+    if plane is not None:
+        with np.errstate(invalid="ignore"):
+            on_plane = np.abs(pts_grid @ plane[:3] + plane[3]) < plane_tol_m
+    out = np.ones(len(mask_grid))
+    for b, mask in enumerate(mask_grid):
+        if not mask.any():
+            out[b] = 0.0
+            continue
+        inner = ndimage.binary_dilation(mask, iterations=gap_cells) if gap_cells > 0 else mask
+        ring = ndimage.binary_dilation(mask, iterations=ring_cells) & ~inner & valid & ~on_plane
+        if not ring.any():
+            continue
+        _, (iy, ix) = ndimage.distance_transform_edt(~mask, return_indices=True)
+        ry, rx = np.nonzero(ring)
+        qy, qx = iy[ry, rx], ix[ry, rx]
+        P, Q, nQ = pts_grid[ry, rx], pts_grid[qy, qx], normals_grid[qy, qx]
+        with np.errstate(invalid="ignore"):
+            d_plane = np.abs(np.sum(nQ * (P - Q), axis=1))
+            d_depth = P[:, 2] - Q[:, 2]
+            cont = (d_plane < tau) & (np.abs(d_depth) < 3 * tau)
+            background = ~cont & (d_depth > 0)
+        n = cont.sum() + background.sum()
+        out[b] = 1.0 - cont.sum() / n if n > 0 else 1.0
+    return out
 
 
 def _scores_numpy(dr, nr, do, no, tau, cfg: VerificationConfig):
@@ -114,11 +165,14 @@ def verify_hypotheses(
     config: VerificationConfig = VerificationConfig(),
     roi_xyxy: np.ndarray | None = None,
     device: str = "cpu",
+    plane: np.ndarray | None = None,
+    plane_tol_m: float = 0.015,
 ) -> list[Verification]:
     """Score each T_cam_obj in `poses` against depth_m (H, W) float32 metres (NaN invalid).
 
     All hypotheses are rendered over one region (the union of their projected boxes and roi_xyxy, plus a
-    margin) so the scoring is one batched computation; on device "cuda" it runs in torch.
+    margin) so the scoring is one batched computation; on device "cuda" the per-pixel tests run in torch.
+    plane: support plane (4,) [n, d] in the camera frame (n . p + d = 0), whose points never count as continuations.
     """
     boxes = [b for b in (projected_bbox(model, T, intrinsics) for T in poses) if b is not None]
     if roi_xyxy is not None:
@@ -145,6 +199,12 @@ def verify_hypotheses(
         n_r, n_m, n_v, n_o, n_w = _scores_torch(dr, nr, do, no, tau, config, device)
     else:
         n_r, n_m, n_v, n_o, n_w = _scores_numpy(dr, nr, do, no, tau, config)
+    ring_cells = max(2, round(config.ring_px / config.stride))
+    gap_cells = min(ring_cells - 1, round(config.ring_gap_px / config.stride))
+    boundary = boundary_scores(
+        np.isfinite(dr).reshape(len(poses), len(v), len(u)), pts_grid, no.reshape(len(v), len(u), 3), plane, tau,
+        gap_cells, ring_cells, plane_tol_m,
+    )
     results = []
     for i in range(len(poses)):
         if n_r[i] == 0:
@@ -153,6 +213,8 @@ def verify_hypotheses(
         denom = n_m[i] + n_v[i] + config.normal_penalty * n_w[i]
         fit = float(n_m[i] / denom) if denom > 0 else 0.0
         visible = float(n_m[i] / n_r[i])
-        score = fit * min(1.0, visible / config.full_visibility)
-        results.append(Verification(score, fit, visible, int(n_r[i]), int(n_m[i]), int(n_v[i]), int(n_o[i])))
+        score = fit * min(1.0, visible / config.full_visibility) * min(1.0, boundary[i] / config.full_boundary)
+        results.append(
+            Verification(score, fit, visible, int(n_r[i]), int(n_m[i]), int(n_v[i]), int(n_o[i]), float(boundary[i]))
+        )
     return results
