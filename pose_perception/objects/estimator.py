@@ -297,6 +297,9 @@ class ObjectPoseEstimator:
         pts = pts[np.linalg.norm(pts - centre, axis=1) < 0.75 * model.diameter_m]
         if len(pts) < 20:
             return None
+        if len(pts) > cfg.registration.max_icp_points:  # the KD-tree queries dominate the cost: cap them
+            step = len(pts) / cfg.registration.max_icp_points
+            pts = pts[(np.arange(cfg.registration.max_icp_points) * step).astype(np.int64)]
         T, fitness, _ = refine_icp(self._index[model.name], pts, prev.T_cam_obj, cfg.registration, voxels=cfg.track_icp_voxels)
         if fitness == 0:
             return None

@@ -217,7 +217,7 @@ def refine_icp(
             x = -np.linalg.solve(H, (A * w[:, None]).T @ r)
             dT = _small_motion(x)
             T_obj_cam = dT @ T_obj_cam
-            if np.linalg.norm(x[:3]) < 1e-5 and np.linalg.norm(x[3:]) < 1e-6:
+            if np.linalg.norm(x[:3]) < 2e-4 and np.linalg.norm(x[3:]) < 2e-5:  # 0.01 deg, 0.02 mm
                 break
         fitness = float(ok.mean())
         rmse = float(np.sqrt(np.mean(r**2)))

@@ -81,7 +81,8 @@ def observed_normals(points_hw3: np.ndarray) -> np.ndarray:
 
 
 def boundary_scores(
-    mask_grid, pts_grid, normals_grid, plane, tau: float, gap_cells: int, ring_cells: int, plane_tol_m: float
+    mask_grid, pts_grid, normals_grid, plane, tau: float, gap_cells: int, ring_cells: int, plane_tol_m: float,
+    min_informative: float = 0.25,
 ) -> np.ndarray:
     """mask_grid (B, h, w) rendered-model masks; pts_grid (h, w, 3) observed camera-frame points (NaN invalid);
     normals_grid (h, w, 3) observed normals; plane (4,) or None -> boundary score (B,) in [0, 1].
@@ -89,7 +90,8 @@ def boundary_scores(
     A ring pixel continues the surface seen at its nearest silhouette pixel q when it lies within tau of the
     observed tangent plane at q and within 3 tau in depth: a surface that goes on smoothly (flat or gently
     curved) where the model says the object ends. A real object edge is a depth jump or a crease. Ring pixels
-    that are missing, on the support plane or closer than q (occluders) say nothing. 1 when nothing is said."""
+    that are missing, on the support plane or closer than q (occluders) say nothing. 1 when nothing is said.
+    boundary = 1 - continuations / max(informative pixels, min_informative * ring pixels)."""
     from scipy import ndimage
 
     valid = np.isfinite(pts_grid[..., 2])
@@ -103,7 +105,8 @@ def boundary_scores(
             out[b] = 0.0
             continue
         inner = ndimage.binary_dilation(mask, iterations=gap_cells) if gap_cells > 0 else mask
-        ring = ndimage.binary_dilation(mask, iterations=ring_cells) & ~inner & valid & ~on_plane
+        ring_all = ndimage.binary_dilation(mask, iterations=ring_cells) & ~inner
+        ring = ring_all & valid & ~on_plane
         if not ring.any():
             continue
         _, (iy, ix) = ndimage.distance_transform_edt(~mask, return_indices=True)
@@ -115,7 +118,8 @@ def boundary_scores(
             d_depth = P[:, 2] - Q[:, 2]
             cont = (d_plane < tau) & (np.abs(d_depth) < 3 * tau)
             background = ~cont & (d_depth > 0)
-        n = cont.sum() + background.sum()
+        # A handful of informative pixels (most of the ring on the table or missing) must not decide alone.
+        n = max(cont.sum() + background.sum(), min_informative * ring_all.sum())
         out[b] = 1.0 - cont.sum() / n if n > 0 else 1.0
     return out
 
