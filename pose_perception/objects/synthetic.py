@@ -212,7 +212,14 @@ Renderer = Callable[[Sequence[tuple[object, np.ndarray]], CameraIntrinsics], tup
 def _vertices_faces(mesh: object) -> tuple[np.ndarray, np.ndarray]:
     if isinstance(mesh, EvalObject):
         return mesh.vertices_m, mesh.faces
+    if isinstance(mesh, tuple):
+        return np.asarray(mesh[0], dtype=np.float64), np.asarray(mesh[1], dtype=np.int64)
     return np.asarray(mesh.vertices, dtype=np.float64), np.asarray(mesh.faces, dtype=np.int64)
+
+
+def _renderable(mesh: object) -> object:
+    """What the render contract accepts: (vertices (V, 3), faces (F, 3)) for catalogue objects, else the mesh."""
+    return (mesh.vertices_m, mesh.faces) if isinstance(mesh, EvalObject) else mesh
 
 
 @functools.lru_cache(maxsize=8)
@@ -230,7 +237,7 @@ def raycast_render_depth(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Exact depth and instance ids with open3d's RaycastingScene; only used until objects/render.py exists.
 
-    models_and_poses: [(mesh with vertices/faces in metres, T_cam_obj (4, 4)), ...].
+    models_and_poses: [(trimesh.Trimesh | (vertices (V, 3), faces (F, 3)) in metres, T_cam_obj (4, 4)), ...].
     Returns depth_m (H, W) float32 z-depth, NaN where empty, and instance_ids (H, W) int32 (-1 where empty).
     """
     import open3d as o3d
@@ -522,12 +529,12 @@ class _Composer:
     ) -> float:
         crop = crop or self.target_crop(target, T_cam_world)
         if n_alone is None:
-            alone, _ = self.renderer([(target.mesh, T_cam_world @ target.T_world_obj)], crop)
+            alone, _ = self.renderer([(_renderable(target.mesh), T_cam_world @ target.T_world_obj)], crop)
             n_alone = int(np.isfinite(alone).sum())
         if n_alone == 0:
             return 0.0
-        items = [(target.mesh, T_cam_world @ target.T_world_obj)] + [
-            (p.mesh, T_cam_world @ p.T_world_obj) for p in others
+        items = [(_renderable(target.mesh), T_cam_world @ target.T_world_obj)] + [
+            (_renderable(p.mesh), T_cam_world @ p.T_world_obj) for p in others
         ]
         _, ids = self.renderer(items, crop)
         return float((ids == 0).sum()) / n_alone
@@ -559,7 +566,7 @@ class _Composer:
 
         lo, hi = 0.0, width / 2.0 + r * alpha + 0.05
         crop = self.target_crop(target, T_cam_world)
-        alone, _ = self.renderer([(target.mesh, T_cam_world @ target.T_world_obj)], crop)
+        alone, _ = self.renderer([(_renderable(target.mesh), T_cam_world @ target.T_world_obj)], crop)
         n_alone = int(np.isfinite(alone).sum())
         if self.visible_fraction(target, [at(lo)], T_cam_world, crop, n_alone) > 1.0 - goal:
             return None  # cannot hide that much from here
@@ -775,7 +782,7 @@ def render_scene(
     """
     renderer = renderer or default_renderer()
     intr, T_cw = layout.intrinsics, layout.T_cam_world
-    items = [(p.mesh, T_cw @ p.T_world_obj) for p in layout.placements]
+    items = [(_renderable(p.mesh), T_cw @ p.T_world_obj) for p in layout.placements]
     depth_clean, ids = renderer(items, intr)
     depth_clean = depth_clean.astype(np.float32)
     P, n, theta = _points_and_normals(np.nan_to_num(depth_clean, nan=0.0), intr.K)
@@ -800,7 +807,7 @@ def render_scene(
         fraction = float("nan")
         if visibility != "none" and (visibility == "all" or p.role == "target"):
             # rendered alone at full size: distractors may be partly outside the image
-            alone, _ = renderer([(p.mesh, T_cw @ p.T_world_obj)], intr)
+            alone, _ = renderer([(_renderable(p.mesh), T_cw @ p.T_world_obj)], intr)
             n_alone = float(np.isfinite(alone).sum())
             fraction = float((ids == index).sum()) / n_alone if n_alone else 0.0
         objects.append(SceneObject(p.name, p.role, T_cw @ p.T_world_obj, fraction))
