@@ -755,8 +755,10 @@ def _albedo(
         spec = obj.symmetry.split(":")
         if spec[0] in ("continuous", "discrete"):
             axis = {"x": 0, "y": 1, "z": 2}[spec[1]]
-            s = np.abs(p[:, axis]) / max((hi - lo)[axis] / 2.0, 1e-6)  # band around the middle: flip-invariant
-            t = (s < 0.45).astype(np.float64)
+            # a label band off the middle: invariant under the declared rotations about the axis, but not under an
+            # upside-down flip, which depth alone barely separates for cans and bowls (colour must)
+            s = p[:, axis] / max((hi - lo)[axis] / 2.0, 1e-6)
+            t = ((s > -0.3) & (s < 0.7)).astype(np.float64)
         else:
             direction = np.array([1.0, 0.6, 0.35]) / np.linalg.norm([1.0, 0.6, 0.35])
             t = 1.0 / (1.0 + np.exp(-(p @ direction) / 0.004))
