@@ -33,43 +33,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_common_output(parser)
 
 
-def camera_from_model(yaw_rad: float, person_at_m: np.ndarray) -> np.ndarray:
-    """T_cam_model (4, 4): model z up -> camera -y; the person faces the camera, turned by yaw."""
-    from scipy.spatial.transform import Rotation
-
-    # Model axes (x left, y back, z up) seen from a camera (x right, y down, z forward) the person faces.
-    R_base = np.array([[-1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, -1.0, 0.0]])
-    T = np.eye(4)
-    T[:3, :3] = R_base @ Rotation.from_rotvec([0.0, 0.0, yaw_rad]).as_matrix()
-    T[:3, 3] = person_at_m
-    return T
-
-
 def synthetic_sequences(clips, frames: int, rate_hz: float, seed: int):
-    """Yields (clip, phenotype, T_cam_model, [(stamp_s, vertices_cam (V,3), keypoints_cam (23,3)), ...])."""
+    """Yields (clip, phenotype, [(stamp_s, vertices_cam (V,3), keypoints_cam (23,3)), ...]) seen by a camera 3.5 m away."""
     from pose_perception.core.frames import transform_points
-    from pose_perception.human.mocap import AnnyPoser, load_clip, resample, retarget
+    from pose_perception.human.mocap import clip_bodies, load_clip, resample
+    from pose_perception.human.synthetic import AnnyPoser, camera_facing_body
 
     rng = np.random.default_rng(seed)
     poser = AnnyPoser()
-    zero = np.zeros((17, 3))
-    _, ref_kp = poser.pose(zero, np.zeros(3), {})
     for name in clips:
         clip = resample(load_clip(name), rate_hz)
         phenotype = {"gender": float(rng.uniform(0, 1)), "height": float(rng.uniform(0, 1)),
                      "weight": float(rng.uniform(0.3, 0.7)), "muscle": float(rng.uniform(0.3, 0.7)),
                      "proportions": float(rng.uniform(0.2, 0.8))}
         first = int(rng.integers(0, max(1, clip.num_frames - frames)))
-        idx = range(first, min(clip.num_frames, first + frames))
-        poses = [retarget(clip, i, ref_kp) for i in idx]
-        centre = np.mean([t for _, t in poses], axis=0)
-        T = camera_from_model(float(rng.uniform(-np.pi, np.pi)), np.array([0.0, 0.3, 3.5]))
-        T[:3, 3] -= T[:3, :3] @ centre
-        out = []
-        for k, (rotvecs, translation) in enumerate(poses):
-            vertices, keypoints = poser.pose(rotvecs, translation, phenotype)
-            out.append((k / rate_hz, transform_points(T, vertices), transform_points(T, keypoints)))
-        yield name, phenotype, T, out
+        bodies = clip_bodies(poser, clip, range(first, min(clip.num_frames, first + frames)), phenotype)
+        T = camera_facing_body(distance_m=3.5, yaw_deg=float(rng.uniform(-180, 180)), height_m=1.0)
+        yield name, phenotype, [(k / rate_hz, transform_points(T, v), transform_points(T, kp))
+                                for k, (v, kp) in enumerate(bodies)]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -82,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     rng = np.random.default_rng(args.seed + 1)
     fitter = BodyMeshFitter(device=args.device)
     rows, all_kp, all_v2v, warm_times = [], [], [], []
-    for track, (clip, phenotype, _, frames) in enumerate(
+    for track, (clip, phenotype, frames) in enumerate(
             synthetic_sequences(args.clips, args.frames, args.rate_hz, args.seed)):
         kp_err, kp_gt_err, v2v, failures = [], [], [], 0
         for stamp, vertices_true, keypoints_true in frames:

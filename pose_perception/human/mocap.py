@@ -1,6 +1,6 @@
 """Real human motion for synthetic bodies: DeepMimic mocap clips (pybullet_data) retargeted onto the body-model groups.
 
-Used by `eval mesh` / `bench mesh` and the tests to pose anny like a person walking, running, kicking.
+Used by `eval mesh` / `bench mesh` and the tests to pose anny (human/synthetic.py) like a person walking or kicking.
 
 The clips drive the pybullet humanoid (y up, x forward, z right; joints at zero = standing, arms down). A joint's
 world rotation relative to that zero pose maps onto the matching body-model group by a change of axes, with a
@@ -146,33 +146,30 @@ def resample(clip: MocapClip, rate_hz: float) -> MocapClip:
     return MocapClip(clip.name, 1.0 / rate_hz, root, rotations)
 
 
-class AnnyPoser:
-    """Ground truth for synthetic bodies: anny's own full forward pass (all 104 bones, its skinning), not the
-    fitter's reduced model, posed with group rotations and a phenotype. Loads anny once (seconds)."""
 
-    def __init__(self):
-        import anny
-        import torch
+def anny_pose_deg(rotvecs: np.ndarray) -> dict[str, dict[str, float]]:
+    """Group rotations (J, 3) -> the per-bone degrees (world axes, x y z order) that synthetic.AnnyPoser.pose takes.
 
-        from pose_perception.human.body_model import ANNY_GROUP_BONES
+    The body-model groups are anny bones (body_model.ANNY_GROUP_BONES), so this is exact, root orientation included.
+    """
+    from pose_perception.human.body_model import ANNY_GROUP_BONES
 
-        self._torch = torch
-        self.model = anny.Anny(skinning_method="lbs")
-        regressor = anny.KeypointsRegressor.coco(self.model)
-        labels = list(regressor.labels)
-        self._regressor = regressor.regression_weights[[labels.index(n) for n in MODEL_KEYPOINT_NAMES]]
-        self._group_bone = [self.model.bone_labels.index(ANNY_GROUP_BONES[g]) for g in GROUP_NAMES]
+    euler = Rotation.from_rotvec(np.asarray(rotvecs, dtype=np.float64)).as_euler("xyz", degrees=True)
+    return {ANNY_GROUP_BONES[g]: dict(zip("xyz", map(float, e))) for g, e in zip(GROUP_NAMES, euler)}
 
-    def pose(self, rotvecs: np.ndarray, translation: np.ndarray, phenotype: dict[str, float]):
-        """rotvecs (J, 3), translation (3,), phenotype {gender, height, weight, ...} in [0, 1] ->
-        (vertices (V, 3) float32, keypoints (23, 3) float32), metres in the model frame."""
-        torch = self._torch
-        B = self.model.bone_count
-        deltas = torch.eye(4, dtype=torch.float64)[None, None].repeat(1, B, 1, 1)
-        deltas[0, self._group_bone, :3, :3] = torch.as_tensor(Rotation.from_rotvec(rotvecs).as_matrix())
-        deltas[0, 0, :3, 3] = torch.as_tensor(np.asarray(translation, dtype=np.float64))
-        with torch.no_grad():
-            out = self.model(pose_parameters=deltas, phenotype_kwargs=phenotype)
-            vertices = out["vertices"][0]
-            keypoints = self._regressor @ vertices
-        return vertices.numpy().astype(np.float32), keypoints.numpy().astype(np.float32)
+
+def clip_bodies(poser, clip: MocapClip, frames: range, phenotype: dict[str, float]):
+    """SYNTHETIC posed bodies along a clip: [(vertices (V, 3), keypoints (23, 3) MODEL_KEYPOINT_NAMES), ...] in
+    anny's world frame (z up, feet on z = 0), the clip's horizontal path centred on the origin.
+
+    poser: a human/synthetic.py AnnyPoser (anny's own full forward pass: the ground truth).
+    """
+    reference = poser.pose({}, {}).keypoints_133[: len(MODEL_KEYPOINT_NAMES)]
+    poses = [retarget(clip, i, reference) for i in frames]
+    centre = np.mean([t for _, t in poses], axis=0)
+    out = []
+    for rotvecs, translation in poses:
+        body = poser.pose(anny_pose_deg(rotvecs), phenotype)
+        shift = np.array([translation[0] - centre[0], translation[1] - centre[1], 0.0])  # the poser puts feet on z = 0
+        out.append((body.vertices + shift, body.keypoints_133[: len(MODEL_KEYPOINT_NAMES)] + shift))
+    return out

@@ -17,7 +17,8 @@ from pose_perception.human.body_mesh import (
     model_keypoint_index,
 )
 from pose_perception.human.body_model import MODEL_KEYPOINT_NAMES, load_anny_model_data
-from pose_perception.human.mocap import AnnyPoser, load_clip, resample, retarget
+from pose_perception.human.mocap import anny_pose_deg, clip_bodies, load_clip, resample, retarget
+from pose_perception.human.synthetic import AnnyPoser
 
 torch.set_num_threads(1)
 
@@ -31,7 +32,7 @@ def poser():
 
 @pytest.fixture(scope="module")
 def reference_keypoints(poser):
-    return poser.pose(np.zeros((17, 3)), np.zeros(3), {})[1]
+    return poser.pose({}, {}).keypoints_133[:23]
 
 
 @pytest.fixture(scope="module")
@@ -40,13 +41,11 @@ def fitter():
 
 
 def clip_frames(poser, reference_keypoints, name, count, rate_hz=10.0, offset_m=(0.0, 0.0, 0.0)):
+    """[(stamp_s, true vertices (V, 3), true keypoints (23, 3)), ...] of a SYNTHETIC body along a mocap clip."""
     clip = resample(load_clip(name), rate_hz)
-    out = []
-    for i in range(min(count, clip.num_frames)):
-        rotvecs, translation = retarget(clip, i, reference_keypoints)
-        vertices, keypoints = poser.pose(rotvecs, translation + np.asarray(offset_m), PHENOTYPE)
-        out.append((i / rate_hz, vertices, keypoints))
-    return out
+    bodies = clip_bodies(poser, clip, range(min(count, clip.num_frames)), PHENOTYPE)
+    return [(i / rate_hz, (v + offset_m).astype(np.float32), (kp + offset_m).astype(np.float32))
+            for i, (v, kp) in enumerate(bodies)]
 
 
 def to_wholebody(keypoints_23):
@@ -68,14 +67,16 @@ def test_keypoint_mapping_follows_coco_wholebody_names():
 def test_reduced_model_reproduces_anny_forward(fitter, poser, reference_keypoints):
     clip = load_clip("kick")
     rotvecs, translation = retarget(clip, 20, reference_keypoints)
-    vertices, keypoints = poser.pose(rotvecs, translation, PHENOTYPE)
+    body = poser.pose(anny_pose_deg(rotvecs), PHENOTYPE)
     shape = torch.tensor([PHENOTYPE[a] for a in fitter.data.shape_axes], dtype=torch.float64)
-    args = (torch.as_tensor(rotvecs), torch.as_tensor(translation), shape)
+    args = (torch.as_tensor(rotvecs), torch.zeros(3, dtype=torch.float64), shape)
     with torch.no_grad():
         kp = fitter.body.keypoints(*args).numpy()
         v = fitter.body.vertices(*args).numpy()
-    assert np.abs(kp - keypoints).max() < 0.005
-    assert np.linalg.norm(v - vertices, axis=1).mean() < 0.002
+    # The poser stands the body on z = 0: the two agree up to that vertical shift.
+    shift = np.array([0.0, 0.0, body.vertices[:, 2].min() - v[:, 2].min()])
+    assert np.abs(kp + shift - body.keypoints_133[:23]).max() < 0.005
+    assert np.linalg.norm(v + shift - body.vertices, axis=1).mean() < 0.002
 
 
 def test_fit_recovers_keypoints_of_a_known_anny_pose(fitter, poser, reference_keypoints):
