@@ -88,6 +88,14 @@ _ALIGN = (
     ("neck", "left_shoulder", ("nose",)),  # from the shoulder midpoint, see _initialise
     ("head", "nose", ("left_ear", "right_ear")),  # face frame: ears and nose, see _initialise
 )
+def _depth(group: int) -> int:
+    return 0 if GROUP_PARENTS[group] < 0 else 1 + _depth(GROUP_PARENTS[group])
+
+
+_ALIGN_LEVELS = tuple(
+    tuple(a for a in _ALIGN if _depth(_grp(a[0])) == d) for d in sorted({_depth(_grp(a[0])) for a in _ALIGN})
+)
+
 # Upper limb groups whose twist the end of the limb (wrist, ankle) can fix when the middle joint is bent.
 _LIMB_END = {"thigh_l": "left_ankle", "thigh_r": "right_ankle", "upperarm_l": "left_wrist", "upperarm_r": "right_wrist"}
 # Hinge joints: (group, parent-end keypoint, joint keypoint, child-end keypoint, which way flexion moves the child).
@@ -539,55 +547,57 @@ class BodyMeshFitter:
             # The root turns about its head (= translation): move it so that the pelvis lands on the hips' midpoint.
             translation = 0.5 * (target[lh] + target[rh]) - R_delta @ (0.5 * (kp[lh] + kp[rh]) - translation)
         for _ in range(passes):  # a second pass corrects for the coupling between parent and child alignments
-            for group, start, ends in _ALIGN:
-                ends_ok = [e for e in ends if weight[_kp(e)] > 0]
-                if not ends_ok:
-                    continue
-                if group == "head":
-                    le, re, nose = _kp("left_ear"), _kp("right_ear"), _kp("nose")
-                    if min(weight[le], weight[re], weight[nose]) == 0:
-                        continue
-                    kp = self._keypoints_np(rot, translation, shape)
-                    u, v = kp[le] - kp[re], target[le] - target[re]
-                    u2, v2 = kp[nose] - 0.5 * (kp[le] + kp[re]), target[nose] - 0.5 * (target[le] + target[re])
-                    if min(np.linalg.norm(x) for x in (u, v, u2, v2)) < 1e-3:
-                        continue
-                    j = _grp(group)
-                    H = self._world_rotations(rot)
-                    R_align = _frame(v, v2) @ _frame(u, u2).T
-                    rot[j] = _matrix_to_rotvec(H[GROUP_PARENTS[j]].T @ R_align @ H[j])
-                    continue
-                if group == "neck":
-                    if weight[ls] == 0 or weight[rs] == 0:
-                        continue
-                    kp = self._keypoints_np(rot, translation, shape)
-                    u = kp[_kp("nose")] - 0.5 * (kp[ls] + kp[rs])
-                    v = target[_kp("nose")] - 0.5 * (target[ls] + target[rs])
-                else:
-                    if weight[_kp(start)] == 0:
-                        continue
-                    kp = self._keypoints_np(rot, translation, shape)
-                    u = np.mean([kp[_kp(e)] for e in ends_ok], axis=0) - kp[_kp(start)]
-                    v = np.mean([target[_kp(e)] for e in ends_ok], axis=0) - target[_kp(start)]
-                if np.linalg.norm(u) < 1e-6 or np.linalg.norm(v) < 1e-6:
-                    continue
-                j = _grp(group)
+            # Groups at one tree depth never move each other: one forward pass per depth serves all of them.
+            for level in _ALIGN_LEVELS:
+                kp = self._keypoints_np(rot, translation, shape)
                 H = self._world_rotations(rot)
-                Hp = H[GROUP_PARENTS[j]]
-                R_align = _min_rotation(u, v)
-                third = _LIMB_END.get(group)
-                if third is not None and weight[_kp(third)] > 0 and len(ends_ok) == 1:
-                    # A bent limb also fixes the twist of its upper segment: align the limb's plane too.
-                    e = _kp(ends_ok[0])
-                    u2, v2 = kp[_kp(third)] - kp[e], target[_kp(third)] - target[e]
-                    nu, nv = np.cross(u, u2), np.cross(v, v2)
-                    if (np.linalg.norm(nu) > 0.25 * np.linalg.norm(u) * np.linalg.norm(u2)
-                            and np.linalg.norm(nv) > 0.25 * np.linalg.norm(v) * np.linalg.norm(v2)):
-                        R_align = _frame(v, nv) @ _frame(u, nu).T
-                D_new = Hp.T @ R_align @ H[j]
-                rot[j] = _matrix_to_rotvec(D_new)
+                for group, start, ends in level:
+                    R_align = self._alignment(group, start, ends, kp, target, weight)
+                    if R_align is not None:
+                        j = _grp(group)
+                        rot[j] = _matrix_to_rotvec(H[GROUP_PARENTS[j]].T @ R_align @ H[j])
         return (torch.as_tensor(rot, dtype=torch.float64, device=self.device),
                 torch.as_tensor(translation, dtype=torch.float64, device=self.device))
+
+    @staticmethod
+    def _alignment(group: str, start: str, ends: tuple, kp: np.ndarray, target: np.ndarray,
+                   weight: np.ndarray) -> Optional[np.ndarray]:
+        """World rotation (3, 3) turning the model's segment of `group` onto the observed one, or None."""
+        ls, rs = _kp("left_shoulder"), _kp("right_shoulder")
+        if group == "head":  # face frame: ears and nose
+            le, re, nose = _kp("left_ear"), _kp("right_ear"), _kp("nose")
+            if min(weight[le], weight[re], weight[nose]) == 0:
+                return None
+            u, v = kp[le] - kp[re], target[le] - target[re]
+            u2, v2 = kp[nose] - 0.5 * (kp[le] + kp[re]), target[nose] - 0.5 * (target[le] + target[re])
+            if min(np.linalg.norm(x) for x in (u, v, u2, v2)) < 1e-3:
+                return None
+            return _frame(v, v2) @ _frame(u, u2).T
+        ends_ok = [e for e in ends if weight[_kp(e)] > 0]
+        if not ends_ok:
+            return None
+        if group == "neck":  # shoulder midpoint to nose
+            if weight[ls] == 0 or weight[rs] == 0:
+                return None
+            u = kp[_kp("nose")] - 0.5 * (kp[ls] + kp[rs])
+            v = target[_kp("nose")] - 0.5 * (target[ls] + target[rs])
+        else:
+            if weight[_kp(start)] == 0:
+                return None
+            u = np.mean([kp[_kp(e)] for e in ends_ok], axis=0) - kp[_kp(start)]
+            v = np.mean([target[_kp(e)] for e in ends_ok], axis=0) - target[_kp(start)]
+        if np.linalg.norm(u) < 1e-6 or np.linalg.norm(v) < 1e-6:
+            return None
+        third = _LIMB_END.get(group)
+        if third is not None and weight[_kp(third)] > 0 and len(ends_ok) == 1:
+            # A bent limb also fixes the twist of its upper segment: align the limb's plane too.
+            e = _kp(ends_ok[0])
+            u2, v2 = kp[_kp(third)] - kp[e], target[_kp(third)] - target[e]
+            nu, nv = np.cross(u, u2), np.cross(v, v2)
+            if (np.linalg.norm(nu) > 0.25 * np.linalg.norm(u) * np.linalg.norm(u2)
+                    and np.linalg.norm(nv) > 0.25 * np.linalg.norm(v) * np.linalg.norm(v2)):
+                return _frame(v, nv) @ _frame(u, nu).T
+        return _min_rotation(u, v)
 
     def _keypoints_np(self, rot: np.ndarray, translation: np.ndarray, shape: torch.Tensor) -> np.ndarray:
         with torch.no_grad():
