@@ -1,4 +1,4 @@
-"""`pose-perception eval mesh` / `bench mesh`: registered, run end to end, label synthetic data, write JSON."""
+"""`pose-perception eval mesh`: runs end to end on SYNTHETIC bodies, labels them, writes JSON."""
 import json
 
 from pose_perception.cli.main import build_parser
@@ -14,12 +14,3 @@ def test_eval_mesh_runs_on_synthetic_bodies(tmp_path, capsys):
     assert rc == (0 if result["keypoint_to_input_cm"] <= 3.0 else 1)
     assert result["clips"][0]["clip"] == "walk" and result["clips"][0]["frames"] == 6
     assert 0.0 < result["vertex_error_cm"] < 10.0
-
-
-def test_bench_mesh_runs_and_reports_rate(tmp_path, capsys):
-    out = tmp_path / "bench.json"
-    args = build_parser().parse_args(["bench", "mesh", "--frames", "4", "--json", str(out)])
-    args.func(args)
-    result = json.loads(out.read_text())
-    assert result["full mesh"]["warm"]["n"] == 4 and result["full mesh"]["warm"]["rate_hz"] > 0
-    assert "Hz per person" in capsys.readouterr().out
