@@ -38,7 +38,7 @@ from pose_perception.human.body_model import (
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "BodyMeshFitter", "FitterConfig", "FitResult", "BodyMeshError", "BodyModelError",
+    "BodyMeshFitter", "FitterConfig", "FitResult", "MeshRateLimiter", "BodyMeshError", "BodyModelError",
     "BodyModelUnavailableError", "model_keypoint_index",
 ]
 
@@ -663,6 +663,28 @@ class BodyMeshFitter:
             s = shp.detach().clamp(lo, hi)
             kp = self.body.keypoints(rot, trans, s).cpu().numpy()
         return rot.detach(), trans.detach(), s, kp
+
+
+class MeshRateLimiter:
+    """Decides, per track, whether this frame gets a new mesh: meshes at rate_hz (lower than the skeleton rate when
+    the CPU is short), the last mesh reused in between. rate_hz <= 0 means every frame."""
+
+    def __init__(self, rate_hz: float):
+        if not np.isfinite(rate_hz):
+            raise BodyMeshError(f"mesh rate must be a finite number of Hz, got {rate_hz}")
+        self.period_s = 0.0 if rate_hz <= 0 else 1.0 / rate_hz
+        self._last: dict[int, float] = {}
+
+    def due(self, track_id: int, stamp_s: float) -> bool:
+        """True when track_id's last mesh is at least one period old (or from the future: a replayed bag)."""
+        last = self._last.get(int(track_id))
+        if last is None or stamp_s - last >= self.period_s - 1e-6 or stamp_s < last:
+            self._last[int(track_id)] = float(stamp_s)
+            return True
+        return False
+
+    def forget(self, track_id: int) -> None:
+        self._last.pop(int(track_id), None)
 
 
 class _Unfittable(Exception):
