@@ -267,9 +267,9 @@ _GROUPS_133 = (
     (kp.FACE, 0, 0.25, 0.15),
     (kp.LEFT_HAND, 9, 0.30, 0.15),
     (kp.RIGHT_HAND, 10, 0.30, 0.15),
-    (slice(17, 20), 15, 0.30, 0.20),
-    (slice(20, 23), 16, 0.30, 0.20),
 )
+_FOOT_MAX_M = 0.28  # ankle to toe or heel, adult, with margin
+_FOOT_TYPICAL_M = 0.13
 
 
 def _slide_along_ray(point: np.ndarray, anchors: list[tuple[np.ndarray, float]], slack_m: float = 0.05
@@ -304,9 +304,11 @@ def enforce_bone_lengths(
     `tolerance` (ratio) from scale x typical. Both bones off: the middle joint is wrong; only the outer bone
     off: the end joint is wrong. The wrong joint slides along its camera ray (its 2D position is kept: depth
     is what goes wrong, mostly through occlusion) to the depth that restores the bone lengths, never in front
-    of the measured surface, at half confidence; if no depth fits it is dropped (NaN, confidence 0). Hands
-    and feet follow their wrist / ankle. Face, hand and foot points far from their anchor joint or off the
-    group's depth are moved to the group's median depth along their ray (half confidence). Torso joints are
+    of the measured surface, at half confidence; if no depth fits, a grossly wrong joint (a bone off by more
+    than 2x) is dropped (NaN, confidence 0) and a mildly wrong one kept at 0.3x confidence. Face and hand
+    points far from their anchor joint or off the group's depth are moved to the group's median depth along
+    their ray; toes and heels too far from their ankle slide along their ray to a foot's length (half
+    confidence). Torso joints are
     not moved; inconsistent torso bones or upper bones only halve their joints' confidence.
 
     keypoints_3d (K, 3), confidence (K,) for layout (COCO body 17 or COCO-WholeBody 133). Returns new arrays
@@ -352,30 +354,39 @@ def enforce_bone_lengths(
         candidates = [(m, [(pts[r], scale * l1)] + ([(pts[e], scale * l2)] if finite[e] else []))]
         if lower and not upper:
             candidates.append((e, [(pts[m], scale * l2)]))
-        best = None
+        tried = []
         for joint, anchors in candidates:
             moved = _slide_along_ray(pts[joint], anchors)
             cost = sum(np.log(np.linalg.norm(moved - c) / length) ** 2 for c, length in anchors)
             # Equal fits: the joint with the weaker evidence is the one to move.
-            key = (round(cost, 3), conf[joint])
-            if best is None or key < best[0]:
-                best = (key, joint, moved)
-        _, joint, moved = best
-        old = pts[joint].copy()
-        pts[joint] = moved
-        if off(r, m, l1) or off(m, e, l2):
-            pts[joint] = np.nan
-            conf[joint] = 0.0
-            finite[joint] = False
+            tried.append(((round(cost, 3), conf[joint]), joint, moved))
+        tried.sort(key=lambda item: item[0])
+        for _, joint, moved in tried:
+            old = pts[joint].copy()
+            pts[joint] = moved
+            if not (off(r, m, l1) or off(m, e, l2)):
+                conf[joint] *= 0.5
+                break
+            pts[joint] = old
         else:
-            conf[joint] *= 0.5
-        _shift_group(pts, conf, finite, joint, old, n)
+            # No depth on either ray fits. The nearer joint is the suspect (an occluder in front of a joint
+            # makes it look nearer, nothing makes it look farther); it is dropped when grossly wrong (a bone off
+            # by more than 2x), else kept at 0.3x confidence.
+            joint = min((j for _, j, _ in tried), key=lambda j: float(pts[j, 2]))
+            ratios = [length(a, b) / (scale * typ) for a, b, typ in ((r, m, l1), (m, e, l2)) if joint in (a, b)]
+            if max(abs(np.log(x)) for x in ratios if np.isfinite(x)) > np.log(2.0):
+                pts[joint] = np.nan
+                conf[joint] = 0.0
+                finite[joint] = False
+            else:
+                conf[joint] *= 0.3
 
     if n >= kp.COCO_WHOLEBODY_133.num_keypoints:
+        # Face and hands (many points): outliers go to the group's median depth along their ray.
         for group, anchor, max_dist, max_spread in _GROUPS_133:
             idx = np.arange(n)[group]
             ok = idx[finite[idx]]
-            if ok.size == 0:
+            if ok.size < 5:
                 continue
             z_med = float(np.median(pts[ok, 2]))
             far = np.abs(pts[ok, 2] - z_med) > max_spread
@@ -384,30 +395,18 @@ def enforce_bone_lengths(
             for j in ok[far]:
                 pts[j] = pts[j] * (z_med / pts[j, 2])
                 conf[j] *= 0.5
+        # Feet (three points each): a point too far from its ankle slides along its ray to a foot's length.
+        for group, ankle in ((slice(17, 20), 15), (slice(20, 23), 16)):
+            if not finite[ankle]:
+                continue
+            for j in np.arange(n)[group]:
+                if finite[j] and np.linalg.norm(pts[j] - pts[ankle]) > _FOOT_MAX_M * scale:
+                    pts[j] = _slide_along_ray(pts[j], [(pts[ankle], _FOOT_TYPICAL_M * scale)])
+                    conf[j] *= 0.5
     bad = ~np.all(np.isfinite(pts), axis=1)
     pts[bad] = np.nan
     conf[bad] = 0.0
     return pts.astype(np.float32), conf.astype(np.float32)
-
-
-def _shift_group(pts: np.ndarray, conf: np.ndarray, finite: np.ndarray, joint: int, old: np.ndarray, n: int) -> None:
-    """Hands and feet follow their wrist / ankle when it is moved along its ray (they share its depth error)."""
-    if n < kp.COCO_WHOLEBODY_133.num_keypoints or not np.all(np.isfinite(old)):
-        return
-    group = {9: kp.LEFT_HAND, 10: kp.RIGHT_HAND, 15: slice(17, 20), 16: slice(20, 23)}.get(joint)
-    if group is None:
-        return
-    idx = np.arange(n)[group]
-    idx = idx[finite[idx]]
-    if not np.all(np.isfinite(pts[joint])):
-        pts[idx] = np.nan
-        conf[idx] = 0.0
-        finite[idx] = False
-        return
-    # Scale along each ray by the anchor's depth change keeps the group's 2D projection.
-    factor = pts[joint, 2] / old[2]
-    pts[idx] *= factor
-    conf[idx] *= 0.5
 
 
 def body_frame(keypoints_3d: np.ndarray) -> Optional[np.ndarray]:

@@ -171,7 +171,7 @@ def test_bone_clean_up_repairs_an_occluded_elbow_along_its_ray():
 def test_bone_clean_up_drops_an_unrepairable_wrist():
     cam = _skeleton_cam()
     bad = cam.copy()
-    bad[9] = [1.5, -0.02, 3.0]  # 1.3 m from the elbow: no depth on its ray can fix that
+    bad[9] = [1.5, -0.02, 2.9]  # nearer than the elbow and 1.3 m from it: no depth on its ray can fix that
     conf = np.where(np.isfinite(cam[:, 0]), 0.9, 0.0)
     pts, c = enforce_bone_lengths(bad, conf, kp.COCO_WHOLEBODY_133)
     assert np.all(np.isnan(pts[9])) and c[9] == 0.0
