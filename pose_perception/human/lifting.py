@@ -101,7 +101,6 @@ def lift_with_depth(
             f"depth image is {W}x{H} but the principal point ({K[0, 2]:.1f}, {K[1, 2]:.1f}) lies outside it: the "
             "depth is not registered to the colour camera these intrinsics describe"
         )
-    depth = depth.astype(np.float64, copy=False)
 
     n = uv.shape[0]
     r = max(int(window_px) // 2, 0)
@@ -112,30 +111,41 @@ def lift_with_depth(
     rows = np.round(np.nan_to_num(uv[:, 1], nan=-1.0)).astype(int)
     inside &= (cols >= 0) & (cols < W) & (rows >= 0) & (rows < H)
     window_area = (2 * r + 1) ** 2
-    # Pixels near the keypoint count more: the keypoint lies on its own limb, a neighbouring limb or the
-    # background may fill the window's corners.
-    dy, dx = np.mgrid[-r:r + 1, -r:r + 1]
-    centre_weight = np.exp(-0.5 * (dx ** 2 + dy ** 2) / max(r / 1.5, 0.5) ** 2)
-    for i in np.flatnonzero(inside):
-        y0, x0 = rows[i] - r, cols[i] - r
-        patch = depth[max(y0, 0): y0 + 2 * r + 1, max(x0, 0): x0 + 2 * r + 1]
-        wpatch = centre_weight[max(-y0, 0): max(-y0, 0) + patch.shape[0], max(-x0, 0): max(-x0, 0) + patch.shape[1]]
-        valid = np.isfinite(patch) & (patch > 0)
-        if not np.any(valid):
-            continue
-        order = np.argsort(patch[valid])
-        z, w = patch[valid][order], wpatch[valid][order]
+    idx = np.flatnonzero(inside)
+    if idx.size:
+        # All windows at once: (N, S) with S = window_area, NaN outside the image and where depth is invalid.
+        dy, dx = np.mgrid[-r:r + 1, -r:r + 1]
+        wr = rows[idx, None] + dy.ravel()[None]
+        wc = cols[idx, None] + dx.ravel()[None]
+        outside = (wr < 0) | (wr >= H) | (wc < 0) | (wc >= W)
+        win = depth[np.clip(wr, 0, H - 1), np.clip(wc, 0, W - 1)].astype(np.float64)
+        win[outside | ~(win > 0)] = np.nan
+        # Pixels near the keypoint count more: the keypoint lies on its own limb, a neighbouring limb or the
+        # background may fill the window's corners.
+        centre_weight = np.exp(-0.5 * (dx ** 2 + dy ** 2).ravel() / max(r / 1.5, 0.5) ** 2)
+        order = np.argsort(win, axis=1)  # NaN sorts last
+        z = np.take_along_axis(win, order, axis=1)
+        w = np.where(np.isfinite(z), centre_weight[order], 0.0)
         # Clusters separated by depth jumps (a limb in front of the wall, an arm in front of the chest); the one
         # with the most centre-weighted support is the keypoint's surface, the nearer one on a tie.
-        breaks = np.flatnonzero(np.diff(z) > cluster_gap_m) + 1
-        starts = np.concatenate([[0], breaks])
-        stops = np.concatenate([breaks, [z.size]])
-        support = np.array([w[a:b].sum() for a, b in zip(starts, stops)])
-        best = int(np.flatnonzero(support >= support.max() * 0.999)[0])
-        cluster = z[starts[best]: stops[best]]
-        surface[i] = float(np.median(cluster))
-        spread = float(np.median(np.abs(cluster - surface[i])))
-        evidence[i] = (cluster.size / window_area) ** 0.5 * float(np.exp(-spread / 0.05))
+        jumps = np.diff(z, axis=1) > cluster_gap_m
+        label = np.concatenate([np.zeros((len(idx), 1), dtype=int), np.cumsum(jumps, axis=1)], axis=1)
+        support = np.zeros((len(idx), window_area))
+        np.add.at(support, (np.repeat(np.arange(len(idx)), window_area), label.ravel()), w.ravel())
+        best = np.argmax(support >= support.max(axis=1, keepdims=True) * 0.999, axis=1)
+        in_cluster = (label == best[:, None]) & np.isfinite(z)
+        has = in_cluster.any(axis=1)
+        cluster = np.where(in_cluster, z, np.nan)
+        with np.errstate(all="ignore"):
+            import warnings
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows: no depth there
+                med = np.nanmedian(cluster, axis=1)
+                spread = np.nanmedian(np.abs(cluster - med[:, None]), axis=1)
+        count = in_cluster.sum(axis=1)
+        surface[idx[has]] = med[has]
+        evidence[idx[has]] = (count[has] / window_area) ** 0.5 * np.exp(-spread[has] / 0.05)
 
     found = np.isfinite(surface)
     body = found.copy()
@@ -277,18 +287,18 @@ def _slide_along_ray(point: np.ndarray, anchors: list[tuple[np.ndarray, float]],
     """Moves point along its camera ray to the range that best gives the wanted distances to the anchors.
 
     A depth camera sees the first surface on the ray, so the joint cannot be in front of its measured range
-    (minus slack_m): the search runs from there to 1.5 m behind it."""
-    from scipy.optimize import minimize_scalar
-
+    (minus slack_m): the search runs from there to 1.5 m behind it (1 cm grid, then 1 mm around the best)."""
     rng = float(np.linalg.norm(point))
     d = point / rng
 
-    def cost(t: float) -> float:
-        return sum((np.linalg.norm(t * d - c) - length) ** 2 for c, length in anchors)
+    def cost(t: np.ndarray) -> np.ndarray:
+        p = t[:, None] * d[None]
+        return sum((np.linalg.norm(p - c, axis=1) - length) ** 2 for c, length in anchors)
 
-    lo = max(rng - slack_m, 0.1)
-    res = minimize_scalar(cost, bounds=(lo, rng + 1.5), method="bounded", options={"xatol": 1e-3})
-    return d * float(res.x)
+    coarse = np.arange(max(rng - slack_m, 0.1), rng + 1.5, 0.01)
+    t0 = coarse[int(np.argmin(cost(coarse)))]
+    fine = np.arange(max(t0 - 0.01, 0.1), t0 + 0.01, 0.001)
+    return d * float(fine[int(np.argmin(cost(fine)))])
 
 
 def enforce_bone_lengths(
