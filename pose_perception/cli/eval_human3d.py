@@ -32,6 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--world-noise-m", type=float, default=0.02,
                         help="Gaussian noise (m) added to the true hip-centred joints fed to the no-depth path")
     parser.add_argument("--threads", type=int, default=1, help="torch threads for the body model (default 1)")
+    parser.add_argument("--surface-offsets", action="store_true",
+                        help="also print the median joint-behind-surface distance per joint (unoccluded joints), "
+                             "the check behind lifting's surface offsets (use a seed other than the evaluation's)")
     add_common_output(parser)
 
 
@@ -72,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
         "depth_true2d_all", "depth_true2d_unoccluded", "depth_true2d_raw_all", "depth_true2d_raw_unoccluded",
         "world_true2d_all", "depth_detected", "world_detected", "world_detected_root_relative")}
     missing = 0
+    behind_surface: list[np.ndarray] = []
     lift_ms: list[float] = []
     detected_frames = 0
     for _ in range(args.frames):
@@ -97,6 +101,11 @@ def run(args: argparse.Namespace) -> int:
         rows["depth_true2d_unoccluded"] += err[vis].tolist()
         rows["depth_true2d_raw_all"] += err_raw[sel].tolist()
         rows["depth_true2d_raw_unoccluded"] += err_raw[vis].tolist()
+
+        if args.surface_offsets:
+            bare, _ = lift_with_depth(frame.keypoints_uv, conf, frame.depth_m, intrinsics.K, add_surface_offset=False)
+            behind = np.linalg.norm(gt, axis=1) - np.linalg.norm(bare[:NUM_JOINTS], axis=1)
+            behind_surface.append(np.where(vis, behind, np.nan))
 
         world = np.full_like(frame.keypoints_3d, np.nan, dtype=np.float64)
         world[:NUM_JOINTS] = gt - kp.pelvis(gt) + noise_rng.normal(scale=args.world_noise_m, size=gt.shape)
@@ -139,6 +148,15 @@ def run(args: argparse.Namespace) -> int:
         print(f"{labels[name]:<72} {stats['n']:>5} {stats['median_cm']:>10.2f} {stats['mean_cm']:>8.2f} "
               f"{stats['p90_cm']:>7.2f}")
     print(f"joints left unknown by the depth lifting: {missing}")
+    if behind_surface:
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            med = np.nanmedian(np.stack(behind_surface), axis=0)
+        names = kp.COCO_WHOLEBODY_133.keypoint_names[:NUM_JOINTS]
+        print("median joint depth behind the visible surface (cm, unoccluded): " +
+              ", ".join(f"{n} {m * 100:.1f}" for n, m in zip(names, med)))
     print(f"lifting time per person (depth + clean-up): median {np.median(lift_ms):.1f} ms")
     print(f"detected keypoints: {detector_note or f'MediaPipe found the person in {detected_frames}/{args.frames}'}")
     if args.json:
