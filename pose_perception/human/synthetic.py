@@ -165,50 +165,38 @@ def render_frame(
     background: bool = True,
 ) -> SyntheticFrame:
     """Ray-casts the body (plus a floor at z = 0 and a wall 2.5 m behind it when background) through pixel
-    centres. Depth noise: per-pixel Gaussian with sensor_noise_sigma_m, 1 mm quantisation, invalid pixels at
+    centres with objects.render.render_depth. Depth noise: per-pixel Gaussian with sensor_noise_sigma_m, 1 mm quantisation, invalid pixels at
     depth discontinuities (> 5 cm jump to a 4-neighbour, like a sensor's edge filter) and 0.5 % random dropout.
     """
-    import open3d as o3d
+    from pose_perception.objects.render import render_depth
 
     intrinsics = intrinsics or default_intrinsics()
     rng = rng if rng is not None else np.random.default_rng(0)
     W, H, K = intrinsics.width, intrinsics.height, intrinsics.K
-    T_world_cam = invert_T(T_cam_world)
 
-    scene = o3d.t.geometry.RaycastingScene()
-    person_id = scene.add_triangles(
-        o3d.core.Tensor(body.vertices.astype(np.float32)), o3d.core.Tensor(body.faces.astype(np.uint32))
-    )
+    scene = [((body.vertices, body.faces), T_cam_world)]
     if background:
-        floor = np.array([[-30, -30, 0], [30, -30, 0], [30, 30, 0], [-30, 30, 0]], dtype=np.float32)
-        wall = np.array([[-30, 2.5, -1], [30, 2.5, -1], [30, 2.5, 8], [-30, 2.5, 8]], dtype=np.float32)
-        quad = np.array([[0, 1, 2], [0, 2, 3]], dtype=np.uint32)
-        for plane in (floor, wall):
-            scene.add_triangles(o3d.core.Tensor(plane), o3d.core.Tensor(quad))
+        floor = np.array([[-30, -30, 0], [30, -30, 0], [30, 30, 0], [-30, 30, 0]], dtype=np.float64)
+        wall = np.array([[-30, 2.5, -1], [30, 2.5, -1], [30, 2.5, 8], [-30, 2.5, 8]], dtype=np.float64)
+        quad = np.array([[0, 1, 2], [0, 2, 3]], dtype=np.int32)
+        scene += [((floor, quad), T_cam_world), ((wall, quad), T_cam_world)]
+    # Exact depth through pixel centres and which mesh each pixel sees (0 = the body).
+    depth_clean, instance_ids = render_depth(scene, intrinsics)
+    person = instance_ids == 0
 
-    # Rays through pixel centres (integer u, v in OpenCV convention), direction with z = 1 in the camera frame
-    # so t_hit is the depth along z.
+    # Lambert shading with a light at the camera, normals from the depth image: skin-coloured body, grey
+    # background.
     v, u = np.mgrid[0:H, 0:W].astype(np.float64)
-    d_cam = np.stack([(u - K[0, 2]) / K[0, 0], (v - K[1, 2]) / K[1, 1], np.ones_like(u)], axis=-1).reshape(-1, 3)
-    d_world = d_cam @ T_world_cam[:3, :3].T
-    origins = np.broadcast_to(T_world_cam[:3, 3], d_world.shape)
-    rays = o3d.core.Tensor(np.concatenate([origins, d_world], axis=1).astype(np.float32))
-    hit = scene.cast_rays(rays)
-    t_hit = hit["t_hit"].numpy().reshape(H, W).astype(np.float64)
-    geom = hit["geometry_ids"].numpy().reshape(H, W)
-    normals = hit["primitive_normals"].numpy().reshape(H, W, 3)
-
-    depth_clean = np.where(np.isfinite(t_hit), t_hit, np.nan).astype(np.float32)
-    person = geom == person_id
-
-    # Lambert shading with a light at the camera: skin-coloured body, grey background.
-    n_cam = normals.reshape(-1, 3) @ T_cam_world[:3, :3].T
-    view = d_cam / np.linalg.norm(d_cam, axis=1, keepdims=True)
-    lambert = np.abs(np.sum(n_cam * view, axis=1)).reshape(H, W)
+    z = depth_clean.astype(np.float64)
+    points = np.stack([(u - K[0, 2]) / K[0, 0] * z, (v - K[1, 2]) / K[1, 1] * z, z], axis=-1)
+    normals = np.cross(np.gradient(points, axis=1), np.gradient(points, axis=0))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        normals /= np.linalg.norm(normals, axis=-1, keepdims=True)
+        view = points / np.linalg.norm(points, axis=-1, keepdims=True)
+    lambert = np.nan_to_num(np.abs(np.sum(normals * view, axis=-1)), nan=0.6)
     albedo = np.where(person[..., None], np.array([0.85, 0.62, 0.50]), np.array([0.55, 0.57, 0.60]))
-    shade = 0.25 + 0.75 * lambert[..., None]
-    rgb = np.clip(albedo * shade * 255.0, 0, 255)
-    rgb[~np.isfinite(t_hit)] = 0
+    rgb = np.clip(albedo * (0.25 + 0.75 * lambert[..., None]) * 255.0, 0, 255)
+    rgb[~np.isfinite(depth_clean)] = 0
     rgb = rgb.astype(np.uint8)
 
     depth = depth_clean.astype(np.float64)
