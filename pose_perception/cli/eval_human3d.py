@@ -1,11 +1,12 @@
 """3D lifting error on SYNTHETIC RGB-D renders of the posed anny body model with known joints.
 
-`pose-perception eval human-3d [--frames N] [--seed S] [--detected] [--json OUT.json]`: renders random anny
-poses (open3d ray casting, depth-sensor noise) and reports the error of the lifted 3D joints (COCO body 17 +
-feet 6) given the true 2D keypoints, with and without the bone clean-up, for all in-image joints and for
-unoccluded ones; the no-depth path (world landmarks placed by the translation solve) on the same frames; and
-with --detected, the error with keypoints detected by area human's MediaPipe backend on the shaded render and
-the head-orientation error of PnP on the detected face landmarks (close-up renders, known head frame).
+`pose-perception eval human-3d [--frames N] [--seed S] [--poses mocap|random] [--detected] [--json OUT.json]`:
+renders anny bodies posed from mocap clips (or random pose parameters) with open3d ray casting and depth-sensor
+noise, and reports the error of the lifted 3D joints (COCO body 17 + feet 6) given the true 2D keypoints, with
+and without the bone clean-up, for all in-image and for unoccluded joints; the no-depth path (world landmarks
+placed by the translation solve) on the same frames; and with --detected, the error with keypoints detected by
+area human's MediaPipe backend on the shaded render and the head-orientation error of PnP on the detected face
+landmarks (close-up renders, known head frame).
 """
 from __future__ import annotations
 
@@ -28,6 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--width", type=int, default=640)
     parser.add_argument("--height", type=int, default=480)
     parser.add_argument("--no-noise", action="store_true", help="exact depth instead of the sensor noise model")
+    parser.add_argument("--poses", choices=("mocap", "random"), default="mocap",
+                        help="body poses from pybullet_data's DeepMimic mocap clips (default) or random anny pose "
+                             "parameters")
     parser.add_argument("--detected", action="store_true",
                         help="also lift keypoints detected by the MediaPipe backend on the shaded render")
     parser.add_argument("--world-noise-m", type=float, default=0.02,
@@ -81,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     lift_ms: list[float] = []
     detected_frames = 0
     for _ in range(args.frames):
-        frame = synthetic.random_frame(poser, rng, intrinsics, noise=not args.no_noise)
+        frame = synthetic.random_frame(poser, rng, intrinsics, noise=not args.no_noise, poses=args.poses)
         gt = frame.keypoints_3d[:NUM_JOINTS].astype(np.float64)
         in_image = np.all(np.isfinite(frame.keypoints_uv), axis=1)
         in_image &= (frame.keypoints_uv[:, 0] >= 0) & (frame.keypoints_uv[:, 0] <= args.width - 1)
@@ -141,7 +145,7 @@ def run(args: argparse.Namespace) -> int:
         "world_detected_root_relative": "  the same, pelvis-aligned (shape only, no scale/distance error)",
     }
     results = {name: _stats(values) for name, values in rows.items()}
-    print(f"{args.frames} SYNTHETIC frames {args.width}x{args.height}, seed {args.seed}, "
+    print(f"{args.frames} SYNTHETIC frames {args.width}x{args.height}, seed {args.seed}, {args.poses} poses, "
           f"{'exact depth' if args.no_noise else 'sensor noise model'}; body model load {t_load:.1f} s")
     print(f"{'case':<72} {'n':>5} {'median cm':>10} {'mean cm':>8} {'p90 cm':>7}")
     for name, stats in results.items():
@@ -170,7 +174,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"synthetic": True, "machine": machine_description(), "frames": args.frames,
-                       "seed": args.seed, "noise": not args.no_noise, "results": results,
+                       "seed": args.seed, "poses": args.poses, "noise": not args.no_noise, "results": results,
                        "labels": labels, "missing": missing, "lift_ms_median": float(np.median(lift_ms)),
                        "detected_frames": detected_frames, "detector_note": detector_note,
                        "head": head}, f, indent=2)
@@ -207,6 +211,7 @@ def _head_eval(poser, detector, rng: np.random.Generator, intrinsics, frames: in
     rot_err: list[float] = []
     for _ in range(n):
         pose = poser.sample_pose_deg(rng)
+        # Upright trunk, the head turned by the neck only.
         pose["neck01"] = {"x": float(rng.uniform(-10, 10)), "z": float(rng.uniform(-30, 30))}
         pose["spine03"] = {"x": float(rng.uniform(-8, 4))}
         body = poser.pose(pose, {"age": float(rng.uniform(0.5, 0.9)), "gender": float(rng.uniform(0.2, 0.8))})
