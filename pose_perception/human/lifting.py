@@ -23,17 +23,18 @@ class DepthSizeError(LiftingError):
 
 # Skin-to-joint-centre offset (metres) per COCO body keypoint, added along the viewing ray: depth sensors see
 # the surface in front of a joint, the skeleton joint is inside the limb. Values are adult joint depths below
-# the skin (hip joint ~10 cm, shoulder ~7 cm, knee ~6 cm, elbow ~4 cm, wrist and ankle 3-4.5 cm); they were
+# the skin (hip joint ~10 cm, shoulder ~6 cm, knee ~6 cm, elbow ~4 cm, wrist and ankle 3-4.5 cm); they were
 # cross-checked against the median surface-to-joint distance of anny's COCO joints on SYNTHETIC renders:
-# `pose-perception eval human-3d --seed 12345 --surface-offsets` (the reported evaluation uses seed 0).
+# `pose-perception eval human-3d --seed 12345 --surface-offsets [--poses random]` (the reported evaluation
+# uses seed 0).
 # Face points lie on the skin; toes are on the surface, heels are seen through the foot from the front.
 _BODY_SURFACE_OFFSET_M = np.array(
     [0.005, 0.007, 0.007, 0.01, 0.01,  # nose, eyes, ears
-     0.07, 0.07, 0.04, 0.04, 0.03, 0.03,  # shoulders, elbows, wrists
+     0.06, 0.06, 0.04, 0.04, 0.03, 0.03,  # shoulders, elbows, wrists
      0.10, 0.10, 0.06, 0.06, 0.045, 0.045],  # hips, knees, ankles
     dtype=np.float64,
 )
-_FEET_SURFACE_OFFSET_M = np.array([0.0, 0.0, 0.045, 0.0, 0.0, 0.045])  # big toe, small toe, heel (L, R)
+_FEET_SURFACE_OFFSET_M = np.array([0.0, 0.0, 0.055, 0.0, 0.0, 0.055])  # big toe, small toe, heel (L, R)
 
 
 def surface_offsets_m(num_keypoints: int) -> np.ndarray:
