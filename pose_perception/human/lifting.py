@@ -120,7 +120,7 @@ def lift_with_depth(
         wc = cols[idx, None] + dx.ravel()[None]
         outside = (wr < 0) | (wr >= H) | (wc < 0) | (wc >= W)
         win = depth[np.clip(wr, 0, H - 1), np.clip(wc, 0, W - 1)].astype(np.float64)
-        win[outside | ~(win > 0)] = np.nan
+        win[outside | ~(win > 0) | ~np.isfinite(win)] = np.nan
         # Pixels near the keypoint count more: the keypoint lies on its own limb, a neighbouring limb or the
         # background may fill the window's corners.
         centre_weight = np.exp(-0.5 * (dx ** 2 + dy ** 2).ravel() / max(r / 1.5, 0.5) ** 2)
