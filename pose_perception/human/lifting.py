@@ -79,9 +79,9 @@ def lift_with_depth(
 
     Per keypoint: the valid depths in the window are split at gaps > cluster_gap_m and the cluster with the
     most centre-weighted support is taken (rejects background and neighbouring limbs at silhouette edges);
-    its median is the surface depth. Keypoints whose surface depth lies more than background_margin_m behind (or front_margin_m in
-    front of) the person's median are rejected as background / occluder. The surface-to-joint offset is
-    added along the ray.
+    its median is the surface depth. Keypoints whose surface depth lies more than background_margin_m behind
+    (or front_margin_m in front of) the person's median are rejected as background / occluder. The
+    surface-to-joint offset is added along the ray.
 
     Returns keypoints_3d (K, 3) float32 metres in the camera frame (NaN where unknown) and confidence (K,)
     float32 = 2D confidence x depth evidence (fraction of window supporting the depth, spread of the depth).

@@ -1,8 +1,9 @@
 """SYNTHETIC RGB-D of a posed human body mesh with known joints, for accuracy evaluation and tests.
 
 The body is the `anny` parametric model (Apache-2.0 code, CC0 MakeHuman assets) posed from real motion capture
-(the DeepMimic humanoid3d clips in pybullet_data, retargeted by segment directions) or random pose parameters; depth, masks and normals are ray-cast exactly with open3d's RaycastingScene (headless, CPU) and
-degraded with a depth-sensor noise model. Every output of this module is synthetic and says so.
+(the DeepMimic humanoid3d clips in pybullet_data, retargeted by segment directions) or random pose parameters;
+depth and masks are ray-cast exactly (objects.render, open3d RaycastingScene, headless CPU) and degraded with a
+depth-sensor noise model. Every output of this module is synthetic and says so.
 """
 from __future__ import annotations
 
@@ -275,8 +276,9 @@ def render_frame(
     background: bool = True,
 ) -> SyntheticFrame:
     """Ray-casts the body (plus a floor at z = 0 and a wall 2.5 m behind it when background) through pixel
-    centres with objects.render.render_depth. Depth noise: per-pixel Gaussian with sensor_noise_sigma_m, 1 mm quantisation, invalid pixels at
-    depth discontinuities (> 5 cm jump to a 4-neighbour, like a sensor's edge filter) and 0.5 % random dropout.
+    centres with objects.render.render_depth. Depth noise: per-pixel Gaussian with sensor_noise_sigma_m, 1 mm
+    quantisation, invalid pixels at depth discontinuities (> 5 cm jump to a 4-neighbour, like a sensor's edge
+    filter) and 0.5 % random dropout.
     """
     from pose_perception.objects.render import render_depth
 
