@@ -35,21 +35,19 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from pose_perception.human.body_mesh import BodyMeshFitter
-    from pose_perception.human.mocap import C_MODEL_FROM_MOCAP, clip_bodies, load_clip, resample
+    from pose_perception.human.mocap import clip_bodies, clip_length
     from pose_perception.human.synthetic import AnnyPoser
 
     torch.set_num_threads(args.threads)
     print(f"bench mesh ({args.threads} torch thread(s)), machine: {machine_description()}")
     poser = AnnyPoser()
-    clip = resample(load_clip(args.clip), args.rate_hz)
     phenotype = {"gender": 0.3, "height": 0.6}
+    count = clip_length(args.clip, args.rate_hz)
     t0 = time.perf_counter()
-    bodies = clip_bodies(poser, clip, range(clip.num_frames), phenotype)
-    peer_ms = 1000 * (time.perf_counter() - t0) / (clip.num_frames + 1)  # +1: the reference pose
-    lap_shift = C_MODEL_FROM_MOCAP @ (clip.root_position_m[-1] - clip.root_position_m[0]) * [1.0, 1.0, 0.0]
-    # Loop the clip forward in space so that the wrap-around is not a jump.
-    frames = [(bodies[i % clip.num_frames][1] + (i // clip.num_frames) * lap_shift).astype(np.float32)
-              for i in range(args.frames + 1)]
+    bodies = clip_bodies(poser, args.clip, args.rate_hz, count, phenotype)
+    peer_ms = 1000 * (time.perf_counter() - t0) / (count + 1)  # +1: the rest pose
+    # The clip repeats (DeepMimic clips loop); the fitter sees one continuous track.
+    frames = [bodies[i % count][2].astype(np.float32) for i in range(args.frames + 1)]
     confidence = np.ones(23, np.float32)
     results = {"machine": machine_description(), "threads": args.threads, "clip": args.clip,
                "data": "SYNTHETIC keypoints of anny posed from DeepMimic mocap"}

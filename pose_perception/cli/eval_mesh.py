@@ -36,21 +36,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def synthetic_sequences(clips, frames: int, rate_hz: float, seed: int):
     """Yields (clip, phenotype, [(stamp_s, vertices_cam (V,3), keypoints_cam (23,3)), ...]) seen by a camera 3.5 m away."""
     from pose_perception.core.frames import transform_points
-    from pose_perception.human.mocap import clip_bodies, load_clip, resample
+    from pose_perception.human.mocap import clip_bodies, clip_length
     from pose_perception.human.synthetic import AnnyPoser, camera_facing_body
 
     rng = np.random.default_rng(seed)
     poser = AnnyPoser()
     for name in clips:
-        clip = resample(load_clip(name), rate_hz)
         phenotype = {"gender": float(rng.uniform(0, 1)), "height": float(rng.uniform(0, 1)),
                      "weight": float(rng.uniform(0.3, 0.7)), "muscle": float(rng.uniform(0.3, 0.7)),
                      "proportions": float(rng.uniform(0.2, 0.8))}
-        first = int(rng.integers(0, max(1, clip.num_frames - frames)))
-        bodies = clip_bodies(poser, clip, range(first, min(clip.num_frames, first + frames)), phenotype)
+        first = int(rng.integers(0, max(1, clip_length(name, rate_hz) - frames)))
+        bodies = clip_bodies(poser, name, rate_hz, frames, phenotype, first=first)
         T = camera_facing_body(distance_m=3.5, yaw_deg=float(rng.uniform(-180, 180)), height_m=1.0)
-        yield name, phenotype, [(k / rate_hz, transform_points(T, v), transform_points(T, kp))
-                                for k, (v, kp) in enumerate(bodies)]
+        yield name, phenotype, [(t, transform_points(T, v), transform_points(T, kp)) for t, v, kp in bodies]
 
 
 def run(args: argparse.Namespace) -> int:

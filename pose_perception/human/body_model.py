@@ -147,6 +147,17 @@ class BodyModelData:
             )
 
 
+def anny_bone_rotations(group_rotvecs: np.ndarray) -> dict[str, np.ndarray]:
+    """Group rotations (J, 3) rotvec -> {anny bone: (3, 3)} "local-ref" rotations (e.g. for synthetic.AnnyPoser.pose).
+
+    Exact: each group is carried by one anny bone (ANNY_GROUP_BONES), the others stay at identity.
+    """
+    from scipy.spatial.transform import Rotation
+
+    R = Rotation.from_rotvec(np.asarray(group_rotvecs, dtype=np.float64).reshape(len(GROUP_NAMES), 3)).as_matrix()
+    return {ANNY_GROUP_BONES[g]: R[j] for j, g in enumerate(GROUP_NAMES)}
+
+
 def default_cache_dir() -> Path:
     """~/.cache/pose_perception/body_mesh unless POSE_PERCEPTION_CACHE is set."""
     root = os.environ.get("POSE_PERCEPTION_CACHE") or os.path.join(Path.home(), ".cache", "pose_perception")

@@ -1,59 +1,30 @@
-"""DeepMimic mocap clips retargeted onto the body-model groups: real motion for the synthetic bodies."""
+"""Mocap sequences: DeepMimic clips posed onto anny frame after frame (SYNTHETIC), at a chosen rate."""
 import numpy as np
 import pytest
 
-from pose_perception.human.body_model import GROUP_NAMES, MODEL_KEYPOINT_NAMES
-from pose_perception.human.mocap import (
-    C_MODEL_FROM_MOCAP,
-    DEFAULT_CLIPS,
-    MocapError,
-    available_clips,
-    load_clip,
-    resample,
-    retarget,
-)
+from pose_perception.human.body_model import MODEL_KEYPOINT_NAMES
+from pose_perception.human.mocap import DEFAULT_CLIPS, clip_bodies, clip_length
+from pose_perception.human.synthetic import MOCAP_CLIPS, AnnyPoser, SyntheticDataError
 
 
-def test_default_clips_ship_with_pybullet():
-    assert set(DEFAULT_CLIPS) <= set(available_clips())
-    clip = load_clip("walk")
-    assert clip.num_frames > 20 and 0.01 < clip.frame_dt_s < 0.1
-    assert 0.7 < clip.root_position_m[:, 1].mean() < 1.0  # pelvis height, y up in the mocap axes
+def test_default_clips_are_upright_clips_that_ship():
+    assert set(DEFAULT_CLIPS) <= set(MOCAP_CLIPS)
+    assert 10 <= clip_length("walk", 10.0) <= 15 and clip_length("walk", 30.0) == 39  # 1.3 s clip
 
 
-def test_unknown_clip_names_the_available_ones():
-    with pytest.raises(MocapError, match="walk"):
-        load_clip("moonwalk")
-
-
-def test_axes_change_is_a_rotation():
-    np.testing.assert_allclose(C_MODEL_FROM_MOCAP @ C_MODEL_FROM_MOCAP.T, np.eye(3))
-    assert np.isclose(np.linalg.det(C_MODEL_FROM_MOCAP), 1.0)
-
-
-def test_resample_keeps_duration():
-    clip = load_clip("run")
-    slow = resample(clip, 10.0)
-    assert abs(slow.num_frames / 10.0 - clip.num_frames * clip.frame_dt_s) < 0.2
-    np.testing.assert_allclose(slow.root_position_m[0], clip.root_position_m[0])
-
-
-def test_retargeted_walk_keeps_a_person_upright_and_stepping():
-    """With the model's reference pose, a walking frame keeps the head above the pelvis and the feet below it."""
-    from pose_perception.human.body_mesh import BodyMeshFitter
-    import torch
-
-    fitter = BodyMeshFitter(device="cpu")
-    clip = resample(load_clip("walk"), 10.0)
-    ankle_gap = []
-    for i in range(clip.num_frames):
-        rotvecs, translation = retarget(clip, i, fitter._ref_kp)
-        assert rotvecs.shape == (len(GROUP_NAMES), 3)
-        with torch.no_grad():
-            kp = fitter.body.keypoints(torch.as_tensor(rotvecs), torch.as_tensor(translation),
-                                       torch.as_tensor(fitter.data.default_shape)).numpy()
-        k = {n: kp[j] for j, n in enumerate(MODEL_KEYPOINT_NAMES)}
-        pelvis = 0.5 * (k["left_hip"] + k["right_hip"])
-        assert k["nose"][2] > pelvis[2] + 0.4 and k["left_ankle"][2] < pelvis[2] - 0.5
-        ankle_gap.append(k["left_ankle"][1] - k["right_ankle"][1])  # along the walking (y) axis
-    assert max(ankle_gap) > 0.2 and min(ankle_gap) < -0.2  # the feet alternate
+def test_a_walk_is_a_sequence_of_upright_stepping_bodies():
+    poser = AnnyPoser()
+    bodies = clip_bodies(poser, "walk", 10.0, 13, {})
+    assert len(bodies) == 13
+    np.testing.assert_allclose([t for t, _, _ in bodies], np.arange(13) / 10.0)
+    k = {n: i for i, n in enumerate(MODEL_KEYPOINT_NAMES)}
+    gaps = []
+    for _, vertices, keypoints in bodies:
+        assert np.isfinite(keypoints).all() and abs(vertices[:, 2].min()) < 1e-6  # feet on the floor
+        pelvis = 0.5 * (keypoints[k["left_hip"]] + keypoints[k["right_hip"]])
+        assert keypoints[k["nose"]][2] > pelvis[2] + 0.4 > keypoints[k["left_ankle"]][2] + 0.4
+        step = keypoints[k["left_ankle"]] - keypoints[k["right_ankle"]]
+        gaps.append(np.linalg.norm(step[:2]))
+    assert max(gaps) - min(gaps) > 0.2  # the feet swing past each other
+    with pytest.raises(SyntheticDataError):
+        clip_bodies(poser, "moonwalk", 10.0, 3, {})
