@@ -22,6 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--max-faces", type=int, default=None, help="also time a decimated mesh of this many faces")
+    parser.add_argument("--no-publish", action="store_true",
+                        help="skip timing the ROS conversions (shape_msgs/Mesh, TRIANGLE_LIST marker) of the mesh")
     add_common_output(parser)
 
 
@@ -29,6 +31,26 @@ def _stats(times_s: list[float]) -> dict:
     t = np.asarray(times_s) * 1000.0
     return {"n": int(t.size), "mean_ms": float(t.mean()), "p50_ms": float(np.percentile(t, 50)),
             "p95_ms": float(np.percentile(t, 95)), "rate_hz": float(1000.0 / t.mean())}
+
+
+def _publish_ms(mesh) -> dict | None:
+    """Median ms of ros/conversions.mesh_to_msg and ros/markers.mesh_triangle_marker for one mesh (None: no ROS)."""
+    try:
+        from std_msgs.msg import Header
+
+        from pose_perception.ros.conversions import mesh_to_msg
+        from pose_perception.ros.markers import mesh_triangle_marker
+    except ImportError:
+        return None
+    to_msg, marker = [], []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        mesh_to_msg(mesh)
+        t1 = time.perf_counter()
+        mesh_triangle_marker(Header(frame_id="camera"), mesh.vertices, mesh.faces, 1)
+        to_msg.append(t1 - t0)
+        marker.append(time.perf_counter() - t1)
+    return {"mesh_to_msg": 1000 * float(np.median(to_msg)), "triangle_marker": 1000 * float(np.median(marker))}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -67,13 +89,18 @@ def run(args: argparse.Namespace) -> int:
             warm.append(time.perf_counter() - t0)
             cpu.append(time.process_time() - c0)
             failures += r is None or r.cold
+        publish = None if args.no_publish or r is None else _publish_ms(r.mesh)
         ws = _stats(warm)
         cpu_ms = 1000 * float(np.mean(cpu))
         results[label] = {"load_s": load_s, "faces": faces, "cold_mean_ms": 1000 * float(np.nanmean(cold)),
-                          "warm": ws, "warm_cpu_ms_mean": cpu_ms, "warm_failures_or_reinits": int(failures)}
+                          "warm": ws, "warm_cpu_ms_mean": cpu_ms, "warm_failures_or_reinits": int(failures),
+                          "publish_ms": publish}
         print(f"  {label:18s} faces {faces:6d}  load {load_s:.2f} s  cold fit {1000 * np.nanmean(cold):.0f} ms  "
               f"warm fit mean {ws['mean_ms']:.1f} ms  p50 {ws['p50_ms']:.1f}  p95 {ws['p95_ms']:.1f} ms  "
               f"=> {ws['rate_hz']:.1f} Hz per person  (CPU time {cpu_ms:.1f} ms a fit; re-inits {failures})")
+        if publish:
+            print(f"  {'':18s} ROS conversion of one mesh: mesh_to_msg {publish['mesh_to_msg']:.0f} ms, "
+                  f"mesh_triangle_marker {publish['triangle_marker']:.0f} ms")
     results["peer_anny_forward_ms"] = peer_ms
     print(f"  peer: one full anny forward pass (synthetic.AnnyPoser.pose, no fitting) {peer_ms:.1f} ms; "
           f"warm fit / anny forward = {results['full mesh']['warm']['mean_ms'] / peer_ms:.2f}x")
