@@ -126,7 +126,7 @@ class BodyModelData:
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.npz")
+        tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")  # per process: concurrent builders never clash
         np.savez(
             tmp, name=self.name, faces=self.faces, skin_weights=self.skin_weights,
             keypoint_weights=self.keypoint_weights, shape_axes=np.array(self.shape_axes),
