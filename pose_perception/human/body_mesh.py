@@ -449,7 +449,8 @@ class BodyMeshFitter:
                     weight[ib] = 0.0
         return target, weight
 
-    def _fit(self, track_id: int, keypoints_3d, confidence, stamp_s: float) -> Optional[FitResult]:
+    def _fit(self, track_id: int, keypoints_3d, confidence, stamp_s: float,
+             force_cold: bool = False) -> Optional[FitResult]:
         t0 = time.perf_counter()
         if not np.isfinite(stamp_s):
             raise ValueError(f"stamp_s must be finite, got {stamp_s}")
@@ -463,8 +464,8 @@ class BodyMeshFitter:
         if (weight > 0).sum() < 8:
             self._warn(f"few{track_id}", f"track {track_id}: only {(weight > 0).sum()} usable keypoints, no mesh fit")
             return self._fallback(track_id, stamp_s)
-        cold = track is None
-        if track is not None:
+        cold = track is None or force_cold
+        if not cold:
             dt = stamp_s - track.stamp_s
             pelvis_now = 0.5 * (target[_kp("left_hip")] + target[_kp("right_hip")])
             last_pelvis = 0.5 * (track.last_good.keypoints_3d[_kp("left_hip")] + track.last_good.keypoints_3d[_kp("right_hip")]) \
@@ -497,10 +498,9 @@ class BodyMeshFitter:
         residual = float((np.linalg.norm(kp_model - target, axis=1) * w).sum() / w.sum())
         if not np.isfinite(residual) or residual > self.config.max_residual_m:
             self._warn(f"resid{track_id}", f"track {track_id}: body fit rejected, mean keypoint error {residual:.3f} m")
-            if not cold:  # try once more from scratch before giving up on this frame
-                self._tracks.pop(track_id, None)
-                return self._fit(track_id, keypoints_3d, confidence, stamp_s) if torso_ok else self._fallback(track_id, stamp_s)
-            return None
+            if not cold and torso_ok:  # try once more from scratch before giving up on this frame
+                return self._fit(track_id, keypoints_3d, confidence, stamp_s, force_cold=True)
+            return self._fallback(track_id, stamp_s)
         with torch.no_grad():
             vertices = self.body.vertices(rotvecs, translation, shape).cpu().numpy()
         if self._vertex_subset is not None:

@@ -232,3 +232,13 @@ def test_mesh_rate_limiter_spaces_meshes_per_track():
     assert all(MeshRateLimiter(0.0).due(1, t) for t in stamps)
     with pytest.raises(BodyMeshError):
         MeshRateLimiter(float("nan"))
+
+
+def test_a_rejected_fit_returns_the_last_good_mesh(poser):
+    fitter = BodyMeshFitter(device="cpu", config=FitterConfig(max_residual_m=0.02))
+    frames = clip_frames(poser, "walk", 2)
+    good = fitter.fit(1, frames[0][2], np.ones(23, np.float32), 0.0)
+    assert good is not None
+    scrambled = frames[1][2] + np.random.default_rng(0).normal(0.0, 0.08, (23, 3)).astype(np.float32)
+    assert fitter.fit(1, scrambled, np.ones(23, np.float32), 0.1) is good  # no fit within 2 cm: keep the last
+    assert fitter.fit(2, scrambled, np.ones(23, np.float32), 0.1) is None   # a new track has nothing to keep
