@@ -455,6 +455,20 @@ def _image_box(vertices_cam: np.ndarray, K: np.ndarray) -> Optional[np.ndarray]:
     return np.concatenate([uv.min(axis=0), uv.max(axis=0)])
 
 
+def _box_hides(points_cam: np.ndarray, T_cam_box: np.ndarray, half_extents: np.ndarray) -> np.ndarray:
+    """(N,) bool: does the box (centred, half_extents (3,)) cut the segment from the camera centre to each point?"""
+    R, t = T_cam_box[:3, :3], T_cam_box[:3, 3]
+    origin = -R.T @ t  # camera centre in the box frame
+    d = points_cam @ R  # segment directions in the box frame (R^T p per row)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t1 = (-half_extents - origin) / d
+        t2 = (half_extents - origin) / d
+    t_near = np.nanmax(np.minimum(t1, t2), axis=1)
+    t_far = np.nanmin(np.maximum(t1, t2), axis=1)
+    # a hit strictly before the point (1e-6: the point itself is not hidden by a box it lies on)
+    return (t_near <= t_far) & (t_far > 0) & (t_near < 1.0 - 1e-6)
+
+
 def _boxes_overlap(a: np.ndarray, b: np.ndarray, pad: float = 4.0) -> bool:
     return not (a[2] + pad < b[0] or b[2] + pad < a[0] or a[3] + pad < b[1] or b[3] + pad < a[1])
 
@@ -539,8 +553,13 @@ class _Composer:
         _, ids = self.renderer(items, crop)
         return float((ids == 0).sum()) / n_alone
 
-    def occluder(self, target: Placement, T_cam_world: np.ndarray, goal: float) -> Optional[Placement]:
-        """A box standing between camera and target, slid sideways until it hides `goal` of the target."""
+    def occluder(
+        self, target: Placement, T_cam_world: np.ndarray, goal: float
+    ) -> Optional[tuple[Placement, float]]:
+        """A box standing between camera and target, slid sideways until it hides `goal` of the target.
+
+        Returns the occluder and the target's visible fraction behind it, or None when the box cannot hide enough.
+        """
         rng = self.rng
         obj = load_eval_object(target.name)
         eye = invert_T(T_cam_world)[:3, 3]
@@ -564,27 +583,38 @@ class _Composer:
             xy = base + side * offset
             return Placement("", "occluder", mesh, make_T(_rot_z(yaw), [xy[0], xy[1], height / 2.0]), rgb)
 
-        lo, hi = 0.0, width / 2.0 + r * alpha + 0.05
+        half_extents = np.array([thickness, width, height]) / 2.0
+        # the target's visible surface points, once; then each occluder position is an exact ray-box test
         crop = self.target_crop(target, T_cam_world)
         alone, _ = self.renderer([(_renderable(target.mesh), T_cam_world @ target.T_world_obj)], crop)
-        n_alone = int(np.isfinite(alone).sum())
-        if self.visible_fraction(target, [at(lo)], T_cam_world, crop, n_alone) > 1.0 - goal:
+        v, u = np.nonzero(np.isfinite(alone))
+        if len(u) == 0:
+            return None
+        z = alone[v, u].astype(np.float64)
+        K = crop.K
+        points = np.stack([(u - K[0, 2]) / K[0, 0] * z, (v - K[1, 2]) / K[1, 1] * z, z], axis=1)
+
+        def visible(p: Placement) -> float:
+            return 1.0 - float(_box_hides(points, T_cam_world @ p.T_world_obj, half_extents).mean())
+
+        lo, hi = 0.0, width / 2.0 + r * alpha + 0.05
+        if visible(at(lo)) > 1.0 - goal:
             return None  # cannot hide that much from here
-        best, best_err = at(hi), np.inf
-        for _ in range(14):
+        best, best_vis, best_err = at(hi), 1.0, np.inf
+        for _ in range(30):
             mid = (lo + hi) / 2.0
             p = at(mid)
-            vis = self.visible_fraction(target, [p], T_cam_world, crop, n_alone)
+            vis = visible(p)
             err = abs(vis - (1.0 - goal))
             if err < best_err:
-                best, best_err = p, err
+                best, best_vis, best_err = p, vis, err
             if err < self.cfg.occlusion_tolerance / 3:
                 break
             if vis < 1.0 - goal:
                 lo = mid
             else:
                 hi = mid
-        return best
+        return best, best_vis
 
     def static_scene(self) -> list[Placement]:
         import trimesh
@@ -634,10 +664,10 @@ def compose_layout(
             avoid.append(box)
             goal = rng.uniform(lo, hi)
             if goal > 0.01:
-                occ = composer.occluder(tp, T_cam_world, goal)
-                if occ is None:
+                found = composer.occluder(tp, T_cam_world, goal)
+                if found is None:
                     continue
-                vis = composer.visible_fraction(tp, [occ], T_cam_world)
+                occ, vis = found
                 if not (1 - hi - config.occlusion_tolerance <= vis <= 1 - lo + config.occlusion_tolerance):
                     continue
                 placements.append(occ)

@@ -35,3 +35,16 @@ def test_unknown_object_is_refused(capsys):
 def test_bad_occlusion_range_is_an_argument_error(bad):
     with pytest.raises(SystemExit):
         main(["eval", "objects", "--occlusion", bad])
+
+
+def test_an_estimator_that_raises_is_counted_as_a_miss_not_a_crash():
+    from pose_perception.cli.eval_objects import MethodResults
+
+    results = MethodResults()
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("segmentation exploded")
+
+    assert results.call(broken, 1, masks=None) == []
+    assert results.call(lambda: ["pose"]) == ["pose"]
+    assert results.failures == 1 and results.first_failure == "RuntimeError: segmentation exploded"
