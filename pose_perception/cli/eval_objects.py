@@ -22,6 +22,7 @@ from pose_perception.objects.synthetic import (
     DEV_OBJECTS,
     SYNTHETIC_LABEL,
     CATALOGUE,
+    DepthNoiseConfig,
     EvalObject,
     SceneConfig,
     SyntheticScene,
@@ -183,6 +184,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="gt: both methods get the object's visible mask (a perfect detector; on negative "
                              "scenes a distractor's mask, i.e. a wrong detection); none: the estimator segments "
                              "by itself and the baseline gets the whole scene (slow)")
+    parser.add_argument("--noise", choices=("sensor", "none"), default="sensor",
+                        help="sensor: RGB-D sensor depth noise model (default); none: exact depth (ablation)")
     parser.add_argument("--no-baseline", action="store_true", help="skip the Open3D tutorial baseline")
     parser.add_argument("--no-estimator", action="store_true", help="measure only the baseline")
     parser.add_argument("--device", default="cpu", help="estimator device: cpu | cuda | auto")
@@ -209,7 +212,8 @@ def evaluate(args: argparse.Namespace, log=print) -> dict:
     run_baseline = not args.no_baseline
     if api is None and not run_baseline:
         raise EvalConfigError("nothing to measure: no estimator in this build and --no-baseline given")
-    config = SceneConfig(occlusion_range=tuple(args.occlusion))
+    noise = DepthNoiseConfig() if args.noise == "sensor" else DepthNoiseConfig.noiseless()
+    config = SceneConfig(occlusion_range=tuple(args.occlusion), noise=noise)
     baseline_config = BaselineConfig(seed=args.seed)
     use_masks = args.masks == "gt"
     methods = (["estimator"] if api else []) + (["baseline"] if run_baseline else [])
@@ -279,7 +283,8 @@ def evaluate(args: argparse.Namespace, log=print) -> dict:
         "machine": machine_description(),
         "command": "pose-perception eval objects " + " ".join(
             [f"--objects {' '.join(args.objects)}", f"--scenes {args.scenes}", f"--negatives {args.negatives}",
-             f"--occlusion {args.occlusion[0]},{args.occlusion[1]}", f"--seed {args.seed}", f"--masks {args.masks}"]),
+             f"--occlusion {args.occlusion[0]},{args.occlusion[1]}", f"--seed {args.seed}", f"--masks {args.masks}",
+             f"--noise {args.noise}"]),
         "per_object": per_object,
         "overall": overall,
         "visible_fraction_mean": float(np.mean(visible_all)),
@@ -297,7 +302,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"eval objects on {SYNTHETIC_LABEL}")
     print(f"machine: {machine_description()}")
     print(f"{len(args.objects)} objects x {args.scenes} scenes (+{args.negatives} without the object), 640x480, "
-          f"occlusion {args.occlusion[0]:.2f}-{args.occlusion[1]:.2f}, masks={args.masks}, seed {args.seed}")
+          f"occlusion {args.occlusion[0]:.2f}-{args.occlusion[1]:.2f}, masks={args.masks}, depth noise={args.noise}, "
+          f"seed {args.seed}")
     print("  per object: ADD(-S)@0.1d  ADD-S@0.1d  AR_MSSD  AR_MSPD  time ms")
     try:
         out = evaluate(args)
