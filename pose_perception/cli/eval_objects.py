@@ -118,9 +118,8 @@ class MethodResults:
             for e, o in zip(self.errors, objs)
         ]
         adds = [e.adds_m < metrics.ADD_THRESHOLD_FRACTION * o.diameter_m for e, o in zip(self.errors, objs)]
-        mssd = [
-            np.mean([e.mssd_m < th for th in metrics.mssd_thresholds_m(o.diameter_m)]) for e, o in zip(self.errors, objs)
-        ]
+        mssd = [np.mean([e.mssd_m < th for th in metrics.mssd_thresholds_m(o.diameter_m)])
+                for e, o in zip(self.errors, objs)]
         mspd = [np.mean([e.mspd_px < th for th in metrics.mspd_thresholds_px(w)]) for e, w in zip(self.errors, widths)]
         times = np.asarray(self.times_s) * 1000.0
         return {
@@ -261,8 +260,10 @@ def evaluate(args: argparse.Namespace, log=print) -> dict:
                 results["baseline"].negatives += 1
                 results["baseline"].false_positives += int(
                     _run_baseline(obj, dense, scene, masks[0] if masks else None, baseline_config)[0] is not None)
-        per_object[name] = {m: results[m].summary([obj] * len(results[m].errors), [config.width] * len(results[m].errors))
-                            for m in methods}
+        per_object[name] = {
+            m: results[m].summary([obj] * len(results[m].errors), [config.width] * len(results[m].errors))
+            for m in methods
+        }
         per_object[name]["visible_fraction_mean"] = float(np.mean(visible))
         per_object[name]["symmetry"] = obj.symmetry
         for m in methods:
@@ -321,7 +322,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {m} RAISED on {s['failures']} images (counted as misses); first: {s['first_failure']}")
     if "baseline_comparison" in out:
         c = out["baseline_comparison"]
-        print(f"  estimator vs Open3D tutorial baseline: ADD(-S) recall {c['add_s_recall_estimator_minus_baseline']:+.3f}, "
+        print("  estimator vs Open3D tutorial baseline: ADD(-S) recall "
+              f"{c['add_s_recall_estimator_minus_baseline']:+.3f}, "
               f"baseline takes {c['time_ratio_baseline_over_estimator']:.1f}x the estimator's time")
     print(f"  mean visible fraction of the targets: {out['visible_fraction_mean']:.2f}")
     if args.json:
