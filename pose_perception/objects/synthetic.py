@@ -204,17 +204,9 @@ def _resting_rotations(name: str, max_poses: int = 4) -> tuple[np.ndarray, np.nd
 
 
 # --------------------------------------------------------------------------------------------------------------
-# Rendering: one swappable function with the contract of objects/render.py.
+# Rendering: one swappable function with the contract of objects/render.py (render_depth by default).
 
 Renderer = Callable[[Sequence[tuple[object, np.ndarray]], CameraIntrinsics], tuple[np.ndarray, np.ndarray]]
-
-
-def _vertices_faces(mesh: object) -> tuple[np.ndarray, np.ndarray]:
-    if isinstance(mesh, EvalObject):
-        return mesh.vertices_m, mesh.faces
-    if isinstance(mesh, tuple):
-        return np.asarray(mesh[0], dtype=np.float64), np.asarray(mesh[1], dtype=np.int64)
-    return np.asarray(mesh.vertices, dtype=np.float64), np.asarray(mesh.faces, dtype=np.int64)
 
 
 def _renderable(mesh: object) -> object:
@@ -222,55 +214,11 @@ def _renderable(mesh: object) -> object:
     return (mesh.vertices_m, mesh.faces) if isinstance(mesh, EvalObject) else mesh
 
 
-@functools.lru_cache(maxsize=8)
-def _camera_rays(fx: float, fy: float, cx: float, cy: float, W: int, H: int):
-    import open3d as o3d
-
-    v, u = np.mgrid[0:H, 0:W].astype(np.float32)
-    # pixel centres at integer (u, v) as in core.camera; z-component 1 so t_hit is the z-depth
-    dirs = np.stack([(u - cx) / fx, (v - cy) / fy, np.ones_like(u)], -1)
-    return o3d.core.Tensor(np.concatenate([np.zeros_like(dirs), dirs], axis=-1).reshape(-1, 6))
-
-
-def raycast_render_depth(
-    models_and_poses: Sequence[tuple[object, np.ndarray]], intrinsics: CameraIntrinsics
-) -> tuple[np.ndarray, np.ndarray]:
-    """Exact depth and instance ids with open3d's RaycastingScene; only used until objects/render.py exists.
-
-    models_and_poses: [(trimesh.Trimesh | (vertices (V, 3), faces (F, 3)) in metres, T_cam_obj (4, 4)), ...].
-    Returns depth_m (H, W) float32 z-depth, NaN where empty, and instance_ids (H, W) int32 (-1 where empty).
-    """
-    import open3d as o3d
-
-    scene = o3d.t.geometry.RaycastingScene()
-    geometry_to_index = {}
-    for index, (mesh, T_cam_obj) in enumerate(models_and_poses):
-        vertices, faces = _vertices_faces(mesh)
-        v_cam = transform_points(np.asarray(T_cam_obj, dtype=np.float64), vertices).astype(np.float32)
-        gid = scene.add_triangles(o3d.core.Tensor(v_cam), o3d.core.Tensor(faces.astype(np.uint32)))
-        geometry_to_index[int(gid)] = index
-    H, W = intrinsics.height, intrinsics.width
-    hit = scene.cast_rays(_camera_rays(intrinsics.fx, intrinsics.fy, intrinsics.cx, intrinsics.cy, W, H))
-    depth = hit["t_hit"].numpy().reshape(H, W).astype(np.float32)
-    gids = hit["geometry_ids"].numpy().reshape(H, W).astype(np.int64)
-    valid = np.isfinite(depth)
-    depth[~valid] = np.nan
-    lut = np.full(max(geometry_to_index, default=0) + 2, -1, dtype=np.int32)
-    for gid, index in geometry_to_index.items():
-        lut[gid] = index
-    ids = np.full((H, W), -1, dtype=np.int32)
-    ids[valid] = lut[np.clip(gids[valid], 0, len(lut) - 1)]
-    return depth, ids
-
-
 def default_renderer() -> Renderer:
-    """objects/render.py's render_depth when this build has it, else the raycaster above (same contract)."""
-    try:
-        from pose_perception.objects.render import render_depth
-    except ModuleNotFoundError as exc:
-        if exc.name != "pose_perception.objects.render":
-            raise
-        return raycast_render_depth
+    """objects/render.py's render_depth: the package's one renderer (open3d RaycastingScene, z-depth at pixel
+    centres). Any function with its contract can be passed instead wherever a `renderer` argument is taken."""
+    from pose_perception.objects.render import render_depth
+
     return render_depth
 
 
@@ -528,7 +476,7 @@ class _Composer:
 
     def target_crop(self, target: Placement, T_cam_world: np.ndarray) -> CameraIntrinsics:
         """Intrinsics of the image window around the target: visibility renders need only those pixels."""
-        v_cam = transform_points(T_cam_world @ target.T_world_obj, _vertices_faces(target.mesh)[0])
+        v_cam = transform_points(T_cam_world @ target.T_world_obj, target.mesh.vertices_m)
         box = _image_box(v_cam, self.intr.K)
         x0, y0 = max(int(np.floor(box[0])) - 3, 0), max(int(np.floor(box[1])) - 3, 0)
         x1 = min(int(np.ceil(box[2])) + 3, self.intr.width - 1)

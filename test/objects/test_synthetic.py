@@ -1,10 +1,10 @@
 """SYNTHETIC scene generator: deterministic, physically placed, ground truth consistent, noise as configured."""
 import numpy as np
 import pytest
-import trimesh
 
-from pose_perception.core.frames import invert_T, make_T, transform_points
+from pose_perception.core.frames import invert_T, transform_points
 from pose_perception.objects import synthetic as S
+from pose_perception.objects.render import render_depth
 
 # few, small distractors keep each scene quick to compose
 FAST = S.SceneConfig(distractor_pool=("013_apple", "017_orange", "007_tuna_fish_can"), n_distractors=(1, 2))
@@ -49,7 +49,7 @@ def test_occlusion_fraction_is_in_the_requested_range(occluded_scenes):
 def test_ground_truth_pose_reproduces_the_target_pixels(occluded_scenes):
     scene = occluded_scenes[0]
     obj = S.load_eval_object(TARGET)
-    alone, _ = S.raycast_render_depth([((obj.vertices_m, obj.faces), scene.object(TARGET).T_cam_obj)], scene.intrinsics)
+    alone, _ = render_depth([((obj.vertices_m, obj.faces), scene.object(TARGET).T_cam_obj)], scene.intrinsics)
     mask = scene.mask(TARGET)
     assert mask.sum() > 500
     np.testing.assert_allclose(scene.depth_clean_m[mask], alone[mask], atol=1e-5)
@@ -75,7 +75,7 @@ def test_renderer_is_swappable():
 
     def counting(items, intrinsics):
         calls.append(len(items))
-        return S.raycast_render_depth(items, intrinsics)
+        return render_depth(items, intrinsics)
 
     S.make_scene(TARGET, 1, FAST, renderer=counting)
     assert calls
@@ -84,15 +84,6 @@ def test_renderer_is_swappable():
 def test_unknown_object_is_a_clear_error():
     with pytest.raises(S.SyntheticSceneError, match="unknown object"):
         S.make_scene("no_such_object", 0, FAST)
-
-
-def test_raycaster_gives_z_depth_through_pixel_centres():
-    intr = S.SceneConfig(width=64, height=48, fx=60.0, fy=60.0).intrinsics()
-    box = trimesh.creation.box(extents=[1.0, 1.0, 0.2])
-    depth, ids = S.raycast_render_depth([(box, make_T(np.eye(3), [0, 0, 1.1]))], intr)
-    # the front face is at z = 1.0 everywhere it is seen, not the ray length
-    assert np.nanmax(np.abs(depth - 1.0)) < 1e-5
-    assert (ids == 0).sum() == np.isfinite(depth).sum() > 0 and (ids[~np.isfinite(depth)] == -1).all()
 
 
 # --- sensor noise -----------------------------------------------------------------------------------------------
