@@ -113,10 +113,7 @@ class MethodResults:
         """objs / widths: the object and image width of each error entry."""
         if not self.errors:
             return {"n": 0}
-        add_like = [
-            (e.adds_m if o.symmetry != "none" else e.add_m) < metrics.ADD_THRESHOLD_FRACTION * o.diameter_m
-            for e, o in zip(self.errors, objs)
-        ]
+        add_like = [_add_s_hit(e, o) for e, o in zip(self.errors, objs)]
         adds = [e.adds_m < metrics.ADD_THRESHOLD_FRACTION * o.diameter_m for e, o in zip(self.errors, objs)]
         mssd = [np.mean([e.mssd_m < th for th in metrics.mssd_thresholds_m(o.diameter_m)])
                 for e, o in zip(self.errors, objs)]
@@ -135,6 +132,12 @@ class MethodResults:
             "failures": self.failures,
             "first_failure": self.first_failure,
         }
+
+
+def _add_s_hit(errors: metrics.PoseErrors, obj: EvalObject) -> bool:
+    """ADD(-S) below 0.1 d: ADD-S for objects with a declared symmetry, ADD otherwise."""
+    error = errors.adds_m if obj.symmetry != "none" else errors.add_m
+    return bool(error < metrics.ADD_THRESHOLD_FRACTION * obj.diameter_m)
 
 
 def _best_for(poses, name: str):
@@ -158,6 +161,19 @@ def _dense_points(obj: EvalObject, n: int = 20000) -> np.ndarray:
 
     points, _ = trimesh.sample.sample_surface(trimesh.Trimesh(obj.vertices_m, obj.faces, process=False), n, seed=1)
     return np.asarray(points, dtype=np.float64)
+
+
+OCCLUSION_BUCKETS = ((0.0, 0.1), (0.1, 0.3), (0.3, 0.5), (0.5, 1.01))
+
+
+def _recall_by_occlusion(errors: list, objs: list[EvalObject], visible: list[float]) -> dict:
+    """ADD(-S)@0.1d recall per bucket of hidden fraction (1 - visible): {"0.30-0.50": {"n": k, "recall": r}}."""
+    out = {}
+    for lo, hi in OCCLUSION_BUCKETS:
+        hits = [_add_s_hit(e, o) for e, o, v in zip(errors, objs, visible) if lo <= 1.0 - v < hi]
+        if hits:
+            out[f"{lo:.2f}-{min(hi, 1.0):.2f}"] = {"n": len(hits), "recall": float(np.mean(hits))}
+    return out
 
 
 def parse_range(text: str) -> tuple[float, float]:
@@ -279,6 +295,7 @@ def evaluate(args: argparse.Namespace, log=print) -> dict:
         log(f"  {name:22s} " + "  |  ".join(f"{m}: {_fmt(per_object[name][m])}" for m in methods)
             + f"  vis {np.mean(visible):.2f}")
     overall = {m: all_results[m].summary(all_objs, all_widths) for m in methods}
+    by_occlusion = {m: _recall_by_occlusion(all_results[m].errors, all_objs, visible_all) for m in methods}
     out = {
         "label": SYNTHETIC_LABEL,
         "machine": machine_description(),
@@ -289,6 +306,7 @@ def evaluate(args: argparse.Namespace, log=print) -> dict:
         "per_object": per_object,
         "overall": overall,
         "visible_fraction_mean": float(np.mean(visible_all)),
+        "add_s_recall_by_occlusion": by_occlusion,
     }
     if "estimator" in overall and "baseline" in overall and overall["estimator"].get("n"):
         est, base = overall["estimator"], overall["baseline"]
@@ -325,6 +343,10 @@ def run(args: argparse.Namespace) -> int:
         print("  estimator vs Open3D tutorial baseline: ADD(-S) recall "
               f"{c['add_s_recall_estimator_minus_baseline']:+.3f}, "
               f"baseline takes {c['time_ratio_baseline_over_estimator']:.1f}x the estimator's time")
+    for m, buckets in out["add_s_recall_by_occlusion"].items():
+        if buckets:
+            print(f"  {m:9s} ADD(-S)@0.1d by hidden fraction: "
+                  + ", ".join(f"{k}: {b['recall']:.2f} (n={b['n']})" for k, b in buckets.items()))
     print(f"  mean visible fraction of the targets: {out['visible_fraction_mean']:.2f}")
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=2))

@@ -21,6 +21,9 @@ def test_tiny_eval_runs_end_to_end_and_reports_synthetic_results(tmp_path, capsy
         assert 0.0 <= base[key] <= 1.0
     assert base["time_ms_mean"] > 0
     assert 0.8 - 0.03 <= result["per_object"]["007_tuna_fish_can"]["visible_fraction_mean"] <= 0.9 + 0.03
+    # one scene hidden 10-20 %: it falls in the 0.10-0.30 bucket (or 0.00-0.10 at the tolerance's edge)
+    buckets = result["add_s_recall_by_occlusion"]["baseline"]
+    assert sum(b["n"] for b in buckets.values()) == 1 and set(buckets) <= {"0.00-0.10", "0.10-0.30"}
     if "estimator" in result["overall"]:
         assert result["overall"]["estimator"]["n"] == 1
         assert "time_ratio_baseline_over_estimator" in result["baseline_comparison"]
