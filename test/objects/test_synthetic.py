@@ -151,3 +151,24 @@ def test_rgb_is_shaded_and_the_target_has_its_own_colours(occluded_scenes):
     table = scene.rgb[scene.instance_ids == 0].astype(float)
     assert np.linalg.norm(target.mean(axis=0) - table.mean(axis=0)) > 20
     assert target.std(axis=0).max() > 5  # two-tone label and Lambertian shading, not a flat fill
+
+
+def test_sequence_moves_only_the_target_at_the_requested_speed():
+    cfg = S.SceneConfig(distractor_pool=("013_apple",), n_distractors=(1, 1), occlusion_range=(0.0, 0.0))
+    frames = list(S.make_sequence(TARGET, 3, 8, cfg, speed_m_s=0.3, yaw_rate_deg_s=0.0, fps=30.0))
+    T0, T2 = (f.object(TARGET).T_cam_obj for f in frames[::2])
+    assert np.linalg.norm(T2[:3, 3] - T0[:3, 3]) == pytest.approx(0.3 * 2 / 30.0, rel=1e-6)
+    np.testing.assert_allclose(T2[:3, :3], T0[:3, :3], atol=1e-12)
+    np.testing.assert_array_equal(frames[0].object("013_apple").T_cam_obj, frames[2].object("013_apple").T_cam_obj)
+    assert not np.array_equal(frames[0].depth_m, frames[2].depth_m, equal_nan=True)
+
+
+def test_pybullet_meshes_are_scaled_to_metres_as_their_urdfs_say(tmp_path):
+    import trimesh
+
+    duck = S.load_eval_object("duck")
+    assert 0.05 < duck.diameter_m < 0.15  # 1.65 units in the file, scale 0.05 in duck_vhacd.urdf
+    path = S.mesh_file_in_metres("duck", tmp_path)
+    assert path.parent == tmp_path
+    np.testing.assert_allclose(trimesh.load(path, force="mesh", process=False).vertices, duck.vertices_m, atol=1e-6)
+    assert S.mesh_file_in_metres("025_mug", tmp_path) == S.load_eval_object("025_mug").path  # already metres
