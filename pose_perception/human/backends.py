@@ -70,13 +70,14 @@ def clip_box(bbox_xyxy: Optional[np.ndarray], width: int, height: int) -> Option
     return np.array([max(0.0, x0), max(0.0, y0), min(float(width), x1), min(float(height), y1)], np.float32)
 
 
-def keypoint_extent(keypoints_uv: np.ndarray, confidence: np.ndarray, min_conf: float = 0.05) -> np.ndarray:
-    """(4,) float32 box around the keypoints with confidence > min_conf (NaN if none)."""
+def keypoint_extent(keypoints_uv: np.ndarray, confidence: np.ndarray, width: int, height: int,
+                    min_conf: float = 0.3) -> np.ndarray:
+    """(4,) float32 box around the keypoints with confidence > min_conf, clipped to the image (NaN if none)."""
     ok = (confidence > min_conf) & np.all(np.isfinite(keypoints_uv), axis=1)
     if not np.any(ok):
         return np.full(4, np.nan, np.float32)
     lo, hi = keypoints_uv[ok].min(axis=0), keypoints_uv[ok].max(axis=0)
-    return np.array([lo[0], lo[1], hi[0], hi[1]], np.float32)
+    return np.clip(np.array([lo[0], lo[1], hi[0], hi[1]], np.float32), 0, [width, height, width, height])
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -266,7 +267,7 @@ class MediaPipeHolisticBackend:
         rh = _landmarks_to_array(result.right_hand_landmarks, 21, False) if result.right_hand_landmarks else None
         uv, conf, world133 = holistic_to_wholebody(pose, world, face, lh, rh, (x0, y0, x1 - x0, y1 - y0))
         score = float(np.mean(conf[BODY]))
-        return KeypointEstimate(uv, conf, world133, score, keypoint_extent(uv, conf))
+        return KeypointEstimate(uv, conf, world133, score, keypoint_extent(uv, conf, W, H))
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -433,4 +434,4 @@ class OnnxWholeBodyBackend:
         conf[:K] = np.clip(np.nan_to_num(scores, nan=0.0), 0.0, 1.0)
         conf[~np.all(np.isfinite(uv), axis=1)] = 0.0
         score = float(np.mean(conf[BODY]))
-        return KeypointEstimate(uv, conf, None, score, keypoint_extent(uv, conf))
+        return KeypointEstimate(uv, conf, None, score, keypoint_extent(uv, conf, W, H))
