@@ -201,6 +201,8 @@ class HumanPosePipeline:
         for p in proposals:
             if len(found) >= cfg.max_people:
                 break
+            if any(_covers(f, p) for f in found):
+                continue  # this proposal is a person already found (saves a backend run)
             image = rgb
             if depth_m is not None and np.isfinite(p.depth_m):
                 image = mask_other_depths(rgb, depth_m, p.depth_m, cfg.depth_band_m)
@@ -216,8 +218,11 @@ class HumanPosePipeline:
             for x0, x1 in uncovered_strips([f.bbox_xyxy for f in found], W, cfg.min_strip_fraction * W):
                 if len(found) >= cfg.max_people:
                     break
-                if accept(self.backend.estimate(masked, np.array([x0, 0, x1, H], np.float32)), searched=True):
-                    masked = grey_out_boxes(masked, [_pad_box(found[-1].bbox_xyxy, 0.1)])
+                # MediaPipe's detector is sensitive to the crop: a second, wider crop of the strip often succeeds.
+                for box in (np.array([x0, 0, x1, H], np.float32), _pad_box(np.array([x0, 0, x1, H], np.float32), 0.15)):
+                    if accept(self.backend.estimate(masked, box), searched=True):
+                        masked = grey_out_boxes(masked, [_pad_box(found[-1].bbox_xyxy, 0.1)])
+                        break
             while found and len(found) < cfg.max_people:
                 if not accept(self.backend.estimate(masked, None), searched=True):
                     break
@@ -328,6 +333,21 @@ class HumanPosePipeline:
         if self._head is not None and intrinsics is not None:
             T_head = self._head(h.keypoints_uv[FACE], h.confidence[FACE], intrinsics.K, intrinsics.dist)
         return replace(h, T_sensor_body=T_body, T_sensor_head=T_head)
+
+
+def _covers(found: KeypointEstimate, p: PersonProposal) -> bool:
+    """Whether a found person explains a proposal: its head holds the proposal's face anchor, or (no anchor)
+    the proposal box is mostly the person's box."""
+    if p.anchor_uv is None:
+        return is_same_person(p.bbox_xyxy, found.bbox_xyxy, 0.5)
+    head = np.concatenate([found.keypoints_uv[:5][found.confidence[:5] > 0.3],
+                           found.keypoints_uv[FACE][found.confidence[FACE] > 0]])
+    head = head[np.all(np.isfinite(head), axis=1)]
+    if len(head) < 2:
+        return False
+    lo, hi = head.min(axis=0), head.max(axis=0)
+    box = _pad_box(np.array([lo[0], lo[1], hi[0], hi[1]], np.float32), 0.2)
+    return bool(box[0] <= p.anchor_uv[0] <= box[2] and box[1] <= p.anchor_uv[1] <= box[3])
 
 
 def _pad_box(b: np.ndarray, frac: float) -> np.ndarray:
