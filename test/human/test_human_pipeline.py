@@ -143,7 +143,7 @@ def test_3d_from_world_landmarks_without_depth(astronaut):
         assert h.keypoints_3d is not None and h.keypoints_3d.shape == (133, 3)
         ok = np.isfinite(h.keypoints_3d[:17]).all(axis=1)
         assert ok[5] and ok[6] and 0.2 < np.linalg.norm(h.keypoints_3d[5] - h.keypoints_3d[6]) < 0.6
-        assert np.all(h.keypoints_3d[ok][:, 2] > 0)  # in front of the camera
+        assert np.all(h.keypoints_3d[:17][ok][:, 2] > 0)  # in front of the camera
     finally:
         p.close()
 
