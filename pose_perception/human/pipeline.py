@@ -266,10 +266,10 @@ class HumanPosePipeline:
     # ---- the whole frame ----------------------------------------------------------------------------------
 
     def process(self, rgb: np.ndarray, depth_m: Optional[np.ndarray], intrinsics: Optional[CameraIntrinsics],
-                stamp_s: float) -> tuple[list[HumanPose], dict[str, float]]:
+                stamp_s: float, with_mesh: bool = True) -> tuple[list[HumanPose], dict[str, float]]:
         """rgb: (H, W[, C]) image; depth_m: (H, W) metres registered to rgb or None; intrinsics of rgb or None
         (then no 3D). Returns humans (pixels in the input image, 3D in the camera frame) and timing_ms per stage
-        plus 'total'."""
+        plus 'total'. with_mesh=False leaves the mesh to a separate fit_meshes call (the node's mesh thread)."""
         t_start = time.perf_counter()
         timing = {s: 0.0 for s in STAGES}
         rgb = as_rgb(rgb)
@@ -318,7 +318,7 @@ class HumanPosePipeline:
         humans = [self._frames(h, intrinsics) for h in humans]
         timing["head"] = (time.perf_counter() - t0) * 1e3
 
-        if self.mesh_fitter is not None:
+        if self.mesh_fitter is not None and with_mesh:
             t0 = time.perf_counter()
             humans = self.fit_meshes(humans, stamp_s)
             timing["mesh"] = (time.perf_counter() - t0) * 1e3
