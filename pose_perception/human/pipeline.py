@@ -50,6 +50,7 @@ class HumanPipelineConfig:
     face_min_confidence: float = 0.5
     full_frame_search: bool = True  # after the proposals, look for more people with found ones greyed out
     search_period: int = 1  # search every N frames (video: last frame's people are proposals in between)
+    search_calls_per_frame: int = 0  # most backend calls one search makes (0: all candidates, for single images)
     min_strip_fraction: float = 0.15  # narrowest uncovered strip (of the image width) searched for a person
     duplicate_iou: float = 0.4  # estimates whose keypoint boxes overlap more are the same person
     depth_band_m: float = 0.6  # depth difference that separates a person from others / background
@@ -165,6 +166,7 @@ class HumanPosePipeline:
                                               smplx_model_path=config.smplx_model_path or None)
         self._previous_boxes: list[np.ndarray] = []
         self._frame_index = 0
+        self._search_cursor = 0
 
     def close(self) -> None:
         for part in (self.backend, self.proposer):
@@ -210,27 +212,43 @@ class HumanPosePipeline:
         search = cfg.full_frame_search and self._frame_index % cfg.search_period == 0
         self._frame_index += 1
         if search and len(found) < cfg.max_people:
-            # People the proposals missed (facing away, profile): first the vertical strips between the people
-            # found so far (MediaPipe's pose detector finds one person per call and does best on a person-sized
-            # crop), then the whole frame, each time with the found people greyed out.
-            H, W = rgb.shape[:2]
-            masked = grey_out_boxes(rgb, [_pad_box(f.bbox_xyxy, 0.1) for f in found])
-            for x0, x1 in uncovered_strips([f.bbox_xyxy for f in found], W, cfg.min_strip_fraction * W):
-                if len(found) >= cfg.max_people:
-                    break
-                # MediaPipe's detector is sensitive to the crop: a second, wider crop of the strip often succeeds.
-                for box in (np.array([x0, 0, x1, H], np.float32), _pad_box(np.array([x0, 0, x1, H], np.float32), 0.15)):
-                    if accept(self.backend.estimate(masked, box), searched=True):
-                        masked = grey_out_boxes(masked, [_pad_box(found[-1].bbox_xyxy, 0.1)])
-                        break
-            while found and len(found) < cfg.max_people:
-                if not accept(self.backend.estimate(masked, None), searched=True):
-                    break
-                masked = grey_out_boxes(masked, [_pad_box(found[-1].bbox_xyxy, 0.1)])
-            if not found:
-                accept(self.backend.estimate(rgb, None))
+            self._search(rgb, found, accept)
         self._previous_boxes = [f.bbox_xyxy for f in found]
         return found, t_prop
+
+    def _search(self, rgb: np.ndarray, found: list[KeypointEstimate], accept) -> None:
+        """Look for people the proposals missed (facing away, in profile).
+
+        MediaPipe's pose detector finds one person per call and does best on a person-sized crop, so the
+        candidates are: the whole frame when nobody is found yet; else the vertical strips between the people
+        found (each also a second time, wider: the detector is sensitive to the crop), then the whole frame,
+        always with the found people greyed out. At most search_calls_per_frame candidates are tried per frame
+        (0: all), continuing where the last search stopped, so video frames pay a bounded, rotating cost.
+        """
+        cfg = self.config
+        H, W = rgb.shape[:2]
+        if not found:
+            candidates: list[tuple[Optional[np.ndarray], bool]] = [(None, False)]
+        else:
+            candidates = []
+            for x0, x1 in uncovered_strips([f.bbox_xyxy for f in found], W, cfg.min_strip_fraction * W):
+                strip = np.array([x0, 0, x1, H], np.float32)
+                candidates += [(strip, True), (_pad_box(strip, 0.15), True)]
+            candidates.append((None, True))
+        budget = cfg.search_calls_per_frame or len(candidates)
+        masked = grey_out_boxes(rgb, [_pad_box(f.bbox_xyxy, 0.1) for f in found])
+        start = self._search_cursor % len(candidates)
+        tried = 0
+        for box, searched in candidates[start:] + candidates[:start]:
+            if tried >= budget or len(found) >= cfg.max_people:
+                break
+            tried += 1
+            if box is not None and any(box_iou(box, f.bbox_xyxy) > 0 and is_same_person(box, f.bbox_xyxy, 0.5)
+                                       for f in found):
+                continue  # someone found earlier in this search already fills this strip
+            if accept(self.backend.estimate(masked, box), searched=searched):
+                masked = grey_out_boxes(masked, [_pad_box(found[-1].bbox_xyxy, 0.1)])
+        self._search_cursor += tried
 
     def lift(self, est: KeypointEstimate, depth_m: Optional[np.ndarray], intrinsics: Optional[CameraIntrinsics]
              ) -> tuple[Optional[np.ndarray], np.ndarray, Source]:

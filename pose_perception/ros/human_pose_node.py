@@ -44,7 +44,9 @@ PARAMS = (
     ParamSpec("detector_model_path", "", "ONNX person detector (mmdeploy RTMDet / YOLOX export) for proposer onnx."),
     ParamSpec("max_people", 3, "Most people estimated per frame.", min=1, max=20),
     ParamSpec("min_person_score", 0.3, "Mean body confidence below which a person is dropped.", min=0.0, max=1.0),
-    ParamSpec("search_period", 10, "Look for people the proposals missed every N frames (costly).", min=1, max=10000),
+    ParamSpec("search_period", 3, "Look for people the proposals missed every N frames.", min=1, max=10000),
+    ParamSpec("search_calls_per_frame", 1, "Keypoint-model runs one search may make (0: as many as needed); "
+              "searches resume where the last one stopped.", min=0, max=100),
     ParamSpec("use_depth", False, "Subscribe depth/image (registered to image, 16UC1 mm or 32FC1 m) and lift with it."),
     ParamSpec("sync_slop_s", 0.03, "Largest stamp difference between image and depth paired together.", min=0.0, max=1.0),
     ParamSpec("depth_band_m", 0.6, "Depth difference that separates a person from others and the background.",
@@ -59,6 +61,8 @@ PARAMS = (
               "e.g. 'left_wrist,right_wrist'."),
     ParamSpec("min_joint_confidence", 0.5, "Joint frames and marker joints need this confidence.", min=0.0, max=1.0),
     ParamSpec("debug_image", False, "Publish debug/image with the skeletons drawn."),
+    ParamSpec("stage_window", 100, "Frames over which the per-stage times on /diagnostics are averaged.",
+              min=1, max=10000),
 )
 
 
@@ -67,7 +71,8 @@ class HumanPoseNode(PerceptionNode):
         super().__init__("human_pose_node", PARAMS, **kwargs)
         self.pipeline: Optional[HumanPosePipeline] = None
         self._intrinsics: Optional[CameraIntrinsics] = None
-        self._stage_ms: dict[str, deque] = {s: deque(maxlen=100) for s in STAGES + ("total",)}
+        self._stage_ms: dict[str, deque] = {s: deque(maxlen=self.params["stage_window"])
+                                            for s in STAGES + ("total",)}
         self._stage_lock = threading.Lock()
         self._stage_pub = self.create_publisher(DiagnosticArray, "/diagnostics", result_qos(10))
         self._stage_timer = self.create_timer(self.params["diagnostics_period_s"], self._publish_stage_timing)
@@ -89,6 +94,7 @@ class HumanPoseNode(PerceptionNode):
             backend=p["backend"], model_path=p["model_path"], device=p["device"], proposer=p["proposer"],
             detector_model_path=p["detector_model_path"], max_people=p["max_people"],
             min_person_score=p["min_person_score"], search_period=p["search_period"],
+            search_calls_per_frame=p["search_calls_per_frame"],
             depth_band_m=p["depth_band_m"], lift_3d=p["lift_3d"], head_pose=p["head_pose"], mesh=p["mesh"])
         if self.pipeline is not None:
             self.pipeline.close()

@@ -1,0 +1,175 @@
+"""Human pose speed at 640x480: raw MediaPipe Holistic inference, then the real human_pose_node over DDS with
+1 and 3 people (end-to-end latency, output rate, per-stage times), and the node / raw ratio, in one run.
+
+Frames are real photos (scikit-image astronaut; 3 people = astronaut, cameraman and the mirrored astronaut
+composed side by side). Latency is receive time of `humans` minus the image header stamp (one machine clock).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from pose_perception.core.machine import machine_description
+
+REPO = Path(__file__).resolve().parents[2]
+TARGETS = {"one_person_rate_hz": 12.0, "node_over_raw": 1.3, "three_people_rate_hz": 5.0}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--seconds", type=float, default=15.0, help="measurement time per scenario")
+    parser.add_argument("--warmup", type=float, default=4.0, help="seconds per scenario before measuring")
+    parser.add_argument("--rate", type=float, default=30.0, help="camera publish rate in Hz")
+    parser.add_argument("--raw-iterations", type=int, default=30, help="raw Holistic calls timed")
+    parser.add_argument("--search-period", type=int, default=3, help="node parameter search_period")
+    parser.add_argument("--json", metavar="OUT.json", help="also write the results as JSON")
+
+
+def _stats(values_ms) -> dict:
+    a = np.asarray(values_ms, dtype=np.float64)
+    if a.size == 0:
+        return {"mean_ms": float("nan"), "p95_ms": float("nan"), "n": 0}
+    return {"mean_ms": float(a.mean()), "p95_ms": float(np.percentile(a, 95)), "n": int(a.size)}
+
+
+def raw_inference_ms(frame: np.ndarray, iterations: int) -> dict:
+    """MediaPipe Holistic (static image mode, as the pipeline runs it) on the whole frame, no mapping."""
+    from pose_perception.human.backends import MediaPipeHolisticBackend
+
+    backend = MediaPipeHolisticBackend()
+    try:
+        backend.raw_process(frame)  # graph start-up
+        times = []
+        for _ in range(iterations):
+            t0 = time.perf_counter()
+            backend.raw_process(frame)
+            times.append((time.perf_counter() - t0) * 1e3)
+    finally:
+        backend.close()
+    return _stats(times)
+
+
+def _start_node(env: dict, search_period: int) -> subprocess.Popen:
+    argv = [sys.executable, "-m", "pose_perception.ros.human_pose_node", "--ros-args",
+            "-p", f"search_period:={search_period}", "-p", "stage_window:=30", "-p", "joint_frames:=''"]
+    return subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+
+
+def run(args) -> int:
+    from pose_perception.core.camera import CameraIntrinsics
+    from pose_perception.human.samples import three_person_frame
+    from pose_perception.samples.streams import people_photos
+
+    W, H = 640, 480
+    frames = {"1 person": people_photos(W, H)[0], "3 people": three_person_frame(W, H)}
+    print(f"bench human: 640x480, camera at {args.rate:g} Hz, {args.seconds:g} s per scenario "
+          f"(real photos; 3 people = composite of real photos)")
+    print(f"machine: {machine_description()}")
+    raw = {name: raw_inference_ms(f, args.raw_iterations) for name, f in frames.items()}
+
+    os.environ.setdefault("ROS_DOMAIN_ID", str(100 + os.getpid() % 100))
+    os.environ.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", str(REPO / "config" / "fastdds_local.xml"))
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+
+    import rclpy
+    from diagnostic_msgs.msg import DiagnosticArray
+    from rclpy.qos import qos_profile_sensor_data
+    from sensor_msgs.msg import CameraInfo, Image
+
+    from pose_perception.ros.conversions import intrinsics_to_camera_info, numpy_to_image
+    from pose_perception_msgs.msg import HumanArray
+
+    rclpy.init()
+    node = rclpy.create_node("bench_human_camera")
+    pub_img = node.create_publisher(Image, "image", qos_profile_sensor_data)
+    pub_info = node.create_publisher(CameraInfo, "camera_info", qos_profile_sensor_data)
+    received: list[tuple[float, float, int]] = []  # (receive time, latency s, people)
+    stages: dict[str, str] = {}
+
+    def on_humans(msg):
+        now = time.time()
+        received.append((now, now - (msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9), len(msg.humans)))
+
+    def on_diag(msg):
+        for s in msg.status:
+            if s.name == "human_pose_node/stages":
+                stages.clear()
+                stages.update({kv.key: kv.value for kv in s.values})
+
+    node.create_subscription(HumanArray, "humans", on_humans, 10)
+    node.create_subscription(DiagnosticArray, "/diagnostics", on_diag, 10)
+    info = intrinsics_to_camera_info(CameraIntrinsics.default_for_size(W, H))
+    child = _start_node(env, args.search_period)
+    results = {}
+    try:
+        deadline = time.monotonic() + 90
+        while pub_img.get_subscription_count() < 1:
+            if child.poll() is not None or time.monotonic() > deadline:
+                print("error: human_pose_node did not start (run it alone to see why)", file=sys.stderr)
+                return 1
+            rclpy.spin_once(node, timeout_sec=0.05)
+        for name, frame in frames.items():
+            msg = numpy_to_image(frame, "rgb8")
+            msg.header.frame_id = info.header.frame_id = "camera_color_optical_frame"
+            period = 1.0 / args.rate
+            t_start = time.monotonic()
+            t_next = t_start
+            measure_from = None
+            while time.monotonic() < t_start + args.warmup + args.seconds:
+                now = time.monotonic()
+                if now >= t_next:
+                    stamp = node.get_clock().now().to_msg()
+                    msg.header.stamp = info.header.stamp = stamp
+                    pub_info.publish(info)
+                    pub_img.publish(msg)
+                    t_next += period
+                if measure_from is None and now >= t_start + args.warmup:
+                    measure_from = time.time()
+                rclpy.spin_once(node, timeout_sec=max(0.0, min(0.005, t_next - time.monotonic())))
+            window = [(t, lat, n) for t, lat, n in received if t >= measure_from]
+            lat = _stats([lat * 1e3 for _, lat, _ in window])
+            # Let the node publish its stage window for this scenario before reading it.
+            t_diag = time.monotonic()
+            while time.monotonic() - t_diag < 1.5:
+                rclpy.spin_once(node, timeout_sec=0.05)
+            results[name] = {
+                "output_rate_hz": len(window) / args.seconds,
+                "people_mean": float(np.mean([n for _, _, n in window])) if window else 0.0,
+                "end_to_end": lat,
+                "stages_mean_ms": {k[:-8]: float(v) for k, v in stages.items() if k.endswith("_mean_ms")},
+                "raw_inference": raw[name],
+                "node_over_raw": lat["mean_ms"] / raw[name]["mean_ms"],
+            }
+    finally:
+        child.terminate()
+        try:
+            child.wait(15)
+        except subprocess.TimeoutExpired:
+            child.kill()
+        node.destroy_node()
+        rclpy.try_shutdown()
+
+    print(f"{'scenario':9} {'rate Hz':>8} {'people':>7} {'e2e mean':>9} {'e2e p95':>8} {'raw mean':>9} "
+          f"{'e2e/raw':>8}")
+    for name, r in results.items():
+        print(f"{name:9} {r['output_rate_hz']:8.1f} {r['people_mean']:7.2f} {r['end_to_end']['mean_ms']:9.1f} "
+              f"{r['end_to_end']['p95_ms']:8.1f} {r['raw_inference']['mean_ms']:9.1f} {r['node_over_raw']:8.2f}")
+    for name, r in results.items():
+        print(f"{name} stages (node, mean ms): " + ", ".join(f"{k} {v:.1f}" for k, v in r["stages_mean_ms"].items()))
+    one, three = results.get("1 person"), results.get("3 people")
+    if one and three:
+        print(f"targets: 1 person >= {TARGETS['one_person_rate_hz']:g} Hz: {one['output_rate_hz']:.1f}; "
+              f"node e2e / raw <= {TARGETS['node_over_raw']:g}: {one['node_over_raw']:.2f}; "
+              f"3 people >= {TARGETS['three_people_rate_hz']:g} Hz: {three['output_rate_hz']:.1f}")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"machine": machine_description(), "rate_hz": args.rate,
+                                               "results": results}, indent=2))
+    return 0 if all(r["output_rate_hz"] > 0 for r in results.values()) else 1
