@@ -184,11 +184,12 @@ class HumanPosePipeline:
         # Last frame's people are proposals too (top-down video tracking): people facing away stay found
         # between searches.
         proposals = suppress_duplicates(proposals + [
-            PersonProposal(_pad_box(b, 0.1), 0.5, source="previous") for b in self._previous_boxes], 0.5)
+            PersonProposal(b, 0.5, source="previous") for b in self._previous_boxes], 0.5)
         t_prop = (time.perf_counter() - t0) * 1e3
         found: list[KeypointEstimate] = []
+        found_with: list[np.ndarray] = []  # the crop box each person was found with (whole image: None)
 
-        def accept(est: Optional[KeypointEstimate], searched: bool = False) -> bool:
+        def accept(est: Optional[KeypointEstimate], box: Optional[np.ndarray] = None, searched: bool = False) -> bool:
             if est is None or est.score < cfg.min_person_score or not np.all(np.isfinite(est.bbox_xyxy)):
                 return False
             # The pose detector hallucinates people in background clutter when pushed into crops; a person found
@@ -198,6 +199,7 @@ class HumanPosePipeline:
             if any(is_same_person(est.bbox_xyxy, f.bbox_xyxy, cfg.duplicate_iou) for f in found):
                 return False
             found.append(est)
+            found_with.append(box)
             return True
 
         for p in proposals:
@@ -208,12 +210,15 @@ class HumanPosePipeline:
             image = rgb
             if depth_m is not None and np.isfinite(p.depth_m):
                 image = mask_other_depths(rgb, depth_m, p.depth_m, cfg.depth_band_m)
-            accept(self.backend.estimate(image, p.bbox_xyxy))
+            accept(self.backend.estimate(image, p.bbox_xyxy), p.bbox_xyxy)
         search = cfg.full_frame_search and self._frame_index % cfg.search_period == 0
         self._frame_index += 1
         if search and len(found) < cfg.max_people:
             self._search(rgb, found, accept)
-        self._previous_boxes = [f.bbox_xyxy for f in found]
+        # Next frame, each person is first looked for with the crop that found them (MediaPipe's detector is
+        # sensitive to the crop: the box that worked is the best bet), grown to cover where they are now.
+        self._previous_boxes = [_pad_box(f.bbox_xyxy, 0.2) if b is None else _union(b, _pad_box(f.bbox_xyxy, 0.2))
+                                for f, b in zip(found, found_with)]
         return found, t_prop
 
     def _search(self, rgb: np.ndarray, found: list[KeypointEstimate], accept) -> None:
@@ -246,7 +251,7 @@ class HumanPosePipeline:
             if box is not None and any(box_iou(box, f.bbox_xyxy) > 0 and is_same_person(box, f.bbox_xyxy, 0.5)
                                        for f in found):
                 continue  # someone found earlier in this search already fills this strip
-            if accept(self.backend.estimate(masked, box), searched=searched):
+            if accept(self.backend.estimate(masked, box), box, searched=searched):
                 masked = grey_out_boxes(masked, [_pad_box(found[-1].bbox_xyxy, 0.1)])
         self._search_cursor += tried
 
@@ -366,6 +371,10 @@ def _covers(found: KeypointEstimate, p: PersonProposal) -> bool:
     lo, hi = head.min(axis=0), head.max(axis=0)
     box = _pad_box(np.array([lo[0], lo[1], hi[0], hi[1]], np.float32), 0.2)
     return bool(box[0] <= p.anchor_uv[0] <= box[2] and box[1] <= p.anchor_uv[1] <= box[3])
+
+
+def _union(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.array([min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])], np.float32)
 
 
 def _pad_box(b: np.ndarray, frac: float) -> np.ndarray:
