@@ -80,6 +80,7 @@ def run(args) -> int:
     print(f"bench human: 640x480, camera at {args.rate:g} Hz, {args.seconds:g} s per scenario "
           f"(real photos; 3 people = composite of real photos)")
     print(f"machine: {machine_description()}")
+    print("  raw Holistic ...", file=sys.stderr, flush=True)
     raw = {name: raw_inference_ms(f, args.raw_iterations, people=int(name[0])) for name, f in frames.items()}
 
     os.environ.setdefault("ROS_DOMAIN_ID", str(100 + os.getpid() % 100))
@@ -99,12 +100,13 @@ def run(args) -> int:
     node = rclpy.create_node("bench_human_camera")
     pub_img = node.create_publisher(Image, "image", qos_profile_sensor_data)
     pub_info = node.create_publisher(CameraInfo, "camera_info", qos_profile_sensor_data)
-    received: list[tuple[float, float, int]] = []  # (receive time, latency s, people)
+    received: list[tuple[float, float, int, float]] = []  # (receive time, latency s, people, stamp s)
     stages: dict[str, str] = {}
 
     def on_humans(msg):
         now = time.time()
-        received.append((now, now - (msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9), len(msg.humans)))
+        stamp_s = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+        received.append((now, now - stamp_s, len(msg.humans), stamp_s))
 
     def on_diag(msg):
         for s in msg.status:
@@ -117,6 +119,10 @@ def run(args) -> int:
     info = intrinsics_to_camera_info(CameraIntrinsics.default_for_size(W, H))
     child = _start_node(env, args.search_period)
     results = {}
+    import signal
+
+    # A bench killed by SIGTERM (timeout) must not leave the node running.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     try:
         deadline = time.monotonic() + 90
         while pub_img.get_subscription_count() < 1:
@@ -125,6 +131,7 @@ def run(args) -> int:
                 return 1
             rclpy.spin_once(node, timeout_sec=0.05)
         for name, frame in frames.items():
+            print(f"  {name}: camera at {args.rate:g} Hz ...", file=sys.stderr, flush=True)
             msg = numpy_to_image(frame, "rgb8")
             msg.header.frame_id = info.header.frame_id = "camera_color_optical_frame"
             period = 1.0 / args.rate
@@ -142,7 +149,7 @@ def run(args) -> int:
                 if measure_from is None and now >= t_start + args.warmup:
                     measure_from = time.time()
                 rclpy.spin_once(node, timeout_sec=max(0.0, min(0.005, t_next - time.monotonic())))
-            window = [(t, lat, n) for t, lat, n in received if t >= measure_from]
+            window = [(t, lat, n) for t, lat, n, _ in received if t >= measure_from]
             lat = _stats([lat * 1e3 for _, lat, _ in window])
             # Let the node publish its stage window for this scenario before reading it.
             t_diag = time.monotonic()
@@ -151,18 +158,21 @@ def run(args) -> int:
             stage_means = {k[:-8]: float(v) for k, v in stages.items() if k.endswith("_mean_ms")}
             # Closed loop: the next frame only after the last result, so e2e has no queueing behind a
             # frame in progress: node + transport overhead over raw inference.
+            print(f"  {name}: closed loop ...", file=sys.stderr, flush=True)
             closed = []
             for _ in range(args.closed_loop_frames):
-                n_before = len(received)
                 stamp = node.get_clock().now().to_msg()
                 msg.header.stamp = info.header.stamp = stamp
+                stamp_s = stamp.sec + stamp.nanosec * 1e-9
                 pub_info.publish(info)
                 pub_img.publish(msg)
                 t_wait = time.monotonic()
-                while len(received) == n_before and time.monotonic() - t_wait < 10.0:
-                    rclpy.spin_once(node, timeout_sec=0.002)
-                if len(received) > n_before:
-                    closed.append(received[-1][1] * 1e3)
+                mine = []
+                while not mine and time.monotonic() - t_wait < 10.0:
+                    rclpy.spin_once(node, timeout_sec=0.01)
+                    mine = [r for r in received[-3:] if abs(r[3] - stamp_s) < 1e-6]
+                if mine:
+                    closed.append(mine[0][1] * 1e3)
             closed_stats = _stats(closed)
             results[name] = {
                 "output_rate_hz": len(window) / args.seconds,
