@@ -19,11 +19,11 @@ from pose_perception.human.proposals import (
     MediaPipeFaceProposer,
     OnnxPersonDetector,
     PersonProposal,
-    box_iou,
     grey_out_boxes,
     mask_other_depths,
     suppress_duplicates,
 )
+from pose_perception.human.tracking import box_iou
 
 STAGES = ("proposals", "keypoints", "lifting", "tracking", "head", "mesh")
 

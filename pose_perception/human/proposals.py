@@ -13,6 +13,7 @@ from typing import Optional, Protocol
 import numpy as np
 
 from pose_perception.human.backends import BackendError, ModelFileError, check_rgb, load_onnx_session
+from pose_perception.human.tracking import box_iou
 
 # Body box from a face box, in face sizes (a standing adult is ~7.5 heads tall and ~3 heads wide with arms
 # down); generous so that raised arms and feet stay inside, the backend crops tighter itself.
@@ -36,17 +37,6 @@ class PersonProposal:
 class PersonProposer(Protocol):
     def propose(self, rgb: np.ndarray, depth_m: Optional[np.ndarray] = None) -> list[PersonProposal]:
         """rgb: (H, W, 3) uint8; depth_m: (H, W) float32 metres NaN invalid, registered to rgb, or None."""
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> float:
-    """IoU of two (4,) xyxy boxes (0 for empty or NaN boxes)."""
-    iw = min(a[2], b[2]) - max(a[0], b[0])
-    ih = min(a[3], b[3]) - max(a[1], b[1])
-    if not (iw > 0 and ih > 0):
-        return 0.0
-    inter = iw * ih
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return float(inter / union) if union > 0 else 0.0
 
 
 def body_box_from_face(face_xyxy: np.ndarray, width: int, height: int) -> np.ndarray:
