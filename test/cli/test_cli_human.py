@@ -72,3 +72,16 @@ def test_an_image_without_people_gives_an_empty_list(tmp_path):
     out = tmp_path / "o.json"
     assert main(["human", str(img), "--out", str(out)]) == 0
     assert json.loads(out.read_text())["humans"] == []
+
+
+def test_mesh_flag_gives_a_mesh_or_says_the_fitter_is_missing(astronaut_png, tmp_path, capsys):
+    import importlib.util
+
+    out = tmp_path / "m.json"
+    rc = main(["human", str(astronaut_png), "--mesh", "--out", str(out)])
+    if importlib.util.find_spec("pose_perception.human.body_mesh") is None:
+        assert rc == 2 and "body_mesh" in capsys.readouterr().err
+        return
+    assert rc == 0
+    mesh = json.loads(out.read_text())["humans"][0]["mesh"]
+    assert mesh is not None and len(mesh["vertices"]) > 100 and all(len(f) == 3 for f in mesh["faces"])

@@ -150,3 +150,31 @@ def test_unknown_joint_frame_and_missing_onnx_model_fail_configure_clearly(clien
         assert "does not exist" in node.output() and node.alive()
     finally:
         node.stop()
+
+
+def has_mesh_fitter():
+    import importlib.util
+
+    return importlib.util.find_spec("pose_perception.human.body_mesh") is not None
+
+
+@pytest.mark.skipif(not has_mesh_fitter(), reason="body mesh fitter (area mesh) not merged")
+def test_meshes_arrive_without_holding_up_skeletons(client):
+    from pose_perception_msgs.msg import HumanArray
+
+    humans = client.collect(HumanArray, "humans")
+    markers = client.collect(MarkerArray, "markers")
+    node = start_node(NODE, params={"mesh": True, "mesh_rate_hz": 1.0, "search_period": 1000})
+    try:
+        cam = Camera(client)
+        client.wait_for_subscribers(cam.image, timeout_s=60)
+        wait_for(lambda: (cam.send(), time.sleep(0.25), any(h.has_mesh for m in humans for h in m.humans))[2], 120,
+                 "a person with a mesh")
+        with_mesh = [h for m in humans for h in m.humans if h.has_mesh]
+        assert len(with_mesh[-1].mesh.vertices) > 100 and len(with_mesh[-1].mesh.triangles) > 100
+        assert any(mk.type == mk.TRIANGLE_LIST for ma in markers for mk in ma.markers)
+        # Skeleton messages outnumber mesh fits: meshes come at mesh_rate_hz on their own thread.
+        assert sum(1 for m in humans if m.humans) > 0
+    finally:
+        rc = node.stop()
+    assert rc == 0, node.output()[-3000:]
