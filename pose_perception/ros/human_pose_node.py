@@ -20,7 +20,7 @@ from pose_perception.core.frames import make_T
 from pose_perception.core.keypoints import COCO_WHOLEBODY_133
 from pose_perception.core.types import BodyMesh, HumanPose
 from pose_perception.human.pipeline import STAGES, HumanPipelineConfig, HumanPosePipeline
-from pose_perception.ros.base_node import PerceptionNode, run_node
+from pose_perception.ros.base_node import LatestFrameWorker, PerceptionNode, run_node
 from pose_perception.ros.conversions import (
     camera_info_to_intrinsics,
     depth_to_m,
@@ -77,10 +77,8 @@ class HumanPoseNode(PerceptionNode):
         self._stage_pub = self.create_publisher(DiagnosticArray, "/diagnostics", result_qos(10))
         self._stage_timer = self.create_timer(self.params["diagnostics_period_s"], self._publish_stage_timing)
         self._meshes: dict[int, BodyMesh] = {}
-        self._mesh_lock = threading.Condition()
-        self._mesh_request: Optional[tuple[list[HumanPose], float]] = None
-        self._mesh_thread: Optional[threading.Thread] = None
-        self._mesh_running = False
+        self._mesh_lock = threading.Lock()
+        self._mesh_worker = LatestFrameWorker(self._fit_meshes, lambda: None)
 
     # ---- lifecycle hooks -----------------------------------------------------------------------------
     def load_pipeline(self) -> None:
@@ -222,51 +220,30 @@ class HumanPoseNode(PerceptionNode):
     # ---- meshes on their own thread ------------------------------------------------------------------
     def _with_meshes(self, humans: list[HumanPose], stamp_s: float) -> list[HumanPose]:
         """Attach the latest mesh of each track (fitted on an earlier frame) and hand this frame to the fitter."""
+        self._mesh_worker.submit((humans, stamp_s), time.monotonic())  # newest frame wins
         with self._mesh_lock:
-            self._mesh_request = (humans, stamp_s)
-            self._mesh_lock.notify()
-            live = {h.track_id for h in humans}
-            for gone in set(self._meshes) - live:
+            for gone in set(self._meshes) - {h.track_id for h in humans}:
                 del self._meshes[gone]
             return [replace(h, mesh=self._meshes.get(h.track_id)) for h in humans]
 
     def _start_mesh_thread(self) -> None:
-        with self._mesh_lock:
-            if self._mesh_running:
-                return
-            self._mesh_running = True
-        self._mesh_thread = threading.Thread(target=self._mesh_loop, name="mesh-fitter", daemon=True)
-        self._mesh_thread.start()
+        self._mesh_worker.start()
 
     def _stop_mesh_thread(self) -> None:
-        with self._mesh_lock:
-            self._mesh_running = False
-            self._mesh_lock.notify_all()
-        if self._mesh_thread is not None:
-            self._mesh_thread.join(10.0)
-            self._mesh_thread = None
+        self._mesh_worker.stop(10.0)
 
-    def _mesh_loop(self) -> None:
-        while True:
+    def _fit_meshes(self, frame: tuple[list[HumanPose], float], t_submit: float) -> None:
+        humans, stamp_s = frame
+        t0 = time.monotonic()
+        try:
+            fitted = self.pipeline.fit_meshes(humans, stamp_s)
             with self._mesh_lock:
-                while self._mesh_running and self._mesh_request is None:
-                    self._mesh_lock.wait()
-                if not self._mesh_running:
-                    return
-                humans, stamp_s = self._mesh_request
-                self._mesh_request = None
-            t0 = time.monotonic()
-            try:
-                fitted = self.pipeline.fit_meshes(humans, stamp_s)
-                with self._mesh_lock:
-                    for h in fitted:
-                        if h.mesh is not None:
-                            self._meshes[h.track_id] = h.mesh
-                with self._stage_lock:
-                    self._stage_ms["mesh"].append((time.monotonic() - t0) * 1e3)
-            except Exception as exc:  # noqa: BLE001 - a failed fit must not stop later ones
-                self.report_error(f"mesh fit failed: {type(exc).__name__}: {exc}", key="mesh")
-            time.sleep(max(0.0, 1.0 / self.params["mesh_rate_hz"] - (time.monotonic() - t0)))
+                self._meshes.update({h.track_id: h.mesh for h in fitted if h.mesh is not None})
+            with self._stage_lock:
+                self._stage_ms["mesh"].append((time.monotonic() - t0) * 1e3)
+        except Exception as exc:  # noqa: BLE001 - a failed fit must not stop later ones
+            self.report_error(f"mesh fit failed: {type(exc).__name__}: {exc}", key="mesh")
+        time.sleep(max(0.0, 1.0 / self.params["mesh_rate_hz"] - (time.monotonic() - t0)))
 
 
 def main(args=None) -> int:
