@@ -178,3 +178,14 @@ def test_meshes_arrive_without_holding_up_skeletons(client):
     finally:
         rc = node.stop()
     assert rc == 0, node.output()[-3000:]
+
+
+def test_shipped_parameter_file_configures_and_activates_the_node():
+    from ros_helpers import REPO
+
+    node = start_node(NODE, params_file=REPO / "config" / "human_pose.yaml")
+    try:
+        wait_for(lambda: "]: active" in node.output() or not node.alive(), 60, "node to activate")
+        assert node.alive() and "]: active" in node.output(), node.output()[-2000:]
+    finally:
+        assert node.stop() == 0
