@@ -164,7 +164,7 @@ class HumanPosePipeline:
             (BodyMeshFitter,) = _load_stage("pose_perception.human.body_mesh", ("BodyMeshFitter",), "mesh")
             self.mesh_fitter = BodyMeshFitter(device=config.device, model=config.mesh_model,
                                               smplx_model_path=config.smplx_model_path or None)
-        self._previous_boxes: list[np.ndarray] = []
+        self._previous_boxes: list[tuple[np.ndarray, str]] = []
         self._frame_index = 0
         self._search_cursor = 0
 
@@ -184,12 +184,13 @@ class HumanPosePipeline:
         # Last frame's people are proposals too (top-down video tracking): people facing away stay found
         # between searches.
         proposals = suppress_duplicates(proposals + [
-            PersonProposal(b, 0.5, source="previous") for b in self._previous_boxes], 0.5)
+            PersonProposal(b, 0.5, source=src) for b, src in self._previous_boxes], 0.5)
         t_prop = (time.perf_counter() - t0) * 1e3
         found: list[KeypointEstimate] = []
-        found_with: list[np.ndarray] = []  # the crop box each person was found with (whole image: None)
+        found_with: list[tuple[Optional[np.ndarray], bool]] = []  # crop box (whole image: None), others greyed
 
-        def accept(est: Optional[KeypointEstimate], box: Optional[np.ndarray] = None, searched: bool = False) -> bool:
+        def accept(est: Optional[KeypointEstimate], box: Optional[np.ndarray] = None, searched: bool = False,
+                   masked: bool = False) -> bool:
             if est is None or est.score < cfg.min_person_score or not np.all(np.isfinite(est.bbox_xyxy)):
                 return False
             # The pose detector hallucinates people in background clutter when pushed into crops; a person found
@@ -199,7 +200,7 @@ class HumanPosePipeline:
             if any(is_same_person(est.bbox_xyxy, f.bbox_xyxy, cfg.duplicate_iou) for f in found):
                 return False
             found.append(est)
-            found_with.append(box)
+            found_with.append((box, masked))
             return True
 
         for p in proposals:
@@ -210,15 +211,19 @@ class HumanPosePipeline:
             image = rgb
             if depth_m is not None and np.isfinite(p.depth_m):
                 image = mask_other_depths(rgb, depth_m, p.depth_m, cfg.depth_band_m)
-            accept(self.backend.estimate(image, p.bbox_xyxy), p.bbox_xyxy)
+            masked = p.source == "previous-masked" and bool(found)
+            if masked:  # found last frame with the others greyed out: look again the same way
+                image = grey_out_boxes(image, [_pad_box(f.bbox_xyxy, 0.1) for f in found])
+            accept(self.backend.estimate(image, p.bbox_xyxy), p.bbox_xyxy, masked=masked)
         search = cfg.full_frame_search and self._frame_index % cfg.search_period == 0
         self._frame_index += 1
         if search and len(found) < cfg.max_people:
             self._search(rgb, found, accept)
         # Next frame, each person is first looked for with the crop that found them (MediaPipe's detector is
         # sensitive to the crop: the box that worked is the best bet), grown to cover where they are now.
-        self._previous_boxes = [_pad_box(f.bbox_xyxy, 0.2) if b is None else _union(b, _pad_box(f.bbox_xyxy, 0.2))
-                                for f, b in zip(found, found_with)]
+        self._previous_boxes = [
+            (_pad_box(f.bbox_xyxy, 0.2) if b is None else _union(b, _pad_box(f.bbox_xyxy, 0.2)),
+             "previous-masked" if masked else "previous") for f, (b, masked) in zip(found, found_with)]
         return found, t_prop
 
     def _search(self, rgb: np.ndarray, found: list[KeypointEstimate], accept) -> None:
@@ -251,7 +256,7 @@ class HumanPosePipeline:
             if box is not None and any(box_iou(box, f.bbox_xyxy) > 0 and is_same_person(box, f.bbox_xyxy, 0.5)
                                        for f in found):
                 continue  # someone found earlier in this search already fills this strip
-            if accept(self.backend.estimate(masked, box), box, searched=searched):
+            if accept(self.backend.estimate(masked, box), box, searched=searched, masked=bool(found)):
                 masked = grey_out_boxes(masked, [_pad_box(found[-1].bbox_xyxy, 0.1)])
         self._search_cursor += tried
 
