@@ -173,3 +173,15 @@ def test_head_frame_looks_at_the_camera(astronaut):
         assert T[2, 0] < -0.7  # x (out of the face) points back towards the camera (-z)
     finally:
         p.close()
+
+
+def test_three_people_stay_tracked_in_video_with_a_bounded_search():
+    # Node settings: search every 3rd frame, one backend run per search; the tracker confirms after 3 hits.
+    p = HumanPosePipeline(HumanPipelineConfig(lift_3d=False, head_pose=False, search_period=3,
+                                              search_calls_per_frame=1))
+    try:
+        frame = three_person_frame()
+        counts = [len(p.process(frame, None, None, 0.1 * i)[0]) for i in range(9)]
+        assert counts[-3:] == [3, 3, 3], counts
+    finally:
+        p.close()
