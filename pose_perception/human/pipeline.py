@@ -50,6 +50,7 @@ class HumanPipelineConfig:
     face_min_confidence: float = 0.5
     full_frame_search: bool = True  # after the proposals, look for more people with found ones greyed out
     search_period: int = 1  # search every N frames (video: last frame's people are proposals in between)
+    max_search_backoff: int = 1  # video: fruitless searches stretch search_period up to this factor (1: never)
     search_calls_per_frame: int = 0  # most backend calls one search makes (0: all candidates, for single images)
     min_strip_fraction: float = 0.15  # narrowest uncovered strip (of the image width) searched for a person
     duplicate_iou: float = 0.4  # estimates whose keypoint boxes overlap more are the same person
@@ -165,8 +166,10 @@ class HumanPosePipeline:
             self.mesh_fitter = BodyMeshFitter(device=config.device, model=config.mesh_model,
                                               smplx_model_path=config.smplx_model_path or None)
         self._previous_boxes: list[tuple[np.ndarray, str]] = []
-        self._frame_index = 0
+        self._frames_since_search = 10**9  # the first frame searches
         self._search_cursor = 0
+        self._search_misses = 0  # backend runs of searches that found nobody, since the last find
+        self._search_backoff = 1  # search_period multiplier, doubled after each fruitless full round
 
     def close(self) -> None:
         for part in (self.backend, self.proposer):
@@ -215,9 +218,12 @@ class HumanPosePipeline:
             if masked:  # found last frame with the others greyed out: look again the same way
                 image = grey_out_boxes(image, [_pad_box(f.bbox_xyxy, 0.1) for f in found])
             accept(self.backend.estimate(image, p.bbox_xyxy), p.bbox_xyxy, masked=masked)
-        search = cfg.full_frame_search and self._frame_index % cfg.search_period == 0
-        self._frame_index += 1
-        if search and len(found) < cfg.max_people:
+        if len(found) < len(self._previous_boxes):
+            self._search_backoff = 1  # someone was lost: look around again soon
+        self._frames_since_search += 1
+        if (cfg.full_frame_search and len(found) < cfg.max_people
+                and self._frames_since_search >= cfg.search_period * self._search_backoff):
+            self._frames_since_search = 0
             self._search(rgb, found, accept)
         # Next frame, each person is first looked for with the crop that found them (MediaPipe's detector is
         # sensitive to the crop: the box that worked is the best bet), grown to cover where they are now.
@@ -248,7 +254,7 @@ class HumanPosePipeline:
         budget = cfg.search_calls_per_frame or len(candidates)
         masked = grey_out_boxes(rgb, [_pad_box(f.bbox_xyxy, 0.1) for f in found])
         start = self._search_cursor % len(candidates)
-        tried = 0
+        tried, n_before = 0, len(found)
         for box, searched in candidates[start:] + candidates[:start]:
             if tried >= budget or len(found) >= cfg.max_people:
                 break
@@ -259,6 +265,14 @@ class HumanPosePipeline:
             if accept(self.backend.estimate(masked, box), box, searched=searched, masked=bool(found)):
                 masked = grey_out_boxes(masked, [_pad_box(found[-1].bbox_xyxy, 0.1)])
         self._search_cursor += tried
+        # Nobody new after a full round of candidates: search half as often (up to max_search_backoff times less).
+        if len(found) > n_before:
+            self._search_misses, self._search_backoff = 0, 1
+        else:
+            self._search_misses += tried
+            if self._search_misses >= len(candidates):
+                self._search_misses = 0
+                self._search_backoff = min(2 * self._search_backoff, cfg.max_search_backoff)
 
     def lift(self, est: KeypointEstimate, depth_m: Optional[np.ndarray], intrinsics: Optional[CameraIntrinsics]
              ) -> tuple[Optional[np.ndarray], np.ndarray, Source]:

@@ -45,6 +45,8 @@ PARAMS = (
     ParamSpec("max_people", 3, "Most people estimated per frame.", min=1, max=20),
     ParamSpec("min_person_score", 0.3, "Mean body confidence below which a person is dropped.", min=0.0, max=1.0),
     ParamSpec("search_period", 3, "Look for people the proposals missed every N frames.", min=1, max=10000),
+    ParamSpec("max_search_backoff", 8, "Searches that find nobody stretch search_period up to this factor "
+              "(reset when someone is found or lost).", min=1, max=1000),
     ParamSpec("search_calls_per_frame", 1, "Keypoint-model runs one search may make (0: as many as needed); "
               "searches resume where the last one stopped.", min=0, max=100),
     ParamSpec("use_depth", False, "Subscribe depth/image (registered to image, 16UC1 mm or 32FC1 m) and lift with it."),
@@ -92,7 +94,7 @@ class HumanPoseNode(PerceptionNode):
             backend=p["backend"], model_path=p["model_path"], device=p["device"], proposer=p["proposer"],
             detector_model_path=p["detector_model_path"], max_people=p["max_people"],
             min_person_score=p["min_person_score"], search_period=p["search_period"],
-            search_calls_per_frame=p["search_calls_per_frame"],
+            search_calls_per_frame=p["search_calls_per_frame"], max_search_backoff=p["max_search_backoff"],
             depth_band_m=p["depth_band_m"], lift_3d=p["lift_3d"], head_pose=p["head_pose"], mesh=p["mesh"])
         if self.pipeline is not None:
             self.pipeline.close()

@@ -178,10 +178,26 @@ def test_head_frame_looks_at_the_camera(astronaut):
 def test_three_people_stay_tracked_in_video_with_a_bounded_search():
     # Node settings: search every 3rd frame, one backend run per search; the tracker confirms after 3 hits.
     p = HumanPosePipeline(HumanPipelineConfig(lift_3d=False, head_pose=False, search_period=3,
-                                              search_calls_per_frame=1))
+                                              search_calls_per_frame=1, max_search_backoff=8))
     try:
         frame = three_person_frame()
         counts = [len(p.process(frame, None, None, 0.1 * i)[0]) for i in range(9)]
         assert counts[-3:] == [3, 3, 3], counts
+    finally:
+        p.close()
+
+
+def test_fruitless_searches_back_off_in_video(astronaut):
+    p = HumanPosePipeline(HumanPipelineConfig(lift_3d=False, head_pose=False, search_period=1,
+                                              search_calls_per_frame=1, max_search_backoff=4))
+    calls = []
+    estimate = p.backend.estimate
+    p.backend.estimate = lambda im, box: (calls.append(box), estimate(im, box))[1]
+    try:
+        for i in range(16):
+            p.process(astronaut, None, None, 0.1 * i)
+        # 16 proposals runs; without back-off 16 search runs, with it far fewer.
+        assert len(calls) - 16 <= 9, len(calls)
+        assert p._search_backoff == 4
     finally:
         p.close()
