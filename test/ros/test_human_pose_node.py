@@ -89,8 +89,10 @@ def test_node_publishes_people_frames_and_survives_bad_input(client):
         children = wait_for(lambda: {t.child_frame_id for m in tf for t in m.transforms} >= {f"body_{h.id}", f"nose_{h.id}"}
                             and {t.child_frame_id for m in tf for t in m.transforms}, 10, "body and joint frames")
         assert f"head_{h.id}" in children
-        assert any(mk.type == mk.LINE_LIST for ma in markers for mk in ma.markers)
-        assert debug and debug[-1].width == W and debug[-1].encoding == "rgb8"
+        # markers and debug/image follow humans from the same frame; they may arrive a little later.
+        wait_for(lambda: any(mk.type == mk.LINE_LIST for ma in markers for mk in ma.markers), 10, "skeleton markers")
+        wait_for(lambda: debug, 10, "debug image")
+        assert debug[-1].width == W and debug[-1].encoding == "rgb8"
         stages = wait_for(lambda: diagnostics_values(diags, "human_pose_node") and any(
             s.name.endswith("/stages") for d in diags for s in d.status), 10, "stage timings")
         assert stages
@@ -172,7 +174,7 @@ def test_meshes_arrive_without_holding_up_skeletons(client):
                  "a person with a mesh")
         with_mesh = [h for m in humans for h in m.humans if h.has_mesh]
         assert len(with_mesh[-1].mesh.vertices) > 100 and len(with_mesh[-1].mesh.triangles) > 100
-        assert any(mk.type == mk.TRIANGLE_LIST for ma in markers for mk in ma.markers)
+        wait_for(lambda: any(mk.type == mk.TRIANGLE_LIST for ma in markers for mk in ma.markers), 10, "mesh marker")
         # Skeleton messages outnumber mesh fits: meshes come at mesh_rate_hz on their own thread.
         assert sum(1 for m in humans if m.humans) > 0
     finally:
