@@ -23,7 +23,7 @@ if [ ! -x "$V/bin/python" ]; then
   log "creating $V with $($PY --version)"
   "$PY" -m venv "$V"
 fi
-REQ_HASH=$(hash_of tools/requirements.txt tools/requirements-nodeps.txt)
+REQ_HASH=$(hash_of tools/requirements*.txt)
 if ! stamp_ok requirements "$REQ_HASH"; then
   log "installing pinned requirements (first run: a few minutes)"
   # (pip's warnings about the machine's local index mirrors are noise: filtered)
