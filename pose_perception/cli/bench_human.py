@@ -73,11 +73,11 @@ def _start_node(env: dict, search_period: int) -> subprocess.Popen:
 
 def run(args) -> int:
     from pose_perception.core.camera import CameraIntrinsics
-    from pose_perception.human.samples import three_person_frame
-    from pose_perception.samples.streams import people_photos
+    from pose_perception.samples.photos import three_person_frame
+    from pose_perception.samples.photos import one_person_frame
 
     W, H = 640, 480
-    frames = {"1 person": people_photos(W, H)[0], "3 people": three_person_frame(W, H)}
+    frames = {"1 person": one_person_frame(W, H), "3 people": three_person_frame(W, H)}
     print(f"bench human: 640x480, camera at {args.rate:g} Hz, {args.seconds:g} s per scenario "
           f"(real photos; 3 people = composite of real photos)")
     print(f"machine: {machine_description()}")

@@ -108,7 +108,7 @@ class HumanPoseNode(PerceptionNode):
 
     def create_inputs(self) -> None:
         self.humans_pub = self.result_publisher(self._human_array_type(), "humans")
-        self.markers_pub = self.result_publisher(MarkerArray, "markers")
+        self.markers_pub = self.result_publisher(MarkerArray, "human_markers")
         self.debug_pub = self.result_publisher(Image, "debug/image") if self.params["debug_image"] else None
         self.subscribe(CameraInfo, "camera_info", self._on_camera_info)
         if self.params["use_depth"]:

@@ -40,34 +40,12 @@ class RadarStream:
     source: str
 
 
-def _letterbox(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Scale to fit width x height without distortion, pad with grey."""
-    import cv2
-
-    h, w = rgb.shape[:2]
-    s = min(width / w, height / h)
-    resized = cv2.resize(rgb, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
-    out = np.full((height, width, 3), 114, np.uint8)
-    y0, x0 = (height - resized.shape[0]) // 2, (width - resized.shape[1]) // 2
-    out[y0:y0 + resized.shape[0], x0:x0 + resized.shape[1]] = resized
-    return out
-
-
-def people_photos(width: int = 640, height: int = 480) -> list[np.ndarray]:
-    """Real photos of people that ship with scikit-image, letterboxed to width x height RGB:
-    one person (astronaut), and three people side by side (astronaut, cameraman, astronaut mirrored)."""
-    from skimage import data
-
-    astronaut = data.astronaut()
-    cameraman = np.repeat(data.camera()[:, :, None], 3, axis=2)
-    trio = np.concatenate([astronaut, cameraman, astronaut[:, ::-1]], axis=1)
-    return [_letterbox(astronaut, width, height), _letterbox(trio, width, height)]
-
-
 def human_stream(width: int = 640, height: int = 480) -> CameraStream:
-    photos = people_photos(width, height)
+    from pose_perception.samples.photos import one_person_frame, three_person_frame
+
+    photos = (one_person_frame(width, height), three_person_frame(width, height))
     return CameraStream("human", tuple(RgbdFrame(p) for p in photos), CameraIntrinsics.default_for_size(width, height),
-                        "real photos: scikit-image astronaut (NASA, public domain) and cameraman (public domain)")
+                        "real photos: scikit-image astronaut (NASA, public domain) and cameraman (public domain); the 3-person frame is a composite")
 
 
 def object_stream(target: str = "006_mustard_bottle", n_frames: int = 20, seed: int = 3, fps: float = 10.0) -> CameraStream:

@@ -14,7 +14,7 @@ from visualization_msgs.msg import MarkerArray
 
 from pose_perception.core.camera import CameraIntrinsics
 from pose_perception.ros.conversions import intrinsics_to_camera_info, numpy_to_image, s_to_stamp
-from pose_perception.samples.streams import people_photos
+from pose_perception.samples.photos import one_person_frame
 from ros_helpers import RosClient, diagnostics_values, start_node, wait_for
 
 NODE = "pose_perception.ros.human_pose_node"
@@ -36,7 +36,7 @@ class Camera:
         self.image = client.publisher(Image, "image", qos_profile_sensor_data)
         self.depth = client.publisher(Image, "depth/image", qos_profile_sensor_data)
         self.info = client.publisher(CameraInfo, "camera_info", qos_profile_sensor_data)
-        self.rgb = people_photos(W, H)[0] if rgb is None else rgb
+        self.rgb = one_person_frame(W, H) if rgb is None else rgb
         self.t = time.time()
 
     def send(self, info=True, depth_mm=None, image_msg=None, depth_msg=None, info_msg=None):
@@ -58,7 +58,7 @@ def test_node_publishes_people_frames_and_survives_bad_input(client):
     from pose_perception_msgs.msg import HumanArray
 
     humans = client.collect(HumanArray, "humans")
-    markers = client.collect(MarkerArray, "markers")
+    markers = client.collect(MarkerArray, "human_markers")
     debug = client.collect(Image, "debug/image")
     tf = client.collect(TFMessage, "/tf", 100)
     diags = client.collect(DiagnosticArray, "/diagnostics")
@@ -165,7 +165,7 @@ def test_meshes_arrive_without_holding_up_skeletons(client):
     from pose_perception_msgs.msg import HumanArray
 
     humans = client.collect(HumanArray, "humans")
-    markers = client.collect(MarkerArray, "markers")
+    markers = client.collect(MarkerArray, "human_markers")
     node = start_node(NODE, params={"mesh": True, "mesh_rate_hz": 1.0, "search_period": 1000})
     try:
         import cv2
