@@ -261,7 +261,7 @@ def coco17_from_fk(R: np.ndarray, p: np.ndarray, shape: BodyShape = BodyShape())
 class BodySurface:
     """Points sampled uniformly on the capsule surface of one body shape, fixed in their link frames."""
 
-    def __init__(self, shape: BodyShape, rng: np.random.Generator, points_per_m2: float = 1500.0):
+    def __init__(self, shape: BodyShape, rng: np.random.Generator, points_per_m2: float = 900.0):
         links, local_pts, local_nrm = [], [], []
         for link, a, b, radius in CAPSULES:
             li = LINKS.index(link)
@@ -310,7 +310,7 @@ class RadarModel:
     fov_elevation_deg: float = 25.0
     min_range_m: float = 0.5
     max_range_m: float = 8.0
-    points_at_ref: float = 60.0
+    points_at_ref: float = 45.0
     ref_range_m: float = 3.0
     static_velocity_mps: float = 0.08  # |radial velocity| the clutter removal suppresses
     static_keep_prob: float = 0.04
@@ -376,7 +376,7 @@ def radar_frame(surfaces: list[tuple[np.ndarray, np.ndarray, np.ndarray]], model
         lam = model.points_at_ref * (model.ref_range_m / rng_m) ** 2
         # A still person gives few points: the expected count scales with the surface the clutter removal keeps.
         lam *= min(1.0, 1.6 * len(cand) / n_vis)
-        m = min(len(cand), rng.poisson(min(lam, 200.0)))
+        m = min(len(cand), rng.poisson(min(lam, 120.0)))
         if m:
             w = facing[idx[cand]] + 0.3
             chosen.append(cand[rng.choice(len(cand), m, replace=False, p=w / w.sum())])
