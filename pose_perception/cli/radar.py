@@ -141,6 +141,7 @@ def run_train(args) -> int:
     net_cfg = NetConfig()
     print(f"machine: {machine_description()}")
     print(f"training clips (SYNTHETIC radar from mocap): {', '.join(sim.TRAIN_CLIPS)}")
+    commit = _commit_id()  # the code that trains, before anyone edits the tree during a long run
     t0 = time.time()
     cache = Path(args.cache) if args.cache else None
     if cache and cache.is_file():
@@ -163,7 +164,7 @@ def run_train(args) -> int:
     meta = {
         "description": "RadarPoseNet (PointNet) radar points -> COCO body 17, trained on SYNTHETIC radar data",
         "training_command": "pose-perception radar train " + " ".join(sys.argv[3:] if sys.argv[1:3] == ["radar", "train"] else []),
-        "commit": _commit_id(),
+        "commit": commit,
         "machine": machine_description(),
         "train_clips": list(sim.TRAIN_CLIPS),
         "data": {**asdict(data_cfg), "train_samples": len(data["features"]), "val_samples": len(val["features"])},

@@ -149,10 +149,14 @@ class StaticClutterMap:
         static = np.abs(points[:, VELOCITY]) < self.static_velocity_mps
         keys = self._keys(points)
         keep = np.ones(len(points), bool)
-        for i, key in enumerate(keys):
-            occ = self._occupancy.get(key, 0.0)
-            if static[i]:
-                keep[i] = occ < self.persistence
+        # A point's persistence is the summed occupancy of the 2x2x2 voxels nearest to it, so clutter that
+        # jitters across a voxel border counts as fully as clutter in the middle of one.
+        corner = np.floor(points[:, :3] / self.voxel_m - 0.5).astype(np.int64)
+        for i in np.flatnonzero(static):
+            cx, cy, cz = corner[i]
+            occ = sum(self._occupancy.get((cx + a, cy + b, cz + c), 0.0)
+                      for a in (0, 1) for b in (0, 1) for c in (0, 1))
+            keep[i] = occ < self.persistence
         for key in {k for k, s in zip(keys, static) if s}:
             self._occupancy[key] = self._occupancy.get(key, 0.0) + rate
         return keep

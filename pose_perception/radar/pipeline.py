@@ -3,6 +3,7 @@ accumulation, clustering, tracking and the point-set network, as one object the 
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -73,6 +74,7 @@ class RadarPosePipeline:
         self.clutter = StaticClutterMap()
         self.tracker = MultiTargetTracker(config.tracker)
         self._memory: dict[int, _TrackMemory] = {}
+        self.last_timings_s: dict[str, float] = {}  # per-stage wall time of the last process() call
 
     def reset(self) -> None:
         self.accumulator.reset()
@@ -81,6 +83,7 @@ class RadarPosePipeline:
         self._memory.clear()
 
     def process(self, stamp_s: float, points: np.ndarray) -> list[HumanPose]:
+        t0 = time.perf_counter()
         points = validate_points(points, self.config.max_points)
         last = self.accumulator.last_stamp_s
         if not np.isfinite(stamp_s):
@@ -94,10 +97,15 @@ class RadarPosePipeline:
             points = points[self.clutter.filter(stamp_s, points)]
         self.accumulator.add(stamp_s, points)
         cloud, age = self.accumulator.stacked()
+        t1 = time.perf_counter()
         clusters, inputs = people_from_cloud(cloud, age, self.config.cluster)
+        t2 = time.perf_counter()
         tracks = self.tracker.update(stamp_s, np.array([c.centroid_m for c in clusters]).reshape(-1, 3))
         measured = [t for t in tracks if t.cluster is not None]
+        t3 = time.perf_counter()
         joints, conf = self.regressor.predict([inputs[t.cluster] for t in measured])
+        t4 = time.perf_counter()
+        self.last_timings_s = {"input+clutter": t1 - t0, "clustering": t2 - t1, "tracking": t3 - t2, "network": t4 - t3}
         for t, j, c in zip(measured, joints, conf):
             self._memory[t.id] = _TrackMemory(j - t.position_m, c, stamp_s)
         alive = {t.id for t in tracks}

@@ -16,7 +16,7 @@ class TrackerConfig:
 
     gate_m: float = 1.0
     min_hits: int = 3  # a tentative track is confirmed after this many assigned frames
-    max_tentative_misses: int = 2
+    max_tentative_misses: int = 1  # in total before confirmation: ghosts rarely repeat in place
     max_coast_s: float = 2.0  # a confirmed track without measurements survives this long (still people)
     accel_sigma: float = 2.0  # process noise, m/s^2 (people start and stop quickly)
     meas_sigma_m: float = 0.15  # centroid noise of a radar cluster
@@ -32,7 +32,8 @@ class Track:
     z_m: float
     last_update_s: float
     hits: int = 1
-    misses: int = 0
+    misses: int = 0  # consecutive frames without a measurement
+    total_misses: int = 0  # a tentative track is dropped when these exceed max_tentative_misses
     confirmed: bool = False
     cluster: int | None = field(default=None)  # index of this frame's assigned cluster, None if coasting
 
@@ -105,7 +106,8 @@ class MultiTargetTracker:
         for tr in self.tracks:
             if tr.cluster is None:
                 tr.misses += 1
-                if not tr.confirmed and tr.misses > self.config.max_tentative_misses:
+                tr.total_misses += 1
+                if not tr.confirmed and tr.total_misses > self.config.max_tentative_misses:
                     continue
                 if tr.confirmed and stamp_s - tr.last_update_s > self.config.max_coast_s:
                     continue
