@@ -25,7 +25,7 @@ class RadarModelError(RuntimeError):
 @dataclass(frozen=True)
 class NetConfig:
     num_points: int = 128
-    widths: tuple[int, ...] = (48, 96, 192)
+    widths: tuple[int, ...] = (32, 64, 128)
     head_width: int = 192
 
 
@@ -41,11 +41,12 @@ class RadarPoseNet(nn.Module):
         self.config = config
         layers, c = [], NUM_FEATURES
         for w in config.widths:
-            layers += [nn.Linear(c, w), nn.LayerNorm(w), nn.GELU()]
+            layers += [nn.Linear(c, w), nn.ReLU()]  # no normalisation: 3x cheaper per point on a CPU
             c = w
         self.point_mlp = nn.Sequential(*layers)
         self.head = nn.Sequential(
-            nn.Linear(2 * c, config.head_width), nn.GELU(), nn.Linear(config.head_width, config.head_width), nn.GELU(),
+            nn.Linear(2 * c, config.head_width), nn.LayerNorm(config.head_width), nn.GELU(),
+            nn.Linear(config.head_width, config.head_width), nn.GELU(),
             nn.Linear(config.head_width, NUM_JOINTS * 4),
         )
 

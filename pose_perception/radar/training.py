@@ -40,7 +40,7 @@ def random_sequence(rng: np.random.Generator, skeleton: sim.Skeleton, clips: lis
 
 @dataclass(frozen=True)
 class DatasetConfig:
-    sequences: int = 700
+    sequences: int = 500
     frames_per_sequence: int = 40
     window_frames: int = 4
     seed: int = 0
@@ -90,13 +90,13 @@ def _nearest_cluster(clusters, gt_joints: np.ndarray, max_dist_m: float = 0.6) -
 
 @dataclass(frozen=True)
 class TrainConfig:
-    epochs: int = 30
+    epochs: int = 20
     batch_size: int = 256
     lr: float = 2e-3
     weight_decay: float = 1e-4
     point_dropout: float = 0.3
     seed: int = 0
-    threads: int = 2
+    threads: int = 1
     device: str = "cpu"
 
 
