@@ -51,6 +51,7 @@ class RadarPoseNode(PerceptionNode):
         super().__init__("radar_pose_node", PARAMS, **kwargs)
         self.pipeline: RadarPosePipeline | None = None
         self.mesh_fitter = None
+        self._mesh_ids: set[int] = set()
 
     def load_pipeline(self) -> None:
         p = self.params
@@ -122,6 +123,10 @@ class RadarPoseNode(PerceptionNode):
                                            for h in humans if h.T_sensor_body is not None])
 
     def _with_meshes(self, humans, stamp_s: float):
+        ids = {h.track_id for h in humans}
+        for gone in self._mesh_ids - ids:
+            self.mesh_fitter.forget(gone)
+        self._mesh_ids = ids
         out = []
         for h in humans:
             mesh = self.mesh_fitter.fit(h.track_id, h.keypoints_3d[:17], h.confidence[:17], stamp_s)

@@ -53,10 +53,10 @@ def test_radar_node_tracks_a_simulated_person_and_survives_bad_clouds(client):
         frames = random_sequence(rng, sim.load_skeleton(), [sim.load_clip("humanoid3d_spinkick")], 60, allow_mirror=False)
         t0 = time.time()
 
-        def send(k: int, points=None, stamp=None, dtype=POINT_DTYPE):
+        def send(k: int, points=None, stamp=None, dtype=POINT_DTYPE, pause_s=0.05):
             pts = frames[k % len(frames)][0] if points is None else points
             pub.publish(to_cloud(pts, t0 + k * 0.05 if stamp is None else stamp, dtype))
-            time.sleep(0.05)
+            time.sleep(pause_s)
 
         def with_people():
             return [m for m in humans if m.humans]
@@ -91,7 +91,8 @@ def test_radar_node_tracks_a_simulated_person_and_survives_bad_clouds(client):
             dict(stamp=t0 + (k - 5) * 0.05),
         ]
         for kw in bad:
-            send(k, **kw)
+            # Paused so the latest-frame worker takes every bad cloud instead of dropping it for a newer one.
+            send(k, pause_s=0.5, **kw)
             k += 1 if "stamp" not in kw else 0
         assert node.alive()
         wait_for(lambda: int(diagnostics_values(diags, "radar_pose_node").get("errors", "0")) >= n_err + 3, 10,
