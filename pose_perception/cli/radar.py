@@ -31,6 +31,7 @@ def register(subparsers) -> None:
     est.add_argument("--out", required=True, metavar="OUT.json")
     est.add_argument("--weights", default=None, help="network weights (.pt); default: the shipped ones")
     est.add_argument("--window", type=int, default=4, help="accumulation window in frames")
+    est.add_argument("--radar-height", type=float, default=1.0, help="radar mounting height above the floor (m)")
     est.add_argument("--axes", choices=("rep103", "ti"), default="rep103", help="axes of the points in the file")
     est.add_argument("--device", default="auto")
     est.set_defaults(func=run_estimate)
@@ -89,7 +90,7 @@ def run_estimate(args) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     pipe = RadarPosePipeline(RadarPipelineConfig(window_frames=args.window, weights_path=args.weights,
-                                                 device=args.device))
+                                                 device=args.device, radar_height_m=args.radar_height))
     out_frames = []
     for stamp, pts in zip(stamps, frames):
         try:
@@ -112,7 +113,7 @@ def _commit_id() -> str:
     try:
         root = Path(__file__).resolve().parents[2]
         out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--", "pose_perception"],
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no", "--", "pose_perception"],
                                capture_output=True, text=True, timeout=5).stdout.strip()
         return out.stdout.strip() + ("+dirty" if dirty else "") if out.returncode == 0 else "unknown"
     except (OSError, subprocess.SubprocessError):

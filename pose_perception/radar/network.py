@@ -15,7 +15,7 @@ from pose_perception.radar.points import INTENSITY, VELOCITY
 
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent.parent / "data" / "radar" / "radar_pose_net.pt"
 NUM_JOINTS = 17
-NUM_FEATURES = 7  # dx, dy, dz, velocity, snr, age, range (see prepare_input)
+NUM_FEATURES = 8  # dx, dy, dz, velocity, snr, age, range, height above the floor (see prepare_input)
 
 
 class RadarModelError(RuntimeError):
@@ -25,14 +25,14 @@ class RadarModelError(RuntimeError):
 @dataclass(frozen=True)
 class NetConfig:
     num_points: int = 128
-    widths: tuple[int, ...] = (32, 64, 128)
+    widths: tuple[int, ...] = (48, 96, 192)
     head_width: int = 192
 
 
 class RadarPoseNet(nn.Module):
     """PointNet: shared per-point MLP, masked max + mean pooling, MLP head.
 
-    forward(x (B, N, 7) float32, mask (B, N) bool) -> joints (B, 17, 3) metres in the person frame,
+    forward(x (B, N, 8) float32, mask (B, N) bool) -> joints (B, 17, 3) metres in the person frame,
     confidence logits (B, 17).
     """
 
@@ -68,12 +68,14 @@ def person_frame(centroid_m: np.ndarray) -> np.ndarray:
 
 
 def prepare_input(points: np.ndarray, age_s: np.ndarray, centroid_m: np.ndarray, num_points: int,
-                  rng: np.random.Generator | None = None) -> tuple[np.ndarray, np.ndarray]:
+                  rng: np.random.Generator | None = None, radar_height_m: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """One person's points (M, 5) radar frame, their frame age_s (M,), centroid (3,) ->
-    features (num_points, 7) float32 and mask (num_points,) bool.
+    features (num_points, 8) float32 and mask (num_points,) bool.
 
     Features: position relative to the centroid in the person frame (m), radial velocity (m/s), SNR/10 (dB),
-    age/0.2 (s), range/5 (m). More points than num_points are subsampled (randomly with rng, else evenly).
+    age/0.2 (s), range/5 (m), height of the centroid above the floor (m; radar_height_m is the radar's mounting
+    height, which tells the network where the feet can be). More points than num_points are subsampled
+    (randomly with rng, else evenly).
     """
     R = person_frame(centroid_m)
     m = len(points)
@@ -87,6 +89,7 @@ def prepare_input(points: np.ndarray, age_s: np.ndarray, centroid_m: np.ndarray,
     feats[:m, 4] = points[:, INTENSITY] / 10.0
     feats[:m, 5] = age_s / 0.2
     feats[:m, 6] = np.linalg.norm(centroid_m[:2]) / 5.0
+    feats[:m, 7] = centroid_m[2] + radar_height_m
     mask = np.zeros(num_points, bool)
     mask[:m] = True
     return feats, mask
@@ -101,11 +104,12 @@ def pick_device(device: str = "auto") -> torch.device:
 class RadarPoseRegressor:
     """Loads RadarPoseNet weights and runs batched inference for all people of a frame."""
 
-    def __init__(self, weights_path: str | Path | None = None, device: str = "auto"):
+    def __init__(self, weights_path: str | Path | None = None, device: str = "auto", radar_height_m: float = 1.0):
         path = Path(weights_path) if weights_path else DEFAULT_WEIGHTS
         self.device = pick_device(device)
         self.net, self.meta = load_weights(path, self.device)
         self.num_points = self.net.config.num_points
+        self.radar_height_m = radar_height_m  # mounting height above the floor, metres
 
     @torch.inference_mode()
     def predict(self, people: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
@@ -113,7 +117,8 @@ class RadarPoseRegressor:
         joints (P, 17, 3) float32 metres in the radar frame, confidence (P, 17) float32 in [0, 1]."""
         if not people:
             return np.zeros((0, NUM_JOINTS, 3), np.float32), np.zeros((0, NUM_JOINTS), np.float32)
-        feats, masks = zip(*(prepare_input(p, a, c, self.num_points) for p, a, c in people))
+        feats, masks = zip(*(prepare_input(p, a, c, self.num_points, radar_height_m=self.radar_height_m)
+                             for p, a, c in people))
         x = torch.from_numpy(np.stack(feats)).to(self.device)
         mask = torch.from_numpy(np.stack(masks)).to(self.device)
         joints, logits = self.net(x, mask)
@@ -145,7 +150,7 @@ def load_weights(path: Path, device: torch.device = torch.device("cpu")) -> tupl
         net = RadarPoseNet(NetConfig(num_points=int(cfg["num_points"]), widths=tuple(cfg["widths"]),
                                      head_width=int(cfg["head_width"])))
         net.load_state_dict({k: v.float() for k, v in blob["state_dict"].items()})
-    except (RuntimeError, KeyError, TypeError, ValueError, EOFError) as exc:
+    except (RuntimeError, KeyError, TypeError, ValueError, EOFError, OSError) as exc:
         raise RadarModelError(f"cannot load radar network weights '{path}': {exc}") from exc
     meta_path = path.with_suffix(".json")
     meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}

@@ -20,7 +20,8 @@ from pose_perception.radar.tracking import MultiTargetTracker, TrackerConfig
 @dataclass(frozen=True)
 class RadarPipelineConfig:
     """window_frames / max_window_s: accumulation over the last frames; max_points: larger frames are refused;
-    coast_half_life_s: how fast the confidence of a person who gives no points (standing still) decays."""
+    coast_half_life_s: how fast the confidence of a person who gives no points (standing still) decays.
+    radar_height_m is used when the pipeline builds its own regressor; a given regressor keeps its own."""
 
     window_frames: int = 4
     max_window_s: float = 0.5
@@ -31,6 +32,7 @@ class RadarPipelineConfig:
     coast_half_life_s: float = 0.5
     weights_path: str | None = None
     device: str = "auto"
+    radar_height_m: float = 1.0  # mounting height of the radar above the floor
 
 
 def people_from_cloud(points: np.ndarray, age_s: np.ndarray, config: ClusterConfig
@@ -69,7 +71,7 @@ class RadarPosePipeline:
 
     def __init__(self, config: RadarPipelineConfig = RadarPipelineConfig(), regressor: RadarPoseRegressor | None = None):
         self.config = config
-        self.regressor = regressor or RadarPoseRegressor(config.weights_path, config.device)
+        self.regressor = regressor or RadarPoseRegressor(config.weights_path, config.device, config.radar_height_m)
         self.accumulator = FrameAccumulator(config.window_frames, config.max_window_s)
         self.clutter = StaticClutterMap()
         self.tracker = MultiTargetTracker(config.tracker)

@@ -30,11 +30,11 @@ def random_radar_model(rng: np.random.Generator) -> sim.RadarModel:
 
 
 def random_sequence(rng: np.random.Generator, skeleton: sim.Skeleton, clips: list[sim.MocapClip], num_frames: int,
-                    allow_mirror: bool = True) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+                    allow_mirror: bool = True, radar_height_m: float = 1.0) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """One person, random placement / body / sensor: frames (points (N, 5), labels (N,), joints (1, 17, 3))."""
     model = random_radar_model(rng)
     person = sim.random_person(rng, skeleton, clips, sim.random_position(rng, model, 1.0, 6.0, 50.0), allow_mirror)
-    scene = sim.SimScene([person], skeleton, model, radar_height_m=float(rng.uniform(0.7, 1.6)), rate_hz=RATE_HZ)
+    scene = sim.SimScene([person], skeleton, model, radar_height_m=radar_height_m, rate_hz=RATE_HZ)
     return scene.frames(np.arange(num_frames) / RATE_HZ, rng)
 
 
@@ -57,7 +57,8 @@ def generate_dataset(clip_names: tuple[str, ...], config: DatasetConfig, net_con
     cluster_cfg = ClusterConfig()
     t0 = time.time()
     for s in range(config.sequences):
-        frames = random_sequence(rng, skeleton, clips, config.frames_per_sequence)
+        height = float(rng.uniform(0.7, 1.6))
+        frames = random_sequence(rng, skeleton, clips, config.frames_per_sequence, radar_height_m=height)
         acc = FrameAccumulator(config.window_frames, 1.0)
         for k, (points, _, joints) in enumerate(frames):
             acc.add(k / RATE_HZ, points)
@@ -70,7 +71,7 @@ def generate_dataset(clip_names: tuple[str, ...], config: DatasetConfig, net_con
             if best is None:
                 continue
             p, a, c = inputs[best]
-            f, m = prepare_input(p, a, c, net_config.num_points, rng)
+            f, m = prepare_input(p, a, c, net_config.num_points, rng, radar_height_m=height)
             feats.append(f)
             masks.append(m)
             targets.append(((gt - c) @ person_frame(c)).astype(np.float32))
@@ -174,8 +175,10 @@ def evaluate_pipeline(regressor: RadarPoseRegressor, clip_names: tuple[str, ...]
         rng = np.random.default_rng([seed, sum(map(ord, name))])
         errs, frames_total, frames_hit = [], 0, 0
         for _ in range(sequences_per_clip):
-            frames = random_sequence(rng, skeleton, [clip], frames_per_sequence, allow_mirror=False)
-            pipe = RadarPosePipeline(RadarPipelineConfig(), regressor=regressor)
+            height = float(rng.uniform(0.7, 1.6))
+            frames = random_sequence(rng, skeleton, [clip], frames_per_sequence, allow_mirror=False, radar_height_m=height)
+            regressor.radar_height_m = height  # an installation knows its mounting height
+            pipe = RadarPosePipeline(RadarPipelineConfig(radar_height_m=height), regressor=regressor)
             for k, (points, _, joints) in enumerate(frames):
                 humans = pipe.process(k / RATE_HZ, points)
                 if k < 4:

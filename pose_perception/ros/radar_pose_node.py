@@ -27,6 +27,7 @@ PARAMS = (
     ParamSpec("field_intensity", "intensity,snr", "Comma-separated candidates for the intensity / SNR field."),
     ParamSpec("axes", "rep103", "Axes of the incoming points: rep103 (x forward, y left, z up) or ti "
               "(TI mmWave native: x right, y forward, z up).", choices=AXES),
+    ParamSpec("radar_height_m", 1.0, "Mounting height of the radar above the floor (m).", min=0.0, max=10.0),
     ParamSpec("window_frames", 4, "Radar frames accumulated per estimate.", min=1, max=20),
     ParamSpec("max_window_s", 0.5, "Oldest frame age kept in the window (s).", min=0.01, max=5.0),
     ParamSpec("max_points", 10000, "Frames with more points are refused (wrong topic?).", min=10, max=10_000_000),
@@ -67,7 +68,7 @@ class RadarPoseNode(PerceptionNode):
                                         min_points=int(p["cluster_min_points"])),
             tracker=dataclasses.replace(TrackerConfig(), gate_m=float(p["track_gate_m"]),
                                         max_coast_s=float(p["track_max_coast_s"])),
-            weights_path=p["weights_path"] or None, device=p["device"],
+            weights_path=p["weights_path"] or None, device=p["device"], radar_height_m=float(p["radar_height_m"]),
         )
         self.pipeline = RadarPosePipeline(config)
         self.get_logger().info(f"radar network on {self.pipeline.regressor.device}, weights commit "
