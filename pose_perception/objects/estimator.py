@@ -1,0 +1,334 @@
+"""6D pose of known-mesh ("unseen", never trained on) objects in RGB-D frames: estimate from scratch
+(segment -> FPFH/RANSAC hypotheses -> ICP -> render-and-compare verification) and track frame to frame.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from pose_perception.core.camera import CameraIntrinsics
+from pose_perception.core.types import ObjectPose
+from pose_perception.objects.model import ObjectModel
+from pose_perception.objects.registration import (
+    ModelIndex,
+    RegistrationConfig,
+    compatibility_hypotheses,
+    prepare_patch,
+    refine_icp,
+)
+from pose_perception.objects.segmentation import Segment, SegmentationConfig, segment_depth
+from pose_perception.objects.verification import VerificationConfig, projected_bbox, verify_hypotheses
+
+log = logging.getLogger(__name__)
+
+
+class EstimatorInputError(ValueError):
+    """RGB-D input that cannot be used: wrong shapes, sizes that disagree with the camera, no valid depth."""
+
+
+class UnknownObjectError(KeyError):
+    """An object name that is not loaded."""
+
+
+@dataclass(frozen=True)
+class EstimatorConfig:
+    """score_threshold: verification score below which nothing is reported (estimate);
+    track_score_threshold: below it a tracked object counts as lost and is re-detected;
+    max_instances_per_segment: instances searched in one segment (touching objects merge into one segment);
+    min_rest_fraction: after an instance is found, the segment's unexplained rest is searched again only when it
+    holds at least this fraction of the segment's points;
+    min_segment_fraction: segments smaller than this fraction of a model's diameter are not tried for it;
+    duplicate_fraction: same-name poses whose centres are closer than this * diameter are one instance."""
+
+    segmentation: SegmentationConfig = field(default_factory=SegmentationConfig)
+    registration: RegistrationConfig = field(default_factory=RegistrationConfig)
+    verification: VerificationConfig = field(default_factory=VerificationConfig)
+    score_threshold: float = 0.7
+    track_score_threshold: float = 0.6
+    max_instances_per_segment: int = 3
+    min_segment_fraction: float = 0.25
+    duplicate_fraction: float = 0.3
+    min_rest_fraction: float = 0.25
+    track_icp_voxels: tuple[float, ...] = (2.0, 1.0)
+    track_stride: int = 3
+    redetect_on_loss: bool = True
+    seed: int = 0
+
+
+def resolve_device(device: str) -> str:
+    """"cpu" | "cuda" | "cuda:N" | "auto" -> the device used; auto picks CUDA when torch sees one."""
+    if device == "auto":
+        try:
+            import torch
+
+            return "cuda" if torch.cuda.is_available() else "cpu"
+        except ImportError:
+            return "cpu"
+    if device == "cpu" or device.startswith("cuda"):
+        if device.startswith("cuda"):
+            import torch
+
+            if not torch.cuda.is_available():
+                raise ValueError(f"device '{device}' requested but torch sees no CUDA device; use 'cpu' or 'auto'")
+        return device
+    raise ValueError(f"device must be 'cpu', 'cuda' or 'auto', got '{device}'")
+
+
+def canonical_symmetric_pose(model: ObjectModel, T_cam_obj: np.ndarray, reference: np.ndarray | None = None) -> np.ndarray:
+    """Among the symmetry-equivalent poses T @ S, the one closest in rotation to `reference` (default: the
+    camera axes), so symmetric objects get a stable, reproducible orientation."""
+    if len(model.symmetry_transforms) == 1:
+        return T_cam_obj
+    R_ref = np.eye(3) if reference is None else reference[:3, :3]
+    cands = T_cam_obj[None] @ model.symmetry_transforms
+    traces = np.einsum("bij,ij->b", cands[:, :3, :3], R_ref)
+    return cands[int(np.argmax(traces))]
+
+
+@dataclass
+class _Candidate:
+    model: ObjectModel
+    T_cam_obj: np.ndarray
+    score: float
+
+
+class ObjectPoseEstimator:
+    """Finds and tracks instances of the loaded object models. Not thread-safe: one caller at a time."""
+
+    def __init__(self, models: list[ObjectModel], config: EstimatorConfig = EstimatorConfig(), device: str = "cpu"):
+        self.config = config
+        self.device = resolve_device(device)
+        self._models: dict[str, ObjectModel] = {}
+        self._index: dict[str, ModelIndex] = {}
+        for m in models:
+            self.add_model(m)
+
+    # ----- model management -------------------------------------------------------------------------------
+    @property
+    def models(self) -> dict[str, ObjectModel]:
+        return dict(self._models)
+
+    def add_model(self, model: ObjectModel) -> None:
+        """Add or replace (same name) a model."""
+        self._models[model.name] = model
+        self._index[model.name] = ModelIndex(model)
+
+    def remove_model(self, name: str) -> None:
+        if name not in self._models:
+            raise UnknownObjectError(f"object '{name}' is not loaded; loaded: {sorted(self._models)}")
+        del self._models[name]
+        del self._index[name]
+
+    # ----- input checks ------------------------------------------------------------------------------------
+    @staticmethod
+    def _check_inputs(rgb, depth_m, intrinsics: CameraIntrinsics) -> np.ndarray:
+        depth_m = np.asarray(depth_m)
+        if depth_m.ndim != 2:
+            raise EstimatorInputError(f"depth must be (H, W) metres, got shape {depth_m.shape}")
+        if depth_m.shape != (intrinsics.height, intrinsics.width):
+            raise EstimatorInputError(
+                f"depth is {depth_m.shape[1]}x{depth_m.shape[0]} but the camera info says "
+                f"{intrinsics.width}x{intrinsics.height}: use the camera_info of the depth image (registered depth)"
+            )
+        if rgb is not None:
+            rgb = np.asarray(rgb)
+            if rgb.shape[:2] != depth_m.shape:
+                raise EstimatorInputError(
+                    f"colour image {rgb.shape[1]}x{rgb.shape[0]} and depth {depth_m.shape[1]}x{depth_m.shape[0]} "
+                    "differ in size: register depth to colour first"
+                )
+        depth = depth_m.astype(np.float32, copy=True)
+        depth[~np.isfinite(depth) | (depth <= 0)] = np.nan
+        if not np.isfinite(depth).any():
+            raise EstimatorInputError("depth image has no valid pixels (all NaN or zero): is the depth stream running?")
+        return depth
+
+    # ----- estimation --------------------------------------------------------------------------------------
+    def estimate(
+        self, rgb: np.ndarray | None, depth_m: np.ndarray, intrinsics: CameraIntrinsics, masks=None
+    ) -> list[ObjectPose]:
+        """All confidently found instances. rgb (H, W, 3) uint8 or None (colour is only checked for size: meshes
+        carry no colour); depth_m (H, W) metres, NaN/0 invalid; masks: optional list of (H, W) bool masks or
+        (4,) pixel boxes. Returns ObjectPose list sorted by name, instance; T_cam_obj maps model -> camera."""
+        depth = self._check_inputs(rgb, depth_m, intrinsics)
+        if not self._models:
+            return []
+        seg = segment_depth(depth, intrinsics, masks, self.config.segmentation)
+        found: list[_Candidate] = []
+        for segment in seg.segments:
+            found.extend(self._search_segment(segment, depth, intrinsics, seg.plane))
+        return self._assign_instances(self._suppress_duplicates(found), previous=[])
+
+    def _search_segment(self, seg: Segment, depth: np.ndarray, intrinsics: CameraIntrinsics, plane) -> list[_Candidate]:
+        cfg = self.config
+        points = seg.points_m
+        results: list[_Candidate] = []
+        extent = float(np.max(points.max(0) - points.min(0)))
+        for _ in range(cfg.max_instances_per_segment):
+            if len(points) < cfg.segmentation.cluster_min_points:
+                break
+            best: _Candidate | None = None
+            for model in self._models.values():
+                if extent < cfg.min_segment_fraction * model.diameter_m:
+                    continue
+                cand = self._best_pose_in_points(model, points, seg.bbox_xyxy, depth, intrinsics, plane)
+                if cand is not None and (best is None or cand.score > best.score):
+                    best = cand
+            if best is None or best.score < cfg.score_threshold:
+                break
+            results.append(best)
+            # Remove what this instance explains and look for another instance in the rest (only when enough is
+            # left to be an object: noise around an explained instance must not cost another search).
+            rest = self._unexplained(best, points)
+            if len(rest) < max(cfg.segmentation.cluster_min_points, cfg.min_rest_fraction * len(points)):
+                break
+            points = rest
+            extent = float(np.max(points.max(0) - points.min(0)))
+        return results
+
+    def _best_pose_in_points(self, model, points, roi, depth, intrinsics, plane) -> _Candidate | None:
+        cfg = self.config
+        patch = prepare_patch(points, model, cfg.registration, seed=cfg.seed)
+        if patch is None:
+            return None
+        index = self._index[model.name]
+        hyps = compatibility_hypotheses(index, patch, cfg.registration)
+        if not hyps:
+            return None
+        refined = [refine_icp(index, patch.icp_points, T, cfg.registration)[0] for T, _ in hyps]
+        scores = verify_hypotheses(
+            model, refined, depth, intrinsics, cfg.verification, roi_xyxy=roi, device=self.device, plane=plane,
+            plane_tol_m=1.5 * cfg.segmentation.plane_distance_m,
+        )
+        i = int(np.argmax([s.score for s in scores]))
+        return _Candidate(model, canonical_symmetric_pose(model, refined[i]), scores[i].score)
+
+    def _unexplained(self, cand: _Candidate, points: np.ndarray) -> np.ndarray:
+        from scipy.spatial import cKDTree
+
+        model_cam = cand.model.dense_points @ cand.T_cam_obj[:3, :3].T + cand.T_cam_obj[:3, 3]
+        d, _ = cKDTree(model_cam).query(points, distance_upper_bound=np.inf)
+        tau = max(self.config.verification.tau_min_m, 2.0 * cand.model.voxel_m)
+        return points[d > tau]
+
+    def _suppress_duplicates(self, cands: list[_Candidate]) -> list[_Candidate]:
+        kept: list[_Candidate] = []
+        for c in sorted(cands, key=lambda c: -c.score):
+            centre = c.T_cam_obj[:3, :3] @ c.model.centre_m + c.T_cam_obj[:3, 3]
+            clash = False
+            for k in kept:
+                if k.model.name != c.model.name:
+                    continue
+                kc = k.T_cam_obj[:3, :3] @ k.model.centre_m + k.T_cam_obj[:3, 3]
+                if np.linalg.norm(kc - centre) < self.config.duplicate_fraction * c.model.diameter_m:
+                    clash = True
+                    break
+            if not clash:
+                kept.append(c)
+        return kept
+
+    def _assign_instances(self, cands: list[_Candidate], previous: list[ObjectPose]) -> list[ObjectPose]:
+        """Instance numbers: kept from `previous` where given (same name, nearest centre), else the lowest free."""
+        used: dict[str, set[int]] = {}
+        out: list[ObjectPose] = []
+        for c in sorted(cands, key=lambda c: -c.score):
+            taken = used.setdefault(c.model.name, set())
+            k = 0
+            while k in taken:
+                k += 1
+            taken.add(k)
+            out.append(self._to_pose(c, k))
+        return sorted(out, key=lambda p: (p.name, p.instance))
+
+    @staticmethod
+    def _to_pose(c: _Candidate, instance: int) -> ObjectPose:
+        return ObjectPose(
+            name=c.model.name,
+            instance=instance,
+            T_cam_obj=np.asarray(c.T_cam_obj, dtype=np.float64),
+            score=float(np.clip(c.score, 0.0, 1.0)),
+            bbox_size_m=np.asarray(c.model.bbox_size_m, dtype=np.float64),
+            mesh_uri=c.model.mesh_uri,
+        )
+
+    # ----- tracking ----------------------------------------------------------------------------------------
+    def track(
+        self, rgb: np.ndarray | None, depth_m: np.ndarray, intrinsics: CameraIntrinsics, previous: list[ObjectPose]
+    ) -> list[ObjectPose]:
+        """Follow `previous` poses into this frame: ICP from the previous pose on the depth around it, then the
+        verification check. Lost objects (score below track_score_threshold) are re-detected with estimate()
+        when config.redetect_on_loss; instance numbers of kept objects are preserved."""
+        depth = self._check_inputs(rgb, depth_m, intrinsics)
+        cfg = self.config
+        kept: list[ObjectPose] = []
+        lost = False
+        for prev in previous:
+            model = self._models.get(prev.name)
+            if model is None:
+                continue  # removed meanwhile
+            tracked = self._track_one(model, prev, depth, intrinsics)
+            if tracked is None:
+                lost = True
+            else:
+                kept.append(tracked)
+        if (lost or not previous) and cfg.redetect_on_loss:
+            fresh = self.estimate(rgb, depth, intrinsics)
+            kept = self._merge(kept, fresh)
+        return sorted(kept, key=lambda p: (p.name, p.instance))
+
+    def _track_one(self, model: ObjectModel, prev: ObjectPose, depth, intrinsics) -> ObjectPose | None:
+        cfg = self.config
+        box = projected_bbox(model, prev.T_cam_obj, intrinsics)
+        if box is None:
+            return None
+        # Observed points around the previous pose (grown box: the object moved), at a coarse stride.
+        grow = 0.25 * max(box[2] - box[0], box[3] - box[1])
+        u0, v0 = int(max(box[0] - grow, 0)), int(max(box[1] - grow, 0))
+        u1, v1 = int(min(box[2] + grow, intrinsics.width)), int(min(box[3] + grow, intrinsics.height))
+        s = cfg.track_stride
+        sub = depth[v0:v1:s, u0:u1:s]
+        vv, uu = np.mgrid[v0:v1:s, u0:u1:s]
+        ok = np.isfinite(sub)
+        z = sub[ok]
+        pts = np.stack([(uu[ok] - intrinsics.cx) / intrinsics.fx * z, (vv[ok] - intrinsics.cy) / intrinsics.fy * z, z], 1)
+        centre = prev.T_cam_obj[:3, :3] @ model.centre_m + prev.T_cam_obj[:3, 3]
+        pts = pts[np.linalg.norm(pts - centre, axis=1) < 0.75 * model.diameter_m]
+        if len(pts) < 20:
+            return None
+        if len(pts) > cfg.registration.max_icp_points:  # the KD-tree queries dominate the cost: cap them
+            step = len(pts) / cfg.registration.max_icp_points
+            pts = pts[(np.arange(cfg.registration.max_icp_points) * step).astype(np.int64)]
+        T, fitness, _ = refine_icp(self._index[model.name], pts, prev.T_cam_obj, cfg.registration, voxels=cfg.track_icp_voxels)
+        if fitness == 0:
+            return None
+        vcfg = VerificationConfig(**{**cfg.verification.__dict__, "stride": max(cfg.verification.stride, 3)})
+        score = verify_hypotheses(model, [T], depth, intrinsics, vcfg, device=self.device)[0].score
+        if score < cfg.track_score_threshold:
+            return None
+        T = canonical_symmetric_pose(model, T, reference=prev.T_cam_obj)
+        return ObjectPose(prev.name, prev.instance, T, float(score), prev.bbox_size_m, prev.mesh_uri, prev.covariance)
+
+    def _merge(self, kept: list[ObjectPose], fresh: list[ObjectPose]) -> list[ObjectPose]:
+        """Add re-detected instances that no kept track already covers, with new instance numbers."""
+        out = list(kept)
+        for f in fresh:
+            model = self._models[f.name]
+            fc = f.T_cam_obj[:3, :3] @ model.centre_m + f.T_cam_obj[:3, 3]
+            dup = False
+            for k in out:
+                if k.name != f.name:
+                    continue
+                kc = k.T_cam_obj[:3, :3] @ model.centre_m + k.T_cam_obj[:3, 3]
+                if np.linalg.norm(kc - fc) < self.config.duplicate_fraction * model.diameter_m:
+                    dup = True
+                    break
+            if dup:
+                continue
+            taken = {k.instance for k in out if k.name == f.name}
+            inst = 0
+            while inst in taken:
+                inst += 1
+            out.append(ObjectPose(f.name, inst, f.T_cam_obj, f.score, f.bbox_size_m, f.mesh_uri, f.covariance))
+        return out

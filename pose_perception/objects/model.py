@@ -1,0 +1,378 @@
+"""Object onboarding: load a CAD mesh (.obj/.stl/.ply/.glb) into an `ObjectModel` with everything estimation needs.
+
+Surface samples with normals, diameter, multi-scale FPFH features, symmetry and a ray-casting scene, cached on disk.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+SUPPORTED_SUFFIXES = (".obj", ".stl", ".ply", ".glb", ".gltf", ".off")
+# Bump when anything stored in the cache changes meaning.
+_CACHE_VERSION = 3
+
+
+class ObjectModelError(ValueError):
+    """A mesh that cannot become an object model (missing, unreadable, empty, degenerate or too large)."""
+
+
+class MeshUnitsWarning(UserWarning):
+    """The mesh diameter is implausible for the declared units (e.g. a mm mesh loaded as metres)."""
+
+
+@dataclass(frozen=True)
+class ModelParams:
+    """Sampling and feature parameters; part of the cache key.
+
+    voxel_fraction: feature voxel as a fraction of the diameter (about 20 voxels across the object).
+    fpfh_radii_voxels: FPFH radii in voxels; features of all radii are concatenated (33 per radius).
+    max_faces: meshes above this are refused (decimate them first).
+    """
+
+    voxel_fraction: float = 0.05
+    normal_radius_voxels: float = 2.0
+    fpfh_radii_voxels: tuple[float, ...] = (2.5, 5.0)
+    dense_points: int = 4000
+    max_faces: int = 2_000_000
+    min_diameter_m: float = 0.01
+    max_diameter_m: float = 3.0
+
+
+@dataclass(frozen=True, eq=False)
+class ObjectModel:
+    """An onboarded object; every geometric array is in the object frame, metres.
+
+    vertices (V, 3) float32, faces (F, 3) int32: the mesh (scaled to metres).
+    points (N, 3) float32 / normals (N, 3) float32: voxel-downsampled surface samples, outward normals.
+    features (N, 33 * len(radii)) float32: multi-scale FPFH of `points`.
+    dense_points / dense_normals (M, 3) float32: denser samples (ICP target, symmetry checks).
+    symmetry: resolved spec ("none", "continuous:<axis>", "discrete:<axis>:<order>").
+    symmetry_transforms (S, 4, 4) float64: T_obj_obj' mapping the model onto itself (identity first).
+    """
+
+    name: str
+    mesh_path: str
+    units: str
+    vertices: np.ndarray
+    faces: np.ndarray
+    points: np.ndarray
+    normals: np.ndarray
+    features: np.ndarray
+    dense_points: np.ndarray
+    dense_normals: np.ndarray
+    diameter_m: float
+    voxel_m: float
+    bbox_min_m: np.ndarray
+    bbox_size_m: np.ndarray
+    symmetry: str
+    symmetry_transforms: np.ndarray
+    params: ModelParams = field(default_factory=ModelParams)
+    _scene: Any = field(default=None, repr=False, compare=False)
+
+    @property
+    def mesh_uri(self) -> str:
+        return Path(self.mesh_path).resolve().as_uri() if self.mesh_path else ""
+
+    @property
+    def centre_m(self) -> np.ndarray:
+        return self.bbox_min_m + 0.5 * self.bbox_size_m
+
+    @property
+    def scene(self):
+        """open3d RaycastingScene holding this mesh in the object frame (geometry id 0)."""
+        return self._scene
+
+
+def _file_hash(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _load_trimesh(path: Path, max_faces: int):
+    import trimesh
+
+    if not path.exists():
+        raise ObjectModelError(f"mesh file '{path}' does not exist")
+    if path.suffix.lower() not in SUPPORTED_SUFFIXES:
+        raise ObjectModelError(
+            f"mesh file '{path}' has unsupported type '{path.suffix}'; use one of {', '.join(SUPPORTED_SUFFIXES)}"
+        )
+    try:
+        # force='mesh' flattens multi-part scenes (glb, obj with groups) into one mesh.
+        mesh = trimesh.load(str(path), force="mesh", process=True)
+    except Exception as exc:  # trimesh raises many types for malformed files
+        raise ObjectModelError(f"cannot read mesh '{path}': {type(exc).__name__}: {exc}") from exc
+    if not isinstance(mesh, trimesh.Trimesh) or len(mesh.faces) == 0 or len(mesh.vertices) < 3:
+        raise ObjectModelError(f"mesh '{path}' has no triangles: empty or not a surface mesh (point clouds are refused)")
+    if len(mesh.faces) > max_faces:
+        raise ObjectModelError(
+            f"mesh '{path}' has {len(mesh.faces)} faces, more than the {max_faces} allowed; decimate it "
+            f"(e.g. open3d simplify_quadric_decimation) before onboarding"
+        )
+    if not np.all(np.isfinite(mesh.vertices)):
+        raise ObjectModelError(f"mesh '{path}' has non-finite vertex coordinates")
+    if mesh.area <= 0:
+        raise ObjectModelError(f"mesh '{path}' has zero surface area (all triangles degenerate)")
+    return mesh
+
+
+def _unit_scale(units: str) -> float:
+    if units == "m":
+        return 1.0
+    if units == "mm":
+        return 1e-3
+    raise ObjectModelError(f"units must be 'm' or 'mm', got '{units}'")
+
+
+def _diameter(points: np.ndarray) -> float:
+    from scipy.spatial import ConvexHull, QhullError
+    from scipy.spatial.distance import pdist
+
+    try:
+        hull_pts = points[ConvexHull(points).vertices]
+    except (QhullError, ValueError):
+        hull_pts = points
+    if len(hull_pts) > 3000:
+        hull_pts = hull_pts[np.random.default_rng(0).choice(len(hull_pts), 3000, replace=False)]
+    return float(pdist(hull_pts).max())
+
+
+def compute_fpfh(points: np.ndarray, normals: np.ndarray, voxel_m: float, radii_voxels) -> np.ndarray:
+    """Multi-scale FPFH: points/normals (N, 3) -> (N, 33 * len(radii_voxels)) float32, each scale L1-normalised."""
+    import open3d as o3d
+
+    pcd = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(points.astype(np.float64)))
+    pcd.normals = o3d.utility.Vector3dVector(normals.astype(np.float64))
+    feats = []
+    for r in radii_voxels:
+        f = o3d.pipelines.registration.compute_fpfh_feature(
+            pcd, o3d.geometry.KDTreeSearchParamHybrid(radius=r * voxel_m, max_nn=60)
+        ).data.T.astype(np.float32)
+        f /= np.maximum(f.sum(axis=1, keepdims=True), 1e-6)
+        feats.append(f)
+    return np.concatenate(feats, axis=1)
+
+
+def _axis_vector(axis: str) -> np.ndarray:
+    try:
+        return {"x": np.array([1.0, 0, 0]), "y": np.array([0, 1.0, 0]), "z": np.array([0, 0, 1.0])}[axis]
+    except KeyError:
+        raise ObjectModelError(f"symmetry axis must be x, y or z, got '{axis}'") from None
+
+
+def _rotation_about(axis_vec: np.ndarray, angle: float, centre: np.ndarray) -> np.ndarray:
+    from scipy.spatial.transform import Rotation
+
+    T = np.eye(4)
+    R = Rotation.from_rotvec(axis_vec * angle).as_matrix()
+    T[:3, :3] = R
+    T[:3, 3] = centre - R @ centre
+    return T
+
+
+def symmetry_transforms_for(spec: str, centre: np.ndarray, continuous_steps: int = 36) -> np.ndarray:
+    """Symmetry spec -> (S, 4, 4) transforms about an axis through `centre` (object frame, identity first).
+
+    Continuous symmetry is discretised into `continuous_steps` rotations.
+    """
+    parts = spec.split(":")
+    if spec == "none":
+        return np.eye(4)[None]
+    if parts[0] == "continuous" and len(parts) == 2:
+        order = continuous_steps
+    elif parts[0] == "discrete" and len(parts) == 3:
+        try:
+            order = int(parts[2])
+        except ValueError:
+            raise ObjectModelError(f"discrete symmetry order must be an integer, got '{parts[2]}'") from None
+        if order < 2:
+            raise ObjectModelError(f"discrete symmetry order must be >= 2, got {order}")
+    else:
+        raise ObjectModelError(
+            f"symmetry must be 'none', 'auto', 'continuous:<axis>' or 'discrete:<axis>:<order>', got '{spec}'"
+        )
+    axis = _axis_vector(parts[1])
+    return np.stack([_rotation_about(axis, 2 * np.pi * k / order, centre) for k in range(order)])
+
+
+def detect_symmetry(dense_points: np.ndarray, centre: np.ndarray, diameter_m: float, tol_fraction: float = 0.01) -> str:
+    """Rotational symmetry about the object axes through the bbox centre.
+
+    A rotation is a symmetry when the mean surface distance after rotating stays below tol_fraction * diameter.
+    Returns the richest symmetry found: continuous (all tested angles) > discrete (largest order) > none.
+    """
+    from scipy.spatial import cKDTree
+
+    tree = cKDTree(dense_points)
+    tol = tol_fraction * diameter_m
+
+    def is_symmetry(T: np.ndarray) -> bool:
+        moved = dense_points @ T[:3, :3].T + T[:3, 3]
+        d, _ = tree.query(moved)
+        return float(np.mean(d)) < tol
+
+    best = "none"
+    best_order = 1
+    for name in ("z", "y", "x"):
+        axis = _axis_vector(name)
+        angles = [np.pi / 7, 2 * np.pi / 5, np.pi / 3, np.pi / 2, np.pi]
+        if all(is_symmetry(_rotation_about(axis, a, centre)) for a in angles):
+            return f"continuous:{name}"
+        for order in (6, 4, 3, 2):
+            if order > best_order and is_symmetry(_rotation_about(axis, 2 * np.pi / order, centre)):
+                best, best_order = f"discrete:{name}:{order}", order
+                break
+    return best
+
+
+def _default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "pose_perception" / "objects"
+
+
+def _make_scene(vertices: np.ndarray, faces: np.ndarray):
+    import open3d as o3d
+
+    scene = o3d.t.geometry.RaycastingScene()
+    scene.add_triangles(
+        o3d.t.geometry.TriangleMesh(
+            o3d.core.Tensor(vertices.astype(np.float32)), o3d.core.Tensor(faces.astype(np.int32))
+        )
+    )
+    return scene
+
+
+def _compute(mesh, params: ModelParams, symmetry: str) -> dict[str, np.ndarray]:
+    import open3d as o3d
+
+    vertices = np.asarray(mesh.vertices, dtype=np.float64)
+    diameter = _diameter(vertices)
+    voxel = params.voxel_fraction * diameter
+    # Dense area-uniform samples with face normals; trimesh keeps consistent winding after process=True.
+    rng_seed = 0
+    import trimesh
+
+    samples, face_idx = trimesh.sample.sample_surface_even(mesh, max(params.dense_points * 4, 2000), seed=rng_seed)
+    if len(samples) < 100:  # sample_surface_even rejects too much on tiny meshes; fall back to plain sampling
+        samples, face_idx = trimesh.sample.sample_surface(mesh, params.dense_points * 4, seed=rng_seed)
+    normals = mesh.face_normals[face_idx]
+    pcd = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(samples))
+    pcd.normals = o3d.utility.Vector3dVector(normals)
+    dense = pcd.voxel_down_sample(voxel / 2.0)
+    sparse = pcd.voxel_down_sample(voxel)
+    dense_pts = np.asarray(dense.points, dtype=np.float32)
+    dense_nrm = np.asarray(dense.normals, dtype=np.float32)
+    pts = np.asarray(sparse.points, dtype=np.float32)
+    nrm = np.asarray(sparse.normals, dtype=np.float32)
+    dense_nrm /= np.maximum(np.linalg.norm(dense_nrm, axis=1, keepdims=True), 1e-9)
+    nrm /= np.maximum(np.linalg.norm(nrm, axis=1, keepdims=True), 1e-9)
+    feats = compute_fpfh(pts, nrm, voxel, params.fpfh_radii_voxels)
+    bmin, bmax = vertices.min(axis=0), vertices.max(axis=0)
+    centre = 0.5 * (bmin + bmax)
+    if symmetry == "auto":
+        symmetry = detect_symmetry(dense_pts.astype(np.float64), centre, diameter)
+    return {
+        "points": pts,
+        "normals": nrm,
+        "features": feats,
+        "dense_points": dense_pts,
+        "dense_normals": dense_nrm,
+        "diameter_m": np.float64(diameter),
+        "voxel_m": np.float64(voxel),
+        "bbox_min_m": bmin,
+        "bbox_size_m": bmax - bmin,
+        "symmetry": np.array(symmetry),
+    }
+
+
+def load_object_model(
+    name: str,
+    mesh_path: str | Path,
+    units: str = "m",
+    symmetry: str = "none",
+    cache_dir: str | Path | None = None,
+    params: ModelParams = ModelParams(),
+) -> ObjectModel:
+    """Onboard a CAD mesh. units: "m" | "mm" (explicit). symmetry: "none" | "auto" | "continuous:<axis>" |
+    "discrete:<axis>:<order>". Features are cached under cache_dir (default ~/.cache/pose_perception/objects),
+    keyed by the file's SHA-256, units, symmetry and params.
+
+    Raises ObjectModelError for missing/broken/empty/huge meshes; warns MeshUnitsWarning for implausible sizes.
+    """
+    if not name or any(c in name for c in " /\t\n"):
+        raise ObjectModelError(f"object name must be non-empty without spaces or slashes, got '{name}'")
+    scale = _unit_scale(units)
+    if symmetry != "auto":
+        symmetry_transforms_for(symmetry, np.zeros(3))  # validate the spec before any heavy work
+    path = Path(mesh_path).expanduser()
+    mesh = _load_trimesh(path, params.max_faces)
+    mesh.apply_scale(scale)
+    diameter = _diameter(np.asarray(mesh.vertices))
+    if diameter < params.min_diameter_m or diameter > params.max_diameter_m:
+        other = "mm" if units == "m" else "m"
+        warnings.warn(
+            f"mesh '{path.name}' is {diameter:.4g} m across with units='{units}': implausible for a graspable "
+            f"object ({params.min_diameter_m}-{params.max_diameter_m} m); are the units '{other}'?",
+            MeshUnitsWarning,
+            stacklevel=2,
+        )
+    if diameter <= 0 or not np.isfinite(diameter):
+        raise ObjectModelError(f"mesh '{path}' has zero extent")
+
+    key_src = json.dumps(
+        [_CACHE_VERSION, _file_hash(path), units, symmetry, params.__dict__ | {"fpfh_radii_voxels": list(params.fpfh_radii_voxels)}],
+        sort_keys=True,
+    )
+    key = hashlib.sha256(key_src.encode()).hexdigest()[:24]
+    cache = Path(cache_dir) if cache_dir is not None else _default_cache_dir()
+    cache_file = cache / f"{key}.npz"
+    data: dict[str, np.ndarray] | None = None
+    if cache_file.exists():
+        try:
+            with np.load(cache_file, allow_pickle=False) as z:
+                data = {k: z[k] for k in z.files}
+        except (OSError, ValueError):
+            data = None  # a corrupt cache entry is recomputed
+    if data is None:
+        data = _compute(mesh, params, symmetry)
+        try:
+            cache.mkdir(parents=True, exist_ok=True)
+            tmp = cache_file.with_suffix(f".tmp{os.getpid()}.npz")
+            np.savez(tmp, **data)
+            os.replace(tmp, cache_file)
+        except OSError as exc:
+            warnings.warn(f"cannot write object cache '{cache_file}': {exc}", stacklevel=2)
+    resolved_sym = str(data["symmetry"])
+    centre = data["bbox_min_m"] + 0.5 * data["bbox_size_m"]
+    vertices = np.asarray(mesh.vertices, dtype=np.float32)
+    faces = np.asarray(mesh.faces, dtype=np.int32)
+    return ObjectModel(
+        name=name,
+        mesh_path=str(path.resolve()),
+        units=units,
+        vertices=vertices,
+        faces=faces,
+        points=data["points"],
+        normals=data["normals"],
+        features=data["features"],
+        dense_points=data["dense_points"],
+        dense_normals=data["dense_normals"],
+        diameter_m=float(data["diameter_m"]),
+        voxel_m=float(data["voxel_m"]),
+        bbox_min_m=data["bbox_min_m"],
+        bbox_size_m=data["bbox_size_m"],
+        symmetry=resolved_sym,
+        symmetry_transforms=symmetry_transforms_for(resolved_sym, centre),
+        params=params,
+        _scene=_make_scene(vertices, faces),
+    )

@@ -1,0 +1,224 @@
+"""Hypothesis verification: render the model at each pose and score it against the observed depth with a
+visibility-aware, VSD-like test plus normal consistency; batched (numpy on CPU, torch on CUDA).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from pose_perception.core.camera import CameraIntrinsics
+from pose_perception.objects.model import ObjectModel
+from pose_perception.objects.render import cast_model, pixel_rays
+
+
+@dataclass(frozen=True)
+class VerificationConfig:
+    """tau: depth agreement tolerance max(tau_min_m, tau_diameter_fraction * d). A rendered pixel is
+    - matched when observed depth is within tau and the surface normals agree (cos > normal_cos),
+    - occluded when the observation is closer than rendered - tau (something in front: not counted),
+    - violating when the observation is farther than rendered + tau (we see through the model),
+    - ignored when the observation is missing.
+    fit = matched / (matched + violating + normal_penalty * depth-close-but-normal-wrong);
+    visible_fraction = matched / rendered.
+    Boundary test (rejects a model fitted into part of a larger surface, which the tests above cannot see):
+    in a ring from ring_gap_px to ring_px outside the rendered silhouette (the gap absorbs the few pixels of
+    residual pose error) the observed surface should end, i.e. be farther than
+    the adjacent model depth + tau (background) or closer (occluder); ring pixels continuing the model's
+    surface, and not lying on the support plane, are continuations. boundary = 1 - continuations /
+    (continuations + background).
+    score = fit * min(1, visible_fraction / full_visibility) * min(1, boundary / full_boundary)."""
+
+    tau_min_m: float = 0.01
+    tau_diameter_fraction: float = 0.06
+    normal_cos: float = 0.5
+    normal_penalty: float = 1.0
+    full_visibility: float = 0.4
+    full_boundary: float = 0.6
+    ring_gap_px: int = 4
+    ring_px: int = 10
+    stride: int = 2
+    margin_px: int = 12
+
+
+@dataclass(frozen=True)
+class Verification:
+    """Scores of one hypothesis; counts are over the rendered pixels of the (strided) region."""
+
+    score: float
+    fit: float
+    visible_fraction: float
+    n_rendered: int
+    n_matched: int
+    n_violating: int
+    n_occluded: int
+    boundary: float = 1.0
+
+
+def projected_bbox(model: ObjectModel, T_cam_obj: np.ndarray, intrinsics: CameraIntrinsics) -> np.ndarray | None:
+    """Pixel box [u0, v0, u1, v1) of the model's 3D bounding box at T_cam_obj, clipped; None if not in view."""
+    corners = np.array(np.meshgrid([0, 1], [0, 1], [0, 1])).reshape(3, -1).T * model.bbox_size_m + model.bbox_min_m
+    pc = corners @ T_cam_obj[:3, :3].T + T_cam_obj[:3, 3]
+    if np.any(pc[:, 2] <= 1e-3):
+        return None
+    uv = pc[:, :2] / pc[:, 2:3] * [intrinsics.fx, intrinsics.fy] + [intrinsics.cx, intrinsics.cy]
+    box = np.array([np.floor(uv[:, 0].min()), np.floor(uv[:, 1].min()), np.ceil(uv[:, 0].max()) + 1, np.ceil(uv[:, 1].max()) + 1])
+    box = np.clip(box, 0, [intrinsics.width, intrinsics.height, intrinsics.width, intrinsics.height]).astype(np.int64)
+    if box[2] <= box[0] or box[3] <= box[1]:
+        return None
+    return box
+
+
+def observed_normals(points_hw3: np.ndarray) -> np.ndarray:
+    """Normals (h, w, 3) of an organised camera-frame point grid (h, w, 3), facing the camera; NaN where unknown."""
+    du = np.gradient(points_hw3, axis=1)
+    dv = np.gradient(points_hw3, axis=0)
+    n = np.cross(du, dv)
+    n /= np.linalg.norm(n, axis=-1, keepdims=True) + 1e-12
+    flip = np.sum(n * points_hw3, axis=-1) > 0  # must point against the viewing ray
+    n[flip] *= -1
+    return n
+
+
+def boundary_scores(
+    mask_grid, pts_grid, normals_grid, plane, tau: float, gap_cells: int, ring_cells: int, plane_tol_m: float,
+    min_informative: float = 0.25,
+) -> np.ndarray:
+    """mask_grid (B, h, w) rendered-model masks; pts_grid (h, w, 3) observed camera-frame points (NaN invalid);
+    normals_grid (h, w, 3) observed normals; plane (4,) or None -> boundary score (B,) in [0, 1].
+
+    A ring pixel continues the surface seen at its nearest silhouette pixel q when it lies within tau of the
+    observed tangent plane at q and within 3 tau in depth: a surface that goes on smoothly (flat or gently
+    curved) where the model says the object ends. A real object edge is a depth jump or a crease. Ring pixels
+    that are missing, on the support plane or closer than q (occluders) say nothing. 1 when nothing is said.
+    boundary = 1 - continuations / max(informative pixels, min_informative * ring pixels)."""
+    from scipy import ndimage
+
+    valid = np.isfinite(pts_grid[..., 2])
+    on_plane = np.zeros(valid.shape, bool)
+    if plane is not None:
+        with np.errstate(invalid="ignore"):
+            on_plane = np.abs(pts_grid @ plane[:3] + plane[3]) < plane_tol_m
+    out = np.ones(len(mask_grid))
+    for b, mask in enumerate(mask_grid):
+        if not mask.any():
+            out[b] = 0.0
+            continue
+        inner = ndimage.binary_dilation(mask, iterations=gap_cells) if gap_cells > 0 else mask
+        ring_all = ndimage.binary_dilation(mask, iterations=ring_cells) & ~inner
+        ring = ring_all & valid & ~on_plane
+        if not ring.any():
+            continue
+        _, (iy, ix) = ndimage.distance_transform_edt(~mask, return_indices=True)
+        ry, rx = np.nonzero(ring)
+        qy, qx = iy[ry, rx], ix[ry, rx]
+        P, Q, nQ = pts_grid[ry, rx], pts_grid[qy, qx], normals_grid[qy, qx]
+        with np.errstate(invalid="ignore"):
+            d_plane = np.abs(np.sum(nQ * (P - Q), axis=1))
+            d_depth = P[:, 2] - Q[:, 2]
+            cont = (d_plane < tau) & (np.abs(d_depth) < 3 * tau)
+            background = ~cont & (d_depth > 0)
+        # A handful of informative pixels (most of the ring on the table or missing) must not decide alone.
+        n = max(cont.sum() + background.sum(), min_informative * ring_all.sum())
+        out[b] = 1.0 - cont.sum() / n if n > 0 else 1.0
+    return out
+
+
+def _scores_numpy(dr, nr, do, no, tau, cfg: VerificationConfig):
+    """dr (B, N) rendered depth, nr (B, N, 3) rendered normals, do (N,), no (N, 3) observed."""
+    rendered = np.isfinite(dr)
+    both = rendered & np.isfinite(do)[None]
+    with np.errstate(invalid="ignore"):
+        diff = do[None] - dr
+        close = both & (np.abs(diff) < tau)
+        occluded = both & (diff < -tau)
+        violating = both & (diff > tau)
+    cos = np.abs(np.nan_to_num(np.einsum("bnk,nk->bn", np.nan_to_num(nr), np.nan_to_num(no))))
+    matched = close & (cos > cfg.normal_cos)
+    wrong_normal = close & ~matched
+    n_r, n_m, n_v, n_o = rendered.sum(1), matched.sum(1), violating.sum(1), occluded.sum(1)
+    n_w = wrong_normal.sum(1)
+    return n_r, n_m, n_v, n_o, n_w
+
+
+def _scores_torch(dr, nr, do, no, tau, cfg: VerificationConfig, device: str):
+    import torch
+
+    dr_t = torch.as_tensor(dr, device=device)
+    nr_t = torch.nan_to_num(torch.as_tensor(nr, device=device))
+    do_t = torch.as_tensor(do, device=device)[None]
+    no_t = torch.nan_to_num(torch.as_tensor(no, device=device))
+    rendered = torch.isfinite(dr_t)
+    both = rendered & torch.isfinite(do_t)
+    diff = torch.nan_to_num(do_t - dr_t, nan=0.0)
+    close = both & (diff.abs() < tau)
+    occluded = both & (diff < -tau)
+    violating = both & (diff > tau)
+    cos = torch.einsum("bnk,nk->bn", nr_t, no_t).abs()
+    matched = close & (cos > cfg.normal_cos)
+    wrong_normal = close & ~matched
+    out = [x.sum(1).cpu().numpy() for x in (rendered, matched, violating, occluded, wrong_normal)]
+    return tuple(out)
+
+
+def verify_hypotheses(
+    model: ObjectModel,
+    poses: list[np.ndarray],
+    depth_m: np.ndarray,
+    intrinsics: CameraIntrinsics,
+    config: VerificationConfig = VerificationConfig(),
+    roi_xyxy: np.ndarray | None = None,
+    device: str = "cpu",
+    plane: np.ndarray | None = None,
+    plane_tol_m: float = 0.015,
+) -> list[Verification]:
+    """Score each T_cam_obj in `poses` against depth_m (H, W) float32 metres (NaN invalid).
+
+    All hypotheses are rendered over one region (the union of their projected boxes and roi_xyxy, plus a
+    margin) so the scoring is one batched computation; on device "cuda" the per-pixel tests run in torch.
+    plane: support plane (4,) [n, d] in the camera frame (n . p + d = 0), whose points never count as continuations.
+    """
+    boxes = [b for b in (projected_bbox(model, T, intrinsics) for T in poses) if b is not None]
+    if roi_xyxy is not None:
+        boxes.append(np.asarray(roi_xyxy))
+    empty = Verification(0.0, 0.0, 0.0, 0, 0, 0, 0)
+    if not boxes:
+        return [empty for _ in poses]
+    b = np.stack(boxes)
+    m = config.margin_px
+    roi = np.array([b[:, 0].min() - m, b[:, 1].min() - m, b[:, 2].max() + m, b[:, 3].max() + m])
+    roi = np.clip(roi, 0, [intrinsics.width, intrinsics.height, intrinsics.width, intrinsics.height])
+    dirs, u, v = pixel_rays(intrinsics, roi, config.stride)
+    do_grid = depth_m[np.ix_(v.astype(np.int64), u.astype(np.int64))].astype(np.float32)
+    do_grid = np.where(do_grid > 0, do_grid, np.nan)
+    pts_grid = dirs.reshape(len(v), len(u), 3) * do_grid[..., None]
+    no = observed_normals(pts_grid).reshape(-1, 3)
+    do = do_grid.ravel()
+    dr = np.empty((len(poses), len(do)), dtype=np.float32)
+    nr = np.empty((len(poses), len(do), 3), dtype=np.float32)
+    for i, T in enumerate(poses):
+        dr[i], nr[i] = cast_model(model.scene, T, dirs)
+    tau = max(config.tau_min_m, config.tau_diameter_fraction * model.diameter_m)
+    if device.startswith("cuda"):
+        n_r, n_m, n_v, n_o, n_w = _scores_torch(dr, nr, do, no, tau, config, device)
+    else:
+        n_r, n_m, n_v, n_o, n_w = _scores_numpy(dr, nr, do, no, tau, config)
+    ring_cells = max(2, round(config.ring_px / config.stride))
+    gap_cells = min(ring_cells - 1, round(config.ring_gap_px / config.stride))
+    boundary = boundary_scores(
+        np.isfinite(dr).reshape(len(poses), len(v), len(u)), pts_grid, no.reshape(len(v), len(u), 3), plane, tau,
+        gap_cells, ring_cells, plane_tol_m,
+    )
+    results = []
+    for i in range(len(poses)):
+        if n_r[i] == 0:
+            results.append(empty)
+            continue
+        denom = n_m[i] + n_v[i] + config.normal_penalty * n_w[i]
+        fit = float(n_m[i] / denom) if denom > 0 else 0.0
+        visible = float(n_m[i] / n_r[i])
+        score = fit * min(1.0, visible / config.full_visibility) * min(1.0, boundary[i] / config.full_boundary)
+        results.append(
+            Verification(score, fit, visible, int(n_r[i]), int(n_m[i]), int(n_v[i]), int(n_o[i]), float(boundary[i]))
+        )
+    return results
