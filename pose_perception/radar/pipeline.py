@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from pose_perception.core.frames import make_T, rotation_from_axes
-from pose_perception.core.keypoints import BODY, COCO_WHOLEBODY_133, pelvis
+from pose_perception.core.filters import OneEuroFilter
+from pose_perception.core.keypoints import BODY, COCO_WHOLEBODY_133
 from pose_perception.core.types import HumanPose, Source
+from pose_perception.human.lifting import body_frame
 from pose_perception.radar.clustering import ClusterConfig, Cluster, StaticClutterMap, cluster_people
 from pose_perception.radar.network import RadarPoseRegressor
 from pose_perception.radar.points import FrameAccumulator, StampOrderError, validate_points
@@ -30,6 +31,9 @@ class RadarPipelineConfig:
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
     coast_half_life_s: float = 0.5
+    smoothing: bool = True  # One-Euro filter per person on the joints (radar skeletons jitter frame to frame)
+    smooth_min_cutoff_hz: float = 2.0
+    smooth_beta: float = 1.0
     weights_path: str | None = None
     device: str = "auto"
     radar_height_m: float = 1.0  # mounting height of the radar above the floor
@@ -43,22 +47,12 @@ def people_from_cloud(points: np.ndarray, age_s: np.ndarray, config: ClusterConf
     return clusters, [(points[c.indices], age_s[c.indices], c.centroid_m) for c in clusters]
 
 
-def body_pose(joints17_m: np.ndarray) -> np.ndarray | None:
-    """COCO 17 joints (17, 3) -> T_sensor_body (4, 4) at the pelvis, REP-155 axes (x forward, y left, z up),
-    or None when the hips and shoulders are degenerate."""
-    hips_left = joints17_m[11] - joints17_m[12]
-    up = 0.5 * (joints17_m[5] + joints17_m[6]) - pelvis(joints17_m)
-    forward = np.cross(hips_left, up)
-    if np.linalg.norm(forward) < 1e-6 or not np.all(np.isfinite(forward)):
-        return None
-    return make_T(rotation_from_axes(forward, up), pelvis(joints17_m))
-
-
 @dataclass
 class _TrackMemory:
     joints_rel_m: np.ndarray  # (17, 3) relative to the track position
     confidence: np.ndarray  # (17,)
     stamp_s: float
+    smoother: OneEuroFilter | None = None
 
 
 class RadarPosePipeline:
@@ -108,8 +102,14 @@ class RadarPosePipeline:
         joints, conf = self.regressor.predict([inputs[t.cluster] for t in measured])
         t4 = time.perf_counter()
         self.last_timings_s = {"input+clutter": t1 - t0, "clustering": t2 - t1, "tracking": t3 - t2, "network": t4 - t3}
+        cfg = self.config
         for t, j, c in zip(measured, joints, conf):
-            self._memory[t.id] = _TrackMemory(j - t.position_m, c, stamp_s)
+            old = self._memory.get(t.id)
+            smoother = old.smoother if old is not None else (
+                OneEuroFilter(cfg.smooth_min_cutoff_hz, cfg.smooth_beta) if cfg.smoothing else None)
+            if smoother is not None:
+                j = smoother(stamp_s, j).astype(np.float32)
+            self._memory[t.id] = _TrackMemory(j - t.position_m, c, stamp_s, smoother)
         alive = {t.id for t in tracks}
         self._memory = {k: v for k, v in self._memory.items() if k in alive}
         humans = []
@@ -133,5 +133,5 @@ class RadarPosePipeline:
             track_id=int(track_id), score=float(np.mean(confidence17)),
             keypoints_uv=np.full((k, 2), np.nan, np.float32), confidence=conf, keypoints_3d=kp3d,
             bbox_xyxy=np.full(4, np.nan, np.float32), source=Source.RADAR,
-            T_sensor_body=body_pose(joints17_m.astype(np.float64)),
+            T_sensor_body=body_frame(joints17_m.astype(np.float64)),
         )

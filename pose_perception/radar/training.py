@@ -162,7 +162,8 @@ def evaluate_arrays(net: RadarPoseNet, data: dict[str, np.ndarray], device=torch
 
 
 def evaluate_pipeline(regressor: RadarPoseRegressor, clip_names: tuple[str, ...], sequences_per_clip: int = 12,
-                      frames_per_sequence: int = 40, seed: int = 1000) -> dict[str, dict]:
+                      frames_per_sequence: int = 40, seed: int = 1000,
+                      pipeline_config: RadarPipelineConfig = RadarPipelineConfig()) -> dict[str, dict]:
     """SYNTHETIC held-out evaluation through the whole pipeline (clutter map, clustering, tracking, network).
 
     Per clip: MPJPE and PCK@10cm over LIMB_12 of every output person matched to the ground truth (pelvis within
@@ -178,7 +179,7 @@ def evaluate_pipeline(regressor: RadarPoseRegressor, clip_names: tuple[str, ...]
             height = float(rng.uniform(0.7, 1.6))
             frames = random_sequence(rng, skeleton, [clip], frames_per_sequence, allow_mirror=False, radar_height_m=height)
             regressor.radar_height_m = height  # an installation knows its mounting height
-            pipe = RadarPosePipeline(RadarPipelineConfig(radar_height_m=height), regressor=regressor)
+            pipe = RadarPosePipeline(replace(pipeline_config, radar_height_m=height), regressor=regressor)
             for k, (points, _, joints) in enumerate(frames):
                 humans = pipe.process(k / RATE_HZ, points)
                 if k < 4:

@@ -36,6 +36,9 @@ PARAMS = (
     ParamSpec("cluster_min_points", 6, "Smallest cluster that can be a person.", min=1, max=1000),
     ParamSpec("track_gate_m", 1.0, "Largest jump of a person between frames (m).", min=0.1, max=5.0),
     ParamSpec("track_max_coast_s", 2.0, "How long a person without points is kept (s).", min=0.0, max=60.0),
+    ParamSpec("smoothing", True, "One-Euro filter per person on the joints."),
+    ParamSpec("smooth_min_cutoff_hz", 2.0, "One-Euro cutoff at rest (Hz; lower = smoother, more lag).", min=0.01, max=100.0),
+    ParamSpec("smooth_beta", 1.0, "One-Euro cutoff increase per m/s of joint speed.", min=0.0, max=100.0),
     ParamSpec("weights_path", "", "Network weights (.pt); empty = the weights shipped with the package."),
     ParamSpec("device", "auto", "Torch device.", choices=("auto", "cpu", "cuda")),
     ParamSpec("publish_tf", True, "Publish TF body_<id> at each person's pelvis."),
@@ -69,6 +72,8 @@ class RadarPoseNode(PerceptionNode):
             tracker=dataclasses.replace(TrackerConfig(), gate_m=float(p["track_gate_m"]),
                                         max_coast_s=float(p["track_max_coast_s"])),
             weights_path=p["weights_path"] or None, device=p["device"], radar_height_m=float(p["radar_height_m"]),
+            smoothing=bool(p["smoothing"]), smooth_min_cutoff_hz=float(p["smooth_min_cutoff_hz"]),
+            smooth_beta=float(p["smooth_beta"]),
         )
         self.pipeline = RadarPosePipeline(config)
         self.get_logger().info(f"radar network on {self.pipeline.regressor.device}, weights commit "
