@@ -5,6 +5,7 @@ Frames are simulated before timing starts; only RadarPosePipeline.process is tim
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -48,7 +49,8 @@ def run(args) -> int:
     from pose_perception.radar.pipeline import RadarPipelineConfig, RadarPosePipeline
 
     torch.set_num_threads(args.threads)
-    print(f"machine: {machine_description()} (torch threads {args.threads})")
+    load = os.getloadavg()[0]
+    print(f"machine: {machine_description()} (torch threads {args.threads}; load average {load:.1f} at start)")
     t0 = time.time()
     frames = simulate_scene(args.people, args.rate, args.seconds, args.seed)
     print(f"simulated {len(frames)} SYNTHETIC frames of {args.people} people at {args.rate:g} Hz in {time.time() - t0:.1f} s "
@@ -94,7 +96,7 @@ def run(args) -> int:
           f"frame budget at {args.rate:g} Hz: {1000 / args.rate:.0f} ms -> real-time factor {1 / args.rate / (ms.mean() / 1000):.1f}x")
     if args.json:
         Path(args.json).write_text(json.dumps({
-            "machine": machine_description(), "synthetic": True, "people": args.people, "rate_hz": args.rate,
+            "machine": machine_description(), "load_average_at_start": load, "synthetic": True, "people": args.people, "rate_hz": args.rate,
             "frames": len(frames), "end_to_end_ms_mean": float(ms.mean()), "end_to_end_ms_p95": float(np.percentile(ms, 95)),
             "stages_ms_mean": {k: float(np.mean(v) * 1000) for k, v in stage.items()},
             "network_ms": net_s * 1000, "person_estimates_per_s": rate}, indent=2))

@@ -79,9 +79,12 @@ def cluster_people(points: np.ndarray, config: ClusterConfig = ClusterConfig()) 
     # Accumulated clouds are dense: cluster voxels of eps/3 weighted by their point count (same clusters up
     # to the voxel size, and far fewer neighbour pairs).
     keys = np.floor(feats / (config.eps_m / 3.0)).astype(np.int64)
-    _, first, inverse, counts = np.unique(keys, axis=0, return_index=True, return_inverse=True, return_counts=True)
-    inverse = inverse.ravel()
-    centres = np.zeros((len(first), feats.shape[1]))
+    keys -= keys.min(axis=0)
+    dims = keys.max(axis=0) + 1
+    flat = np.ravel_multi_index(keys.T, dims) if np.prod(dims.astype(np.float64)) < 2 ** 62 else (
+        np.unique(keys, axis=0, return_inverse=True)[1].ravel())
+    _, inverse, counts = np.unique(flat, return_inverse=True, return_counts=True)
+    centres = np.zeros((len(counts), feats.shape[1]))
     np.add.at(centres, inverse, feats)
     centres /= counts[:, None]
     labels = dbscan(centres, config.eps_m, config.min_samples, weights=counts)[inverse]

@@ -71,7 +71,9 @@ class MultiTargetTracker:
         H[0, 0] = H[1, 1] = 1.0
         Rm = np.eye(2) * self.config.meas_sigma_m ** 2
         S = H @ tr.P @ H.T + Rm
-        K = tr.P @ H.T @ np.linalg.inv(S)
+        # Closed-form 2x2 inverse: LAPACK's thread pool costs milliseconds per call on a busy machine.
+        S_inv = np.array([[S[1, 1], -S[0, 1]], [-S[1, 0], S[0, 0]]]) / (S[0, 0] * S[1, 1] - S[0, 1] * S[1, 0])
+        K = tr.P @ H.T @ S_inv
         tr.state = tr.state + K @ (z[:2] - H @ tr.state)
         tr.P = (np.eye(4) - K @ H) @ tr.P
         tr.z_m = 0.7 * tr.z_m + 0.3 * float(z[2])
