@@ -4,6 +4,7 @@ person-centred points to COCO body 17 joints (metres) with a per-joint confidenc
 from __future__ import annotations
 
 import json
+import pickle
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -150,7 +151,7 @@ def load_weights(path: Path, device: torch.device = torch.device("cpu")) -> tupl
         net = RadarPoseNet(NetConfig(num_points=int(cfg["num_points"]), widths=tuple(cfg["widths"]),
                                      head_width=int(cfg["head_width"])))
         net.load_state_dict({k: v.float() for k, v in blob["state_dict"].items()})
-    except (RuntimeError, KeyError, TypeError, ValueError, EOFError, OSError) as exc:
+    except (RuntimeError, KeyError, TypeError, ValueError, EOFError, OSError, pickle.UnpicklingError) as exc:
         raise RadarModelError(f"cannot load radar network weights '{path}': {exc}") from exc
     meta_path = path.with_suffix(".json")
     meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}

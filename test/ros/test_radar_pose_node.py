@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray
-from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import PointCloud2
 from std_msgs.msg import Header
 from tf2_msgs.msg import TFMessage
@@ -17,6 +16,7 @@ from pose_perception.core.keypoints import pelvis
 from pose_perception.radar import simulator as sim
 from pose_perception.radar.training import random_sequence
 from pose_perception.ros.conversions import array_to_pointcloud2, s_to_stamp
+from pose_perception.ros.qos import input_qos
 from ros_helpers import REPO, RosClient, diagnostics_values, start_node, wait_for
 
 POINT_DTYPE = np.dtype([("x", np.float32), ("y", np.float32), ("z", np.float32), ("velocity", np.float32),
@@ -45,9 +45,11 @@ def test_radar_node_tracks_a_simulated_person_and_survives_bad_clouds(client):
     tf = client.collect(TFMessage, "/tf", 100)
     diags = client.collect(DiagnosticArray, "/diagnostics")
     node = start_node("pose_perception.ros.radar_pose_node", params_file=REPO / "config" / "radar_pose.yaml",
-                      params={"device": "cpu", "error_throttle_s": 0.0})
+                      params={"device": "cpu", "error_throttle_s": 0.0, "input_qos": "reliable"})
     try:
-        pub = client.publisher(PointCloud2, "radar/points", qos_profile_sensor_data)
+        # Reliable: a 2 MB best-effort cloud can be dropped by DDS before the node sees it, and this test wants
+        # the node to receive (and refuse) it.
+        pub = client.publisher(PointCloud2, "radar/points", input_qos("reliable"))
         client.wait_for_subscribers(pub, timeout_s=60)
         rng = np.random.default_rng(7)
         frames = random_sequence(rng, sim.load_skeleton(), [sim.load_clip("humanoid3d_spinkick")], 60, allow_mirror=False)
@@ -108,3 +110,4 @@ def test_radar_node_tracks_a_simulated_person_and_survives_bad_clouds(client):
         assert any(p.id == good_id for p in with_people()[-1].humans)  # the track survived the bad clouds
     finally:
         node.stop()
+        print(node.output()[-4000:])  # shown by pytest when the test fails
