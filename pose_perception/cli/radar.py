@@ -45,6 +45,7 @@ def register(subparsers) -> None:
     trn.add_argument("--threads", type=int, default=1, help="torch CPU threads (the machine is shared)")
     trn.add_argument("--device", default="cpu", help="cpu | cuda | auto")
     trn.add_argument("--cache", default=None, metavar="DATA.npz", help="reuse / store the simulated data set here")
+    trn.add_argument("--widths", type=int, nargs="+", default=None, help="per-point MLP widths (default 48 96 192)")
     trn.add_argument("--quick", action="store_true", help="tiny run (20 sequences, 2 epochs) to check the set-up")
     trn.set_defaults(func=run_train)
 
@@ -140,7 +141,8 @@ def run_train(args) -> int:
     device = str(pick_device(args.device))
     train_cfg = replace(train_cfg, seed=args.seed, threads=args.threads, device=device)
     data_cfg = replace(data_cfg, seed=args.seed)
-    net_cfg = NetConfig()
+    net_cfg = NetConfig() if not args.widths else replace(NetConfig(), widths=tuple(args.widths),
+                                                           head_width=max(args.widths[-1], NetConfig().head_width))
     print(f"machine: {machine_description()}")
     print(f"training clips (SYNTHETIC radar from mocap): {', '.join(sim.TRAIN_CLIPS)}")
     commit = _commit_id()  # the code that trains, before anyone edits the tree during a long run
