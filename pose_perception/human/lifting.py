@@ -23,17 +23,18 @@ class DepthSizeError(LiftingError):
 
 # Skin-to-joint-centre offset (metres) per COCO body keypoint, added along the viewing ray: depth sensors see
 # the surface in front of a joint, the skeleton joint is inside the limb. Values are adult joint depths below
-# the skin (hip joint ~10 cm, shoulder ~7 cm, knee ~6 cm, elbow ~4 cm, wrist and ankle 3-4.5 cm); they were
-# cross-checked against the median surface-to-joint distance of anny's COCO joints on the SYNTHETIC
-# calibration renders of `pose-perception eval human-3d --seed 12345` (the evaluation uses other seeds).
+# the skin (hip joint ~10 cm, shoulder ~6 cm, knee ~6 cm, elbow ~4 cm, wrist and ankle 3-4.5 cm); they were
+# cross-checked against the median surface-to-joint distance of anny's COCO joints on SYNTHETIC renders:
+# `pose-perception eval human-3d --seed 12345 --surface-offsets [--poses random]` (the reported evaluation
+# uses seed 0).
 # Face points lie on the skin; toes are on the surface, heels are seen through the foot from the front.
 _BODY_SURFACE_OFFSET_M = np.array(
     [0.005, 0.007, 0.007, 0.01, 0.01,  # nose, eyes, ears
-     0.07, 0.07, 0.04, 0.04, 0.03, 0.03,  # shoulders, elbows, wrists
+     0.06, 0.06, 0.04, 0.04, 0.03, 0.03,  # shoulders, elbows, wrists
      0.10, 0.10, 0.06, 0.06, 0.045, 0.045],  # hips, knees, ankles
     dtype=np.float64,
 )
-_FEET_SURFACE_OFFSET_M = np.array([0.0, 0.0, 0.045, 0.0, 0.0, 0.045])  # big toe, small toe, heel (L, R)
+_FEET_SURFACE_OFFSET_M = np.array([0.0, 0.0, 0.055, 0.0, 0.0, 0.055])  # big toe, small toe, heel (L, R)
 
 
 def surface_offsets_m(num_keypoints: int) -> np.ndarray:
@@ -78,9 +79,9 @@ def lift_with_depth(
 
     Per keypoint: the valid depths in the window are split at gaps > cluster_gap_m and the cluster with the
     most centre-weighted support is taken (rejects background and neighbouring limbs at silhouette edges);
-    its median is the surface depth. Keypoints whose surface depth lies more than background_margin_m behind (or front_margin_m in
-    front of) the person's median are rejected as background / occluder. The surface-to-joint offset is
-    added along the ray.
+    its median is the surface depth. Keypoints whose surface depth lies more than background_margin_m behind
+    (or front_margin_m in front of) the person's median are rejected as background / occluder. The
+    surface-to-joint offset is added along the ray.
 
     Returns keypoints_3d (K, 3) float32 metres in the camera frame (NaN where unknown) and confidence (K,)
     float32 = 2D confidence x depth evidence (fraction of window supporting the depth, spread of the depth).
@@ -101,7 +102,6 @@ def lift_with_depth(
             f"depth image is {W}x{H} but the principal point ({K[0, 2]:.1f}, {K[1, 2]:.1f}) lies outside it: the "
             "depth is not registered to the colour camera these intrinsics describe"
         )
-    depth = depth.astype(np.float64, copy=False)
 
     n = uv.shape[0]
     r = max(int(window_px) // 2, 0)
@@ -112,30 +112,41 @@ def lift_with_depth(
     rows = np.round(np.nan_to_num(uv[:, 1], nan=-1.0)).astype(int)
     inside &= (cols >= 0) & (cols < W) & (rows >= 0) & (rows < H)
     window_area = (2 * r + 1) ** 2
-    # Pixels near the keypoint count more: the keypoint lies on its own limb, a neighbouring limb or the
-    # background may fill the window's corners.
-    dy, dx = np.mgrid[-r:r + 1, -r:r + 1]
-    centre_weight = np.exp(-0.5 * (dx ** 2 + dy ** 2) / max(r / 1.5, 0.5) ** 2)
-    for i in np.flatnonzero(inside):
-        y0, x0 = rows[i] - r, cols[i] - r
-        patch = depth[max(y0, 0): y0 + 2 * r + 1, max(x0, 0): x0 + 2 * r + 1]
-        wpatch = centre_weight[max(-y0, 0): max(-y0, 0) + patch.shape[0], max(-x0, 0): max(-x0, 0) + patch.shape[1]]
-        valid = np.isfinite(patch) & (patch > 0)
-        if not np.any(valid):
-            continue
-        order = np.argsort(patch[valid])
-        z, w = patch[valid][order], wpatch[valid][order]
+    idx = np.flatnonzero(inside)
+    if idx.size:
+        # All windows at once: (N, S) with S = window_area, NaN outside the image and where depth is invalid.
+        dy, dx = np.mgrid[-r:r + 1, -r:r + 1]
+        wr = rows[idx, None] + dy.ravel()[None]
+        wc = cols[idx, None] + dx.ravel()[None]
+        outside = (wr < 0) | (wr >= H) | (wc < 0) | (wc >= W)
+        win = depth[np.clip(wr, 0, H - 1), np.clip(wc, 0, W - 1)].astype(np.float64)
+        win[outside | ~(win > 0) | ~np.isfinite(win)] = np.nan
+        # Pixels near the keypoint count more: the keypoint lies on its own limb, a neighbouring limb or the
+        # background may fill the window's corners.
+        centre_weight = np.exp(-0.5 * (dx ** 2 + dy ** 2).ravel() / max(r / 1.5, 0.5) ** 2)
+        order = np.argsort(win, axis=1)  # NaN sorts last
+        z = np.take_along_axis(win, order, axis=1)
+        w = np.where(np.isfinite(z), centre_weight[order], 0.0)
         # Clusters separated by depth jumps (a limb in front of the wall, an arm in front of the chest); the one
         # with the most centre-weighted support is the keypoint's surface, the nearer one on a tie.
-        breaks = np.flatnonzero(np.diff(z) > cluster_gap_m) + 1
-        starts = np.concatenate([[0], breaks])
-        stops = np.concatenate([breaks, [z.size]])
-        support = np.array([w[a:b].sum() for a, b in zip(starts, stops)])
-        best = int(np.flatnonzero(support >= support.max() * 0.999)[0])
-        cluster = z[starts[best]: stops[best]]
-        surface[i] = float(np.median(cluster))
-        spread = float(np.median(np.abs(cluster - surface[i])))
-        evidence[i] = (cluster.size / window_area) ** 0.5 * float(np.exp(-spread / 0.05))
+        jumps = np.diff(z, axis=1) > cluster_gap_m
+        label = np.concatenate([np.zeros((len(idx), 1), dtype=int), np.cumsum(jumps, axis=1)], axis=1)
+        support = np.zeros((len(idx), window_area))
+        np.add.at(support, (np.repeat(np.arange(len(idx)), window_area), label.ravel()), w.ravel())
+        best = np.argmax(support >= support.max(axis=1, keepdims=True) * 0.999, axis=1)
+        in_cluster = (label == best[:, None]) & np.isfinite(z)
+        has = in_cluster.any(axis=1)
+        cluster = np.where(in_cluster, z, np.nan)
+        with np.errstate(all="ignore"):
+            import warnings
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows: no depth there
+                med = np.nanmedian(cluster, axis=1)
+                spread = np.nanmedian(np.abs(cluster - med[:, None]), axis=1)
+        count = in_cluster.sum(axis=1)
+        surface[idx[has]] = med[has]
+        evidence[idx[has]] = (count[has] / window_area) ** 0.5 * np.exp(-spread[has] / 0.05)
 
     found = np.isfinite(surface)
     body = found.copy()
@@ -267,9 +278,9 @@ _GROUPS_133 = (
     (kp.FACE, 0, 0.25, 0.15),
     (kp.LEFT_HAND, 9, 0.30, 0.15),
     (kp.RIGHT_HAND, 10, 0.30, 0.15),
-    (slice(17, 20), 15, 0.30, 0.20),
-    (slice(20, 23), 16, 0.30, 0.20),
 )
+_FOOT_MAX_M = 0.28  # ankle to toe or heel, adult, with margin
+_FOOT_TYPICAL_M = 0.13
 
 
 def _slide_along_ray(point: np.ndarray, anchors: list[tuple[np.ndarray, float]], slack_m: float = 0.05
@@ -277,18 +288,18 @@ def _slide_along_ray(point: np.ndarray, anchors: list[tuple[np.ndarray, float]],
     """Moves point along its camera ray to the range that best gives the wanted distances to the anchors.
 
     A depth camera sees the first surface on the ray, so the joint cannot be in front of its measured range
-    (minus slack_m): the search runs from there to 1.5 m behind it."""
-    from scipy.optimize import minimize_scalar
-
+    (minus slack_m): the search runs from there to 1.5 m behind it (1 cm grid, then 1 mm around the best)."""
     rng = float(np.linalg.norm(point))
     d = point / rng
 
-    def cost(t: float) -> float:
-        return sum((np.linalg.norm(t * d - c) - length) ** 2 for c, length in anchors)
+    def cost(t: np.ndarray) -> np.ndarray:
+        p = t[:, None] * d[None]
+        return sum((np.linalg.norm(p - c, axis=1) - length) ** 2 for c, length in anchors)
 
-    lo = max(rng - slack_m, 0.1)
-    res = minimize_scalar(cost, bounds=(lo, rng + 1.5), method="bounded", options={"xatol": 1e-3})
-    return d * float(res.x)
+    coarse = np.arange(max(rng - slack_m, 0.1), rng + 1.5, 0.01)
+    t0 = coarse[int(np.argmin(cost(coarse)))]
+    fine = np.arange(max(t0 - 0.01, 0.1), t0 + 0.01, 0.001)
+    return d * float(fine[int(np.argmin(cost(fine)))])
 
 
 def enforce_bone_lengths(
@@ -304,9 +315,11 @@ def enforce_bone_lengths(
     `tolerance` (ratio) from scale x typical. Both bones off: the middle joint is wrong; only the outer bone
     off: the end joint is wrong. The wrong joint slides along its camera ray (its 2D position is kept: depth
     is what goes wrong, mostly through occlusion) to the depth that restores the bone lengths, never in front
-    of the measured surface, at half confidence; if no depth fits it is dropped (NaN, confidence 0). Hands
-    and feet follow their wrist / ankle. Face, hand and foot points far from their anchor joint or off the
-    group's depth are moved to the group's median depth along their ray (half confidence). Torso joints are
+    of the measured surface, at half confidence; if no depth fits, a grossly wrong joint (a bone off by more
+    than 2x) is dropped (NaN, confidence 0) and a mildly wrong one kept at 0.3x confidence. Face and hand
+    points far from their anchor joint or off the group's depth are moved to the group's median depth along
+    their ray; toes and heels too far from their ankle slide along their ray to a foot's length (half
+    confidence). Torso joints are
     not moved; inconsistent torso bones or upper bones only halve their joints' confidence.
 
     keypoints_3d (K, 3), confidence (K,) for layout (COCO body 17 or COCO-WholeBody 133). Returns new arrays
@@ -352,30 +365,39 @@ def enforce_bone_lengths(
         candidates = [(m, [(pts[r], scale * l1)] + ([(pts[e], scale * l2)] if finite[e] else []))]
         if lower and not upper:
             candidates.append((e, [(pts[m], scale * l2)]))
-        best = None
+        tried = []
         for joint, anchors in candidates:
             moved = _slide_along_ray(pts[joint], anchors)
             cost = sum(np.log(np.linalg.norm(moved - c) / length) ** 2 for c, length in anchors)
             # Equal fits: the joint with the weaker evidence is the one to move.
-            key = (round(cost, 3), conf[joint])
-            if best is None or key < best[0]:
-                best = (key, joint, moved)
-        _, joint, moved = best
-        old = pts[joint].copy()
-        pts[joint] = moved
-        if off(r, m, l1) or off(m, e, l2):
-            pts[joint] = np.nan
-            conf[joint] = 0.0
-            finite[joint] = False
+            tried.append(((round(cost, 3), conf[joint]), joint, moved))
+        tried.sort(key=lambda item: item[0])
+        for _, joint, moved in tried:
+            old = pts[joint].copy()
+            pts[joint] = moved
+            if not (off(r, m, l1) or off(m, e, l2)):
+                conf[joint] *= 0.5
+                break
+            pts[joint] = old
         else:
-            conf[joint] *= 0.5
-        _shift_group(pts, conf, finite, joint, old, n)
+            # No depth on either ray fits. The nearer joint is the suspect (an occluder in front of a joint
+            # makes it look nearer, nothing makes it look farther); it is dropped when grossly wrong (a bone off
+            # by more than 2x), else kept at 0.3x confidence.
+            joint = min((j for _, j, _ in tried), key=lambda j: float(pts[j, 2]))
+            ratios = [length(a, b) / (scale * typ) for a, b, typ in ((r, m, l1), (m, e, l2)) if joint in (a, b)]
+            if max(abs(np.log(x)) for x in ratios if np.isfinite(x)) > np.log(2.0):
+                pts[joint] = np.nan
+                conf[joint] = 0.0
+                finite[joint] = False
+            else:
+                conf[joint] *= 0.3
 
     if n >= kp.COCO_WHOLEBODY_133.num_keypoints:
+        # Face and hands (many points): outliers go to the group's median depth along their ray.
         for group, anchor, max_dist, max_spread in _GROUPS_133:
             idx = np.arange(n)[group]
             ok = idx[finite[idx]]
-            if ok.size == 0:
+            if ok.size < 5:
                 continue
             z_med = float(np.median(pts[ok, 2]))
             far = np.abs(pts[ok, 2] - z_med) > max_spread
@@ -384,30 +406,18 @@ def enforce_bone_lengths(
             for j in ok[far]:
                 pts[j] = pts[j] * (z_med / pts[j, 2])
                 conf[j] *= 0.5
+        # Feet (three points each): a point too far from its ankle slides along its ray to a foot's length.
+        for group, ankle in ((slice(17, 20), 15), (slice(20, 23), 16)):
+            if not finite[ankle]:
+                continue
+            for j in np.arange(n)[group]:
+                if finite[j] and np.linalg.norm(pts[j] - pts[ankle]) > _FOOT_MAX_M * scale:
+                    pts[j] = _slide_along_ray(pts[j], [(pts[ankle], _FOOT_TYPICAL_M * scale)])
+                    conf[j] *= 0.5
     bad = ~np.all(np.isfinite(pts), axis=1)
     pts[bad] = np.nan
     conf[bad] = 0.0
     return pts.astype(np.float32), conf.astype(np.float32)
-
-
-def _shift_group(pts: np.ndarray, conf: np.ndarray, finite: np.ndarray, joint: int, old: np.ndarray, n: int) -> None:
-    """Hands and feet follow their wrist / ankle when it is moved along its ray (they share its depth error)."""
-    if n < kp.COCO_WHOLEBODY_133.num_keypoints or not np.all(np.isfinite(old)):
-        return
-    group = {9: kp.LEFT_HAND, 10: kp.RIGHT_HAND, 15: slice(17, 20), 16: slice(20, 23)}.get(joint)
-    if group is None:
-        return
-    idx = np.arange(n)[group]
-    idx = idx[finite[idx]]
-    if not np.all(np.isfinite(pts[joint])):
-        pts[idx] = np.nan
-        conf[idx] = 0.0
-        finite[idx] = False
-        return
-    # Scale along each ray by the anchor's depth change keeps the group's 2D projection.
-    factor = pts[joint, 2] / old[2]
-    pts[idx] *= factor
-    conf[idx] *= 0.5
 
 
 def body_frame(keypoints_3d: np.ndarray) -> Optional[np.ndarray]:

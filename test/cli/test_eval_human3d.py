@@ -1,4 +1,4 @@
-"""`pose-perception eval human-3d`: runs end to end on SYNTHETIC renders and reports labelled numbers."""
+"""`pose-perception eval human-3d` and the SYNTHETIC human it renders (anny posed from mocap, ray-cast)."""
 import json
 
 import numpy as np
@@ -16,18 +16,24 @@ def test_eval_human3d_reports_synthetic_lifting_error(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "SYNTHETIC" in printed and "machine:" in printed
     result = json.loads(out.read_text())
-    assert result["synthetic"] is True and result["frames"] == 2
+    assert result["synthetic"] is True and result["frames"] == 2 and result["poses"] == "mocap"
     unoccluded = result["results"]["depth_true2d_unoccluded"]
     assert unoccluded["n"] >= 20
     assert unoccluded["median_cm"] < 2.5
     assert result["results"]["world_true2d_all"]["median_cm"] < 10.0
 
 
-def test_synthetic_frame_is_consistent():
+@pytest.fixture(scope="module")
+def poser():
+    from pose_perception.human import synthetic
+
+    return synthetic.AnnyPoser(num_threads=1)
+
+
+def test_synthetic_frame_is_consistent(poser):
     from pose_perception.core.camera import project
     from pose_perception.human import synthetic
 
-    poser = synthetic.AnnyPoser(num_threads=1)
     body = poser.pose()
     T = synthetic.camera_facing_body(distance_m=3.0, yaw_deg=0.0)
     frame = synthetic.render_frame(body, T, noise=False)
@@ -41,3 +47,26 @@ def test_synthetic_frame_is_consistent():
     assert 0.0 < frame.keypoints_3d[5, 2] - frame.depth_clean_m[v, u] < 0.15
     # Facing the camera: the body's left shoulder is on the image right.
     assert frame.keypoints_uv[5, 0] > frame.keypoints_uv[6, 0]
+
+
+def test_mocap_frames_are_retargeted_onto_the_body(poser):
+    from scipy.spatial.transform import Rotation
+
+    from pose_perception.human import synthetic
+
+    rest = poser.pose().keypoints_133
+    clip = synthetic.load_mocap_clip("punch")
+    frame = clip[len(clip) // 2]
+    body = poser.pose(synthetic.mocap_pose(frame, rest, face_forward=False))
+    # The humanoid's right forearm direction (root, chest, right shoulder, right elbow in the DeepMimic layout).
+    def rot(i):
+        w, x, y, z = frame[i:i + 4]
+        return Rotation.from_quat([x, y, z, w]).as_matrix()
+
+    G_forearm = rot(4) @ rot(8) @ rot(25) @ Rotation.from_rotvec([0, 0, frame[29]]).as_matrix()
+    target = synthetic._M_ANNY_FROM_HUMANOID @ G_forearm @ np.array([0.0, -1.0, 0.0])
+    forearm = body.keypoints_133[10] - body.keypoints_133[8]
+    angle = np.degrees(np.arccos(target @ forearm / np.linalg.norm(forearm)))
+    assert angle < 10.0
+    with pytest.raises(synthetic.SyntheticDataError):
+        synthetic.load_mocap_clip("no_such_clip")

@@ -171,7 +171,7 @@ def test_bone_clean_up_repairs_an_occluded_elbow_along_its_ray():
 def test_bone_clean_up_drops_an_unrepairable_wrist():
     cam = _skeleton_cam()
     bad = cam.copy()
-    bad[9] = [1.5, -0.02, 3.0]  # 1.3 m from the elbow: no depth on its ray can fix that
+    bad[9] = [1.5, -0.02, 2.9]  # nearer than the elbow and 1.3 m from it: no depth on its ray can fix that
     conf = np.where(np.isfinite(cam[:, 0]), 0.9, 0.0)
     pts, c = enforce_bone_lengths(bad, conf, kp.COCO_WHOLEBODY_133)
     assert np.all(np.isnan(pts[9])) and c[9] == 0.0
@@ -213,3 +213,14 @@ def test_lifting_a_synthetic_render_recovers_the_joints(anny_frames):
     errors = np.array(errors)
     assert np.count_nonzero(np.isfinite(errors)) >= 0.9 * errors.size
     assert np.nanmedian(errors) < 0.02
+
+
+def test_nan_confidence_and_infinite_depth_are_harmless():
+    uv, conf = _kp({0: (300.0, 350.0), 1: (300.0, 200.0), 5: (250.0, 300.0), 6: (350.0, 300.0)})
+    conf[0] = np.nan
+    depth = _scene()
+    depth[150:250, 250:350] = np.inf  # keypoint 1 lies on a patch of infinite depth
+    pts, c = lift_with_depth(uv, conf, depth, K)
+    assert np.all(np.isnan(pts[[0, 1]])) and np.all(c[[0, 1]] == 0.0)
+    assert np.all(np.isfinite(pts[[5, 6]]))
+    assert np.all(np.isfinite(c))

@@ -114,3 +114,13 @@ def test_bad_parameters_are_refused():
         HumanTracker(iou_weight=0.0, keypoint_weight=0.0)
     with pytest.raises(ValueError):
         HumanTracker().update(float("nan"), [])
+
+
+def test_degenerate_detections_do_not_break_the_tracker():
+    tracker = HumanTracker(min_hits=1)
+    nan_person = HumanPose(track_id=0, score=0.1, keypoints_uv=np.full((133, 2), np.nan, dtype=np.float32),
+                           confidence=np.zeros(133, dtype=np.float32), keypoints_3d=None, bbox_xyxy=None)
+    out = tracker.update(0.0, [nan_person, _person(300)])
+    assert len(out) == 2 and len({p.track_id for p in out}) == 2
+    out = tracker.update(0.1, [nan_person])  # nothing to match on: a new id, the old ones coast
+    assert len(out) == 1 and out[0].track_id not in (1, 2)
