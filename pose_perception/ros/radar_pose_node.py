@@ -1,0 +1,148 @@
+"""radar_pose_node: mmWave radar PointCloud2 in, tracked COCO body 17 skeletons out (HumanArray, source radar),
+with markers, TF `body_<id>` and /diagnostics. All the work happens in radar.pipeline.RadarPosePipeline.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+from sensor_msgs.msg import PointCloud2
+from visualization_msgs.msg import MarkerArray
+
+from pose_perception.core.keypoints import COCO_WHOLEBODY_133
+from pose_perception.radar.clustering import ClusterConfig
+from pose_perception.radar.pipeline import RadarPipelineConfig, RadarPosePipeline
+from pose_perception.radar.points import AXES, FieldNames, StampOrderError, parse_structured
+from pose_perception.radar.tracking import TrackerConfig
+from pose_perception.ros.base_node import PerceptionNode, run_node
+from pose_perception.ros.conversions import humans_to_msg, pointcloud2_to_array, stamp_to_s
+from pose_perception.ros.markers import marker_array, skeleton_markers, text_marker
+from pose_perception.ros.params import ParamSpec
+
+PARAMS = (
+    ParamSpec("cloud_topic", "radar/points", "PointCloud2 topic of the radar driver."),
+    ParamSpec("field_x", "x", "Point field holding x."),
+    ParamSpec("field_y", "y", "Point field holding y."),
+    ParamSpec("field_z", "z", "Point field holding z."),
+    ParamSpec("field_velocity", "velocity,doppler", "Comma-separated candidates for the radial-velocity field (m/s)."),
+    ParamSpec("field_intensity", "intensity,snr", "Comma-separated candidates for the intensity / SNR field."),
+    ParamSpec("axes", "rep103", "Axes of the incoming points: rep103 (x forward, y left, z up) or ti "
+              "(TI mmWave native: x right, y forward, z up).", choices=AXES),
+    ParamSpec("radar_height_m", 1.0, "Mounting height of the radar above the floor (m).", min=0.0, max=10.0),
+    ParamSpec("window_frames", 4, "Radar frames accumulated per estimate.", min=1, max=20),
+    ParamSpec("max_window_s", 0.5, "Oldest frame age kept in the window (s).", min=0.01, max=5.0),
+    ParamSpec("max_points", 10000, "Frames with more points are refused (wrong topic?).", min=10, max=10_000_000),
+    ParamSpec("suppress_clutter", True, "Remove static reflections that persist in place."),
+    ParamSpec("cluster_eps_m", 0.35, "DBSCAN radius (m).", min=0.05, max=2.0),
+    ParamSpec("cluster_min_points", 6, "Smallest cluster that can be a person.", min=1, max=1000),
+    ParamSpec("track_gate_m", 1.0, "Largest jump of a person between frames (m).", min=0.1, max=5.0),
+    ParamSpec("track_max_coast_s", 2.0, "How long a person without points is kept (s).", min=0.0, max=60.0),
+    ParamSpec("smoothing", True, "One-Euro filter per person on the joints."),
+    ParamSpec("smooth_min_cutoff_hz", 2.0, "One-Euro cutoff at rest (Hz; lower = smoother, more lag).", min=0.01, max=100.0),
+    ParamSpec("smooth_beta", 1.0, "One-Euro cutoff increase per m/s of joint speed.", min=0.0, max=100.0),
+    ParamSpec("weights_path", "", "Network weights (.pt); empty = the weights shipped with the package."),
+    ParamSpec("device", "auto", "Torch device.", choices=("auto", "cpu", "cuda")),
+    ParamSpec("publish_tf", True, "Publish TF body_<id> at each person's pelvis."),
+    ParamSpec("mesh", False, "Fit a body mesh per person (needs pose_perception.human.body_mesh)."),
+    ParamSpec("mesh_model", "anny", "Body model of the mesh fitter.", choices=("anny", "smplx")),
+    ParamSpec("marker_min_confidence", 0.2, "Joints below this confidence are not drawn.", min=0.0, max=1.0),
+    ParamSpec("restart_after_backwards_s", 1.0, "A stamp this much older than the last one means the source "
+              "restarted (bag loop): tracks are reset instead of refusing frames.", min=0.0, max=3600.0),
+)
+
+
+class RadarPoseNode(PerceptionNode):
+    def __init__(self, **kwargs):
+        super().__init__("radar_pose_node", PARAMS, **kwargs)
+        self.pipeline: RadarPosePipeline | None = None
+        self.mesh_fitter = None
+        self._mesh_ids: set[int] = set()
+
+    def load_pipeline(self) -> None:
+        p = self.params
+        self.fields = FieldNames(
+            x=p["field_x"], y=p["field_y"], z=p["field_z"],
+            velocity=tuple(s.strip() for s in p["field_velocity"].split(",") if s.strip()),
+            intensity=tuple(s.strip() for s in p["field_intensity"].split(",") if s.strip()),
+        )
+        config = RadarPipelineConfig(
+            window_frames=int(p["window_frames"]), max_window_s=float(p["max_window_s"]),
+            max_points=int(p["max_points"]), suppress_clutter=bool(p["suppress_clutter"]),
+            cluster=dataclasses.replace(ClusterConfig(), eps_m=float(p["cluster_eps_m"]),
+                                        min_points=int(p["cluster_min_points"])),
+            tracker=dataclasses.replace(TrackerConfig(), gate_m=float(p["track_gate_m"]),
+                                        max_coast_s=float(p["track_max_coast_s"])),
+            weights_path=p["weights_path"] or None, device=p["device"], radar_height_m=float(p["radar_height_m"]),
+            smoothing=bool(p["smoothing"]), smooth_min_cutoff_hz=float(p["smooth_min_cutoff_hz"]),
+            smooth_beta=float(p["smooth_beta"]),
+        )
+        self.pipeline = RadarPosePipeline(config)
+        self.get_logger().info(f"radar network on {self.pipeline.regressor.device}, weights commit "
+                               f"{self.pipeline.regressor.meta.get('commit', 'unknown')[:12]}")
+        if p["mesh"]:
+            try:
+                from pose_perception.human.body_mesh import BodyMeshFitter
+            except ImportError as exc:
+                self.get_logger().warning(f"mesh:=true but the body mesh fitter is unavailable ({exc}); "
+                                          "publishing skeletons without meshes")
+            else:
+                self.mesh_fitter = BodyMeshFitter(device=p["device"], model=p["mesh_model"])
+
+    def release_pipeline(self) -> None:
+        self.pipeline = None
+        self.mesh_fitter = None
+
+    def create_inputs(self) -> None:
+        self.humans_pub = self.result_publisher(self._human_array_type(), "humans")
+        self.markers_pub = self.result_publisher(MarkerArray, "markers")
+        self.subscribe(PointCloud2, self.params["cloud_topic"], self.submit)
+
+    @staticmethod
+    def _human_array_type():
+        from pose_perception_msgs.msg import HumanArray
+
+        return HumanArray
+
+    def process(self, msg: PointCloud2) -> None:
+        cloud = pointcloud2_to_array(msg).ravel()
+        points = parse_structured(cloud, self.fields, self.params["axes"], self.pipeline.config.max_points)
+        stamp_s = stamp_to_s(msg.header.stamp)
+        try:
+            humans = self.pipeline.process(stamp_s, points)
+        except StampOrderError:
+            last = self.pipeline.accumulator.last_stamp_s
+            if last is None or last - stamp_s < self.params["restart_after_backwards_s"]:
+                raise
+            self.get_logger().warning(f"radar stamps jumped back {last - stamp_s:.1f} s: source restarted, tracks reset")
+            self.pipeline.reset()
+            humans = self.pipeline.process(stamp_s, points)
+        if self.mesh_fitter is not None:
+            humans = self._with_meshes(humans, stamp_s)
+        header = msg.header
+        self.humans_pub.publish(humans_to_msg(header, humans, COCO_WHOLEBODY_133))
+        markers = skeleton_markers(header, humans, COCO_WHOLEBODY_133, ns="radar_skeleton",
+                                   min_confidence=self.params["marker_min_confidence"])
+        markers += [text_marker(header, f"radar {h.track_id}", h.keypoints_3d[0] + [0.0, 0.0, 0.25], h.track_id,
+                                ns="radar_ids") for h in humans]
+        self.markers_pub.publish(marker_array(header, markers, namespaces=("radar_skeleton", "radar_ids")))
+        if self.params["publish_tf"]:
+            self.tf.publish(header.stamp, [(header.frame_id, f"body_{h.track_id}", h.T_sensor_body)
+                                           for h in humans if h.T_sensor_body is not None])
+
+    def _with_meshes(self, humans, stamp_s: float):
+        ids = {h.track_id for h in humans}
+        for gone in self._mesh_ids - ids:
+            self.mesh_fitter.forget(gone)
+        self._mesh_ids = ids
+        out = []
+        for h in humans:
+            mesh = self.mesh_fitter.fit(h.track_id, h.keypoints_3d[:17], h.confidence[:17], stamp_s)
+            out.append(dataclasses.replace(h, mesh=mesh) if mesh is not None else h)
+        return out
+
+
+def main(args=None) -> int:
+    return run_node(RadarPoseNode, args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,100 @@
+"""RadarPosePipeline with the shipped weights: bad frames give clear errors or nothing, good frames give tracked
+COCO-17 skeletons close to the SYNTHETIC ground truth of a held-out clip."""
+import numpy as np
+import pytest
+import torch
+
+from pose_perception.core.keypoints import BODY, COCO_WHOLEBODY_133, LIMB_12, pelvis
+from pose_perception.core.types import Source
+from pose_perception.radar import simulator as sim
+from pose_perception.radar.network import DEFAULT_WEIGHTS, RadarModelError, RadarPoseRegressor
+from pose_perception.radar.pipeline import RadarPipelineConfig, RadarPosePipeline
+from pose_perception.radar.points import RadarInputError, StampOrderError, TooManyPointsError
+from pose_perception.radar.training import random_sequence
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def regressor():
+    return RadarPoseRegressor(device="cpu")
+
+
+def test_shipped_weights_are_small_and_record_their_recipe(regressor):
+    assert DEFAULT_WEIGHTS.stat().st_size < 5e6
+    assert regressor.meta["training_command"].startswith("pose-perception radar train")
+    assert len(regressor.meta["commit"]) >= 40
+    assert set(regressor.meta["train_clips"]) == set(sim.TRAIN_CLIPS)
+
+
+def test_missing_or_broken_weights_are_clear_errors(tmp_path):
+    with pytest.raises(RadarModelError, match="not found"):
+        RadarPoseRegressor(tmp_path / "none.pt", device="cpu")
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a torch file")
+    with pytest.raises(RadarModelError, match="cannot load"):
+        RadarPoseRegressor(bad, device="cpu")
+
+
+def test_empty_and_all_invalid_frames_give_no_people(regressor):
+    pipe = RadarPosePipeline(regressor=regressor)
+    assert pipe.process(0.0, np.zeros((0, 5), np.float32)) == []
+    assert pipe.process(0.05, np.full((20, 5), np.nan, np.float32)) == []
+    assert pipe.process(0.10, np.full((20, 5), np.inf, np.float32)) == []
+
+
+def test_bad_frames_raise_and_leave_the_state_untouched(regressor):
+    pipe = RadarPosePipeline(regressor=regressor)
+    pipe.process(1.0, np.zeros((3, 5), np.float32))
+    with pytest.raises(TooManyPointsError):
+        pipe.process(1.1, np.zeros((100_000, 5), np.float32))
+    with pytest.raises(StampOrderError):
+        pipe.process(0.5, np.zeros((3, 5), np.float32))
+    with pytest.raises(RadarInputError):
+        pipe.process(1.2, np.zeros((3, 4), np.float32))  # missing column
+    with pytest.raises(StampOrderError):
+        pipe.process(float("nan"), np.zeros((3, 5), np.float32))
+    assert pipe.accumulator.last_stamp_s == 1.0
+    assert pipe.process(1.3, np.zeros((3, 5), np.float32)) == []
+
+
+def test_held_out_clip_gives_one_tracked_person_close_to_ground_truth(regressor):
+    rng = np.random.default_rng(11)
+    skeleton = sim.load_skeleton()
+    clip = sim.load_clip("humanoid3d_dance_b")  # never trained on
+    errors, ids = [], set()
+    for _ in range(3):
+        frames = random_sequence(rng, skeleton, [clip], 30, allow_mirror=False)
+        pipe = RadarPosePipeline(RadarPipelineConfig(), regressor=regressor)
+        for k, (points, _, joints) in enumerate(frames):
+            humans = pipe.process(k / 20.0, points)
+            for h in humans:
+                d = np.linalg.norm(pelvis(h.keypoints_3d[:17])[:2] - pelvis(joints[0])[:2])
+                if d < 0.6:
+                    errors.append(np.linalg.norm(h.keypoints_3d[list(LIMB_12)] - joints[0][list(LIMB_12)], axis=1).mean())
+        ids |= {h.track_id for h in humans}
+    assert len(errors) > 40  # detected in most frames after the tracker confirms
+    # Loose bound: the shipped weights give ~0.24 m here, untrained weights ~0.53 m; `pose-perception radar eval`
+    # gives the real figures.
+    assert np.mean(errors) < 0.32
+
+
+def test_output_follows_the_wire_layout(regressor):
+    rng = np.random.default_rng(5)
+    skeleton = sim.load_skeleton()
+    frames = random_sequence(rng, skeleton, [sim.load_clip("humanoid3d_spinkick")], 20, allow_mirror=False)
+    pipe = RadarPosePipeline(regressor=regressor)
+    humans = []
+    for k, (points, _, _) in enumerate(frames):
+        humans = pipe.process(k / 20.0, points) or humans
+    assert humans
+    h = humans[0]
+    n = COCO_WHOLEBODY_133.num_keypoints
+    assert h.source == Source.RADAR
+    assert h.keypoints_3d.shape == (n, 3) and h.confidence.shape == (n,) and h.keypoints_uv.shape == (n, 2)
+    assert np.all(np.isfinite(h.keypoints_3d[BODY])) and np.all(np.isnan(h.keypoints_3d[17:]))
+    assert np.all(h.confidence[17:] == 0) and np.all((h.confidence[BODY] >= 0) & (h.confidence[BODY] <= 1))
+    assert np.all(np.isnan(h.keypoints_uv)) and np.all(np.isnan(h.bbox_xyxy))
+    assert h.T_sensor_body is not None
+    np.testing.assert_allclose(h.T_sensor_body[:3, 3], pelvis(h.keypoints_3d[:17]), atol=1e-5)
+    np.testing.assert_allclose(h.T_sensor_body[:3, :3] @ h.T_sensor_body[:3, :3].T, np.eye(3), atol=1e-6)
