@@ -40,7 +40,7 @@ PARTS = {
                         {"image": "/demo/table/image", "depth/image": "/demo/table/depth",
                          "camera_info": "/demo/table/camera_info"},
                         "/objects", "pose_perception_msgs/msg/ObjectPoseArray", rate_hz=5.0),
-    "radar": DemoPart("radar", "radar_pose_node", "radar_pose.yaml", {"points": "/demo/radar/points"},
+    "radar": DemoPart("radar", "radar_pose_node", "radar_pose.yaml", {"radar/points": "/demo/radar/points"},
                       "/radar/humans", "pose_perception_msgs/msg/HumanArray", rate_hz=20.0),
 }
 DEMO_OBJECT = "006_mustard_bottle"
@@ -117,7 +117,7 @@ def _feed(node, parts: dict[str, DemoPart], streams: dict[str, Any], seconds: fl
                     pubs["depth"].publish(depths[i])
             feeders.append((part, feed_camera))
         else:
-            pub = node.create_publisher(PointCloud2, part.remaps["points"], 10)
+            pub = node.create_publisher(PointCloud2, part.remaps["radar/points"], 10)
             dtype = np.dtype([(n, np.float32) for n in ("x", "y", "z", "velocity", "intensity")])
             clouds = []
             for pts in stream.points:

@@ -92,8 +92,8 @@ class RadarPoseNode(PerceptionNode):
         self.mesh_fitter = None
 
     def create_inputs(self) -> None:
-        self.humans_pub = self.result_publisher(self._human_array_type(), "humans")
-        self.markers_pub = self.result_publisher(MarkerArray, "markers")
+        self.humans_pub = self.result_publisher(self._human_array_type(), "radar/humans")
+        self.markers_pub = self.result_publisher(MarkerArray, "radar/markers")
         self.subscribe(PointCloud2, self.params["cloud_topic"], self.submit)
 
     @staticmethod

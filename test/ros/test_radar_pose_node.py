@@ -40,8 +40,8 @@ def client():
 def test_radar_node_tracks_a_simulated_person_and_survives_bad_clouds(client):
     from pose_perception_msgs.msg import Human, HumanArray
 
-    humans = client.collect(HumanArray, "humans")
-    markers = client.collect(MarkerArray, "markers")
+    humans = client.collect(HumanArray, "radar/humans")
+    markers = client.collect(MarkerArray, "radar/markers")
     tf = client.collect(TFMessage, "/tf", 100)
     diags = client.collect(DiagnosticArray, "/diagnostics")
     node = start_node("pose_perception.ros.radar_pose_node", params_file=REPO / "config" / "radar_pose.yaml",
