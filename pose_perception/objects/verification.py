@@ -27,7 +27,10 @@ class VerificationConfig:
     the adjacent model depth + tau (background) or closer (occluder); ring pixels continuing the model's
     surface, and not lying on the support plane, are continuations. boundary = 1 - continuations /
     (continuations + background).
-    score = fit * min(1, visible_fraction / full_visibility) * min(1, boundary / full_boundary)."""
+    Support: with a support plane, a model sinking into it (more than plane_penetration_m) is physically
+    impossible and lets the plane "occlude" the model for free; support = 1 - fraction of the model's surface
+    samples below the plane / max_below_fraction, clipped to [0, 1].
+    score = fit * min(1, visible_fraction / full_visibility) * min(1, boundary / full_boundary) * support."""
 
     tau_min_m: float = 0.01
     tau_diameter_fraction: float = 0.06
@@ -35,6 +38,8 @@ class VerificationConfig:
     normal_penalty: float = 1.0
     full_visibility: float = 0.4
     full_boundary: float = 0.6
+    plane_penetration_m: float = 0.015
+    max_below_fraction: float = 0.1
     ring_gap_px: int = 4
     ring_px: int = 10
     stride: int = 2
@@ -53,6 +58,7 @@ class Verification:
     n_violating: int
     n_occluded: int
     boundary: float = 1.0
+    support: float = 1.0
 
 
 def projected_bbox(model: ObjectModel, T_cam_obj: np.ndarray, intrinsics: CameraIntrinsics) -> np.ndarray | None:
@@ -81,16 +87,17 @@ def observed_normals(points_hw3: np.ndarray) -> np.ndarray:
 
 
 def boundary_scores(
-    mask_grid, pts_grid, normals_grid, plane, tau: float, gap_cells: int, ring_cells: int, plane_tol_m: float,
+    dr_grid, pts_grid, normals_grid, plane, tau: float, gap_cells: int, ring_cells: int, plane_tol_m: float,
     min_informative: float = 0.25,
 ) -> np.ndarray:
-    """mask_grid (B, h, w) rendered-model masks; pts_grid (h, w, 3) observed camera-frame points (NaN invalid);
+    """dr_grid (B, h, w) rendered model depth (NaN off the model); pts_grid (h, w, 3) observed camera-frame points (NaN invalid);
     normals_grid (h, w, 3) observed normals; plane (4,) or None -> boundary score (B,) in [0, 1].
 
     A ring pixel continues the surface seen at its nearest silhouette pixel q when it lies within tau of the
     observed tangent plane at q and within 3 tau in depth: a surface that goes on smoothly (flat or gently
-    curved) where the model says the object ends. A real object edge is a depth jump or a crease. Ring pixels
-    that are missing, on the support plane or closer than q (occluders) say nothing. 1 when nothing is said.
+    curved) where the model says the object ends. A real object edge is a depth jump or a crease. Only ring
+    pixels whose q is a visible model pixel (observed depth = rendered depth) count: next to an occluded part of
+    the model the occluder is what is seen. Ring pixels that are missing, on the support plane or closer than q (occluders) say nothing. 1 when nothing is said.
     boundary = 1 - continuations / max(informative pixels, min_informative * ring pixels)."""
     from scipy import ndimage
 
@@ -99,8 +106,9 @@ def boundary_scores(
     if plane is not None:
         with np.errstate(invalid="ignore"):
             on_plane = np.abs(pts_grid @ plane[:3] + plane[3]) < plane_tol_m
-    out = np.ones(len(mask_grid))
-    for b, mask in enumerate(mask_grid):
+    out = np.ones(len(dr_grid))
+    for b, dr in enumerate(dr_grid):
+        mask = np.isfinite(dr)
         if not mask.any():
             out[b] = 0.0
             continue
@@ -114,10 +122,11 @@ def boundary_scores(
         qy, qx = iy[ry, rx], ix[ry, rx]
         P, Q, nQ = pts_grid[ry, rx], pts_grid[qy, qx], normals_grid[qy, qx]
         with np.errstate(invalid="ignore"):
+            q_visible = np.abs(Q[:, 2] - dr[qy, qx]) < tau
             d_plane = np.abs(np.sum(nQ * (P - Q), axis=1))
             d_depth = P[:, 2] - Q[:, 2]
-            cont = (d_plane < tau) & (np.abs(d_depth) < 3 * tau)
-            background = ~cont & (d_depth > 0)
+            cont = q_visible & (d_plane < tau) & (np.abs(d_depth) < 3 * tau)
+            background = q_visible & ~cont & (d_depth > 0)
         # A handful of informative pixels (most of the ring on the table or missing) must not decide alone.
         n = max(cont.sum() + background.sum(), min_informative * ring_all.sum())
         out[b] = 1.0 - cont.sum() / n if n > 0 else 1.0
@@ -206,9 +215,15 @@ def verify_hypotheses(
     ring_cells = max(2, round(config.ring_px / config.stride))
     gap_cells = min(ring_cells - 1, round(config.ring_gap_px / config.stride))
     boundary = boundary_scores(
-        np.isfinite(dr).reshape(len(poses), len(v), len(u)), pts_grid, no.reshape(len(v), len(u), 3), plane, tau,
+        dr.reshape(len(poses), len(v), len(u)), pts_grid, no.reshape(len(v), len(u), 3), plane, tau,
         gap_cells, ring_cells, plane_tol_m,
     )
+    support = np.ones(len(poses))
+    if plane is not None:
+        for i, T in enumerate(poses):
+            pts = model.dense_points @ T[:3, :3].T.astype(np.float32) + T[:3, 3].astype(np.float32)
+            below = np.mean(pts @ plane[:3] + plane[3] < -config.plane_penetration_m)
+            support[i] = float(np.clip(1.0 - below / config.max_below_fraction, 0.0, 1.0))
     results = []
     for i in range(len(poses)):
         if n_r[i] == 0:
@@ -218,7 +233,11 @@ def verify_hypotheses(
         fit = float(n_m[i] / denom) if denom > 0 else 0.0
         visible = float(n_m[i] / n_r[i])
         score = fit * min(1.0, visible / config.full_visibility) * min(1.0, boundary[i] / config.full_boundary)
+        score *= support[i]
         results.append(
-            Verification(score, fit, visible, int(n_r[i]), int(n_m[i]), int(n_v[i]), int(n_o[i]), float(boundary[i]))
+            Verification(
+                score, fit, visible, int(n_r[i]), int(n_m[i]), int(n_v[i]), int(n_o[i]), float(boundary[i]),
+                float(support[i]),
+            )
         )
     return results
