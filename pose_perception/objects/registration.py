@@ -22,15 +22,15 @@ class RegistrationConfig:
 
     knn_features: int = 2
     compat_voxels: float = 2.0
-    n_seeds: int = 40
+    n_seeds: int = 60
     fitness_points: int = 150
     consensus_size: int = 12
     inlier_voxels: float = 1.5
-    n_hypotheses: int = 4
+    n_hypotheses: int = 6
     hypothesis_min_angle_deg: float = 20.0
     icp_voxels: tuple[float, ...] = (2.5, 1.0)
     icp_iterations: int = 6
-    max_scene_points: int = 500
+    max_scene_points: int = 800
     max_icp_points: int = 500
 
 

@@ -30,7 +30,9 @@ class VerificationConfig:
     Support: with a support plane, a model sinking into it (more than plane_penetration_m) is physically
     impossible and lets the plane "occlude" the model for free; support = 1 - fraction of the model's surface
     samples below the plane / max_below_fraction, clipped to [0, 1].
-    score = fit * min(1, visible_fraction / full_visibility) * min(1, boundary / full_boundary) * support."""
+    score = fit_term * min(1, visible_fraction / full_visibility) * min(1, boundary / full_boundary) * support,
+    fit_term = clip((fit - fit_zero) / (fit_full - fit_zero), 0, 1): true poses under sensor noise reach
+    fit ~0.85-0.93, a different object's surface rarely more than ~0.8 (measured on synthetic YCB scenes)."""
 
     tau_min_m: float = 0.01
     tau_diameter_fraction: float = 0.06
@@ -38,6 +40,8 @@ class VerificationConfig:
     normal_penalty: float = 1.0
     full_visibility: float = 0.4
     full_boundary: float = 0.6
+    fit_zero: float = 0.45
+    fit_full: float = 0.85
     plane_penetration_m: float = 0.015
     max_below_fraction: float = 0.1
     ring_gap_px: int = 4
@@ -197,6 +201,7 @@ def verify_hypotheses(
     m = config.margin_px
     roi = np.array([b[:, 0].min() - m, b[:, 1].min() - m, b[:, 2].max() + m, b[:, 3].max() + m])
     roi = np.clip(roi, 0, [intrinsics.width, intrinsics.height, intrinsics.width, intrinsics.height])
+    roi[:2] -= roi[:2] % config.stride  # one pixel grid for every call: scores do not depend on the region
     dirs, u, v = pixel_rays(intrinsics, roi, config.stride)
     do_grid = depth_m[np.ix_(v.astype(np.int64), u.astype(np.int64))].astype(np.float32)
     do_grid = np.where(do_grid > 0, do_grid, np.nan)
@@ -232,7 +237,8 @@ def verify_hypotheses(
         denom = n_m[i] + n_v[i] + config.normal_penalty * n_w[i]
         fit = float(n_m[i] / denom) if denom > 0 else 0.0
         visible = float(n_m[i] / n_r[i])
-        score = fit * min(1.0, visible / config.full_visibility) * min(1.0, boundary[i] / config.full_boundary)
+        fit_term = float(np.clip((fit - config.fit_zero) / (config.fit_full - config.fit_zero), 0.0, 1.0))
+        score = fit_term * min(1.0, visible / config.full_visibility) * min(1.0, boundary[i] / config.full_boundary)
         score *= support[i]
         results.append(
             Verification(
