@@ -26,7 +26,8 @@ fi
 REQ_HASH=$(hash_of tools/requirements.txt tools/requirements-nodeps.txt)
 if ! stamp_ok requirements "$REQ_HASH"; then
   log "installing pinned requirements (first run: a few minutes)"
-  "$V/bin/pip" install -q --disable-pip-version-check -r tools/requirements.txt
+  # (pip's warnings about the machine's local index mirrors are noise: filtered)
+  "$V/bin/pip" install -q --disable-pip-version-check -r tools/requirements.txt 2> >(grep -v 'is ignored: it is neither' >&2)
   # mediapipe 0.10.21 declares jax and opencv-contrib-python; it needs neither at run time.
   "$V/bin/pip" install -q --disable-pip-version-check --no-deps -r tools/requirements-nodeps.txt
   stamp_set requirements "$REQ_HASH"
@@ -39,7 +40,8 @@ build_interfaces() {  # $1 = source dir, $2 = package name
   pyinc=$("$V/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
   numpyinc=$("$V/bin/python" -c 'import numpy; print(numpy.get_include())')
   # The message wheels export CMake targets with their build machine's Python paths: point them at ours.
-  grep -rl --include='*.cmake' '/opt/python/' "$V/share" 2>/dev/null | while read -r f; do
+  local f
+  for f in $(grep -rl --include='*.cmake' '/opt/python/' "$V/share" 2>/dev/null || true); do
     sed -i -E "s#/opt/python/cp3[0-9]+-cp3[0-9]+/lib/python3\.[0-9]+/site-packages/numpy/(_core|core)/include#${numpyinc}#g; s#/opt/python/cp3[0-9]+-cp3[0-9]+/include/python3\.[0-9]+#${pyinc}#g" "$f"
   done
   log "building interface package $name"

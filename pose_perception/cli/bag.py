@@ -1,0 +1,102 @@
+"""`pose-perception replay BAG` and `pose-perception record`: rosbag2 (.mcap / .db3) without ros2 bag."""
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+
+def register(subparsers) -> None:
+    replay = subparsers.add_parser("replay", help="play a rosbag2 (.mcap or .db3) into the running nodes")
+    replay.add_argument("bag", help="bag directory or its .mcap/.db3 file")
+    replay.add_argument("--remap", action="append", default=[], metavar="FROM:=TO")
+    replay.add_argument("--rate", type=float, default=1.0, help="playback speed factor")
+    replay.add_argument("--topics", nargs="*", help="only these topics")
+    replay.set_defaults(func=run_replay)
+    record = subparsers.add_parser("record", help="record the nodes' outputs to an MCAP rosbag2")
+    record.add_argument("-o", "--output", default=None, help="bag directory to create (default: bags/<time>)")
+    record.add_argument("--topics", nargs="*", help="TOPIC=pkg/msg/Type pairs (default: every node output)")
+    record.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds (0: Ctrl-C)")
+    record.add_argument("--storage", choices=("mcap", "sqlite3"), default="mcap")
+    record.set_defaults(func=run_record)
+
+
+def _spin_in_background(node):
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    thread = threading.Thread(target=lambda: _spin(executor), daemon=True)
+    thread.start()
+    return executor
+
+
+def _spin(executor):
+    try:
+        executor.spin()
+    except Exception:  # noqa: BLE001 - shutdown while spinning
+        pass
+
+
+def run_replay(args) -> int:
+    import rclpy
+
+    from pose_perception.ros.bag import BagError, BagPlayer, parse_remaps
+
+    rclpy.init()
+    node = rclpy.create_node("pose_perception_replay")
+    try:
+        player = BagPlayer(node, args.bag, parse_remaps(args.remap), args.rate, args.topics)
+        counts = player.play()
+    except BagError as exc:
+        print(f"replay: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+    for topic, n in sorted(counts.items()):
+        print(f"{topic:40s} {n:6d} messages")
+    return 0
+
+
+def run_record(args) -> int:
+    import rclpy
+
+    from pose_perception.ros.bag import OUTPUT_TOPICS, BagError, BagRecorder
+
+    topics = OUTPUT_TOPICS
+    if args.topics:
+        try:
+            topics = dict(t.split("=", 1) for t in args.topics)
+        except ValueError:
+            print("record: --topics entries must look like /topic=pkg/msg/Type", file=sys.stderr)
+            return 2
+    out = Path(args.output or f"bags/pose_perception_{time.strftime('%Y%m%d_%H%M%S')}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    rclpy.init()
+    node = rclpy.create_node("pose_perception_record")
+    try:
+        recorder = BagRecorder(node, out, topics, args.storage)
+    except BagError as exc:
+        print(f"record: {exc}", file=sys.stderr)
+        return 2
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    executor = _spin_in_background(node)
+    print(f"recording {len(topics)} topics to {out} (Ctrl-C to stop)", flush=True)
+    try:
+        stop.wait(args.duration if args.duration > 0 else None)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        executor.shutdown()
+        recorder.close()
+        node.destroy_node()
+        rclpy.try_shutdown()
+    for topic, n in sorted(recorder.counts.items()):
+        print(f"{topic:40s} {n:6d} messages")
+    print(f"bag: {out}")
+    return 0

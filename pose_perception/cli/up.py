@@ -1,0 +1,185 @@
+"""`pose-perception up`: start the nodes named in parameter files, supervise them, stop them on Ctrl-C.
+
+The same parameter files as launch/*.launch.py, without the `launch` package (absent from PyPI).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+import yaml
+
+# Node name in a parameter file -> module whose main() runs it (the setup.py console scripts call the same).
+NODE_MODULES = {
+    "human_pose_node": "pose_perception.ros.human_pose_node",
+    "object_pose_node": "pose_perception.ros.object_pose_node",
+    "radar_pose_node": "pose_perception.ros.radar_pose_node",
+}
+DEFAULT_CONFIGS = ("human_pose.yaml", "object_pose.yaml", "radar_pose.yaml")
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def resolve_config(path: str) -> Path:
+    """A path as given, else a file of that name in the package's installed share/config."""
+    p = Path(path)
+    if p.exists():
+        return p.resolve()
+    candidates = [Path(__file__).resolve().parents[2] / "config" / p.name]
+    try:
+        from ament_index_python.packages import get_package_share_directory
+
+        candidates.append(Path(get_package_share_directory("pose_perception")) / "config" / p.name)
+    except Exception:  # noqa: BLE001 - package not installed in an ament prefix: only the source tree counts
+        pass
+    for c in candidates:
+        if c.exists():
+            return c
+    raise ConfigError(f"parameter file '{path}' not found (also looked in {', '.join(map(str, candidates))})")
+
+
+def nodes_in_config(path: Path) -> list[str]:
+    """Node names (top-level keys with ros__parameters) in a ROS parameter file."""
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
+    names = []
+    for key, value in data.items():
+        name = key.strip("/").split("/")[-1]
+        if not isinstance(value, dict) or "ros__parameters" not in value:
+            raise ConfigError(f"{path}: top-level key '{key}' has no ros__parameters")
+        if name not in NODE_MODULES:
+            raise ConfigError(f"{path}: unknown node '{name}'; known nodes: {sorted(NODE_MODULES)}")
+        names.append(name)
+    return names
+
+
+class Supervisor:
+    """Runs one process per node; restarts a node that dies (at most max_restarts times)."""
+
+    def __init__(self, specs: list[tuple[str, list[str]]], env: dict, max_restarts: int = 3, log_dir: Optional[Path] = None):
+        self.specs = specs
+        self.env = env
+        self.max_restarts = max_restarts
+        self.log_dir = log_dir
+        self.procs: dict[str, subprocess.Popen] = {}
+        self.restarts = {name: 0 for name, _ in specs}
+
+    def _start(self, name: str, argv: list[str]) -> None:
+        out = None
+        if self.log_dir is not None:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            out = open(self.log_dir / f"{name}.log", "ab")
+        self.procs[name] = subprocess.Popen(argv, env=self.env, stdout=out, stderr=subprocess.STDOUT if out else None,
+                                            start_new_session=True)
+        print(f"[up] started {name} (pid {self.procs[name].pid})", flush=True)
+
+    def start(self) -> None:
+        for name, argv in self.specs:
+            self._start(name, argv)
+
+    def poll(self) -> bool:
+        """Restart dead nodes; False when a node died more often than allowed."""
+        for name, argv in self.specs:
+            code = self.procs[name].poll()
+            if code is None:
+                continue
+            if self.restarts[name] >= self.max_restarts:
+                print(f"[up] {name} exited with {code} and was restarted {self.max_restarts} times: giving up", flush=True)
+                return False
+            self.restarts[name] += 1
+            print(f"[up] {name} exited with {code}; restarting ({self.restarts[name]}/{self.max_restarts})", flush=True)
+            self._start(name, argv)
+        return True
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+        deadline = time.monotonic() + timeout_s
+        for name, proc in self.procs.items():
+            try:
+                proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                print(f"[up] {name} did not stop in {timeout_s:.0f} s: killing", flush=True)
+                proc.kill()
+                proc.wait(5)
+        print("[up] all nodes stopped", flush=True)
+
+
+def build_specs(configs: list[str], remaps: list[str], params: list[str]) -> list[tuple[str, list[str]]]:
+    specs = []
+    for cfg in configs or DEFAULT_CONFIGS:
+        path = resolve_config(cfg)
+        for name in nodes_in_config(path):
+            argv = [sys.executable, "-m", NODE_MODULES[name], "--ros-args", "-r", f"__node:={name}",
+                    "--params-file", str(path)]
+            for r in remaps:
+                argv += ["-r", r]
+            for p in params:
+                argv += ["-p", p]
+            specs.append((name, argv))
+    return specs
+
+
+def node_env() -> dict:
+    env = dict(os.environ)
+    env.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", str(resolve_config("fastdds_local.xml")))
+    env.setdefault("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
+    env.setdefault("AMENT_PREFIX_PATH", sys.prefix)
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    return env
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("up", help=__doc__.splitlines()[0])
+    parser.add_argument("--config", action="append", default=[],
+                        help="ROS parameter file naming the nodes to start (repeatable; default: all shipped)")
+    parser.add_argument("--remap", action="append", default=[], metavar="FROM:=TO", help="topic remapping for every node")
+    parser.add_argument("--param", action="append", default=[], metavar="NAME:=VALUE", help="parameter override for every node")
+    parser.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds (0: run until Ctrl-C)")
+    parser.add_argument("--log-dir", type=Path, help="write each node's output to LOG_DIR/<node>.log")
+    parser.add_argument("--foxglove", action="store_true", help="also serve a live Foxglove view (ws://127.0.0.1:8765)")
+    parser.set_defaults(func=run)
+
+
+def run(args) -> int:
+    try:
+        specs = build_specs(args.config, args.remap, args.param)
+    except ConfigError as exc:
+        print(f"[up] {exc}", file=sys.stderr)
+        return 2
+    sup = Supervisor(specs, node_env(), log_dir=args.log_dir)
+    bridge = None
+    stop = {"flag": False}
+    signal.signal(signal.SIGTERM, lambda *_: stop.update(flag=True))
+    sup.start()
+    if args.foxglove:
+        from pose_perception.ros.foxglove_bridge import FoxgloveBridge
+
+        bridge = FoxgloveBridge()
+        bridge.start()
+    code = 0
+    t_end = time.monotonic() + args.duration if args.duration > 0 else float("inf")
+    try:
+        while not stop["flag"] and time.monotonic() < t_end:
+            if not sup.poll():
+                code = 1
+                break
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if bridge is not None:
+            bridge.stop()
+        sup.stop()
+    return code

@@ -1,0 +1,83 @@
+"""Live Foxglove view: every ROS topic of the graph re-served on a Foxglove WebSocket (ros2msg + CDR), so
+images, markers and TF show in Foxglove without foxglove_bridge or rosbridge (absent from PyPI)."""
+from __future__ import annotations
+
+import threading
+import time
+from typing import Iterable, Optional
+
+from pose_perception.ros.bag import message_class, typestore
+
+
+class FoxgloveBridge:
+    """Discovers topics every `discovery_period_s` and forwards their raw CDR bytes unchanged."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 8765, topics: Optional[Iterable[str]] = None,
+                 discovery_period_s: float = 1.0):
+        self.host, self.port = host, port
+        self.only = set(topics) if topics else None
+        self.discovery_period_s = discovery_period_s
+        self.forwarded: dict[str, int] = {}
+        self._channels = {}
+        self._thread: Optional[threading.Thread] = None
+        self._stop = threading.Event()
+
+    def start(self) -> None:
+        import foxglove
+        import rclpy
+        from rclpy.executors import SingleThreadedExecutor
+
+        self._store = typestore()
+        self._context = rclpy.Context()
+        rclpy.init(context=self._context)
+        self._node = rclpy.create_node("foxglove_bridge", context=self._context)
+        self._executor = SingleThreadedExecutor(context=self._context)
+        self._executor.add_node(self._node)
+        self._server = foxglove.start_server(name="pose_perception", host=self.host, port=self.port)
+        self.port = self._server.port
+        self._node.create_timer(self.discovery_period_s, self._discover)
+        self._discover()
+        self._thread = threading.Thread(target=self._spin, daemon=True)
+        self._thread.start()
+        print(f"[foxglove] serving on ws://{self.host}:{self.port}", flush=True)
+
+    def _spin(self) -> None:
+        while not self._stop.is_set() and self._context.ok():
+            self._executor.spin_once(timeout_sec=0.1)
+
+    def _discover(self) -> None:
+        import foxglove
+
+        from pose_perception.ros.bag import _qos_for
+
+        for topic, types in self._node.get_topic_names_and_types():
+            if topic in self._channels or (self.only is not None and topic not in self.only) or not types:
+                continue
+            type_name = types[0]
+            try:
+                msgdef, _ = self._store.generate_msgdef(type_name, ros_version=2)
+                msg_cls = message_class(type_name)
+            except Exception:  # noqa: BLE001 - a type we cannot describe is skipped, others keep flowing
+                self._channels[topic] = None
+                continue
+            schema = foxglove.Schema(name=type_name, encoding="ros2msg", data=msgdef.encode())
+            channel = foxglove.Channel(topic, schema=schema, message_encoding="cdr")
+            self._channels[topic] = channel
+            self.forwarded[topic] = 0
+            self._node.create_subscription(msg_cls, topic, self._make_cb(topic, channel), _qos_for(topic), raw=True)
+
+    def _make_cb(self, topic, channel):
+        def cb(data: bytes):
+            channel.log(bytes(data), log_time=time.time_ns())
+            self.forwarded[topic] += 1
+        return cb
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(2)
+        self._server.stop()
+        self._node.destroy_node()
+        import rclpy
+
+        rclpy.try_shutdown(context=self._context)

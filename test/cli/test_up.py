@@ -1,0 +1,26 @@
+"""`pose-perception up`: which nodes a parameter file starts, and refusals of bad files."""
+import pytest
+
+from pose_perception.cli.up import NODE_MODULES, ConfigError, build_specs, nodes_in_config
+
+
+def test_parameter_file_names_the_nodes_to_start(tmp_path):
+    cfg = tmp_path / "p.yaml"
+    cfg.write_text("radar_pose_node:\n  ros__parameters:\n    mesh: false\n/human_pose_node:\n  ros__parameters: {}\n")
+    assert nodes_in_config(cfg) == ["radar_pose_node", "human_pose_node"]
+    (name, argv), _ = build_specs([str(cfg)], ["image:=/camera/color/image_raw"], ["use_sim_time:=true"])
+    assert name == "radar_pose_node"
+    assert argv[argv.index("-m") + 1] == NODE_MODULES["radar_pose_node"]
+    assert "--params-file" in argv and "image:=/camera/color/image_raw" in argv and "use_sim_time:=true" in argv
+
+
+@pytest.mark.parametrize("text,match", [("nope_node:\n  ros__parameters: {}\n", "unknown node"),
+                                        ("human_pose_node: 3\n", "ros__parameters"),
+                                        ("a: [\n", "not valid YAML")])
+def test_bad_parameter_files_are_refused(tmp_path, text, match):
+    cfg = tmp_path / "p.yaml"
+    cfg.write_text(text)
+    with pytest.raises(ConfigError, match=match):
+        nodes_in_config(cfg)
+    with pytest.raises(ConfigError, match="not found"):
+        build_specs([str(tmp_path / "missing.yaml")], [], [])

@@ -1,0 +1,27 @@
+"""Rigid transforms and ROS-order quaternions."""
+import numpy as np
+import transforms3d.euler as te
+
+from pose_perception.core.frames import T_to_xyz_quat, invert_T, make_T, rotation_from_axes, transform_points, xyz_quat_to_T
+
+
+def test_quaternion_round_trip_in_ros_order():
+    T = make_T(te.euler2mat(0.3, -0.2, 1.1), [1, 2, 3])
+    xyz, q = T_to_xyz_quat(T)
+    assert abs(np.linalg.norm(q) - 1) < 1e-12
+    np.testing.assert_allclose(xyz_quat_to_T(xyz, q), T, atol=1e-12)
+    _, q_id = T_to_xyz_quat(np.eye(4))
+    np.testing.assert_allclose(q_id, [0, 0, 0, 1])
+
+
+def test_inverse_and_point_transform():
+    T = make_T(te.euler2mat(0.1, 0.5, -0.7), [0.3, -1, 2])
+    p = np.random.default_rng(0).random((5, 3))
+    np.testing.assert_allclose(transform_points(invert_T(T), transform_points(T, p)), p, atol=1e-12)
+
+
+def test_rotation_from_axes_is_right_handed():
+    R = rotation_from_axes(np.array([0, 0, 1.0]), np.array([0, -1.0, 0.2]))
+    np.testing.assert_allclose(R @ R.T, np.eye(3), atol=1e-12)
+    assert np.linalg.det(R) > 0
+    np.testing.assert_allclose(R[:, 0], [0, 0, 1])

@@ -1,0 +1,39 @@
+"""Parameters: declared with descriptors, validated at start and on change."""
+import pytest
+import rclpy
+
+from pose_perception.ros.params import ParamSpec, ParameterValueError, declare_parameters
+from rclpy.parameter import Parameter
+
+SPECS = [ParamSpec("rate_hz", 5.0, "Rate.", min=0.5, max=30.0), ParamSpec("backend", "mediapipe", "Backend.",
+         choices=("mediapipe", "onnx")), ParamSpec("mesh", False, "Mesh.")]
+
+
+@pytest.fixture
+def ctx():
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    yield context
+    rclpy.try_shutdown(context=context)
+
+
+def test_defaults_and_runtime_changes_validated(ctx):
+    node = rclpy.create_node("params_test", context=ctx)
+    values = declare_parameters(node, SPECS)
+    assert values == {"rate_hz": 5.0, "backend": "mediapipe", "mesh": False}
+    assert node.describe_parameter("rate_hz").floating_point_range[0].to_value == 30.0
+    assert node.set_parameters([Parameter("rate_hz", value=10)])[0].successful  # int accepted for a float
+    assert values["rate_hz"] == 10.0 and isinstance(values["rate_hz"], float)
+    result = node.set_parameters([Parameter("backend", value="yolo")])[0]
+    assert not result.successful and "not one of" in result.reason
+    assert values["backend"] == "mediapipe"
+    assert not node.set_parameters([Parameter("mesh", value="yes")])[0].successful
+    node.destroy_node()
+
+
+def test_bad_startup_override_raises_a_specific_error(ctx):
+    node = rclpy.create_node("params_test2", context=ctx,
+                             parameter_overrides=[Parameter("backend", value="yolo")])
+    with pytest.raises(ParameterValueError, match="backend"):
+        declare_parameters(node, SPECS)
+    node.destroy_node()

@@ -1,0 +1,138 @@
+"""Helpers for integration tests: start real nodes as subprocesses and talk to them over real DDS.
+
+Every test run uses its own ROS_DOMAIN_ID and the shipped loopback-only Fast DDS profile.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+REPO = Path(__file__).resolve().parents[1]
+DDS_PROFILE = REPO / "config" / "fastdds_local.xml"
+
+
+def ros_env(extra: Optional[dict] = None) -> dict:
+    """Environment for node subprocesses: same domain as the test process, source tree first on the path."""
+    env = dict(os.environ)
+    env.setdefault("ROS_DOMAIN_ID", str(1 + os.getpid() % 200))
+    env["FASTDDS_DEFAULT_PROFILES_FILE"] = str(DDS_PROFILE)
+    env.setdefault("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
+    env["AMENT_PREFIX_PATH"] = env.get("AMENT_PREFIX_PATH") or sys.prefix
+    env["PYTHONPATH"] = str(REPO) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra or {})
+    return env
+
+
+class NodeProcess:
+    """A node running in its own process; its output goes to a log file the test can read."""
+
+    def __init__(self, argv: list[str], env: dict):
+        self.log = tempfile.NamedTemporaryFile(prefix="node-", suffix=".log", delete=False)
+        self.proc = subprocess.Popen(argv, env=env, stdout=self.log, stderr=subprocess.STDOUT, cwd=str(REPO),
+                                     start_new_session=True)
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def output(self) -> str:
+        self.log.flush()
+        return Path(self.log.name).read_text(errors="replace")
+
+    def stop(self, timeout_s: float = 10.0) -> int:
+        if self.alive():
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        return self.proc.returncode
+
+
+def start_node(module: str, params_file: Optional[str | Path] = None, params: Optional[dict] = None,
+               extra_args: tuple[str, ...] = ()) -> NodeProcess:
+    """python -m <module> (or python <script.py>) --ros-args [--params-file F] [-p k:=v ...]"""
+    target = [str(REPO / module)] if module.endswith(".py") else ["-m", module]
+    argv = [sys.executable, *target, *extra_args, "--ros-args"]
+    if params_file:
+        argv += ["--params-file", str(params_file)]
+    for k, v in (params or {}).items():
+        v = str(v).lower() if isinstance(v, bool) else v
+        argv += ["-p", f"{k}:={v}"]
+    return NodeProcess(argv, ros_env())
+
+
+class RosClient:
+    """An rclpy node in the test process, spinning on a background thread."""
+
+    def __init__(self, name: str = "test_client"):
+        import rclpy
+        from rclpy.executors import SingleThreadedExecutor
+
+        os.environ.update({k: v for k, v in ros_env().items() if k in ("ROS_DOMAIN_ID", "FASTDDS_DEFAULT_PROFILES_FILE")})
+        self._rclpy = rclpy
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context)
+        self.node = rclpy.create_node(name, context=self.context)
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        self._stop = False
+        self._thread = threading.Thread(target=self._spin, daemon=True)
+        self._thread.start()
+
+    def _spin(self) -> None:
+        while not self._stop and self.context.ok():
+            self.executor.spin_once(timeout_sec=0.05)
+
+    def collect(self, msg_type, topic: str, qos=10) -> list:
+        """Subscribe and return the list that received messages are appended to."""
+        received: list = []
+        self.node.create_subscription(msg_type, topic, received.append, qos)
+        return received
+
+    def publisher(self, msg_type, topic: str, qos=10):
+        return self.node.create_publisher(msg_type, topic, qos)
+
+    def call(self, srv_type, name: str, request, timeout_s: float = 10.0):
+        client = self.node.create_client(srv_type, name)
+        if not client.wait_for_service(timeout_sec=timeout_s):
+            raise TimeoutError(f"service {name} not available")
+        future = client.call_async(request)
+        wait_for(future.done, timeout_s, f"reply from {name}")
+        return future.result()
+
+    def wait_for_subscribers(self, publisher, count: int = 1, timeout_s: float = 20.0) -> None:
+        wait_for(lambda: publisher.get_subscription_count() >= count, timeout_s, "subscriber to connect")
+
+    def close(self) -> None:
+        self._stop = True
+        self._thread.join(2)
+        self.node.destroy_node()
+        self._rclpy.try_shutdown(context=self.context)
+
+
+def wait_for(predicate: Callable[[], Any], timeout_s: float, what: str = "condition", period_s: float = 0.05) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(period_s)
+    raise TimeoutError(f"timed out after {timeout_s:.0f} s waiting for {what}")
+
+
+def diagnostics_values(diag_msgs: list, node_name: str) -> dict[str, str]:
+    """Key/values of the newest /diagnostics status of node_name."""
+    for msg in reversed(diag_msgs):
+        for status in msg.status:
+            if status.name.startswith(f"{node_name}:"):
+                return {kv.key: kv.value for kv in status.values}
+    return {}
