@@ -64,6 +64,7 @@ class Verification:
     n_occluded: int
     boundary: float = 1.0
     support: float = 1.0
+    n_wrong_normal: int = 0
 
 
 def projected_bbox(model: ObjectModel, T_cam_obj: np.ndarray, intrinsics: CameraIntrinsics) -> np.ndarray | None:
@@ -252,7 +253,7 @@ def verify_hypotheses(
         results.append(
             Verification(
                 score, fit, visible, int(n_r[i]), int(n_m[i]), int(n_v[i]), int(n_o[i]), float(boundary[i]),
-                float(support[i]),
+                float(support[i]), int(n_w[i]),
             )
         )
     return results
