@@ -102,6 +102,9 @@ class ObjectPoseEstimator:
         self.device = resolve_device(device)
         self._models: dict[str, ObjectModel] = {}
         self._index: dict[str, ModelIndex] = {}
+        # Support plane of the last full estimation: tracking reuses it (no per-frame plane fit) so that the
+        # verification's boundary and support tests see the table as the table.
+        self._plane: np.ndarray | None = None
         for m in models:
             self.add_model(m)
 
@@ -156,6 +159,7 @@ class ObjectPoseEstimator:
         if not self._models:
             return []
         seg = segment_depth(depth, intrinsics, masks, self.config.segmentation)
+        self._plane = seg.plane
         found: list[_Candidate] = []
         for segment in seg.segments:
             found.extend(self._search_segment(segment, depth, intrinsics, seg.plane))
@@ -301,7 +305,10 @@ class ObjectPoseEstimator:
         z = sub[ok]
         pts = np.stack([(uu[ok] - intrinsics.cx) / intrinsics.fx * z, (vv[ok] - intrinsics.cy) / intrinsics.fy * z, z], 1)
         centre = prev.T_cam_obj[:3, :3] @ model.centre_m + prev.T_cam_obj[:3, 3]
-        pts = pts[np.linalg.norm(pts - centre, axis=1) < 0.75 * model.diameter_m]
+        keep = np.linalg.norm(pts - centre, axis=1) < 0.75 * model.diameter_m
+        if self._plane is not None:  # table points would pull the model into the table
+            keep &= pts @ self._plane[:3] + self._plane[3] > cfg.segmentation.plane_distance_m
+        pts = pts[keep]
         if len(pts) < 20:
             return None
         if len(pts) > cfg.registration.max_icp_points:  # the KD-tree queries dominate the cost: cap them
@@ -311,7 +318,10 @@ class ObjectPoseEstimator:
         if fitness == 0:
             return None
         vcfg = VerificationConfig(**{**cfg.verification.__dict__, "stride": max(cfg.verification.stride, 3)})
-        score = verify_hypotheses(model, [T], depth, intrinsics, vcfg, device=self.device)[0].score
+        score = verify_hypotheses(
+            model, [T], depth, intrinsics, vcfg, device=self.device, plane=self._plane,
+            plane_tol_m=1.5 * cfg.segmentation.plane_distance_m,
+        )[0].score
         if score < cfg.track_score_threshold:
             return None
         T = canonical_symmetric_pose(model, T, reference=prev.T_cam_obj)
