@@ -23,7 +23,7 @@ if [ ! -x "$V/bin/python" ]; then
   log "creating $V with $($PY --version)"
   "$PY" -m venv "$V"
 fi
-REQ_HASH=$(hash_of tools/requirements.txt tools/requirements-nodeps.txt)
+REQ_HASH=$(hash_of tools/requirements*.txt)
 if ! stamp_ok requirements "$REQ_HASH"; then
   log "installing pinned requirements (first run: a few minutes)"
   # (pip's warnings about the machine's local index mirrors are noise: filtered)
@@ -71,5 +71,13 @@ if ! stamp_ok package "$PKG_HASH"; then
   "$V/bin/pip" install -q --disable-pip-version-check --no-deps --no-build-isolation "$ROOT"
   rm -rf "$ROOT/build/lib" "$ROOT/build/bdist."* "$ROOT"/*.egg-info
   stamp_set package "$PKG_HASH"
+fi
+# 5. One-time model caches: the anny body model reduced for fitting (minutes on a cold machine, then 0.1 s).
+CACHE_ROOT=${POSE_PERCEPTION_CACHE:-$HOME/.cache/pose_perception}
+MODEL_HASH=$(hash_of pose_perception/human/body_model.py)
+if ! stamp_ok body-model "$MODEL_HASH" || ! ls "$CACHE_ROOT"/body_mesh/anny_*.npz >/dev/null 2>&1; then
+  log "building the body model cache in $CACHE_ROOT (one time: a few minutes)"
+  "$V/bin/python" -c 'from pose_perception.human.body_model import load_anny_model_data as f; f()'
+  stamp_set body-model "$MODEL_HASH"
 fi
 log "ready: $V"

@@ -42,7 +42,8 @@ def _stats(times_s: list[float]) -> dict:
 def _line(label: str, s: dict) -> str:
     if not s.get("n"):
         return f"  {label:34s} -"
-    return f"  {label:34s} mean {s['mean_ms']:7.1f} ms   p95 {s['p95_ms']:7.1f} ms   ({1000 / s['mean_ms']:.1f} Hz, n={s['n']})"
+    return (f"  {label:34s} mean {s['mean_ms']:7.1f} ms   p95 {s['p95_ms']:7.1f} ms   "
+            f"({1000 / s['mean_ms']:.1f} Hz, n={s['n']})")
 
 
 def run(args: argparse.Namespace) -> int:

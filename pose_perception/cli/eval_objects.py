@@ -22,6 +22,7 @@ from pose_perception.objects.synthetic import (
     DEV_OBJECTS,
     SYNTHETIC_LABEL,
     CATALOGUE,
+    DepthNoiseConfig,
     EvalObject,
     SceneConfig,
     SyntheticScene,
@@ -96,19 +97,26 @@ class MethodResults:
     times_s: list = field(default_factory=list)
     negatives: int = 0
     false_positives: int = 0
+    failures: int = 0  # calls that raised; counted as misses (positives) or as no report (negatives)
+    first_failure: str = ""
+
+    def call(self, fn, *args, **kwargs) -> list:
+        """fn(*args, **kwargs) -> list of poses; an exception is counted and recorded instead of ending the run."""
+        try:
+            return list(fn(*args, **kwargs))
+        except Exception as exc:  # noqa: BLE001 - a harness reports failures of the code under test
+            self.failures += 1
+            self.first_failure = self.first_failure or f"{type(exc).__name__}: {exc}"
+            return []
 
     def summary(self, objs: list[EvalObject], widths: list[int]) -> dict:
         """objs / widths: the object and image width of each error entry."""
         if not self.errors:
             return {"n": 0}
-        add_like = [
-            (e.adds_m if o.symmetry != "none" else e.add_m) < metrics.ADD_THRESHOLD_FRACTION * o.diameter_m
-            for e, o in zip(self.errors, objs)
-        ]
+        add_like = [_add_s_hit(e, o) for e, o in zip(self.errors, objs)]
         adds = [e.adds_m < metrics.ADD_THRESHOLD_FRACTION * o.diameter_m for e, o in zip(self.errors, objs)]
-        mssd = [
-            np.mean([e.mssd_m < th for th in metrics.mssd_thresholds_m(o.diameter_m)]) for e, o in zip(self.errors, objs)
-        ]
+        mssd = [np.mean([e.mssd_m < th for th in metrics.mssd_thresholds_m(o.diameter_m)])
+                for e, o in zip(self.errors, objs)]
         mspd = [np.mean([e.mspd_px < th for th in metrics.mspd_thresholds_px(w)]) for e, w in zip(self.errors, widths)]
         times = np.asarray(self.times_s) * 1000.0
         return {
@@ -121,7 +129,15 @@ class MethodResults:
             "time_ms_p95": float(np.percentile(times, 95)) if times.size else float("nan"),
             "negatives": self.negatives,
             "false_positives": self.false_positives,
+            "failures": self.failures,
+            "first_failure": self.first_failure,
         }
+
+
+def _add_s_hit(errors: metrics.PoseErrors, obj: EvalObject) -> bool:
+    """ADD(-S) below 0.1 d: ADD-S for objects with a declared symmetry, ADD otherwise."""
+    error = errors.adds_m if obj.symmetry != "none" else errors.add_m
+    return bool(error < metrics.ADD_THRESHOLD_FRACTION * obj.diameter_m)
 
 
 def _best_for(poses, name: str):
@@ -147,6 +163,19 @@ def _dense_points(obj: EvalObject, n: int = 20000) -> np.ndarray:
     return np.asarray(points, dtype=np.float64)
 
 
+OCCLUSION_BUCKETS = ((0.0, 0.1), (0.1, 0.3), (0.3, 0.5), (0.5, 1.01))
+
+
+def _recall_by_occlusion(errors: list, objs: list[EvalObject], visible: list[float]) -> dict:
+    """ADD(-S)@0.1d recall per bucket of hidden fraction (1 - visible): {"0.30-0.50": {"n": k, "recall": r}}."""
+    out = {}
+    for lo, hi in OCCLUSION_BUCKETS:
+        hits = [_add_s_hit(e, o) for e, o, v in zip(errors, objs, visible) if lo <= 1.0 - v < hi]
+        if hits:
+            out[f"{lo:.2f}-{min(hi, 1.0):.2f}"] = {"n": len(hits), "recall": float(np.mean(hits))}
+    return out
+
+
 def parse_range(text: str) -> tuple[float, float]:
     try:
         lo, hi = (float(x) for x in text.split(","))
@@ -170,6 +199,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="gt: both methods get the object's visible mask (a perfect detector; on negative "
                              "scenes a distractor's mask, i.e. a wrong detection); none: the estimator segments "
                              "by itself and the baseline gets the whole scene (slow)")
+    parser.add_argument("--noise", choices=("sensor", "none"), default="sensor",
+                        help="sensor: RGB-D sensor depth noise model (default); none: exact depth (ablation)")
     parser.add_argument("--no-baseline", action="store_true", help="skip the Open3D tutorial baseline")
     parser.add_argument("--no-estimator", action="store_true", help="measure only the baseline")
     parser.add_argument("--device", default="cpu", help="estimator device: cpu | cuda | auto")
@@ -196,7 +227,8 @@ def evaluate(args: argparse.Namespace, log=print) -> dict:
     run_baseline = not args.no_baseline
     if api is None and not run_baseline:
         raise EvalConfigError("nothing to measure: no estimator in this build and --no-baseline given")
-    config = SceneConfig(occlusion_range=tuple(args.occlusion))
+    noise = DepthNoiseConfig() if args.noise == "sensor" else DepthNoiseConfig.noiseless()
+    config = SceneConfig(occlusion_range=tuple(args.occlusion), noise=noise)
     baseline_config = BaselineConfig(seed=args.seed)
     use_masks = args.masks == "gt"
     methods = (["estimator"] if api else []) + (["baseline"] if run_baseline else [])
@@ -218,8 +250,8 @@ def evaluate(args: argparse.Namespace, log=print) -> dict:
             mask = scene.mask(name) if use_masks else None
             if estimator is not None:
                 start = time.perf_counter()
-                poses = estimator.estimate(scene.rgb, scene.depth_m, scene.intrinsics,
-                                           masks=[mask] if mask is not None else None)
+                poses = results["estimator"].call(estimator.estimate, scene.rgb, scene.depth_m, scene.intrinsics,
+                                                  masks=[mask] if mask is not None else None)
                 results["estimator"].times_s.append(time.perf_counter() - start)
                 best = _best_for(poses, name)
                 results["estimator"].errors.append(metrics.pose_errors(
@@ -235,7 +267,8 @@ def evaluate(args: argparse.Namespace, log=print) -> dict:
             distractors = [o.name for o in scene.objects if o.role == "distractor"]
             masks = [scene.mask(distractors[0])] if (use_masks and distractors) else None
             if estimator is not None:
-                poses = estimator.estimate(scene.rgb, scene.depth_m, scene.intrinsics, masks=masks)
+                poses = results["estimator"].call(estimator.estimate, scene.rgb, scene.depth_m, scene.intrinsics,
+                                                  masks=masks)
                 results["estimator"].negatives += 1
                 results["estimator"].false_positives += int(any(p.name == name for p in poses))
             if run_baseline:
@@ -243,8 +276,10 @@ def evaluate(args: argparse.Namespace, log=print) -> dict:
                 results["baseline"].negatives += 1
                 results["baseline"].false_positives += int(
                     _run_baseline(obj, dense, scene, masks[0] if masks else None, baseline_config)[0] is not None)
-        per_object[name] = {m: results[m].summary([obj] * len(results[m].errors), [config.width] * len(results[m].errors))
-                            for m in methods}
+        per_object[name] = {
+            m: results[m].summary([obj] * len(results[m].errors), [config.width] * len(results[m].errors))
+            for m in methods
+        }
         per_object[name]["visible_fraction_mean"] = float(np.mean(visible))
         per_object[name]["symmetry"] = obj.symmetry
         for m in methods:
@@ -252,21 +287,26 @@ def evaluate(args: argparse.Namespace, log=print) -> dict:
             all_results[m].times_s += results[m].times_s
             all_results[m].negatives += results[m].negatives
             all_results[m].false_positives += results[m].false_positives
+            all_results[m].failures += results[m].failures
+            all_results[m].first_failure = all_results[m].first_failure or results[m].first_failure
         all_objs += [obj] * args.scenes
         all_widths += [config.width] * args.scenes
         visible_all += visible
         log(f"  {name:22s} " + "  |  ".join(f"{m}: {_fmt(per_object[name][m])}" for m in methods)
             + f"  vis {np.mean(visible):.2f}")
     overall = {m: all_results[m].summary(all_objs, all_widths) for m in methods}
+    by_occlusion = {m: _recall_by_occlusion(all_results[m].errors, all_objs, visible_all) for m in methods}
     out = {
         "label": SYNTHETIC_LABEL,
         "machine": machine_description(),
         "command": "pose-perception eval objects " + " ".join(
             [f"--objects {' '.join(args.objects)}", f"--scenes {args.scenes}", f"--negatives {args.negatives}",
-             f"--occlusion {args.occlusion[0]},{args.occlusion[1]}", f"--seed {args.seed}", f"--masks {args.masks}"]),
+             f"--occlusion {args.occlusion[0]},{args.occlusion[1]}", f"--seed {args.seed}", f"--masks {args.masks}",
+             f"--noise {args.noise}"]),
         "per_object": per_object,
         "overall": overall,
         "visible_fraction_mean": float(np.mean(visible_all)),
+        "add_s_recall_by_occlusion": by_occlusion,
     }
     if "estimator" in overall and "baseline" in overall and overall["estimator"].get("n"):
         est, base = overall["estimator"], overall["baseline"]
@@ -281,7 +321,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"eval objects on {SYNTHETIC_LABEL}")
     print(f"machine: {machine_description()}")
     print(f"{len(args.objects)} objects x {args.scenes} scenes (+{args.negatives} without the object), 640x480, "
-          f"occlusion {args.occlusion[0]:.2f}-{args.occlusion[1]:.2f}, masks={args.masks}, seed {args.seed}")
+          f"occlusion {args.occlusion[0]:.2f}-{args.occlusion[1]:.2f}, masks={args.masks}, depth noise={args.noise}, "
+          f"seed {args.seed}")
     print("  per object: ADD(-S)@0.1d  ADD-S@0.1d  AR_MSSD  AR_MSPD  time ms")
     try:
         out = evaluate(args)
@@ -295,10 +336,17 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {m:9s} n={s['n']:3d}  ADD(-S)@0.1d {s['add_s_recall']:.3f}  ADD-S@0.1d {s['adds_recall']:.3f}  "
               f"AR_MSSD {s['ar_mssd']:.3f}  AR_MSPD {s['ar_mspd']:.3f}  time/image mean {s['time_ms_mean']:.0f} ms "
               f"p95 {s['time_ms_p95']:.0f} ms  false positives {s['false_positives']}/{s['negatives']}")
+        if s["failures"]:
+            print(f"  {m} RAISED on {s['failures']} images (counted as misses); first: {s['first_failure']}")
     if "baseline_comparison" in out:
         c = out["baseline_comparison"]
-        print(f"  estimator vs Open3D tutorial baseline: ADD(-S) recall {c['add_s_recall_estimator_minus_baseline']:+.3f}, "
+        print("  estimator vs Open3D tutorial baseline: ADD(-S) recall "
+              f"{c['add_s_recall_estimator_minus_baseline']:+.3f}, "
               f"baseline takes {c['time_ratio_baseline_over_estimator']:.1f}x the estimator's time")
+    for m, buckets in out["add_s_recall_by_occlusion"].items():
+        if buckets:
+            print(f"  {m:9s} ADD(-S)@0.1d by hidden fraction: "
+                  + ", ".join(f"{k}: {b['recall']:.2f} (n={b['n']})" for k, b in buckets.items()))
     print(f"  mean visible fraction of the targets: {out['visible_fraction_mean']:.2f}")
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=2))

@@ -75,7 +75,8 @@ def register_tutorial(
 ) -> BaselineResult:
     """Register model (source, (N, 3) metres, model frame) to scene (target, (M, 3) metres, camera frame).
 
-    Returns the tutorial's refined transformation as T_cam_obj. Deterministic for a given config.seed.
+    Returns the tutorial's refined transformation as T_cam_obj. config.seed seeds Open3D's generator, but its RANSAC
+    runs in parallel threads, so repeated runs can differ where the hypotheses are close in score.
     """
     import open3d as o3d
 

@@ -10,7 +10,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from pose_perception.core.camera import project
-from pose_perception.core.frames import make_T, transform_points
+from pose_perception.core.frames import transform_points
 
 # BOP 19 thresholds: MSSD at 5 %..50 % of the object diameter, MSPD at 5..50 px for a 640 px wide image.
 MSSD_THRESHOLD_FRACTIONS = np.arange(1, 11) * 0.05
@@ -18,9 +18,6 @@ MSPD_THRESHOLDS_PX_AT_640 = np.arange(1, 11) * 5.0
 ADD_THRESHOLD_FRACTION = 0.1
 # BOP toolkit's discretisation of continuous symmetries: a step of 1 % of the diameter on the rim.
 MAX_SYMMETRY_STEP_FRACTION = 0.01
-
-_AXES = {"x": np.array([1.0, 0.0, 0.0]), "y": np.array([0.0, 1.0, 0.0]), "z": np.array([0.0, 0.0, 1.0])}
-
 
 class SymmetrySpecError(ValueError):
     """A symmetry declaration that is not 'none', 'continuous:<axis>' or 'discrete:<axis>:<order>'."""
@@ -40,51 +37,24 @@ MISSING = PoseErrors(np.inf, np.inf, np.inf, np.inf)
 """The errors of a ground-truth object for which no estimate was reported: it counts as a miss everywhere."""
 
 
-def _rotation_about(axis: np.ndarray, angle_rad: float) -> np.ndarray:
-    from scipy.spatial.transform import Rotation
-
-    return Rotation.from_rotvec(axis * angle_rad).as_matrix()
-
-
-def symmetry_transforms(symmetry: str, points_m: np.ndarray, diameter_m: float | None = None) -> np.ndarray:
+def symmetry_transforms(symmetry: str, points_m: np.ndarray) -> np.ndarray:
     """The symmetry group of a declared symmetry as (S, 4, 4) transforms in the model frame, identity first.
 
-    symmetry: "none", "continuous:<x|y|z>" or "discrete:<x|y|z>:<order>" (the declaration format of
-    objects/model.py). The axis is parallel to the named model axis and passes through the centre of the
-    points' bounding box, so meshes whose origin is not on the axis (YCB) are handled. Continuous symmetries are
-    discretised as in the BOP toolkit: rim steps of at most 1 % of the diameter.
-    points_m: (N, 3) model points in metres; diameter_m defaults to the points' bounding-box diagonal.
+    symmetry: "none", "continuous:<x|y|z>" or "discrete:<x|y|z>:<order>", parsed by objects/model.py (one parser
+    for the whole package). The axis is parallel to the named model axis through the centre of the points' bounding
+    box, as objects/model.py places it, so meshes whose origin is off the axis (YCB) are handled. Continuous
+    symmetries are discretised as in the BOP toolkit: rim steps of at most 1 % of the diameter (315 rotations).
+    points_m: (N, 3) model points in metres.
     """
-    spec = symmetry.strip().lower()
-    if spec in ("", "none"):
-        return np.eye(4)[None]
-    parts = spec.split(":")
-    if parts[0] not in ("continuous", "discrete") or len(parts) < 2 or parts[1] not in _AXES:
-        raise SymmetrySpecError(
-            f"symmetry '{symmetry}' not understood: use 'none', 'continuous:<x|y|z>' or 'discrete:<x|y|z>:<order>'"
-        )
-    axis = _AXES[parts[1]]
+    from pose_perception.objects.model import ObjectModelError, symmetry_transforms_for
+
     points_m = np.asarray(points_m, dtype=np.float64)
-    lo, hi = points_m.min(axis=0), points_m.max(axis=0)
-    centre = (lo + hi) / 2.0
-    if parts[0] == "continuous":
-        if len(parts) != 2:
-            raise SymmetrySpecError(f"symmetry '{symmetry}': a continuous symmetry takes no order")
-        # BOP: (pi * d) / (step * d) steps around the full circle.
-        count = int(np.ceil(np.pi / MAX_SYMMETRY_STEP_FRACTION))
-    else:
-        try:
-            count = int(parts[2]) if len(parts) == 3 else -1
-        except ValueError:
-            count = -1
-        if count < 2:
-            raise SymmetrySpecError(f"symmetry '{symmetry}': a discrete symmetry needs an integer order >= 2")
-    transforms = []
-    for i in range(count):
-        R = _rotation_about(axis, 2.0 * np.pi * i / count)
-        # rotation about the axis line through `centre`: x -> R (x - c) + c
-        transforms.append(make_T(R, centre - R @ centre))
-    return np.stack(transforms)
+    centre = (points_m.min(axis=0) + points_m.max(axis=0)) / 2.0
+    steps = int(np.ceil(np.pi / MAX_SYMMETRY_STEP_FRACTION))  # BOP: (pi * d) / (step * d)
+    try:
+        return symmetry_transforms_for(symmetry.strip().lower(), centre, continuous_steps=steps)
+    except ObjectModelError as exc:
+        raise SymmetrySpecError(str(exc)) from exc
 
 
 def add_error(T_est: np.ndarray, T_gt: np.ndarray, points_m: np.ndarray) -> float:

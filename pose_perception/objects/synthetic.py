@@ -204,17 +204,9 @@ def _resting_rotations(name: str, max_poses: int = 4) -> tuple[np.ndarray, np.nd
 
 
 # --------------------------------------------------------------------------------------------------------------
-# Rendering: one swappable function with the contract of objects/render.py.
+# Rendering: one swappable function with the contract of objects/render.py (render_depth by default).
 
 Renderer = Callable[[Sequence[tuple[object, np.ndarray]], CameraIntrinsics], tuple[np.ndarray, np.ndarray]]
-
-
-def _vertices_faces(mesh: object) -> tuple[np.ndarray, np.ndarray]:
-    if isinstance(mesh, EvalObject):
-        return mesh.vertices_m, mesh.faces
-    if isinstance(mesh, tuple):
-        return np.asarray(mesh[0], dtype=np.float64), np.asarray(mesh[1], dtype=np.int64)
-    return np.asarray(mesh.vertices, dtype=np.float64), np.asarray(mesh.faces, dtype=np.int64)
 
 
 def _renderable(mesh: object) -> object:
@@ -222,55 +214,11 @@ def _renderable(mesh: object) -> object:
     return (mesh.vertices_m, mesh.faces) if isinstance(mesh, EvalObject) else mesh
 
 
-@functools.lru_cache(maxsize=8)
-def _camera_rays(fx: float, fy: float, cx: float, cy: float, W: int, H: int):
-    import open3d as o3d
-
-    v, u = np.mgrid[0:H, 0:W].astype(np.float32)
-    # pixel centres at integer (u, v) as in core.camera; z-component 1 so t_hit is the z-depth
-    dirs = np.stack([(u - cx) / fx, (v - cy) / fy, np.ones_like(u)], -1)
-    return o3d.core.Tensor(np.concatenate([np.zeros_like(dirs), dirs], axis=-1).reshape(-1, 6))
-
-
-def raycast_render_depth(
-    models_and_poses: Sequence[tuple[object, np.ndarray]], intrinsics: CameraIntrinsics
-) -> tuple[np.ndarray, np.ndarray]:
-    """Exact depth and instance ids with open3d's RaycastingScene; only used until objects/render.py exists.
-
-    models_and_poses: [(trimesh.Trimesh | (vertices (V, 3), faces (F, 3)) in metres, T_cam_obj (4, 4)), ...].
-    Returns depth_m (H, W) float32 z-depth, NaN where empty, and instance_ids (H, W) int32 (-1 where empty).
-    """
-    import open3d as o3d
-
-    scene = o3d.t.geometry.RaycastingScene()
-    geometry_to_index = {}
-    for index, (mesh, T_cam_obj) in enumerate(models_and_poses):
-        vertices, faces = _vertices_faces(mesh)
-        v_cam = transform_points(np.asarray(T_cam_obj, dtype=np.float64), vertices).astype(np.float32)
-        gid = scene.add_triangles(o3d.core.Tensor(v_cam), o3d.core.Tensor(faces.astype(np.uint32)))
-        geometry_to_index[int(gid)] = index
-    H, W = intrinsics.height, intrinsics.width
-    hit = scene.cast_rays(_camera_rays(intrinsics.fx, intrinsics.fy, intrinsics.cx, intrinsics.cy, W, H))
-    depth = hit["t_hit"].numpy().reshape(H, W).astype(np.float32)
-    gids = hit["geometry_ids"].numpy().reshape(H, W).astype(np.int64)
-    valid = np.isfinite(depth)
-    depth[~valid] = np.nan
-    lut = np.full(max(geometry_to_index, default=0) + 2, -1, dtype=np.int32)
-    for gid, index in geometry_to_index.items():
-        lut[gid] = index
-    ids = np.full((H, W), -1, dtype=np.int32)
-    ids[valid] = lut[np.clip(gids[valid], 0, len(lut) - 1)]
-    return depth, ids
-
-
 def default_renderer() -> Renderer:
-    """objects/render.py's render_depth when this build has it, else the raycaster above (same contract)."""
-    try:
-        from pose_perception.objects.render import render_depth
-    except ModuleNotFoundError as exc:
-        if exc.name != "pose_perception.objects.render":
-            raise
-        return raycast_render_depth
+    """objects/render.py's render_depth: the package's one renderer (open3d RaycastingScene, z-depth at pixel
+    centres). Any function with its contract can be passed instead wherever a `renderer` argument is taken."""
+    from pose_perception.objects.render import render_depth
+
     return render_depth
 
 
@@ -455,6 +403,20 @@ def _image_box(vertices_cam: np.ndarray, K: np.ndarray) -> Optional[np.ndarray]:
     return np.concatenate([uv.min(axis=0), uv.max(axis=0)])
 
 
+def _box_hides(points_cam: np.ndarray, T_cam_box: np.ndarray, half_extents: np.ndarray) -> np.ndarray:
+    """(N,) bool: does the box (centred, half_extents (3,)) cut the segment from the camera centre to each point?"""
+    R, t = T_cam_box[:3, :3], T_cam_box[:3, 3]
+    origin = -R.T @ t  # camera centre in the box frame
+    d = points_cam @ R  # segment directions in the box frame (R^T p per row)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t1 = (-half_extents - origin) / d
+        t2 = (half_extents - origin) / d
+    t_near = np.nanmax(np.minimum(t1, t2), axis=1)
+    t_far = np.nanmin(np.maximum(t1, t2), axis=1)
+    # a hit strictly before the point (1e-6: the point itself is not hidden by a box it lies on)
+    return (t_near <= t_far) & (t_far > 0) & (t_near < 1.0 - 1e-6)
+
+
 def _boxes_overlap(a: np.ndarray, b: np.ndarray, pad: float = 4.0) -> bool:
     return not (a[2] + pad < b[0] or b[2] + pad < a[0] or a[3] + pad < b[1] or b[3] + pad < a[1])
 
@@ -514,7 +476,7 @@ class _Composer:
 
     def target_crop(self, target: Placement, T_cam_world: np.ndarray) -> CameraIntrinsics:
         """Intrinsics of the image window around the target: visibility renders need only those pixels."""
-        v_cam = transform_points(T_cam_world @ target.T_world_obj, _vertices_faces(target.mesh)[0])
+        v_cam = transform_points(T_cam_world @ target.T_world_obj, target.mesh.vertices_m)
         box = _image_box(v_cam, self.intr.K)
         x0, y0 = max(int(np.floor(box[0])) - 3, 0), max(int(np.floor(box[1])) - 3, 0)
         x1 = min(int(np.ceil(box[2])) + 3, self.intr.width - 1)
@@ -539,8 +501,13 @@ class _Composer:
         _, ids = self.renderer(items, crop)
         return float((ids == 0).sum()) / n_alone
 
-    def occluder(self, target: Placement, T_cam_world: np.ndarray, goal: float) -> Optional[Placement]:
-        """A box standing between camera and target, slid sideways until it hides `goal` of the target."""
+    def occluder(
+        self, target: Placement, T_cam_world: np.ndarray, goal: float
+    ) -> Optional[tuple[Placement, float]]:
+        """A box standing between camera and target, slid sideways until it hides `goal` of the target.
+
+        Returns the occluder and the target's visible fraction behind it, or None when the box cannot hide enough.
+        """
         rng = self.rng
         obj = load_eval_object(target.name)
         eye = invert_T(T_cam_world)[:3, 3]
@@ -564,27 +531,38 @@ class _Composer:
             xy = base + side * offset
             return Placement("", "occluder", mesh, make_T(_rot_z(yaw), [xy[0], xy[1], height / 2.0]), rgb)
 
-        lo, hi = 0.0, width / 2.0 + r * alpha + 0.05
+        half_extents = np.array([thickness, width, height]) / 2.0
+        # the target's visible surface points, once; then each occluder position is an exact ray-box test
         crop = self.target_crop(target, T_cam_world)
         alone, _ = self.renderer([(_renderable(target.mesh), T_cam_world @ target.T_world_obj)], crop)
-        n_alone = int(np.isfinite(alone).sum())
-        if self.visible_fraction(target, [at(lo)], T_cam_world, crop, n_alone) > 1.0 - goal:
+        v, u = np.nonzero(np.isfinite(alone))
+        if len(u) == 0:
+            return None
+        z = alone[v, u].astype(np.float64)
+        K = crop.K
+        points = np.stack([(u - K[0, 2]) / K[0, 0] * z, (v - K[1, 2]) / K[1, 1] * z, z], axis=1)
+
+        def visible(p: Placement) -> float:
+            return 1.0 - float(_box_hides(points, T_cam_world @ p.T_world_obj, half_extents).mean())
+
+        lo, hi = 0.0, width / 2.0 + r * alpha + 0.05
+        if visible(at(lo)) > 1.0 - goal:
             return None  # cannot hide that much from here
-        best, best_err = at(hi), np.inf
-        for _ in range(14):
+        best, best_vis, best_err = at(hi), 1.0, np.inf
+        for _ in range(30):
             mid = (lo + hi) / 2.0
             p = at(mid)
-            vis = self.visible_fraction(target, [p], T_cam_world, crop, n_alone)
+            vis = visible(p)
             err = abs(vis - (1.0 - goal))
             if err < best_err:
-                best, best_err = p, err
+                best, best_vis, best_err = p, vis, err
             if err < self.cfg.occlusion_tolerance / 3:
                 break
             if vis < 1.0 - goal:
                 lo = mid
             else:
                 hi = mid
-        return best
+        return best, best_vis
 
     def static_scene(self) -> list[Placement]:
         import trimesh
@@ -634,10 +612,10 @@ def compose_layout(
             avoid.append(box)
             goal = rng.uniform(lo, hi)
             if goal > 0.01:
-                occ = composer.occluder(tp, T_cam_world, goal)
-                if occ is None:
+                found = composer.occluder(tp, T_cam_world, goal)
+                if found is None:
                     continue
-                vis = composer.visible_fraction(tp, [occ], T_cam_world)
+                occ, vis = found
                 if not (1 - hi - config.occlusion_tolerance <= vis <= 1 - lo + config.occlusion_tolerance):
                     continue
                 placements.append(occ)

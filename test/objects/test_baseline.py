@@ -30,11 +30,12 @@ def test_recovers_the_pose_of_an_unoccluded_segment(segment):
     assert 0.0 < result.fitness <= 1.0 and result.time_s > 0
 
 
-def test_same_seed_same_result(segment):
+def test_repeated_runs_agree_to_a_millimetre(segment):
+    # Open3D's RANSAC runs in parallel threads, so runs are not bit-identical; on a clean segment they must agree
     obj, model, points, _ = segment
     a = register_tutorial(model, points, obj.diameter_m, BaselineConfig(seed=3))
     b = register_tutorial(model, points, obj.diameter_m, BaselineConfig(seed=3))
-    np.testing.assert_allclose(a.T_cam_obj, b.T_cam_obj)
+    assert M.add_error(a.T_cam_obj, b.T_cam_obj, obj.points_m) < 0.001
 
 
 def test_empty_or_nan_input_is_refused_with_a_clear_error(segment):

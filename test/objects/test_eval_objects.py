@@ -21,6 +21,9 @@ def test_tiny_eval_runs_end_to_end_and_reports_synthetic_results(tmp_path, capsy
         assert 0.0 <= base[key] <= 1.0
     assert base["time_ms_mean"] > 0
     assert 0.8 - 0.03 <= result["per_object"]["007_tuna_fish_can"]["visible_fraction_mean"] <= 0.9 + 0.03
+    # one scene hidden 10-20 %: it falls in the 0.10-0.30 bucket (or 0.00-0.10 at the tolerance's edge)
+    buckets = result["add_s_recall_by_occlusion"]["baseline"]
+    assert sum(b["n"] for b in buckets.values()) == 1 and set(buckets) <= {"0.00-0.10", "0.10-0.30"}
     if "estimator" in result["overall"]:
         assert result["overall"]["estimator"]["n"] == 1
         assert "time_ratio_baseline_over_estimator" in result["baseline_comparison"]
@@ -35,3 +38,16 @@ def test_unknown_object_is_refused(capsys):
 def test_bad_occlusion_range_is_an_argument_error(bad):
     with pytest.raises(SystemExit):
         main(["eval", "objects", "--occlusion", bad])
+
+
+def test_an_estimator_that_raises_is_counted_as_a_miss_not_a_crash():
+    from pose_perception.cli.eval_objects import MethodResults
+
+    results = MethodResults()
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("segmentation exploded")
+
+    assert results.call(broken, 1, masks=None) == []
+    assert results.call(lambda: ["pose"]) == ["pose"]
+    assert results.failures == 1 and results.first_failure == "RuntimeError: segmentation exploded"

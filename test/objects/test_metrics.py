@@ -40,7 +40,8 @@ def test_square_turned_a_quarter_is_perfect_only_with_its_declared_symmetry():
     # corners move to their neighbours: 10 cm each
     assert M.add_error(T_est, T_gt, SQUARE) == pytest.approx(0.1)
     assert M.mssd_error(T_est, T_gt, SQUARE, M.symmetry_transforms("none", SQUARE)) == pytest.approx(0.1)
-    assert M.mssd_error(T_est, T_gt, SQUARE, M.symmetry_transforms("discrete:z:4", SQUARE)) == pytest.approx(0, abs=1e-12)
+    square_group = M.symmetry_transforms("discrete:z:4", SQUARE)
+    assert M.mssd_error(T_est, T_gt, SQUARE, square_group) == pytest.approx(0, abs=1e-12)
     assert M.adds_error(T_est, T_gt, SQUARE) == pytest.approx(0, abs=1e-12)
 
 
@@ -71,7 +72,9 @@ def test_continuous_symmetry_discretisation_follows_the_bop_toolkit():
     np.testing.assert_allclose(T[0], np.eye(4))
 
 
-@pytest.mark.parametrize("spec", ["cylinder", "continuous", "continuous:w", "discrete:z", "discrete:z:1", "discrete:z:x"])
+@pytest.mark.parametrize(
+    "spec", ["cylinder", "continuous", "continuous:w", "discrete:z", "discrete:z:1", "discrete:z:x"]
+)
 def test_bad_symmetry_declarations_are_refused(spec):
     with pytest.raises(M.SymmetrySpecError):
         M.symmetry_transforms(spec, SQUARE)
@@ -100,7 +103,8 @@ def test_a_missing_or_broken_estimate_is_a_miss():
 
 def test_estimate_behind_the_camera_has_infinite_mspd():
     K = np.diag([600.0, 600, 1])
-    assert M.mspd_error(make_T(np.eye(3), [0, 0, -1.0]), make_T(np.eye(3), [0, 0, 1.0]), SQUARE, np.eye(4)[None], K) == np.inf
+    behind, in_front = make_T(np.eye(3), [0, 0, -1.0]), make_T(np.eye(3), [0, 0, 1.0])
+    assert M.mspd_error(behind, in_front, SQUARE, np.eye(4)[None], K) == np.inf
 
 
 def test_diameter_of_a_cube_is_its_space_diagonal():

@@ -1,10 +1,10 @@
 """SYNTHETIC scene generator: deterministic, physically placed, ground truth consistent, noise as configured."""
 import numpy as np
 import pytest
-import trimesh
 
-from pose_perception.core.frames import invert_T, make_T, transform_points
+from pose_perception.core.frames import invert_T, transform_points
 from pose_perception.objects import synthetic as S
+from pose_perception.objects.render import render_depth
 
 # few, small distractors keep each scene quick to compose
 FAST = S.SceneConfig(distractor_pool=("013_apple", "017_orange", "007_tuna_fish_can"), n_distractors=(1, 2))
@@ -49,7 +49,7 @@ def test_occlusion_fraction_is_in_the_requested_range(occluded_scenes):
 def test_ground_truth_pose_reproduces_the_target_pixels(occluded_scenes):
     scene = occluded_scenes[0]
     obj = S.load_eval_object(TARGET)
-    alone, _ = S.raycast_render_depth([((obj.vertices_m, obj.faces), scene.object(TARGET).T_cam_obj)], scene.intrinsics)
+    alone, _ = render_depth([((obj.vertices_m, obj.faces), scene.object(TARGET).T_cam_obj)], scene.intrinsics)
     mask = scene.mask(TARGET)
     assert mask.sum() > 500
     np.testing.assert_allclose(scene.depth_clean_m[mask], alone[mask], atol=1e-5)
@@ -75,7 +75,7 @@ def test_renderer_is_swappable():
 
     def counting(items, intrinsics):
         calls.append(len(items))
-        return S.raycast_render_depth(items, intrinsics)
+        return render_depth(items, intrinsics)
 
     S.make_scene(TARGET, 1, FAST, renderer=counting)
     assert calls
@@ -84,15 +84,6 @@ def test_renderer_is_swappable():
 def test_unknown_object_is_a_clear_error():
     with pytest.raises(S.SyntheticSceneError, match="unknown object"):
         S.make_scene("no_such_object", 0, FAST)
-
-
-def test_raycaster_gives_z_depth_through_pixel_centres():
-    intr = S.SceneConfig(width=64, height=48, fx=60.0, fy=60.0).intrinsics()
-    box = trimesh.creation.box(extents=[1.0, 1.0, 0.2])
-    depth, ids = S.raycast_render_depth([(box, make_T(np.eye(3), [0, 0, 1.1]))], intr)
-    # the front face is at z = 1.0 everywhere it is seen, not the ray length
-    assert np.nanmax(np.abs(depth - 1.0)) < 1e-5
-    assert (ids == 0).sum() == np.isfinite(depth).sum() > 0 and (ids[~np.isfinite(depth)] == -1).all()
 
 
 # --- sensor noise -----------------------------------------------------------------------------------------------
@@ -160,3 +151,24 @@ def test_rgb_is_shaded_and_the_target_has_its_own_colours(occluded_scenes):
     table = scene.rgb[scene.instance_ids == 0].astype(float)
     assert np.linalg.norm(target.mean(axis=0) - table.mean(axis=0)) > 20
     assert target.std(axis=0).max() > 5  # two-tone label and Lambertian shading, not a flat fill
+
+
+def test_sequence_moves_only_the_target_at_the_requested_speed():
+    cfg = S.SceneConfig(distractor_pool=("013_apple",), n_distractors=(1, 1), occlusion_range=(0.0, 0.0))
+    frames = list(S.make_sequence(TARGET, 3, 8, cfg, speed_m_s=0.3, yaw_rate_deg_s=0.0, fps=30.0))
+    T0, T2 = (f.object(TARGET).T_cam_obj for f in frames[::2])
+    assert np.linalg.norm(T2[:3, 3] - T0[:3, 3]) == pytest.approx(0.3 * 2 / 30.0, rel=1e-6)
+    np.testing.assert_allclose(T2[:3, :3], T0[:3, :3], atol=1e-12)
+    np.testing.assert_array_equal(frames[0].object("013_apple").T_cam_obj, frames[2].object("013_apple").T_cam_obj)
+    assert not np.array_equal(frames[0].depth_m, frames[2].depth_m, equal_nan=True)
+
+
+def test_pybullet_meshes_are_scaled_to_metres_as_their_urdfs_say(tmp_path):
+    import trimesh
+
+    duck = S.load_eval_object("duck")
+    assert 0.05 < duck.diameter_m < 0.15  # 1.65 units in the file, scale 0.05 in duck_vhacd.urdf
+    path = S.mesh_file_in_metres("duck", tmp_path)
+    assert path.parent == tmp_path
+    np.testing.assert_allclose(trimesh.load(path, force="mesh", process=False).vertices, duck.vertices_m, atol=1e-6)
+    assert S.mesh_file_in_metres("025_mug", tmp_path) == S.load_eval_object("025_mug").path  # already metres
