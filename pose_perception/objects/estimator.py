@@ -3,12 +3,11 @@
 """
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from pose_perception.core.camera import CameraIntrinsics
+from pose_perception.core.camera import CameraIntrinsics, backproject
 from pose_perception.core.types import ObjectPose
 from pose_perception.objects.model import ObjectModel
 from pose_perception.objects.registration import (
@@ -20,8 +19,6 @@ from pose_perception.objects.registration import (
 )
 from pose_perception.objects.segmentation import Segment, SegmentationConfig, segment_depth
 from pose_perception.objects.verification import VerificationConfig, projected_bbox, verify_hypotheses
-
-log = logging.getLogger(__name__)
 
 
 class EstimatorInputError(ValueError):
@@ -76,7 +73,9 @@ def resolve_device(device: str) -> str:
     raise ValueError(f"device must be 'cpu', 'cuda' or 'auto', got '{device}'")
 
 
-def canonical_symmetric_pose(model: ObjectModel, T_cam_obj: np.ndarray, reference: np.ndarray | None = None) -> np.ndarray:
+def canonical_symmetric_pose(
+    model: ObjectModel, T_cam_obj: np.ndarray, reference: np.ndarray | None = None
+) -> np.ndarray:
     """Among the symmetry-equivalent poses T @ S, the one closest in rotation to `reference` (default: the
     camera axes), so symmetric objects get a stable, reproducible orientation."""
     if len(model.symmetry_transforms) == 1:
@@ -303,7 +302,7 @@ class ObjectPoseEstimator:
         vv, uu = np.mgrid[v0:v1:s, u0:u1:s]
         ok = np.isfinite(sub)
         z = sub[ok]
-        pts = np.stack([(uu[ok] - intrinsics.cx) / intrinsics.fx * z, (vv[ok] - intrinsics.cy) / intrinsics.fy * z, z], 1)
+        pts = backproject(np.stack([uu[ok], vv[ok]], axis=1), z, intrinsics.K)
         centre = prev.T_cam_obj[:3, :3] @ model.centre_m + prev.T_cam_obj[:3, 3]
         keep = np.linalg.norm(pts - centre, axis=1) < 0.75 * model.diameter_m
         if self._plane is not None:  # table points would pull the model into the table
@@ -314,7 +313,9 @@ class ObjectPoseEstimator:
         if len(pts) > cfg.registration.max_icp_points:  # the KD-tree queries dominate the cost: cap them
             step = len(pts) / cfg.registration.max_icp_points
             pts = pts[(np.arange(cfg.registration.max_icp_points) * step).astype(np.int64)]
-        T, fitness, _ = refine_icp(self._index[model.name], pts, prev.T_cam_obj, cfg.registration, voxels=cfg.track_icp_voxels)
+        T, fitness, _ = refine_icp(
+            self._index[model.name], pts, prev.T_cam_obj, cfg.registration, voxels=cfg.track_icp_voxels
+        )
         if fitness == 0:
             return None
         vcfg = VerificationConfig(**{**cfg.verification.__dict__, "stride": max(cfg.verification.stride, 3)})

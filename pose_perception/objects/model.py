@@ -113,7 +113,9 @@ def _load_trimesh(path: Path, max_faces: int):
     except Exception as exc:  # trimesh raises many types for malformed files
         raise ObjectModelError(f"cannot read mesh '{path}': {type(exc).__name__}: {exc}") from exc
     if not isinstance(mesh, trimesh.Trimesh) or len(mesh.faces) == 0 or len(mesh.vertices) < 3:
-        raise ObjectModelError(f"mesh '{path}' has no triangles: empty or not a surface mesh (point clouds are refused)")
+        raise ObjectModelError(
+            f"mesh '{path}' has no triangles: empty or not a surface mesh (point clouds are refused)"
+        )
     if len(mesh.faces) > max_faces:
         raise ObjectModelError(
             f"mesh '{path}' has {len(mesh.faces)} faces, more than the {max_faces} allowed; decimate it "
@@ -322,8 +324,8 @@ def load_object_model(
     cache_dir: str | Path | None = None,
     params: ModelParams = ModelParams(),
 ) -> ObjectModel:
-    """Onboard a CAD mesh (a path, or "ycb:<object>" / "pybullet_data:<file>"). units: "m" | "mm" (explicit). symmetry: "none" | "auto" | "continuous:<axis>" |
-    "discrete:<axis>:<order>". Features are cached under cache_dir (default ~/.cache/pose_perception/objects),
+    """Onboard a CAD mesh (a path, or "ycb:<object>" / "pybullet_data:<file>"). units: "m" | "mm" (explicit).
+    symmetry: "none" | "auto" | "continuous:<axis>" | "discrete:<axis>:<order>". Features are cached under cache_dir (default ~/.cache/pose_perception/objects),
     keyed by the file's SHA-256, units, symmetry and params.
 
     Raises ObjectModelError for missing/broken/empty/huge meshes; warns MeshUnitsWarning for implausible sizes.
@@ -349,7 +351,8 @@ def load_object_model(
         raise ObjectModelError(f"mesh '{path}' has zero extent")
 
     key_src = json.dumps(
-        [_CACHE_VERSION, _file_hash(path), units, symmetry, params.__dict__ | {"fpfh_radii_voxels": list(params.fpfh_radii_voxels)}],
+        [_CACHE_VERSION, _file_hash(path), units, symmetry,
+         params.__dict__ | {"fpfh_radii_voxels": list(params.fpfh_radii_voxels)}],
         sort_keys=True,
     )
     key = hashlib.sha256(key_src.encode()).hexdigest()[:24]

@@ -45,7 +45,9 @@ class ScenePatch:
     icp_points: np.ndarray
 
 
-def prepare_patch(points_m: np.ndarray, model: ObjectModel, config: RegistrationConfig, seed: int = 0) -> ScenePatch | None:
+def prepare_patch(
+    points_m: np.ndarray, model: ObjectModel, config: RegistrationConfig, seed: int = 0
+) -> ScenePatch | None:
     """Downsample a segment (M, 3) camera-frame points at the model voxel and compute normals + FPFH."""
     import open3d as o3d
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pose_perception.core.camera import CameraIntrinsics
+from pose_perception.core.camera import CameraIntrinsics, project
 from pose_perception.objects.model import ObjectModel
 from pose_perception.objects.render import cast_model, pixel_rays
 
@@ -73,8 +73,9 @@ def projected_bbox(model: ObjectModel, T_cam_obj: np.ndarray, intrinsics: Camera
     pc = corners @ T_cam_obj[:3, :3].T + T_cam_obj[:3, 3]
     if np.any(pc[:, 2] <= 1e-3):
         return None
-    uv = pc[:, :2] / pc[:, 2:3] * [intrinsics.fx, intrinsics.fy] + [intrinsics.cx, intrinsics.cy]
-    box = np.array([np.floor(uv[:, 0].min()), np.floor(uv[:, 1].min()), np.ceil(uv[:, 0].max()) + 1, np.ceil(uv[:, 1].max()) + 1])
+    uv = project(pc, intrinsics.K)
+    lo, hi = np.floor(uv.min(axis=0)), np.ceil(uv.max(axis=0)) + 1
+    box = np.array([lo[0], lo[1], hi[0], hi[1]])
     box = np.clip(box, 0, [intrinsics.width, intrinsics.height, intrinsics.width, intrinsics.height]).astype(np.int64)
     if box[2] <= box[0] or box[3] <= box[1]:
         return None
@@ -104,14 +105,15 @@ def boundary_scores(
     dr_grid, pts_grid, normals_grid, plane, tau: float, gap_cells: int, ring_cells: int, plane_tol_m: float,
     min_informative: float = 0.25,
 ) -> np.ndarray:
-    """dr_grid (B, h, w) rendered model depth (NaN off the model); pts_grid (h, w, 3) observed camera-frame points (NaN invalid);
-    normals_grid (h, w, 3) observed normals; plane (4,) or None -> boundary score (B,) in [0, 1].
+    """dr_grid (B, h, w) rendered model depth (NaN off the model); pts_grid (h, w, 3) observed camera-frame
+    points (NaN invalid); normals_grid (h, w, 3) observed normals; plane (4,) or None -> boundary score (B,) in [0, 1].
 
     A ring pixel continues the surface seen at its nearest silhouette pixel q when it lies within tau of the
     observed tangent plane at q and within 3 tau in depth: a surface that goes on smoothly (flat or gently
     curved) where the model says the object ends. A real object edge is a depth jump or a crease. Only ring
     pixels whose q is a visible model pixel (observed depth = rendered depth) count: next to an occluded part of
-    the model the occluder is what is seen. Ring pixels that are missing, on the support plane or closer than q (occluders) say nothing. 1 when nothing is said.
+    the model the occluder is what is seen. Ring pixels that are missing, on the support plane or closer than q
+    (occluders) say nothing. 1 when nothing is said.
     boundary = 1 - continuations / max(informative pixels, min_informative * ring pixels)."""
     from scipy import ndimage
 
