@@ -106,3 +106,39 @@ def test_node_publishes_poses_tf_markers_and_survives_bad_input(client, scene, t
     finally:
         rc = node.stop()
     assert rc in (0, -2, 130), node.output()[-3000:]
+
+
+def test_node_uses_a_synchronised_mask_label_image(client, scene, tmp_path):
+    from pose_perception_msgs.msg import ObjectPoseArray
+
+    model, sc = scene
+    objects = client.collect(ObjectPoseArray, "objects")
+    pubs = {t: client.publisher(Image, t, qos_profile_sensor_data) for t in ("image", "depth/image", "masks")}
+    info_pub = client.publisher(CameraInfo, "camera_info", qos_profile_sensor_data)
+    node = start_node("pose_perception.ros.object_pose_node",
+                      params={"objects": '["mustard=ycb:006_mustard_bottle"]', "symmetry": "none",
+                              "cache_dir": str(tmp_path), "use_masks": True, "track": False})
+    labels = np.where(sc.instance_ids == 0, 7, 0).astype(np.uint16)  # one detection, label 7
+    t = [time.time()]
+
+    def send(label_image):
+        t[0] += 0.1
+        header = Header(stamp=s_to_stamp(t[0]), frame_id="camera")
+        pubs["image"].publish(numpy_to_image(sc.rgb, "rgb8", header))
+        pubs["depth/image"].publish(numpy_to_image(np.nan_to_num(sc.depth_m * 1000).astype(np.uint16), "16UC1", header))
+        pubs["masks"].publish(numpy_to_image(label_image, "16UC1", header))
+        info = intrinsics_to_camera_info(INTRINSICS)
+        info.header = header
+        info_pub.publish(info)
+
+    try:
+        client.wait_for_subscribers(pubs["masks"], timeout_s=90)
+        wait_for(lambda: (send(labels), any(m.objects for m in objects))[1], 120, "a pose from the masked frame")
+        o = next(m for m in objects if m.objects).objects[0]
+        assert add_s_m(model.dense_points, pose_to_T(o.pose.pose), sc.poses[0]) < 0.1 * model.diameter_m
+        # An empty detection (all background) gives an empty result, not an error.
+        n = len(objects)
+        wait_for(lambda: (send(np.zeros_like(labels)), len(objects) > n and not objects[-1].objects)[1], 60,
+                 "an empty result for an empty mask")
+    finally:
+        node.stop()
