@@ -267,6 +267,8 @@ class PerceptionNode(LifecycleNode):
         try:
             self.process(frame)
         except Exception as exc:  # noqa: BLE001 - one bad frame must not stop the node
+            if not self.context.ok():
+                return  # shutting down (Ctrl-C / SIGTERM): a frame cut short is not an error
             detail = "" if isinstance(exc, ValueError) else "\n" + traceback.format_exc(limit=3)
             self.report_error(f"frame failed: {type(exc).__name__}: {exc}{detail}", key=f"process:{type(exc).__name__}")
             return

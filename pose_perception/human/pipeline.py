@@ -1,0 +1,427 @@
+"""The human pose pipeline: one RGB(-D) frame in, tracked whole-body 3D people out, with per-stage timings.
+
+Stages: person proposals -> keypoint backend per person -> 3D lifting (depth, else world landmarks) ->
+tracking -> head pose -> optional body mesh. Used by the CLI, the ROS node and the benchmark alike.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from typing import Optional
+
+import numpy as np
+
+from pose_perception.core.camera import CameraIntrinsics
+from pose_perception.core.keypoints import BODY, COCO_WHOLEBODY_133, FACE
+from pose_perception.core.types import BodyMesh, HumanPose, Source
+from pose_perception.human.backends import KeypointEstimate, MediaPipeHolisticBackend, OnnxWholeBodyBackend
+from pose_perception.human.proposals import (
+    MediaPipeFaceProposer,
+    OnnxPersonDetector,
+    PersonProposal,
+    grey_out_boxes,
+    mask_other_depths,
+    suppress_duplicates,
+)
+from pose_perception.human.tracking import box_iou
+
+STAGES = ("proposals", "keypoints", "lifting", "tracking", "head", "mesh")
+
+
+class PipelineConfigError(ValueError):
+    """The pipeline configuration names something that does not exist or cannot be loaded."""
+
+
+class HumanInputError(ValueError):
+    """An image, depth image or camera model handed to the pipeline cannot be used."""
+
+
+@dataclass(frozen=True)
+class HumanPipelineConfig:
+    """Everything the pipeline needs; the node's parameters and the CLI flags map onto these fields."""
+
+    backend: str = "mediapipe"  # "mediapipe" | "onnx"
+    model_path: str = ""  # ONNX whole-body model (backend "onnx")
+    device: str = "auto"  # "cpu" | "cuda" | "auto" for ONNX models and the mesh fitter
+    proposer: str = "face"  # "face" (MediaPipe face detector) | "onnx" (user detector) | "none"
+    detector_model_path: str = ""  # ONNX person detector (proposer "onnx")
+    max_people: int = 3
+    min_person_score: float = 0.3  # mean body-17 confidence below which an estimate is dropped
+    face_min_confidence: float = 0.5
+    full_frame_search: bool = True  # after the proposals, look for more people with found ones greyed out
+    search_period: int = 1  # search every N frames (video: last frame's people are proposals in between)
+    max_search_backoff: int = 1  # video: fruitless searches stretch search_period up to this factor (1: never)
+    search_calls_per_frame: int = 0  # most backend calls one search makes (0: all candidates, for single images)
+    min_strip_fraction: float = 0.15  # narrowest uncovered strip (of the image width) searched for a person
+    duplicate_iou: float = 0.4  # estimates whose keypoint boxes overlap more are the same person
+    depth_band_m: float = 0.6  # depth difference that separates a person from others / background
+    max_image_side_px: int = 1920  # larger images are downscaled first (results are in input pixels)
+    min_image_side_px: int = 32  # smaller images cannot show a person: empty result
+    lift_3d: bool = True
+    depth_window_px: int = 5
+    min_depth_body_keypoints: int = 6  # fewer body keypoints with depth -> use the world landmarks instead
+    bone_lengths: bool = True
+    tracking: bool = True
+    head_pose: bool = True
+    mesh: bool = False
+    mesh_model: str = "anny"
+    smplx_model_path: str = ""
+
+
+def as_rgb(image: np.ndarray) -> np.ndarray:
+    """Any common image array -> (H, W, 3) uint8 RGB: grey (H, W) / (H, W, 1), RGBA, uint16, float 0-1."""
+    if not isinstance(image, np.ndarray) or image.ndim not in (2, 3) or image.size == 0:
+        raise HumanInputError(f"expected an (H, W[, C]) image array, got "
+                              f"{getattr(image, 'shape', type(image).__name__)}")
+    img = image
+    if img.dtype == np.uint16:
+        img = (img >> 8).astype(np.uint8)
+    elif img.dtype.kind == "f":
+        img = (np.clip(np.nan_to_num(img), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    elif img.dtype != np.uint8:
+        raise HumanInputError(f"image dtype {img.dtype} is not supported: use uint8, uint16 or float in [0, 1]")
+    if img.ndim == 2:
+        img = img[:, :, None]
+    channels = img.shape[2]
+    if channels == 1:
+        img = np.repeat(img, 3, axis=2)
+    elif channels == 4:
+        img = img[:, :, :3]
+    elif channels != 3:
+        raise HumanInputError(f"image has {channels} channels: expected 1, 3 or 4")
+    return np.ascontiguousarray(img)
+
+
+def check_depth(depth_m: Optional[np.ndarray], height: int, width: int) -> Optional[np.ndarray]:
+    """(H, W) float metres matching the image -> float32 with NaN for invalid; raises HumanInputError."""
+    if depth_m is None:
+        return None
+    depth = np.asarray(depth_m)
+    if depth.ndim == 3 and depth.shape[2] == 1:
+        depth = depth[:, :, 0]
+    if depth.shape != (height, width):
+        raise HumanInputError(
+            f"depth is {depth.shape[:2]} but the image is {(height, width)}: depth must be registered to the colour "
+            f"image at the same resolution"
+        )
+    depth = depth.astype(np.float32, copy=True)
+    depth[~np.isfinite(depth) | (depth <= 0)] = np.nan
+    return depth
+
+
+def _load_stage(module: str, names: tuple[str, ...], flag: str):
+    import importlib
+
+    try:
+        mod = importlib.import_module(module)
+        return tuple(getattr(mod, n) for n in names)
+    except (ImportError, AttributeError) as exc:
+        raise PipelineConfigError(
+            f"{module} ({', '.join(names)}) is not available in this build ({exc}); set {flag}=false to run without it"
+        ) from exc
+
+
+class HumanPosePipeline:
+    """Stateful (tracking, mesh per track) pipeline for one camera stream. Not thread-safe: one caller at a time,
+    except fit_meshes, which may run on another thread."""
+
+    def __init__(self, config: HumanPipelineConfig = HumanPipelineConfig()) -> None:
+        self.config = config
+        if config.search_period < 1:
+            raise PipelineConfigError(f"search_period must be >= 1, got {config.search_period}")
+        if config.max_people < 1:
+            raise PipelineConfigError(f"max_people must be >= 1, got {config.max_people}")
+        if config.backend == "mediapipe":
+            self.backend = MediaPipeHolisticBackend()
+        elif config.backend == "onnx":
+            self.backend = OnnxWholeBodyBackend(config.model_path, device=config.device)
+        else:
+            raise PipelineConfigError(f"backend must be 'mediapipe' or 'onnx', got '{config.backend}'")
+        if config.proposer == "face":
+            self.proposer = MediaPipeFaceProposer(config.face_min_confidence, config.depth_band_m)
+        elif config.proposer == "onnx":
+            self.proposer = OnnxPersonDetector(config.detector_model_path, device=config.device,
+                                               depth_band_m=config.depth_band_m)
+        elif config.proposer == "none":
+            self.proposer = None
+        else:
+            raise PipelineConfigError(f"proposer must be 'face', 'onnx' or 'none', got '{config.proposer}'")
+        if config.proposer == "none" and not config.full_frame_search:
+            raise PipelineConfigError("proposer 'none' needs full_frame_search=true, else nobody is ever searched")
+        self._lift = None
+        if config.lift_3d:
+            self._lift = _load_stage("pose_perception.human.lifting",
+                                     ("lift_with_depth", "lift_with_world_landmarks", "enforce_bone_lengths",
+                                      "body_frame"), "lift_3d")
+        self.tracker = None
+        if config.tracking:
+            (HumanTracker,) = _load_stage("pose_perception.human.tracking", ("HumanTracker",), "tracking")
+            self.tracker = HumanTracker()
+        self._head = None
+        if config.head_pose:
+            (self._head,) = _load_stage("pose_perception.human.head", ("head_pose_from_face",), "head_pose")
+        self.mesh_fitter = None
+        if config.mesh:
+            (BodyMeshFitter,) = _load_stage("pose_perception.human.body_mesh", ("BodyMeshFitter",), "mesh")
+            self.mesh_fitter = BodyMeshFitter(device=config.device, model=config.mesh_model,
+                                              smplx_model_path=config.smplx_model_path or None)
+        self._previous_boxes: list[tuple[np.ndarray, str]] = []
+        self._frames_since_search = 10**9  # the first frame searches
+        self._search_cursor = 0
+        self._search_misses = 0  # backend runs of searches that found nobody, since the last find
+        self._search_backoff = 1  # search_period multiplier, doubled after each fruitless full round
+
+    def close(self) -> None:
+        for part in (self.backend, self.proposer):
+            if part is not None and hasattr(part, "close"):
+                part.close()
+
+    # ---- stages -------------------------------------------------------------------------------------------
+
+    def find_people(self, rgb: np.ndarray, depth_m: Optional[np.ndarray]) -> tuple[list[KeypointEstimate], float]:
+        """Proposals then the backend per person (+ the greyed-out full-frame search). Returns estimates and the
+        proposal time in ms (the rest is keypoint time)."""
+        cfg = self.config
+        t0 = time.perf_counter()
+        proposals: list[PersonProposal] = self.proposer.propose(rgb, depth_m) if self.proposer else []
+        # Last frame's people are proposals too (top-down video tracking): people facing away stay found
+        # between searches.
+        proposals = suppress_duplicates(proposals + [
+            PersonProposal(b, 0.5, source=src) for b, src in self._previous_boxes], 0.5)
+        t_prop = (time.perf_counter() - t0) * 1e3
+        found: list[KeypointEstimate] = []
+        found_with: list[tuple[Optional[np.ndarray], bool]] = []  # crop box (whole image: None), others greyed
+
+        def accept(est: Optional[KeypointEstimate], box: Optional[np.ndarray] = None, searched: bool = False,
+                   masked: bool = False) -> bool:
+            if est is None or est.score < cfg.min_person_score or not np.all(np.isfinite(est.bbox_xyxy)):
+                return False
+            # The pose detector hallucinates people in background clutter when pushed into crops; a person found
+            # by the search must also have a face the face-landmark model accepted.
+            if searched and not np.any(est.confidence[FACE] > 0):
+                return False
+            if any(is_same_person(est.bbox_xyxy, f.bbox_xyxy, cfg.duplicate_iou) for f in found):
+                return False
+            found.append(est)
+            found_with.append((box, masked))
+            return True
+
+        for p in proposals:
+            if len(found) >= cfg.max_people:
+                break
+            if any(_covers(f, p) for f in found):
+                continue  # this proposal is a person already found (saves a backend run)
+            image = rgb
+            if depth_m is not None and np.isfinite(p.depth_m):
+                image = mask_other_depths(rgb, depth_m, p.depth_m, cfg.depth_band_m)
+            masked = p.source == "previous-masked" and bool(found)
+            if masked:  # found last frame with the others greyed out: look again the same way
+                image = grey_out_boxes(image, [_pad_box(f.bbox_xyxy, 0.1) for f in found])
+            accept(self.backend.estimate(image, p.bbox_xyxy), p.bbox_xyxy, masked=masked)
+        if len(found) < len(self._previous_boxes):
+            self._search_backoff = 1  # someone was lost: look around again soon
+        self._frames_since_search += 1
+        if (cfg.full_frame_search and len(found) < cfg.max_people
+                and self._frames_since_search >= cfg.search_period * self._search_backoff):
+            self._frames_since_search = 0
+            self._search(rgb, found, accept)
+        # Next frame, each person is first looked for with the crop that found them (MediaPipe's detector is
+        # sensitive to the crop: the box that worked is the best bet), grown to cover where they are now.
+        self._previous_boxes = [
+            (_pad_box(f.bbox_xyxy, 0.2) if b is None else _union(b, _pad_box(f.bbox_xyxy, 0.2)),
+             "previous-masked" if masked else "previous") for f, (b, masked) in zip(found, found_with)]
+        return found, t_prop
+
+    def _search(self, rgb: np.ndarray, found: list[KeypointEstimate], accept) -> None:
+        """Look for people the proposals missed (facing away, in profile).
+
+        MediaPipe's pose detector finds one person per call and does best on a person-sized crop, so the
+        candidates are: the whole frame when nobody is found yet; else the vertical strips between the people
+        found (each also a second time, wider: the detector is sensitive to the crop), then the whole frame,
+        always with the found people greyed out. At most search_calls_per_frame candidates are tried per frame
+        (0: all), continuing where the last search stopped, so video frames pay a bounded, rotating cost.
+        """
+        cfg = self.config
+        H, W = rgb.shape[:2]
+        if not found:
+            candidates: list[tuple[Optional[np.ndarray], bool]] = [(None, False)]
+        else:
+            candidates = []
+            for x0, x1 in uncovered_strips([f.bbox_xyxy for f in found], W, cfg.min_strip_fraction * W):
+                strip = np.array([x0, 0, x1, H], np.float32)
+                candidates += [(strip, True), (_pad_box(strip, 0.15), True)]
+            candidates.append((None, True))
+        budget = cfg.search_calls_per_frame or len(candidates)
+        masked = grey_out_boxes(rgb, [_pad_box(f.bbox_xyxy, 0.1) for f in found])
+        start = self._search_cursor % len(candidates)
+        tried, n_before = 0, len(found)
+        for box, searched in candidates[start:] + candidates[:start]:
+            if tried >= budget or len(found) >= cfg.max_people:
+                break
+            tried += 1
+            if box is not None and any(box_iou(box, f.bbox_xyxy) > 0 and is_same_person(box, f.bbox_xyxy, 0.5)
+                                       for f in found):
+                continue  # someone found earlier in this search already fills this strip
+            if accept(self.backend.estimate(masked, box), box, searched=searched, masked=bool(found)):
+                masked = grey_out_boxes(masked, [_pad_box(found[-1].bbox_xyxy, 0.1)])
+        self._search_cursor += tried
+        # Nobody new after a full round of candidates: search half as often (up to max_search_backoff times less).
+        if len(found) > n_before:
+            self._search_misses, self._search_backoff = 0, 1
+        else:
+            self._search_misses += tried
+            if self._search_misses >= len(candidates):
+                self._search_misses = 0
+                self._search_backoff = min(2 * self._search_backoff, cfg.max_search_backoff)
+
+    def lift(self, est: KeypointEstimate, depth_m: Optional[np.ndarray], intrinsics: Optional[CameraIntrinsics]
+             ) -> tuple[Optional[np.ndarray], np.ndarray, Source]:
+        """3D keypoints (133, 3) metres in the camera frame (or None), confidence (133,), source."""
+        conf = est.confidence
+        if self._lift is None or intrinsics is None:
+            return None, conf, Source.RGB
+        lift_with_depth, lift_with_world, enforce_bones, _ = self._lift
+        kp3d, source = None, Source.RGB
+        if depth_m is not None:
+            d3, dconf = lift_with_depth(est.keypoints_uv, conf, depth_m, intrinsics.K,
+                                        window_px=self.config.depth_window_px)
+            if np.count_nonzero(np.all(np.isfinite(d3[BODY]), axis=1)) >= self.config.min_depth_body_keypoints:
+                kp3d, conf, source = d3, dconf, Source.RGBD
+        if kp3d is None and est.keypoints_world_m is not None:
+            kp3d, conf = lift_with_world(est.keypoints_uv, conf, est.keypoints_world_m, intrinsics.K)
+        if kp3d is not None and self.config.bone_lengths:
+            kp3d, conf = enforce_bones(kp3d, conf, COCO_WHOLEBODY_133)
+        return kp3d, conf, source
+
+    def fit_meshes(self, humans: list[HumanPose], stamp_s: float) -> list[HumanPose]:
+        """Body meshes for humans with 3D keypoints (slow: the node runs this at a lower rate on its own thread)."""
+        if self.mesh_fitter is None:
+            return humans
+        out = []
+        for h in humans:
+            mesh: Optional[BodyMesh] = None
+            if h.keypoints_3d is not None:
+                mesh = self.mesh_fitter.fit(h.track_id, h.keypoints_3d, h.confidence, stamp_s)
+            out.append(replace(h, mesh=mesh))
+        return out
+
+    # ---- the whole frame ----------------------------------------------------------------------------------
+
+    def process(self, rgb: np.ndarray, depth_m: Optional[np.ndarray], intrinsics: Optional[CameraIntrinsics],
+                stamp_s: float, with_mesh: bool = True) -> tuple[list[HumanPose], dict[str, float]]:
+        """rgb: (H, W[, C]) image; depth_m: (H, W) metres registered to rgb or None; intrinsics of rgb or None
+        (then no 3D). Returns humans (pixels in the input image, 3D in the camera frame) and timing_ms per stage
+        plus 'total'. with_mesh=False leaves the mesh to a separate fit_meshes call (the node's mesh thread)."""
+        t_start = time.perf_counter()
+        timing = {s: 0.0 for s in STAGES}
+        rgb = as_rgb(rgb)
+        H, W = rgb.shape[:2]
+        depth = check_depth(depth_m, H, W)
+        if intrinsics is not None and (intrinsics.width, intrinsics.height) != (W, H):
+            raise HumanInputError(f"camera info is for {intrinsics.width}x{intrinsics.height} but the image is "
+                                  f"{W}x{H}: use the camera_info of this image stream")
+        if min(H, W) < self.config.min_image_side_px:
+            timing["total"] = (time.perf_counter() - t_start) * 1e3
+            return [], timing
+        scale = min(1.0, self.config.max_image_side_px / max(H, W))
+        work_rgb, work_depth, work_K = rgb, depth, intrinsics
+        if scale < 1.0:
+            import cv2
+
+            size = (max(1, round(W * scale)), max(1, round(H * scale)))
+            work_rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+            if depth is not None:
+                work_depth = cv2.resize(depth, size, interpolation=cv2.INTER_NEAREST)
+            if intrinsics is not None:
+                work_K = intrinsics.scaled(size[0] / W, size[1] / H)
+
+        t0 = time.perf_counter()
+        estimates, timing["proposals"] = self.find_people(work_rgb, work_depth)
+        timing["keypoints"] = (time.perf_counter() - t0) * 1e3 - timing["proposals"]
+
+        t0 = time.perf_counter()
+        humans = []
+        for est in estimates:
+            kp3d, conf, source = self.lift(est, work_depth, work_K)
+            humans.append(HumanPose(
+                track_id=-1, score=est.score, keypoints_uv=(est.keypoints_uv / scale).astype(np.float32),
+                confidence=conf.astype(np.float32), keypoints_3d=kp3d,
+                bbox_xyxy=(est.bbox_xyxy / scale).astype(np.float32), source=source))
+        timing["lifting"] = (time.perf_counter() - t0) * 1e3
+
+        t0 = time.perf_counter()
+        if self.tracker is not None:
+            humans = self.tracker.update(stamp_s, humans)
+        else:
+            humans = [replace(h, track_id=i) for i, h in enumerate(humans)]
+        timing["tracking"] = (time.perf_counter() - t0) * 1e3
+
+        t0 = time.perf_counter()
+        humans = [self._frames(h, intrinsics) for h in humans]
+        timing["head"] = (time.perf_counter() - t0) * 1e3
+
+        if self.mesh_fitter is not None and with_mesh:
+            t0 = time.perf_counter()
+            humans = self.fit_meshes(humans, stamp_s)
+            timing["mesh"] = (time.perf_counter() - t0) * 1e3
+        timing["total"] = (time.perf_counter() - t_start) * 1e3
+        return humans, timing
+
+    def _frames(self, h: HumanPose, intrinsics: Optional[CameraIntrinsics]) -> HumanPose:
+        """Body (pelvis) and head frames of one human, in the camera frame."""
+        T_body = T_head = None
+        if self._lift is not None and h.keypoints_3d is not None:
+            T_body = self._lift[3](h.keypoints_3d)
+        if self._head is not None and intrinsics is not None:
+            T_head = self._head(h.keypoints_uv[FACE], h.confidence[FACE], intrinsics.K, intrinsics.dist)
+        return replace(h, T_sensor_body=T_body, T_sensor_head=T_head)
+
+
+def _covers(found: KeypointEstimate, p: PersonProposal) -> bool:
+    """Whether a found person explains a proposal: its head holds the proposal's face anchor, or (no anchor)
+    the proposal box is mostly the person's box."""
+    if p.anchor_uv is None:
+        return is_same_person(p.bbox_xyxy, found.bbox_xyxy, 0.5)
+    head = np.concatenate([found.keypoints_uv[:5][found.confidence[:5] > 0.3],
+                           found.keypoints_uv[FACE][found.confidence[FACE] > 0]])
+    head = head[np.all(np.isfinite(head), axis=1)]
+    if len(head) < 2:
+        return False
+    lo, hi = head.min(axis=0), head.max(axis=0)
+    box = _pad_box(np.array([lo[0], lo[1], hi[0], hi[1]], np.float32), 0.2)
+    return bool(box[0] <= p.anchor_uv[0] <= box[2] and box[1] <= p.anchor_uv[1] <= box[3])
+
+
+def _union(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.array([min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])], np.float32)
+
+
+def _pad_box(b: np.ndarray, frac: float) -> np.ndarray:
+    w, h = b[2] - b[0], b[3] - b[1]
+    return b + np.array([-frac * w, -frac * h, frac * w, frac * h], np.float32)
+
+
+def is_same_person(a: np.ndarray, b: np.ndarray, iou_threshold: float, containment: float = 0.6) -> bool:
+    """Two (4,) keypoint boxes are one person if they overlap by IoU or one lies mostly inside the other."""
+    if box_iou(a, b) > iou_threshold:
+        return True
+    iw = min(a[2], b[2]) - max(a[0], b[0])
+    ih = min(a[3], b[3]) - max(a[1], b[1])
+    if not (iw > 0 and ih > 0):
+        return False
+    smaller = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
+    return bool(smaller > 0 and iw * ih / smaller > containment)
+
+
+def uncovered_strips(boxes_xyxy: list[np.ndarray], width: int, min_width: float) -> list[tuple[float, float]]:
+    """x-intervals [x0, x1) of the image not covered by any box, at least min_width wide, widest first."""
+    edges = sorted((max(0.0, float(b[0])), min(float(width), float(b[2]))) for b in boxes_xyxy
+                   if np.all(np.isfinite(b)))
+    strips, x = [], 0.0
+    for a, b in edges:
+        if a - x >= min_width:
+            strips.append((x, a))
+        x = max(x, b)
+    if width - x >= min_width:
+        strips.append((x, float(width)))
+    return sorted(strips, key=lambda s: s[0] - s[1])

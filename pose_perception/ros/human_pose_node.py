@@ -1,0 +1,256 @@
+"""human_pose_node: camera stream in, tracked whole-body 3D people out (HumanArray, markers, TF, debug image).
+
+Thin shell over human.pipeline.HumanPosePipeline; body meshes are fitted on their own thread at mesh_rate_hz.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from dataclasses import replace
+from typing import Optional
+
+import numpy as np
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from sensor_msgs.msg import CameraInfo, Image
+from visualization_msgs.msg import MarkerArray
+
+from pose_perception.core.camera import CameraIntrinsics
+from pose_perception.core.frames import make_T
+from pose_perception.core.keypoints import COCO_WHOLEBODY_133
+from pose_perception.core.types import BodyMesh, HumanPose
+from pose_perception.human.pipeline import STAGES, HumanPipelineConfig, HumanPosePipeline
+from pose_perception.ros.base_node import LatestFrameWorker, PerceptionNode, run_node
+from pose_perception.ros.conversions import (
+    camera_info_to_intrinsics,
+    depth_to_m,
+    humans_to_msg,
+    image_to_rgb,
+    numpy_to_image,
+    stamp_to_s,
+)
+from pose_perception.ros.markers import marker_array, mesh_triangle_marker, skeleton_markers, text_marker
+from pose_perception.ros.params import ParamSpec
+from pose_perception.ros.qos import result_qos
+
+LAYOUT = COCO_WHOLEBODY_133
+
+PARAMS = (
+    ParamSpec("backend", "mediapipe", "Keypoint backend.", choices=("mediapipe", "onnx")),
+    ParamSpec("model_path", "", "ONNX whole-body model (RTMW / DWPose / RTMPose-wholebody export) for backend onnx."),
+    ParamSpec("device", "auto", "Device for ONNX models and the mesh fitter.", choices=("auto", "cpu", "cuda")),
+    ParamSpec("proposer", "face", "Person proposals: MediaPipe face detector, a user ONNX detector, or none "
+              "(search only).", choices=("face", "onnx", "none")),
+    ParamSpec("detector_model_path", "", "ONNX person detector (mmdeploy RTMDet / YOLOX export) for proposer onnx."),
+    ParamSpec("max_people", 3, "Most people estimated per frame.", min=1, max=20),
+    ParamSpec("min_person_score", 0.3, "Mean body confidence below which a person is dropped.", min=0.0, max=1.0),
+    ParamSpec("search_period", 3, "Look for people the proposals missed every N frames.", min=1, max=10000),
+    ParamSpec("max_search_backoff", 8, "Searches that find nobody stretch search_period up to this factor "
+              "(reset when someone is found or lost).", min=1, max=1000),
+    ParamSpec("search_calls_per_frame", 1, "Keypoint-model runs one search may make (0: as many as needed); "
+              "searches resume where the last one stopped.", min=0, max=100),
+    ParamSpec("use_depth", False, "Subscribe depth/image (registered to image, 16UC1 mm or 32FC1 m) and lift with it."),
+    ParamSpec("sync_slop_s", 0.03, "Largest stamp difference between image and depth paired together.", min=0.0, max=1.0),
+    ParamSpec("depth_band_m", 0.6, "Depth difference that separates a person from others and the background.",
+              min=0.05, max=5.0),
+    ParamSpec("lift_3d", True, "Estimate 3D keypoints (depth, else MediaPipe world landmarks; needs camera_info)."),
+    ParamSpec("head_pose", True, "Estimate head orientation (head_<id> frames) from the face landmarks."),
+    ParamSpec("mesh", False, "Fit a body mesh per person (on its own thread, at mesh_rate_hz)."),
+    ParamSpec("mesh_rate_hz", 2.0, "Most mesh fits per second per node (skeletons are never held up).",
+              min=0.1, max=60.0),
+    ParamSpec("publish_tf", True, "Publish body_<id>, head_<id> and joint frames on /tf."),
+    ParamSpec("joint_frames", "", "Comma-separated keypoint names (COCO-WholeBody) published as <name>_<id> frames, "
+              "e.g. 'left_wrist,right_wrist'."),
+    ParamSpec("min_joint_confidence", 0.5, "Joint frames and marker joints need this confidence.", min=0.0, max=1.0),
+    ParamSpec("debug_image", False, "Publish debug/image with the skeletons drawn."),
+    ParamSpec("stage_window", 100, "Frames over which the per-stage times on /diagnostics are averaged.",
+              min=1, max=10000),
+)
+
+
+class HumanPoseNode(PerceptionNode):
+    def __init__(self, **kwargs):
+        super().__init__("human_pose_node", PARAMS, **kwargs)
+        self.pipeline: Optional[HumanPosePipeline] = None
+        self._intrinsics: Optional[CameraIntrinsics] = None
+        self._stage_ms: dict[str, deque] = {s: deque(maxlen=self.params["stage_window"])
+                                            for s in STAGES + ("total",)}
+        self._stage_lock = threading.Lock()
+        self._stage_pub = self.create_publisher(DiagnosticArray, "/diagnostics", result_qos(10))
+        self._stage_timer = self.create_timer(self.params["diagnostics_period_s"], self._publish_stage_timing)
+        self._meshes: dict[int, BodyMesh] = {}
+        self._mesh_lock = threading.Lock()
+        self._mesh_worker = LatestFrameWorker(self._fit_meshes, lambda: None)
+
+    # ---- lifecycle hooks -----------------------------------------------------------------------------
+    def load_pipeline(self) -> None:
+        p = self.params
+        self.joint_frames = [n.strip() for n in p["joint_frames"].split(",") if n.strip()]
+        unknown = [n for n in self.joint_frames if n not in LAYOUT.keypoint_names]
+        if unknown:
+            raise ValueError(f"joint_frames names {unknown}, which are not COCO-WholeBody keypoints "
+                             f"(e.g. 'left_wrist', 'nose', 'right_hand_index_tip')")
+        config = HumanPipelineConfig(
+            backend=p["backend"], model_path=p["model_path"], device=p["device"], proposer=p["proposer"],
+            detector_model_path=p["detector_model_path"], max_people=p["max_people"],
+            min_person_score=p["min_person_score"], search_period=p["search_period"],
+            search_calls_per_frame=p["search_calls_per_frame"], max_search_backoff=p["max_search_backoff"],
+            depth_band_m=p["depth_band_m"], lift_3d=p["lift_3d"], head_pose=p["head_pose"], mesh=p["mesh"])
+        if self.pipeline is not None:
+            self.pipeline.close()
+        self.pipeline = HumanPosePipeline(config)
+
+    def release_pipeline(self) -> None:
+        self._stop_mesh_thread()
+        if self.pipeline is not None:
+            self.pipeline.close()
+            self.pipeline = None
+
+    def create_inputs(self) -> None:
+        self.humans_pub = self.result_publisher(self._human_array_type(), "humans")
+        self.markers_pub = self.result_publisher(MarkerArray, "markers")
+        self.debug_pub = self.result_publisher(Image, "debug/image") if self.params["debug_image"] else None
+        self.subscribe(CameraInfo, "camera_info", self._on_camera_info)
+        if self.params["use_depth"]:
+            self.synchronise([(Image, "image"), (Image, "depth/image")], lambda im, d: self.submit((im, d)),
+                             slop_s=self.params["sync_slop_s"])
+        else:
+            self.subscribe(Image, "image", lambda im: self.submit((im, None)))
+        if self.pipeline is not None and self.pipeline.mesh_fitter is not None:
+            self._start_mesh_thread()
+
+    def on_deactivate(self, state):
+        self._stop_mesh_thread()
+        return super().on_deactivate(state)
+
+    def shutdown_worker(self) -> None:
+        self._stop_mesh_thread()
+        super().shutdown_worker()
+
+    @staticmethod
+    def _human_array_type():
+        from pose_perception_msgs.msg import HumanArray
+
+        return HumanArray
+
+    # ---- inputs --------------------------------------------------------------------------------------
+    def _on_camera_info(self, msg: CameraInfo) -> None:
+        self._intrinsics = camera_info_to_intrinsics(msg)  # raises on an uncalibrated camera: reported
+
+    def process(self, frame) -> None:
+        image_msg, depth_msg = frame
+        rgb = image_to_rgb(image_msg)
+        H, W = rgb.shape[:2]
+        stamp_s = stamp_to_s(image_msg.header.stamp)
+        intrinsics = self._intrinsics
+        if intrinsics is None:
+            if self.params["lift_3d"] or self.params["head_pose"]:
+                self.report_error("no camera_info received on 'camera_info' yet: publishing 2D keypoints only",
+                                  key="no_camera_info")
+        elif (intrinsics.width, intrinsics.height) != (W, H):
+            self.report_error(f"camera_info is for {intrinsics.width}x{intrinsics.height} but the image is {W}x{H}: "
+                              f"publishing 2D keypoints only", key="camera_info_size")
+            intrinsics = None
+        depth_m = None
+        if depth_msg is not None:
+            depth_m = depth_to_m(depth_msg)
+            if depth_m.shape != (H, W):
+                self.report_error(f"depth is {depth_m.shape[1]}x{depth_m.shape[0]} but the image is {W}x{H}: register "
+                                  f"depth to colour; this frame is lifted without depth", key="depth_size")
+                depth_m = None
+        humans, timing = self.pipeline.process(rgb, depth_m, intrinsics, stamp_s, with_mesh=False)
+        with self._stage_lock:
+            for k, v in timing.items():
+                if k in self._stage_ms and k != "mesh":
+                    self._stage_ms[k].append(v)
+        if self.pipeline.mesh_fitter is not None:
+            humans = self._with_meshes(humans, stamp_s)
+        self._publish(image_msg, rgb, humans)
+
+    # ---- outputs -------------------------------------------------------------------------------------
+    def _publish(self, image_msg: Image, rgb: np.ndarray, humans: list[HumanPose]) -> None:
+        header = image_msg.header
+        self.humans_pub.publish(humans_to_msg(header, humans, LAYOUT))
+        markers = skeleton_markers(header, humans, LAYOUT, min_confidence=self.params["min_joint_confidence"])
+        for h in humans:
+            if h.mesh is not None:
+                markers.append(mesh_triangle_marker(header, h.mesh.vertices, h.mesh.faces, int(h.track_id)))
+            anchor = h.T_sensor_body[:3, 3] if h.T_sensor_body is not None else None
+            if anchor is not None and np.all(np.isfinite(anchor)):
+                markers.append(text_marker(header, f"id {h.track_id}", anchor + [0.0, -0.9, 0.0], int(h.track_id)))
+        self.markers_pub.publish(marker_array(header, markers))
+        if self.params["publish_tf"]:
+            self.tf.publish(header.stamp, self._frames(header.frame_id, humans))
+        if self.debug_pub is not None:
+            from pose_perception.core.overlay import draw_humans
+
+            self.debug_pub.publish(numpy_to_image(draw_humans(rgb, humans, LAYOUT), "rgb8", header))
+
+    def _frames(self, parent: str, humans: list[HumanPose]) -> list[tuple[str, str, np.ndarray]]:
+        """ROS4HRI names: body_<id> (pelvis), head_<id>, and <joint>_<id> at 3D keypoints (camera axes)."""
+        frames = []
+        for h in humans:
+            if h.T_sensor_body is not None:
+                frames.append((parent, f"body_{h.track_id}", h.T_sensor_body))
+            if h.T_sensor_head is not None:
+                frames.append((parent, f"head_{h.track_id}", h.T_sensor_head))
+            if h.keypoints_3d is not None:
+                for name in self.joint_frames:
+                    i = LAYOUT.index(name)
+                    p = h.keypoints_3d[i]
+                    if np.all(np.isfinite(p)) and h.confidence[i] >= self.params["min_joint_confidence"]:
+                        frames.append((parent, f"{name}_{h.track_id}", make_T(np.eye(3), p)))
+        return frames
+
+    def _publish_stage_timing(self) -> None:
+        """Per-stage pipeline time (mean / p95 ms over the last 100 frames) as a second /diagnostics status."""
+        with self._stage_lock:
+            values = []
+            for k, d in self._stage_ms.items():
+                if d:
+                    a = np.asarray(d)
+                    values += [KeyValue(key=f"{k}_mean_ms", value=f"{a.mean():.2f}"),
+                               KeyValue(key=f"{k}_p95_ms", value=f"{np.percentile(a, 95):.2f}")]
+        if not values:
+            return
+        status = DiagnosticStatus(level=DiagnosticStatus.OK, name=f"{self.get_name()}/stages", message="ok",
+                                  hardware_id=self.get_fully_qualified_name(), values=values)
+        msg = DiagnosticArray(status=[status])
+        msg.header.stamp = self.get_clock().now().to_msg()
+        self._stage_pub.publish(msg)
+
+    # ---- meshes on their own thread ------------------------------------------------------------------
+    def _with_meshes(self, humans: list[HumanPose], stamp_s: float) -> list[HumanPose]:
+        """Attach the latest mesh of each track (fitted on an earlier frame) and hand this frame to the fitter."""
+        self._mesh_worker.submit((humans, stamp_s), time.monotonic())  # newest frame wins
+        with self._mesh_lock:
+            for gone in set(self._meshes) - {h.track_id for h in humans}:
+                del self._meshes[gone]
+            return [replace(h, mesh=self._meshes.get(h.track_id)) for h in humans]
+
+    def _start_mesh_thread(self) -> None:
+        self._mesh_worker.start()
+
+    def _stop_mesh_thread(self) -> None:
+        self._mesh_worker.stop(10.0)
+
+    def _fit_meshes(self, frame: tuple[list[HumanPose], float], t_submit: float) -> None:
+        humans, stamp_s = frame
+        t0 = time.monotonic()
+        try:
+            fitted = self.pipeline.fit_meshes(humans, stamp_s)
+            with self._mesh_lock:
+                self._meshes.update({h.track_id: h.mesh for h in fitted if h.mesh is not None})
+            with self._stage_lock:
+                self._stage_ms["mesh"].append((time.monotonic() - t0) * 1e3)
+        except Exception as exc:  # noqa: BLE001 - a failed fit must not stop later ones
+            self.report_error(f"mesh fit failed: {type(exc).__name__}: {exc}", key="mesh")
+        time.sleep(max(0.0, 1.0 / self.params["mesh_rate_hz"] - (time.monotonic() - t0)))
+
+
+def main(args=None) -> int:
+    return run_node(HumanPoseNode, args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
