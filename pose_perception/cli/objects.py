@@ -63,7 +63,8 @@ def run_estimate(args: argparse.Namespace) -> int:
         return 2
     result = {
         "objects": [
-            {"name": p.name, "instance": int(p.instance), "pose": p.T_cam_obj.tolist(), "score": round(float(p.score), 4)}
+            {"name": p.name, "instance": int(p.instance), "pose": p.T_cam_obj.tolist(),
+             "score": round(float(p.score), 4)}
             for p in poses
         ],
         "timing_ms": {

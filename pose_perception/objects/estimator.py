@@ -3,12 +3,11 @@
 """
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from pose_perception.core.camera import CameraIntrinsics
+from pose_perception.core.camera import CameraIntrinsics, backproject
 from pose_perception.core.types import ObjectPose
 from pose_perception.objects.model import ObjectModel
 from pose_perception.objects.registration import (
@@ -20,8 +19,6 @@ from pose_perception.objects.registration import (
 )
 from pose_perception.objects.segmentation import Segment, SegmentationConfig, segment_depth
 from pose_perception.objects.verification import VerificationConfig, projected_bbox, verify_hypotheses
-
-log = logging.getLogger(__name__)
 
 
 class EstimatorInputError(ValueError):
@@ -76,7 +73,9 @@ def resolve_device(device: str) -> str:
     raise ValueError(f"device must be 'cpu', 'cuda' or 'auto', got '{device}'")
 
 
-def canonical_symmetric_pose(model: ObjectModel, T_cam_obj: np.ndarray, reference: np.ndarray | None = None) -> np.ndarray:
+def canonical_symmetric_pose(
+    model: ObjectModel, T_cam_obj: np.ndarray, reference: np.ndarray | None = None
+) -> np.ndarray:
     """Among the symmetry-equivalent poses T @ S, the one closest in rotation to `reference` (default: the
     camera axes), so symmetric objects get a stable, reproducible orientation."""
     if len(model.symmetry_transforms) == 1:
@@ -102,6 +101,9 @@ class ObjectPoseEstimator:
         self.device = resolve_device(device)
         self._models: dict[str, ObjectModel] = {}
         self._index: dict[str, ModelIndex] = {}
+        # Support plane of the last full estimation: tracking reuses it (no per-frame plane fit) so that the
+        # verification's boundary and support tests see the table as the table.
+        self._plane: np.ndarray | None = None
         for m in models:
             self.add_model(m)
 
@@ -156,6 +158,7 @@ class ObjectPoseEstimator:
         if not self._models:
             return []
         seg = segment_depth(depth, intrinsics, masks, self.config.segmentation)
+        self._plane = seg.plane
         found: list[_Candidate] = []
         for segment in seg.segments:
             found.extend(self._search_segment(segment, depth, intrinsics, seg.plane))
@@ -255,11 +258,18 @@ class ObjectPoseEstimator:
 
     # ----- tracking ----------------------------------------------------------------------------------------
     def track(
-        self, rgb: np.ndarray | None, depth_m: np.ndarray, intrinsics: CameraIntrinsics, previous: list[ObjectPose]
+        self,
+        rgb: np.ndarray | None,
+        depth_m: np.ndarray,
+        intrinsics: CameraIntrinsics,
+        previous: list[ObjectPose],
+        redetect: bool = False,
+        masks=None,
     ) -> list[ObjectPose]:
         """Follow `previous` poses into this frame: ICP from the previous pose on the depth around it, then the
         verification check. Lost objects (score below track_score_threshold) are re-detected with estimate()
-        when config.redetect_on_loss; instance numbers of kept objects are preserved."""
+        when config.redetect_on_loss, and always when `redetect` (to pick up objects that appeared); instance
+        numbers of kept objects are preserved, new ones get the lowest free number."""
         depth = self._check_inputs(rgb, depth_m, intrinsics)
         cfg = self.config
         kept: list[ObjectPose] = []
@@ -273,8 +283,8 @@ class ObjectPoseEstimator:
                 lost = True
             else:
                 kept.append(tracked)
-        if (lost or not previous) and cfg.redetect_on_loss:
-            fresh = self.estimate(rgb, depth, intrinsics)
+        if redetect or ((lost or not previous) and cfg.redetect_on_loss):
+            fresh = self.estimate(rgb, depth, intrinsics, masks)
             kept = self._merge(kept, fresh)
         return sorted(kept, key=lambda p: (p.name, p.instance))
 
@@ -292,19 +302,27 @@ class ObjectPoseEstimator:
         vv, uu = np.mgrid[v0:v1:s, u0:u1:s]
         ok = np.isfinite(sub)
         z = sub[ok]
-        pts = np.stack([(uu[ok] - intrinsics.cx) / intrinsics.fx * z, (vv[ok] - intrinsics.cy) / intrinsics.fy * z, z], 1)
+        pts = backproject(np.stack([uu[ok], vv[ok]], axis=1), z, intrinsics.K)
         centre = prev.T_cam_obj[:3, :3] @ model.centre_m + prev.T_cam_obj[:3, 3]
-        pts = pts[np.linalg.norm(pts - centre, axis=1) < 0.75 * model.diameter_m]
+        keep = np.linalg.norm(pts - centre, axis=1) < 0.75 * model.diameter_m
+        if self._plane is not None:  # table points would pull the model into the table
+            keep &= pts @ self._plane[:3] + self._plane[3] > cfg.segmentation.plane_distance_m
+        pts = pts[keep]
         if len(pts) < 20:
             return None
         if len(pts) > cfg.registration.max_icp_points:  # the KD-tree queries dominate the cost: cap them
             step = len(pts) / cfg.registration.max_icp_points
             pts = pts[(np.arange(cfg.registration.max_icp_points) * step).astype(np.int64)]
-        T, fitness, _ = refine_icp(self._index[model.name], pts, prev.T_cam_obj, cfg.registration, voxels=cfg.track_icp_voxels)
+        T, fitness, _ = refine_icp(
+            self._index[model.name], pts, prev.T_cam_obj, cfg.registration, voxels=cfg.track_icp_voxels
+        )
         if fitness == 0:
             return None
         vcfg = VerificationConfig(**{**cfg.verification.__dict__, "stride": max(cfg.verification.stride, 3)})
-        score = verify_hypotheses(model, [T], depth, intrinsics, vcfg, device=self.device)[0].score
+        score = verify_hypotheses(
+            model, [T], depth, intrinsics, vcfg, device=self.device, plane=self._plane,
+            plane_tol_m=1.5 * cfg.segmentation.plane_distance_m,
+        )[0].score
         if score < cfg.track_score_threshold:
             return None
         T = canonical_symmetric_pose(model, T, reference=prev.T_cam_obj)

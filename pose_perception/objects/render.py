@@ -22,7 +22,9 @@ def _as_T(T: np.ndarray) -> np.ndarray:
     return T
 
 
-def pixel_rays(intrinsics: CameraIntrinsics, roi_xyxy=None, stride: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def pixel_rays(
+    intrinsics: CameraIntrinsics, roi_xyxy=None, stride: int = 1
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Camera-frame ray directions with z = 1 through pixel centres.
 
     roi_xyxy: integer [u0, v0, u1, v1) region (default: whole image). Returns (dirs (h*w, 3) float32, u (w,), v (h,)).

@@ -37,16 +37,10 @@ class Scene:
 
 def look_at(eye: np.ndarray, target: np.ndarray) -> np.ndarray:
     """T_cam_world for a camera at `eye` looking at `target` (world z up; camera x right, y down, z forward)."""
-    z = target - eye
-    z /= np.linalg.norm(z)
-    x = np.cross(z, [0, 0, 1.0])
-    x /= np.linalg.norm(x)
-    y = np.cross(z, x)
-    R_world_cam = np.stack([x, y, z], axis=1)
-    T = np.eye(4)
-    T[:3, :3] = R_world_cam.T
-    T[:3, 3] = -R_world_cam.T @ eye
-    return T
+    from pose_perception.core.frames import invert_T
+    from pose_perception.objects.synthetic import _look_at_T_world_cam
+
+    return invert_T(_look_at_T_world_cam(np.asarray(eye, float), np.asarray(target, float)))
 
 
 def make_scene(meshes, rng: np.random.Generator, distance_m=0.7, elevation_deg=45.0, noise=True,

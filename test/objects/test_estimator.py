@@ -5,7 +5,6 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from scenes import INTRINSICS, add_s_m, make_scene
-from pose_perception.core.camera import CameraIntrinsics
 from pose_perception.objects.estimator import (
     EstimatorInputError,
     ObjectPoseEstimator,

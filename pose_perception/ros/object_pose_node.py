@@ -1,0 +1,236 @@
+"""object_pose_node: 6D poses of known-mesh objects from synchronised RGB-D, estimated then tracked.
+
+Publishes ObjectPoseArray, TF `<object>_<instance>`, mesh markers and /diagnostics; services add/remove/reset.
+"""
+from __future__ import annotations
+
+import threading
+import warnings
+
+import numpy as np
+from sensor_msgs.msg import CameraInfo, Image
+from std_srvs.srv import Trigger
+from visualization_msgs.msg import MarkerArray
+
+from pose_perception.ros.base_node import PerceptionNode, run_node
+from pose_perception.ros.conversions import (
+    camera_info_to_intrinsics,
+    depth_to_m,
+    image_to_numpy,
+    image_to_rgb,
+    objects_to_msg,
+    stamp_to_s,
+)
+from pose_perception.ros.markers import color_for_id, marker_array, mesh_resource_marker, text_marker
+from pose_perception.ros.params import ParamSpec
+
+try:  # published only where vision_msgs exists (real ROS installs); it is not on PyPI
+    from vision_msgs.msg import Detection3D, Detection3DArray, ObjectHypothesisWithPose
+except ImportError:
+    Detection3DArray = None
+
+PARAMS = (
+    ParamSpec("objects", [], 'Objects to load at start, each "NAME=PATH" (PATH may be ycb:<object> or '
+              "pybullet_data:<file>).", read_only=True),
+    ParamSpec("mesh_units", "m", "Units of the start-up meshes.", choices=("m", "mm"), read_only=True),
+    ParamSpec("symmetry", "auto", 'Symmetry of the start-up meshes: "none", "auto", "continuous:<axis>", '
+              '"discrete:<axis>:<order>".', read_only=True),
+    ParamSpec("cache_dir", "", "Feature cache directory (empty: ~/.cache/pose_perception/objects).", read_only=True),
+    ParamSpec("device", "cpu", "Where hypothesis scoring runs; auto picks CUDA when torch sees one.",
+              choices=("cpu", "cuda", "auto"), read_only=True),
+    ParamSpec("score_threshold", 0.7, "Verification score below which nothing is reported.", min=0.0, max=1.0),
+    ParamSpec("track", True, "Track from the previous poses between full estimations."),
+    ParamSpec("redetect_period_s", 2.0, "Full estimation at least this often while tracking (finds new objects).",
+              min=0.0, max=3600.0),
+    ParamSpec("use_masks", False, "Also subscribe `masks` (label image, 0 = background, each other value one "
+              "object) synchronised with the RGB-D frames.", read_only=True),
+    ParamSpec("slop_s", 0.03, "Maximum stamp difference between synchronised inputs.", min=0.0, max=1.0),
+)
+
+
+class ObjectPoseNode(PerceptionNode):
+    def __init__(self, **kwargs):
+        super().__init__("object_pose_node", PARAMS, **kwargs)
+        self.estimator = None
+        self._lock = threading.Lock()  # estimator + tracks: shared by the worker and the service callbacks
+        self._tracks: list = []
+        self._last_full_s = -np.inf
+        self._services = []
+
+    # ---- lifecycle ------------------------------------------------------------------------------------
+    def load_pipeline(self) -> None:
+        from dataclasses import replace
+
+        from pose_perception.objects.estimator import EstimatorConfig, ObjectPoseEstimator
+
+        models = []
+        for entry in self.params["objects"] or []:
+            name, sep, path = str(entry).partition("=")
+            if not sep:
+                raise ValueError(f'objects entry "{entry}" must be NAME=PATH')
+            models.append(self._load(name, path, self.params["mesh_units"], self.params["symmetry"]))
+        config = replace(EstimatorConfig(), score_threshold=self.params["score_threshold"])
+        self.estimator = ObjectPoseEstimator(models, config, device=self.params["device"])
+        if not self._services:
+            from pose_perception_msgs.srv import AddObject, RemoveObject
+
+            self._services = [
+                self.create_service(AddObject, "add_object", self._on_add),
+                self.create_service(RemoveObject, "remove_object", self._on_remove),
+                self.create_service(Trigger, "reset", self._on_reset),
+            ]
+        self.get_logger().info(f"objects loaded: {sorted(self.estimator.models)} (device {self.estimator.device})")
+
+    def release_pipeline(self) -> None:
+        with self._lock:
+            self.estimator = None
+            self._tracks = []
+
+    def create_inputs(self) -> None:
+        self.objects_pub = self.result_publisher(self._objects_msg_type(), "objects")
+        self.marker_pub = self.result_publisher(MarkerArray, "markers")
+        self.detections_pub = self.result_publisher(Detection3DArray, "detections_3d") if Detection3DArray else None
+        topics = [(Image, "image"), (Image, "depth/image"), (CameraInfo, "camera_info")]
+        if self.params["use_masks"]:
+            topics.append((Image, "masks"))
+        self.synchronise(topics, lambda *msgs: self.submit(msgs), slop_s=self.params["slop_s"])
+
+    @staticmethod
+    def _objects_msg_type():
+        from pose_perception_msgs.msg import ObjectPoseArray
+
+        return ObjectPoseArray
+
+    # ---- per frame ------------------------------------------------------------------------------------
+    def process(self, frame) -> None:
+        image_msg, depth_msg, info_msg = frame[:3]
+        rgb = image_to_rgb(image_msg)
+        depth_m = depth_to_m(depth_msg)
+        intrinsics = camera_info_to_intrinsics(info_msg)
+        masks = None
+        if len(frame) > 3:
+            labels = image_to_numpy(frame[3])
+            masks = [labels == k for k in np.unique(labels) if k != 0]
+        t_s = stamp_to_s(depth_msg.header.stamp)
+        with self._lock:
+            if self.estimator is None:
+                return
+            self.estimator.config = _with_threshold(self.estimator.config, self.params["score_threshold"])
+            full = not self._tracks or not self.params["track"] or (
+                abs(t_s - self._last_full_s) >= self.params["redetect_period_s"])
+            if self.params["track"] and self._tracks:
+                poses = self.estimator.track(rgb, depth_m, intrinsics, self._tracks, redetect=full, masks=masks)
+            else:
+                poses = self.estimator.estimate(rgb, depth_m, intrinsics, masks)
+            if full:
+                self._last_full_s = t_s
+            self._tracks = poses if self.params["track"] else []
+            scales = {name: (1e-3 if m.units == "mm" else 1.0) for name, m in self.estimator.models.items()}
+        self._publish(depth_msg.header, poses, scales)
+
+    def _publish(self, header, poses, scales) -> None:
+        self.objects_pub.publish(objects_to_msg(header, poses))
+        self.tf.publish(header.stamp, [(header.frame_id, f"{p.name}_{p.instance}", p.T_cam_obj) for p in poses])
+        markers = []
+        for i, p in enumerate(poses):
+            colour = color_for_id(_stable_id(p.name, p.instance), 0.8)
+            if p.mesh_uri:
+                markers.append(mesh_resource_marker(header, p.mesh_uri, p.T_cam_obj, i, ns="objects", color=colour,
+                                                    scale=scales.get(p.name, 1.0)))
+            label_pos = p.T_cam_obj[:3, 3] + np.array([0.0, -0.5 * float(np.max(p.bbox_size_m)) - 0.03, 0.0])
+            markers.append(text_marker(header, f"{p.name}_{p.instance} {p.score:.2f}", label_pos, i, ns="labels",
+                                       height_m=0.03))
+        self.marker_pub.publish(marker_array(header, markers, namespaces=("objects", "labels")))
+        if self.detections_pub is not None:
+            self.detections_pub.publish(_detections(header, poses))
+
+    # ---- services -------------------------------------------------------------------------------------
+    def _load(self, name: str, path: str, units: str, symmetry: str):
+        from pose_perception.objects.model import MeshUnitsWarning, load_object_model
+
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", MeshUnitsWarning)
+            model = load_object_model(name, path, units=units or "m", symmetry=symmetry or "auto",
+                                      cache_dir=self.params["cache_dir"] or None)
+        for w in caught:
+            self.get_logger().warning(str(w.message))
+        return model
+
+    def _on_add(self, request, response):
+        from pose_perception.objects.model import ObjectModelError
+
+        try:
+            if self.estimator is None:
+                raise RuntimeError("node is not configured")
+            model = self._load(request.name, request.mesh_path, request.units, request.symmetry)
+        except (ObjectModelError, RuntimeError, OSError) as exc:
+            response.success, response.message = False, str(exc)
+            self.report_error(f"add_object '{request.name}' refused: {exc}", key="add_object")
+            return response
+        with self._lock:
+            self.estimator.add_model(model)
+        response.success = True
+        response.message = (f"loaded '{model.name}': diameter {model.diameter_m:.3f} m, symmetry {model.symmetry}, "
+                            f"{len(model.faces)} faces")
+        self.get_logger().info(response.message)
+        return response
+
+    def _on_remove(self, request, response):
+        from pose_perception.objects.estimator import UnknownObjectError
+
+        with self._lock:
+            try:
+                if self.estimator is None:
+                    raise UnknownObjectError("node is not configured")
+                self.estimator.remove_model(request.name)
+                self._tracks = [p for p in self._tracks if p.name != request.name]
+                response.success, response.message = True, f"removed '{request.name}'"
+            except UnknownObjectError as exc:
+                response.success, response.message = False, str(exc.args[0])
+        return response
+
+    def _on_reset(self, request, response):
+        with self._lock:
+            n = len(self._tracks)
+            self._tracks = []
+            self._last_full_s = -np.inf
+        response.success, response.message = True, f"forgot {n} tracked object(s)"
+        return response
+
+
+def _with_threshold(config, threshold: float):
+    from dataclasses import replace
+
+    return config if config.score_threshold == threshold else replace(config, score_threshold=threshold)
+
+
+def _stable_id(name: str, instance: int) -> int:
+    import zlib
+
+    return zlib.crc32(f"{name}_{instance}".encode()) % 1000
+
+
+def _detections(header, poses):
+    """vision_msgs/Detection3DArray for consumers of the Isaac ROS / MoveIt conventions (real ROS only)."""
+    from pose_perception.ros.conversions import T_to_pose
+
+    out = Detection3DArray(header=header)
+    for p in poses:
+        det = Detection3D(header=header, id=f"{p.name}_{p.instance}")
+        hyp = ObjectHypothesisWithPose()
+        hyp.hypothesis.class_id = p.name
+        hyp.hypothesis.score = float(p.score)
+        hyp.pose.pose = T_to_pose(p.T_cam_obj)
+        det.results.append(hyp)
+        det.bbox.center = T_to_pose(p.T_cam_obj)
+        det.bbox.size.x, det.bbox.size.y, det.bbox.size.z = (float(v) for v in p.bbox_size_m)
+        out.detections.append(det)
+    return out
+
+
+def main(args=None) -> int:
+    return run_node(ObjectPoseNode, args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
