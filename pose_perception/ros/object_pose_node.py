@@ -75,9 +75,9 @@ class ObjectPoseNode(PerceptionNode):
             from pose_perception_msgs.srv import AddObject, RemoveObject
 
             self._services = [
-                self.create_service(AddObject, "add_object", self._on_add),
-                self.create_service(RemoveObject, "remove_object", self._on_remove),
-                self.create_service(Trigger, "reset", self._on_reset),
+                self.create_service(AddObject, "~/add_object", self._on_add),
+                self.create_service(RemoveObject, "~/remove_object", self._on_remove),
+                self.create_service(Trigger, "~/reset", self._on_reset),
             ]
         self.get_logger().info(f"objects loaded: {sorted(self.estimator.models)} (device {self.estimator.device})")
 
@@ -88,7 +88,7 @@ class ObjectPoseNode(PerceptionNode):
 
     def create_inputs(self) -> None:
         self.objects_pub = self.result_publisher(self._objects_msg_type(), "objects")
-        self.marker_pub = self.result_publisher(MarkerArray, "markers")
+        self.marker_pub = self.result_publisher(MarkerArray, "object_markers")
         self.detections_pub = self.result_publisher(Detection3DArray, "detections_3d") if Detection3DArray else None
         topics = [(Image, "image"), (Image, "depth/image"), (CameraInfo, "camera_info")]
         if self.params["use_masks"]:

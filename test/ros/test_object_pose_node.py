@@ -45,7 +45,7 @@ def test_node_publishes_poses_tf_markers_and_survives_bad_input(client, scene, t
     model, sc = scene
     objects = client.collect(ObjectPoseArray, "objects")
     tf = client.collect(TFMessage, "/tf", 100)
-    markers = client.collect(MarkerArray, "markers")
+    markers = client.collect(MarkerArray, "object_markers")
     diags = client.collect(DiagnosticArray, "/diagnostics")
     image_pub = client.publisher(Image, "image", qos_profile_sensor_data)
     depth_pub = client.publisher(Image, "depth/image", qos_profile_sensor_data)
@@ -93,15 +93,15 @@ def test_node_publishes_poses_tf_markers_and_survives_bad_input(client, scene, t
         wait_for(lambda: (send(), len(objects) > n and objects[-1].objects)[1], 60, "a result after bad input")
 
         # Services: a bad path is refused with a message; a good mesh loads; remove; reset.
-        bad = client.call(AddObject, "add_object", AddObject.Request(name="ghost", mesh_path="/nope/ghost.stl",
+        bad = client.call(AddObject, "/object_pose_node/add_object", AddObject.Request(name="ghost", mesh_path="/nope/ghost.stl",
                                                                     units="m", symmetry="none"), 30)
         assert not bad.success and "does not exist" in bad.message
-        good = client.call(AddObject, "add_object", AddObject.Request(name="mug", mesh_path=ycb_path("025_mug"),
+        good = client.call(AddObject, "/object_pose_node/add_object", AddObject.Request(name="mug", mesh_path=ycb_path("025_mug"),
                                                                      units="m", symmetry="auto"), 60)
         assert good.success, good.message
-        assert not client.call(RemoveObject, "remove_object", RemoveObject.Request(name="ghost")).success
-        assert client.call(RemoveObject, "remove_object", RemoveObject.Request(name="mug")).success
-        assert client.call(Trigger, "reset", Trigger.Request()).success
+        assert not client.call(RemoveObject, "/object_pose_node/remove_object", RemoveObject.Request(name="ghost")).success
+        assert client.call(RemoveObject, "/object_pose_node/remove_object", RemoveObject.Request(name="mug")).success
+        assert client.call(Trigger, "/object_pose_node/reset", Trigger.Request()).success
         assert node.alive()
     finally:
         rc = node.stop()
