@@ -43,7 +43,8 @@ PARTS = {
     "radar": DemoPart("radar", "radar_pose_node", "radar_pose.yaml", {"radar/points": "/demo/radar/points"},
                       "/radar/humans", "pose_perception_msgs/msg/HumanArray", rate_hz=20.0),
 }
-DEMO_OBJECT = "006_mustard_bottle"
+DEMO_OBJECT = "006_mustard_bottle"          # moves on the table; config/object_pose.yaml loads it as "mustard"
+RUNTIME_OBJECT = ("bowl", "ycb:024_bowl")    # onboarded through the add_object service while running
 
 
 def register(subparsers) -> None:
@@ -275,19 +276,19 @@ def _wait_until_ready(node, parts: dict[str, DemoPart], sup, timeout_s: float) -
 
 
 def _add_demo_object(node) -> None:
-    """Onboard the demo's CAD mesh at run time through the node's add_object service."""
-    from pose_perception.objects.synthetic import cache_dir, mesh_file_in_metres
+    """Onboard one more CAD mesh at run time through the node's add_object service."""
+    from pose_perception.objects.model import resolve_mesh_path
     from pose_perception_msgs.srv import AddObject
 
+    name, spec = RUNTIME_OBJECT
     client = node.create_client(AddObject, "/object_pose_node/add_object")
     if not client.wait_for_service(timeout_sec=30):
         raise RuntimeError("object_pose_node's add_object service is not available")
-    req = AddObject.Request(name=DEMO_OBJECT, mesh_path=str(mesh_file_in_metres(DEMO_OBJECT, cache_dir())),
-                            units="m", symmetry="none")
+    req = AddObject.Request(name=name, mesh_path=str(resolve_mesh_path(spec)), units="m", symmetry="auto")
     future = client.call_async(req)
     deadline = time.monotonic() + 120
     while not future.done() and time.monotonic() < deadline:
         time.sleep(0.05)
     if not future.done() or not future.result().success:
         raise RuntimeError(f"add_object failed: {future.result().message if future.done() else 'no reply'}")
-    print(f"[demo] object '{DEMO_OBJECT}' onboarded: {future.result().message}", flush=True)
+    print(f"[demo] object '{name}' onboarded at run time: {future.result().message}", flush=True)

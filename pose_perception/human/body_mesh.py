@@ -340,6 +340,11 @@ class BodyMeshFitter:
         """Drop a track's warm-start state (call when the tracker loses the person)."""
         self._tracks.pop(int(track_id), None)
 
+    def retain(self, track_ids: set[int]) -> None:
+        """Forget every track not in track_ids (the people of the current frame)."""
+        for gone in set(self._tracks) - {int(t) for t in track_ids}:
+            self.forget(gone)
+
     def reset(self) -> None:
         self._tracks.clear()
 
@@ -663,6 +668,16 @@ class BodyMeshFitter:
             s = shp.detach().clamp(lo, hi)
             kp = self.body.keypoints(rot, trans, s).cpu().numpy()
         return rot.detach(), trans.detach(), s, kp
+
+
+def fit_meshes(fitter: "BodyMeshFitter", humans: list, stamp_s: float) -> list:
+    """Each HumanPose with 3D keypoints gets its track's mesh (None when the fit gives none); tracks absent from
+    this frame are forgotten."""
+    from dataclasses import replace
+
+    fitter.retain({h.track_id for h in humans})
+    return [replace(h, mesh=fitter.fit(h.track_id, h.keypoints_3d, h.confidence, stamp_s))
+            if h.keypoints_3d is not None else replace(h, mesh=None) for h in humans]
 
 
 class MeshRateLimiter:

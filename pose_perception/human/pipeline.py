@@ -66,6 +66,7 @@ class HumanPipelineConfig:
     mesh: bool = False
     mesh_model: str = "anny"
     smplx_model_path: str = ""
+    mesh_max_faces: int = 0  # 0: the full mesh; nodes publish a decimated one
 
 
 def as_rgb(image: np.ndarray) -> np.ndarray:
@@ -164,7 +165,8 @@ class HumanPosePipeline:
         if config.mesh:
             (BodyMeshFitter,) = _load_stage("pose_perception.human.body_mesh", ("BodyMeshFitter",), "mesh")
             self.mesh_fitter = BodyMeshFitter(device=config.device, model=config.mesh_model,
-                                              smplx_model_path=config.smplx_model_path or None)
+                                              smplx_model_path=config.smplx_model_path or None,
+                                              max_faces=config.mesh_max_faces or None)
         self._previous_boxes: list[tuple[np.ndarray, str]] = []
         self._frames_since_search = 10**9  # the first frame searches
         self._search_cursor = 0
@@ -297,13 +299,9 @@ class HumanPosePipeline:
         """Body meshes for humans with 3D keypoints (slow: the node runs this at a lower rate on its own thread)."""
         if self.mesh_fitter is None:
             return humans
-        out = []
-        for h in humans:
-            mesh: Optional[BodyMesh] = None
-            if h.keypoints_3d is not None:
-                mesh = self.mesh_fitter.fit(h.track_id, h.keypoints_3d, h.confidence, stamp_s)
-            out.append(replace(h, mesh=mesh))
-        return out
+        from pose_perception.human.body_mesh import fit_meshes
+
+        return fit_meshes(self.mesh_fitter, humans, stamp_s)
 
     # ---- the whole frame ----------------------------------------------------------------------------------
 

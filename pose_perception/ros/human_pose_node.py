@@ -20,7 +20,7 @@ from pose_perception.core.frames import make_T
 from pose_perception.core.keypoints import COCO_WHOLEBODY_133
 from pose_perception.core.types import BodyMesh, HumanPose
 from pose_perception.human.pipeline import STAGES, HumanPipelineConfig, HumanPosePipeline
-from pose_perception.ros.base_node import LatestFrameWorker, PerceptionNode, run_node
+from pose_perception.ros.base_node import PerceptionNode, run_node
 from pose_perception.ros.conversions import (
     camera_info_to_intrinsics,
     depth_to_m,
@@ -29,6 +29,7 @@ from pose_perception.ros.conversions import (
     numpy_to_image,
     stamp_to_s,
 )
+from pose_perception.ros.mesh_thread import MeshThread
 from pose_perception.ros.markers import marker_array, mesh_triangle_marker, skeleton_markers, text_marker
 from pose_perception.ros.params import ParamSpec
 from pose_perception.ros.qos import result_qos
@@ -56,6 +57,8 @@ PARAMS = (
     ParamSpec("lift_3d", True, "Estimate 3D keypoints (depth, else MediaPipe world landmarks; needs camera_info)."),
     ParamSpec("head_pose", True, "Estimate head orientation (head_<id> frames) from the face landmarks."),
     ParamSpec("mesh", False, "Fit a body mesh per person (on its own thread, at mesh_rate_hz)."),
+    ParamSpec("mesh_max_faces", 5000, "Faces of the published mesh (decimated; 0 = full, ~27k faces).",
+              min=0, max=100000),
     ParamSpec("mesh_rate_hz", 2.0, "Most mesh fits per second per node (skeletons are never held up).",
               min=0.1, max=60.0),
     ParamSpec("publish_tf", True, "Publish body_<id>, head_<id> and joint frames on /tf."),
@@ -78,9 +81,7 @@ class HumanPoseNode(PerceptionNode):
         self._stage_lock = threading.Lock()
         self._stage_pub = self.create_publisher(DiagnosticArray, "/diagnostics", result_qos(10))
         self._stage_timer = self.create_timer(self.params["diagnostics_period_s"], self._publish_stage_timing)
-        self._meshes: dict[int, BodyMesh] = {}
-        self._mesh_lock = threading.Lock()
-        self._mesh_worker = LatestFrameWorker(self._fit_meshes, lambda: None)
+        self.mesh_thread: MeshThread | None = None
 
     # ---- lifecycle hooks -----------------------------------------------------------------------------
     def load_pipeline(self) -> None:
@@ -95,13 +96,18 @@ class HumanPoseNode(PerceptionNode):
             detector_model_path=p["detector_model_path"], max_people=p["max_people"],
             min_person_score=p["min_person_score"], search_period=p["search_period"],
             search_calls_per_frame=p["search_calls_per_frame"], max_search_backoff=p["max_search_backoff"],
-            depth_band_m=p["depth_band_m"], lift_3d=p["lift_3d"], head_pose=p["head_pose"], mesh=p["mesh"])
+            depth_band_m=p["depth_band_m"], lift_3d=p["lift_3d"], head_pose=p["head_pose"], mesh=p["mesh"],
+            mesh_max_faces=p["mesh_max_faces"])
         if self.pipeline is not None:
             self.pipeline.close()
         self.pipeline = HumanPosePipeline(config)
+        if self.pipeline.mesh_fitter is not None:
+            self.mesh_thread = MeshThread(self.pipeline.mesh_fitter, p["mesh_rate_hz"],
+                                          lambda message: self.report_error(message, key="mesh"), self._record_mesh_ms)
 
     def release_pipeline(self) -> None:
         self._stop_mesh_thread()
+        self.mesh_thread = None
         if self.pipeline is not None:
             self.pipeline.close()
             self.pipeline = None
@@ -116,8 +122,8 @@ class HumanPoseNode(PerceptionNode):
                              slop_s=self.params["sync_slop_s"])
         else:
             self.subscribe(Image, "image", lambda im: self.submit((im, None)))
-        if self.pipeline is not None and self.pipeline.mesh_fitter is not None:
-            self._start_mesh_thread()
+        if self.mesh_thread is not None:
+            self.mesh_thread.start()
 
     def on_deactivate(self, state):
         self._stop_mesh_thread()
@@ -163,8 +169,8 @@ class HumanPoseNode(PerceptionNode):
             for k, v in timing.items():
                 if k in self._stage_ms and k != "mesh":
                     self._stage_ms[k].append(v)
-        if self.pipeline.mesh_fitter is not None:
-            humans = self._with_meshes(humans, stamp_s)
+        if self.mesh_thread is not None:
+            humans = self.mesh_thread.attach(humans, stamp_s)
         self._publish(image_msg, rgb, humans)
 
     # ---- outputs -------------------------------------------------------------------------------------
@@ -219,33 +225,15 @@ class HumanPoseNode(PerceptionNode):
         msg.header.stamp = self.get_clock().now().to_msg()
         self._stage_pub.publish(msg)
 
-    # ---- meshes on their own thread ------------------------------------------------------------------
-    def _with_meshes(self, humans: list[HumanPose], stamp_s: float) -> list[HumanPose]:
-        """Attach the latest mesh of each track (fitted on an earlier frame) and hand this frame to the fitter."""
-        self._mesh_worker.submit((humans, stamp_s), time.monotonic())  # newest frame wins
-        with self._mesh_lock:
-            for gone in set(self._meshes) - {h.track_id for h in humans}:
-                del self._meshes[gone]
-            return [replace(h, mesh=self._meshes.get(h.track_id)) for h in humans]
 
-    def _start_mesh_thread(self) -> None:
-        self._mesh_worker.start()
 
     def _stop_mesh_thread(self) -> None:
-        self._mesh_worker.stop(10.0)
+        if self.mesh_thread is not None:
+            self.mesh_thread.stop()
 
-    def _fit_meshes(self, frame: tuple[list[HumanPose], float], t_submit: float) -> None:
-        humans, stamp_s = frame
-        t0 = time.monotonic()
-        try:
-            fitted = self.pipeline.fit_meshes(humans, stamp_s)
-            with self._mesh_lock:
-                self._meshes.update({h.track_id: h.mesh for h in fitted if h.mesh is not None})
-            with self._stage_lock:
-                self._stage_ms["mesh"].append((time.monotonic() - t0) * 1e3)
-        except Exception as exc:  # noqa: BLE001 - a failed fit must not stop later ones
-            self.report_error(f"mesh fit failed: {type(exc).__name__}: {exc}", key="mesh")
-        time.sleep(max(0.0, 1.0 / self.params["mesh_rate_hz"] - (time.monotonic() - t0)))
+    def _record_mesh_ms(self, ms: float) -> None:
+        with self._stage_lock:
+            self._stage_ms["mesh"].append(ms)
 
 
 def main(args=None) -> int:

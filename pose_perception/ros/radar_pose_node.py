@@ -15,7 +15,8 @@ from pose_perception.radar.points import AXES, FieldNames, StampOrderError, pars
 from pose_perception.radar.tracking import TrackerConfig
 from pose_perception.ros.base_node import PerceptionNode, run_node
 from pose_perception.ros.conversions import humans_to_msg, pointcloud2_to_array, stamp_to_s
-from pose_perception.ros.markers import marker_array, skeleton_markers, text_marker
+from pose_perception.ros.markers import marker_array, mesh_triangle_marker, skeleton_markers, text_marker
+from pose_perception.ros.mesh_thread import MeshThread
 from pose_perception.ros.params import ParamSpec
 
 PARAMS = (
@@ -44,6 +45,10 @@ PARAMS = (
     ParamSpec("publish_tf", True, "Publish TF body_<id> at each person's pelvis."),
     ParamSpec("mesh", False, "Fit a body mesh per person (needs pose_perception.human.body_mesh)."),
     ParamSpec("mesh_model", "anny", "Body model of the mesh fitter.", choices=("anny", "smplx")),
+    ParamSpec("mesh_rate_hz", 2.0, "Most mesh fits per second (on their own thread: skeletons never wait).",
+              min=0.1, max=30.0),
+    ParamSpec("mesh_max_faces", 5000, "Faces of the published mesh (decimated; 0 = full, ~27k faces).",
+              min=0, max=100000),
     ParamSpec("marker_min_confidence", 0.2, "Joints below this confidence are not drawn.", min=0.0, max=1.0),
     ParamSpec("restart_after_backwards_s", 1.0, "A stamp this much older than the last one means the source "
               "restarted (bag loop): tracks are reset instead of refusing frames.", min=0.0, max=3600.0),
@@ -54,8 +59,7 @@ class RadarPoseNode(PerceptionNode):
     def __init__(self, **kwargs):
         super().__init__("radar_pose_node", PARAMS, **kwargs)
         self.pipeline: RadarPosePipeline | None = None
-        self.mesh_fitter = None
-        self._mesh_ids: set[int] = set()
+        self.mesh_thread: MeshThread | None = None
 
     def load_pipeline(self) -> None:
         p = self.params
@@ -85,16 +89,32 @@ class RadarPoseNode(PerceptionNode):
                 self.get_logger().warning(f"mesh:=true but the body mesh fitter is unavailable ({exc}); "
                                           "publishing skeletons without meshes")
             else:
-                self.mesh_fitter = BodyMeshFitter(device=p["device"], model=p["mesh_model"])
+                fitter = BodyMeshFitter(device=p["device"], model=p["mesh_model"], max_faces=p["mesh_max_faces"] or None)
+                self.mesh_thread = MeshThread(fitter, p["mesh_rate_hz"],
+                                              lambda message: self.report_error(message, key="mesh"))
 
     def release_pipeline(self) -> None:
         self.pipeline = None
-        self.mesh_fitter = None
+        if self.mesh_thread is not None:
+            self.mesh_thread.stop()
+        self.mesh_thread = None
 
     def create_inputs(self) -> None:
         self.humans_pub = self.result_publisher(self._human_array_type(), "radar/humans")
         self.markers_pub = self.result_publisher(MarkerArray, "radar/markers")
         self.subscribe(PointCloud2, self.params["cloud_topic"], self.submit)
+        if self.mesh_thread is not None:
+            self.mesh_thread.start()
+
+    def on_deactivate(self, state):
+        if self.mesh_thread is not None:
+            self.mesh_thread.stop()
+        return super().on_deactivate(state)
+
+    def shutdown_worker(self) -> None:
+        if self.mesh_thread is not None:
+            self.mesh_thread.stop()
+        super().shutdown_worker()
 
     @staticmethod
     def _human_array_type():
@@ -115,30 +135,20 @@ class RadarPoseNode(PerceptionNode):
             self.get_logger().warning(f"radar stamps jumped back {last - stamp_s:.1f} s: source restarted, tracks reset")
             self.pipeline.reset()
             humans = self.pipeline.process(stamp_s, points)
-        if self.mesh_fitter is not None:
-            humans = self._with_meshes(humans, stamp_s)
+        if self.mesh_thread is not None:
+            humans = self.mesh_thread.attach(humans, stamp_s)
         header = msg.header
         self.humans_pub.publish(humans_to_msg(header, humans, COCO_WHOLEBODY_133))
         markers = skeleton_markers(header, humans, COCO_WHOLEBODY_133, ns="radar_skeleton",
                                    min_confidence=self.params["marker_min_confidence"])
         markers += [text_marker(header, f"radar {h.track_id}", h.keypoints_3d[0] + [0.0, 0.0, 0.25], h.track_id,
                                 ns="radar_ids") for h in humans]
-        self.markers_pub.publish(marker_array(header, markers, namespaces=("radar_skeleton", "radar_ids")))
+        markers += [mesh_triangle_marker(header, h.mesh.vertices, h.mesh.faces, h.track_id, ns="radar_mesh")
+                    for h in humans if h.mesh is not None]
+        self.markers_pub.publish(marker_array(header, markers, namespaces=("radar_skeleton", "radar_ids", "radar_mesh")))
         if self.params["publish_tf"]:
             self.tf.publish(header.stamp, [(header.frame_id, f"body_{h.track_id}", h.T_sensor_body)
                                            for h in humans if h.T_sensor_body is not None])
-
-    def _with_meshes(self, humans, stamp_s: float):
-        ids = {h.track_id for h in humans}
-        for gone in self._mesh_ids - ids:
-            self.mesh_fitter.forget(gone)
-        self._mesh_ids = ids
-        out = []
-        for h in humans:
-            mesh = self.mesh_fitter.fit(h.track_id, h.keypoints_3d[:17], h.confidence[:17], stamp_s)
-            out.append(dataclasses.replace(h, mesh=mesh) if mesh is not None else h)
-        return out
-
 
 def main(args=None) -> int:
     return run_node(RadarPoseNode, args)
