@@ -7,6 +7,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "test"))
 os.environ.setdefault("ROS_DOMAIN_ID", str(1 + os.getpid() % 200))
-os.environ["FASTDDS_DEFAULT_PROFILES_FILE"] = str(REPO / "config" / "fastdds_local.xml")
+for var in ("FASTRTPS_DEFAULT_PROFILES_FILE", "FASTDDS_DEFAULT_PROFILES_FILE"):  # Fast DDS 2.x / 3.x
+    os.environ[var] = str(REPO / "config" / "fastdds_local.xml")
 os.environ.setdefault("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
 os.environ.setdefault("AMENT_PREFIX_PATH", sys.prefix)

@@ -15,6 +15,9 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+from pose_perception.ros.dds import PROFILE_ENV_VARS, set_profile  # noqa: E402
+
 DDS_PROFILE = REPO / "config" / "fastdds_local.xml"
 
 
@@ -22,7 +25,7 @@ def ros_env(extra: Optional[dict] = None) -> dict:
     """Environment for node subprocesses: same domain as the test process, source tree first on the path."""
     env = dict(os.environ)
     env.setdefault("ROS_DOMAIN_ID", str(1 + os.getpid() % 200))
-    env["FASTDDS_DEFAULT_PROFILES_FILE"] = str(DDS_PROFILE)
+    set_profile(env, DDS_PROFILE)
     env.setdefault("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
     env["AMENT_PREFIX_PATH"] = env.get("AMENT_PREFIX_PATH") or sys.prefix
     env["PYTHONPATH"] = str(REPO) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
@@ -77,7 +80,7 @@ class RosClient:
         import rclpy
         from rclpy.executors import SingleThreadedExecutor
 
-        os.environ.update({k: v for k, v in ros_env().items() if k in ("ROS_DOMAIN_ID", "FASTDDS_DEFAULT_PROFILES_FILE")})
+        os.environ.update({k: v for k, v in ros_env().items() if k in ("ROS_DOMAIN_ID", *PROFILE_ENV_VARS)})
         self._rclpy = rclpy
         self.context = rclpy.Context()
         rclpy.init(context=self.context)

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from pose_perception.core.machine import machine_description
+from pose_perception.ros.dds import set_profile, shipped_profile
 
 REPO = Path(__file__).resolve().parents[2]
 TARGETS = {"one_person_rate_hz": 12.0, "node_over_raw": 1.3, "three_people_rate_hz": 5.0}
@@ -85,7 +86,7 @@ def run(args) -> int:
     raw = {name: raw_inference_ms(f, args.raw_iterations, people=int(name[0])) for name, f in frames.items()}
 
     os.environ.setdefault("ROS_DOMAIN_ID", str(100 + os.getpid() % 100))
-    os.environ.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", str(REPO / "config" / "fastdds_local.xml"))
+    set_profile(os.environ, shipped_profile(), overwrite=False)
     env = dict(os.environ)
     env["PYTHONPATH"] = str(REPO) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
 

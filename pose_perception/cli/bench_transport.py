@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from pose_perception.core.machine import machine_description
+from pose_perception.ros.dds import current_profile, set_profile, shipped_profile
 
-SHIPPED_PROFILE = Path(__file__).resolve().parents[2] / "config" / "fastdds_local.xml"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -59,9 +59,10 @@ def _publisher(args) -> int:
     t_next = time.monotonic()
     t_end = t_next + args.seconds + 1.0
     while time.monotonic() < t_end:
-        stamp = node.get_clock().now().to_msg()
-        rgb_msg.header.stamp = depth_msg.header.stamp = stamp
+        # Each message is stamped just before it is sent: the figure is transport latency per stream.
+        rgb_msg.header.stamp = node.get_clock().now().to_msg()
         pub_rgb.publish(rgb_msg)
+        depth_msg.header.stamp = node.get_clock().now().to_msg()
         pub_depth.publish(depth_msg)
         t_next += period
         time.sleep(max(0.0, t_next - time.monotonic()))
@@ -83,15 +84,9 @@ def run(args) -> int:
     if args.role == "publisher":
         return _publisher(args)
     env = dict(os.environ)
-    if args.profile == "shipped":
-        env["FASTDDS_DEFAULT_PROFILES_FILE"] = str(SHIPPED_PROFILE)
-    elif args.profile == "default":
-        env.pop("FASTDDS_DEFAULT_PROFILES_FILE", None)
-    else:
-        env["FASTDDS_DEFAULT_PROFILES_FILE"] = str(Path(args.profile).resolve())
+    set_profile(env, {"shipped": shipped_profile(), "default": None}.get(args.profile, Path(args.profile).resolve()))
     # This process must use the same transport profile as the publisher: re-exec if it differs.
-    if os.environ.get("FASTDDS_DEFAULT_PROFILES_FILE") != env.get("FASTDDS_DEFAULT_PROFILES_FILE") and \
-            not os.environ.get("_PP_BENCH_REEXEC"):
+    if current_profile(os.environ) != current_profile(env) and not os.environ.get("_PP_BENCH_REEXEC"):
         env["_PP_BENCH_REEXEC"] = "1"
         return subprocess.call([sys.executable, "-m", "pose_perception.cli.main", "bench", "transport",
                                 *sys.argv[sys.argv.index("transport") + 1:]], env=env)
@@ -117,10 +112,15 @@ def run(args) -> int:
     child = subprocess.Popen([sys.executable, "-m", "pose_perception.cli.bench_transport_publisher",
                               "--seconds", str(args.seconds), "--rate", str(args.rate), "--width", str(args.width),
                               "--height", str(args.height), "--qos", args.qos], env=env)
+    from rclpy.executors import SingleThreadedExecutor
+
+    executor = SingleThreadedExecutor()  # one executor for the whole run: rclpy.spin_once rebuilds it per call
+    executor.add_node(node)
     try:
         while child.poll() is None:
-            rclpy.spin_once(node, timeout_sec=0.01)
+            executor.spin_once(timeout_sec=0.05)
     finally:
+        executor.shutdown()
         child.wait(60)
         node.destroy_node()
         rclpy.try_shutdown()
@@ -130,7 +130,7 @@ def run(args) -> int:
     lat = {k: [l for t, l in v if t0 <= t < t1] for k, v in received.items()}
     counts = {k: len(v) for k, v in lat.items()}
     results = [_summary(k, lat[k], counts[k], args.seconds) for k in ("image", "depth")]
-    profile = env.get("FASTDDS_DEFAULT_PROFILES_FILE", "Fast DDS defaults")
+    profile = current_profile(env) or "Fast DDS defaults"
     print(f"bench transport: {args.width}x{args.height} rgb8 + 16UC1 at {args.rate:g} Hz, {args.seconds:g} s, "
           f"QoS {args.qos}, profile {profile}")
     print(f"machine: {machine_description()}")

@@ -15,6 +15,8 @@ from typing import Optional
 
 import yaml
 
+from pose_perception.ros.dds import set_profile
+
 # Node name in a parameter file -> module whose main() runs it (the setup.py console scripts call the same).
 NODE_MODULES = {
     "human_pose_node": "pose_perception.ros.human_pose_node",
@@ -133,7 +135,7 @@ def build_specs(configs: list[str], remaps: list[str], params: list[str]) -> lis
 
 def node_env() -> dict:
     env = dict(os.environ)
-    env.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", str(resolve_config("fastdds_local.xml")))
+    set_profile(env, resolve_config("fastdds_local.xml"), overwrite=False)
     env.setdefault("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
     env.setdefault("AMENT_PREFIX_PATH", sys.prefix)
     env.setdefault("PYTHONUNBUFFERED", "1")
