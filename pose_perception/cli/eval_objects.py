@@ -60,13 +60,14 @@ def estimator_api() -> Optional[EstimatorApi]:
     return EstimatorApi(load_object_model, ObjectPoseEstimator, EstimatorConfig)
 
 
-def make_estimator(api: EstimatorApi, obj: EvalObject, device: str = "cpu"):
+def make_estimator(api: EstimatorApi, obj: EvalObject, device: str = "cpu", score_threshold: float | None = None):
     """A single-object estimator for catalogue object `obj`, loaded through the public onboarding path."""
     model = api.load_object_model(
         obj.name, str(mesh_file_in_metres(obj.name, cache_dir())), units="m", symmetry=obj.symmetry
     )
     _check_same_frame(model, obj)
-    return api.ObjectPoseEstimator([model], api.EstimatorConfig(), device=device)
+    config = api.EstimatorConfig() if score_threshold is None else api.EstimatorConfig(score_threshold=score_threshold)
+    return api.ObjectPoseEstimator([model], config, device=device)
 
 
 def _check_same_frame(model, obj: EvalObject) -> None:
@@ -204,6 +205,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-baseline", action="store_true", help="skip the Open3D tutorial baseline")
     parser.add_argument("--no-estimator", action="store_true", help="measure only the baseline")
     parser.add_argument("--device", default="cpu", help="estimator device: cpu | cuda | auto")
+    parser.add_argument("--score-threshold", type=float, default=None,
+                        help="estimator verification threshold (default: the estimator's own)")
     add_common_output(parser)
 
 
@@ -239,7 +242,7 @@ def evaluate(args: argparse.Namespace, log=print) -> dict:
     visible_all: list[float] = []
     for oi, name in enumerate(args.objects):
         obj = load_eval_object(name)
-        estimator = make_estimator(api, obj, args.device) if api else None
+        estimator = make_estimator(api, obj, args.device, args.score_threshold) if api else None
         dense = _dense_points(obj) if run_baseline else None
         results = {m: MethodResults() for m in methods}
         visible = []
