@@ -29,7 +29,7 @@ if ! stamp_ok requirements "$REQ_HASH"; then
   # (pip's warnings about the machine's local index mirrors are noise: filtered)
   "$V/bin/pip" install -q --disable-pip-version-check -r tools/requirements.txt 2> >(grep -v 'is ignored: it is neither' >&2)
   # mediapipe 0.10.21 declares jax and opencv-contrib-python; it needs neither at run time.
-  "$V/bin/pip" install -q --disable-pip-version-check --no-deps -r tools/requirements-nodeps.txt
+  "$V/bin/pip" install -q --disable-pip-version-check --no-deps -r tools/requirements-nodeps.txt 2> >(grep -v 'is ignored: it is neither' >&2)
   stamp_set requirements "$REQ_HASH"
 fi
 
