@@ -99,6 +99,7 @@ LAYOUTS = {layout.name: layout for layout in (COCO_BODY_17, COCO_WHOLEBODY_133)}
 
 # The 12 limb joints used for radar and mesh accuracy figures.
 LIMB_12 = tuple(range(5, 17))
+LIMB_12_NAMES = tuple(COCO_BODY_17_NAMES[i] for i in LIMB_12)
 
 
 def get_layout(name: str) -> KeypointLayout:

@@ -23,7 +23,7 @@ from typing import Optional
 
 import numpy as np
 
-from pose_perception.core.keypoints import COCO_BODY_17_NAMES, FEET_6_NAMES
+from pose_perception.core.keypoints import COCO_BODY_17_NAMES, FEET_6_NAMES, LIMB_12_NAMES
 
 logger = logging.getLogger(__name__)
 
@@ -271,14 +271,7 @@ SMPLX_LANDMARK_VERTICES = {
     "right_big_toe": 8463, "right_small_toe": 8474, "right_heel": 8635,
 }
 # SMPL-X skeleton joints standing in for the COCO limb points (hips sit lower and wider than COCO's; documented).
-SMPLX_JOINT_KEYPOINTS = {
-    "left_shoulder": "left_shoulder", "right_shoulder": "right_shoulder",
-    "left_elbow": "left_elbow", "right_elbow": "right_elbow",
-    "left_wrist": "left_wrist", "right_wrist": "right_wrist",
-    "left_hip": "left_hip", "right_hip": "right_hip",
-    "left_knee": "left_knee", "right_knee": "right_knee",
-    "left_ankle": "left_ankle", "right_ankle": "right_ankle",
-}
+SMPLX_JOINT_KEYPOINTS = {name: name for name in LIMB_12_NAMES}  # same joint names in both skeletons
 SMPLX_JOINT_NAMES = (
     "pelvis", "left_hip", "right_hip", "spine1", "left_knee", "right_knee", "spine2", "left_ankle",
     "right_ankle", "spine3", "left_foot", "right_foot", "neck", "left_collar", "right_collar", "head",

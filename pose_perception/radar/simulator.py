@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pose_perception.core.keypoints import COCO_BODY_17_NAMES
+from pose_perception.core.keypoints import COCO_BODY_17_NAMES, LIMB_12_NAMES
 
 URDF_SCALE = 0.25  # DeepMimic loads humanoid.urdf with globalScaling=0.25
 
@@ -61,14 +61,7 @@ HEAD_POINTS = {
     "left_ear": (0.0, 0.175, -0.075),
     "right_ear": (0.0, 0.175, 0.075),
 }
-COCO_FROM_LINK = {
-    "left_shoulder": "left_shoulder", "right_shoulder": "right_shoulder",
-    "left_elbow": "left_elbow", "right_elbow": "right_elbow",
-    "left_wrist": "left_wrist", "right_wrist": "right_wrist",
-    "left_hip": "left_hip", "right_hip": "right_hip",
-    "left_knee": "left_knee", "right_knee": "right_knee",
-    "left_ankle": "left_ankle", "right_ankle": "right_ankle",
-}
+COCO_FROM_LINK = {name: name for name in LIMB_12_NAMES}  # same joint names in both skeletons
 
 # Body surface: (link, start (3), end (3), radius) capsules in the link frame at scale 1 (metres, native axes).
 # Radii are those of an average adult; BodyShape scales lengths and girth.
