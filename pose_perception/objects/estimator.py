@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Sequence
 
 import numpy as np
 
@@ -149,11 +150,13 @@ class ObjectPoseEstimator:
 
     # ----- estimation --------------------------------------------------------------------------------------
     def estimate(
-        self, rgb: np.ndarray | None, depth_m: np.ndarray, intrinsics: CameraIntrinsics, masks=None
+        self, rgb: np.ndarray | None, depth_m: np.ndarray, intrinsics: CameraIntrinsics, masks=None,
+        explained: Sequence[ObjectPose] = (),
     ) -> list[ObjectPose]:
         """All confidently found instances. rgb (H, W, 3) uint8 or None (colour is only checked for size: meshes
         carry no colour); depth_m (H, W) metres, NaN/0 invalid; masks: optional list of (H, W) bool masks or
-        (4,) pixel boxes. Returns ObjectPose list sorted by name, instance; T_cam_obj maps model -> camera."""
+        (4,) pixel boxes; explained: poses already known (tracks), whose segments are not searched again.
+        Returns ObjectPose list sorted by name, instance; T_cam_obj maps model -> camera."""
         depth = self._check_inputs(rgb, depth_m, intrinsics)
         if not self._models:
             return []
@@ -161,6 +164,8 @@ class ObjectPoseEstimator:
         self._plane = seg.plane
         found: list[_Candidate] = []
         for segment in seg.segments:
+            if any(self._explained_fraction(p, segment.points_m) >= 0.7 for p in explained):
+                continue  # a tracked object already accounts for this segment: re-detection is for the rest
             found.extend(self._search_segment(segment, depth, intrinsics, seg.plane))
         return self._assign_instances(self._suppress_duplicates(found), previous=[])
 
@@ -207,6 +212,12 @@ class ObjectPoseEstimator:
         )
         i = int(np.argmax([s.score for s in scores]))
         return _Candidate(model, canonical_symmetric_pose(model, refined[i]), scores[i].score)
+
+    def _explained_fraction(self, pose: ObjectPose, points: np.ndarray) -> float:
+        model = self._models.get(pose.name)
+        if model is None or len(points) == 0:
+            return 0.0
+        return 1.0 - len(self._unexplained(_Candidate(model, pose.T_cam_obj, pose.score), points)) / len(points)
 
     def _unexplained(self, cand: _Candidate, points: np.ndarray) -> np.ndarray:
         from scipy.spatial import cKDTree
@@ -284,7 +295,7 @@ class ObjectPoseEstimator:
             else:
                 kept.append(tracked)
         if redetect or ((lost or not previous) and cfg.redetect_on_loss):
-            fresh = self.estimate(rgb, depth, intrinsics, masks)
+            fresh = self.estimate(rgb, depth, intrinsics, masks, explained=kept)
             kept = self._merge(kept, fresh)
         return sorted(kept, key=lambda p: (p.name, p.instance))
 

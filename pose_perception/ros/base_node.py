@@ -309,9 +309,16 @@ def run_node(node_class: type, args: Optional[list[str]] = None) -> int:
         return 2
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except Exception:  # noqa: BLE001
+        if rclpy.ok():
+            raise
+        # Ctrl-C / SIGTERM arrived while starting up (before spinning): a clean stop, not a failure.
     finally:
         if node is not None:
             node.shutdown_worker()
-            node.destroy_node()
+            try:
+                node.destroy_node()
+            except Exception:  # noqa: BLE001 - the context may already be gone after a signal
+                pass
         rclpy.try_shutdown()
     return 0

@@ -195,4 +195,4 @@ def test_shipped_parameter_file_configures_and_activates_the_node():
         wait_for(lambda: "]: active" in node.output() or not node.alive(), 60, "node to activate")
         assert node.alive() and "]: active" in node.output(), node.output()[-2000:]
     finally:
-        assert node.stop() == 0
+        assert node.stop() == 0, node.output()[-3000:]
