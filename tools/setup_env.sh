@@ -73,7 +73,7 @@ if ! stamp_ok package "$PKG_HASH"; then
   stamp_set package "$PKG_HASH"
 fi
 # 5. One-time model caches: the anny body model reduced for fitting (minutes on a cold machine, then 0.1 s).
-CACHE_ROOT=${POSE_PERCEPTION_CACHE:-$HOME/.cache/pose_perception}
+CACHE_ROOT=${POSE_PERCEPTION_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pose_perception}  # as core/cache.py
 MODEL_HASH=$(hash_of pose_perception/human/body_model.py)
 if ! stamp_ok body-model "$MODEL_HASH" || ! ls "$CACHE_ROOT"/body_mesh/anny_*.npz >/dev/null 2>&1; then
   log "building the body model cache in $CACHE_ROOT (one time: a few minutes)"

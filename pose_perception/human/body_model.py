@@ -159,9 +159,9 @@ def anny_bone_rotations(group_rotvecs: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def default_cache_dir() -> Path:
-    """~/.cache/pose_perception/body_mesh unless POSE_PERCEPTION_CACHE is set."""
-    root = os.environ.get("POSE_PERCEPTION_CACHE") or os.path.join(Path.home(), ".cache", "pose_perception")
-    return Path(root) / "body_mesh"
+    from pose_perception.core.cache import cache_dir
+
+    return cache_dir("body_mesh")
 
 
 def _group_of_bones(bone_names: list[str], bone_parents: list[int], group_bones: dict[str, str]) -> np.ndarray:

@@ -257,8 +257,9 @@ def detect_symmetry(dense_points: np.ndarray, centre: np.ndarray, diameter_m: fl
 
 
 def _default_cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "pose_perception" / "objects"
+    from pose_perception.core.cache import cache_dir
+
+    return cache_dir("objects")
 
 
 def _make_scene(vertices: np.ndarray, faces: np.ndarray):

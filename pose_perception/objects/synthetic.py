@@ -169,8 +169,10 @@ def mesh_file_in_metres(name: str, cache_dir: str | Path) -> Path:
 
 
 def cache_dir() -> Path:
-    """Where derived data (resting poses) is cached: $POSE_PERCEPTION_CACHE or ~/.cache/pose_perception."""
-    return Path(os.environ.get("POSE_PERCEPTION_CACHE", Path.home() / ".cache" / "pose_perception")) / "synthetic"
+    """Where derived data (resting poses) is cached (core.cache)."""
+    from pose_perception.core.cache import cache_dir as _cache_dir
+
+    return _cache_dir("synthetic")
 
 
 @functools.lru_cache(maxsize=None)
