@@ -9,14 +9,7 @@ from pose_perception.core.keypoints import COCO_WHOLEBODY_133
 from pose_perception.core.types import HumanPose
 from pose_perception.ros.bag import BagError, BagPlayer, BagRecorder, message_class, parse_remaps, read_bag
 from pose_perception.ros.conversions import humans_to_msg, numpy_to_image
-from ros_helpers import RosClient, wait_for
-
-
-@pytest.fixture
-def client():
-    c = RosClient("bag_test_client")
-    yield c
-    c.close()
+from ros_helpers import wait_for
 
 
 def _humans_msg():

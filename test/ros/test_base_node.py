@@ -13,17 +13,10 @@ from tf2_msgs.msg import TFMessage
 
 from pose_perception.core.camera import CameraIntrinsics
 from pose_perception.ros.conversions import intrinsics_to_camera_info, numpy_to_image, s_to_stamp
-from ros_helpers import RosClient, diagnostics_values, start_node, wait_for
+from ros_helpers import diagnostics_values, start_node, wait_for
 
 NODE = "test/ros/centre_depth_node.py"
 INTR = CameraIntrinsics(K=np.array([[100.0, 0, 16], [0, 100, 12], [0, 0, 1]]), width=32, height=24)
-
-
-@pytest.fixture(scope="module")
-def client():
-    c = RosClient("base_node_test_client")
-    yield c
-    c.close()
 
 
 class Feeder:

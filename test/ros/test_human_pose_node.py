@@ -15,18 +15,11 @@ from visualization_msgs.msg import MarkerArray
 from pose_perception.core.camera import CameraIntrinsics
 from pose_perception.ros.conversions import intrinsics_to_camera_info, numpy_to_image, s_to_stamp
 from pose_perception.samples.photos import one_person_frame
-from ros_helpers import RosClient, diagnostics_values, start_node, wait_for
+from ros_helpers import diagnostics_values, start_node, wait_for
 
 NODE = "pose_perception.ros.human_pose_node"
 W, H = 640, 480
 INTR = CameraIntrinsics.default_for_size(W, H)
-
-
-@pytest.fixture(scope="module")
-def client():
-    c = RosClient("human_node_test_client")
-    yield c
-    c.close()
 
 
 class Camera:

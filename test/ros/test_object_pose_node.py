@@ -20,16 +20,9 @@ from scenes import INTRINSICS, add_s_m, make_scene, ycb_path  # noqa: E402
 
 from pose_perception.objects.model import load_object_model  # noqa: E402
 from pose_perception.ros.conversions import intrinsics_to_camera_info, numpy_to_image, pose_to_T, s_to_stamp  # noqa: E402
-from ros_helpers import RosClient, diagnostics_values, start_node, wait_for  # noqa: E402
+from ros_helpers import diagnostics_values, start_node, wait_for  # noqa: E402
 
 pytestmark = pytest.mark.timeout(240)
-
-
-@pytest.fixture(scope="module")
-def client():
-    c = RosClient("object_node_test_client")
-    yield c
-    c.close()
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from pose_perception.radar import simulator as sim
 from pose_perception.radar.training import random_sequence
 from pose_perception.ros.conversions import array_to_pointcloud2, s_to_stamp
 from pose_perception.ros.qos import input_qos
-from ros_helpers import REPO, RosClient, diagnostics_values, start_node, wait_for
+from ros_helpers import REPO, diagnostics_values, start_node, wait_for
 
 POINT_DTYPE = np.dtype([("x", np.float32), ("y", np.float32), ("z", np.float32), ("velocity", np.float32),
                         ("intensity", np.float32)])
@@ -28,13 +28,6 @@ def to_cloud(points: np.ndarray, stamp_s: float, dtype=POINT_DTYPE) -> PointClou
     for i, name in enumerate(dtype.names):
         arr[name] = points[:, i]
     return array_to_pointcloud2(arr, Header(stamp=s_to_stamp(stamp_s), frame_id="radar"))
-
-
-@pytest.fixture(scope="module")
-def client():
-    c = RosClient("radar_node_test_client")
-    yield c
-    c.close()
 
 
 def test_radar_node_tracks_a_simulated_person_and_survives_bad_clouds(client):
