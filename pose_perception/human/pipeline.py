@@ -5,7 +5,9 @@ tracking -> head pose -> optional body mesh. Used by the CLI, the ROS node and t
 """
 from __future__ import annotations
 
+import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Optional
 
@@ -14,14 +16,18 @@ import numpy as np
 from pose_perception.core.camera import CameraIntrinsics
 from pose_perception.core.keypoints import BODY, COCO_WHOLEBODY_133, FACE
 from pose_perception.core.types import BodyMesh, HumanPose, Source
-from pose_perception.human.backends import KeypointEstimate, MediaPipeHolisticBackend, OnnxWholeBodyBackend
+from pose_perception.human.backends import (
+    KeypointEstimate,
+    MediaPipeHolisticBackend,
+    OnnxWholeBodyBackend,
+    estimate_all,
+)
 from pose_perception.human.proposals import (
     MediaPipeFaceProposer,
     OnnxPersonDetector,
     PersonProposal,
     grey_out_boxes,
     mask_other_depths,
-    suppress_duplicates,
 )
 from pose_perception.human.tracking import box_iou
 
@@ -49,10 +55,12 @@ class HumanPipelineConfig:
     min_person_score: float = 0.3  # mean body-17 confidence below which an estimate is dropped
     face_min_confidence: float = 0.5
     full_frame_search: bool = True  # after the proposals, look for more people with found ones greyed out
-    search_period: int = 1  # search every N frames (video: last frame's people are proposals in between)
+    search_period: int = 1  # propose and search every N frames (video: last frame's people are followed)
     max_search_backoff: int = 1  # video: fruitless searches stretch search_period up to this factor (1: never)
     search_calls_per_frame: int = 0  # most backend calls one search makes (0: all candidates, for single images)
     min_strip_fraction: float = 0.15  # narrowest uncovered strip (of the image width) searched for a person
+    workers: int = 0  # people whose keypoints are estimated concurrently (0: one per CPU core)
+    follow_min_iou: float = 0.5  # a followed person seen without a face must overlap last frame's box this much
     duplicate_iou: float = 0.4  # estimates whose keypoint boxes overlap more are the same person
     depth_band_m: float = 0.6  # depth difference that separates a person from others / background
     max_image_side_px: int = 1920  # larger images are downscaled first (results are in input pixels)
@@ -67,6 +75,20 @@ class HumanPipelineConfig:
     mesh_model: str = "anny"
     smplx_model_path: str = ""
     mesh_max_faces: int = 0  # 0: the full mesh; nodes publish a decimated one
+
+
+@dataclass(frozen=True)
+class _Followed:
+    """A person found in the last frame: crop_box (4,) where to look next, keypoint_box (4,) where they were,
+    masked: found with the others greyed out, lane: the backend lane that follows them, had_face: their face
+    was found, confirmed_at: frame index of the last detection (not lane tracking) that found them."""
+
+    crop_box: np.ndarray
+    keypoint_box: np.ndarray
+    masked: bool
+    lane: int
+    had_face: bool
+    confirmed_at: int
 
 
 def as_rgb(image: np.ndarray) -> np.ndarray:
@@ -130,6 +152,8 @@ class HumanPosePipeline:
         self.config = config
         if config.search_period < 1:
             raise PipelineConfigError(f"search_period must be >= 1, got {config.search_period}")
+        if config.workers < 0:
+            raise PipelineConfigError(f"workers must be >= 0 (0: one per CPU core), got {config.workers}")
         if config.max_people < 1:
             raise PipelineConfigError(f"max_people must be >= 1, got {config.max_people}")
         if config.backend == "mediapipe":
@@ -167,13 +191,20 @@ class HumanPosePipeline:
             self.mesh_fitter = BodyMeshFitter(device=config.device, model=config.mesh_model,
                                               smplx_model_path=config.smplx_model_path or None,
                                               max_faces=config.mesh_max_faces or None)
-        self._previous_boxes: list[tuple[np.ndarray, str]] = []
+        workers = config.workers or os.cpu_count() or 1
+        self._pool = ThreadPoolExecutor(min(workers, config.max_people)) if min(workers, config.max_people) > 1 else None
+        self._followed: list[_Followed] = []  # last frame's people, looked for first in the next frame
+        self._next_lane = 0
+        self._frame_index = 0
+        self._frames_since_proposals = 10**9  # the first frame runs the proposer
         self._frames_since_search = 10**9  # the first frame searches
         self._search_cursor = 0
         self._search_misses = 0  # backend runs of searches that found nobody, since the last find
         self._search_backoff = 1  # search_period multiplier, doubled after each fruitless full round
 
     def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
         for part in (self.backend, self.proposer):
             if part is not None and hasattr(part, "close"):
                 part.close()
@@ -181,33 +212,65 @@ class HumanPosePipeline:
     # ---- stages -------------------------------------------------------------------------------------------
 
     def find_people(self, rgb: np.ndarray, depth_m: Optional[np.ndarray]) -> tuple[list[KeypointEstimate], float]:
-        """Proposals then the backend per person (+ the greyed-out full-frame search). Returns estimates and the
-        proposal time in ms (the rest is keypoint time)."""
+        """Last frame's people first (each in its own backend lane, concurrently), then proposals for new people
+        (every search_period frames, or every frame while nobody is followed), then the greyed-out full-frame
+        search. Returns estimates and the proposal time in ms (the rest is keypoint time)."""
         cfg = self.config
-        t0 = time.perf_counter()
-        proposals: list[PersonProposal] = self.proposer.propose(rgb, depth_m) if self.proposer else []
-        # Last frame's people are proposals too (top-down video tracking): people facing away stay found
-        # between searches.
-        proposals = suppress_duplicates(proposals + [
-            PersonProposal(b, 0.5, source=src) for b, src in self._previous_boxes], 0.5)
-        t_prop = (time.perf_counter() - t0) * 1e3
         found: list[KeypointEstimate] = []
-        found_with: list[tuple[Optional[np.ndarray], bool]] = []  # crop box (whole image: None), others greyed
+        found_with: list[tuple[Optional[np.ndarray], bool, Optional[int]]] = []  # crop box, others greyed, lane
+        confirmed: dict[int, int] = {}  # index in found -> frame of the last detection that saw the person
+        self._frame_index += 1
 
         def accept(est: Optional[KeypointEstimate], box: Optional[np.ndarray] = None, searched: bool = False,
-                   masked: bool = False) -> bool:
+                   masked: bool = False, lane: Optional[int] = None) -> bool:
             if est is None or est.score < cfg.min_person_score or not np.all(np.isfinite(est.bbox_xyxy)):
                 return False
             # The pose detector hallucinates people in background clutter when pushed into crops; a person found
             # by the search must also have a face the face-landmark model accepted.
-            if searched and not np.any(est.confidence[FACE] > 0):
+            if searched and not _has_face(est):
                 return False
             if any(is_same_person(est.bbox_xyxy, f.bbox_xyxy, cfg.duplicate_iou) for f in found):
                 return False
             found.append(est)
-            found_with.append((box, masked))
+            found_with.append((box, masked, lane))
             return True
 
+        # Top-down video tracking: each person is looked for again with the crop that found them, in the lane
+        # that followed them, so people facing away stay found and MediaPipe skips its detector.
+        requests = []
+        for i, tr in enumerate(self._followed):
+            image = rgb
+            if tr.masked:  # found with the others greyed out: look again the same way
+                image = grey_out_boxes(rgb, [_pad_box(o.keypoint_box, 0.1)
+                                             for k, o in enumerate(self._followed) if k != i])
+            requests.append((image, tr.crop_box, tr.lane))
+        for tr, est, (image, box, lane) in zip(self._followed, estimate_all(self.backend, requests, self._pool),
+                                               requests):
+            # A lane can go on following a stale region into clutter (the person left, the scene cut). A person
+            # seen without a face is re-confirmed by a fresh detection on the same crop: at once when they had
+            # a face last frame, else at least every search_period frames.
+            confirmed_at = tr.confirmed_at
+            if est is not None and _has_face(est):
+                confirmed_at = self._frame_index  # the face-landmark model accepted a face: a person is there
+            elif est is not None and (tr.had_face or self._frame_index - tr.confirmed_at >= cfg.search_period):
+                est, confirmed_at = self.backend.estimate(image, box), self._frame_index
+            # Without a face, only continuity says it is the same person: people do not jump between frames.
+            if est is not None and not _has_face(est) and box_iou(est.bbox_xyxy, tr.keypoint_box) < cfg.follow_min_iou:
+                est = None
+            if accept(est, tr.crop_box, masked=tr.masked, lane=lane):
+                confirmed[len(found) - 1] = confirmed_at
+            else:
+                self.backend.release_lane(lane)
+        if len(found) < len(self._followed):
+            self._search_backoff = 1  # someone was lost: look around again soon
+
+        t0 = time.perf_counter()
+        self._frames_since_proposals += 1
+        proposals: list[PersonProposal] = []
+        if self.proposer is not None and (not found or self._frames_since_proposals >= cfg.search_period):
+            self._frames_since_proposals = 0
+            proposals = self.proposer.propose(rgb, depth_m)
+        t_prop = (time.perf_counter() - t0) * 1e3
         for p in proposals:
             if len(found) >= cfg.max_people:
                 break
@@ -216,22 +279,23 @@ class HumanPosePipeline:
             image = rgb
             if depth_m is not None and np.isfinite(p.depth_m):
                 image = mask_other_depths(rgb, depth_m, p.depth_m, cfg.depth_band_m)
-            masked = p.source == "previous-masked" and bool(found)
-            if masked:  # found last frame with the others greyed out: look again the same way
-                image = grey_out_boxes(image, [_pad_box(f.bbox_xyxy, 0.1) for f in found])
-            accept(self.backend.estimate(image, p.bbox_xyxy), p.bbox_xyxy, masked=masked)
-        if len(found) < len(self._previous_boxes):
-            self._search_backoff = 1  # someone was lost: look around again soon
+            accept(self.backend.estimate(image, p.bbox_xyxy), p.bbox_xyxy)
+
         self._frames_since_search += 1
         if (cfg.full_frame_search and len(found) < cfg.max_people
                 and self._frames_since_search >= cfg.search_period * self._search_backoff):
             self._frames_since_search = 0
             self._search(rgb, found, accept)
-        # Next frame, each person is first looked for with the crop that found them (MediaPipe's detector is
-        # sensitive to the crop: the box that worked is the best bet), grown to cover where they are now.
-        self._previous_boxes = [
-            (_pad_box(f.bbox_xyxy, 0.2) if b is None else _union(b, _pad_box(f.bbox_xyxy, 0.2)),
-             "previous-masked" if masked else "previous") for f, (b, masked) in zip(found, found_with)]
+        # Next frame's crop: the box that found the person (MediaPipe's detector is sensitive to the crop, the
+        # box that worked is the best bet), grown to cover where they are now.
+        followed = []
+        for f, (box, masked, lane) in zip(found, found_with):
+            if lane is None:
+                lane, self._next_lane = self._next_lane, self._next_lane + 1
+            crop = _pad_box(f.bbox_xyxy, 0.2) if box is None else _union(box, _pad_box(f.bbox_xyxy, 0.2))
+            followed.append(_Followed(crop, f.bbox_xyxy, masked, lane, _has_face(f),
+                                      confirmed.get(len(followed), self._frame_index)))
+        self._followed = followed
         return found, t_prop
 
     def _search(self, rgb: np.ndarray, found: list[KeypointEstimate], accept) -> None:
@@ -373,6 +437,10 @@ class HumanPosePipeline:
         if self._head is not None and intrinsics is not None:
             T_head = self._head(h.keypoints_uv[FACE], h.confidence[FACE], intrinsics.K, intrinsics.dist)
         return replace(h, T_sensor_body=T_body, T_sensor_head=T_head)
+
+
+def _has_face(est: KeypointEstimate) -> bool:
+    return bool(np.any(est.confidence[FACE] > 0))
 
 
 def _covers(found: KeypointEstimate, p: PersonProposal) -> bool:

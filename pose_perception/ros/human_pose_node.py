@@ -45,7 +45,10 @@ PARAMS = (
     ParamSpec("detector_model_path", "", "ONNX person detector (mmdeploy RTMDet / YOLOX export) for proposer onnx."),
     ParamSpec("max_people", 3, "Most people estimated per frame.", min=1, max=20),
     ParamSpec("min_person_score", 0.3, "Mean body confidence below which a person is dropped.", min=0.0, max=1.0),
-    ParamSpec("search_period", 3, "Look for people the proposals missed every N frames.", min=1, max=10000),
+    ParamSpec("search_period", 3, "Run the proposer and look for people it missed every N frames (people already "
+              "found are followed every frame).", min=1, max=10000),
+    ParamSpec("workers", 0, "People whose keypoints are estimated concurrently (0: one per CPU core).",
+              min=0, max=64),
     ParamSpec("max_search_backoff", 8, "Searches that find nobody stretch search_period up to this factor "
               "(reset when someone is found or lost).", min=1, max=1000),
     ParamSpec("search_calls_per_frame", 1, "Keypoint-model runs one search may make (0: as many as needed); "
@@ -96,7 +99,7 @@ class HumanPoseNode(PerceptionNode):
             detector_model_path=p["detector_model_path"], max_people=p["max_people"],
             min_person_score=p["min_person_score"], search_period=p["search_period"],
             search_calls_per_frame=p["search_calls_per_frame"], max_search_backoff=p["max_search_backoff"],
-            depth_band_m=p["depth_band_m"], lift_3d=p["lift_3d"], head_pose=p["head_pose"], mesh=p["mesh"],
+            workers=p["workers"], depth_band_m=p["depth_band_m"], lift_3d=p["lift_3d"], head_pose=p["head_pose"], mesh=p["mesh"],
             mesh_max_faces=p["mesh_max_faces"])
         if self.pipeline is not None:
             self.pipeline.close()

@@ -179,3 +179,19 @@ def test_cuda_is_refused_clearly_when_onnxruntime_has_no_cuda(spot_model):
     with pytest.raises(B.BackendError, match="onnxruntime-gpu"):
         B.OnnxWholeBodyBackend(spot_model, device="cuda")
     assert B.OnnxWholeBodyBackend(spot_model, device="auto").providers == ["CPUExecutionProvider"]
+
+
+def test_a_lane_follows_its_person_and_a_released_lane_forgets_them(holistic, astronaut):
+    first = holistic.estimate(astronaut, None, lane=7)
+    again = holistic.estimate(astronaut, None, lane=7)  # video mode: from last call's landmarks
+    assert first is not None and again is not None
+    seen = (first.confidence[:17] > 0.5) & (again.confidence[:17] > 0.5)  # her legs are out of the photo
+    assert np.count_nonzero(seen) >= 7  # face and shoulders at least
+    assert np.max(np.abs(again.keypoints_uv[:17][seen] - first.keypoints_uv[:17][seen])) < 10.0
+    holistic.release_lane(7)
+    from skimage import data
+
+    # The released graph is reused for a new lane without carrying the astronaut's region along.
+    assert holistic.estimate(data.coffee(), None, lane=8) is None
+    holistic.release_lane(8)
+    holistic.release_lane(99)  # unknown lanes are ignored

@@ -192,12 +192,33 @@ def test_fruitless_searches_back_off_in_video(astronaut):
                                               search_calls_per_frame=1, max_search_backoff=4))
     calls = []
     estimate = p.backend.estimate
-    p.backend.estimate = lambda im, box: (calls.append(box), estimate(im, box))[1]
+    p.backend.estimate = lambda im, box, lane=None: (calls.append(box), estimate(im, box, lane))[1]
     try:
         for i in range(16):
             p.process(astronaut, None, None, 0.1 * i)
         # 16 proposals runs; without back-off 16 search runs, with it far fewer.
         assert len(calls) - 16 <= 9, len(calls)
         assert p._search_backoff == 4
+    finally:
+        p.close()
+
+
+def test_people_found_are_followed_in_lanes_and_a_scene_cut_leaves_no_ghost(astronaut):
+    from skimage import data
+
+    p = HumanPosePipeline(HumanPipelineConfig(lift_3d=False, head_pose=False, tracking=False, search_period=3,
+                                              search_calls_per_frame=1, max_search_backoff=8))
+    lanes = []
+    estimate = p.backend.estimate
+    p.backend.estimate = lambda im, box, lane=None: (lanes.append(lane), estimate(im, box, lane))[1]
+    try:
+        counts = [len(p.process(three_person_frame(), None, None, 0.1 * i)[0]) for i in range(6)]
+        assert counts[-1] == 3, counts
+        lanes.clear()
+        assert len(p.process(three_person_frame(), None, None, 0.6)[0]) == 3
+        assert sorted(lanes) == [0, 1, 2]  # each person followed in their own lane, no fresh detection
+        # After a cut to a scene without people, no lane goes on "finding" someone in the clutter.
+        assert p.process(data.coffee(), None, None, 0.7)[0] == []
+        assert p.process(data.coffee(), None, None, 0.8)[0] == []
     finally:
         p.close()

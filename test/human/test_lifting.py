@@ -224,3 +224,16 @@ def test_nan_confidence_and_infinite_depth_are_harmless():
     assert np.all(np.isnan(pts[[0, 1]])) and np.all(c[[0, 1]] == 0.0)
     assert np.all(np.isfinite(pts[[5, 6]]))
     assert np.all(np.isfinite(c))
+
+
+def test_world_landmark_placement_shrugs_off_a_few_wrong_keypoints():
+    cam = _skeleton_cam()
+    uv = project(np.nan_to_num(cam, nan=1.0), K).astype(np.float32)
+    uv[17:] = np.nan
+    uv[[9, 10]] += [[80.0, -60.0], [-70.0, 90.0]]  # both wrists detected on the wrong limb
+    conf = np.zeros(133, dtype=np.float32)
+    conf[:17] = 0.9
+    pts, c = lift_with_world_landmarks(uv, conf, cam - kp.pelvis(cam), K)
+    good = [i for i in range(17) if i not in (9, 10)]
+    np.testing.assert_allclose(pts[good], cam[good], atol=0.02)
+    assert np.all(c[[9, 10]] < 0.5 * c[good].min())  # the outliers reproject badly and say so
