@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -78,22 +77,15 @@ class RosClient:
 
     def __init__(self, name: str = "test_client"):
         import rclpy
-        from rclpy.executors import SingleThreadedExecutor
+
+        from pose_perception.ros.executor import BackgroundSpinner
 
         os.environ.update({k: v for k, v in ros_env().items() if k in ("ROS_DOMAIN_ID", *PROFILE_ENV_VARS)})
         self._rclpy = rclpy
         self.context = rclpy.Context()
         rclpy.init(context=self.context)
         self.node = rclpy.create_node(name, context=self.context)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
-        self._stop = False
-        self._thread = threading.Thread(target=self._spin, daemon=True)
-        self._thread.start()
-
-    def _spin(self) -> None:
-        while not self._stop and self.context.ok():
-            self.executor.spin_once(timeout_sec=0.05)
+        self._spinner = BackgroundSpinner(self.node, self.context)
 
     def collect(self, msg_type, topic: str, qos=10) -> list:
         """Subscribe and return the list that received messages are appended to."""
@@ -116,8 +108,7 @@ class RosClient:
         wait_for(lambda: publisher.get_subscription_count() >= count, timeout_s, "subscriber to connect")
 
     def close(self) -> None:
-        self._stop = True
-        self._thread.join(2)
+        self._spinner.stop()
         self.node.destroy_node()
         self._rclpy.try_shutdown(context=self.context)
 

@@ -23,24 +23,6 @@ def register(subparsers) -> None:
     record.set_defaults(func=run_record)
 
 
-def _spin_in_background(node):
-    import rclpy
-    from rclpy.executors import SingleThreadedExecutor
-
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
-    thread = threading.Thread(target=lambda: _spin(executor), daemon=True)
-    thread.start()
-    return executor
-
-
-def _spin(executor):
-    try:
-        executor.spin()
-    except Exception:  # noqa: BLE001 - shutdown while spinning
-        pass
-
-
 def run_replay(args) -> int:
     import rclpy
 
@@ -66,6 +48,7 @@ def run_record(args) -> int:
     import rclpy
 
     from pose_perception.ros.bag import OUTPUT_TOPICS, BagError, BagRecorder
+    from pose_perception.ros.executor import BackgroundSpinner
 
     topics = OUTPUT_TOPICS
     if args.topics:
@@ -85,14 +68,14 @@ def run_record(args) -> int:
         return 2
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    executor = _spin_in_background(node)
+    spinner = BackgroundSpinner(node)
     print(f"recording {len(topics)} topics to {out} (Ctrl-C to stop)", flush=True)
     try:
         stop.wait(args.duration if args.duration > 0 else None)
     except KeyboardInterrupt:
         pass
     finally:
-        executor.shutdown()
+        spinner.stop()
         recorder.close()
         node.destroy_node()
         rclpy.try_shutdown()

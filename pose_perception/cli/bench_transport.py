@@ -28,6 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--qos", choices=("sensor_data", "reliable"), default="sensor_data")
     parser.add_argument("--profile", default="shipped",
                         help="'shipped' (config/fastdds_local.xml), 'default' (Fast DDS defaults) or an XML path")
+    parser.add_argument("--executor", choices=("events", "single"), default=None,
+                        help="receiving executor (default: $POSE_PERCEPTION_EXECUTOR, else events: what the nodes use)")
     parser.add_argument("--role", choices=("bench", "publisher"), default="bench", help=argparse.SUPPRESS)
     parser.add_argument("--json", metavar="OUT.json", help="also write the results as JSON")
 
@@ -112,9 +114,9 @@ def run(args) -> int:
     child = subprocess.Popen([sys.executable, "-m", "pose_perception.cli.bench_transport_publisher",
                               "--seconds", str(args.seconds), "--rate", str(args.rate), "--width", str(args.width),
                               "--height", str(args.height), "--qos", args.qos], env=env)
-    from rclpy.executors import SingleThreadedExecutor
+    from pose_perception.ros.executor import executor_choice, make_executor
 
-    executor = SingleThreadedExecutor()  # one executor for the whole run: rclpy.spin_once rebuilds it per call
+    executor = make_executor(choice=args.executor)  # one for the whole run: rclpy.spin_once builds one per call
     executor.add_node(node)
     try:
         while child.poll() is None:
@@ -132,12 +134,13 @@ def run(args) -> int:
     results = [_summary(k, lat[k], counts[k], args.seconds) for k in ("image", "depth")]
     profile = current_profile(env) or "Fast DDS defaults"
     print(f"bench transport: {args.width}x{args.height} rgb8 + 16UC1 at {args.rate:g} Hz, {args.seconds:g} s, "
-          f"QoS {args.qos}, profile {profile}")
+          f"QoS {args.qos}, profile {profile}, executor {executor_choice(args.executor)}")
     print(f"machine: {machine_description()}")
     print(f"{'stream':8} {'frames':>7} {'rate Hz':>8} {'mean ms':>8} {'p95 ms':>8}")
     for r in results:
         print(f"{r['stream']:8} {r['frames']:7d} {r['rate_hz']:8.1f} {r['latency_mean_ms']:8.2f} {r['latency_p95_ms']:8.2f}")
     if args.json:
         Path(args.json).write_text(json.dumps({"machine": machine_description(), "profile": profile,
+                                               "executor": executor_choice(args.executor),
                                                "results": results}, indent=2))
     return 0 if all(r["frames"] > 0 for r in results) else 1

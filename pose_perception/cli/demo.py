@@ -195,9 +195,9 @@ def _print_table(rows: list[dict]) -> None:
 
 def run(args) -> int:
     import rclpy
-    from rclpy.executors import SingleThreadedExecutor
 
     from pose_perception.cli.up import Supervisor, build_specs, node_env
+    from pose_perception.ros.executor import BackgroundSpinner
     from pose_perception.ros.bag import OUTPUT_TOPICS, BagRecorder, message_class, read_bag
     from pose_perception.samples import pictures
 
@@ -217,10 +217,7 @@ def run(args) -> int:
     for part in parts.values():
         node.create_subscription(message_class(part.result_type), part.result_topic,
                                  lambda msg, part=part: part.results.append((time.time(), msg)), 50)
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
-    spin = threading.Thread(target=executor.spin, daemon=True)
-    spin.start()
+    spinner = BackgroundSpinner(node)
     stop = threading.Event()
     code = 0
     try:
@@ -239,7 +236,7 @@ def run(args) -> int:
         code = 1
     finally:
         recorder.close()
-        executor.shutdown()
+        spinner.stop()
         node.destroy_node()
         rclpy.try_shutdown()
         sup.stop()

@@ -13,10 +13,11 @@ from typing import Any, Callable, Optional, Sequence
 import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.executors import ExternalShutdownException
 from rclpy.lifecycle import Node as LifecycleNode
 from rclpy.lifecycle import State, TransitionCallbackReturn
 
+from pose_perception.ros.executor import make_executor
 from pose_perception.ros.params import ParamSpec, ParameterValueError, declare_parameters
 from pose_perception.ros.qos import INPUT_QOS_NAMES, input_qos, result_qos
 from pose_perception.ros.tf import TfPublisher
@@ -301,9 +302,11 @@ def run_node(node_class: type, args: Optional[list[str]] = None) -> int:
             node.trigger_configure()
             if node._state_machine.current_state[1] == "inactive":
                 node.trigger_activate()
-        executor = SingleThreadedExecutor()
+        executor = make_executor()
         executor.add_node(node)
-        executor.spin()
+        # spin_once in a loop, not spin(): Jazzy's events executor does not return from spin() on Ctrl-C.
+        while rclpy.ok():
+            executor.spin_once(timeout_sec=0.1)
     except ParameterValueError as exc:
         print(f"[ERROR] {exc}", flush=True)
         return 2

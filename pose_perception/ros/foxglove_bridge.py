@@ -2,7 +2,6 @@
 images, markers and TF show in Foxglove without foxglove_bridge or rosbridge (absent from PyPI)."""
 from __future__ import annotations
 
-import threading
 import time
 from typing import Iterable, Optional
 
@@ -19,31 +18,24 @@ class FoxgloveBridge:
         self.discovery_period_s = discovery_period_s
         self.forwarded: dict[str, int] = {}
         self._channels = {}
-        self._thread: Optional[threading.Thread] = None
-        self._stop = threading.Event()
+        self._spinner = None
 
     def start(self) -> None:
         import foxglove
         import rclpy
-        from rclpy.executors import SingleThreadedExecutor
+
+        from pose_perception.ros.executor import BackgroundSpinner
 
         self._store = typestore()
         self._context = rclpy.Context()
         rclpy.init(context=self._context)
         self._node = rclpy.create_node("foxglove_bridge", context=self._context)
-        self._executor = SingleThreadedExecutor(context=self._context)
-        self._executor.add_node(self._node)
         self._server = foxglove.start_server(name="pose_perception", host=self.host, port=self.port)
         self.port = self._server.port
         self._node.create_timer(self.discovery_period_s, self._discover)
         self._discover()
-        self._thread = threading.Thread(target=self._spin, daemon=True)
-        self._thread.start()
+        self._spinner = BackgroundSpinner(self._node, self._context)
         print(f"[foxglove] serving on ws://{self.host}:{self.port}", flush=True)
-
-    def _spin(self) -> None:
-        while not self._stop.is_set() and self._context.ok():
-            self._executor.spin_once(timeout_sec=0.1)
 
     def _discover(self) -> None:
         import foxglove
@@ -73,9 +65,8 @@ class FoxgloveBridge:
         return cb
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(2)
+        if self._spinner is not None:
+            self._spinner.stop()
         self._server.stop()
         self._node.destroy_node()
         import rclpy
