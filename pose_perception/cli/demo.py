@@ -209,7 +209,8 @@ def run(args) -> int:
     streams = _prepare_streams(list(parts))
 
     remaps = [f"{p.node}:{src}:={dst}" for p in parts.values() for src, dst in p.remaps.items()]
-    specs = build_specs([p.config for p in parts.values()], remaps, [])
+    # Camera and radar both track people: distinct TF names keep one tree (body_<id> and radar_body_<id>).
+    specs = build_specs([p.config for p in parts.values()], remaps, ["radar_pose_node:frame_prefix:=radar_"])
     sup = Supervisor(specs, node_env(), max_restarts=0, log_dir=out / "logs")
     rclpy.init()
     node = rclpy.create_node("pose_perception_demo")

@@ -128,7 +128,12 @@ def build_specs(configs: list[str], remaps: list[str], params: list[str]) -> lis
             for r in remaps:
                 argv += ["-r", r]
             for p in params:
-                argv += ["-p", p]
+                target, sep, rest = p.partition(":")
+                if sep and not rest.startswith("=") and target in NODE_MODULES:  # node_name:param:=value
+                    if target == name:
+                        argv += ["-p", rest]
+                else:
+                    argv += ["-p", p]
             specs.append((name, argv))
     return specs
 
@@ -147,7 +152,7 @@ def register(subparsers) -> None:
     parser.add_argument("--config", action="append", default=[],
                         help="ROS parameter file naming the nodes to start (repeatable; default: all shipped)")
     parser.add_argument("--remap", action="append", default=[], metavar="FROM:=TO", help="topic remapping for every node")
-    parser.add_argument("--param", action="append", default=[], metavar="NAME:=VALUE", help="parameter override for every node")
+    parser.add_argument("--param", action="append", default=[], metavar="NAME:=VALUE", help="parameter override for every node, or NODE:NAME:=VALUE for one")
     parser.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds (0: run until Ctrl-C)")
     parser.add_argument("--log-dir", type=Path, help="write each node's output to LOG_DIR/<node>.log")
     parser.add_argument("--foxglove", action="store_true", help="also serve a live Foxglove view (ws://127.0.0.1:8765)")

@@ -65,6 +65,7 @@ PARAMS = (
     ParamSpec("mesh_rate_hz", 2.0, "Most mesh fits per second per node (skeletons are never held up).",
               min=0.1, max=60.0),
     ParamSpec("publish_tf", True, "Publish body_<id>, head_<id> and joint frames on /tf."),
+    ParamSpec("frame_prefix", "", "Prefix of every TF frame name (e.g. 'cam1_' when several nodes track people)."),
     ParamSpec("joint_frames", "", "Comma-separated keypoint names (COCO-WholeBody) published as <name>_<id> frames, "
               "e.g. 'left_wrist,right_wrist'."),
     ParamSpec("min_joint_confidence", 0.5, "Joint frames and marker joints need this confidence.", min=0.0, max=1.0),
@@ -197,18 +198,18 @@ class HumanPoseNode(PerceptionNode):
 
     def _frames(self, parent: str, humans: list[HumanPose]) -> list[tuple[str, str, np.ndarray]]:
         """ROS4HRI names: body_<id> (pelvis), head_<id>, and <joint>_<id> at 3D keypoints (camera axes)."""
-        frames = []
+        frames, prefix = [], self.params["frame_prefix"]
         for h in humans:
             if h.T_sensor_body is not None:
-                frames.append((parent, f"body_{h.track_id}", h.T_sensor_body))
+                frames.append((parent, f"{prefix}body_{h.track_id}", h.T_sensor_body))
             if h.T_sensor_head is not None:
-                frames.append((parent, f"head_{h.track_id}", h.T_sensor_head))
+                frames.append((parent, f"{prefix}head_{h.track_id}", h.T_sensor_head))
             if h.keypoints_3d is not None:
                 for name in self.joint_frames:
                     i = LAYOUT.index(name)
                     p = h.keypoints_3d[i]
                     if np.all(np.isfinite(p)) and h.confidence[i] >= self.params["min_joint_confidence"]:
-                        frames.append((parent, f"{name}_{h.track_id}", make_T(np.eye(3), p)))
+                        frames.append((parent, f"{prefix}{name}_{h.track_id}", make_T(np.eye(3), p)))
         return frames
 
     def _publish_stage_timing(self) -> None:

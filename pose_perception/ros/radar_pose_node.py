@@ -43,6 +43,7 @@ PARAMS = (
     ParamSpec("weights_path", "", "Network weights (.pt); empty = the weights shipped with the package."),
     ParamSpec("device", "auto", "Torch device.", choices=("auto", "cpu", "cuda")),
     ParamSpec("publish_tf", True, "Publish TF body_<id> at each person's pelvis."),
+    ParamSpec("frame_prefix", "", "Prefix of the TF frame names (e.g. 'radar_' next to a camera human node)."),
     ParamSpec("mesh", False, "Fit a body mesh per person (needs pose_perception.human.body_mesh)."),
     ParamSpec("mesh_model", "anny", "Body model of the mesh fitter.", choices=("anny", "smplx")),
     ParamSpec("mesh_rate_hz", 2.0, "Most mesh fits per second (on their own thread: skeletons never wait).",
@@ -147,7 +148,7 @@ class RadarPoseNode(PerceptionNode):
                     for h in humans if h.mesh is not None]
         self.markers_pub.publish(marker_array(header, markers, namespaces=("radar_skeleton", "radar_ids", "radar_mesh")))
         if self.params["publish_tf"]:
-            self.tf.publish(header.stamp, [(header.frame_id, f"body_{h.track_id}", h.T_sensor_body)
+            self.tf.publish(header.stamp, [(header.frame_id, f"{self.params['frame_prefix']}body_{h.track_id}", h.T_sensor_body)
                                            for h in humans if h.T_sensor_body is not None])
 
 def main(args=None) -> int:

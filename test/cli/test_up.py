@@ -24,3 +24,12 @@ def test_bad_parameter_files_are_refused(tmp_path, text, match):
         nodes_in_config(cfg)
     with pytest.raises(ConfigError, match="not found"):
         build_specs([str(tmp_path / "missing.yaml")], [], [])
+
+
+def test_a_parameter_can_target_one_node(tmp_path):
+    cfg = tmp_path / "two.yaml"
+    cfg.write_text("radar_pose_node:\n  ros__parameters: {}\nhuman_pose_node:\n  ros__parameters: {}\n")
+    specs = dict(build_specs([str(cfg)], [], ["radar_pose_node:frame_prefix:=radar_", "use_sim_time:=true"]))
+    assert "frame_prefix:=radar_" in specs["radar_pose_node"] and "use_sim_time:=true" in specs["radar_pose_node"]
+    assert not any("frame_prefix" in a for a in specs["human_pose_node"])
+    assert "use_sim_time:=true" in specs["human_pose_node"]

@@ -38,7 +38,8 @@ def test_radar_node_tracks_a_simulated_person_and_survives_bad_clouds(client):
     tf = client.collect(TFMessage, "/tf", 100)
     diags = client.collect(DiagnosticArray, "/diagnostics")
     node = start_node("pose_perception.ros.radar_pose_node", params_file=REPO / "config" / "radar_pose.yaml",
-                      params={"device": "cpu", "error_throttle_s": 0.0, "input_qos": "reliable"})
+                      params={"device": "cpu", "error_throttle_s": 0.0, "input_qos": "reliable",
+                              "frame_prefix": "radar_"})
     try:
         # Reliable: a 2 MB best-effort cloud can be dropped by DDS before the node sees it, and this test wants
         # the node to receive (and refuse) it.
@@ -70,7 +71,8 @@ def test_radar_node_tracks_a_simulated_person_and_survives_bad_clouds(client):
         assert np.all(np.isfinite(body)) and all(np.isnan(p.x) for p in h.keypoints_3d[17:])
         truth = frames[(k - 1) % len(frames)][2][0]
         assert np.linalg.norm(pelvis(body)[:2] - pelvis(truth)[:2]) < 0.5
-        wait_for(lambda: any(t.child_frame_id.startswith("body_") for m in tf for t in m.transforms), 10, "TF body_<id>")
+        wait_for(lambda: any(t.child_frame_id.startswith("radar_body_") for m in tf for t in m.transforms), 10,
+                 "TF radar_body_<id> (frame_prefix radar_)")
         assert markers and markers[-1].markers[0].action == 3  # DELETEALL first
 
         # Bad clouds: empty, all NaN/inf, missing z, 100k points, a stamp from the past.
