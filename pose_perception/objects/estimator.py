@@ -296,7 +296,7 @@ class ObjectPoseEstimator:
                 kept.append(tracked)
         if redetect or ((lost or not previous) and cfg.redetect_on_loss):
             fresh = self.estimate(rgb, depth, intrinsics, masks, explained=kept)
-            kept = self._merge(kept, fresh)
+            kept = self.merge(kept, fresh)
         return sorted(kept, key=lambda p: (p.name, p.instance))
 
     def _track_one(self, model: ObjectModel, prev: ObjectPose, depth, intrinsics) -> ObjectPose | None:
@@ -339,7 +339,7 @@ class ObjectPoseEstimator:
         T = canonical_symmetric_pose(model, T, reference=prev.T_cam_obj)
         return ObjectPose(prev.name, prev.instance, T, float(score), prev.bbox_size_m, prev.mesh_uri, prev.covariance)
 
-    def _merge(self, kept: list[ObjectPose], fresh: list[ObjectPose]) -> list[ObjectPose]:
+    def merge(self, kept: list[ObjectPose], fresh: list[ObjectPose]) -> list[ObjectPose]:
         """Add re-detected instances that no kept track already covers, with new instance numbers."""
         out = list(kept)
         for f in fresh:

@@ -5,6 +5,7 @@ Publishes ObjectPoseArray, TF `<object>_<instance>`, mesh markers and /diagnosti
 from __future__ import annotations
 
 import threading
+import time
 import warnings
 
 import numpy as np
@@ -19,7 +20,6 @@ from pose_perception.ros.conversions import (
     image_to_numpy,
     image_to_rgb,
     objects_to_msg,
-    stamp_to_s,
 )
 from pose_perception.ros.markers import color_for_id, marker_array, mesh_resource_marker, text_marker
 from pose_perception.ros.params import ParamSpec
@@ -40,7 +40,8 @@ PARAMS = (
               choices=("cpu", "cuda", "auto"), read_only=True),
     ParamSpec("score_threshold", 0.7, "Verification score below which nothing is reported.", min=0.0, max=1.0),
     ParamSpec("track", True, "Track from the previous poses between full estimations."),
-    ParamSpec("redetect_period_s", 2.0, "Full estimation at least this often while tracking (finds new objects).",
+    ParamSpec("redetect_period_s", 2.0, "Seconds between the end of one background search for new objects and the "
+              "start of the next while tracking (a lost object or an empty scene starts one at once).",
               min=0.0, max=3600.0),
     ParamSpec("use_masks", False, "Also subscribe `masks` (label image, 0 = background, each other value one "
               "object) synchronised with the RGB-D frames.", read_only=True),
@@ -54,7 +55,7 @@ class ObjectPoseNode(PerceptionNode):
         self.estimator = None
         self._lock = threading.Lock()  # estimator + tracks: shared by the worker and the service callbacks
         self._tracks: list = []
-        self._last_full_s = -np.inf
+        self._search = _BackgroundSearch()
         self._services = []
 
     # ---- lifecycle ------------------------------------------------------------------------------------
@@ -103,6 +104,8 @@ class ObjectPoseNode(PerceptionNode):
 
     # ---- per frame ------------------------------------------------------------------------------------
     def process(self, frame) -> None:
+        """Tracking at camera rate; full estimations (new objects, lost ones) run on a background thread and
+        their finds join the tracks at the next frame, so a 1-2 s search never stalls the published poses."""
         image_msg, depth_msg, info_msg = frame[:3]
         rgb = image_to_rgb(image_msg)
         depth_m = depth_to_m(depth_msg)
@@ -111,21 +114,27 @@ class ObjectPoseNode(PerceptionNode):
         if len(frame) > 3:
             labels = image_to_numpy(frame[3])
             masks = [labels == k for k in np.unique(labels) if k != 0]
-        t_s = stamp_to_s(depth_msg.header.stamp)
         with self._lock:
-            if self.estimator is None:
+            estimator = self.estimator
+            if estimator is None:
                 return
-            self.estimator.config = _with_threshold(self.estimator.config, self.params["score_threshold"])
-            full = not self._tracks or not self.params["track"] or (
-                abs(t_s - self._last_full_s) >= self.params["redetect_period_s"])
-            if self.params["track"] and self._tracks:
-                poses = self.estimator.track(rgb, depth_m, intrinsics, self._tracks, redetect=full, masks=masks)
+            estimator.config = _node_config(estimator.config, self.params["score_threshold"])
+            if not self.params["track"]:
+                poses = estimator.estimate(rgb, depth_m, intrinsics, masks)
             else:
-                poses = self.estimator.estimate(rgb, depth_m, intrinsics, masks)
-            if full:
-                self._last_full_s = t_s
-            self._tracks = poses if self.params["track"] else []
-            scales = {name: (1e-3 if m.units == "mm" else 1.0) for name, m in self.estimator.models.items()}
+                tracks = self._tracks
+                found = self._search.take()
+                if isinstance(found, Exception):
+                    self.report_error(f"object search failed: {found}", key="search")
+                elif found:
+                    tracks = estimator.merge(tracks, [p for p in found if p.name in estimator.models])
+                poses = estimator.track(rgb, depth_m, intrinsics, tracks, masks=masks) if tracks else []
+                due = (len(poses) < len(tracks) or not poses
+                       or self._search.seconds_since_finished() >= self.params["redetect_period_s"])
+                if due and not self._search.busy():
+                    self._search.start(lambda: estimator.estimate(rgb, depth_m, intrinsics, masks, explained=poses))
+                self._tracks = poses
+            scales = {name: (1e-3 if m.units == "mm" else 1.0) for name, m in estimator.models.items()}
         self._publish(depth_msg.header, poses, scales)
 
     def _publish(self, header, poses, scales) -> None:
@@ -193,15 +202,53 @@ class ObjectPoseNode(PerceptionNode):
         with self._lock:
             n = len(self._tracks)
             self._tracks = []
-            self._last_full_s = -np.inf
+            self._search.take()  # a search under way found things before the reset: not wanted
         response.success, response.message = True, f"forgot {n} tracked object(s)"
         return response
 
 
-def _with_threshold(config, threshold: float):
+def _node_config(config, threshold: float):
+    """The estimator config the node runs: its score threshold parameter, and no re-detection inside track()
+    (the node searches on its own thread)."""
     from dataclasses import replace
 
-    return config if config.score_threshold == threshold else replace(config, score_threshold=threshold)
+    if config.score_threshold == threshold and not config.redetect_on_loss:
+        return config
+    return replace(config, score_threshold=threshold, redetect_on_loss=False)
+
+
+class _BackgroundSearch:
+    """At most one full estimation at a time on a daemon thread; take() hands over its result once."""
+
+    def __init__(self) -> None:
+        self._thread: threading.Thread | None = None
+        self._result = None
+        self._finished_at = -np.inf
+        self._lock = threading.Lock()
+
+    def busy(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def seconds_since_finished(self) -> float:
+        return time.monotonic() - self._finished_at
+
+    def start(self, search) -> None:
+        def run():
+            try:
+                result = search()
+            except Exception as exc:  # noqa: BLE001 - reported by the node at the next frame
+                result = exc
+            with self._lock:
+                self._result, self._finished_at = result, time.monotonic()
+
+        self._thread = threading.Thread(target=run, name="object_search", daemon=True)
+        self._thread.start()
+
+    def take(self):
+        """The last search's poses (or its exception), or None when there is nothing new."""
+        with self._lock:
+            result, self._result = self._result, None
+        return result
 
 
 def _stable_id(name: str, instance: int) -> int:
