@@ -15,8 +15,10 @@ from pose_perception.objects.registration import (
     ModelIndex,
     RegistrationConfig,
     compatibility_hypotheses,
+    distinct_poses,
     prepare_patch,
     refine_icp,
+    refine_icp_visible,
 )
 from pose_perception.objects.segmentation import Segment, SegmentationConfig, segment_depth
 from pose_perception.objects.verification import VerificationConfig, projected_bbox, verify_hypotheses
@@ -205,7 +207,16 @@ class ObjectPoseEstimator:
         hyps = compatibility_hypotheses(index, patch, cfg.registration)
         if not hyps:
             return None
-        refined = [refine_icp(index, patch.icp_points, T, cfg.registration)[0] for T, _ in hyps]
+        # Coarse one-way ICP for every hypothesis; those that converged to the same pose are merged; the rest get
+        # the two-way ICP that also respects free space (it fixes poses that slid along the flat faces of a
+        # partial view, which one-way scene->model ICP cannot see), and are verified.
+        reg = cfg.registration
+        coarse = [refine_icp(index, patch.icp_points, T, reg, voxels=reg.icp_voxels[:1])[0] for T, _ in hyps]
+        coarse = [coarse[i] for i in distinct_poses(coarse, model.diameter_m, 5.0, 0.05)]
+        tau = max(cfg.verification.tau_min_m, cfg.verification.tau_diameter_fraction * model.diameter_m)
+        refined = [
+            refine_icp_visible(index, patch.icp_points, T, depth, intrinsics.K, reg, tau) for T in coarse
+        ]
         scores = verify_hypotheses(
             model, refined, depth, intrinsics, cfg.verification, roi_xyxy=roi, device=self.device, plane=plane,
             plane_tol_m=1.5 * cfg.segmentation.plane_distance_m,

@@ -18,7 +18,8 @@ class RegistrationConfig:
     outliers before any pose is solved; n_seeds / consensus_size: hypotheses grow from the best-connected
     correspondences with their most mutually compatible partners (second-order spatial compatibility, as in
     SC2-PCR); inlier_voxels: fitness distance; n_hypotheses: distinct poses kept for ICP + verification;
-    icp_voxels: coarse-to-fine ICP correspondence distances in model voxels."""
+    icp_voxels: coarse-to-fine ICP correspondence distances in model voxels; visible_icp_*: the final two-way
+    ICP of refine_icp_visible (coarse-to-fine correspondence distances in model voxels, iterations per stage)."""
 
     knn_features: int = 2
     compat_voxels: float = 2.0
@@ -30,6 +31,8 @@ class RegistrationConfig:
     hypothesis_min_angle_deg: float = 20.0
     icp_voxels: tuple[float, ...] = (2.5, 1.0)
     icp_iterations: int = 6
+    visible_icp_voxels: tuple[float, ...] = (2.5, 1.5)
+    visible_icp_iterations: int = 6
     max_scene_points: int = 800
     max_icp_points: int = 500
 
@@ -108,11 +111,28 @@ class ModelIndex:
         self.model = model
         self.dense_tree = cKDTree(model.dense_points.astype(np.float64))
         self.dense_normals = model.dense_normals.astype(np.float64)
+        self.dense_points = model.dense_points.astype(np.float64)
+        self.points = model.points.astype(np.float64)
+        self.normals = model.normals.astype(np.float64)
 
 
 def _rotation_angle(Ra: np.ndarray, Rb: np.ndarray) -> float:
     c = (np.trace(Ra.T @ Rb) - 1.0) / 2.0
     return float(np.degrees(np.arccos(np.clip(c, -1.0, 1.0))))
+
+
+def distinct_poses(poses: list[np.ndarray], diameter_m: float, min_angle_deg: float, min_shift_fraction: float) -> list[int]:
+    """Indices of the poses (4, 4) to keep, in order: a pose within min_angle_deg and min_shift_fraction *
+    diameter_m of an earlier kept one is a duplicate (hypotheses that converged to the same pose)."""
+    kept: list[int] = []
+    for i, T in enumerate(poses):
+        if not any(
+            np.linalg.norm(T[:3, 3] - poses[k][:3, 3]) < min_shift_fraction * diameter_m
+            and _rotation_angle(T[:3, :3], poses[k][:3, :3]) < min_angle_deg
+            for k in kept
+        ):
+            kept.append(i)
+    return kept
 
 
 def geometric_fitness(index: ModelIndex, scene_points: np.ndarray, T_cam_obj: np.ndarray, dist_m: float) -> float:
@@ -228,6 +248,106 @@ def refine_icp(
         fitness = float(ok.mean())
         rmse = float(np.sqrt(np.mean(r**2)))
     return invert_T(T_obj_cam), fitness, rmse
+
+
+def predicted_visible(
+    points_obj: np.ndarray, normals_obj: np.ndarray, T_cam_obj: np.ndarray, depth_m: np.ndarray, K: np.ndarray,
+    tau_m: float,
+) -> np.ndarray:
+    """Mask (N,) of the object-frame surface samples points_obj / normals_obj (N, 3) that the camera should see at
+    T_cam_obj given the observed depth_m (H, W) metres (NaN invalid): facing the camera, inside the image, and not
+    behind an observed surface (an observation more than tau_m in front is an occluder, or the object's own front
+    when the sample is on a concave inner side). Samples over missing depth are left out: they say nothing."""
+    R, t = T_cam_obj[:3, :3], T_cam_obj[:3, 3]
+    p = points_obj @ R.T + t
+    facing = np.einsum("ij,ij->i", normals_obj @ R.T, p) < 0.0
+    z = p[:, 2]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        u = np.rint(p[:, 0] / z * K[0, 0] + K[0, 2])
+        v = np.rint(p[:, 1] / z * K[1, 1] + K[1, 2])
+    h, w = depth_m.shape
+    out = facing & (z > 0) & (u >= 0) & (u < w) & (v >= 0) & (v < h)
+    idx = np.nonzero(out)[0]
+    zo = depth_m[v[idx].astype(np.int64), u[idx].astype(np.int64)]
+    with np.errstate(invalid="ignore"):
+        out[idx] = np.isfinite(zo) & (zo > z[idx] - tau_m)
+    return out
+
+
+def refine_icp_visible(
+    index: ModelIndex,
+    scene_points: np.ndarray,
+    T_cam_obj: np.ndarray,
+    depth_m: np.ndarray,
+    K: np.ndarray,
+    config: RegistrationConfig,
+    tau_m: float,
+) -> np.ndarray:
+    """Two-way ICP that also uses free space: camera-frame scene points (N, 3) are pulled onto the model surface
+    (point-to-plane, as in refine_icp) AND the model's feature samples predicted visible at the current pose
+    (predicted_visible) are pulled onto their nearest scene point (point-to-point).
+
+    The second term is what one-way scene->model ICP lacks: a partial view of flat faces (a box showing one or two
+    sides, an occluded can) leaves the pose free to slide along them, and the model then sticks out where the
+    camera sees the table or background. Robust (Tukey) weights on both terms. Returns T_cam_obj (4, 4)."""
+    from scipy.spatial import cKDTree
+
+    model = index.model
+    P = np.asarray(scene_points, dtype=np.float64)
+    if len(P) < 6:
+        return T_cam_obj
+    scene_tree = cKDTree(P)
+    T = np.asarray(T_cam_obj, dtype=np.float64).copy()
+    for v in config.visible_icp_voxels:
+        T = _two_way_icp_stage(index, P, scene_tree, T, depth_m, K, tau_m, v * model.voxel_m, config.visible_icp_iterations)
+    return T
+
+
+def _two_way_icp_stage(index, P, scene_tree, T, depth_m, K, tau_m, dist, iterations) -> np.ndarray:
+    """One distance stage of refine_icp_visible (see there); P (N, 3) camera-frame scene points, scene_tree its
+    KD-tree, dist the correspondence distance (m)."""
+    dense = index.dense_points
+    M, Mn = index.points, index.normals
+    for _ in range(iterations):
+        T_obj_cam = invert_T(T)
+        # scene -> model, point-to-plane, in the object frame
+        p = P @ T_obj_cam[:3, :3].T + T_obj_cam[:3, 3]
+        d, j = index.dense_tree.query(p, distance_upper_bound=dist)
+        ok = np.isfinite(d)
+        if ok.sum() < 6:
+            break
+        ps, q, n = p[ok], dense[j[ok]], index.dense_normals[j[ok]]
+        r1 = np.einsum("ij,ij->i", ps - q, n)
+        w1 = (1.0 - np.minimum((r1 / dist) ** 2, 1.0)) ** 2
+        A1 = np.empty((len(ps), 6))
+        A1[:, 0] = ps[:, 1] * n[:, 2] - ps[:, 2] * n[:, 1]  # p x n
+        A1[:, 1] = ps[:, 2] * n[:, 0] - ps[:, 0] * n[:, 2]
+        A1[:, 2] = ps[:, 0] * n[:, 1] - ps[:, 1] * n[:, 0]
+        A1[:, 3:] = n
+        H = (A1 * w1[:, None]).T @ A1 + 1e-9 * np.eye(6)
+        g = (A1 * w1[:, None]).T @ r1
+        # visible model sample m -> nearest scene point s, both in the object frame: the small motion applied to
+        # the scene points should bring s onto m (residual s - m, Jacobian [-[s]x | I]).
+        m = M[predicted_visible(M, Mn, T, depth_m, K, tau_m)]
+        if len(m):
+            dv, jv = scene_tree.query(m @ T[:3, :3].T + T[:3, 3], distance_upper_bound=dist)
+            okv = np.isfinite(dv)
+            s_obj, m = p[jv[okv]], m[okv]
+            r2 = s_obj - m
+            w2 = (1.0 - np.minimum(np.sum(r2**2, axis=1) / dist**2, 1.0)) ** 2
+            for a in range(3):  # row a of [-[s]x | I]: d(x cross s)_a / dx and the translation
+                A2 = np.zeros((len(s_obj), 6))
+                b, c = (a + 1) % 3, (a + 2) % 3
+                A2[:, b] = s_obj[:, c]
+                A2[:, c] = -s_obj[:, b]
+                A2[:, 3 + a] = 1.0
+                H += (A2 * w2[:, None]).T @ A2
+                g += (A2 * w2[:, None]).T @ r2[:, a]
+        x = -np.linalg.solve(H, g)
+        T = invert_T(_small_motion(x) @ T_obj_cam)
+        if np.linalg.norm(x[:3]) < 2e-4 and np.linalg.norm(x[3:]) < 2e-5:
+            break
+    return T
 
 
 def _small_motion(x: np.ndarray) -> np.ndarray:
