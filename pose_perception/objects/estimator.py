@@ -16,6 +16,7 @@ from pose_perception.objects.registration import (
     RegistrationConfig,
     compatibility_hypotheses,
     distinct_poses,
+    free_space_consistency,
     prepare_patch,
     refine_icp,
     refine_icp_visible,
@@ -207,15 +208,30 @@ class ObjectPoseEstimator:
         hyps = compatibility_hypotheses(index, patch, cfg.registration)
         if not hyps:
             return None
-        # Coarse one-way ICP for every hypothesis; those that converged to the same pose are merged; the rest get
-        # the two-way ICP that also respects free space (it fixes poses that slid along the flat faces of a
-        # partial view, which one-way scene->model ICP cannot see), and are verified.
+        # Coarse one-way ICP for every hypothesis, plus the half turns of the best few about the model's principal
+        # axes (near-symmetric shapes: the registration often locks onto the turned pose); those that converged to
+        # the same pose are merged; the rest get the two-way ICP that also respects free space (it fixes poses
+        # that slid along the flat faces of a partial view, which one-way scene->model ICP cannot see), and are
+        # verified.
         reg = cfg.registration
-        coarse = [refine_icp(index, patch.icp_points, T, reg, voxels=reg.icp_voxels[:1])[0] for T, _ in hyps]
-        coarse = [coarse[i] for i in distinct_poses(coarse, model.diameter_m, 5.0, 0.05)]
+        # The coarse stage only has to reach the basin of the fine one: a subsample of the segment is enough.
+        sub = patch.icp_points[:: max(1, -(-len(patch.icp_points) // reg.max_coarse_icp_points))]
+        coarse = [refine_icp(index, sub, T, reg, voxels=reg.icp_voxels[:1])[:2] for T, _ in hyps]
+        best = sorted(range(len(coarse)), key=lambda k: -coarse[k][1])[: reg.n_flipped]
+        coarse += [
+            refine_icp(index, sub, coarse[k][0] @ F, reg, voxels=reg.icp_voxels[:1])[:2]
+            for k in best
+            for F in index.flips
+        ]
+        coarse = [(T, fitness) for T, fitness in coarse if fitness > 0]
+        if not coarse:
+            return None
+        coarse = [coarse[i] for i in distinct_poses([T for T, _ in coarse], model.diameter_m, 5.0, 0.05)]
         tau = max(cfg.verification.tau_min_m, cfg.verification.tau_diameter_fraction * model.diameter_m)
+        rank = [-f * free_space_consistency(index, T, depth, intrinsics.K, tau) for T, f in coarse]
         refined = [
-            refine_icp_visible(index, patch.icp_points, T, depth, intrinsics.K, reg, tau) for T in coarse
+            refine_icp_visible(index, patch.icp_points, coarse[k][0], depth, intrinsics.K, reg, tau)
+            for k in np.argsort(rank)[: reg.n_refined]
         ]
         scores = verify_hypotheses(
             model, refined, depth, intrinsics, cfg.verification, roi_xyxy=roi, device=self.device, plane=plane,

@@ -19,7 +19,10 @@ class RegistrationConfig:
     correspondences with their most mutually compatible partners (second-order spatial compatibility, as in
     SC2-PCR); inlier_voxels: fitness distance; n_hypotheses: distinct poses kept for ICP + verification;
     icp_voxels: coarse-to-fine ICP correspondence distances in model voxels; visible_icp_*: the final two-way
-    ICP of refine_icp_visible (coarse-to-fine correspondence distances in model voxels, iterations per stage)."""
+    ICP of refine_icp_visible (coarse-to-fine correspondence distances in model voxels, iterations per stage);
+    n_flipped: the best coarse poses whose principal-axis half turns are tried as extra hypotheses;
+    n_refined: distinct coarse poses (best by fitness x free_space_consistency) that get the two-way ICP;
+    max_coarse_icp_points: segment points used by the coarse ICP stage."""
 
     knn_features: int = 2
     compat_voxels: float = 2.0
@@ -32,9 +35,12 @@ class RegistrationConfig:
     icp_voxels: tuple[float, ...] = (2.5, 1.0)
     icp_iterations: int = 6
     visible_icp_voxels: tuple[float, ...] = (2.5, 1.5)
-    visible_icp_iterations: int = 6
+    visible_icp_iterations: int = 4
+    n_flipped: int = 2
+    n_refined: int = 4
     max_scene_points: int = 800
     max_icp_points: int = 500
+    max_coarse_icp_points: int = 200
 
 
 @dataclass(frozen=True)
@@ -102,8 +108,24 @@ def kabsch_batched(src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, np.nda
     return R, t
 
 
+def principal_axis_flips(points_obj: np.ndarray) -> np.ndarray:
+    """(3, 4, 4) object-frame transforms: half turns about the three principal axes of the surface samples
+    points_obj (N, 3), through their centroid. Boxes, cans, bottles and mugs are nearly symmetric under these, so
+    a registration that locks onto one face pattern often lands on the pose half a turn from the true one: these
+    turns give the alternatives to try."""
+    c = points_obj.mean(axis=0)
+    _, _, Vt = np.linalg.svd(points_obj - c, full_matrices=False)
+    flips = np.tile(np.eye(4), (3, 1, 1))
+    for k, axis in enumerate(Vt):
+        R = 2.0 * np.outer(axis, axis) - np.eye(3)  # rotation by pi about `axis`
+        flips[k, :3, :3] = R
+        flips[k, :3, 3] = c - R @ c
+    return flips
+
+
 class ModelIndex:
-    """Per-model search structures built once: KD-trees over the dense and the feature samples (object frame)."""
+    """Per-model search structures built once: KD-trees over the dense and the feature samples (object frame),
+    and the principal-axis half turns (principal_axis_flips)."""
 
     def __init__(self, model: ObjectModel):
         from scipy.spatial import cKDTree
@@ -114,6 +136,7 @@ class ModelIndex:
         self.dense_points = model.dense_points.astype(np.float64)
         self.points = model.points.astype(np.float64)
         self.normals = model.normals.astype(np.float64)
+        self.flips = principal_axis_flips(self.dense_points)
 
 
 def _rotation_angle(Ra: np.ndarray, Rb: np.ndarray) -> float:
@@ -133,14 +156,6 @@ def distinct_poses(poses: list[np.ndarray], diameter_m: float, min_angle_deg: fl
         ):
             kept.append(i)
     return kept
-
-
-def geometric_fitness(index: ModelIndex, scene_points: np.ndarray, T_cam_obj: np.ndarray, dist_m: float) -> float:
-    """Fraction of camera-frame scene points (N, 3) lying within dist_m of the model surface posed at T_cam_obj."""
-    R, t = T_cam_obj[:3, :3], T_cam_obj[:3, 3]
-    p_obj = (scene_points - t) @ R
-    d, _ = index.dense_tree.query(p_obj, distance_upper_bound=dist_m)
-    return float(np.mean(np.isfinite(d)))
 
 
 def compatibility_hypotheses(
@@ -185,12 +200,15 @@ def compatibility_hypotheses(
     dist = config.inlier_voxels * model.voxel_m
     # Fitness on a fixed subset keeps ranking cheap; ranking only needs to separate good from bad poses.
     probe = patch.points[:: max(1, len(patch.points) // config.fitness_points)].astype(np.float64)
+    # All poses at once (one KD-tree query): probe points into each hypothesis' object frame, p_obj = R^T (p - t).
+    p_obj = np.einsum("bji,bpj->bpi", R, probe[None] - t[:, None, :])
+    d, _ = index.dense_tree.query(p_obj.reshape(-1, 3), distance_upper_bound=dist)
+    fitness = np.isfinite(d).reshape(len(seeds), -1).mean(axis=1)
     scored = []
-    for b in range(len(seeds)):
+    for b in np.argsort(-fitness, kind="stable"):
         T = np.eye(4)
         T[:3, :3], T[:3, 3] = R[b], t[b]
-        scored.append((T, geometric_fitness(index, probe, T, dist)))
-    scored.sort(key=lambda x: -x[1])
+        scored.append((T, float(fitness[b])))
     chosen: list[tuple[np.ndarray, float]] = []
     for T, fit in scored:
         if any(
@@ -274,6 +292,29 @@ def predicted_visible(
     return out
 
 
+def free_space_consistency(
+    index: "ModelIndex", T_cam_obj: np.ndarray, depth_m: np.ndarray, K: np.ndarray, tau_m: float
+) -> float:
+    """Cheap point-based stand-in for the rendered verification, used to rank hypotheses before the costly
+    steps: of the model's feature samples facing the camera at T_cam_obj and landing on valid depth, the fraction
+    whose observed depth agrees (within tau_m) among those that agree or lie in front of seen free space
+    (observation behind them). Occluded samples (observation in front) do not count."""
+    R, t = T_cam_obj[:3, :3], T_cam_obj[:3, 3]
+    p = index.points @ R.T + t
+    facing = np.einsum("ij,ij->i", index.normals @ R.T, p) < 0.0
+    z = p[:, 2]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        u = np.rint(p[:, 0] / z * K[0, 0] + K[0, 2])
+        v = np.rint(p[:, 1] / z * K[1, 1] + K[1, 2])
+    h, w = depth_m.shape
+    idx = np.nonzero(facing & (z > 0) & (u >= 0) & (u < w) & (v >= 0) & (v < h))[0]
+    zo = depth_m[v[idx].astype(np.int64), u[idx].astype(np.int64)]
+    with np.errstate(invalid="ignore"):
+        agree = np.sum(np.abs(zo - z[idx]) < tau_m)
+        behind = np.sum(zo > z[idx] + tau_m)
+    return float(agree / (agree + behind)) if agree + behind > 0 else 0.0
+
+
 def refine_icp_visible(
     index: ModelIndex,
     scene_points: np.ndarray,
@@ -308,6 +349,8 @@ def _two_way_icp_stage(index, P, scene_tree, T, depth_m, K, tau_m, dist, iterati
     KD-tree, dist the correspondence distance (m)."""
     dense = index.dense_points
     M, Mn = index.points, index.normals
+    # The model samples the camera should see: fixed for the stage (they change little while the pose converges).
+    M = M[predicted_visible(M, Mn, T, depth_m, K, tau_m)]
     for _ in range(iterations):
         T_obj_cam = invert_T(T)
         # scene -> model, point-to-plane, in the object frame
@@ -328,7 +371,7 @@ def _two_way_icp_stage(index, P, scene_tree, T, depth_m, K, tau_m, dist, iterati
         g = (A1 * w1[:, None]).T @ r1
         # visible model sample m -> nearest scene point s, both in the object frame: the small motion applied to
         # the scene points should bring s onto m (residual s - m, Jacobian [-[s]x | I]).
-        m = M[predicted_visible(M, Mn, T, depth_m, K, tau_m)]
+        m = M
         if len(m):
             dv, jv = scene_tree.query(m @ T[:3, :3].T + T[:3, 3], distance_upper_bound=dist)
             okv = np.isfinite(dv)
@@ -345,7 +388,7 @@ def _two_way_icp_stage(index, P, scene_tree, T, depth_m, K, tau_m, dist, iterati
                 g += (A2 * w2[:, None]).T @ r2[:, a]
         x = -np.linalg.solve(H, g)
         T = invert_T(_small_motion(x) @ T_obj_cam)
-        if np.linalg.norm(x[:3]) < 2e-4 and np.linalg.norm(x[3:]) < 2e-5:
+        if np.linalg.norm(x[:3]) < 1e-3 and np.linalg.norm(x[3:]) < 1e-4:  # 0.06 deg, 0.1 mm
             break
     return T
 
