@@ -216,10 +216,11 @@ class ObjectPoseEstimator:
         reg = cfg.registration
         # The coarse stage only has to reach the basin of the fine one: a subsample of the segment is enough.
         sub = patch.icp_points[:: max(1, -(-len(patch.icp_points) // reg.max_coarse_icp_points))]
-        coarse = [refine_icp(index, sub, T, reg, voxels=reg.icp_voxels[:1])[:2] for T, _ in hyps]
+        n_it = reg.coarse_icp_iterations
+        coarse = [refine_icp(index, sub, T, reg, voxels=reg.icp_voxels[:1], iterations=n_it)[:2] for T, _ in hyps]
         best = sorted(range(len(coarse)), key=lambda k: -coarse[k][1])[: reg.n_flipped]
         coarse += [
-            refine_icp(index, sub, coarse[k][0] @ F, reg, voxels=reg.icp_voxels[:1])[:2]
+            refine_icp(index, sub, coarse[k][0] @ F, reg, voxels=reg.icp_voxels[:1], iterations=n_it)[:2]
             for k in best
             for F in index.flips
         ]

@@ -22,7 +22,8 @@ class RegistrationConfig:
     ICP of refine_icp_visible (coarse-to-fine correspondence distances in model voxels, iterations per stage);
     n_flipped: the best coarse poses whose principal-axis half turns are tried as extra hypotheses;
     n_refined: distinct coarse poses (best by fitness x free_space_consistency) that get the two-way ICP;
-    max_coarse_icp_points: segment points used by the coarse ICP stage."""
+    max_coarse_icp_points / coarse_icp_iterations: segment points and iterations of the coarse ICP stage of
+    estimation (before the two-way ICP)."""
 
     knn_features: int = 2
     compat_voxels: float = 2.0
@@ -39,8 +40,9 @@ class RegistrationConfig:
     n_flipped: int = 2
     n_refined: int = 4
     max_scene_points: int = 800
-    max_icp_points: int = 500
+    max_icp_points: int = 300
     max_coarse_icp_points: int = 200
+    coarse_icp_iterations: int = 4
 
 
 @dataclass(frozen=True)
@@ -229,6 +231,7 @@ def refine_icp(
     T_cam_obj: np.ndarray,
     config: RegistrationConfig,
     voxels: tuple[float, ...] | None = None,
+    iterations: int | None = None,
 ) -> tuple[np.ndarray, float, float]:
     """Coarse-to-fine point-to-plane ICP of camera-frame scene points (N, 3) onto the model surface.
 
@@ -243,7 +246,7 @@ def refine_icp(
     fitness, rmse = 0.0, float("inf")
     for v in voxels or config.icp_voxels:
         dist = v * model.voxel_m
-        for _ in range(config.icp_iterations):
+        for _ in range(iterations or config.icp_iterations):
             p = P @ T_obj_cam[:3, :3].T + T_obj_cam[:3, 3]
             d, j = index.dense_tree.query(p, distance_upper_bound=dist)
             ok = np.isfinite(d)
