@@ -271,14 +271,11 @@ def refine_icp(
     return invert_T(T_obj_cam), fitness, rmse
 
 
-def predicted_visible(
-    points_obj: np.ndarray, normals_obj: np.ndarray, T_cam_obj: np.ndarray, depth_m: np.ndarray, K: np.ndarray,
-    tau_m: float,
-) -> np.ndarray:
-    """Mask (N,) of the object-frame surface samples points_obj / normals_obj (N, 3) that the camera should see at
-    T_cam_obj given the observed depth_m (H, W) metres (NaN invalid): facing the camera, inside the image, and not
-    behind an observed surface (an observation more than tau_m in front is an occluder, or the object's own front
-    when the sample is on a concave inner side). Samples over missing depth are left out: they say nothing."""
+def _observed_at_samples(
+    points_obj: np.ndarray, normals_obj: np.ndarray, T_cam_obj: np.ndarray, depth_m: np.ndarray, K: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Object-frame surface samples (N, 3) with normals, posed at T_cam_obj: indices of those facing the camera
+    and inside the image, their depth z (m) and the observed depth zo (m, NaN invalid) at their pixels."""
     R, t = T_cam_obj[:3, :3], T_cam_obj[:3, 3]
     p = points_obj @ R.T + t
     facing = np.einsum("ij,ij->i", normals_obj @ R.T, p) < 0.0
@@ -287,12 +284,8 @@ def predicted_visible(
         u = np.rint(p[:, 0] / z * K[0, 0] + K[0, 2])
         v = np.rint(p[:, 1] / z * K[1, 1] + K[1, 2])
     h, w = depth_m.shape
-    out = facing & (z > 0) & (u >= 0) & (u < w) & (v >= 0) & (v < h)
-    idx = np.nonzero(out)[0]
-    zo = depth_m[v[idx].astype(np.int64), u[idx].astype(np.int64)]
-    with np.errstate(invalid="ignore"):
-        out[idx] = np.isfinite(zo) & (zo > z[idx] - tau_m)
-    return out
+    idx = np.nonzero(facing & (z > 0) & (u >= 0) & (u < w) & (v >= 0) & (v < h))[0]
+    return idx, z[idx], depth_m[v[idx].astype(np.int64), u[idx].astype(np.int64)]
 
 
 def free_space_consistency(
@@ -302,20 +295,26 @@ def free_space_consistency(
     steps: of the model's feature samples facing the camera at T_cam_obj and landing on valid depth, the fraction
     whose observed depth agrees (within tau_m) among those that agree or lie in front of seen free space
     (observation behind them). Occluded samples (observation in front) do not count."""
-    R, t = T_cam_obj[:3, :3], T_cam_obj[:3, 3]
-    p = index.points @ R.T + t
-    facing = np.einsum("ij,ij->i", index.normals @ R.T, p) < 0.0
-    z = p[:, 2]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        u = np.rint(p[:, 0] / z * K[0, 0] + K[0, 2])
-        v = np.rint(p[:, 1] / z * K[1, 1] + K[1, 2])
-    h, w = depth_m.shape
-    idx = np.nonzero(facing & (z > 0) & (u >= 0) & (u < w) & (v >= 0) & (v < h))[0]
-    zo = depth_m[v[idx].astype(np.int64), u[idx].astype(np.int64)]
+    _, z, zo = _observed_at_samples(index.points, index.normals, T_cam_obj, depth_m, K)
     with np.errstate(invalid="ignore"):
-        agree = np.sum(np.abs(zo - z[idx]) < tau_m)
-        behind = np.sum(zo > z[idx] + tau_m)
+        agree = np.sum(np.abs(zo - z) < tau_m)
+        behind = np.sum(zo > z + tau_m)
     return float(agree / (agree + behind)) if agree + behind > 0 else 0.0
+
+
+def over_free_space(
+    points_obj: np.ndarray, normals_obj: np.ndarray, T_cam_obj: np.ndarray, depth_m: np.ndarray, K: np.ndarray,
+    tau_m: float,
+) -> np.ndarray:
+    """Mask (N,) of the object-frame surface samples that, posed at T_cam_obj, face the camera where it sees
+    farther than tau_m behind them: the camera looks through that part of the model, so the pose is wrong there.
+    Samples behind an observed surface (occluded, or the inner side of a concave shape) and samples over missing
+    depth say nothing."""
+    out = np.zeros(len(points_obj), bool)
+    idx, z, zo = _observed_at_samples(points_obj, normals_obj, T_cam_obj, depth_m, K)
+    with np.errstate(invalid="ignore"):
+        out[idx] = zo > z + tau_m
+    return out
 
 
 def refine_icp_visible(
@@ -328,8 +327,8 @@ def refine_icp_visible(
     tau_m: float,
 ) -> np.ndarray:
     """Two-way ICP that also uses free space: camera-frame scene points (N, 3) are pulled onto the model surface
-    (point-to-plane, as in refine_icp) AND the model's feature samples predicted visible at the current pose
-    (predicted_visible) are pulled onto their nearest scene point (point-to-point).
+    (point-to-plane, as in refine_icp) AND the model's feature samples through which the camera sees background
+    at the current pose (over_free_space) are pulled onto their nearest scene point (point-to-point).
 
     The second term is what one-way scene->model ICP lacks: a partial view of flat faces (a box showing one or two
     sides, an occluded can) leaves the pose free to slide along them, and the model then sticks out where the
@@ -352,8 +351,6 @@ def _two_way_icp_stage(index, P, scene_tree, T, depth_m, K, tau_m, dist, iterati
     KD-tree, dist the correspondence distance (m)."""
     dense = index.dense_points
     M, Mn = index.points, index.normals
-    # The model samples the camera should see: fixed for the stage (they change little while the pose converges).
-    M = M[predicted_visible(M, Mn, T, depth_m, K, tau_m)]
     for _ in range(iterations):
         T_obj_cam = invert_T(T)
         # scene -> model, point-to-plane, in the object frame
@@ -372,9 +369,11 @@ def _two_way_icp_stage(index, P, scene_tree, T, depth_m, K, tau_m, dist, iterati
         A1[:, 3:] = n
         H = (A1 * w1[:, None]).T @ A1 + 1e-9 * np.eye(6)
         g = (A1 * w1[:, None]).T @ r1
-        # visible model sample m -> nearest scene point s, both in the object frame: the small motion applied to
-        # the scene points should bring s onto m (residual s - m, Jacobian [-[s]x | I]).
-        m = M
+        # model sample m over seen free space -> nearest scene point s, both in the object frame: the small motion
+        # applied to the scene points should bring s onto m (residual s - m, Jacobian [-[s]x | I]). Only these
+        # samples: the ones that agree with the observation are already held by the first term, and would only
+        # dilute the pull.
+        m = M[over_free_space(M, Mn, T, depth_m, K, tau_m)]
         if len(m):
             dv, jv = scene_tree.query(m @ T[:3, :3].T + T[:3, 3], distance_upper_bound=dist)
             okv = np.isfinite(dv)
