@@ -1,5 +1,6 @@
-"""Model-to-scene registration: FPFH correspondences + vectorised RANSAC giving several pose hypotheses, then
-coarse-to-fine point-to-plane ICP (open3d). Poses are T_cam_obj (4, 4): object-model points -> camera frame.
+"""Model-to-scene registration: FPFH correspondences + compatibility-guided hypotheses (and their principal-axis
+half turns), one-way point-to-plane ICP, and a two-way ICP that also uses the free space the camera sees.
+Poses are T_cam_obj (4, 4): object-model points -> camera frame.
 """
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pose_perception.core.camera import project
 from pose_perception.core.frames import invert_T
 from pose_perception.objects.model import ObjectModel, compute_fpfh
 
@@ -146,7 +148,9 @@ def _rotation_angle(Ra: np.ndarray, Rb: np.ndarray) -> float:
     return float(np.degrees(np.arccos(np.clip(c, -1.0, 1.0))))
 
 
-def distinct_poses(poses: list[np.ndarray], diameter_m: float, min_angle_deg: float, min_shift_fraction: float) -> list[int]:
+def distinct_poses(
+    poses: list[np.ndarray], diameter_m: float, min_angle_deg: float, min_shift_fraction: float
+) -> list[int]:
     """Indices of the poses (4, 4) to keep, in order: a pose within min_angle_deg and min_shift_fraction *
     diameter_m of an earlier kept one is a duplicate (hypotheses that converged to the same pose)."""
     kept: list[int] = []
@@ -280,12 +284,12 @@ def _observed_at_samples(
     p = points_obj @ R.T + t
     facing = np.einsum("ij,ij->i", normals_obj @ R.T, p) < 0.0
     z = p[:, 2]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        u = np.rint(p[:, 0] / z * K[0, 0] + K[0, 2])
-        v = np.rint(p[:, 1] / z * K[1, 1] + K[1, 2])
+    uv = np.rint(project(p, K))  # NaN behind the camera
     h, w = depth_m.shape
-    idx = np.nonzero(facing & (z > 0) & (u >= 0) & (u < w) & (v >= 0) & (v < h))[0]
-    return idx, z[idx], depth_m[v[idx].astype(np.int64), u[idx].astype(np.int64)]
+    with np.errstate(invalid="ignore"):
+        inside = (uv[:, 0] >= 0) & (uv[:, 0] < w) & (uv[:, 1] >= 0) & (uv[:, 1] < h)
+    idx = np.nonzero(facing & inside)[0]
+    return idx, z[idx], depth_m[uv[idx, 1].astype(np.int64), uv[idx, 0].astype(np.int64)]
 
 
 def free_space_consistency(
@@ -342,7 +346,8 @@ def refine_icp_visible(
     scene_tree = cKDTree(P)
     T = np.asarray(T_cam_obj, dtype=np.float64).copy()
     for v in config.visible_icp_voxels:
-        T = _two_way_icp_stage(index, P, scene_tree, T, depth_m, K, tau_m, v * model.voxel_m, config.visible_icp_iterations)
+        dist = v * model.voxel_m
+        T = _two_way_icp_stage(index, P, scene_tree, T, depth_m, K, tau_m, dist, config.visible_icp_iterations)
     return T
 
 
