@@ -212,9 +212,8 @@ class ObjectPoseEstimator:
         # axes (near-symmetric shapes: the registration often locks onto the turned pose); those that converged to
         # the same pose are merged; the rest get the two-way ICP that also respects free space (it fixes poses
         # that slid along the flat faces of a partial view, which one-way scene->model ICP cannot see), and are
-        # verified.
+        # verified. The coarse stage only has to reach the basin of the two-way one: a subsample is enough.
         reg = cfg.registration
-        # The coarse stage only has to reach the basin of the fine one: a subsample of the segment is enough.
         sub = patch.icp_points[:: max(1, -(-len(patch.icp_points) // reg.max_coarse_icp_points))]
         n_it = reg.coarse_icp_iterations
         coarse = [refine_icp(index, sub, T, reg, voxels=reg.icp_voxels[:1], iterations=n_it)[:2] for T, _ in hyps]
