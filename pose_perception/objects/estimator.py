@@ -15,8 +15,11 @@ from pose_perception.objects.registration import (
     ModelIndex,
     RegistrationConfig,
     compatibility_hypotheses,
+    distinct_poses,
+    free_space_consistency,
     prepare_patch,
     refine_icp,
+    refine_icp_visible,
 )
 from pose_perception.objects.segmentation import Segment, SegmentationConfig, segment_depth
 from pose_perception.objects.verification import VerificationConfig, projected_bbox, verify_hypotheses
@@ -205,7 +208,31 @@ class ObjectPoseEstimator:
         hyps = compatibility_hypotheses(index, patch, cfg.registration)
         if not hyps:
             return None
-        refined = [refine_icp(index, patch.icp_points, T, cfg.registration)[0] for T, _ in hyps]
+        # Coarse one-way ICP for every hypothesis, plus the half turns of the best few about the model's principal
+        # axes (near-symmetric shapes: the registration often locks onto the turned pose); those that converged to
+        # the same pose are merged; the rest get the two-way ICP that also respects free space (it fixes poses
+        # that slid along the flat faces of a partial view, which one-way scene->model ICP cannot see), and are
+        # verified. The coarse stage only has to reach the basin of the two-way one: a subsample is enough.
+        reg = cfg.registration
+        sub = patch.icp_points[:: max(1, -(-len(patch.icp_points) // reg.max_coarse_icp_points))]
+        n_it = reg.coarse_icp_iterations
+        coarse = [refine_icp(index, sub, T, reg, voxels=reg.icp_voxels[:1], iterations=n_it)[:2] for T, _ in hyps]
+        best = sorted(range(len(coarse)), key=lambda k: -coarse[k][1])[: reg.n_flipped]
+        coarse += [
+            refine_icp(index, sub, coarse[k][0] @ F, reg, voxels=reg.icp_voxels[:1], iterations=n_it)[:2]
+            for k in best
+            for F in index.flips
+        ]
+        coarse = [(T, fitness) for T, fitness in coarse if fitness > 0]
+        if not coarse:
+            return None
+        coarse = [coarse[i] for i in distinct_poses([T for T, _ in coarse], model.diameter_m, 5.0, 0.05)]
+        tau = max(cfg.verification.tau_min_m, cfg.verification.tau_diameter_fraction * model.diameter_m)
+        rank = [-f * free_space_consistency(index, T, depth, intrinsics.K, tau) for T, f in coarse]
+        refined = [
+            refine_icp_visible(index, patch.icp_points, coarse[k][0], depth, intrinsics.K, reg, tau)
+            for k in np.argsort(rank)[: reg.n_refined]
+        ]
         scores = verify_hypotheses(
             model, refined, depth, intrinsics, cfg.verification, roi_xyxy=roi, device=self.device, plane=plane,
             plane_tol_m=1.5 * cfg.segmentation.plane_distance_m,

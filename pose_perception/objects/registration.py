@@ -1,5 +1,6 @@
-"""Model-to-scene registration: FPFH correspondences + vectorised RANSAC giving several pose hypotheses, then
-coarse-to-fine point-to-plane ICP (open3d). Poses are T_cam_obj (4, 4): object-model points -> camera frame.
+"""Model-to-scene registration: FPFH correspondences + compatibility-guided hypotheses (and their principal-axis
+half turns), one-way point-to-plane ICP, and a two-way ICP that also uses the free space the camera sees.
+Poses are T_cam_obj (4, 4): object-model points -> camera frame.
 """
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pose_perception.core.camera import project
 from pose_perception.core.frames import invert_T
 from pose_perception.objects.model import ObjectModel, compute_fpfh
 
@@ -18,7 +20,12 @@ class RegistrationConfig:
     outliers before any pose is solved; n_seeds / consensus_size: hypotheses grow from the best-connected
     correspondences with their most mutually compatible partners (second-order spatial compatibility, as in
     SC2-PCR); inlier_voxels: fitness distance; n_hypotheses: distinct poses kept for ICP + verification;
-    icp_voxels: coarse-to-fine ICP correspondence distances in model voxels."""
+    icp_voxels: coarse-to-fine ICP correspondence distances in model voxels; visible_icp_*: the final two-way
+    ICP of refine_icp_visible (coarse-to-fine correspondence distances in model voxels, iterations per stage);
+    n_flipped: the best coarse poses whose principal-axis half turns are tried as extra hypotheses;
+    n_refined: distinct coarse poses (best by fitness x free_space_consistency) that get the two-way ICP;
+    max_coarse_icp_points / coarse_icp_iterations: segment points and iterations of the coarse ICP stage of
+    estimation (before the two-way ICP)."""
 
     knn_features: int = 2
     compat_voxels: float = 2.0
@@ -30,8 +37,14 @@ class RegistrationConfig:
     hypothesis_min_angle_deg: float = 20.0
     icp_voxels: tuple[float, ...] = (2.5, 1.0)
     icp_iterations: int = 6
+    visible_icp_voxels: tuple[float, ...] = (2.5, 1.5)
+    visible_icp_iterations: int = 4
+    n_flipped: int = 2
+    n_refined: int = 4
     max_scene_points: int = 800
-    max_icp_points: int = 500
+    max_icp_points: int = 300
+    max_coarse_icp_points: int = 200
+    coarse_icp_iterations: int = 4
 
 
 @dataclass(frozen=True)
@@ -99,8 +112,24 @@ def kabsch_batched(src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, np.nda
     return R, t
 
 
+def principal_axis_flips(points_obj: np.ndarray) -> np.ndarray:
+    """(3, 4, 4) object-frame transforms: half turns about the three principal axes of the surface samples
+    points_obj (N, 3), through their centroid. Boxes, cans, bottles and mugs are nearly symmetric under these, so
+    a registration that locks onto one face pattern often lands on the pose half a turn from the true one: these
+    turns give the alternatives to try."""
+    c = points_obj.mean(axis=0)
+    _, _, Vt = np.linalg.svd(points_obj - c, full_matrices=False)
+    flips = np.tile(np.eye(4), (3, 1, 1))
+    for k, axis in enumerate(Vt):
+        R = 2.0 * np.outer(axis, axis) - np.eye(3)  # rotation by pi about `axis`
+        flips[k, :3, :3] = R
+        flips[k, :3, 3] = c - R @ c
+    return flips
+
+
 class ModelIndex:
-    """Per-model search structures built once: KD-trees over the dense and the feature samples (object frame)."""
+    """Per-model search structures built once: KD-trees over the dense and the feature samples (object frame),
+    and the principal-axis half turns (principal_axis_flips)."""
 
     def __init__(self, model: ObjectModel):
         from scipy.spatial import cKDTree
@@ -108,6 +137,10 @@ class ModelIndex:
         self.model = model
         self.dense_tree = cKDTree(model.dense_points.astype(np.float64))
         self.dense_normals = model.dense_normals.astype(np.float64)
+        self.dense_points = model.dense_points.astype(np.float64)
+        self.points = model.points.astype(np.float64)
+        self.normals = model.normals.astype(np.float64)
+        self.flips = principal_axis_flips(self.dense_points)
 
 
 def _rotation_angle(Ra: np.ndarray, Rb: np.ndarray) -> float:
@@ -115,12 +148,20 @@ def _rotation_angle(Ra: np.ndarray, Rb: np.ndarray) -> float:
     return float(np.degrees(np.arccos(np.clip(c, -1.0, 1.0))))
 
 
-def geometric_fitness(index: ModelIndex, scene_points: np.ndarray, T_cam_obj: np.ndarray, dist_m: float) -> float:
-    """Fraction of camera-frame scene points (N, 3) lying within dist_m of the model surface posed at T_cam_obj."""
-    R, t = T_cam_obj[:3, :3], T_cam_obj[:3, 3]
-    p_obj = (scene_points - t) @ R
-    d, _ = index.dense_tree.query(p_obj, distance_upper_bound=dist_m)
-    return float(np.mean(np.isfinite(d)))
+def distinct_poses(
+    poses: list[np.ndarray], diameter_m: float, min_angle_deg: float, min_shift_fraction: float
+) -> list[int]:
+    """Indices of the poses (4, 4) to keep, in order: a pose within min_angle_deg and min_shift_fraction *
+    diameter_m of an earlier kept one is a duplicate (hypotheses that converged to the same pose)."""
+    kept: list[int] = []
+    for i, T in enumerate(poses):
+        if not any(
+            np.linalg.norm(T[:3, 3] - poses[k][:3, 3]) < min_shift_fraction * diameter_m
+            and _rotation_angle(T[:3, :3], poses[k][:3, :3]) < min_angle_deg
+            for k in kept
+        ):
+            kept.append(i)
+    return kept
 
 
 def compatibility_hypotheses(
@@ -165,12 +206,15 @@ def compatibility_hypotheses(
     dist = config.inlier_voxels * model.voxel_m
     # Fitness on a fixed subset keeps ranking cheap; ranking only needs to separate good from bad poses.
     probe = patch.points[:: max(1, len(patch.points) // config.fitness_points)].astype(np.float64)
+    # All poses at once (one KD-tree query): probe points into each hypothesis' object frame, p_obj = R^T (p - t).
+    p_obj = np.einsum("bji,bpj->bpi", R, probe[None] - t[:, None, :])
+    d, _ = index.dense_tree.query(p_obj.reshape(-1, 3), distance_upper_bound=dist)
+    fitness = np.isfinite(d).reshape(len(seeds), -1).mean(axis=1)
     scored = []
-    for b in range(len(seeds)):
+    for b in np.argsort(-fitness, kind="stable"):
         T = np.eye(4)
         T[:3, :3], T[:3, 3] = R[b], t[b]
-        scored.append((T, geometric_fitness(index, probe, T, dist)))
-    scored.sort(key=lambda x: -x[1])
+        scored.append((T, float(fitness[b])))
     chosen: list[tuple[np.ndarray, float]] = []
     for T, fit in scored:
         if any(
@@ -191,6 +235,7 @@ def refine_icp(
     T_cam_obj: np.ndarray,
     config: RegistrationConfig,
     voxels: tuple[float, ...] | None = None,
+    iterations: int | None = None,
 ) -> tuple[np.ndarray, float, float]:
     """Coarse-to-fine point-to-plane ICP of camera-frame scene points (N, 3) onto the model surface.
 
@@ -205,7 +250,7 @@ def refine_icp(
     fitness, rmse = 0.0, float("inf")
     for v in voxels or config.icp_voxels:
         dist = v * model.voxel_m
-        for _ in range(config.icp_iterations):
+        for _ in range(iterations or config.icp_iterations):
             p = P @ T_obj_cam[:3, :3].T + T_obj_cam[:3, 3]
             d, j = index.dense_tree.query(p, distance_upper_bound=dist)
             ok = np.isfinite(d)
@@ -228,6 +273,131 @@ def refine_icp(
         fitness = float(ok.mean())
         rmse = float(np.sqrt(np.mean(r**2)))
     return invert_T(T_obj_cam), fitness, rmse
+
+
+def _observed_at_samples(
+    points_obj: np.ndarray, normals_obj: np.ndarray, T_cam_obj: np.ndarray, depth_m: np.ndarray, K: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Object-frame surface samples (N, 3) with normals, posed at T_cam_obj: indices of those facing the camera
+    and inside the image, their depth z (m) and the observed depth zo (m, NaN invalid) at their pixels."""
+    R, t = T_cam_obj[:3, :3], T_cam_obj[:3, 3]
+    p = points_obj @ R.T + t
+    facing = np.einsum("ij,ij->i", normals_obj @ R.T, p) < 0.0
+    z = p[:, 2]
+    uv = np.rint(project(p, K))  # NaN behind the camera
+    h, w = depth_m.shape
+    with np.errstate(invalid="ignore"):
+        inside = (uv[:, 0] >= 0) & (uv[:, 0] < w) & (uv[:, 1] >= 0) & (uv[:, 1] < h)
+    idx = np.nonzero(facing & inside)[0]
+    return idx, z[idx], depth_m[uv[idx, 1].astype(np.int64), uv[idx, 0].astype(np.int64)]
+
+
+def free_space_consistency(
+    index: "ModelIndex", T_cam_obj: np.ndarray, depth_m: np.ndarray, K: np.ndarray, tau_m: float
+) -> float:
+    """Cheap point-based stand-in for the rendered verification, used to rank hypotheses before the costly
+    steps: of the model's feature samples facing the camera at T_cam_obj and landing on valid depth, the fraction
+    whose observed depth agrees (within tau_m) among those that agree or lie in front of seen free space
+    (observation behind them). Occluded samples (observation in front) do not count."""
+    _, z, zo = _observed_at_samples(index.points, index.normals, T_cam_obj, depth_m, K)
+    with np.errstate(invalid="ignore"):
+        agree = np.sum(np.abs(zo - z) < tau_m)
+        behind = np.sum(zo > z + tau_m)
+    return float(agree / (agree + behind)) if agree + behind > 0 else 0.0
+
+
+def over_free_space(
+    points_obj: np.ndarray, normals_obj: np.ndarray, T_cam_obj: np.ndarray, depth_m: np.ndarray, K: np.ndarray,
+    tau_m: float,
+) -> np.ndarray:
+    """Mask (N,) of the object-frame surface samples that, posed at T_cam_obj, face the camera where it sees
+    farther than tau_m behind them: the camera looks through that part of the model, so the pose is wrong there.
+    Samples behind an observed surface (occluded, or the inner side of a concave shape) and samples over missing
+    depth say nothing."""
+    out = np.zeros(len(points_obj), bool)
+    idx, z, zo = _observed_at_samples(points_obj, normals_obj, T_cam_obj, depth_m, K)
+    with np.errstate(invalid="ignore"):
+        out[idx] = zo > z + tau_m
+    return out
+
+
+def refine_icp_visible(
+    index: ModelIndex,
+    scene_points: np.ndarray,
+    T_cam_obj: np.ndarray,
+    depth_m: np.ndarray,
+    K: np.ndarray,
+    config: RegistrationConfig,
+    tau_m: float,
+) -> np.ndarray:
+    """Two-way ICP that also uses free space: camera-frame scene points (N, 3) are pulled onto the model surface
+    (point-to-plane, as in refine_icp) AND the model's feature samples through which the camera sees background
+    at the current pose (over_free_space) are pulled onto their nearest scene point (point-to-point).
+
+    The second term is what one-way scene->model ICP lacks: a partial view of flat faces (a box showing one or two
+    sides, an occluded can) leaves the pose free to slide along them, and the model then sticks out where the
+    camera sees the table or background. Robust (Tukey) weights on both terms. Returns T_cam_obj (4, 4)."""
+    from scipy.spatial import cKDTree
+
+    model = index.model
+    P = np.asarray(scene_points, dtype=np.float64)
+    if len(P) < 6:
+        return T_cam_obj
+    scene_tree = cKDTree(P)
+    T = np.asarray(T_cam_obj, dtype=np.float64).copy()
+    for v in config.visible_icp_voxels:
+        dist = v * model.voxel_m
+        T = _two_way_icp_stage(index, P, scene_tree, T, depth_m, K, tau_m, dist, config.visible_icp_iterations)
+    return T
+
+
+def _two_way_icp_stage(index, P, scene_tree, T, depth_m, K, tau_m, dist, iterations) -> np.ndarray:
+    """One distance stage of refine_icp_visible (see there); P (N, 3) camera-frame scene points, scene_tree its
+    KD-tree, dist the correspondence distance (m)."""
+    dense = index.dense_points
+    M, Mn = index.points, index.normals
+    for _ in range(iterations):
+        T_obj_cam = invert_T(T)
+        # scene -> model, point-to-plane, in the object frame
+        p = P @ T_obj_cam[:3, :3].T + T_obj_cam[:3, 3]
+        d, j = index.dense_tree.query(p, distance_upper_bound=dist)
+        ok = np.isfinite(d)
+        if ok.sum() < 6:
+            break
+        ps, q, n = p[ok], dense[j[ok]], index.dense_normals[j[ok]]
+        r1 = np.einsum("ij,ij->i", ps - q, n)
+        w1 = (1.0 - np.minimum((r1 / dist) ** 2, 1.0)) ** 2
+        A1 = np.empty((len(ps), 6))
+        A1[:, 0] = ps[:, 1] * n[:, 2] - ps[:, 2] * n[:, 1]  # p x n
+        A1[:, 1] = ps[:, 2] * n[:, 0] - ps[:, 0] * n[:, 2]
+        A1[:, 2] = ps[:, 0] * n[:, 1] - ps[:, 1] * n[:, 0]
+        A1[:, 3:] = n
+        H = (A1 * w1[:, None]).T @ A1 + 1e-9 * np.eye(6)
+        g = (A1 * w1[:, None]).T @ r1
+        # model sample m over seen free space -> nearest scene point s, both in the object frame: the small motion
+        # applied to the scene points should bring s onto m (residual s - m, Jacobian [-[s]x | I]). Only these
+        # samples: the ones that agree with the observation are already held by the first term, and would only
+        # dilute the pull.
+        m = M[over_free_space(M, Mn, T, depth_m, K, tau_m)]
+        if len(m):
+            dv, jv = scene_tree.query(m @ T[:3, :3].T + T[:3, 3], distance_upper_bound=dist)
+            okv = np.isfinite(dv)
+            s_obj, m = p[jv[okv]], m[okv]
+            r2 = s_obj - m
+            w2 = (1.0 - np.minimum(np.sum(r2**2, axis=1) / dist**2, 1.0)) ** 2
+            for a in range(3):  # row a of [-[s]x | I]: d(x cross s)_a / dx and the translation
+                A2 = np.zeros((len(s_obj), 6))
+                b, c = (a + 1) % 3, (a + 2) % 3
+                A2[:, b] = s_obj[:, c]
+                A2[:, c] = -s_obj[:, b]
+                A2[:, 3 + a] = 1.0
+                H += (A2 * w2[:, None]).T @ A2
+                g += (A2 * w2[:, None]).T @ r2[:, a]
+        x = -np.linalg.solve(H, g)
+        T = invert_T(_small_motion(x) @ T_obj_cam)
+        if np.linalg.norm(x[:3]) < 1e-3 and np.linalg.norm(x[3:]) < 1e-4:  # 0.06 deg, 0.1 mm
+            break
+    return T
 
 
 def _small_motion(x: np.ndarray) -> np.ndarray:

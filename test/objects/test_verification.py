@@ -9,6 +9,7 @@ from pose_perception.objects.verification import (
     VerificationConfig,
     _scores_numpy,
     _scores_torch,
+    observed_normals,
     verify_hypotheses,
 )
 
@@ -62,3 +63,25 @@ def test_torch_scoring_matches_numpy():
     b = _scores_torch(dr, nr, do, no, 0.01, cfg, "cpu")
     for x, y in zip(a, b):
         assert np.array_equal(np.asarray(x), np.asarray(y))
+
+
+def test_observed_normals_do_not_straddle_a_depth_step():
+    """SYNTHETIC organised grid: a fronto-parallel plane at 0.6 m whose right half is a second plane at 0.7 m.
+    Central differences across the step give tilted normals; the edge-aware ones stay (0, 0, -1) on both sides."""
+    v, u = np.mgrid[0:20, 0:20].astype(np.float64)
+    z = np.where(u < 10, 0.6, 0.7)
+    pts = np.stack([(u - 10) * z / 600, (v - 10) * z / 600, z], axis=-1)
+    naive = observed_normals(pts, step=2)
+    aware = observed_normals(pts, step=2, max_jump_m=0.02)
+    near_step = (slice(2, -2), slice(8, 12))
+    assert np.nanmin(np.abs(naive[near_step][..., 2])) < 0.5  # the naive normals tilt at the step
+    assert np.allclose(aware[near_step], [0.0, 0.0, -1.0], atol=1e-6)
+
+
+def test_unknown_observed_normal_is_judged_by_depth_alone():
+    dr = np.full((1, 4), 0.5, np.float32)
+    nr = np.tile(np.array([0.0, 0.0, -1.0], np.float32), (1, 4, 1))
+    do = np.full(4, 0.5, np.float32)
+    no = np.array([[0, 0, -1], [1, 0, 0], [np.nan] * 3, [np.nan] * 3], np.float32)
+    n_r, n_m, n_v, n_o, n_w = _scores_numpy(dr, nr, do, no, 0.01, VerificationConfig())
+    assert (n_r[0], n_m[0], n_w[0]) == (4, 3, 1)  # the perpendicular normal is wrong; unknown ones match
