@@ -30,10 +30,13 @@ def random_radar_model(rng: np.random.Generator) -> sim.RadarModel:
 
 
 def random_sequence(rng: np.random.Generator, skeleton: sim.Skeleton, clips: list[sim.MocapClip], num_frames: int,
-                    allow_mirror: bool = True, radar_height_m: float = 1.0) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """One person, random placement / body / sensor: frames (points (N, 5), labels (N,), joints (1, 17, 3))."""
+                    allow_mirror: bool = True, radar_height_m: float = 1.0, orientation_prob: float = 0.0,
+                    speed_range: tuple[float, float] | None = None) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """One person, random placement / body / sensor: frames (points (N, 5), labels (N,), joints (1, 17, 3)).
+    orientation_prob / speed_range: training augmentation (see simulator.random_person); off for evaluation."""
     model = random_radar_model(rng)
-    person = sim.random_person(rng, skeleton, clips, sim.random_position(rng, model, 1.0, 6.0, 50.0), allow_mirror)
+    person = sim.random_person(rng, skeleton, clips, sim.random_position(rng, model, 1.0, 6.0, 50.0), allow_mirror,
+                               orientation_prob, speed_range)
     scene = sim.SimScene([person], skeleton, model, radar_height_m=radar_height_m, rate_hz=RATE_HZ)
     return scene.frames(np.arange(num_frames) / RATE_HZ, rng)
 
@@ -44,6 +47,10 @@ class DatasetConfig:
     frames_per_sequence: int = 40
     window_frames: int = 4
     seed: int = 0
+    # Pose-space augmentation of the training clips: the fraction of sequences whose whole body is turned to a
+    # random 3D orientation (and half of those tumbling), and the range of clip playback speeds.
+    orientation_prob: float = 0.6
+    speed_range: tuple[float, float] = (0.6, 1.6)
 
 
 def generate_dataset(clip_names: tuple[str, ...], config: DatasetConfig, net_config: NetConfig = NetConfig(),
@@ -58,7 +65,8 @@ def generate_dataset(clip_names: tuple[str, ...], config: DatasetConfig, net_con
     t0 = time.time()
     for s in range(config.sequences):
         height = float(rng.uniform(0.7, 1.6))
-        frames = random_sequence(rng, skeleton, clips, config.frames_per_sequence, radar_height_m=height)
+        frames = random_sequence(rng, skeleton, clips, config.frames_per_sequence, radar_height_m=height,
+                                 orientation_prob=config.orientation_prob, speed_range=config.speed_range)
         acc = FrameAccumulator(config.window_frames, 1.0)
         for k, (points, _, joints) in enumerate(frames):
             acc.add(k / RATE_HZ, points)
