@@ -41,6 +41,9 @@ def register(subparsers) -> None:
                                                   "default: the packaged pose_perception/data/radar/radar_pose_net.pt")
     trn.add_argument("--sequences", type=int, default=None, help="simulated 2 s sequences (default 500)")
     trn.add_argument("--epochs", type=int, default=None, help="default 20")
+    trn.add_argument("--frames-per-sequence", type=int, default=None,
+                     help="frames simulated per sequence (default 40); fewer frames and more sequences give more "
+                          "independent samples for the same simulation time")
     trn.add_argument("--seed", type=int, default=0)
     trn.add_argument("--threads", type=int, default=1, help="torch CPU threads (the machine is shared)")
     trn.add_argument("--device", default="cpu", help="cpu | cuda | auto")
@@ -138,6 +141,8 @@ def run_train(args) -> int:
         data_cfg = replace(data_cfg, sequences=args.sequences)
     if args.epochs:
         train_cfg = replace(train_cfg, epochs=args.epochs)
+    if args.frames_per_sequence:
+        data_cfg = replace(data_cfg, frames_per_sequence=args.frames_per_sequence)
     device = str(pick_device(args.device))
     train_cfg = replace(train_cfg, seed=args.seed, threads=args.threads, device=device)
     data_cfg = replace(data_cfg, seed=args.seed)
