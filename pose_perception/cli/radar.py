@@ -44,6 +44,11 @@ def register(subparsers) -> None:
     trn.add_argument("--frames-per-sequence", type=int, default=None,
                      help="frames simulated per sequence (default 40); fewer frames and more sequences give more "
                           "independent samples for the same simulation time")
+    trn.add_argument("--orientation-prob", type=float, default=None,
+                     help="fraction of sequences with the whole body turned to a random 3D orientation / tumbling "
+                          "(pose-space augmentation; default: DatasetConfig)")
+    trn.add_argument("--speed-range", type=float, nargs=2, default=None, metavar=("MIN", "MAX"),
+                     help="clip playback speed range (default: DatasetConfig)")
     trn.add_argument("--seed", type=int, default=0)
     trn.add_argument("--threads", type=int, default=1, help="torch CPU threads (the machine is shared)")
     trn.add_argument("--device", default="cpu", help="cpu | cuda | auto")
@@ -145,6 +150,10 @@ def run_train(args) -> int:
         train_cfg = replace(train_cfg, epochs=args.epochs)
     if args.frames_per_sequence:
         data_cfg = replace(data_cfg, frames_per_sequence=args.frames_per_sequence)
+    if args.orientation_prob is not None:
+        data_cfg = replace(data_cfg, orientation_prob=args.orientation_prob)
+    if args.speed_range is not None:
+        data_cfg = replace(data_cfg, speed_range=tuple(args.speed_range))
     device = str(pick_device(args.device))
     train_cfg = replace(train_cfg, seed=args.seed, threads=args.threads, device=device)
     data_cfg = replace(data_cfg, seed=args.seed)
