@@ -20,11 +20,10 @@ def test_error_split_finds_the_person_and_orders_its_shares():
 
 
 def test_training_data_is_seeded_and_augmentation_changes_it():
-    cfg = DatasetConfig(sequences=2, frames_per_sequence=6, seed=3)
+    cfg = DatasetConfig(sequences=2, frames_per_sequence=6, seed=3, orientation_prob=1.0, speed_range=(0.6, 1.6))
     a = generate_dataset(sim.TRAIN_CLIPS, cfg, log=None)
     b = generate_dataset(sim.TRAIN_CLIPS, cfg, log=None)
     np.testing.assert_array_equal(a["features"], b["features"])
-    plain = generate_dataset(sim.TRAIN_CLIPS, DatasetConfig(sequences=2, frames_per_sequence=6, seed=3, orientation_prob=0.0,
-                                                            speed_range=None), log=None)
+    plain = generate_dataset(sim.TRAIN_CLIPS, DatasetConfig(sequences=2, frames_per_sequence=6, seed=3), log=None)
     assert a["joints"].shape[1:] == (17, 3)
     assert not (a["joints"].shape == plain["joints"].shape and np.allclose(a["joints"], plain["joints"]))
