@@ -49,6 +49,8 @@ def register(subparsers) -> None:
                           "(pose-space augmentation; default: DatasetConfig)")
     trn.add_argument("--speed-range", type=float, nargs=2, default=None, metavar=("MIN", "MAX"),
                      help="clip playback speed range (default: DatasetConfig)")
+    trn.add_argument("--balance-sources", action="store_true",
+                     help="the five walker/* clips together as likely as one top-level clip (less walking)")
     trn.add_argument("--seed", type=int, default=0)
     trn.add_argument("--threads", type=int, default=1, help="torch CPU threads (the machine is shared)")
     trn.add_argument("--device", default="cpu", help="cpu | cuda | auto")
@@ -152,6 +154,8 @@ def run_train(args) -> int:
         data_cfg = replace(data_cfg, frames_per_sequence=args.frames_per_sequence)
     if args.orientation_prob is not None:
         data_cfg = replace(data_cfg, orientation_prob=args.orientation_prob)
+    if args.balance_sources:
+        data_cfg = replace(data_cfg, balance_sources=True)
     if args.speed_range is not None:
         data_cfg = replace(data_cfg, speed_range=tuple(args.speed_range))
     device = str(pick_device(args.device))

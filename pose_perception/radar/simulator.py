@@ -529,20 +529,29 @@ def random_orientation_augment(rng: np.random.Generator, max_rate_radps: float =
     return OrientationAugment(tilt=tilt, rate_radps=rate, grounded=bool(rng.random() < 0.7))
 
 
+def source_balanced_weights(clip_names: tuple[str, ...]) -> np.ndarray:
+    """Clip probabilities (len,) that give each motion source equal weight per clip: the clips of a sub-folder
+    (walker/*: five takes of walking and turning) share the weight of one top-level clip, so walking does not
+    dominate the training set."""
+    groups = [n.split("/")[0] if "/" in n else n for n in clip_names]
+    w = np.array([1.0 / groups.count(g) for g in groups])
+    return w / w.sum()
+
+
 _MIRROR_LINKS = tuple(
     LINKS.index(n.replace("left", "#").replace("right", "left").replace("#", "right")) for n in LINKS
 )
 
 
 def random_person(rng: np.random.Generator, skeleton: Skeleton, clips: list[MocapClip], position_xy: np.ndarray,
-                  allow_mirror: bool = True, orientation_prob: float = 0.0, speed_range: tuple[float, float] | None = None
-                  ) -> SimPerson:
+                  allow_mirror: bool = True, orientation_prob: float = 0.0, speed_range: tuple[float, float] | None = None,
+                  clip_weights: np.ndarray | None = None) -> SimPerson:
     """A random body, clip, phase, heading (and mirror) at position_xy. Training augmentation (off by default, and
     then the random draws are those of earlier versions, so evaluation sequences do not change): with probability
     orientation_prob a random whole-body orientation / tumble (OrientationAugment); speed_range: clip playback
-    speed drawn uniformly from it."""
+    speed drawn uniformly from it; clip_weights (len(clips),): probabilities of the clips (default uniform)."""
     shape = random_body_shape(rng)
-    clip = clips[rng.integers(len(clips))]
+    clip = clips[rng.integers(len(clips)) if clip_weights is None else rng.choice(len(clips), p=clip_weights)]
     person = SimPerson(clip=clip, shape=shape, surface=BodySurface(shape, rng), t0_s=float(rng.uniform(0, clip.duration_s)),
                        position_xy=np.asarray(position_xy, np.float64), yaw_rad=float(rng.uniform(-np.pi, np.pi)),
                        mirror=bool(allow_mirror and rng.random() < 0.5))

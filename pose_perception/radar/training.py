@@ -31,12 +31,13 @@ def random_radar_model(rng: np.random.Generator) -> sim.RadarModel:
 
 def random_sequence(rng: np.random.Generator, skeleton: sim.Skeleton, clips: list[sim.MocapClip], num_frames: int,
                     allow_mirror: bool = True, radar_height_m: float = 1.0, orientation_prob: float = 0.0,
-                    speed_range: tuple[float, float] | None = None) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+                    speed_range: tuple[float, float] | None = None, clip_weights: np.ndarray | None = None
+                    ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """One person, random placement / body / sensor: frames (points (N, 5), labels (N,), joints (1, 17, 3)).
     orientation_prob / speed_range: training augmentation (see simulator.random_person); off for evaluation."""
     model = random_radar_model(rng)
     person = sim.random_person(rng, skeleton, clips, sim.random_position(rng, model, 1.0, 6.0, 50.0), allow_mirror,
-                               orientation_prob, speed_range)
+                               orientation_prob, speed_range, clip_weights)
     scene = sim.SimScene([person], skeleton, model, radar_height_m=radar_height_m, rate_hz=RATE_HZ)
     return scene.frames(np.arange(num_frames) / RATE_HZ, rng)
 
@@ -53,6 +54,7 @@ class DatasetConfig:
     # and off, the default recipe is the one of the shipped weights.
     orientation_prob: float = 0.0
     speed_range: tuple[float, float] | None = None
+    balance_sources: bool = False  # walker/* clips together as likely as one top-level clip (source_balanced_weights)
 
 
 def generate_dataset(clip_names: tuple[str, ...], config: DatasetConfig, net_config: NetConfig = NetConfig(),
@@ -68,7 +70,8 @@ def generate_dataset(clip_names: tuple[str, ...], config: DatasetConfig, net_con
     for s in range(config.sequences):
         height = float(rng.uniform(0.7, 1.6))
         frames = random_sequence(rng, skeleton, clips, config.frames_per_sequence, radar_height_m=height,
-                                 orientation_prob=config.orientation_prob, speed_range=config.speed_range)
+                                 orientation_prob=config.orientation_prob, speed_range=config.speed_range,
+                                 clip_weights=sim.source_balanced_weights(clip_names) if config.balance_sources else None)
         acc = FrameAccumulator(config.window_frames, 1.0)
         for k, (points, _, joints) in enumerate(frames):
             acc.add(k / RATE_HZ, points)

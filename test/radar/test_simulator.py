@@ -149,3 +149,10 @@ def test_random_orientations_are_proper_rotations_and_speed_varies_playback(skel
               for _ in range(40)]
     assert 0.2 < np.mean([p.orientation is not None for p in people]) < 0.8
     assert min(p.speed for p in people) >= 0.6 and max(p.speed for p in people) <= 1.6
+
+
+def test_source_balanced_weights_give_the_walker_folder_the_weight_of_one_clip():
+    w = sim.source_balanced_weights(sim.TRAIN_CLIPS)
+    walker = np.array([n.startswith("walker/") for n in sim.TRAIN_CLIPS])
+    assert abs(w.sum() - 1) < 1e-12 and walker.sum() == 5
+    np.testing.assert_allclose(w[walker].sum(), w[sim.TRAIN_CLIPS.index("humanoid3d_walk")])
