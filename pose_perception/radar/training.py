@@ -225,11 +225,6 @@ def default_configs(quick: bool = False) -> tuple[DatasetConfig, TrainConfig]:
     return data, trn
 
 
-def _yaw(angle_rad: float) -> np.ndarray:
-    c, s = np.cos(angle_rad), np.sin(angle_rad)
-    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
-
-
 @torch.inference_mode()
 def evaluate_error_split(regressor: RadarPoseRegressor, clip_names: tuple[str, ...], sequences_per_clip: int = 8,
                          frames_per_sequence: int = 40, seed: int = 2000) -> dict[str, dict]:
@@ -246,7 +241,7 @@ def evaluate_error_split(regressor: RadarPoseRegressor, clip_names: tuple[str, .
     """
     skeleton = sim.load_skeleton()
     net, limbs = regressor.net, list(LIMB_12)
-    yaws = np.stack([_yaw(a) for a in np.radians(np.arange(0, 360, 10))])
+    yaws = sim._rot_z(np.radians(np.arange(0.0, 360.0, 10.0)))  # (36, 3, 3) candidate headings
     out = {}
     for name in clip_names:
         clip = sim.load_clip(name)
