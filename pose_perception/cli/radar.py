@@ -41,6 +41,16 @@ def register(subparsers) -> None:
                                                   "default: the packaged pose_perception/data/radar/radar_pose_net.pt")
     trn.add_argument("--sequences", type=int, default=None, help="simulated 2 s sequences (default 500)")
     trn.add_argument("--epochs", type=int, default=None, help="default 20")
+    trn.add_argument("--frames-per-sequence", type=int, default=None,
+                     help="frames simulated per sequence (default 40); fewer frames and more sequences give more "
+                          "independent samples for the same simulation time")
+    trn.add_argument("--orientation-prob", type=float, default=None,
+                     help="fraction of sequences with the whole body turned to a random 3D orientation / tumbling "
+                          "(pose-space augmentation; default: DatasetConfig)")
+    trn.add_argument("--speed-range", type=float, nargs=2, default=None, metavar=("MIN", "MAX"),
+                     help="clip playback speed range (default: DatasetConfig)")
+    trn.add_argument("--balance-sources", action="store_true",
+                     help="the five walker/* clips together as likely as one top-level clip (less walking)")
     trn.add_argument("--seed", type=int, default=0)
     trn.add_argument("--threads", type=int, default=1, help="torch CPU threads (the machine is shared)")
     trn.add_argument("--device", default="cpu", help="cpu | cuda | auto")
@@ -58,6 +68,8 @@ def register(subparsers) -> None:
     ev.add_argument("--device", default="auto")
     ev.add_argument("--no-smoothing", action="store_true", help="evaluate without the per-person One-Euro filter")
     ev.add_argument("--json", metavar="OUT.json", help="also write the results as JSON")
+    ev.add_argument("--error-split", action="store_true",
+                    help="instead: where the error comes from per clip (clustering, centre, heading, limbs)")
     ev.set_defaults(func=run_eval)
 
 
@@ -138,6 +150,14 @@ def run_train(args) -> int:
         data_cfg = replace(data_cfg, sequences=args.sequences)
     if args.epochs:
         train_cfg = replace(train_cfg, epochs=args.epochs)
+    if args.frames_per_sequence:
+        data_cfg = replace(data_cfg, frames_per_sequence=args.frames_per_sequence)
+    if args.orientation_prob is not None:
+        data_cfg = replace(data_cfg, orientation_prob=args.orientation_prob)
+    if args.balance_sources:
+        data_cfg = replace(data_cfg, balance_sources=True)
+    if args.speed_range is not None:
+        data_cfg = replace(data_cfg, speed_range=tuple(args.speed_range))
     device = str(pick_device(args.device))
     train_cfg = replace(train_cfg, seed=args.seed, threads=args.threads, device=device)
     data_cfg = replace(data_cfg, seed=args.seed)
@@ -204,6 +224,8 @@ def run_eval(args) -> int:
     print("SYNTHETIC held-out evaluation: simulated radar from mocap clips not trained on, whole pipeline"
           + (" (no smoothing)" if args.no_smoothing else ""))
     t0 = time.time()
+    if args.error_split:
+        return _print_error_split(regressor, clips, args)
     from pose_perception.radar.pipeline import RadarPipelineConfig
 
     res = evaluate_pipeline(regressor, clips, sequences_per_clip=args.sequences, seed=args.seed,
@@ -217,4 +239,24 @@ def run_eval(args) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps({"machine": machine_description(), "synthetic": True, "clips": res,
                                                "mean_mpjpe_limb12_cm": mean_mpjpe, "mean_pck10": mean_pck}, indent=2))
+    return 0
+
+
+def _print_error_split(regressor, clips: tuple[str, ...], args) -> int:
+    from pose_perception.radar.training import evaluate_error_split
+
+    t0 = time.time()
+    res = evaluate_error_split(regressor, clips, sequences_per_clip=max(1, args.sequences * 2 // 3))
+    print("error split (network alone on the nearest cluster, no tracker / smoothing / mirror averaging), cm:")
+    print(f"{'clip':28s} {'1 cluster':>9s} {'split':>6s} {'missed':>6s} {'pts in':>6s} {'centre':>7s} "
+          f"{'MPJPE':>6s} {'centred':>8s} {'+heading':>8s}")
+    for name, r in res.items():
+        if "mpjpe_cm" not in r:
+            print(f"{name:28s} no cluster found")
+            continue
+        print(f"{name:28s} {r['one_cluster']:9.2f} {r['split']:6.2f} {r['missed']:6.2f} {r['person_points_in_cluster']:6.2f} "
+              f"{r['centroid_to_pelvis_cm']:7.1f} {r['mpjpe_cm']:6.1f} {r['centred_cm']:8.1f} {r['centred_best_yaw_cm']:8.1f}")
+    print(f"({time.time() - t0:.0f} s)")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"synthetic": True, "error_split": res}, indent=2))
     return 0

@@ -34,6 +34,12 @@ _HAND_PARTS = (
 LEFT_HAND_21_NAMES: tuple[str, ...] = tuple(f"left_hand_{p}" for p in _HAND_PARTS)
 RIGHT_HAND_21_NAMES: tuple[str, ...] = tuple(f"right_hand_{p}" for p in _HAND_PARTS)
 
+# Index of each body keypoint's left/right counterpart (itself on the midline): mirroring a skeleton.
+COCO_BODY_17_MIRROR: tuple[int, ...] = tuple(
+    COCO_BODY_17_NAMES.index(n.replace("left", "#").replace("right", "left").replace("#", "right"))
+    for n in COCO_BODY_17_NAMES
+)
+
 COCO_BODY_17_EDGES: tuple[tuple[int, int], ...] = (
     (15, 13), (13, 11), (16, 14), (14, 12), (11, 12), (5, 11), (6, 12),
     (5, 6), (5, 7), (6, 8), (7, 9), (8, 10), (1, 2), (0, 1), (0, 2),

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from pose_perception.core.keypoints import COCO_BODY_17_MIRROR
 from pose_perception.radar.points import INTENSITY, VELOCITY
 
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent.parent / "data" / "radar" / "radar_pose_net.pt"
@@ -103,14 +104,21 @@ def pick_device(device: str = "auto") -> torch.device:
 
 
 class RadarPoseRegressor:
-    """Loads RadarPoseNet weights and runs batched inference for all people of a frame."""
+    """Loads RadarPoseNet weights and runs batched inference for all people of a frame.
 
-    def __init__(self, weights_path: str | Path | None = None, device: str = "auto", radar_height_m: float = 1.0):
+    mirror_average: also run every person mirrored left/right (person-frame y -> -y) and average the two
+    estimates mapped back (left/right joints swapped). The training data is mirror-symmetric, so both are
+    estimates of the same skeleton with partly independent errors; it costs a batch twice as large.
+    """
+
+    def __init__(self, weights_path: str | Path | None = None, device: str = "auto", radar_height_m: float = 1.0,
+                 mirror_average: bool = True):
         path = Path(weights_path) if weights_path else DEFAULT_WEIGHTS
         self.device = pick_device(device)
         self.net, self.meta = load_weights(path, self.device)
         self.num_points = self.net.config.num_points
         self.radar_height_m = radar_height_m  # mounting height above the floor, metres
+        self.mirror_average = mirror_average
 
     @torch.inference_mode()
     def predict(self, people: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
@@ -122,7 +130,16 @@ class RadarPoseRegressor:
                              for p, a, c in people))
         x = torch.from_numpy(np.stack(feats)).to(self.device)
         mask = torch.from_numpy(np.stack(masks)).to(self.device)
-        joints, logits = self.net(x, mask)
+        if self.mirror_average:
+            x_m = x.clone()
+            x_m[..., 1] = -x_m[..., 1]  # person-frame y of every point (see prepare_input)
+            joints, logits = self.net(torch.cat([x, x_m]), torch.cat([mask, mask]))
+            n = len(x)
+            flip = torch.tensor([1.0, -1.0, 1.0], device=joints.device)
+            joints = 0.5 * (joints[:n] + joints[n:][:, list(COCO_BODY_17_MIRROR)] * flip)
+            logits = 0.5 * (logits[:n] + logits[n:][:, list(COCO_BODY_17_MIRROR)])
+        else:
+            joints, logits = self.net(x, mask)
         joints = joints.float().cpu().numpy()
         conf = torch.sigmoid(logits).float().cpu().numpy()
         out = np.empty_like(joints)

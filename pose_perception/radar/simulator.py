@@ -416,13 +416,15 @@ class SimPerson:
     position_xy: np.ndarray
     yaw_rad: float
     mirror: bool = False
+    orientation: OrientationAugment | None = None  # training only: the body turned about its pelvis
+    speed: float = 1.0  # clip seconds per scene second (training varies it)
     _start_xy: np.ndarray | None = field(default=None, repr=False)
     _loop_xy: np.ndarray | None = field(default=None, repr=False)
 
     def _clip_time(self, t_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Scene times (T,) -> clip times (T,) and completed loops (T,) (0 for back-and-forth clips)."""
         d = max(self.clip.duration_s, 1e-6)
-        u = self.t0_s + np.asarray(t_s, np.float64)
+        u = self.t0_s + self.speed * np.asarray(t_s, np.float64)
         if self.clip.wraps:
             loops = np.floor(u / d)
             return u - loops * d, loops
@@ -447,6 +449,8 @@ class SimPerson:
             R = M @ R @ np.diag([1.0, 1.0, -1.0])
             p = p @ M.T
             R, p = R[:, list(_MIRROR_LINKS)], p[:, list(_MIRROR_LINKS)]
+        if self.orientation is not None:
+            R, p = self.orientation.apply(np.asarray(t_s, np.float64), R, p, self.shape.scale)
         c, s = np.cos(self.yaw_rad), np.sin(self.yaw_rad)
         Rz = np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
         offset = np.array([self.position_xy[0], self.position_xy[1], -radar_height_m])
@@ -467,18 +471,95 @@ class SimPerson:
         return out
 
 
+def _rotvec_to_mat(rotvec: np.ndarray) -> np.ndarray:
+    """Rotation vectors (T, 3) radians -> rotation matrices (T, 3, 3) (Rodrigues)."""
+    angle = np.linalg.norm(rotvec, axis=1)
+    axis = rotvec / np.maximum(angle, 1e-12)[:, None]
+    x, y, z = axis[:, 0], axis[:, 1], axis[:, 2]
+    zero = np.zeros_like(x)
+    K = np.stack([np.stack([zero, -z, y], -1), np.stack([z, zero, -x], -1), np.stack([-y, x, zero], -1)], -2)
+    c, s = np.cos(angle)[:, None, None], np.sin(angle)[:, None, None]
+    return np.eye(3) + s * K + (1 - c) * (K @ K)
+
+
+@dataclass(frozen=True)
+class OrientationAugment:
+    """Pose-space augmentation for training: the whole body turned about its pelvis by R(t) = exp(t * rate) tilt.
+
+    The allowed training clips (walk, run, punch, ...) are almost all upright; flips, rolls, cartwheels and
+    getting up face-down are largely the same limb configurations in other orientations of the whole body.
+    `tilt` (3, 3) is the orientation at t = 0, `rate_radps` (3,) a constant angular velocity (rad/s, world
+    axes, so the body tumbles as in a flip or a cartwheel and the Doppler sees it). `grounded`: the lowest
+    joint is put on the floor in every frame (lying, rolling, hands and feet on the floor); otherwise the body
+    keeps its height and is only lifted where it would go through the floor (airborne flips).
+    """
+
+    tilt: np.ndarray
+    rate_radps: np.ndarray
+    grounded: bool = True
+
+    # Height of the lowest link origin above the floor when it touches it (ankle above the sole, joint centres
+    # inside a limb of radius ~5-10 cm), metres at body scale 1.
+    FLOOR_CLEARANCE_M = 0.03
+
+    def apply(self, t_s: np.ndarray, R: np.ndarray, p: np.ndarray, body_scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+        """Scene times (T,), link rotations (T, L, 3, 3) and origins (T, L, 3) in the Z-up clip frame (floor at
+        z = 0) -> the same, turned about the pelvis (link 0) and kept on / above the floor."""
+        A = _rotvec_to_mat(np.asarray(t_s, np.float64)[:, None] * np.asarray(self.rate_radps)[None]) @ self.tilt
+        pelvis = p[:, :1]
+        p_new = pelvis + np.einsum("tij,tlj->tli", A, p - pelvis)
+        R_new = A[:, None] @ R
+        floor = self.FLOOR_CLEARANCE_M * body_scale
+        lowest = p_new[..., 2].min(axis=1)
+        lift = floor - lowest if self.grounded else np.maximum(floor - lowest, 0.0)
+        p_new[..., 2] += lift[:, None]
+        return R_new, p_new
+
+
+def random_orientation_augment(rng: np.random.Generator, max_rate_radps: float = 9.0) -> OrientationAugment:
+    """A uniformly random 3D body orientation; half the time also a tumble about a random axis at up to
+    max_rate_radps (a backflip turns ~9 rad/s); grounded 70 % of the time."""
+    q = rng.normal(size=4)
+    w, x, y, z = q / np.linalg.norm(q)  # a uniform random unit quaternion is a uniform random rotation
+    tilt = _quat_wxyz_to_mat(np.array([w, x, y, z]))
+    rate = np.zeros(3)
+    if rng.random() < 0.5:
+        axis = rng.normal(size=3)
+        rate = axis / np.linalg.norm(axis) * rng.uniform(1.0, max_rate_radps)
+    return OrientationAugment(tilt=tilt, rate_radps=rate, grounded=bool(rng.random() < 0.7))
+
+
+def source_balanced_weights(clip_names: tuple[str, ...]) -> np.ndarray:
+    """Clip probabilities (len,) that give each motion source equal weight per clip: the clips of a sub-folder
+    (walker/*: five takes of walking and turning) share the weight of one top-level clip, so walking does not
+    dominate the training set."""
+    groups = [n.split("/")[0] if "/" in n else n for n in clip_names]
+    w = np.array([1.0 / groups.count(g) for g in groups])
+    return w / w.sum()
+
+
 _MIRROR_LINKS = tuple(
     LINKS.index(n.replace("left", "#").replace("right", "left").replace("#", "right")) for n in LINKS
 )
 
 
 def random_person(rng: np.random.Generator, skeleton: Skeleton, clips: list[MocapClip], position_xy: np.ndarray,
-                  allow_mirror: bool = True) -> SimPerson:
+                  allow_mirror: bool = True, orientation_prob: float = 0.0, speed_range: tuple[float, float] | None = None,
+                  clip_weights: np.ndarray | None = None) -> SimPerson:
+    """A random body, clip, phase, heading (and mirror) at position_xy. Training augmentation (off by default, and
+    then the random draws are those of earlier versions, so evaluation sequences do not change): with probability
+    orientation_prob a random whole-body orientation / tumble (OrientationAugment); speed_range: clip playback
+    speed drawn uniformly from it; clip_weights (len(clips),): probabilities of the clips (default uniform)."""
     shape = random_body_shape(rng)
-    clip = clips[rng.integers(len(clips))]
-    return SimPerson(clip=clip, shape=shape, surface=BodySurface(shape, rng), t0_s=float(rng.uniform(0, clip.duration_s)),
-                     position_xy=np.asarray(position_xy, np.float64), yaw_rad=float(rng.uniform(-np.pi, np.pi)),
-                     mirror=bool(allow_mirror and rng.random() < 0.5))
+    clip = clips[rng.integers(len(clips)) if clip_weights is None else rng.choice(len(clips), p=clip_weights)]
+    person = SimPerson(clip=clip, shape=shape, surface=BodySurface(shape, rng), t0_s=float(rng.uniform(0, clip.duration_s)),
+                       position_xy=np.asarray(position_xy, np.float64), yaw_rad=float(rng.uniform(-np.pi, np.pi)),
+                       mirror=bool(allow_mirror and rng.random() < 0.5))
+    if orientation_prob > 0 and rng.random() < orientation_prob:
+        person.orientation = random_orientation_augment(rng)
+    if speed_range is not None:
+        person.speed = float(rng.uniform(*speed_range))
+    return person
 
 
 def random_position(rng: np.random.Generator, model: RadarModel, min_range_m: float = 1.5, max_range_m: float = 6.0,

@@ -35,3 +35,13 @@ def test_pelvis_is_hip_midpoint():
     kp = np.zeros((17, 3))
     kp[11], kp[12] = [1, 0, 2], [-1, 0, 2]
     np.testing.assert_allclose(pelvis(kp), [0, 0, 2])
+
+
+def test_body_mirror_swaps_left_and_right_and_keeps_the_nose():
+    from pose_perception.core.keypoints import COCO_BODY_17_MIRROR, COCO_BODY_17_NAMES
+
+    assert COCO_BODY_17_MIRROR[0] == 0
+    for i, j in enumerate(COCO_BODY_17_MIRROR):
+        assert COCO_BODY_17_MIRROR[j] == i
+        if i:
+            assert COCO_BODY_17_NAMES[i].split("_", 1)[1] == COCO_BODY_17_NAMES[j].split("_", 1)[1] and i != j

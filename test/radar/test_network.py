@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 import torch
 
+from pose_perception.core.keypoints import COCO_BODY_17_MIRROR
 from pose_perception.radar.network import (
     NUM_FEATURES, NetConfig, RadarModelError, RadarPoseNet, RadarPoseRegressor, load_weights, person_frame,
     prepare_input, save_weights,
@@ -78,3 +79,19 @@ def test_weights_of_another_architecture_are_refused(tmp_path):
     torch.save({"config": {"num_points": 16, "widths": [8], "head_width": 8}, "state_dict": {"nope": torch.zeros(1)}}, path)
     with pytest.raises(RadarModelError, match="cannot load"):
         load_weights(path)
+
+
+def test_mirror_averaging_makes_the_estimate_of_a_mirrored_person_the_mirrored_estimate(tmp_path):
+    torch.manual_seed(3)
+    path = tmp_path / "w.pt"
+    save_weights(RadarPoseNet().eval(), path, {})
+    rng = np.random.default_rng(4)
+    pts = _person(rng)
+    mirrored = pts * np.array([1, -1, 1, 1, 1], np.float32)  # reflected across the radar-person line (y -> -y)
+    age, c = np.zeros(len(pts), np.float32), np.array([3.0, 0.0, 0.0])
+    swap = list(COCO_BODY_17_MIRROR)
+    for average, equal in ((True, True), (False, False)):  # untrained weights are not mirror-symmetric by themselves
+        reg = RadarPoseRegressor(path, device="cpu", mirror_average=average)
+        (ja, ca), (jb, cb) = reg.predict([(pts, age, c)]), reg.predict([(mirrored, age, c)])
+        same = np.allclose(ja[0], jb[0][swap] * [1, -1, 1], atol=1e-5) and np.allclose(ca[0], cb[0][swap], atol=1e-5)
+        assert same == equal

@@ -101,3 +101,58 @@ def test_points_lie_on_the_person_and_have_radial_velocity(skeleton):
 def test_missing_clip_is_a_clear_error():
     with pytest.raises(sim.SimulatorError, match="cannot read mocap clip"):
         sim.load_clip("nope", Path("/nonexistent/clip.txt"))
+
+
+def test_orientation_augment_turns_the_body_about_the_pelvis_and_keeps_it_on_the_floor(skeleton):
+    rng = np.random.default_rng(3)
+    clip = sim.load_clip("humanoid3d_walk")
+    upright = sim.random_person(rng, skeleton, [clip], np.array([3.0, 0.0]), allow_mirror=False)
+    assert upright.orientation is None and upright.speed == 1.0  # evaluation draws no augmentation
+    t = np.array([0.0, 0.3])
+    R0, p0 = upright.pose(skeleton, t, 0.0)
+    flip = np.diag([1.0, -1.0, -1.0])  # upside down (180 degrees about x)
+    upside = sim.SimPerson(upright.clip, upright.shape, upright.surface, upright.t0_s, upright.position_xy,
+                           upright.yaw_rad, orientation=sim.OrientationAugment(flip, np.zeros(3), grounded=True))
+    R1, p1 = upside.pose(skeleton, t, 0.0)
+    j0, j1 = sim.coco17_from_fk(R0, p0, upright.shape), sim.coco17_from_fk(R1, p1, upright.shape)
+    np.testing.assert_allclose(np.linalg.norm(j1[:, 13] - j1[:, 15], axis=1), np.linalg.norm(j0[:, 13] - j0[:, 15], axis=1))
+    assert np.all(j1[:, 0, 2] < j1[:, 11, 2]) and np.all(j1[:, 15, 2] > j1[:, 5, 2])  # head below hips, feet up
+    np.testing.assert_allclose(p1[..., 2].min(axis=1), sim.OrientationAugment.FLOOR_CLEARANCE_M * upright.shape.scale)
+    np.testing.assert_allclose(np.linalg.det(R1), 1.0)
+
+
+def test_tumbling_body_turns_at_the_given_rate_and_never_goes_through_the_floor(skeleton):
+    rng = np.random.default_rng(4)
+    clip = sim.load_clip("humanoid3d_run")
+    person = sim.random_person(rng, skeleton, [clip], np.array([3.0, 0.0]), allow_mirror=False, speed_range=(1.0, 1.0))
+    person.speed, person.yaw_rad = 0.0, 0.0  # frozen clip: only the tumble moves the body
+    t = np.array([0.0, 0.5, 1.0])
+    R_still, _ = person.pose(skeleton, t, 0.0)
+    person.orientation = sim.OrientationAugment(np.eye(3), np.array([0.0, np.pi, 0.0]), grounded=False)  # half a turn/s
+    R, p = person.pose(skeleton, t, 0.0)
+    for k, angle in enumerate(np.pi * t):  # the pelvis turned by rate * t about the world y axis
+        c, s = np.cos(angle), np.sin(angle)
+        np.testing.assert_allclose(R[k, 0], np.array([[c, 0, s], [0, 1, 0], [-s, 0, c]]) @ R_still[k, 0], atol=1e-9)
+    assert np.all(p[..., 2] >= sim.OrientationAugment.FLOOR_CLEARANCE_M * person.shape.scale - 1e-9)
+
+
+def test_random_orientations_are_proper_rotations_and_speed_varies_playback(skeleton):
+    rng = np.random.default_rng(5)
+    augs = [sim.random_orientation_augment(rng) for _ in range(200)]
+    tilts = np.stack([a.tilt for a in augs])
+    np.testing.assert_allclose(np.linalg.det(tilts), 1.0)
+    np.testing.assert_allclose(tilts @ tilts.transpose(0, 2, 1), np.broadcast_to(np.eye(3), tilts.shape), atol=1e-9)
+    assert abs(np.mean(tilts[:, 2, 2])) < 0.15  # uniform on SO(3): the body's up axis points anywhere
+    assert 0.3 < np.mean([np.any(a.rate_radps) for a in augs]) < 0.7
+    clip = sim.load_clip("humanoid3d_punch")
+    people = [sim.random_person(rng, skeleton, [clip], np.array([3.0, 0.0]), orientation_prob=0.5, speed_range=(0.6, 1.6))
+              for _ in range(40)]
+    assert 0.2 < np.mean([p.orientation is not None for p in people]) < 0.8
+    assert min(p.speed for p in people) >= 0.6 and max(p.speed for p in people) <= 1.6
+
+
+def test_source_balanced_weights_give_the_walker_folder_the_weight_of_one_clip():
+    w = sim.source_balanced_weights(sim.TRAIN_CLIPS)
+    walker = np.array([n.startswith("walker/") for n in sim.TRAIN_CLIPS])
+    assert abs(w.sum() - 1) < 1e-12 and walker.sum() == 5
+    np.testing.assert_allclose(w[walker].sum(), w[sim.TRAIN_CLIPS.index("humanoid3d_walk")])
