@@ -79,11 +79,12 @@ class RosClient:
         import rclpy
 
         from pose_perception.ros.executor import BackgroundSpinner
+        from pose_perception.ros.process import init_ros
 
         os.environ.update({k: v for k, v in ros_env().items() if k in ("ROS_DOMAIN_ID", *PROFILE_ENV_VARS)})
         self._rclpy = rclpy
         self.context = rclpy.Context()
-        rclpy.init(context=self.context)
+        init_ros(context=self.context)
         self.node = rclpy.create_node(name, context=self.context)
         self._spinner = BackgroundSpinner(self.node, self.context)
 

@@ -27,8 +27,9 @@ def run_replay(args) -> int:
     import rclpy
 
     from pose_perception.ros.bag import BagError, BagPlayer, parse_remaps
+    from pose_perception.ros.process import init_ros
 
-    rclpy.init()
+    init_ros()
     node = rclpy.create_node("pose_perception_replay")
     try:
         player = BagPlayer(node, args.bag, parse_remaps(args.remap), args.rate, args.topics)
@@ -49,6 +50,7 @@ def run_record(args) -> int:
 
     from pose_perception.ros.bag import OUTPUT_TOPICS, BagError, BagRecorder
     from pose_perception.ros.executor import BackgroundSpinner
+    from pose_perception.ros.process import init_ros
 
     topics = OUTPUT_TOPICS
     if args.topics:
@@ -59,7 +61,7 @@ def run_record(args) -> int:
             return 2
     out = Path(args.output or f"bags/pose_perception_{time.strftime('%Y%m%d_%H%M%S')}")
     out.parent.mkdir(parents=True, exist_ok=True)
-    rclpy.init()
+    init_ros()
     node = rclpy.create_node("pose_perception_record")
     try:
         recorder = BagRecorder(node, out, topics, args.storage)

@@ -99,10 +99,11 @@ def run(args) -> int:
     from sensor_msgs.msg import CameraInfo, Image
 
     from pose_perception.ros.conversions import intrinsics_to_camera_info, numpy_to_image
+    from pose_perception.ros.process import init_ros
     from pose_perception.ros.qos import input_qos
     from pose_perception_msgs.msg import HumanArray
 
-    rclpy.init()
+    init_ros()
     node = rclpy.create_node("bench_human_camera")
     # Reliable: the closed-loop part waits for the result of every frame, a lost frame would stall it.
     pub_img = node.create_publisher(Image, "image", input_qos("reliable"))

@@ -17,6 +17,7 @@ import numpy as np
 
 from pose_perception.core.machine import machine_description
 from pose_perception.ros.dds import current_profile, set_profile, shipped_profile
+from pose_perception.ros.process import ALLOCATOR_CHOICES, ALLOCATOR_ENV, allocator_choice, init_ros
 
 
 
@@ -30,6 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="'shipped' (config/fastdds_local.xml), 'default' (Fast DDS defaults) or an XML path")
     parser.add_argument("--executor", choices=("events", "single"), default=None,
                         help="receiving executor (default: $POSE_PERCEPTION_EXECUTOR, else events: what the nodes use)")
+    parser.add_argument("--allocator", choices=ALLOCATOR_CHOICES, default=None,
+                        help="both processes' message buffers: 'reuse' (what the nodes do) or glibc's 'default' "
+                             "(mmap per large message); default: $POSE_PERCEPTION_ALLOCATOR, else reuse")
     parser.add_argument("--role", choices=("bench", "publisher"), default="bench", help=argparse.SUPPRESS)
     parser.add_argument("--json", metavar="OUT.json", help="also write the results as JSON")
 
@@ -41,7 +45,7 @@ def _publisher(args) -> int:
     from pose_perception.ros.conversions import numpy_to_image
     from pose_perception.ros.qos import input_qos
 
-    rclpy.init()
+    init_ros()
     node = rclpy.create_node("bench_transport_publisher")
     qos = input_qos(args.qos)
     pub_rgb = node.create_publisher(Image, "bench/image", qos)
@@ -86,6 +90,8 @@ def run(args) -> int:
     if args.role == "publisher":
         return _publisher(args)
     env = dict(os.environ)
+    if args.allocator:
+        env[ALLOCATOR_ENV] = os.environ[ALLOCATOR_ENV] = args.allocator  # this process and the publisher
     set_profile(env, {"shipped": shipped_profile(), "default": None}.get(args.profile, Path(args.profile).resolve()))
     # This process must use the same transport profile as the publisher: re-exec if it differs.
     if current_profile(os.environ) != current_profile(env) and not os.environ.get("_PP_BENCH_REEXEC"):
@@ -98,7 +104,7 @@ def run(args) -> int:
 
     from pose_perception.ros.qos import input_qos
 
-    rclpy.init()
+    init_ros()
     node = rclpy.create_node("bench_transport_subscriber")
     received: dict[str, list[tuple[float, float]]] = {"image": [], "depth": []}  # (receive time, latency)
 
@@ -134,13 +140,14 @@ def run(args) -> int:
     results = [_summary(k, lat[k], counts[k], args.seconds) for k in ("image", "depth")]
     profile = current_profile(env) or "Fast DDS defaults"
     print(f"bench transport: {args.width}x{args.height} rgb8 + 16UC1 at {args.rate:g} Hz, {args.seconds:g} s, "
-          f"QoS {args.qos}, profile {profile}, executor {executor_choice(args.executor)}")
+          f"QoS {args.qos}, profile {profile}, executor {executor_choice(args.executor)}, "
+          f"allocator {allocator_choice()}")
     print(f"machine: {machine_description()}")
     print(f"{'stream':8} {'frames':>7} {'rate Hz':>8} {'mean ms':>8} {'p95 ms':>8}")
     for r in results:
         print(f"{r['stream']:8} {r['frames']:7d} {r['rate_hz']:8.1f} {r['latency_mean_ms']:8.2f} {r['latency_p95_ms']:8.2f}")
     if args.json:
         Path(args.json).write_text(json.dumps({"machine": machine_description(), "profile": profile,
-                                               "executor": executor_choice(args.executor),
+                                               "executor": executor_choice(args.executor), "allocator": allocator_choice(),
                                                "results": results}, indent=2))
     return 0 if all(r["frames"] > 0 for r in results) else 1

@@ -198,6 +198,7 @@ def run(args) -> int:
 
     from pose_perception.cli.up import Supervisor, build_specs, node_env
     from pose_perception.ros.executor import BackgroundSpinner
+    from pose_perception.ros.process import init_ros
     from pose_perception.ros.bag import OUTPUT_TOPICS, BagRecorder, message_class, read_bag
     from pose_perception.samples import pictures
 
@@ -212,7 +213,7 @@ def run(args) -> int:
     # Camera and radar both track people: distinct TF names keep one tree (body_<id> and radar_body_<id>).
     specs = build_specs([p.config for p in parts.values()], remaps, ["radar_pose_node:frame_prefix:=radar_"])
     sup = Supervisor(specs, node_env(), max_restarts=0, log_dir=out / "logs")
-    rclpy.init()
+    init_ros()
     node = rclpy.create_node("pose_perception_demo")
     recorder = BagRecorder(node, bag_dir, OUTPUT_TOPICS)
     for part in parts.values():

@@ -18,6 +18,7 @@ from rclpy.lifecycle import Node as LifecycleNode
 from rclpy.lifecycle import State, TransitionCallbackReturn
 
 from pose_perception.ros.executor import make_executor
+from pose_perception.ros.process import init_ros
 from pose_perception.ros.params import ParamSpec, ParameterValueError, declare_parameters
 from pose_perception.ros.qos import INPUT_QOS_NAMES, input_qos, result_qos
 from pose_perception.ros.tf import TfPublisher
@@ -294,7 +295,7 @@ class PerceptionNode(LifecycleNode):
 
 def run_node(node_class: type, args: Optional[list[str]] = None) -> int:
     """main() of every node executable: init, autostart the lifecycle, spin until Ctrl-C / SIGTERM."""
-    rclpy.init(args=args)
+    init_ros(args=args)
     node = None
     try:
         node = node_class()

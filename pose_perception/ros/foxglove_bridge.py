@@ -25,10 +25,11 @@ class FoxgloveBridge:
         import rclpy
 
         from pose_perception.ros.executor import BackgroundSpinner
+        from pose_perception.ros.process import init_ros
 
         self._store = typestore()
         self._context = rclpy.Context()
-        rclpy.init(context=self._context)
+        init_ros(context=self._context)
         self._node = rclpy.create_node("foxglove_bridge", context=self._context)
         self._server = foxglove.start_server(name="pose_perception", host=self.host, port=self.port)
         self.port = self._server.port
