@@ -2,6 +2,7 @@
 import pytest
 
 from pose_perception.ros.executor import EXECUTOR_ENV, ExecutorChoiceError, executor_choice, make_executor
+from pose_perception.ros.process import init_ros
 
 
 def test_events_executor_is_the_default_where_rclpy_has_it(monkeypatch):
@@ -28,7 +29,7 @@ def test_each_executor_runs_a_timer(choice):
     import rclpy
 
     context = rclpy.Context()
-    rclpy.init(context=context)
+    init_ros(context=context)
     try:
         node = rclpy.create_node("executor_test", context=context)
         ticks = []

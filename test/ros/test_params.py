@@ -3,6 +3,7 @@ import pytest
 import rclpy
 
 from pose_perception.ros.params import ParamSpec, ParameterValueError, declare_parameters
+from pose_perception.ros.process import init_ros
 from rclpy.parameter import Parameter
 
 SPECS = [ParamSpec("rate_hz", 5.0, "Rate.", min=0.5, max=30.0), ParamSpec("backend", "mediapipe", "Backend.",
@@ -12,7 +13,7 @@ SPECS = [ParamSpec("rate_hz", 5.0, "Rate.", min=0.5, max=30.0), ParamSpec("backe
 @pytest.fixture
 def ctx():
     context = rclpy.Context()
-    rclpy.init(context=context)
+    init_ros(context=context)
     yield context
     rclpy.try_shutdown(context=context)
 
