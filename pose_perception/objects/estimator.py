@@ -16,9 +16,10 @@ from pose_perception.objects.registration import (
     RegistrationConfig,
     compatibility_hypotheses,
     distinct_poses,
-    free_space_consistency,
+    free_space_consistency_batch,
     prepare_patch,
     refine_icp,
+    refine_icp_batch,
     refine_icp_visible,
 )
 from pose_perception.objects.segmentation import Segment, SegmentationConfig, segment_depth
@@ -216,23 +217,21 @@ class ObjectPoseEstimator:
         reg = cfg.registration
         sub = patch.icp_points[:: max(1, -(-len(patch.icp_points) // reg.max_coarse_icp_points))]
         n_it = reg.coarse_icp_iterations
-        coarse = [refine_icp(index, sub, T, reg, voxels=reg.icp_voxels[:1], iterations=n_it)[:2] for T, _ in hyps]
-        best = sorted(range(len(coarse)), key=lambda k: -coarse[k][1])[: reg.n_flipped]
-        coarse += [
-            refine_icp(index, sub, coarse[k][0] @ F, reg, voxels=reg.icp_voxels[:1], iterations=n_it)[:2]
-            for k in best
-            for F in index.flips
-        ]
-        coarse = [(T, fitness) for T, fitness in coarse if fitness > 0]
-        if not coarse:
+        T0 = np.stack([T for T, _ in hyps])
+        T1, fit1, _ = refine_icp_batch(index, sub, T0, reg, voxels=reg.icp_voxels[:1], iterations=n_it)
+        best = np.argsort(-fit1, kind="stable")[: reg.n_flipped]
+        turned = (T1[best][:, None] @ index.flips[None]).reshape(-1, 4, 4)
+        T2, fit2, _ = refine_icp_batch(index, sub, turned, reg, voxels=reg.icp_voxels[:1], iterations=n_it)
+        Ts, fits = np.concatenate([T1, T2]), np.concatenate([fit1, fit2])
+        Ts, fits = Ts[fits > 0], fits[fits > 0]
+        if not len(Ts):
             return None
-        coarse = [coarse[i] for i in distinct_poses([T for T, _ in coarse], model.diameter_m, 5.0, 0.05)]
+        keep = distinct_poses(list(Ts), model.diameter_m, 5.0, 0.05)
+        Ts, fits = Ts[keep], fits[keep]
         tau = max(cfg.verification.tau_min_m, cfg.verification.tau_diameter_fraction * model.diameter_m)
-        rank = [-f * free_space_consistency(index, T, depth, intrinsics.K, tau) for T, f in coarse]
-        refined = [
-            refine_icp_visible(index, patch.icp_points, coarse[k][0], depth, intrinsics.K, reg, tau)
-            for k in np.argsort(rank)[: reg.n_refined]
-        ]
+        rank = -fits * free_space_consistency_batch(index, Ts, depth, intrinsics.K, tau)
+        chosen = Ts[np.argsort(rank, kind="stable")[: reg.n_refined]]
+        refined = list(refine_icp_visible(index, patch.icp_points, chosen, depth, intrinsics.K, reg, tau))
         scores = verify_hypotheses(
             model, refined, depth, intrinsics, cfg.verification, roi_xyxy=roi, device=self.device, plane=plane,
             plane_tol_m=1.5 * cfg.segmentation.plane_distance_m,
