@@ -234,7 +234,7 @@ class ObjectPoseEstimator:
         refined = list(refine_icp_visible(index, patch.icp_points, chosen, depth, intrinsics.K, reg, tau))
         scores = verify_hypotheses(
             model, refined, depth, intrinsics, cfg.verification, roi_xyxy=roi, device=self.device, plane=plane,
-            plane_tol_m=1.5 * cfg.segmentation.plane_distance_m,
+            plane_tol_m=1.5 * cfg.segmentation.plane_distance_m, min_score=cfg.score_threshold,
         )
         i = int(np.argmax([s.score for s in scores]))
         return _Candidate(model, canonical_symmetric_pose(model, refined[i]), scores[i].score)
@@ -358,7 +358,7 @@ class ObjectPoseEstimator:
         vcfg = VerificationConfig(**{**cfg.verification.__dict__, "stride": max(cfg.verification.stride, 3)})
         score = verify_hypotheses(
             model, [T], depth, intrinsics, vcfg, device=self.device, plane=self._plane,
-            plane_tol_m=1.5 * cfg.segmentation.plane_distance_m,
+            plane_tol_m=1.5 * cfg.segmentation.plane_distance_m, min_score=cfg.track_score_threshold,
         )[0].score
         if score < cfg.track_score_threshold:
             return None
