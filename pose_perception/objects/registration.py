@@ -148,8 +148,8 @@ class ModelIndex:
         # segment, always within a few voxels of the model: a lookup table over that region replaces the KD-tree
         # descent by one array read. Each cell holds the sample of the nearest cell that contains samples (an exact
         # Euclidean distance transform, ~50 ms, where KD-tree queries of every cell centre took ~0.5 s), so the
-        # answer is at most about a cell diagonal farther than the true nearest sample; distances are exact for the
-        # sample found.
+        # answer is at most two cell diagonals (0.87 voxel; 0.03 voxel on average) farther than the true nearest
+        # sample; distances are exact for the sample found.
         from scipy import ndimage
 
         self.grid_cell_m = grid_cell_voxels * model.voxel_m
