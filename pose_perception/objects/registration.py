@@ -128,13 +128,10 @@ def principal_axis_flips(points_obj: np.ndarray) -> np.ndarray:
 
 
 class ModelIndex:
-    """Per-model search structures built once: a KD-tree over the dense samples (object frame), a closest-sample
-    grid around the model (nearest), and the principal-axis half turns (principal_axis_flips).
+    """Per-model search structures built once: KD-trees over the dense and the feature samples (object frame),
+    and the principal-axis half turns (principal_axis_flips)."""
 
-    grid_cell_voxels / grid_margin_voxels: cell size of the closest-sample grid and how far it reaches beyond the
-    model's bounding box, in model voxels. Queries with a larger distance bound use the KD-tree."""
-
-    def __init__(self, model: ObjectModel, grid_cell_voxels: float = 0.25, grid_margin_voxels: float = 3.0):
+    def __init__(self, model: ObjectModel):
         from scipy.spatial import cKDTree
 
         self.model = model
@@ -144,47 +141,6 @@ class ModelIndex:
         self.points = model.points.astype(np.float64)
         self.normals = model.normals.astype(np.float64)
         self.flips = principal_axis_flips(self.dense_points)
-        # The ICP and hypothesis-ranking loops ask for the nearest dense sample of tens of thousands of points per
-        # segment, always within a few voxels of the model: a lookup table over that region replaces the KD-tree
-        # descent by one array read. Each cell holds the sample of the nearest cell that contains samples (an exact
-        # Euclidean distance transform, ~50 ms, where KD-tree queries of every cell centre took ~0.5 s), so the
-        # answer is at most two cell diagonals (0.87 voxel; 0.03 voxel on average) farther than the true nearest
-        # sample; distances are exact for the sample found.
-        from scipy import ndimage
-
-        self.grid_cell_m = grid_cell_voxels * model.voxel_m
-        self.grid_reach_m = grid_margin_voxels * model.voxel_m
-        self.grid_origin = self.dense_points.min(axis=0) - self.grid_reach_m
-        shape = np.ceil((self.dense_points.max(axis=0) + self.grid_reach_m - self.grid_origin) / self.grid_cell_m)
-        self.grid_shape = shape.astype(np.int64) + 1
-        cell = np.floor((self.dense_points - self.grid_origin) / self.grid_cell_m).astype(np.int64)
-        linear = np.ravel_multi_index(tuple(cell.T), tuple(self.grid_shape))
-        to_centre = np.linalg.norm(self.dense_points - (self.grid_origin + (cell + 0.5) * self.grid_cell_m), axis=1)
-        order = np.lexsort((to_centre, linear))  # per cell, the sample nearest its centre comes first
-        occupied_linear, first = np.unique(linear[order], return_index=True)
-        sample_of_cell = np.full(int(np.prod(self.grid_shape)), -1, dtype=np.int32)
-        sample_of_cell[occupied_linear] = order[first]
-        sample_of_cell = sample_of_cell.reshape(tuple(self.grid_shape))
-        _, nearest_cell = ndimage.distance_transform_edt(sample_of_cell < 0, return_indices=True)
-        self.grid = sample_of_cell[tuple(nearest_cell)]
-
-    def nearest(self, points_obj: np.ndarray, max_dist_m: float) -> tuple[np.ndarray, np.ndarray]:
-        """Nearest dense sample of each object-frame point (N, 3) within max_dist_m, as cKDTree.query with
-        distance_upper_bound: (distance (N,) m, inf where none; index (N,), len(dense_points) where none).
-        Looked up in the closest-sample grid (see the class), or in the KD-tree when max_dist_m exceeds its reach."""
-        points_obj = np.asarray(points_obj, dtype=np.float64)
-        if max_dist_m > self.grid_reach_m:
-            return self.dense_tree.query(points_obj, distance_upper_bound=max_dist_m)
-        cell = np.floor((points_obj - self.grid_origin) / self.grid_cell_m).astype(np.int64)
-        inside = np.all((cell >= 0) & (cell < self.grid_shape), axis=1)
-        j = np.full(len(points_obj), len(self.dense_points), dtype=np.int64)
-        c = cell[inside]
-        j[inside] = self.grid[c[:, 0], c[:, 1], c[:, 2]]
-        d = np.full(len(points_obj), np.inf)
-        d[inside] = np.linalg.norm(points_obj[inside] - self.dense_points[j[inside]], axis=1)
-        far = d > max_dist_m
-        d[far], j[far] = np.inf, len(self.dense_points)
-        return d, j
 
 
 def _rotation_angle(Ra: np.ndarray, Rb: np.ndarray) -> float:
@@ -252,7 +208,7 @@ def compatibility_hypotheses(
     probe = patch.points[:: max(1, len(patch.points) // config.fitness_points)].astype(np.float64)
     # All poses at once (one KD-tree query): probe points into each hypothesis' object frame, p_obj = R^T (p - t).
     p_obj = np.einsum("bji,bpj->bpi", R, probe[None] - t[:, None, :])
-    d, _ = index.nearest(p_obj.reshape(-1, 3), dist)
+    d, _ = index.dense_tree.query(p_obj.reshape(-1, 3), distance_upper_bound=dist)
     fitness = np.isfinite(d).reshape(len(seeds), -1).mean(axis=1)
     scored = []
     for b in np.argsort(-fitness, kind="stable"):
@@ -320,7 +276,7 @@ def refine_icp_batch(
             if not len(idx):
                 break
             p = P @ T_obj_cam[idx, :3, :3].transpose(0, 2, 1) + T_obj_cam[idx, None, :3, 3]
-            d, j = index.nearest(p.reshape(-1, 3), dist)
+            d, j = index.dense_tree.query(p.reshape(-1, 3), distance_upper_bound=dist)
             ok = np.isfinite(d).reshape(len(idx), N)
             n_ok = ok.sum(axis=1)
             few = n_ok < 6
@@ -464,7 +420,7 @@ def _two_way_icp_stage(index, P, scene_tree, T, depth_m, K, tau_m, dist, iterati
         T_obj_cam = invert_T(Tc)
         # scene -> model, point-to-plane, in the object frame
         p = P @ T_obj_cam[:, :3, :3].transpose(0, 2, 1) + T_obj_cam[:, None, :3, 3]
-        d, j = index.nearest(p.reshape(-1, 3), dist)
+        d, j = index.dense_tree.query(p.reshape(-1, 3), distance_upper_bound=dist)
         ok = np.isfinite(d).reshape(len(idx), N)
         few = ok.sum(axis=1) < 6
         active[idx[few]] = False  # too few correspondences: this stage leaves the pose as it is

@@ -153,23 +153,3 @@ def test_batched_icp_refines_each_hypothesis_as_if_alone(load_ycb):
     V_alone = refine_icp_visible(index, pts, T0, depth, INTRINSICS.K, cfg, tau_m=0.01)
     V_b = refine_icp_visible(index, pts, np.stack([T_lost, T0]), depth, INTRINSICS.K, cfg, tau_m=0.01)
     assert V_b.shape == (2, 4, 4) and np.allclose(V_b[0], T_lost) and np.allclose(V_b[1], V_alone, atol=1e-9)
-
-
-def test_closest_sample_grid_agrees_with_the_kd_tree(load_ycb):
-    model = load_ycb("006_mustard_bottle")
-    index = ModelIndex(model)
-    rng = np.random.default_rng(0)
-    v = model.voxel_m
-    P = index.dense_points[rng.integers(0, len(index.dense_points), 5000)] + rng.normal(size=(5000, 3)) * v
-    P = np.concatenate([P, [[10.0, 0.0, 0.0]]])  # far outside the grid
-    d_kd, j_kd = index.dense_tree.query(P, distance_upper_bound=2.5 * v)
-    d, j = index.nearest(P, 2.5 * v)
-    assert not np.isfinite(d[-1]) and j[-1] == len(index.dense_points)
-    found = np.isfinite(d)
-    assert np.all(d[found] < 2.5 * v)
-    assert np.allclose(d[found], np.linalg.norm(P[found] - index.dense_points[j[found]], axis=1))
-    both = found & np.isfinite(d_kd)
-    extra = d[both] - d_kd[both]
-    assert extra.min() >= -1e-12  # never nearer than the true nearest sample
-    assert extra.max() <= 2 * np.sqrt(3) * index.grid_cell_m and extra.mean() < 0.1 * v  # two cell diagonals
-    assert np.mean(found == np.isfinite(d_kd)) > 0.99
