@@ -231,11 +231,21 @@ class ObjectPoseEstimator:
         tau = max(cfg.verification.tau_min_m, cfg.verification.tau_diameter_fraction * model.diameter_m)
         rank = -fits * free_space_consistency_batch(index, Ts, depth, intrinsics.K, tau)
         chosen = Ts[np.argsort(rank, kind="stable")[: reg.n_refined]]
-        refined = list(refine_icp_visible(index, patch.icp_points, chosen, depth, intrinsics.K, reg, tau))
-        scores = verify_hypotheses(
-            model, refined, depth, intrinsics, cfg.verification, roi_xyxy=roi, device=self.device, plane=plane,
-            plane_tol_m=1.5 * cfg.segmentation.plane_distance_m, min_score=cfg.score_threshold,
-        )
+        # The best-ranked hypothesis is refined and verified first: when it scores 1 (the maximum, common for an
+        # unoccluded object) no other can beat it, and argmax below would pick it anyway, so the rest are skipped.
+        refined: list[np.ndarray] = []
+        scores = []
+        for part in (chosen[:1], chosen[1:]):
+            if not len(part):
+                break
+            part = list(refine_icp_visible(index, patch.icp_points, part, depth, intrinsics.K, reg, tau))
+            refined += part
+            scores += verify_hypotheses(
+                model, part, depth, intrinsics, cfg.verification, roi_xyxy=roi, device=self.device, plane=plane,
+                plane_tol_m=1.5 * cfg.segmentation.plane_distance_m, min_score=cfg.score_threshold,
+            )
+            if scores[0].score >= 1.0:
+                break
         i = int(np.argmax([s.score for s in scores]))
         return _Candidate(model, canonical_symmetric_pose(model, refined[i]), scores[i].score)
 
