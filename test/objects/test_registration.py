@@ -155,8 +155,8 @@ def test_batched_icp_refines_each_hypothesis_as_if_alone(load_ycb):
     assert V_b.shape == (2, 4, 4) and np.allclose(V_b[0], T_lost) and np.allclose(V_b[1], V_alone, atol=1e-9)
 
 
-def test_model_index_queries_answer_exactly_as_the_kd_tree(load_ycb):
-    """The distance map only decides which points skip the KD-tree: answers must be the KD-tree's own, for points
+def test_model_index_within_answers_exactly_as_the_kd_tree(load_ycb):
+    """The distance map only decides which points skip the KD-tree: answers must be the KD-tree's, for points
     on, near, off and far off the model, at the bounds registration uses (and one beyond the map's reach)."""
     model = load_ycb("025_mug")
     index = ModelIndex(model)
@@ -166,8 +166,6 @@ def test_model_index_queries_answer_exactly_as_the_kd_tree(load_ycb):
     P = np.concatenate([near + rng.normal(size=near.shape) * s for s in (0.2 * v, v, 3 * v)]
                        + [rng.uniform(-0.5, 0.5, size=(2000, 3))])
     for bound in (1.5 * v, 2.5 * v, 1.0 * v, 5.0 * v):
-        d_kd, j_kd = index.dense_tree.query(P, distance_upper_bound=bound)
-        d, j = index.query(P, bound)
-        assert np.array_equal(d, d_kd) and np.array_equal(j, j_kd)
+        d_kd, _ = index.dense_tree.query(P, distance_upper_bound=bound)
         assert np.array_equal(index.within(P, bound), np.isfinite(d_kd))
         assert 0.05 < np.isfinite(d_kd).mean() < 0.95  # both answers occur
