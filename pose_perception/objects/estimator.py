@@ -19,7 +19,6 @@ from pose_perception.objects.registration import (
     free_space_consistency_batch,
     prepare_patch,
     refine_icp,
-    refine_icp_batch,
     refine_icp_visible,
 )
 from pose_perception.objects.segmentation import Segment, SegmentationConfig, segment_depth
@@ -218,10 +217,10 @@ class ObjectPoseEstimator:
         sub = patch.icp_points[:: max(1, -(-len(patch.icp_points) // reg.max_coarse_icp_points))]
         n_it = reg.coarse_icp_iterations
         T0 = np.stack([T for T, _ in hyps])
-        T1, fit1, _ = refine_icp_batch(index, sub, T0, reg, voxels=reg.icp_voxels[:1], iterations=n_it)
+        T1, fit1, _ = refine_icp(index, sub, T0, reg, voxels=reg.icp_voxels[:1], iterations=n_it)
         best = np.argsort(-fit1, kind="stable")[: reg.n_flipped]
         turned = (T1[best][:, None] @ index.flips[None]).reshape(-1, 4, 4)
-        T2, fit2, _ = refine_icp_batch(index, sub, turned, reg, voxels=reg.icp_voxels[:1], iterations=n_it)
+        T2, fit2, _ = refine_icp(index, sub, turned, reg, voxels=reg.icp_voxels[:1], iterations=n_it)
         Ts, fits = np.concatenate([T1, T2]), np.concatenate([fit1, fit2])
         Ts, fits = Ts[fits > 0], fits[fits > 0]
         if not len(Ts):

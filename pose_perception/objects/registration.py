@@ -287,35 +287,21 @@ def refine_icp(
     config: RegistrationConfig,
     voxels: tuple[float, ...] | None = None,
     iterations: int | None = None,
-) -> tuple[np.ndarray, float, float]:
-    """Coarse-to-fine point-to-plane ICP of camera-frame scene points (N, 3) onto the model surface, from one
-    pose T_cam_obj (4, 4): refine_icp_batch with one hypothesis.
-    Returns (T_cam_obj, fitness = fraction of points within the last distance, inlier_rmse_m)."""
-    T, fitness, rmse = refine_icp_batch(index, scene_points, T_cam_obj[None], config, voxels, iterations)
-    return T[0], float(fitness[0]), float(rmse[0])
-
-
-def refine_icp_batch(
-    index: ModelIndex,
-    scene_points: np.ndarray,
-    T_cam_obj: np.ndarray,
-    config: RegistrationConfig,
-    voxels: tuple[float, ...] | None = None,
-    iterations: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Coarse-to-fine point-to-plane ICP of camera-frame scene points (N, 3) onto the model surface, run from B
-    poses T_cam_obj (B, 4, 4) at once.
+    """Coarse-to-fine point-to-plane ICP of camera-frame scene points (N, 3) onto the model surface, from one pose
+    T_cam_obj (4, 4) or from a stack of B hypotheses (B, 4, 4) at once.
 
     Registers scene -> model (every observed point should lie on the model; model points on the hidden side have
     no partner), so partial views do not bias the pose. Hand-written (numpy + a cached scipy KD-tree) because
     open3d's ICP rebuilds the target KD-tree on every call, which dominated the per-frame cost. The hypotheses
     share one KD-tree query and one batched solve per iteration: per-hypothesis Python loops cost more than the
     arithmetic at these sizes. Each hypothesis stops on its own convergence, exactly as if run alone.
-    Returns (T_cam_obj (B, 4, 4), fitness (B,) = fraction of points within the last distance (0 where fewer
-    than 6 points found the model), inlier_rmse_m (B,))."""
+    Returns (T_cam_obj, fitness = fraction of points within the last distance (0 where fewer than 6 points found
+    the model), inlier_rmse_m): (4, 4), float, float for one pose; (B, 4, 4), (B,), (B,) for a stack."""
     model = index.model
     P = np.asarray(scene_points, dtype=np.float64)
-    T_obj_cam = invert_T(np.asarray(T_cam_obj, dtype=np.float64))
+    T_in = np.asarray(T_cam_obj, dtype=np.float64)
+    T_obj_cam = invert_T(T_in.reshape(-1, 4, 4))
     B, N = len(T_obj_cam), len(P)
     fitness, rmse = np.zeros(B), np.full(B, np.inf)
     dead = np.zeros(B, bool)  # fewer than 6 correspondences: the pose is abandoned where it is, fitness 0
@@ -346,6 +332,8 @@ def refine_icp_batch(
             rmse[idx[live]] = np.sqrt(np.sum(r[live] ** 2, axis=1) / n_ok[live])
             converged = (np.linalg.norm(x[:, :3], axis=1) < 2e-4) & (np.linalg.norm(x[:, 3:], axis=1) < 2e-5)
             active[idx[live & converged]] = False  # 0.01 deg, 0.02 mm
+    if T_in.ndim == 2:
+        return invert_T(T_obj_cam[0]), float(fitness[0]), float(rmse[0])
     return invert_T(T_obj_cam), fitness, rmse
 
 

@@ -16,7 +16,6 @@ from pose_perception.objects.registration import (
     prepare_patch,
     principal_axis_flips,
     refine_icp,
-    refine_icp_batch,
     refine_icp_visible,
 )
 from pose_perception.objects.segmentation import segment_depth
@@ -145,7 +144,7 @@ def test_batched_icp_refines_each_hypothesis_as_if_alone(load_ycb):
     cfg = RegistrationConfig()
     index = ModelIndex(model)
     T_alone, fit_alone, _ = refine_icp(index, pts, T0, cfg)
-    T_b, fit_b, _ = refine_icp_batch(index, pts, np.stack([T_lost, T0, T0]), cfg)
+    T_b, fit_b, _ = refine_icp(index, pts, np.stack([T_lost, T0, T0]), cfg)
     assert fit_b[0] == 0.0 and np.allclose(T_b[0], T_lost)
     assert np.allclose(T_b[1], T_alone, atol=1e-9) and np.allclose(T_b[2], T_alone, atol=1e-9)
     assert fit_b[1] == fit_alone > 0.9
