@@ -9,6 +9,7 @@ from typing import Sequence
 import numpy as np
 
 from pose_perception.core.camera import CameraIntrinsics, backproject
+from pose_perception.core.frames import invert_T
 from pose_perception.core.types import ObjectPose
 from pose_perception.objects.model import ObjectModel
 from pose_perception.objects.registration import (
@@ -255,12 +256,12 @@ class ObjectPoseEstimator:
         return 1.0 - len(self._unexplained(_Candidate(model, pose.T_cam_obj, pose.score), points)) / len(points)
 
     def _unexplained(self, cand: _Candidate, points: np.ndarray) -> np.ndarray:
-        from scipy.spatial import cKDTree
-
-        model_cam = cand.model.dense_points @ cand.T_cam_obj[:3, :3].T + cand.T_cam_obj[:3, 3]
-        d, _ = cKDTree(model_cam).query(points, distance_upper_bound=np.inf)
+        """The camera-frame points (M, 3) farther than tau from the candidate's model surface. Asked in the object
+        frame of the model's cached index: building a KD-tree of the posed model per call cost more."""
+        T_obj_cam = invert_T(cand.T_cam_obj)
+        points_obj = np.asarray(points, dtype=np.float64) @ T_obj_cam[:3, :3].T + T_obj_cam[:3, 3]
         tau = max(self.config.verification.tau_min_m, 2.0 * cand.model.voxel_m)
-        return points[d > tau]
+        return points[~self._index[cand.model.name].within(points_obj, tau)]
 
     def _suppress_duplicates(self, cands: list[_Candidate]) -> list[_Candidate]:
         kept: list[_Candidate] = []
