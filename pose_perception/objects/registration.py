@@ -232,7 +232,11 @@ def compatibility_hypotheses(
 
     Ds = cdist(S, S)
     Dm = cdist(M, M)
-    compat = ((np.abs(Ds - Dm) < config.compat_voxels * model.voxel_m) & (Ds > 2.0 * model.voxel_m)).astype(np.float32)
+    # |Ds - Dm| in place: C x C float64 temporaries cost as much as the arithmetic
+    diff = np.abs(np.subtract(Ds, Dm, out=Dm), out=Dm)
+    compat = diff < config.compat_voxels * model.voxel_m
+    compat &= Ds > 2.0 * model.voxel_m
+    compat = compat.astype(np.float32)
     degree = compat.sum(1)
     # Seeds: best-connected correspondences, at most one per scene point.
     order = np.argsort(-degree)
