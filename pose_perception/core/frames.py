@@ -17,8 +17,14 @@ def make_T(R: np.ndarray, t: np.ndarray) -> np.ndarray:
 
 
 def invert_T(T: np.ndarray) -> np.ndarray:
-    R, t = T[:3, :3], T[:3, 3]
-    return make_T(R.T, -R.T @ t)
+    """Inverse of a rigid transform (4, 4), or of each in a stack (B, 4, 4); float64, same shape."""
+    T = np.asarray(T, dtype=np.float64)
+    R_t = np.swapaxes(T[..., :3, :3], -1, -2)
+    out = np.zeros_like(T)
+    out[..., :3, :3] = R_t
+    out[..., :3, 3] = -(R_t @ T[..., :3, 3, None])[..., 0]
+    out[..., 3, 3] = 1.0
+    return out
 
 
 def transform_points(T: np.ndarray, points: np.ndarray) -> np.ndarray:

@@ -9,6 +9,7 @@ from typing import Sequence
 import numpy as np
 
 from pose_perception.core.camera import CameraIntrinsics, backproject
+from pose_perception.core.frames import invert_T
 from pose_perception.core.types import ObjectPose
 from pose_perception.objects.model import ObjectModel
 from pose_perception.objects.registration import (
@@ -16,7 +17,7 @@ from pose_perception.objects.registration import (
     RegistrationConfig,
     compatibility_hypotheses,
     distinct_poses,
-    free_space_consistency,
+    free_space_consistency_batch,
     prepare_patch,
     refine_icp,
     refine_icp_visible,
@@ -216,27 +217,35 @@ class ObjectPoseEstimator:
         reg = cfg.registration
         sub = patch.icp_points[:: max(1, -(-len(patch.icp_points) // reg.max_coarse_icp_points))]
         n_it = reg.coarse_icp_iterations
-        coarse = [refine_icp(index, sub, T, reg, voxels=reg.icp_voxels[:1], iterations=n_it)[:2] for T, _ in hyps]
-        best = sorted(range(len(coarse)), key=lambda k: -coarse[k][1])[: reg.n_flipped]
-        coarse += [
-            refine_icp(index, sub, coarse[k][0] @ F, reg, voxels=reg.icp_voxels[:1], iterations=n_it)[:2]
-            for k in best
-            for F in index.flips
-        ]
-        coarse = [(T, fitness) for T, fitness in coarse if fitness > 0]
-        if not coarse:
+        T0 = np.stack([T for T, _ in hyps])
+        T1, fit1, _ = refine_icp(index, sub, T0, reg, voxels=reg.icp_voxels[:1], iterations=n_it)
+        best = np.argsort(-fit1, kind="stable")[: reg.n_flipped]
+        turned = (T1[best][:, None] @ index.flips[None]).reshape(-1, 4, 4)
+        T2, fit2, _ = refine_icp(index, sub, turned, reg, voxels=reg.icp_voxels[:1], iterations=n_it)
+        Ts, fits = np.concatenate([T1, T2]), np.concatenate([fit1, fit2])
+        Ts, fits = Ts[fits > 0], fits[fits > 0]
+        if not len(Ts):
             return None
-        coarse = [coarse[i] for i in distinct_poses([T for T, _ in coarse], model.diameter_m, 5.0, 0.05)]
+        keep = distinct_poses(list(Ts), model.diameter_m, 5.0, 0.05)
+        Ts, fits = Ts[keep], fits[keep]
         tau = max(cfg.verification.tau_min_m, cfg.verification.tau_diameter_fraction * model.diameter_m)
-        rank = [-f * free_space_consistency(index, T, depth, intrinsics.K, tau) for T, f in coarse]
-        refined = [
-            refine_icp_visible(index, patch.icp_points, coarse[k][0], depth, intrinsics.K, reg, tau)
-            for k in np.argsort(rank)[: reg.n_refined]
-        ]
-        scores = verify_hypotheses(
-            model, refined, depth, intrinsics, cfg.verification, roi_xyxy=roi, device=self.device, plane=plane,
-            plane_tol_m=1.5 * cfg.segmentation.plane_distance_m,
-        )
+        rank = -fits * free_space_consistency_batch(index, Ts, depth, intrinsics.K, tau)
+        chosen = Ts[np.argsort(rank, kind="stable")[: reg.n_refined]]
+        # The best-ranked hypothesis is refined and verified first: when it scores 1 (the maximum, common for an
+        # unoccluded object) no other can beat it, and argmax below would pick it anyway, so the rest are skipped.
+        refined: list[np.ndarray] = []
+        scores = []
+        for part in (chosen[:1], chosen[1:]):
+            if not len(part):
+                break
+            part = list(refine_icp_visible(index, patch.icp_points, part, depth, intrinsics.K, reg, tau))
+            refined += part
+            scores += verify_hypotheses(
+                model, part, depth, intrinsics, cfg.verification, roi_xyxy=roi, device=self.device, plane=plane,
+                plane_tol_m=1.5 * cfg.segmentation.plane_distance_m, min_score=cfg.score_threshold,
+            )
+            if scores[0].score >= 1.0:
+                break
         i = int(np.argmax([s.score for s in scores]))
         return _Candidate(model, canonical_symmetric_pose(model, refined[i]), scores[i].score)
 
@@ -247,12 +256,12 @@ class ObjectPoseEstimator:
         return 1.0 - len(self._unexplained(_Candidate(model, pose.T_cam_obj, pose.score), points)) / len(points)
 
     def _unexplained(self, cand: _Candidate, points: np.ndarray) -> np.ndarray:
-        from scipy.spatial import cKDTree
-
-        model_cam = cand.model.dense_points @ cand.T_cam_obj[:3, :3].T + cand.T_cam_obj[:3, 3]
-        d, _ = cKDTree(model_cam).query(points, distance_upper_bound=np.inf)
+        """The camera-frame points (M, 3) farther than tau from the candidate's model surface. Asked in the object
+        frame of the model's cached index: building a KD-tree of the posed model per call cost more."""
+        T_obj_cam = invert_T(cand.T_cam_obj)
+        points_obj = np.asarray(points, dtype=np.float64) @ T_obj_cam[:3, :3].T + T_obj_cam[:3, 3]
         tau = max(self.config.verification.tau_min_m, 2.0 * cand.model.voxel_m)
-        return points[d > tau]
+        return points[~self._index[cand.model.name].within(points_obj, tau)]
 
     def _suppress_duplicates(self, cands: list[_Candidate]) -> list[_Candidate]:
         kept: list[_Candidate] = []
@@ -359,7 +368,7 @@ class ObjectPoseEstimator:
         vcfg = VerificationConfig(**{**cfg.verification.__dict__, "stride": max(cfg.verification.stride, 3)})
         score = verify_hypotheses(
             model, [T], depth, intrinsics, vcfg, device=self.device, plane=self._plane,
-            plane_tol_m=1.5 * cfg.segmentation.plane_distance_m,
+            plane_tol_m=1.5 * cfg.segmentation.plane_distance_m, min_score=cfg.track_score_threshold,
         )[0].score
         if score < cfg.track_score_threshold:
             return None

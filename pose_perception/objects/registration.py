@@ -128,10 +128,15 @@ def principal_axis_flips(points_obj: np.ndarray) -> np.ndarray:
 
 
 class ModelIndex:
-    """Per-model search structures built once: KD-trees over the dense and the feature samples (object frame),
-    and the principal-axis half turns (principal_axis_flips)."""
+    """Per-model search structures built once: a KD-tree over the dense samples (object frame), a distance-bound
+    grid around the model that answers most "is there a sample within r?" questions without the KD-tree (within),
+    and the principal-axis half turns (principal_axis_flips).
 
-    def __init__(self, model: ObjectModel):
+    bound_cell_voxels / bound_margin_voxels: cell size of that grid and how far it reaches beyond the samples'
+    bounding box, in model voxels."""
+
+    def __init__(self, model: ObjectModel, bound_cell_voxels: float = 0.25, bound_margin_voxels: float = 3.0):
+        from scipy import ndimage
         from scipy.spatial import cKDTree
 
         self.model = model
@@ -141,6 +146,53 @@ class ModelIndex:
         self.points = model.points.astype(np.float64)
         self.normals = model.normals.astype(np.float64)
         self.flips = principal_axis_flips(self.dense_points)
+        # Ranking the hypotheses asks, for ~9000 points per segment, whether a sample lies within the inlier
+        # distance, and for most of them a coarse distance map already knows: points well inside the bound
+        # certainly have one, points far off certainly not (about 3x faster than asking the KD-tree about all; for
+        # the ICP's nearest-sample queries the map saved nothing, the KD-tree's own bound pruning is as fast). The
+        # map is an exact Euclidean distance transform of the cells that hold samples (~50 ms per model); a sample
+        # lies within half a cell diagonal h of its cell's centre, so the true distance d(p) from any point p of a
+        # cell to the nearest sample satisfies edt - 2h <= d(p) <= edt + 2h. Only points whose bound falls inside
+        # that interval go to the KD-tree, so every answer is exactly the KD-tree's.
+        cell_m = bound_cell_voxels * model.voxel_m
+        reach = bound_margin_voxels * model.voxel_m
+        self._bound_reach_m = reach
+        self._bound_inv_cell = 1.0 / cell_m
+        # One border cell on every side stands for everything outside the grid (coordinates are clipped into it):
+        # a point there is more than `reach` from every sample, and nothing bounds its distance from above.
+        self._bound_origin = self.dense_points.min(axis=0) - reach - cell_m
+        shape = np.ceil((self.dense_points.max(axis=0) + reach + cell_m - self._bound_origin) / cell_m)
+        shape = shape.astype(np.int64) + 1
+        cells = np.floor((self.dense_points - self._bound_origin) / cell_m).astype(np.int64)
+        empty = np.ones(tuple(shape), bool)
+        empty[tuple(cells.T)] = False
+        edt = ndimage.distance_transform_edt(empty) * cell_m
+        slack = np.sqrt(3.0) * cell_m + 1e-6  # 2h, plus 1 um for rounding
+        border = np.ones(tuple(shape), bool)
+        border[1:-1, 1:-1, 1:-1] = False
+        self._bound_lo = np.where(border, reach, edt - slack).ravel()
+        self._bound_hi = np.where(border, np.inf, edt + slack).ravel()
+        self._bound_shape = shape
+        self._bound_strides = np.array([shape[1] * shape[2], shape[2], 1])
+
+    def _cells(self, points_obj: np.ndarray) -> np.ndarray:
+        """Flat distance-map cell (N,) of each object-frame point (N, 3); points outside fall in the border."""
+        cell = np.floor((points_obj - self._bound_origin) * self._bound_inv_cell)
+        np.clip(cell, 0, self._bound_shape - 1, out=cell)
+        return cell.astype(np.int64) @ self._bound_strides
+
+    def within(self, points_obj: np.ndarray, max_dist_m: float) -> np.ndarray:
+        """Mask (N,): the point has a dense sample closer than max_dist_m, exactly as np.isfinite of the KD-tree's
+        query with distance_upper_bound=max_dist_m. Only points the distance map cannot decide ask the KD-tree."""
+        points_obj = np.asarray(points_obj, dtype=np.float64)
+        if max_dist_m >= self._bound_reach_m:
+            return np.isfinite(self.dense_tree.query(points_obj, distance_upper_bound=max_dist_m)[0])
+        cells = self._cells(points_obj)
+        out = self._bound_hi[cells] < max_dist_m
+        ask = np.flatnonzero(~out & (self._bound_lo[cells] <= max_dist_m))
+        if len(ask):
+            out[ask] = np.isfinite(self.dense_tree.query(points_obj[ask], distance_upper_bound=max_dist_m)[0])
+        return out
 
 
 def _rotation_angle(Ra: np.ndarray, Rb: np.ndarray) -> float:
@@ -180,7 +232,11 @@ def compatibility_hypotheses(
 
     Ds = cdist(S, S)
     Dm = cdist(M, M)
-    compat = ((np.abs(Ds - Dm) < config.compat_voxels * model.voxel_m) & (Ds > 2.0 * model.voxel_m)).astype(np.float32)
+    # |Ds - Dm| in place: C x C float64 temporaries cost as much as the arithmetic
+    diff = np.abs(np.subtract(Ds, Dm, out=Dm), out=Dm)
+    compat = diff < config.compat_voxels * model.voxel_m
+    compat &= Ds > 2.0 * model.voxel_m
+    compat = compat.astype(np.float32)
     degree = compat.sum(1)
     # Seeds: best-connected correspondences, at most one per scene point.
     order = np.argsort(-degree)
@@ -208,8 +264,7 @@ def compatibility_hypotheses(
     probe = patch.points[:: max(1, len(patch.points) // config.fitness_points)].astype(np.float64)
     # All poses at once (one KD-tree query): probe points into each hypothesis' object frame, p_obj = R^T (p - t).
     p_obj = np.einsum("bji,bpj->bpi", R, probe[None] - t[:, None, :])
-    d, _ = index.dense_tree.query(p_obj.reshape(-1, 3), distance_upper_bound=dist)
-    fitness = np.isfinite(d).reshape(len(seeds), -1).mean(axis=1)
+    fitness = index.within(p_obj.reshape(-1, 3), dist).reshape(len(seeds), -1).mean(axis=1)
     scored = []
     for b in np.argsort(-fitness, kind="stable"):
         T = np.eye(4)
@@ -236,89 +291,128 @@ def refine_icp(
     config: RegistrationConfig,
     voxels: tuple[float, ...] | None = None,
     iterations: int | None = None,
-) -> tuple[np.ndarray, float, float]:
-    """Coarse-to-fine point-to-plane ICP of camera-frame scene points (N, 3) onto the model surface.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Coarse-to-fine point-to-plane ICP of camera-frame scene points (N, 3) onto the model surface, from one pose
+    T_cam_obj (4, 4) or from a stack of B hypotheses (B, 4, 4) at once.
 
     Registers scene -> model (every observed point should lie on the model; model points on the hidden side have
     no partner), so partial views do not bias the pose. Hand-written (numpy + a cached scipy KD-tree) because
-    open3d's ICP rebuilds the target KD-tree on every call, which dominated the per-frame cost.
-    Returns (T_cam_obj, fitness = fraction of points within the last distance, inlier_rmse_m).
-    """
+    open3d's ICP rebuilds the target KD-tree on every call, which dominated the per-frame cost. The hypotheses
+    share one KD-tree query and one batched solve per iteration: per-hypothesis Python loops cost more than the
+    arithmetic at these sizes. Each hypothesis stops on its own convergence, exactly as if run alone.
+    Returns (T_cam_obj, fitness = fraction of points within the last distance (0 where fewer than 6 points found
+    the model), inlier_rmse_m): (4, 4), float, float for one pose; (B, 4, 4), (B,), (B,) for a stack."""
     model = index.model
     P = np.asarray(scene_points, dtype=np.float64)
-    T_obj_cam = invert_T(T_cam_obj)
-    fitness, rmse = 0.0, float("inf")
+    T_in = np.asarray(T_cam_obj, dtype=np.float64)
+    T_obj_cam = invert_T(T_in.reshape(-1, 4, 4))
+    B, N = len(T_obj_cam), len(P)
+    fitness, rmse = np.zeros(B), np.full(B, np.inf)
+    dead = np.zeros(B, bool)  # fewer than 6 correspondences: the pose is abandoned where it is, fitness 0
     for v in voxels or config.icp_voxels:
         dist = v * model.voxel_m
+        active = ~dead
         for _ in range(iterations or config.icp_iterations):
-            p = P @ T_obj_cam[:3, :3].T + T_obj_cam[:3, 3]
-            d, j = index.dense_tree.query(p, distance_upper_bound=dist)
-            ok = np.isfinite(d)
-            if ok.sum() < 6:
-                return invert_T(T_obj_cam), 0.0, float("inf")
-            ps, q, n = p[ok], index.model.dense_points[j[ok]].astype(np.float64), index.dense_normals[j[ok]]
-            r = np.einsum("ij,ij->i", ps - q, n)
-            w = (1.0 - np.minimum((r / dist) ** 2, 1.0)) ** 2  # Tukey biweight
-            A = np.empty((len(ps), 6))
-            A[:, 0] = ps[:, 1] * n[:, 2] - ps[:, 2] * n[:, 1]  # p x n, written out: np.cross is slow on small arrays
-            A[:, 1] = ps[:, 2] * n[:, 0] - ps[:, 0] * n[:, 2]
-            A[:, 2] = ps[:, 0] * n[:, 1] - ps[:, 1] * n[:, 0]
-            A[:, 3:] = n
-            H = (A * w[:, None]).T @ A + 1e-9 * np.eye(6)
-            x = -np.linalg.solve(H, (A * w[:, None]).T @ r)
-            dT = _small_motion(x)
-            T_obj_cam = dT @ T_obj_cam
-            if np.linalg.norm(x[:3]) < 2e-4 and np.linalg.norm(x[3:]) < 2e-5:  # 0.01 deg, 0.02 mm
+            idx = np.flatnonzero(active)
+            if not len(idx):
                 break
-        fitness = float(ok.mean())
-        rmse = float(np.sqrt(np.mean(r**2)))
+            p = P @ T_obj_cam[idx, :3, :3].transpose(0, 2, 1) + T_obj_cam[idx, None, :3, 3]
+            d, j = index.dense_tree.query(p.reshape(-1, 3), distance_upper_bound=dist)
+            ok = np.isfinite(d).reshape(len(idx), N)
+            n_ok = ok.sum(axis=1)
+            few = n_ok < 6
+            dead[idx[few]] = True
+            active[idx[few]] = False
+            fitness[idx[few]], rmse[idx[few]] = 0.0, np.inf
+            j = np.where(ok, j.reshape(len(idx), N), 0)
+            q, n = index.dense_points[j], index.dense_normals[j]
+            r = np.where(ok, np.einsum("bni,bni->bn", p - q, n), 0.0)
+            w = np.where(ok, (1.0 - np.minimum((r / dist) ** 2, 1.0)) ** 2, 0.0)  # Tukey biweight
+            H, g = _point_to_plane_normal_equations(p, n, r, w)
+            x = -np.linalg.solve(H, g)[..., 0]
+            live = ~few
+            T_obj_cam[idx[live]] = _small_motion(x[live]) @ T_obj_cam[idx[live]]
+            fitness[idx[live]] = n_ok[live] / N
+            rmse[idx[live]] = np.sqrt(np.sum(r[live] ** 2, axis=1) / n_ok[live])
+            converged = (np.linalg.norm(x[:, :3], axis=1) < 2e-4) & (np.linalg.norm(x[:, 3:], axis=1) < 2e-5)
+            active[idx[live & converged]] = False  # 0.01 deg, 0.02 mm
+    if T_in.ndim == 2:
+        return invert_T(T_obj_cam[0]), float(fitness[0]), float(rmse[0])
     return invert_T(T_obj_cam), fitness, rmse
 
 
-def _observed_at_samples(
+def _point_to_plane_normal_equations(
+    p: np.ndarray, n: np.ndarray, r: np.ndarray, w: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted Gauss-Newton normal equations of B point-to-plane problems: points p (B, N, 3), normals n (B, N, 3),
+    residuals r (B, N), weights w (B, N) -> H (B, 6, 6), g (B, 6, 1); the small motion x = (rx, ry, rz, tx, ty, tz)
+    minimising sum w (r + A x)^2, A = [p x n | n], solves H x = -g."""
+    A = np.empty(p.shape[:2] + (6,))
+    A[..., 0] = p[..., 1] * n[..., 2] - p[..., 2] * n[..., 1]  # p x n, written out
+    A[..., 1] = p[..., 2] * n[..., 0] - p[..., 0] * n[..., 2]
+    A[..., 2] = p[..., 0] * n[..., 1] - p[..., 1] * n[..., 0]
+    A[..., 3:] = n
+    AwT = (A * w[..., None]).transpose(0, 2, 1)
+    return AwT @ A + 1e-9 * np.eye(6), AwT @ r[..., None]
+
+
+def _observed_at_samples_batch(
     points_obj: np.ndarray, normals_obj: np.ndarray, T_cam_obj: np.ndarray, depth_m: np.ndarray, K: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Object-frame surface samples (N, 3) with normals, posed at T_cam_obj: indices of those facing the camera
-    and inside the image, their depth z (m) and the observed depth zo (m, NaN invalid) at their pixels."""
-    R, t = T_cam_obj[:3, :3], T_cam_obj[:3, 3]
-    p = points_obj @ R.T + t
-    facing = np.einsum("ij,ij->i", normals_obj @ R.T, p) < 0.0
-    z = p[:, 2]
-    uv = np.rint(project(p, K))  # NaN behind the camera
+    """Object-frame surface samples (N, 3) with normals, posed at each of T_cam_obj (B, 4, 4): mask (B, N) of
+    those facing the camera and inside the image, the posed samples (B, N, 3) in the camera frame (m) and the
+    observed depth zo (B, N) (m) at their pixels (NaN where invalid or not in the mask)."""
+    R, t = T_cam_obj[:, :3, :3], T_cam_obj[:, :3, 3]
+    R_t = R.transpose(0, 2, 1)
+    p = points_obj @ R_t + t[:, None]
+    facing = np.sum((normals_obj @ R_t) * p, axis=-1) < 0.0
+    B, N = p.shape[:2]
+    uv = np.rint(project(p.reshape(-1, 3), K)).reshape(B, N, 2)  # NaN behind the camera
     h, w = depth_m.shape
     with np.errstate(invalid="ignore"):
-        inside = (uv[:, 0] >= 0) & (uv[:, 0] < w) & (uv[:, 1] >= 0) & (uv[:, 1] < h)
-    idx = np.nonzero(facing & inside)[0]
-    return idx, z[idx], depth_m[uv[idx, 1].astype(np.int64), uv[idx, 0].astype(np.int64)]
+        inside = (uv[..., 0] >= 0) & (uv[..., 0] < w) & (uv[..., 1] >= 0) & (uv[..., 1] < h)
+    sel = facing & inside
+    zo = np.full((B, N), np.nan, dtype=np.float64)
+    zo[sel] = depth_m[uv[sel][:, 1].astype(np.int64), uv[sel][:, 0].astype(np.int64)]
+    return sel, p, zo
 
 
 def free_space_consistency(
     index: "ModelIndex", T_cam_obj: np.ndarray, depth_m: np.ndarray, K: np.ndarray, tau_m: float
 ) -> float:
+    """free_space_consistency_batch of one pose T_cam_obj (4, 4)."""
+    return float(free_space_consistency_batch(index, T_cam_obj[None], depth_m, K, tau_m)[0])
+
+
+def free_space_consistency_batch(
+    index: "ModelIndex", T_cam_obj: np.ndarray, depth_m: np.ndarray, K: np.ndarray, tau_m: float
+) -> np.ndarray:
     """Cheap point-based stand-in for the rendered verification, used to rank hypotheses before the costly
-    steps: of the model's feature samples facing the camera at T_cam_obj and landing on valid depth, the fraction
-    whose observed depth agrees (within tau_m) among those that agree or lie in front of seen free space
-    (observation behind them). Occluded samples (observation in front) do not count."""
-    _, z, zo = _observed_at_samples(index.points, index.normals, T_cam_obj, depth_m, K)
+    steps: of the model's feature samples facing the camera at T_cam_obj (B, 4, 4) and landing on valid depth, the
+    fraction whose observed depth agrees (within tau_m) among those that agree or lie in front of seen free space
+    (observation behind them). Occluded samples (observation in front) do not count. Returns (B,)."""
+    _, p, zo = _observed_at_samples_batch(index.points, index.normals, T_cam_obj, depth_m, K)
+    z = p[..., 2]
     with np.errstate(invalid="ignore"):
-        agree = np.sum(np.abs(zo - z) < tau_m)
-        behind = np.sum(zo > z + tau_m)
-    return float(agree / (agree + behind)) if agree + behind > 0 else 0.0
+        agree = np.sum(np.abs(zo - z) < tau_m, axis=1)
+        behind = np.sum(zo > z + tau_m, axis=1)
+    total = agree + behind
+    return np.where(total > 0, agree / np.maximum(total, 1), 0.0)
 
 
 def over_free_space(
     points_obj: np.ndarray, normals_obj: np.ndarray, T_cam_obj: np.ndarray, depth_m: np.ndarray, K: np.ndarray,
     tau_m: float,
 ) -> np.ndarray:
-    """Mask (N,) of the object-frame surface samples that, posed at T_cam_obj, face the camera where it sees
-    farther than tau_m behind them: the camera looks through that part of the model, so the pose is wrong there.
-    Samples behind an observed surface (occluded, or the inner side of a concave shape) and samples over missing
-    depth say nothing."""
-    out = np.zeros(len(points_obj), bool)
-    idx, z, zo = _observed_at_samples(points_obj, normals_obj, T_cam_obj, depth_m, K)
+    """Mask (N,) of the object-frame surface samples that, posed at T_cam_obj (4, 4), face the camera where it
+    sees farther than tau_m behind them: the camera looks through that part of the model, so the pose is wrong
+    there. Samples behind an observed surface (occluded, or the inner side of a concave shape) and samples over
+    missing depth say nothing. A (B, 4, 4) stack of poses gives a (B, N) mask."""
+    T = np.asarray(T_cam_obj, dtype=np.float64)
+    _, p, zo = _observed_at_samples_batch(points_obj, normals_obj, T.reshape(-1, 4, 4), depth_m, K)
     with np.errstate(invalid="ignore"):
-        out[idx] = zo > z + tau_m
-    return out
+        out = zo > p[..., 2] + tau_m
+    return out[0] if T.ndim == 2 else out
 
 
 def refine_icp_visible(
@@ -336,76 +430,96 @@ def refine_icp_visible(
 
     The second term is what one-way scene->model ICP lacks: a partial view of flat faces (a box showing one or two
     sides, an occluded can) leaves the pose free to slide along them, and the model then sticks out where the
-    camera sees the table or background. Robust (Tukey) weights on both terms. Returns T_cam_obj (4, 4)."""
+    camera sees the table or background. Robust (Tukey) weights on both terms.
+    T_cam_obj (4, 4) -> (4, 4), or a (B, 4, 4) stack of hypotheses refined at once (one KD-tree query and one
+    batched solve per iteration; each hypothesis stops on its own convergence) -> (B, 4, 4)."""
     from scipy.spatial import cKDTree
 
     model = index.model
+    T = np.asarray(T_cam_obj, dtype=np.float64)
     P = np.asarray(scene_points, dtype=np.float64)
     if len(P) < 6:
-        return T_cam_obj
+        return T.copy()
     scene_tree = cKDTree(P)
-    T = np.asarray(T_cam_obj, dtype=np.float64).copy()
+    Tb = T.reshape(-1, 4, 4).copy()
     for v in config.visible_icp_voxels:
         dist = v * model.voxel_m
-        T = _two_way_icp_stage(index, P, scene_tree, T, depth_m, K, tau_m, dist, config.visible_icp_iterations)
-    return T
+        Tb = _two_way_icp_stage(index, P, scene_tree, Tb, depth_m, K, tau_m, dist, config.visible_icp_iterations)
+    return Tb[0] if T.ndim == 2 else Tb
 
 
 def _two_way_icp_stage(index, P, scene_tree, T, depth_m, K, tau_m, dist, iterations) -> np.ndarray:
-    """One distance stage of refine_icp_visible (see there); P (N, 3) camera-frame scene points, scene_tree its
-    KD-tree, dist the correspondence distance (m)."""
-    dense = index.dense_points
+    """One distance stage of refine_icp_visible (see there) for B hypotheses T (B, 4, 4); P (N, 3) camera-frame
+    scene points, scene_tree its KD-tree, dist the correspondence distance (m). Returns (B, 4, 4)."""
     M, Mn = index.points, index.normals
+    T = T.copy()
+    N = len(P)
+    active = np.ones(len(T), bool)
     for _ in range(iterations):
-        T_obj_cam = invert_T(T)
-        # scene -> model, point-to-plane, in the object frame
-        p = P @ T_obj_cam[:3, :3].T + T_obj_cam[:3, 3]
-        d, j = index.dense_tree.query(p, distance_upper_bound=dist)
-        ok = np.isfinite(d)
-        if ok.sum() < 6:
+        idx = np.flatnonzero(active)
+        if not len(idx):
             break
-        ps, q, n = p[ok], dense[j[ok]], index.dense_normals[j[ok]]
-        r1 = np.einsum("ij,ij->i", ps - q, n)
-        w1 = (1.0 - np.minimum((r1 / dist) ** 2, 1.0)) ** 2
-        A1 = np.empty((len(ps), 6))
-        A1[:, 0] = ps[:, 1] * n[:, 2] - ps[:, 2] * n[:, 1]  # p x n
-        A1[:, 1] = ps[:, 2] * n[:, 0] - ps[:, 0] * n[:, 2]
-        A1[:, 2] = ps[:, 0] * n[:, 1] - ps[:, 1] * n[:, 0]
-        A1[:, 3:] = n
-        H = (A1 * w1[:, None]).T @ A1 + 1e-9 * np.eye(6)
-        g = (A1 * w1[:, None]).T @ r1
+        Tc = T[idx]
+        T_obj_cam = invert_T(Tc)
+        # scene -> model, point-to-plane, in the object frame
+        p = P @ T_obj_cam[:, :3, :3].transpose(0, 2, 1) + T_obj_cam[:, None, :3, 3]
+        d, j = index.dense_tree.query(p.reshape(-1, 3), distance_upper_bound=dist)
+        ok = np.isfinite(d).reshape(len(idx), N)
+        few = ok.sum(axis=1) < 6
+        active[idx[few]] = False  # too few correspondences: this stage leaves the pose as it is
+        if few.all():
+            break
+        keep = ~few
+        idx, Tc, T_obj_cam, p, ok = idx[keep], Tc[keep], T_obj_cam[keep], p[keep], ok[keep]
+        j = np.where(ok, j.reshape(len(keep), N)[keep], 0)
+        q, n = index.dense_points[j], index.dense_normals[j]
+        r1 = np.where(ok, np.einsum("bni,bni->bn", p - q, n), 0.0)
+        w1 = np.where(ok, (1.0 - np.minimum((r1 / dist) ** 2, 1.0)) ** 2, 0.0)
+        H, g = _point_to_plane_normal_equations(p, n, r1, w1)
         # model sample m over seen free space -> nearest scene point s, both in the object frame: the small motion
         # applied to the scene points should bring s onto m (residual s - m, Jacobian [-[s]x | I]). Only these
         # samples: the ones that agree with the observation are already held by the first term, and would only
         # dilute the pull.
-        m = M[over_free_space(M, Mn, T, depth_m, K, tau_m)]
-        if len(m):
-            dv, jv = scene_tree.query(m @ T[:3, :3].T + T[:3, 3], distance_upper_bound=dist)
+        # (as over_free_space, keeping the posed samples)
+        _, posed, zo = _observed_at_samples_batch(M, Mn, Tc, depth_m, K)
+        with np.errstate(invalid="ignore"):
+            hb, hm = np.nonzero(zo > posed[..., 2] + tau_m)
+        if len(hb):
+            dv, jv = scene_tree.query(posed[hb, hm], distance_upper_bound=dist)
             okv = np.isfinite(dv)
-            s_obj, m = p[jv[okv]], m[okv]
+            hb, s_obj, m = hb[okv], p[hb[okv], jv[okv]], M[hm[okv]]
             r2 = s_obj - m
             w2 = (1.0 - np.minimum(np.sum(r2**2, axis=1) / dist**2, 1.0)) ** 2
-            for a in range(3):  # row a of [-[s]x | I]: d(x cross s)_a / dx and the translation
-                A2 = np.zeros((len(s_obj), 6))
+            # J (n, 3, 6) = [-[s]x | I]: row a has s_c at column b, -s_b at column c ((a, b, c) cyclic) and 1 at 3 + a
+            J = np.zeros((len(s_obj), 3, 6))
+            for a in range(3):
                 b, c = (a + 1) % 3, (a + 2) % 3
-                A2[:, b] = s_obj[:, c]
-                A2[:, c] = -s_obj[:, b]
-                A2[:, 3 + a] = 1.0
-                H += (A2 * w2[:, None]).T @ A2
-                g += (A2 * w2[:, None]).T @ r2[:, a]
-        x = -np.linalg.solve(H, g)
-        T = invert_T(_small_motion(x) @ T_obj_cam)
-        if np.linalg.norm(x[:3]) < 1e-3 and np.linalg.norm(x[3:]) < 1e-4:  # 0.06 deg, 0.1 mm
-            break
+                J[:, a, b] = s_obj[:, c]
+                J[:, a, c] = -s_obj[:, b]
+                J[:, a, 3 + a] = 1.0
+            JwT = (J * w2[:, None, None]).transpose(0, 2, 1)
+            # per-hypothesis sums of the (n, 6, 6) and (n, 6) terms as one product with the hypothesis one-hot
+            onehot = (hb[None, :] == np.arange(len(idx))[:, None]).astype(np.float64)
+            H += (onehot @ (JwT @ J).reshape(-1, 36)).reshape(-1, 6, 6)
+            g += (onehot @ (JwT @ r2[..., None])[..., 0])[..., None]
+        x = -np.linalg.solve(H, g)[..., 0]
+        T[idx] = invert_T(_small_motion(x) @ T_obj_cam)
+        converged = (np.linalg.norm(x[:, :3], axis=1) < 1e-3) & (np.linalg.norm(x[:, 3:], axis=1) < 1e-4)
+        active[idx[converged]] = False  # 0.06 deg, 0.1 mm
     return T
 
 
 def _small_motion(x: np.ndarray) -> np.ndarray:
-    """(rx, ry, rz, tx, ty, tz) -> 4x4 transform (exact rotation from the rotation vector; OpenCV's Rodrigues
-    because scipy's Rotation costs more than the rest of an ICP iteration)."""
-    import cv2
-
-    T = np.eye(4)
-    T[:3, :3] = cv2.Rodrigues(np.asarray(x[:3], dtype=np.float64))[0]
-    T[:3, 3] = x[3:]
+    """(B, 6) (rx, ry, rz, tx, ty, tz) -> (B, 4, 4) transforms; exact rotations from the rotation vectors
+    (Rodrigues' formula; the identity below 1e-12 rad, as OpenCV's Rodrigues). Batched numpy: one cv2.Rodrigues
+    call per hypothesis and iteration cost more than the rest of an ICP iteration."""
+    theta = np.linalg.norm(x[:, :3], axis=1)
+    k = x[:, :3] / np.where(theta > 1e-12, theta, 1.0)[:, None]
+    Kx = np.zeros((len(x), 3, 3))
+    Kx[:, 0, 1], Kx[:, 0, 2], Kx[:, 1, 2] = -k[:, 2], k[:, 1], -k[:, 0]
+    Kx[:, 1, 0], Kx[:, 2, 0], Kx[:, 2, 1] = k[:, 2], -k[:, 1], k[:, 0]
+    s, c = np.sin(theta)[:, None, None], (1.0 - np.cos(theta))[:, None, None]
+    T = np.tile(np.eye(4), (len(x), 1, 1))
+    T[:, :3, :3] += s * Kx + c * (Kx @ Kx)
+    T[:, :3, 3] = x[:, 3:]
     return T

@@ -236,12 +236,16 @@ def verify_hypotheses(
     device: str = "cpu",
     plane: np.ndarray | None = None,
     plane_tol_m: float = 0.015,
+    min_score: float = 0.0,
 ) -> list[Verification]:
     """Score each T_cam_obj in `poses` against depth_m (H, W) float32 metres (NaN invalid).
 
     All hypotheses are rendered over one region (the union of their projected boxes and roi_xyxy, plus a
     margin) so the scoring is one batched computation; on device "cuda" the per-pixel tests run in torch.
     plane: support plane (4,) [n, d] in the camera frame (n . p + d = 0), whose points never count as continuations.
+    min_score: the boundary test (the costliest part) is skipped for hypotheses whose score stays below min_score
+    whatever their boundary (the boundary term can only lower it); their score is that upper bound and their
+    boundary NaN. With min_score = the caller's threshold, every decision against it is unchanged.
     """
     boxes = [b for b in (projected_bbox(model, T, intrinsics) for T in poses) if b is not None]
     if roi_xyxy is not None:
@@ -269,33 +273,38 @@ def verify_hypotheses(
         n_r, n_m, n_v, n_o, n_w = _scores_torch(dr, nr, do, no, tau, config, device)
     else:
         n_r, n_m, n_v, n_o, n_w = _scores_numpy(dr, nr, do, no, tau, config)
-    ring_cells = max(2, round(config.ring_px / config.stride))
-    gap_cells = min(ring_cells - 1, round(config.ring_gap_px / config.stride))
-    boundary = boundary_scores(
-        dr.reshape(len(poses), len(v), len(u)), pts_grid, no.reshape(len(v), len(u), 3), plane, tau,
-        gap_cells, ring_cells, plane_tol_m,
-    )
     support = np.ones(len(poses))
     if plane is not None:
         for i, T in enumerate(poses):
             pts = model.dense_points @ T[:3, :3].T.astype(np.float32) + T[:3, 3].astype(np.float32)
             below = np.mean(pts @ plane[:3] + plane[3] < -config.plane_penetration_m)
             support[i] = float(np.clip(1.0 - below / config.max_below_fraction, 0.0, 1.0))
+    denom = n_m + n_v + config.normal_penalty * n_w
+    fit = np.where(denom > 0, n_m / np.maximum(denom, 1e-12), 0.0)
+    visible = n_m / np.maximum(n_r, 1)
+    fit_term = np.clip((fit - config.fit_zero) / (config.fit_full - config.fit_zero), 0.0, 1.0)
+    bound = fit_term * np.minimum(1.0, visible / config.full_visibility) * support  # score with a perfect boundary
+    boundary = np.full(len(poses), np.nan)
+    todo = np.flatnonzero((n_r > 0) & (bound >= min_score))
+    if len(todo):
+        ring_cells = max(2, round(config.ring_px / config.stride))
+        gap_cells = min(ring_cells - 1, round(config.ring_gap_px / config.stride))
+        boundary[todo] = boundary_scores(
+            dr[todo].reshape(len(todo), len(v), len(u)), pts_grid, no.reshape(len(v), len(u), 3), plane, tau,
+            gap_cells, ring_cells, plane_tol_m,
+        )
     results = []
     for i in range(len(poses)):
         if n_r[i] == 0:
             results.append(empty)
             continue
-        denom = n_m[i] + n_v[i] + config.normal_penalty * n_w[i]
-        fit = float(n_m[i] / denom) if denom > 0 else 0.0
-        visible = float(n_m[i] / n_r[i])
-        fit_term = float(np.clip((fit - config.fit_zero) / (config.fit_full - config.fit_zero), 0.0, 1.0))
-        score = fit_term * min(1.0, visible / config.full_visibility) * min(1.0, boundary[i] / config.full_boundary)
-        score *= support[i]
+        score = float(bound[i])
+        if np.isfinite(boundary[i]):
+            score *= min(1.0, boundary[i] / config.full_boundary)
         results.append(
             Verification(
-                score, fit, visible, int(n_r[i]), int(n_m[i]), int(n_v[i]), int(n_o[i]), float(boundary[i]),
-                float(support[i]), int(n_w[i]),
+                score, float(fit[i]), float(visible[i]), int(n_r[i]), int(n_m[i]), int(n_v[i]), int(n_o[i]),
+                float(boundary[i]), float(support[i]), int(n_w[i]),
             )
         )
     return results

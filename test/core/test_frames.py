@@ -25,3 +25,15 @@ def test_rotation_from_axes_is_right_handed():
     np.testing.assert_allclose(R @ R.T, np.eye(3), atol=1e-12)
     assert np.linalg.det(R) > 0
     np.testing.assert_allclose(R[:, 0], [0, 0, 1])
+
+
+def test_invert_T_inverts_each_transform_of_a_stack():
+    rng = np.random.default_rng(3)
+    from scipy.spatial.transform import Rotation
+
+    Ts = np.stack([make_T(Rotation.random(random_state=k).as_matrix(), rng.normal(size=3)) for k in range(4)])
+    inv = invert_T(Ts)
+    assert inv.shape == (4, 4, 4)
+    for T, Ti in zip(Ts, inv):
+        np.testing.assert_allclose(Ti, invert_T(T), atol=1e-12)
+        np.testing.assert_allclose(Ti @ T, np.eye(4), atol=1e-12)

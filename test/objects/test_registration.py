@@ -126,3 +126,45 @@ def test_free_space_consistency_prefers_the_true_pose(load_ycb):
     good = free_space_consistency(index, T_true, depth, INTRINSICS.K, 0.01)
     bad = free_space_consistency(index, T_side, depth, INTRINSICS.K, 0.01)
     assert good > 0.9 and bad < 0.5
+
+
+def test_batched_icp_refines_each_hypothesis_as_if_alone(load_ycb):
+    """A batch mixing a perturbed true pose with one far off the segment (it loses its correspondences) gives the
+    perturbed one exactly the result it gets alone, and the lost one fitness 0, in both ICPs."""
+    model = load_ycb("004_sugar_box")
+    scene = make_scene([model], np.random.default_rng(2))
+    depth = scene.depth_m.astype(np.float32)
+    segment = segment_depth(depth, INTRINSICS).segments[0]
+    pts = segment.points_m[::5]
+    T0 = scene.poses[0].copy()
+    T0[:3, :3] = Rotation.from_euler("xyz", [6, -5, 8], degrees=True).as_matrix() @ T0[:3, :3]
+    T0[:3, 3] += [0.01, -0.008, 0.01]
+    T_lost = T0.copy()
+    T_lost[:3, 3] += [1.0, 0.0, 0.0]
+    cfg = RegistrationConfig()
+    index = ModelIndex(model)
+    T_alone, fit_alone, _ = refine_icp(index, pts, T0, cfg)
+    T_b, fit_b, _ = refine_icp(index, pts, np.stack([T_lost, T0, T0]), cfg)
+    assert fit_b[0] == 0.0 and np.allclose(T_b[0], T_lost)
+    assert np.allclose(T_b[1], T_alone, atol=1e-9) and np.allclose(T_b[2], T_alone, atol=1e-9)
+    assert fit_b[1] == fit_alone > 0.9
+    assert add_s_m(model.dense_points, T_alone, scene.poses[0]) < 0.003
+    V_alone = refine_icp_visible(index, pts, T0, depth, INTRINSICS.K, cfg, tau_m=0.01)
+    V_b = refine_icp_visible(index, pts, np.stack([T_lost, T0]), depth, INTRINSICS.K, cfg, tau_m=0.01)
+    assert V_b.shape == (2, 4, 4) and np.allclose(V_b[0], T_lost) and np.allclose(V_b[1], V_alone, atol=1e-9)
+
+
+def test_model_index_within_answers_exactly_as_the_kd_tree(load_ycb):
+    """The distance map only decides which points skip the KD-tree: answers must be the KD-tree's, for points
+    on, near, off and far off the model, at the bounds registration uses (and one beyond the map's reach)."""
+    model = load_ycb("025_mug")
+    index = ModelIndex(model)
+    rng = np.random.default_rng(0)
+    v = model.voxel_m
+    near = index.dense_points[rng.integers(0, len(index.dense_points), 20000)]
+    P = np.concatenate([near + rng.normal(size=near.shape) * s for s in (0.2 * v, v, 3 * v)]
+                       + [rng.uniform(-0.5, 0.5, size=(2000, 3))])
+    for bound in (1.5 * v, 2.5 * v, 1.0 * v, 5.0 * v):
+        d_kd, _ = index.dense_tree.query(P, distance_upper_bound=bound)
+        assert np.array_equal(index.within(P, bound), np.isfinite(d_kd))
+        assert 0.05 < np.isfinite(d_kd).mean() < 0.95  # both answers occur

@@ -19,12 +19,18 @@ def can_scene(load_ycb):
     return make_scene([load_ycb("002_master_chef_can")], np.random.default_rng(5))
 
 
-def test_true_pose_scores_high_and_shifted_pose_low(load_ycb, can_scene):
-    model = load_ycb("002_master_chef_can")
-    plane = segment_depth(can_scene.depth_m, INTRINSICS).plane
-    T_true = can_scene.poses[0]
+def _true_and_shifted(model, scene):
+    """The true pose of the scene's object and one shifted sideways by 0.3 diameters; the support plane."""
+    plane = segment_depth(scene.depth_m, INTRINSICS).plane
+    T_true = scene.poses[0]
     T_shift = T_true.copy()
     T_shift[:3, 3] += [0.3 * model.diameter_m, 0, 0]
+    return T_true, T_shift, plane
+
+
+def test_true_pose_scores_high_and_shifted_pose_low(load_ycb, can_scene):
+    model = load_ycb("002_master_chef_can")
+    T_true, T_shift, plane = _true_and_shifted(model, can_scene)
     T_far = T_true.copy()
     T_far[:3, 3] *= 1.3
     good, shifted, behind = verify_hypotheses(model, [T_true, T_shift, T_far], can_scene.depth_m, INTRINSICS, plane=plane)
@@ -85,3 +91,16 @@ def test_unknown_observed_normal_is_judged_by_depth_alone():
     no = np.array([[0, 0, -1], [1, 0, 0], [np.nan] * 3, [np.nan] * 3], np.float32)
     n_r, n_m, n_v, n_o, n_w = _scores_numpy(dr, nr, do, no, 0.01, VerificationConfig())
     assert (n_r[0], n_m[0], n_w[0]) == (4, 3, 1)  # the perpendicular normal is wrong; unknown ones match
+
+
+def test_min_score_skips_the_boundary_test_only_where_the_score_cannot_reach_it(load_ycb, can_scene):
+    model = load_ycb("002_master_chef_can")
+    T_true, T_shift, plane = _true_and_shifted(model, can_scene)
+    poses = [T_true, T_shift]
+    full = verify_hypotheses(model, poses, can_scene.depth_m, INTRINSICS, plane=plane)
+    fast = verify_hypotheses(model, poses, can_scene.depth_m, INTRINSICS, plane=plane, min_score=0.7)
+    assert fast[0] == full[0]  # can pass: scored in full
+    assert np.isnan(fast[1].boundary) and np.isfinite(full[1].boundary)
+    assert full[1].score <= fast[1].score < 0.7  # an upper bound, still below the threshold
+    assert (fast[1].fit, fast[1].visible_fraction, fast[1].support) == (full[1].fit, full[1].visible_fraction,
+                                                                        full[1].support)
