@@ -56,6 +56,12 @@ def register(subparsers) -> None:
     trn.add_argument("--device", default="cpu", help="cpu | cuda | auto")
     trn.add_argument("--cache", default=None, metavar="DATA.npz", help="reuse / store the simulated data set here")
     trn.add_argument("--widths", type=int, nargs="+", default=None, help="per-point MLP widths (default 48 96 192)")
+    trn.add_argument("--num-points", type=int, default=None, help="points per person the network takes (default: NetConfig)")
+    trn.add_argument("--context-frames", type=int, default=None,
+                     help="radar frames the network sees: the newest 4 are clustered, older ones add temporal context "
+                          "(default: NetConfig)")
+    trn.add_argument("--time-slots", type=float, nargs="*", default=None, metavar="AGE_S",
+                     help="upper point ages (s) of the network's pooling slots; none: one pool (default: NetConfig)")
     trn.add_argument("--quick", action="store_true", help="tiny run (20 sequences, 2 epochs) to check the set-up")
     trn.set_defaults(func=run_train)
 
@@ -163,6 +169,12 @@ def run_train(args) -> int:
     data_cfg = replace(data_cfg, seed=args.seed)
     net_cfg = NetConfig() if not args.widths else replace(NetConfig(), widths=tuple(args.widths),
                                                            head_width=max(args.widths[-1], NetConfig().head_width))
+    if args.num_points:
+        net_cfg = replace(net_cfg, num_points=args.num_points)
+    if args.context_frames:
+        net_cfg = replace(net_cfg, context_frames=args.context_frames)
+    if args.time_slots is not None:
+        net_cfg = replace(net_cfg, time_slots_s=tuple(args.time_slots))
     print(f"machine: {machine_description()}")
     print(f"training clips (SYNTHETIC radar from mocap): {', '.join(sim.TRAIN_CLIPS)}")
     commit = _commit_id()  # the code that trains, before anyone edits the tree during a long run
