@@ -73,6 +73,8 @@ def register(subparsers) -> None:
     ev.add_argument("--threads", type=int, default=1)
     ev.add_argument("--device", default="auto")
     ev.add_argument("--no-smoothing", action="store_true", help="evaluate without the per-person One-Euro filter")
+    ev.add_argument("--refine", action="store_true",
+                    help="also fit a capsule body to each person's newest points after the network (radar/fitting.py)")
     ev.add_argument("--json", metavar="OUT.json", help="also write the results as JSON")
     ev.add_argument("--error-split", action="store_true",
                     help="instead: where the error comes from per clip (clustering, centre, heading, limbs)")
@@ -234,14 +236,16 @@ def run_eval(args) -> int:
     print(f"machine: {machine_description()}")
     print(f"weights: {args.weights or 'shipped'} (commit {regressor.meta.get('commit', '?')})")
     print("SYNTHETIC held-out evaluation: simulated radar from mocap clips not trained on, whole pipeline"
-          + (" (no smoothing)" if args.no_smoothing else ""))
+          + (" (no smoothing)" if args.no_smoothing else "") + (" + model-based refinement" if args.refine else ""))
     t0 = time.time()
     if args.error_split:
         return _print_error_split(regressor, clips, args)
+    from pose_perception.radar.fitting import FitConfig
     from pose_perception.radar.pipeline import RadarPipelineConfig
 
     res = evaluate_pipeline(regressor, clips, sequences_per_clip=args.sequences, seed=args.seed,
-                            pipeline_config=RadarPipelineConfig(smoothing=not args.no_smoothing))
+                            pipeline_config=RadarPipelineConfig(smoothing=not args.no_smoothing,
+                                                                refine=FitConfig() if args.refine else None))
     print(f"{'clip':28s} {'MPJPE limb12 (cm)':>18s} {'PCK@10cm':>9s} {'detected':>9s} {'frames':>7s}")
     for name, r in res.items():
         print(f"{name:28s} {r['mpjpe_limb12_cm']:18.2f} {r['pck10_limb12']:9.3f} {r['detection_rate']:9.3f} {r['frames']:7d}")

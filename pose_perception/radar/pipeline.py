@@ -13,6 +13,7 @@ from pose_perception.core.keypoints import BODY, COCO_WHOLEBODY_133
 from pose_perception.core.types import HumanPose, Source
 from pose_perception.human.lifting import body_frame
 from pose_perception.radar.clustering import ClusterConfig, Cluster, StaticClutterMap, cluster_people
+from pose_perception.radar.fitting import FitConfig, refine_skeletons
 from pose_perception.radar.network import RadarPoseRegressor
 from pose_perception.radar.points import FrameAccumulator, StampOrderError, validate_points
 from pose_perception.radar.tracking import MultiTargetTracker, TrackerConfig
@@ -44,6 +45,9 @@ class RadarPipelineConfig:
     weights_path: str | None = None
     device: str = "auto"
     radar_height_m: float = 1.0  # mounting height of the radar above the floor
+    # Model-based refinement of the network's skeletons (radar/fitting.py); off: it did not lower the error
+    # (docs/radar.md).
+    refine: FitConfig | None = None
 
 
 def people_from_cloud(points: np.ndarray, age_s: np.ndarray, config: ClusterConfig,
@@ -126,7 +130,10 @@ class RadarPosePipeline:
         tracks = self.tracker.update(stamp_s, np.array([c.centroid_m for c in clusters]).reshape(-1, 3))
         measured = [t for t in tracks if t.cluster is not None]
         t3 = time.perf_counter()
-        joints, conf = self.regressor.predict([inputs[t.cluster] for t in measured])
+        people = [inputs[t.cluster] for t in measured]
+        joints, conf = self.regressor.predict(people)
+        if self.config.refine is not None:
+            joints = refine_skeletons(joints, conf, [p for p, _, _ in people], [a for _, a, _ in people], self.config.refine)
         t4 = time.perf_counter()
         self.last_timings_s = {"input+clutter": t1 - t0, "clustering": t2 - t1, "tracking": t3 - t2, "network": t4 - t3}
         cfg = self.config

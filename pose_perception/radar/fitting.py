@@ -1,0 +1,100 @@
+"""Model-based refinement of radar skeletons: a few gradient steps that move the network's COCO body 17 joints
+so that a capsule body built on them explains the person's newest radar points, with a prior towards the
+network's estimate (weighted by its confidence) and the network's bone lengths kept.
+
+All people of a frame are fitted as one torch batch. Units: metres; every array is in one frame (the radar's).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+# Capsules on COCO body 17 joints: (joint a, joint b, radius m). Radii of an average adult, as the simulator's
+# body (radar/simulator.py CAPSULES); the torso runs from the mid-hip to the mid-shoulder point.
+L_SHO, R_SHO, L_ELB, R_ELB, L_WRI, R_WRI, L_HIP, R_HIP, L_KNE, R_KNE, L_ANK, R_ANK = range(5, 17)
+LIMB_CAPSULES = (
+    (L_SHO, L_ELB, 0.05), (R_SHO, R_ELB, 0.05), (L_ELB, L_WRI, 0.04), (R_ELB, R_WRI, 0.04),
+    (L_HIP, L_KNE, 0.075), (R_HIP, R_KNE, 0.075), (L_KNE, L_ANK, 0.055), (R_KNE, R_ANK, 0.055),
+    (L_SHO, R_SHO, 0.07), (L_HIP, R_HIP, 0.11),
+)
+BONES = ((L_SHO, L_ELB), (R_SHO, R_ELB), (L_ELB, L_WRI), (R_ELB, R_WRI), (L_HIP, L_KNE), (R_HIP, R_KNE),
+         (L_KNE, L_ANK), (R_KNE, R_ANK), (L_SHO, R_SHO), (L_HIP, R_HIP), (L_SHO, L_HIP), (R_SHO, R_HIP))
+TORSO_RADIUS_M = 0.13
+HEAD_RADIUS_M = 0.1
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    """steps / lr_m: gradient steps (Adam) and their size in metres; robust_scale_m: point-to-surface distance
+    beyond which a point stops pulling (ghosts, noise, another limb); prior_floor_m: smallest prior sigma of a
+    joint (its sigma follows the network's confidence, trained as exp(-(error / 10 cm)^2)); bone_weight: how
+    strongly the bone lengths of the network's estimate are kept; max_age_s: only points this recent are fitted
+    (older ones lag behind a moving limb); girth: radius factor of the capsules."""
+
+    steps: int = 15
+    lr_m: float = 0.01
+    robust_scale_m: float = 0.1
+    prior_floor_m: float = 0.05
+    bone_weight: float = 100.0
+    prior_weight: float = 1.0
+    max_age_s: float = 0.075
+    girth: float = 1.05
+
+
+def _segment_distance(x: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Distance (P, M, K) of points x (P, M, 3) to segments a -> b (P, K, 3)."""
+    ab = b - a
+    t = ((x[:, :, None] - a[:, None]) * ab[:, None]).sum(-1) / (ab * ab).sum(-1).clamp(min=1e-6)[:, None]
+    closest = a[:, None] + t.clamp(0, 1)[..., None] * ab[:, None]
+    return torch.linalg.norm(x[:, :, None] - closest, dim=-1)
+
+
+def _surface_distance(joints: torch.Tensor, x: torch.Tensor, girth: float) -> torch.Tensor:
+    """Unsigned distance (P, M) of points x (P, M, 3) to the nearest capsule surface of the body on joints (P, 17, 3)."""
+    ia, ib, r = zip(*LIMB_CAPSULES)
+    a = torch.cat([joints[:, list(ia)], (0.5 * (joints[:, [L_HIP]] + joints[:, [R_HIP]]))], 1)
+    b = torch.cat([joints[:, list(ib)], (0.5 * (joints[:, [L_SHO]] + joints[:, [R_SHO]]))], 1)
+    radius = torch.tensor(list(r) + [TORSO_RADIUS_M], dtype=x.dtype, device=x.device) * girth
+    d = (_segment_distance(x, a, b) - radius).abs()
+    head = joints[:, :5].mean(1, keepdim=True)
+    d_head = (torch.linalg.norm(x - head, dim=-1) - HEAD_RADIUS_M * girth).abs()
+    return torch.minimum(d.amin(-1), d_head)
+
+
+def refine_skeletons(joints: np.ndarray, confidence: np.ndarray, people_points: list[np.ndarray],
+                     people_age_s: list[np.ndarray], config: FitConfig = FitConfig()) -> np.ndarray:
+    """joints (P, 17, 3) m and confidence (P, 17) from the network, per person points (M_p, >=3) m and their
+    age (M_p,) s, all in one frame -> refined joints (P, 17, 3) float32 in that frame."""
+    if len(joints) == 0:
+        return joints
+    sel = [p[a <= config.max_age_s, :3] for p, a in zip(people_points, people_age_s)]
+    m = max(1, max(len(s) for s in sel))
+    pts = np.zeros((len(sel), m, 3), np.float32)
+    mask = np.zeros((len(sel), m), np.float32)
+    for i, s in enumerate(sel):
+        pts[i, :len(s)] = s
+        mask[i, :len(s)] = 1.0
+    with torch.enable_grad():
+        j0 = torch.from_numpy(np.asarray(joints, np.float32))
+        x = torch.from_numpy(pts)
+        w = torch.from_numpy(mask)
+        conf = torch.from_numpy(np.asarray(confidence, np.float32)).clamp(1e-4, 1 - 1e-4)
+        sigma = (0.1 * torch.sqrt(-torch.log(conf))).clamp(min=config.prior_floor_m)
+        bones = list(zip(*BONES))
+        length0 = torch.linalg.norm(j0[:, list(bones[0])] - j0[:, list(bones[1])], dim=-1)
+        j = j0.clone().requires_grad_(True)
+        opt = torch.optim.Adam([j], lr=config.lr_m)
+        c2 = config.robust_scale_m ** 2
+        for _ in range(config.steps):
+            d = _surface_distance(j, x, config.girth)
+            data = ((d * d / (d * d + c2)) * w).sum(1)
+            prior = config.prior_weight * 0.5 * (((j - j0) / sigma[..., None]) ** 2).sum((1, 2))
+            length = torch.linalg.norm(j[:, list(bones[0])] - j[:, list(bones[1])], dim=-1)
+            bone = config.bone_weight * ((length - length0) ** 2).sum(1)
+            loss = (data + prior + bone).sum()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    return j.detach().numpy().astype(np.float32)
