@@ -27,15 +27,18 @@ HEAD_RADIUS_M = 0.1
 
 @dataclass(frozen=True)
 class FitConfig:
-    """steps / lr_m: gradient steps (Adam) and their size in metres; robust_scale_m: point-to-surface distance
-    beyond which a point stops pulling (ghosts, noise, another limb); prior_floor_m: smallest prior sigma of a
-    joint (its sigma follows the network's confidence, trained as exp(-(error / 10 cm)^2)); bone_weight: how
+    """steps / lr_m: gradient steps (Adam) and their size in metres; robust_scale: point-to-surface distance (in
+    units of the point noise, whose sigmas along range, azimuth and elevation are given) beyond which a point
+    stops pulling (ghosts, noise, another limb); prior_floor_m: smallest prior sigma of a joint (its sigma follows the network's confidence, trained as exp(-(error / 10 cm)^2)); bone_weight: how
     strongly the bone lengths of the network's estimate are kept; max_age_s: only points this recent are fitted
     (older ones lag behind a moving limb); girth: radius factor of the capsules."""
 
-    steps: int = 15
-    lr_m: float = 0.01
-    robust_scale_m: float = 0.1
+    steps: int = 8
+    lr_m: float = 0.02
+    robust_scale: float = 3.0  # in units of the point noise
+    range_sigma_m: float = 0.03  # point noise of TI IWR1443/6843-class radars after the driver (mid of the
+    azimuth_sigma_deg: float = 1.4  # simulator's ranges)
+    elevation_sigma_deg: float = 2.8
     prior_floor_m: float = 0.05
     bone_weight: float = 100.0
     prior_weight: float = 1.0
@@ -43,24 +46,31 @@ class FitConfig:
     girth: float = 1.05
 
 
-def _segment_distance(x: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Distance (P, M, K) of points x (P, M, 3) to segments a -> b (P, K, 3)."""
+def _surface_residuals(joints: torch.Tensor, x: torch.Tensor, girth: float) -> torch.Tensor:
+    """Vectors (P, M, K, 3) from the nearest point of each capsule surface of the body on joints (P, 17, 3) to
+    the points x (P, M, 3); K = the limb capsules, the torso and the head."""
+    ia, ib, r = zip(*LIMB_CAPSULES)
+    head = joints[:, :5].mean(1, keepdim=True)
+    a = torch.cat([joints[:, list(ia)], 0.5 * (joints[:, [L_HIP]] + joints[:, [R_HIP]]), head], 1)
+    b = torch.cat([joints[:, list(ib)], 0.5 * (joints[:, [L_SHO]] + joints[:, [R_SHO]]), head], 1)
+    radius = torch.tensor(list(r) + [TORSO_RADIUS_M, HEAD_RADIUS_M], dtype=x.dtype, device=x.device) * girth
     ab = b - a
     t = ((x[:, :, None] - a[:, None]) * ab[:, None]).sum(-1) / (ab * ab).sum(-1).clamp(min=1e-6)[:, None]
-    closest = a[:, None] + t.clamp(0, 1)[..., None] * ab[:, None]
-    return torch.linalg.norm(x[:, :, None] - closest, dim=-1)
+    axis_point = a[:, None] + t.clamp(0, 1)[..., None] * ab[:, None]
+    v = x[:, :, None] - axis_point
+    dist = torch.linalg.norm(v, dim=-1, keepdim=True).clamp(min=1e-6)
+    return v - v / dist * radius[None, None, :, None]
 
 
-def _surface_distance(joints: torch.Tensor, x: torch.Tensor, girth: float) -> torch.Tensor:
-    """Unsigned distance (P, M) of points x (P, M, 3) to the nearest capsule surface of the body on joints (P, 17, 3)."""
-    ia, ib, r = zip(*LIMB_CAPSULES)
-    a = torch.cat([joints[:, list(ia)], (0.5 * (joints[:, [L_HIP]] + joints[:, [R_HIP]]))], 1)
-    b = torch.cat([joints[:, list(ib)], (0.5 * (joints[:, [L_SHO]] + joints[:, [R_SHO]]))], 1)
-    radius = torch.tensor(list(r) + [TORSO_RADIUS_M], dtype=x.dtype, device=x.device) * girth
-    d = (_segment_distance(x, a, b) - radius).abs()
-    head = joints[:, :5].mean(1, keepdim=True)
-    d_head = (torch.linalg.norm(x - head, dim=-1) - HEAD_RADIUS_M * girth).abs()
-    return torch.minimum(d.amin(-1), d_head)
+def _sensor_axes(x: torch.Tensor) -> torch.Tensor:
+    """Unit vectors (P, M, 3, 3) along range, azimuth and elevation of points x (P, M, 3) seen from the radar
+    at the origin (the frame of the points)."""
+    u_r = x / torch.linalg.norm(x, dim=-1, keepdim=True).clamp(min=1e-6)
+    up = torch.zeros_like(x)
+    up[..., 2] = 1.0
+    u_az = torch.linalg.cross(up, u_r)
+    u_az = u_az / torch.linalg.norm(u_az, dim=-1, keepdim=True).clamp(min=1e-6)
+    return torch.stack([u_r, u_az, torch.linalg.cross(u_r, u_az)], -2)
 
 
 def refine_skeletons(joints: np.ndarray, confidence: np.ndarray, people_points: list[np.ndarray],
@@ -71,7 +81,7 @@ def refine_skeletons(joints: np.ndarray, confidence: np.ndarray, people_points: 
         return joints
     sel = [p[a <= config.max_age_s, :3] for p, a in zip(people_points, people_age_s)]
     m = max(1, max(len(s) for s in sel))
-    pts = np.zeros((len(sel), m, 3), np.float32)
+    pts = np.ones((len(sel), m, 3), np.float32)  # padding: any finite point away from the radar (weight 0)
     mask = np.zeros((len(sel), m), np.float32)
     for i, s in enumerate(sel):
         pts[i, :len(s)] = s
@@ -86,10 +96,19 @@ def refine_skeletons(joints: np.ndarray, confidence: np.ndarray, people_points: 
         length0 = torch.linalg.norm(j0[:, list(bones[0])] - j0[:, list(bones[1])], dim=-1)
         j = j0.clone().requires_grad_(True)
         opt = torch.optim.Adam([j], lr=config.lr_m)
-        c2 = config.robust_scale_m ** 2
+        c2 = config.robust_scale ** 2
+        # Noise of each point along range, azimuth and elevation (m): the residuals are weighed in units of
+        # the sensor's noise, so the fit trusts a point's range and doubts its elevation.
+        rng_m = torch.linalg.norm(x, dim=-1, keepdim=True)
+        sigma_pt = torch.cat([torch.full_like(rng_m, config.range_sigma_m),
+                              rng_m * np.radians(config.azimuth_sigma_deg),
+                              rng_m * np.radians(config.elevation_sigma_deg)], -1).clamp(min=1e-3)  # (P, M, 3)
+        axes = _sensor_axes(x)
         for _ in range(config.steps):
-            d = _surface_distance(j, x, config.girth)
-            data = ((d * d / (d * d + c2)) * w).sum(1)
+            res = _surface_residuals(j, x, config.girth)  # (P, M, K, 3)
+            comp = torch.einsum("pmkc,pmac->pmka", res, axes) / sigma_pt[:, :, None]
+            m2 = (comp * comp).sum(-1).amin(-1)  # squared Mahalanobis distance to the nearest capsule
+            data = ((m2 / (m2 + c2)) * w).sum(1)
             prior = config.prior_weight * 0.5 * (((j - j0) / sigma[..., None]) ** 2).sum((1, 2))
             length = torch.linalg.norm(j[:, list(bones[0])] - j[:, list(bones[1])], dim=-1)
             bone = config.bone_weight * ((length - length0) ** 2).sum(1)
