@@ -30,7 +30,8 @@ def register(subparsers) -> None:
                           "in the radar frame (REP-103)")
     est.add_argument("--out", required=True, metavar="OUT.json")
     est.add_argument("--weights", default=None, help="network weights (.pt); default: the shipped ones")
-    est.add_argument("--window", type=int, default=4, help="accumulation window in frames")
+    est.add_argument("--window", type=int, default=4,
+                     help="newest frames clustered into people (the network adds its weights' context frames)")
     est.add_argument("--radar-height", type=float, default=1.0, help="radar mounting height above the floor (m)")
     est.add_argument("--axes", choices=("rep103", "ti"), default="rep103", help="axes of the points in the file")
     est.add_argument("--device", default="auto")

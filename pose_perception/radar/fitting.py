@@ -28,16 +28,18 @@ HEAD_RADIUS_M = 0.1
 @dataclass(frozen=True)
 class FitConfig:
     """steps / lr_m: gradient steps (Adam) and their size in metres; robust_scale: point-to-surface distance (in
-    units of the point noise, whose sigmas along range, azimuth and elevation are given) beyond which a point
-    stops pulling (ghosts, noise, another limb); prior_floor_m: smallest prior sigma of a joint (its sigma follows the network's confidence, trained as exp(-(error / 10 cm)^2)); bone_weight: how
-    strongly the bone lengths of the network's estimate are kept; max_age_s: only points this recent are fitted
-    (older ones lag behind a moving limb); girth: radius factor of the capsules."""
+    units of the point noise, whose sigmas along range, azimuth and elevation follow) beyond which a point stops
+    pulling (ghosts, noise, another limb); prior_floor_m: smallest prior sigma of a joint (its sigma follows the
+    network's confidence, trained as exp(-(error / 10 cm)^2)); bone_weight: how strongly the bone lengths of the
+    network's estimate are kept; max_age_s: only points this recent are fitted (older ones lag behind a moving
+    limb); girth: radius factor of the capsules. Chosen on training clips (docs/radar.md), never on held-out ones."""
 
     steps: int = 8
     lr_m: float = 0.02
     robust_scale: float = 3.0  # in units of the point noise
-    range_sigma_m: float = 0.03  # point noise of TI IWR1443/6843-class radars after the driver (mid of the
-    azimuth_sigma_deg: float = 1.4  # simulator's ranges)
+    # Point noise of a TI IWR1443/6843-class radar after the driver: the middle of the simulator's ranges.
+    range_sigma_m: float = 0.03
+    azimuth_sigma_deg: float = 1.4
     elevation_sigma_deg: float = 2.8
     prior_floor_m: float = 0.05
     bone_weight: float = 100.0

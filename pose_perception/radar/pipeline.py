@@ -33,7 +33,7 @@ class RadarPipelineConfig:
     radar_height_m is used when the pipeline builds its own regressor; a given regressor keeps its own."""
 
     window_frames: int = 4
-    max_window_s: float = 0.6  # >= (context_frames - 1) / 20 Hz of the shipped weights
+    max_window_s: float = 0.6  # covers weights with 12 context frames at 20 Hz (the oldest is 0.55 s old)
     max_points: int = 10000
     suppress_clutter: bool = True
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
@@ -132,10 +132,11 @@ class RadarPosePipeline:
         t3 = time.perf_counter()
         people = [inputs[t.cluster] for t in measured]
         joints, conf = self.regressor.predict(people)
-        if self.config.refine is not None:
-            joints = refine_skeletons(joints, conf, [p for p, _, _ in people], [a for _, a, _ in people], self.config.refine)
         t4 = time.perf_counter()
         self.last_timings_s = {"input+clutter": t1 - t0, "clustering": t2 - t1, "tracking": t3 - t2, "network": t4 - t3}
+        if self.config.refine is not None:
+            joints = refine_skeletons(joints, conf, [p for p, _, _ in people], [a for _, a, _ in people], self.config.refine)
+            self.last_timings_s["refine"] = time.perf_counter() - t4
         cfg = self.config
         for t, j, c in zip(measured, joints, conf):
             old = self._memory.get(t.id)
