@@ -30,7 +30,8 @@ def register(subparsers) -> None:
                           "in the radar frame (REP-103)")
     est.add_argument("--out", required=True, metavar="OUT.json")
     est.add_argument("--weights", default=None, help="network weights (.pt); default: the shipped ones")
-    est.add_argument("--window", type=int, default=4, help="accumulation window in frames")
+    est.add_argument("--window", type=int, default=4,
+                     help="newest frames clustered into people (the network adds its weights' context frames)")
     est.add_argument("--radar-height", type=float, default=1.0, help="radar mounting height above the floor (m)")
     est.add_argument("--axes", choices=("rep103", "ti"), default="rep103", help="axes of the points in the file")
     est.add_argument("--device", default="auto")
@@ -56,6 +57,12 @@ def register(subparsers) -> None:
     trn.add_argument("--device", default="cpu", help="cpu | cuda | auto")
     trn.add_argument("--cache", default=None, metavar="DATA.npz", help="reuse / store the simulated data set here")
     trn.add_argument("--widths", type=int, nargs="+", default=None, help="per-point MLP widths (default 48 96 192)")
+    trn.add_argument("--num-points", type=int, default=None, help="points per person the network takes (default: NetConfig)")
+    trn.add_argument("--context-frames", type=int, default=None,
+                     help="radar frames the network sees: the newest 4 are clustered, older ones add temporal context "
+                          "(default: NetConfig)")
+    trn.add_argument("--time-slots", type=float, nargs="*", default=None, metavar="AGE_S",
+                     help="upper point ages (s) of the network's pooling slots; none: one pool (default: NetConfig)")
     trn.add_argument("--quick", action="store_true", help="tiny run (20 sequences, 2 epochs) to check the set-up")
     trn.set_defaults(func=run_train)
 
@@ -67,6 +74,8 @@ def register(subparsers) -> None:
     ev.add_argument("--threads", type=int, default=1)
     ev.add_argument("--device", default="auto")
     ev.add_argument("--no-smoothing", action="store_true", help="evaluate without the per-person One-Euro filter")
+    ev.add_argument("--refine", action="store_true",
+                    help="also fit a capsule body to each person's newest points after the network (radar/fitting.py)")
     ev.add_argument("--json", metavar="OUT.json", help="also write the results as JSON")
     ev.add_argument("--error-split", action="store_true",
                     help="instead: where the error comes from per clip (clustering, centre, heading, limbs)")
@@ -163,6 +172,12 @@ def run_train(args) -> int:
     data_cfg = replace(data_cfg, seed=args.seed)
     net_cfg = NetConfig() if not args.widths else replace(NetConfig(), widths=tuple(args.widths),
                                                            head_width=max(args.widths[-1], NetConfig().head_width))
+    if args.num_points:
+        net_cfg = replace(net_cfg, num_points=args.num_points)
+    if args.context_frames:
+        net_cfg = replace(net_cfg, context_frames=args.context_frames)
+    if args.time_slots is not None:
+        net_cfg = replace(net_cfg, time_slots_s=tuple(args.time_slots))
     print(f"machine: {machine_description()}")
     print(f"training clips (SYNTHETIC radar from mocap): {', '.join(sim.TRAIN_CLIPS)}")
     commit = _commit_id()  # the code that trains, before anyone edits the tree during a long run
@@ -222,14 +237,16 @@ def run_eval(args) -> int:
     print(f"machine: {machine_description()}")
     print(f"weights: {args.weights or 'shipped'} (commit {regressor.meta.get('commit', '?')})")
     print("SYNTHETIC held-out evaluation: simulated radar from mocap clips not trained on, whole pipeline"
-          + (" (no smoothing)" if args.no_smoothing else ""))
+          + (" (no smoothing)" if args.no_smoothing else "") + (" + model-based refinement" if args.refine else ""))
     t0 = time.time()
     if args.error_split:
         return _print_error_split(regressor, clips, args)
+    from pose_perception.radar.fitting import FitConfig
     from pose_perception.radar.pipeline import RadarPipelineConfig
 
     res = evaluate_pipeline(regressor, clips, sequences_per_clip=args.sequences, seed=args.seed,
-                            pipeline_config=RadarPipelineConfig(smoothing=not args.no_smoothing))
+                            pipeline_config=RadarPipelineConfig(smoothing=not args.no_smoothing,
+                                                                refine=FitConfig() if args.refine else None))
     print(f"{'clip':28s} {'MPJPE limb12 (cm)':>18s} {'PCK@10cm':>9s} {'detected':>9s} {'frames':>7s}")
     for name, r in res.items():
         print(f"{name:28s} {r['mpjpe_limb12_cm']:18.2f} {r['pck10_limb12']:9.3f} {r['detection_rate']:9.3f} {r['frames']:7d}")

@@ -18,6 +18,7 @@ from pose_perception.radar.points import INTENSITY, VELOCITY
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent.parent / "data" / "radar" / "radar_pose_net.pt"
 NUM_JOINTS = 17
 NUM_FEATURES = 8  # dx, dy, dz, velocity, snr, age, range, height above the floor (see prepare_input)
+AGE_SCALE_S = 0.2  # feature 5 is age_s / AGE_SCALE_S
 
 
 class RadarModelError(RuntimeError):
@@ -26,13 +27,25 @@ class RadarModelError(RuntimeError):
 
 @dataclass(frozen=True)
 class NetConfig:
+    """num_points: points per person the network takes; widths / head_width: layer sizes.
+
+    context_frames: radar frames of points the network was trained to see (the newest `window_frames` of the
+    pipeline are clustered; older frames up to this many only add context points, see people_from_cloud).
+    time_slots_s: upper point-age bounds (s) of the pooling slots: features are pooled separately per slot
+    (newest frames, a little older, ...) so the head can compare where the body is now with where it was;
+    () pools all points together (the original PointNet).
+    """
+
     num_points: int = 128
     widths: tuple[int, ...] = (48, 96, 192)
     head_width: int = 192
+    context_frames: int = 4
+    time_slots_s: tuple[float, ...] = ()
 
 
 class RadarPoseNet(nn.Module):
-    """PointNet: shared per-point MLP, masked max + mean pooling, MLP head.
+    """PointNet: shared per-point MLP, masked max + mean pooling (per age slot when config.time_slots_s),
+    MLP head.
 
     forward(x (B, N, 8) float32, mask (B, N) bool) -> joints (B, 17, 3) metres in the person frame,
     confidence logits (B, 17).
@@ -46,18 +59,34 @@ class RadarPoseNet(nn.Module):
             layers += [nn.Linear(c, w), nn.ReLU()]  # no normalisation: 3x cheaper per point on a CPU
             c = w
         self.point_mlp = nn.Sequential(*layers)
+        slots = max(1, len(config.time_slots_s))
         self.head = nn.Sequential(
-            nn.Linear(2 * c, config.head_width), nn.LayerNorm(config.head_width), nn.GELU(),
+            nn.Linear(2 * c * slots, config.head_width), nn.LayerNorm(config.head_width), nn.GELU(),
             nn.Linear(config.head_width, config.head_width), nn.GELU(),
             nn.Linear(config.head_width, NUM_JOINTS * 4),
         )
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         f = self.point_mlp(x)
-        m = mask.unsqueeze(-1)
-        f_max = f.masked_fill(~m, -1e4).amax(dim=1)
-        f_mean = (f * m).sum(dim=1) / m.sum(dim=1).clamp(min=1)
-        out = self.head(torch.cat([f_max, f_mean], dim=-1)).view(-1, NUM_JOINTS, 4)
+        b, n, c = f.shape
+        bounds = self.config.time_slots_s
+        slots = max(1, len(bounds))
+        if bounds:
+            age_s = x[..., 5] * AGE_SCALE_S
+            slot = torch.bucketize(age_s, torch.tensor(bounds, dtype=age_s.dtype, device=x.device)).clamp(max=slots - 1)
+        else:
+            slot = torch.zeros(b, n, dtype=torch.long, device=x.device)
+        # Padding goes to an extra slot per sample that is dropped: one scatter pools every slot of the batch.
+        slot = torch.where(mask, slot, torch.full_like(slot, slots))
+        group = (torch.arange(b, device=x.device).unsqueeze(1) * (slots + 1) + slot).reshape(-1)
+        flat = f.reshape(-1, c)
+        f_max = flat.new_zeros(b * (slots + 1), c).scatter_reduce(
+            0, group.unsqueeze(1).expand(-1, c), flat, "amax", include_self=False)  # empty slot: 0
+        f_sum = flat.new_zeros(b * (slots + 1), c).index_add(0, group, flat)
+        count = flat.new_zeros(b * (slots + 1)).index_add(0, group, flat.new_ones(b * n))
+        f_mean = f_sum / count.clamp(min=1).unsqueeze(1)
+        pooled = torch.cat([f_max.view(b, slots + 1, c), f_mean.view(b, slots + 1, c)], dim=-1)[:, :slots]
+        out = self.head(pooled.reshape(b, -1)).view(-1, NUM_JOINTS, 4)
         return out[..., :3], out[..., 3]
 
 
@@ -89,7 +118,7 @@ def prepare_input(points: np.ndarray, age_s: np.ndarray, centroid_m: np.ndarray,
     feats[:m, :3] = (points[:, :3] - centroid_m) @ R
     feats[:m, 3] = points[:, VELOCITY]
     feats[:m, 4] = points[:, INTENSITY] / 10.0
-    feats[:m, 5] = age_s / 0.2
+    feats[:m, 5] = age_s / AGE_SCALE_S
     feats[:m, 6] = np.linalg.norm(centroid_m[:2]) / 5.0
     feats[:m, 7] = centroid_m[2] + radar_height_m
     mask = np.zeros(num_points, bool)
@@ -166,7 +195,10 @@ def load_weights(path: Path, device: torch.device = torch.device("cpu")) -> tupl
         blob = torch.load(path, map_location="cpu", weights_only=True)
         cfg = blob["config"]
         net = RadarPoseNet(NetConfig(num_points=int(cfg["num_points"]), widths=tuple(cfg["widths"]),
-                                     head_width=int(cfg["head_width"])))
+                                     head_width=int(cfg["head_width"]),
+                                     # weights from before these fields saw 4 frames pooled together
+                                     context_frames=int(cfg.get("context_frames", 4)),
+                                     time_slots_s=tuple(float(t) for t in cfg.get("time_slots_s", ()))))
         net.load_state_dict({k: v.float() for k, v in blob["state_dict"].items()})
     except (RuntimeError, KeyError, TypeError, ValueError, EOFError, OSError, pickle.UnpicklingError) as exc:
         raise RadarModelError(f"cannot load radar network weights '{path}': {exc}") from exc

@@ -4,7 +4,7 @@ accumulation, clustering, tracking and the point-set network, as one object the 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -13,19 +13,27 @@ from pose_perception.core.keypoints import BODY, COCO_WHOLEBODY_133
 from pose_perception.core.types import HumanPose, Source
 from pose_perception.human.lifting import body_frame
 from pose_perception.radar.clustering import ClusterConfig, Cluster, StaticClutterMap, cluster_people
+from pose_perception.radar.fitting import FitConfig, refine_skeletons
 from pose_perception.radar.network import RadarPoseRegressor
 from pose_perception.radar.points import FrameAccumulator, StampOrderError, validate_points
 from pose_perception.radar.tracking import MultiTargetTracker, TrackerConfig
 
 
+# Older points this far (horizontally, m) from a person's centroid are that person's temporal context: a body
+# lying down reaches ~0.9 m from its centre, and a person moving at 1 m/s goes 0.5 m in 0.5 s.
+CONTEXT_RADIUS_M = 1.4
+
+
 @dataclass(frozen=True)
 class RadarPipelineConfig:
-    """window_frames / max_window_s: accumulation over the last frames; max_points: larger frames are refused;
+    """window_frames: the newest frames clustered into people; the network also sees the older frames its
+    weights were trained with (NetConfig.context_frames) as context; max_window_s: no frame older than this is
+    used (s); max_points: larger frames are refused;
     coast_half_life_s: how fast the confidence of a person who gives no points (standing still) decays.
     radar_height_m is used when the pipeline builds its own regressor; a given regressor keeps its own."""
 
     window_frames: int = 4
-    max_window_s: float = 0.5
+    max_window_s: float = 0.6  # covers weights with 12 context frames at 20 Hz (the oldest is 0.55 s old)
     max_points: int = 10000
     suppress_clutter: bool = True
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
@@ -37,14 +45,36 @@ class RadarPipelineConfig:
     weights_path: str | None = None
     device: str = "auto"
     radar_height_m: float = 1.0  # mounting height of the radar above the floor
+    # Model-based refinement of the network's skeletons (radar/fitting.py); off: it did not lower the error
+    # (docs/radar.md).
+    refine: FitConfig | None = None
 
 
-def people_from_cloud(points: np.ndarray, age_s: np.ndarray, config: ClusterConfig
+def people_from_cloud(points: np.ndarray, age_s: np.ndarray, config: ClusterConfig,
+                      frames_back: np.ndarray | None = None, cluster_frames: int | None = None,
+                      context_radius_m: float = CONTEXT_RADIUS_M,
                       ) -> tuple[list[Cluster], list[tuple[np.ndarray, np.ndarray, np.ndarray]]]:
-    """Accumulated (M, 5) points and their age (M,) -> clusters and the network inputs (points, age, centroid)
-    of each. Training uses this same function, so the network sees what the pipeline gives it."""
-    clusters = cluster_people(points, config)
-    return clusters, [(points[c.indices], age_s[c.indices], c.centroid_m) for c in clusters]
+    """Accumulated (M, 5) points, their age (M,) s and frame index (M,) (0 = newest) -> clusters and the network
+    inputs (points, age, centroid) of each. Training uses this same function, so the network sees what the
+    pipeline gives it.
+
+    Only the newest `cluster_frames` frames are clustered (all when None): older points smear a moving person
+    along its path. Each older point within context_radius_m (horizontally) of a cluster's centroid joins the
+    network input of the nearest cluster: temporal context (where the limbs were, their radial velocities)
+    without changing the clusters, the centroids or the tracking.
+    """
+    recent = np.ones(len(points), bool) if frames_back is None or cluster_frames is None else frames_back < cluster_frames
+    recent_idx = np.flatnonzero(recent)
+    clusters = [replace(c, indices=recent_idx[c.indices]) for c in cluster_people(points[recent_idx], config)]
+    members = [c.indices for c in clusters]
+    older = np.flatnonzero(~recent)
+    if clusters and len(older):
+        centres = np.array([c.centroid_m[:2] for c in clusters])
+        d = np.linalg.norm(points[older, None, :2] - centres[None], axis=-1)
+        nearest = np.argmin(d, axis=1)
+        near = d[np.arange(len(older)), nearest] <= context_radius_m
+        members = [np.concatenate([older[near & (nearest == i)], m]) for i, m in enumerate(members)]
+    return clusters, [(points[m], age_s[m], c.centroid_m) for c, m in zip(clusters, members)]
 
 
 @dataclass
@@ -66,7 +96,8 @@ class RadarPosePipeline:
     def __init__(self, config: RadarPipelineConfig = RadarPipelineConfig(), regressor: RadarPoseRegressor | None = None):
         self.config = config
         self.regressor = regressor or RadarPoseRegressor(config.weights_path, config.device, config.radar_height_m)
-        self.accumulator = FrameAccumulator(config.window_frames, config.max_window_s)
+        self.accumulator = FrameAccumulator(max(config.window_frames, self.regressor.net.config.context_frames),
+                                            config.max_window_s)
         self.clutter = StaticClutterMap()
         self.tracker = MultiTargetTracker(config.tracker)
         self._memory: dict[int, _TrackMemory] = {}
@@ -92,16 +123,20 @@ class RadarPosePipeline:
         if self.config.suppress_clutter and len(points):
             points = points[self.clutter.filter(stamp_s, points)]
         self.accumulator.add(stamp_s, points)
-        cloud, age = self.accumulator.stacked()
+        cloud, age, back = self.accumulator.stacked_frames()
         t1 = time.perf_counter()
-        clusters, inputs = people_from_cloud(cloud, age, self.config.cluster)
+        clusters, inputs = people_from_cloud(cloud, age, self.config.cluster, back, self.config.window_frames)
         t2 = time.perf_counter()
         tracks = self.tracker.update(stamp_s, np.array([c.centroid_m for c in clusters]).reshape(-1, 3))
         measured = [t for t in tracks if t.cluster is not None]
         t3 = time.perf_counter()
-        joints, conf = self.regressor.predict([inputs[t.cluster] for t in measured])
+        people = [inputs[t.cluster] for t in measured]
+        joints, conf = self.regressor.predict(people)
         t4 = time.perf_counter()
         self.last_timings_s = {"input+clutter": t1 - t0, "clustering": t2 - t1, "tracking": t3 - t2, "network": t4 - t3}
+        if self.config.refine is not None:
+            joints = refine_skeletons(joints, conf, [p for p, _, _ in people], [a for _, a, _ in people], self.config.refine)
+            self.last_timings_s["refine"] = time.perf_counter() - t4
         cfg = self.config
         for t, j, c in zip(measured, joints, conf):
             old = self._memory.get(t.id)

@@ -155,13 +155,20 @@ class FrameAccumulator:
 
     def stacked(self) -> tuple[np.ndarray, np.ndarray]:
         """-> points (M, 5) float32 and age_s (M,) float32 (0 for the newest frame) of the frames in the window."""
-        if not self._frames:
-            return np.zeros((0, NUM_COLUMNS), np.float32), np.zeros((0,), np.float32)
-        newest = self._frames[-1][0]
-        kept = [(t, p) for t, p in self._frames if newest - t <= self.max_age_s]
-        points = np.concatenate([p for _, p in kept], axis=0)
-        age = np.concatenate([np.full(len(p), newest - t, np.float32) for t, p in kept])
+        points, age, _ = self.stacked_frames()
         return points, age
+
+    def stacked_frames(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """-> points (M, 5) float32, age_s (M,) float32 and frames_back (M,) int64 (0 for the newest frame, 1 for
+        the one before, ...) of the frames in the window."""
+        if not self._frames:
+            return np.zeros((0, NUM_COLUMNS), np.float32), np.zeros((0,), np.float32), np.zeros((0,), np.int64)
+        newest = self._frames[-1][0]
+        kept = [(back, t, p) for back, (t, p) in enumerate(reversed(self._frames)) if newest - t <= self.max_age_s][::-1]
+        points = np.concatenate([p for _, _, p in kept], axis=0)
+        age = np.concatenate([np.full(len(p), newest - t, np.float32) for _, t, p in kept])
+        back = np.concatenate([np.full(len(p), b, np.int64) for b, _, p in kept])
+        return points, age, back
 
     def reset(self) -> None:
         self._frames.clear()

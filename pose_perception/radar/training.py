@@ -72,13 +72,13 @@ def generate_dataset(clip_names: tuple[str, ...], config: DatasetConfig, net_con
         frames = random_sequence(rng, skeleton, clips, config.frames_per_sequence, radar_height_m=height,
                                  orientation_prob=config.orientation_prob, speed_range=config.speed_range,
                                  clip_weights=sim.source_balanced_weights(clip_names) if config.balance_sources else None)
-        acc = FrameAccumulator(config.window_frames, 1.0)
+        acc = FrameAccumulator(max(config.window_frames, net_config.context_frames), 1.0)
         for k, (points, _, joints) in enumerate(frames):
             acc.add(k / RATE_HZ, points)
             if k < config.window_frames - 1:
                 continue
-            cloud, age = acc.stacked()
-            clusters, inputs = people_from_cloud(cloud, age, cluster_cfg)
+            cloud, age, back = acc.stacked_frames()
+            clusters, inputs = people_from_cloud(cloud, age, cluster_cfg, back, config.window_frames)
             gt = joints[0]
             best = _nearest_cluster(clusters, gt)
             if best is None:
@@ -241,6 +241,7 @@ def evaluate_error_split(regressor: RadarPoseRegressor, clip_names: tuple[str, .
     """
     skeleton = sim.load_skeleton()
     net, limbs = regressor.net, list(LIMB_12)
+    window = RadarPipelineConfig().window_frames
     yaws = sim._rot_z(np.radians(np.arange(0.0, 360.0, 10.0)))  # (36, 3, 3) candidate headings
     out = {}
     for name in clip_names:
@@ -250,22 +251,23 @@ def evaluate_error_split(regressor: RadarPoseRegressor, clip_names: tuple[str, .
         for _ in range(sequences_per_clip):
             height = float(rng.uniform(0.7, 1.6))
             frames = random_sequence(rng, skeleton, [clip], frames_per_sequence, allow_mirror=False, radar_height_m=height)
-            acc, labels = FrameAccumulator(4, 1.0), []
+            context = max(window, net.config.context_frames)
+            acc, labels = FrameAccumulator(context, 1.0), []
             for k, (points, lab, joints) in enumerate(frames):
                 acc.add(k / RATE_HZ, points)
-                labels = (labels + [lab])[-4:]
-                if k < 3:
+                labels = (labels + [lab])[-context:]
+                if k < window - 1:
                     continue
-                cloud, age = acc.stacked()
+                cloud, age, back = acc.stacked_frames()
                 lab_all = np.concatenate(labels)
-                clusters, inputs = people_from_cloud(cloud, age, ClusterConfig())
+                clusters, inputs = people_from_cloud(cloud, age, ClusterConfig(), back, window)
                 gt, centre = joints[0], pelvis(joints[0])
                 d = [np.linalg.norm(c.centroid_m[:2] - centre[:2]) for c in clusters]
                 near_counts.append(sum(x < 1.0 for x in d))
                 if not clusters or min(d) >= 1.0:
                     continue
                 i = int(np.argmin(d))
-                in_cluster.append(np.count_nonzero(lab_all[clusters[i].indices] == 0) / max(1, np.count_nonzero(lab_all == 0)))
+                in_cluster.append(np.count_nonzero(lab_all[clusters[i].indices] == 0) / max(1, np.count_nonzero(lab_all[back < window] == 0)))
                 offsets.append(np.linalg.norm(clusters[i].centroid_m - centre))
                 p, a, c = inputs[i]
                 f, m = prepare_input(p, a, c, net.config.num_points, radar_height_m=height)

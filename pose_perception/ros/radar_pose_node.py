@@ -29,8 +29,10 @@ PARAMS = (
     ParamSpec("axes", "rep103", "Axes of the incoming points: rep103 (x forward, y left, z up) or ti "
               "(TI mmWave native: x right, y forward, z up).", choices=AXES),
     ParamSpec("radar_height_m", 1.0, "Mounting height of the radar above the floor (m).", min=0.0, max=10.0),
-    ParamSpec("window_frames", 4, "Radar frames accumulated per estimate.", min=1, max=20),
-    ParamSpec("max_window_s", 0.5, "Oldest frame age kept in the window (s).", min=0.01, max=5.0),
+    ParamSpec("window_frames", 4, "Newest radar frames clustered into people (the network also sees the older "
+              "frames its weights were trained with as context).", min=1, max=20),
+    ParamSpec("max_window_s", 0.6, "Oldest frame age used, for clustering and as network context (s).",
+              min=0.01, max=5.0),
     ParamSpec("max_points", 10000, "Frames with more points are refused (wrong topic?).", min=10, max=10_000_000),
     ParamSpec("suppress_clutter", True, "Remove static reflections that persist in place."),
     ParamSpec("cluster_eps_m", 0.35, "DBSCAN radius (m).", min=0.05, max=2.0),

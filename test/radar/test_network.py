@@ -95,3 +95,45 @@ def test_mirror_averaging_makes_the_estimate_of_a_mirrored_person_the_mirrored_e
         (ja, ca), (jb, cb) = reg.predict([(pts, age, c)]), reg.predict([(mirrored, age, c)])
         same = np.allclose(ja[0], jb[0][swap] * [1, -1, 1], atol=1e-5) and np.allclose(ca[0], cb[0][swap], atol=1e-5)
         assert same == equal
+
+
+def test_age_slots_pool_old_and_new_points_apart():
+    torch.manual_seed(5)
+    bounds = (0.075, 0.175, 1.0)
+    net = RadarPoseNet(NetConfig(num_points=32, context_frames=12, time_slots_s=bounds)).eval()
+    x = torch.randn(2, 32, NUM_FEATURES)
+    x[:, :, 5] = torch.linspace(0.0, 0.55, 32) / 0.2  # ages 0-0.55 s as prepare_input writes them
+    mask = torch.zeros(2, 32, dtype=torch.bool)
+    mask[0, :24] = True
+    mask[1, 4:10] = True  # the second person has no point in the oldest slot
+    with torch.no_grad():
+        j, _ = net(x, mask)
+        # The same by hand: masked max and mean per age slot (zeros for an empty slot), then the head.
+        f, age = net.point_mlp(x), x[..., 5] * 0.2
+        pooled, lower = [], -1.0
+        for upper in bounds:
+            m = (mask & (age > lower) & (age <= upper)).unsqueeze(-1)
+            n = m.sum(1)
+            pooled += [f.masked_fill(~m, -1e4).amax(1) * (n > 0), (f * m).sum(1) / n.clamp(min=1)]
+            lower = upper
+        pooled = torch.stack(pooled, 1).view(2, len(bounds), 2, -1).flatten(1)
+        expected = net.head(pooled).view(2, 17, 4)[..., :3]
+        torch.testing.assert_close(j, expected, atol=1e-5, rtol=1e-5)
+        x2 = x.clone()
+        x2[0, 24:] = 1e3  # padding ignored
+        torch.testing.assert_close(j[0], net(x2, mask)[0][0])
+        perm = torch.cat([torch.randperm(24), torch.arange(24, 32)])
+        torch.testing.assert_close(j[0], net(x[:1, perm], mask[:1])[0][0], atol=1e-5, rtol=1e-5)
+
+
+def test_weights_without_context_fields_load_as_four_pooled_frames(tmp_path):
+    torch.manual_seed(6)
+    net = RadarPoseNet().eval()
+    path = tmp_path / "old.pt"
+    torch.save({"config": {"num_points": 128, "widths": [48, 96, 192], "head_width": 192},
+                "state_dict": net.state_dict()}, path)
+    loaded, _ = load_weights(path)
+    assert loaded.config.context_frames == 4 and loaded.config.time_slots_s == ()
+    x, mask = torch.randn(2, 128, NUM_FEATURES), torch.ones(2, 128, dtype=torch.bool)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x, mask)[0], net(x, mask)[0])

@@ -8,7 +8,8 @@ from pose_perception.core.keypoints import BODY, COCO_WHOLEBODY_133, LIMB_12, pe
 from pose_perception.core.types import Source
 from pose_perception.radar import simulator as sim
 from pose_perception.radar.network import DEFAULT_WEIGHTS, RadarModelError, RadarPoseRegressor
-from pose_perception.radar.pipeline import RadarPipelineConfig, RadarPosePipeline
+from pose_perception.radar.clustering import ClusterConfig
+from pose_perception.radar.pipeline import RadarPipelineConfig, RadarPosePipeline, people_from_cloud
 from pose_perception.radar.points import RadarInputError, StampOrderError, TooManyPointsError
 from pose_perception.radar.training import random_sequence
 
@@ -98,3 +99,27 @@ def test_output_follows_the_wire_layout(regressor):
     assert h.T_sensor_body is not None
     np.testing.assert_allclose(h.T_sensor_body[:3, 3], pelvis(h.keypoints_3d[:17]), atol=1e-5)
     np.testing.assert_allclose(h.T_sensor_body[:3, :3] @ h.T_sensor_body[:3, :3].T, np.eye(3), atol=1e-6)
+
+
+def test_older_frames_join_the_nearest_person_as_context_without_changing_the_clusters():
+    rng = np.random.default_rng(7)
+
+    def person(x, y, n, age):
+        pts = np.column_stack([rng.normal([x, y, 0.0], [0.1, 0.1, 0.4], (n, 3)), np.full((n, 1), 0.5),
+                               np.full((n, 1), 10.0)]).astype(np.float32)
+        return pts, np.full(n, age, np.float32), np.full(n, int(round(age / 0.05)))
+
+    parts = [person(3.0, 1.0, 40, 0.0), person(3.0, -1.0, 40, 0.05),  # two people in the newest frames
+             person(3.3, 1.0, 30, 0.4), person(2.9, -1.2, 30, 0.5),  # the same people earlier
+             person(6.0, 3.0, 20, 0.3)]  # an old cluster far from both: dropped
+    pts, age, back = (np.concatenate(v) for v in zip(*parts))
+    recent_only, _ = people_from_cloud(pts[back < 4], age[back < 4], ClusterConfig())
+    clusters, inputs = people_from_cloud(pts, age, ClusterConfig(), back, 4)
+    assert len(clusters) == len(recent_only) == 2
+    for c, r, (p, a, centroid) in zip(clusters, recent_only, inputs):
+        np.testing.assert_allclose(c.centroid_m, r.centroid_m)
+        np.testing.assert_array_equal(centroid, c.centroid_m)
+        assert len(p) == 70 and np.count_nonzero(a > 0.3) == 30  # its 40 recent + its own 30 older points
+        assert np.all(np.abs(p[:, 1] - centroid[1]) < 0.8)  # none of the other person's
+    # Without cluster_frames everything is clustered together, as with the weights of 4 pooled frames.
+    assert sum(len(c.indices) for c in people_from_cloud(pts, age, ClusterConfig())[0]) > 140

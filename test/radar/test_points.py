@@ -71,6 +71,9 @@ def test_accumulator_keeps_the_last_frames_with_their_age_and_refuses_older_stam
     with pytest.raises(StampOrderError, match="older than the previous"):
         acc.add(0.1, np.zeros((1, 5), np.float32))
     assert acc.last_stamp_s == pytest.approx(0.2)  # the refused frame changed nothing
+    pts, age, back = acc.stacked_frames()
+    np.testing.assert_array_equal(back, 4 - pts[:, 0])  # frame k holds the value k; 4 is the newest
+    np.testing.assert_allclose(age, 0.05 * back, atol=1e-6)
 
 
 def test_accumulator_drops_frames_older_than_max_age():
