@@ -97,13 +97,24 @@ class RosClient:
     def publisher(self, msg_type, topic: str, qos=10):
         return self.node.create_publisher(msg_type, topic, qos)
 
-    def call(self, srv_type, name: str, request, timeout_s: float = 10.0):
+    def call(self, srv_type, name: str, request, timeout_s: float = 10.0, resend_s: Optional[float] = None):
+        """Call a service and return its reply. resend_s: send the request again every resend_s seconds until
+        a reply comes, for idempotent requests that are the first to a freshly started node (its reply can be
+        lost while discovery is still matching the reply channel, although wait_for_service said ready)."""
         client = self.node.create_client(srv_type, name)
         if not client.wait_for_service(timeout_sec=timeout_s):
             raise TimeoutError(f"service {name} not available")
-        future = client.call_async(request)
-        wait_for(future.done, timeout_s, f"reply from {name}")
-        return future.result()
+        deadline = time.monotonic() + timeout_s
+        while True:
+            future = client.call_async(request)
+            attempt_s = min(resend_s or timeout_s, deadline - time.monotonic())
+            try:
+                wait_for(future.done, attempt_s, f"reply from {name}")
+                return future.result()
+            except TimeoutError:
+                client.remove_pending_request(future)
+                if time.monotonic() >= deadline - 1e-3:
+                    raise TimeoutError(f"timed out after {timeout_s:.0f} s waiting for reply from {name}") from None
 
     def wait_for_subscribers(self, publisher, count: int = 1, timeout_s: float = 20.0) -> None:
         wait_for(lambda: publisher.get_subscription_count() >= count, timeout_s, "subscriber to connect")

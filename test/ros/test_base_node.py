@@ -116,7 +116,7 @@ def test_lifecycle_manager_drives_configure_activate_deactivate(client):
     points = client.collect(PointStamped, "centre_point")
     node = start_node(NODE, params={"autostart": False})
     try:
-        state = client.call(GetState, "/centre_depth_node/get_state", GetState.Request(), timeout_s=30)
+        state = client.call(GetState, "/centre_depth_node/get_state", GetState.Request(), timeout_s=30, resend_s=3)
         assert state.current_state.label == "unconfigured"
         feeder = Feeder(client)
         for _ in range(5):  # nobody is subscribed yet: an unconfigured node does not consume input
