@@ -20,6 +20,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--weights", default=None)
     parser.add_argument("--seed", type=int, default=3)
+    parser.add_argument("--refine", action="store_true",
+                        help="also run the opt-in model-based refinement (radar/fitting.py), timed as its own stage")
     parser.add_argument("--json", metavar="OUT.json", help="also write the results as JSON")
 
 
@@ -46,6 +48,7 @@ def run(args) -> int:
     import torch
 
     from pose_perception.core.machine import machine_description
+    from pose_perception.radar.fitting import FitConfig
     from pose_perception.radar.pipeline import RadarPipelineConfig, RadarPosePipeline
 
     torch.set_num_threads(args.threads)
@@ -55,7 +58,8 @@ def run(args) -> int:
     frames = simulate_scene(args.people, args.rate, args.seconds, args.seed)
     print(f"simulated {len(frames)} SYNTHETIC frames of {args.people} people at {args.rate:g} Hz in {time.time() - t0:.1f} s "
           f"(not timed); {np.mean([len(p) for _, p in frames]):.0f} points per frame")
-    pipe = RadarPosePipeline(RadarPipelineConfig(weights_path=args.weights, device=args.device))
+    pipe = RadarPosePipeline(RadarPipelineConfig(weights_path=args.weights, device=args.device,
+                                                refine=FitConfig() if args.refine else None))
     for t, p in frames[:10]:  # warm-up (torch kernels, allocator)
         pipe.process(t, p)
     pipe.reset()
