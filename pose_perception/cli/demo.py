@@ -90,7 +90,7 @@ def _camera_publishers(node, part: DemoPart, depth: bool):
 
 
 def _feed(node, parts: dict[str, DemoPart], streams: dict[str, Any], seconds: float, stop: threading.Event) -> None:
-    """Publish every stream at its part's rate, looping the frames, for `seconds`."""
+    """Publish every stream at its part's rate for `seconds`: camera clips back and forth, radar looped."""
     from sensor_msgs.msg import PointCloud2
     from std_msgs.msg import Header
 
@@ -106,9 +106,9 @@ def _feed(node, parts: dict[str, DemoPart], streams: dict[str, Any], seconds: fl
             depths = [numpy_to_image(f.depth_m.astype(np.float32), "32FC1") for f in stream.frames] if key == "objects" else None
             info = intrinsics_to_camera_info(stream.intrinsics)
 
-            def feed_camera(k, t, pubs=pubs, images=images, depths=depths, info=info, frame_id=frame_id):
+            def feed_camera(k, t, pubs=pubs, images=images, depths=depths, info=info, frame_id=frame_id, stream=stream):
                 header = Header(stamp=_stamp(t), frame_id=frame_id)
-                i = k % len(images)
+                i = stream.index_of_publication(k)
                 images[i].header = header
                 info.header = header
                 pubs["image"].publish(images[i])

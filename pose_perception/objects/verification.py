@@ -18,8 +18,14 @@ class VerificationConfig:
     - matched when observed depth is within tau and the surface normals agree (cos > normal_cos),
     - occluded when the observation is closer than rendered - tau (something in front: not counted),
     - violating when the observation is farther than rendered + tau (we see through the model),
-    - ignored when the observation is missing.
-    fit = matched / (matched + violating + normal_penalty * depth-close-but-normal-wrong);
+    - missing when the observation is missing where depth is expected: the model's surface faces the camera
+      (cos of the viewing angle > missing_cos) with no edge of the model and no occluder within missing_edge_px;
+      other missing pixels are ignored.
+    fit = matched / (matched + violating + normal_penalty * depth-close-but-normal-wrong + missing_weight * missing).
+    Sensors drop depth at silhouettes, at grazing angles and on dark or shiny material, so missing depth is weak
+    evidence and counts at a fraction; but a surface facing the camera in range usually returns depth, and a pose
+    whose surface lies over nothing the sensor can see (beyond its range, e.g. a bottle fitted upright on a
+    lying mug, its top over the far background) must not pass on the pixels that do match.
     visible_fraction = matched / rendered.
     Boundary test (rejects a model fitted into part of a larger surface, which the tests above cannot see):
     in a ring from ring_gap_px to ring_px outside the rendered silhouette (the gap absorbs the few pixels of
@@ -40,6 +46,9 @@ class VerificationConfig:
     normal_cos: float = 0.5
     normal_step_px: int = 4
     normal_penalty: float = 1.0
+    missing_weight: float = 1.0
+    missing_cos: float = 0.5
+    missing_edge_px: int = 4
     full_visibility: float = 0.3
     full_boundary: float = 0.9
     fit_zero: float = 0.45
@@ -66,6 +75,7 @@ class Verification:
     boundary: float = 1.0
     support: float = 1.0
     n_wrong_normal: int = 0
+    n_missing: int = 0
 
 
 def projected_bbox(model: ObjectModel, T_cam_obj: np.ndarray, intrinsics: CameraIntrinsics) -> np.ndarray | None:
@@ -187,8 +197,29 @@ def boundary_scores(
     return out
 
 
-def _scores_numpy(dr, nr, do, no, tau, cfg: VerificationConfig):
-    """dr (B, N) rendered depth, nr (B, N, 3) rendered normals, do (N,), no (N, 3) observed."""
+def _where_depth_expected(dr, nr, dirs, do, grid_hw: tuple[int, int], tau: float, cfg: VerificationConfig) -> np.ndarray:
+    """dr (B, N) rendered depth, nr (B, N, 3) rendered normals, dirs (N, 3) pixel rays, do (N,) observed depth, all on
+    an (h, w) grid -> (B, N) bool: the rendered pixels where a sensor would normally return depth, i.e. where the
+    model's surface faces the camera (|cos| of the viewing angle > missing_cos) and is smooth within
+    missing_edge_px (no silhouette, no self-occlusion edge: no rendered depth jump over 2 tau), and no occluder is
+    seen within missing_edge_px (sensors drop depth along the edges of whatever is in front)."""
+    from scipy import ndimage
+
+    unit = dirs / np.linalg.norm(dirs, axis=1, keepdims=True)
+    facing = np.abs(np.einsum("bnk,nk->bn", np.nan_to_num(nr), unit)) > cfg.missing_cos
+    window = (1, 2 * round(cfg.missing_edge_px / cfg.stride) + 1, 2 * round(cfg.missing_edge_px / cfg.stride) + 1)
+    grid = dr.reshape(len(dr), *grid_hw)
+    filled = np.where(np.isfinite(grid), grid, 1e3)  # off the model counts as a jump: the silhouette is an edge
+    smooth = ndimage.maximum_filter(filled, window) - ndimage.minimum_filter(filled, window) < 2 * tau
+    with np.errstate(invalid="ignore"):
+        occluder = do.reshape(grid_hw)[None] < grid - tau
+    near_occluder = ndimage.maximum_filter(occluder, window)
+    return facing & (smooth & ~near_occluder).reshape(len(dr), -1)
+
+
+def _scores_numpy(dr, nr, do, no, tau, cfg: VerificationConfig, countable):
+    """dr (B, N) rendered depth, nr (B, N, 3) rendered normals, do (N,), no (N, 3) observed; countable (B, N) bool:
+    the rendered pixels where missing observed depth counts (see VerificationConfig)."""
     rendered = np.isfinite(dr)
     both = rendered & np.isfinite(do)[None]
     with np.errstate(invalid="ignore"):
@@ -202,10 +233,11 @@ def _scores_numpy(dr, nr, do, no, tau, cfg: VerificationConfig):
     wrong_normal = close & ~matched
     n_r, n_m, n_v, n_o = rendered.sum(1), matched.sum(1), violating.sum(1), occluded.sum(1)
     n_w = wrong_normal.sum(1)
-    return n_r, n_m, n_v, n_o, n_w
+    n_x = (countable & ~np.isfinite(do)[None]).sum(1)
+    return n_r, n_m, n_v, n_o, n_w, n_x
 
 
-def _scores_torch(dr, nr, do, no, tau, cfg: VerificationConfig, device: str):
+def _scores_torch(dr, nr, do, no, tau, cfg: VerificationConfig, countable, device: str):
     import torch
 
     dr_t = torch.as_tensor(dr, device=device)
@@ -222,7 +254,8 @@ def _scores_torch(dr, nr, do, no, tau, cfg: VerificationConfig, device: str):
     unknown = ~torch.isfinite(torch.as_tensor(no, device=device)).all(dim=1)[None]
     matched = close & ((cos > cfg.normal_cos) | unknown)
     wrong_normal = close & ~matched
-    out = [x.sum(1).cpu().numpy() for x in (rendered, matched, violating, occluded, wrong_normal)]
+    missing = torch.as_tensor(countable, device=device) & ~torch.isfinite(do_t)
+    out = [x.sum(1).cpu().numpy() for x in (rendered, matched, violating, occluded, wrong_normal, missing)]
     return tuple(out)
 
 
@@ -269,17 +302,18 @@ def verify_hypotheses(
     nr = np.empty((len(poses), len(do), 3), dtype=np.float32)
     for i, T in enumerate(poses):
         dr[i], nr[i] = cast_model(model.scene, T, dirs)
+    countable = _where_depth_expected(dr, nr, dirs, do, (len(v), len(u)), tau, config)
     if device.startswith("cuda"):
-        n_r, n_m, n_v, n_o, n_w = _scores_torch(dr, nr, do, no, tau, config, device)
+        n_r, n_m, n_v, n_o, n_w, n_x = _scores_torch(dr, nr, do, no, tau, config, countable, device)
     else:
-        n_r, n_m, n_v, n_o, n_w = _scores_numpy(dr, nr, do, no, tau, config)
+        n_r, n_m, n_v, n_o, n_w, n_x = _scores_numpy(dr, nr, do, no, tau, config, countable)
     support = np.ones(len(poses))
     if plane is not None:
         for i, T in enumerate(poses):
             pts = model.dense_points @ T[:3, :3].T.astype(np.float32) + T[:3, 3].astype(np.float32)
             below = np.mean(pts @ plane[:3] + plane[3] < -config.plane_penetration_m)
             support[i] = float(np.clip(1.0 - below / config.max_below_fraction, 0.0, 1.0))
-    denom = n_m + n_v + config.normal_penalty * n_w
+    denom = n_m + n_v + config.normal_penalty * n_w + config.missing_weight * n_x
     fit = np.where(denom > 0, n_m / np.maximum(denom, 1e-12), 0.0)
     visible = n_m / np.maximum(n_r, 1)
     fit_term = np.clip((fit - config.fit_zero) / (config.fit_full - config.fit_zero), 0.0, 1.0)
@@ -304,7 +338,7 @@ def verify_hypotheses(
         results.append(
             Verification(
                 score, float(fit[i]), float(visible[i]), int(n_r[i]), int(n_m[i]), int(n_v[i]), int(n_o[i]),
-                float(boundary[i]), float(support[i]), int(n_w[i]),
+                float(boundary[i]), float(support[i]), int(n_w[i]), int(n_x[i]),
             )
         )
     return results

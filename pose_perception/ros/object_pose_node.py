@@ -123,6 +123,7 @@ class ObjectPoseNode(PerceptionNode):
                 poses = estimator.estimate(rgb, depth_m, intrinsics, masks)
             else:
                 tracks = self._tracks
+                self._search.add_frame((depth_m, intrinsics, masks))
                 found = self._search.take()
                 if isinstance(found, Exception):
                     self.report_error(f"object search failed: {found}", key="search")
@@ -132,7 +133,10 @@ class ObjectPoseNode(PerceptionNode):
                 due = (len(poses) < len(tracks) or not poses
                        or self._search.seconds_since_finished() >= self.params["redetect_period_s"])
                 if due and not self._search.busy():
-                    self._search.start(lambda: estimator.estimate(rgb, depth_m, intrinsics, masks, explained=poses))
+                    self._search.start(
+                        lambda: estimator.estimate(rgb, depth_m, intrinsics, masks, explained=poses),
+                        lambda found, f: estimator.track(None, f[0], f[1], found, masks=f[2]),
+                    )
                 self._tracks = poses
             scales = {name: (1e-3 if m.units == "mm" else 1.0) for name, m in estimator.models.items()}
         self._publish(depth_msg.header, poses, scales)
@@ -218,13 +222,22 @@ def _node_config(config, threshold: float):
 
 
 class _BackgroundSearch:
-    """At most one full estimation at a time on a daemon thread; take() hands over its result once."""
+    """At most one full estimation at a time on a daemon thread; take() hands over its result once.
 
-    def __init__(self) -> None:
+    A search takes several frames while the objects (or the camera) move, and tracking from a pose that many frames
+    old fails. So the frames that arrive meanwhile are kept (add_frame) and the search's finds are tracked through
+    them, in order, before they are handed over: the result is about the newest frame. At most max_frames are kept;
+    when full, every other one is dropped (never the first or the newest), so the steps grow but still span the
+    whole search."""
+
+    def __init__(self, max_frames: int = 32) -> None:
         self._thread: threading.Thread | None = None
         self._result = None
         self._finished_at = -np.inf
         self._lock = threading.Lock()
+        self._frames: list = []
+        self._collecting = False
+        self._max_frames = max_frames
 
     def busy(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
@@ -232,15 +245,34 @@ class _BackgroundSearch:
     def seconds_since_finished(self) -> float:
         return time.monotonic() - self._finished_at
 
-    def start(self, search) -> None:
+    def add_frame(self, frame) -> None:
+        """A frame that arrived after the running search's (none running: ignored)."""
+        with self._lock:
+            if not self._collecting:
+                return
+            self._frames.append(frame)
+            if len(self._frames) > self._max_frames:  # keep the first (the smallest step) and the newest
+                self._frames = self._frames[:-1:2] + self._frames[-1:]
+
+    def start(self, search, follow) -> None:
+        """search() -> poses in the frame it was given; follow(poses, frame) -> poses tracked into `frame`."""
         def run():
             try:
                 result = search()
+                while True:
+                    with self._lock:
+                        frames, self._frames = self._frames, []
+                        if not frames or not result:
+                            self._result, self._finished_at, self._collecting = result, time.monotonic(), False
+                            return
+                    for frame in frames:
+                        result = follow(result, frame)
             except Exception as exc:  # noqa: BLE001 - reported by the node at the next frame
-                result = exc
-            with self._lock:
-                self._result, self._finished_at = result, time.monotonic()
+                with self._lock:
+                    self._result, self._finished_at, self._collecting, self._frames = exc, time.monotonic(), False, []
 
+        with self._lock:
+            self._frames, self._collecting = [], True
         self._thread = threading.Thread(target=run, name="object_search", daemon=True)
         self._thread.start()
 

@@ -20,7 +20,7 @@ def _frame_for(msg, part, stream):
     stamp = round(msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9, 6)
     stamps = sorted(part.published)
     k = stamps.index(stamp) if stamp in part.published else len(stamps) - 1
-    return stream.frames[k % len(stream.frames)]
+    return stream.frames[stream.index_of_publication(k)]
 
 
 def write_demo_pictures(out: Path, parts: dict, streams: dict) -> list[Path]:

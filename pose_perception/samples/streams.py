@@ -25,10 +25,21 @@ class RgbdFrame:
 
 @dataclass(frozen=True)
 class CameraStream:
+    """A camera clip, played forwards then backwards: looped, its object would jump back to the start, which no
+    camera sees."""
+
     name: str
     frames: tuple[RgbdFrame, ...]
     intrinsics: CameraIntrinsics
     source: str  # where the data comes from, with licence; says SYNTHETIC when it is
+
+    def index_of_publication(self, k: int) -> int:
+        """Index in `frames` of the k-th frame published (k = 0, 1, ...)."""
+        n = len(self.frames)
+        if n < 2:
+            return 0
+        k %= 2 * n - 2
+        return k if k < n else 2 * n - 2 - k
 
 
 @dataclass(frozen=True)
@@ -40,11 +51,14 @@ class RadarStream:
     source: str
 
 
-def human_stream(width: int = 640, height: int = 480) -> CameraStream:
+def human_stream(width: int = 640, height: int = 480, frames_per_photo: int = 10) -> CameraStream:
+    """Each photo held for frames_per_photo frames, as a static camera would see it: the node's trackers keep their
+    ids, and a node that skips frames cannot keep landing on the same photo."""
     from pose_perception.samples.photos import one_person_frame, three_person_frame
 
     photos = (one_person_frame(width, height), three_person_frame(width, height))
-    return CameraStream("human", tuple(RgbdFrame(p) for p in photos), CameraIntrinsics.default_for_size(width, height),
+    frames = tuple(RgbdFrame(p) for p in photos for _ in range(frames_per_photo))
+    return CameraStream("human", frames, CameraIntrinsics.default_for_size(width, height),
                         "real photos: scikit-image astronaut (NASA, public domain) and cameraman (public domain); the 3-person frame is a composite")
 
 

@@ -1,5 +1,5 @@
-"""Render-and-compare verification: true poses score high; shifted poses and smaller models fitted into a
-larger object's surface score low; the torch scoring path agrees with numpy."""
+"""Render-and-compare verification: true poses score high; shifted poses, smaller models fitted into a larger
+object's surface and poses over missing depth score low; the torch scoring path agrees with numpy."""
 import numpy as np
 import pytest
 
@@ -65,8 +65,9 @@ def test_torch_scoring_matches_numpy():
     nr = rng.normal(size=(3, 200, 3)).astype(np.float32)
     no = rng.normal(size=(200, 3)).astype(np.float32)
     cfg = VerificationConfig()
-    a = _scores_numpy(dr, nr, do, no, 0.01, cfg)
-    b = _scores_torch(dr, nr, do, no, 0.01, cfg, "cpu")
+    countable = rng.random((3, 200)) < 0.5
+    a = _scores_numpy(dr, nr, do, no, 0.01, cfg, countable)
+    b = _scores_torch(dr, nr, do, no, 0.01, cfg, countable, "cpu")
     for x, y in zip(a, b):
         assert np.array_equal(np.asarray(x), np.asarray(y))
 
@@ -89,7 +90,7 @@ def test_unknown_observed_normal_is_judged_by_depth_alone():
     nr = np.tile(np.array([0.0, 0.0, -1.0], np.float32), (1, 4, 1))
     do = np.full(4, 0.5, np.float32)
     no = np.array([[0, 0, -1], [1, 0, 0], [np.nan] * 3, [np.nan] * 3], np.float32)
-    n_r, n_m, n_v, n_o, n_w = _scores_numpy(dr, nr, do, no, 0.01, VerificationConfig())
+    n_r, n_m, n_v, n_o, n_w, _ = _scores_numpy(dr, nr, do, no, 0.01, VerificationConfig(), np.zeros((1, 4), bool))
     assert (n_r[0], n_m[0], n_w[0]) == (4, 3, 1)  # the perpendicular normal is wrong; unknown ones match
 
 
@@ -104,3 +105,55 @@ def test_min_score_skips_the_boundary_test_only_where_the_score_cannot_reach_it(
     assert full[1].score <= fast[1].score < 0.7  # an upper bound, still below the threshold
     assert (fast[1].fit, fast[1].visible_fraction, fast[1].support) == (full[1].fit, full[1].visible_fraction,
                                                                         full[1].support)
+
+
+def _silhouette(model, T, depth_m):
+    """(H, W) bool: where the model at T is rendered, and its depth (H, W) float32."""
+    from pose_perception.objects.render import cast_model, pixel_rays
+
+    dirs, _, _ = pixel_rays(INTRINSICS)
+    dr, _ = cast_model(model.scene, T, dirs)
+    dr = dr.reshape(depth_m.shape)
+    return np.isfinite(dr), dr
+
+
+def test_missing_depth_where_the_model_faces_the_camera_counts_against_it(load_ycb, can_scene):
+    """A pose whose surface lies where the sensor returns nothing (beyond its range, say) is not supported by the
+    pixels that happen to match: the can's middle is blanked out of the observation."""
+    from scipy import ndimage
+
+    model = load_ycb("002_master_chef_can")
+    T_true, _, plane = _true_and_shifted(model, can_scene)
+    inside, _ = _silhouette(model, T_true, can_scene.depth_m)
+    core = ndimage.binary_erosion(inside, iterations=12)
+    depth = can_scene.depth_m.copy()
+    depth[core] = np.nan
+    counted = verify_hypotheses(model, [T_true], depth, INTRINSICS, plane=plane)[0]
+    ignored = verify_hypotheses(model, [T_true], depth, INTRINSICS, VerificationConfig(missing_weight=0.0),
+                                plane=plane)[0]
+    assert counted.n_missing > 0.3 * counted.n_rendered
+    assert counted.score < 0.7 <= ignored.score
+
+
+def test_missing_depth_along_edges_and_occluders_is_not_counted(load_ycb, can_scene):
+    """Sensors drop depth along silhouettes and beside whatever is in front: the true pose keeps its score when
+    a 3 px band inside its silhouette and a 3 px band beside an occluder are blanked out."""
+    from scipy import ndimage
+
+    model = load_ycb("002_master_chef_can")
+    T_true, _, plane = _true_and_shifted(model, can_scene)
+    inside, dr = _silhouette(model, T_true, can_scene.depth_m)
+    depth = can_scene.depth_m.copy()
+    depth[inside & ~ndimage.binary_erosion(inside, iterations=3)] = np.nan
+    cols = np.flatnonzero(inside.any(axis=0))
+    occluder = inside & (np.arange(inside.shape[1]) < cols[0] + len(cols) // 4)[None]
+    depth[occluder] = dr[occluder] - 0.1  # a post 10 cm in front of the can's left quarter
+    beside = ndimage.binary_dilation(occluder, iterations=3) & ~occluder & inside
+    depth[beside] = np.nan
+    before = verify_hypotheses(model, [T_true], can_scene.depth_m, INTRINSICS, plane=plane)[0]
+    result = verify_hypotheses(model, [T_true], depth, INTRINSICS, plane=plane)[0]
+    blanked = np.sum(inside & ~np.isfinite(depth)) - np.sum(inside & ~np.isfinite(can_scene.depth_m))
+    assert blanked > 0.05 * inside.sum()
+    # the scene's random 2 % dropout is counted (stride 2); the blanked bands are not
+    assert result.n_missing <= before.n_missing + 0.005 * result.n_rendered
+    assert result.score > 0.85

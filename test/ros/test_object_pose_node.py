@@ -145,3 +145,51 @@ def test_node_uses_a_synchronised_mask_label_image(client, scene, tmp_path):
                  "an empty result for an empty mask")
     finally:
         node.stop()
+
+
+def test_a_search_result_is_tracked_through_the_frames_that_arrived_meanwhile(tmp_path):
+    """SYNTHETIC clip of a mustard bottle sliding 1 cm and turning 3 degrees a frame. The search runs on frame 0
+    while frames 1-8 arrive; handed over, its find is where the bottle is in frame 8, a jump that tracking from
+    frame 0's pose alone does not survive."""
+    import threading
+
+    from pose_perception.objects.estimator import EstimatorConfig, ObjectPoseEstimator
+    from pose_perception.objects.synthetic import make_sequence
+    from pose_perception.ros.object_pose_node import _BackgroundSearch
+
+    model = load_object_model("mustard", ycb_path("006_mustard_bottle"), cache_dir=tmp_path)
+    estimator = ObjectPoseEstimator([model], EstimatorConfig(redetect_on_loss=False))
+    clip = list(make_sequence("006_mustard_bottle", 9, 3, fps=10.0))
+    frames_in = threading.Event()
+
+    def search():
+        frames_in.wait(30)
+        return estimator.estimate(None, clip[0].depth_m, clip[0].intrinsics)
+
+    search_in_background = _BackgroundSearch()
+    search_in_background.start(search, lambda poses, f: estimator.track(None, f[0], f[1], poses))
+    for scene in clip[1:]:
+        search_in_background.add_frame((scene.depth_m, scene.intrinsics, None))
+    frames_in.set()
+    assert wait_for(lambda: not search_in_background.busy(), 60)
+    found = search_in_background.take()
+    T_last = clip[-1].object("006_mustard_bottle").T_cam_obj
+    assert [p.name for p in found] == ["mustard"]
+    assert add_s_m(model.dense_points, found[0].T_cam_obj, T_last) < 0.1 * model.diameter_m
+    stale = estimator.estimate(None, clip[0].depth_m, clip[0].intrinsics)
+    assert estimator.track(None, clip[-1].depth_m, clip[-1].intrinsics, stale) == []
+
+
+def test_frames_kept_for_a_search_are_thinned_not_truncated():
+    from pose_perception.ros.object_pose_node import _BackgroundSearch
+
+    release = __import__("threading").Event()
+    search = _BackgroundSearch(max_frames=4)
+    followed = []
+    search.start(lambda: release.wait(30) and ["found"], lambda poses, f: followed.append(f) or poses)
+    for k in range(1, 10):
+        search.add_frame(k)
+    release.set()
+    assert wait_for(lambda: not search.busy(), 10)
+    assert search.take() == ["found"]
+    assert followed[0] == 1 and followed[-1] == 9 and len(followed) <= 4 and followed == sorted(followed)
