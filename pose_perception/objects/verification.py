@@ -217,9 +217,8 @@ def _where_depth_expected(dr, nr, dirs, do, grid_hw: tuple[int, int], tau: float
     return facing & (smooth & ~near_occluder).reshape(len(dr), -1)
 
 
-def _scores_numpy(dr, nr, do, no, tau, cfg: VerificationConfig, countable):
-    """dr (B, N) rendered depth, nr (B, N, 3) rendered normals, do (N,), no (N, 3) observed; countable (B, N) bool:
-    the rendered pixels where missing observed depth counts (see VerificationConfig)."""
+def _scores_numpy(dr, nr, do, no, tau, cfg: VerificationConfig):
+    """dr (B, N) rendered depth, nr (B, N, 3) rendered normals, do (N,), no (N, 3) observed."""
     rendered = np.isfinite(dr)
     both = rendered & np.isfinite(do)[None]
     with np.errstate(invalid="ignore"):
@@ -233,11 +232,10 @@ def _scores_numpy(dr, nr, do, no, tau, cfg: VerificationConfig, countable):
     wrong_normal = close & ~matched
     n_r, n_m, n_v, n_o = rendered.sum(1), matched.sum(1), violating.sum(1), occluded.sum(1)
     n_w = wrong_normal.sum(1)
-    n_x = (countable & ~np.isfinite(do)[None]).sum(1)
-    return n_r, n_m, n_v, n_o, n_w, n_x
+    return n_r, n_m, n_v, n_o, n_w
 
 
-def _scores_torch(dr, nr, do, no, tau, cfg: VerificationConfig, countable, device: str):
+def _scores_torch(dr, nr, do, no, tau, cfg: VerificationConfig, device: str):
     import torch
 
     dr_t = torch.as_tensor(dr, device=device)
@@ -254,8 +252,7 @@ def _scores_torch(dr, nr, do, no, tau, cfg: VerificationConfig, countable, devic
     unknown = ~torch.isfinite(torch.as_tensor(no, device=device)).all(dim=1)[None]
     matched = close & ((cos > cfg.normal_cos) | unknown)
     wrong_normal = close & ~matched
-    missing = torch.as_tensor(countable, device=device) & ~torch.isfinite(do_t)
-    out = [x.sum(1).cpu().numpy() for x in (rendered, matched, violating, occluded, wrong_normal, missing)]
+    out = [x.sum(1).cpu().numpy() for x in (rendered, matched, violating, occluded, wrong_normal)]
     return tuple(out)
 
 
@@ -276,9 +273,9 @@ def verify_hypotheses(
     All hypotheses are rendered over one region (the union of their projected boxes and roi_xyxy, plus a
     margin) so the scoring is one batched computation; on device "cuda" the per-pixel tests run in torch.
     plane: support plane (4,) [n, d] in the camera frame (n . p + d = 0), whose points never count as continuations.
-    min_score: the boundary test (the costliest part) is skipped for hypotheses whose score stays below min_score
-    whatever their boundary (the boundary term can only lower it); their score is that upper bound and their
-    boundary NaN. With min_score = the caller's threshold, every decision against it is unchanged.
+    min_score: the missing-depth and boundary tests (the costliest parts, which can only lower a score) are skipped
+    for hypotheses whose score stays below min_score without them; their score is that upper bound, their boundary
+    NaN and n_missing 0. With min_score = the caller's threshold, every decision against it is unchanged.
     """
     boxes = [b for b in (projected_bbox(model, T, intrinsics) for T in poses) if b is not None]
     if roi_xyxy is not None:
@@ -302,22 +299,31 @@ def verify_hypotheses(
     nr = np.empty((len(poses), len(do), 3), dtype=np.float32)
     for i, T in enumerate(poses):
         dr[i], nr[i] = cast_model(model.scene, T, dirs)
-    countable = _where_depth_expected(dr, nr, dirs, do, (len(v), len(u)), tau, config)
     if device.startswith("cuda"):
-        n_r, n_m, n_v, n_o, n_w, n_x = _scores_torch(dr, nr, do, no, tau, config, countable, device)
+        n_r, n_m, n_v, n_o, n_w = _scores_torch(dr, nr, do, no, tau, config, device)
     else:
-        n_r, n_m, n_v, n_o, n_w, n_x = _scores_numpy(dr, nr, do, no, tau, config, countable)
+        n_r, n_m, n_v, n_o, n_w = _scores_numpy(dr, nr, do, no, tau, config)
     support = np.ones(len(poses))
     if plane is not None:
         for i, T in enumerate(poses):
             pts = model.dense_points @ T[:3, :3].T.astype(np.float32) + T[:3, 3].astype(np.float32)
             below = np.mean(pts @ plane[:3] + plane[3] < -config.plane_penetration_m)
             support[i] = float(np.clip(1.0 - below / config.max_below_fraction, 0.0, 1.0))
-    denom = n_m + n_v + config.normal_penalty * n_w + config.missing_weight * n_x
-    fit = np.where(denom > 0, n_m / np.maximum(denom, 1e-12), 0.0)
     visible = n_m / np.maximum(n_r, 1)
-    fit_term = np.clip((fit - config.fit_zero) / (config.fit_full - config.fit_zero), 0.0, 1.0)
-    bound = fit_term * np.minimum(1.0, visible / config.full_visibility) * support  # score with a perfect boundary
+
+    def score_bound(n_x):  # the score with a perfect boundary, and the fit
+        denom = n_m + n_v + config.normal_penalty * n_w + config.missing_weight * n_x
+        fit = np.where(denom > 0, n_m / np.maximum(denom, 1e-12), 0.0)
+        fit_term = np.clip((fit - config.fit_zero) / (config.fit_full - config.fit_zero), 0.0, 1.0)
+        return fit_term * np.minimum(1.0, visible / config.full_visibility) * support, fit
+
+    # Missing depth can only lower a score: it is counted (a costlier test) where the score can still reach min_score.
+    n_x = np.zeros(len(poses), dtype=np.int64)
+    todo = np.flatnonzero((n_r > 0) & (score_bound(n_x)[0] >= min_score) & (np.isfinite(dr) & ~np.isfinite(do)).any(1))
+    if len(todo) and config.missing_weight > 0:
+        expected = _where_depth_expected(dr[todo], nr[todo], dirs, do, (len(v), len(u)), tau, config)
+        n_x[todo] = (expected & ~np.isfinite(do)[None]).sum(1)
+    bound, fit = score_bound(n_x)
     boundary = np.full(len(poses), np.nan)
     todo = np.flatnonzero((n_r > 0) & (bound >= min_score))
     if len(todo):

@@ -65,9 +65,8 @@ def test_torch_scoring_matches_numpy():
     nr = rng.normal(size=(3, 200, 3)).astype(np.float32)
     no = rng.normal(size=(200, 3)).astype(np.float32)
     cfg = VerificationConfig()
-    countable = rng.random((3, 200)) < 0.5
-    a = _scores_numpy(dr, nr, do, no, 0.01, cfg, countable)
-    b = _scores_torch(dr, nr, do, no, 0.01, cfg, countable, "cpu")
+    a = _scores_numpy(dr, nr, do, no, 0.01, cfg)
+    b = _scores_torch(dr, nr, do, no, 0.01, cfg, "cpu")
     for x, y in zip(a, b):
         assert np.array_equal(np.asarray(x), np.asarray(y))
 
@@ -90,11 +89,11 @@ def test_unknown_observed_normal_is_judged_by_depth_alone():
     nr = np.tile(np.array([0.0, 0.0, -1.0], np.float32), (1, 4, 1))
     do = np.full(4, 0.5, np.float32)
     no = np.array([[0, 0, -1], [1, 0, 0], [np.nan] * 3, [np.nan] * 3], np.float32)
-    n_r, n_m, n_v, n_o, n_w, _ = _scores_numpy(dr, nr, do, no, 0.01, VerificationConfig(), np.zeros((1, 4), bool))
+    n_r, n_m, n_v, n_o, n_w = _scores_numpy(dr, nr, do, no, 0.01, VerificationConfig())
     assert (n_r[0], n_m[0], n_w[0]) == (4, 3, 1)  # the perpendicular normal is wrong; unknown ones match
 
 
-def test_min_score_skips_the_boundary_test_only_where_the_score_cannot_reach_it(load_ycb, can_scene):
+def test_min_score_skips_the_costly_tests_only_where_the_score_cannot_reach_it(load_ycb, can_scene):
     model = load_ycb("002_master_chef_can")
     T_true, T_shift, plane = _true_and_shifted(model, can_scene)
     poses = [T_true, T_shift]
@@ -102,9 +101,10 @@ def test_min_score_skips_the_boundary_test_only_where_the_score_cannot_reach_it(
     fast = verify_hypotheses(model, poses, can_scene.depth_m, INTRINSICS, plane=plane, min_score=0.7)
     assert fast[0] == full[0]  # can pass: scored in full
     assert np.isnan(fast[1].boundary) and np.isfinite(full[1].boundary)
+    assert fast[1].n_missing == 0 < full[1].n_missing
     assert full[1].score <= fast[1].score < 0.7  # an upper bound, still below the threshold
-    assert (fast[1].fit, fast[1].visible_fraction, fast[1].support) == (full[1].fit, full[1].visible_fraction,
-                                                                        full[1].support)
+    assert full[1].fit <= fast[1].fit  # missing depth not counted
+    assert (fast[1].visible_fraction, fast[1].support) == (full[1].visible_fraction, full[1].support)
 
 
 def _silhouette(model, T, depth_m):
