@@ -5,7 +5,7 @@
 # times printed are not benchmarks. Output: docs/measurements/eval_objects_seeds.txt.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-OUT=docs/measurements/eval_objects_seeds.txt
+OUT=${OUT:-docs/measurements/eval_objects_seeds.txt}
 bash tools/setup_env.sh >/dev/null
 TMP=$(mktemp -d)
 jobs_list() {
