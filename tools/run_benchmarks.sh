@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every benchmark and accuracy figure of the README, one after the other (run on a quiet machine; ~20 min on
+# Every benchmark and accuracy figure of the README, one after the other (run on a quiet machine; ~27 min on
 # 2 cores). Output: docs/measurements/<name>.txt (each file starts with the command and the machine).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -24,3 +24,4 @@ run eval_objects_occluded eval objects --occlusion 0.3,0.5
 run eval_human3d eval human-3d --detected
 run eval_mesh eval mesh
 run eval_radar radar eval
+bash tools/eval_objects_seeds.sh  # docs/measurements/eval_objects_seeds.txt (~7 min, two runs at a time)
