@@ -33,7 +33,7 @@ class RegistrationConfig:
     fitness_points: int = 150
     consensus_size: int = 12
     inlier_voxels: float = 1.5
-    n_hypotheses: int = 6
+    n_hypotheses: int = 10
     hypothesis_min_angle_deg: float = 20.0
     icp_voxels: tuple[float, ...] = (2.5, 1.0)
     icp_iterations: int = 6
