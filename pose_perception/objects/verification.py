@@ -23,10 +23,11 @@ class VerificationConfig:
       other missing pixels are ignored.
     fit = matched / (matched + violating_weight * violating + normal_penalty * depth-close-but-normal-wrong
                      + missing_weight * missing).
-    Sensors drop depth at silhouettes, at grazing angles and on dark or shiny material, so missing depth is weak
-    evidence and counts at a fraction; but a surface facing the camera in range usually returns depth, and a pose
-    whose surface lies over nothing the sensor can see (beyond its range, e.g. a bottle fitted upright on a
-    lying mug, its top over the far background) must not pass on the pixels that do match.
+    Sensors drop depth at silhouettes, at grazing angles and beside occluders, so missing depth counts only where
+    none of these applies: there a surface in range usually returns depth, and a pose whose surface lies over
+    nothing the sensor can see (beyond its range, e.g. a bottle fitted upright on a lying mug, its top over the
+    far background) must not pass on the pixels that do match. Dark or shiny objects also lose depth: lower
+    missing_weight for them.
     visible_fraction = matched / rendered.
     Boundary test (rejects a model fitted into part of a larger surface, which the tests above cannot see):
     in a ring from ring_gap_px to ring_px outside the rendered silhouette (the gap absorbs the few pixels of
@@ -211,7 +212,8 @@ def _where_depth_expected(dr, nr, dirs, do, grid_hw: tuple[int, int], tau: float
 
     unit = dirs / np.linalg.norm(dirs, axis=1, keepdims=True)
     facing = np.abs(np.einsum("bnk,nk->bn", np.nan_to_num(nr), unit)) > cfg.missing_cos
-    window = (1, 2 * round(cfg.missing_edge_px / cfg.stride) + 1, 2 * round(cfg.missing_edge_px / cfg.stride) + 1)
+    side = 2 * round(cfg.missing_edge_px / cfg.stride) + 1
+    window = (1, side, side)  # image space only, per hypothesis
     grid = dr.reshape(len(dr), *grid_hw)
     filled = np.where(np.isfinite(grid), grid, 1e3)  # off the model counts as a jump: the silhouette is an edge
     smooth = ndimage.maximum_filter(filled, window) - ndimage.minimum_filter(filled, window) < 2 * tau

@@ -135,7 +135,7 @@ class ObjectPoseNode(PerceptionNode):
                 if due and not self._search.busy():
                     self._search.start(
                         lambda: estimator.estimate(rgb, depth_m, intrinsics, masks, explained=poses),
-                        lambda found, f: estimator.track(None, f[0], f[1], found, masks=f[2]),
+                        _follow_with(estimator),
                     )
                 self._tracks = poses
             scales = {name: (1e-3 if m.units == "mm" else 1.0) for name, m in estimator.models.items()}
@@ -219,6 +219,21 @@ def _node_config(config, threshold: float):
     if config.score_threshold == threshold and not config.redetect_on_loss:
         return config
     return replace(config, score_threshold=threshold, redetect_on_loss=False)
+
+
+def _follow_with(estimator):
+    """follow(found, (depth_m, intrinsics, masks)) for _BackgroundSearch: the finds tracked into a later frame. A
+    frame the estimator refuses is skipped; the node reports it when it processes that frame itself."""
+    from pose_perception.objects.estimator import EstimatorInputError
+
+    def follow(found, frame):
+        depth_m, intrinsics, masks = frame
+        try:
+            return estimator.track(None, depth_m, intrinsics, found, masks=masks)
+        except EstimatorInputError:
+            return found
+
+    return follow
 
 
 class _BackgroundSearch:

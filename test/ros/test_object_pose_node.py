@@ -149,13 +149,13 @@ def test_node_uses_a_synchronised_mask_label_image(client, scene, tmp_path):
 
 def test_a_search_result_is_tracked_through_the_frames_that_arrived_meanwhile(tmp_path):
     """SYNTHETIC clip of a mustard bottle sliding 1 cm and turning 3 degrees a frame. The search runs on frame 0
-    while frames 1-8 arrive; handed over, its find is where the bottle is in frame 8, a jump that tracking from
-    frame 0's pose alone does not survive."""
+    while frames 1-8 arrive (and one broken frame, all NaN, which is skipped); handed over, its find is where the
+    bottle is in frame 8, a jump that tracking from frame 0's pose alone does not survive."""
     import threading
 
     from pose_perception.objects.estimator import EstimatorConfig, ObjectPoseEstimator
     from pose_perception.objects.synthetic import make_sequence
-    from pose_perception.ros.object_pose_node import _BackgroundSearch
+    from pose_perception.ros.object_pose_node import _BackgroundSearch, _follow_with
 
     model = load_object_model("mustard", ycb_path("006_mustard_bottle"), cache_dir=tmp_path)
     estimator = ObjectPoseEstimator([model], EstimatorConfig(redetect_on_loss=False))
@@ -167,9 +167,11 @@ def test_a_search_result_is_tracked_through_the_frames_that_arrived_meanwhile(tm
         return estimator.estimate(None, clip[0].depth_m, clip[0].intrinsics)
 
     search_in_background = _BackgroundSearch()
-    search_in_background.start(search, lambda poses, f: estimator.track(None, f[0], f[1], poses))
-    for scene in clip[1:]:
+    search_in_background.start(search, _follow_with(estimator))
+    for k, scene in enumerate(clip[1:]):
         search_in_background.add_frame((scene.depth_m, scene.intrinsics, None))
+        if k == 3:
+            search_in_background.add_frame((np.full_like(scene.depth_m, np.nan), scene.intrinsics, None))
     frames_in.set()
     assert wait_for(lambda: not search_in_background.busy(), 60)
     found = search_in_background.take()
