@@ -93,19 +93,26 @@ def canonical_symmetric_pose(
 
 @dataclass
 class _Candidate:
-    model: ObjectModel
+    index: ModelIndex
     T_cam_obj: np.ndarray
     score: float
 
+    @property
+    def model(self) -> ObjectModel:
+        return self.index.model
+
 
 class ObjectPoseEstimator:
-    """Finds and tracks instances of the loaded object models. Not thread-safe: one caller at a time."""
+    """Finds and tracks instances of the loaded object models.
+
+    estimate() and track() may run on different threads at once (a node tracks at camera rate while a full search
+    runs in the background), and add_model/remove_model may be called meanwhile: each call works on the models
+    loaded when it started (the model table is replaced, never changed in place)."""
 
     def __init__(self, models: list[ObjectModel], config: EstimatorConfig = EstimatorConfig(), device: str = "cpu"):
         self.config = config
         self.device = resolve_device(device)
-        self._models: dict[str, ObjectModel] = {}
-        self._index: dict[str, ModelIndex] = {}
+        self._index: dict[str, ModelIndex] = {}  # name -> index of its model; replaced as a whole, never mutated
         # Support plane of the last full estimation: tracking reuses it (no per-frame plane fit) so that the
         # verification's boundary and support tests see the table as the table.
         self._plane: np.ndarray | None = None
@@ -115,18 +122,17 @@ class ObjectPoseEstimator:
     # ----- model management -------------------------------------------------------------------------------
     @property
     def models(self) -> dict[str, ObjectModel]:
-        return dict(self._models)
+        return {name: ix.model for name, ix in self._index.items()}
 
     def add_model(self, model: ObjectModel) -> None:
-        """Add or replace (same name) a model."""
-        self._models[model.name] = model
-        self._index[model.name] = ModelIndex(model)
+        """Add or replace (same name) a model. Calls under way keep the models they started with."""
+        self._index = {**self._index, model.name: ModelIndex(model)}
 
     def remove_model(self, name: str) -> None:
-        if name not in self._models:
-            raise UnknownObjectError(f"object '{name}' is not loaded; loaded: {sorted(self._models)}")
-        del self._models[name]
-        del self._index[name]
+        """Calls under way keep the models they started with."""
+        if name not in self._index:
+            raise UnknownObjectError(f"object '{name}' is not loaded; loaded: {sorted(self._index)}")
+        self._index = {n: ix for n, ix in self._index.items() if n != name}
 
     # ----- input checks ------------------------------------------------------------------------------------
     @staticmethod
@@ -162,18 +168,21 @@ class ObjectPoseEstimator:
         (4,) pixel boxes; explained: poses already known (tracks), whose segments are not searched again.
         Returns ObjectPose list sorted by name, instance; T_cam_obj maps model -> camera."""
         depth = self._check_inputs(rgb, depth_m, intrinsics)
-        if not self._models:
+        index = self._index
+        if not index:
             return []
         seg = segment_depth(depth, intrinsics, masks, self.config.segmentation)
         self._plane = seg.plane
         found: list[_Candidate] = []
         for segment in seg.segments:
-            if any(self._explained_fraction(p, segment.points_m) >= 0.7 for p in explained):
+            if any(self._explained_fraction(index.get(p.name), p, segment.points_m) >= 0.7 for p in explained):
                 continue  # a tracked object already accounts for this segment: re-detection is for the rest
-            found.extend(self._search_segment(segment, depth, intrinsics, seg.plane))
+            found.extend(self._search_segment(index, segment, depth, intrinsics, seg.plane))
         return self._assign_instances(self._suppress_duplicates(found), previous=[])
 
-    def _search_segment(self, seg: Segment, depth: np.ndarray, intrinsics: CameraIntrinsics, plane) -> list[_Candidate]:
+    def _search_segment(
+        self, index: dict[str, ModelIndex], seg: Segment, depth: np.ndarray, intrinsics: CameraIntrinsics, plane,
+    ) -> list[_Candidate]:
         cfg = self.config
         points = seg.points_m
         results: list[_Candidate] = []
@@ -182,10 +191,10 @@ class ObjectPoseEstimator:
             if len(points) < cfg.segmentation.cluster_min_points:
                 break
             best: _Candidate | None = None
-            for model in self._models.values():
-                if extent < cfg.min_segment_fraction * model.diameter_m:
+            for model_index in index.values():
+                if extent < cfg.min_segment_fraction * model_index.model.diameter_m:
                     continue
-                cand = self._best_pose_in_points(model, points, seg.bbox_xyxy, depth, intrinsics, plane)
+                cand = self._best_pose_in_points(model_index, points, seg.bbox_xyxy, depth, intrinsics, plane)
                 if cand is not None and (best is None or cand.score > best.score):
                     best = cand
             if best is None or best.score < cfg.score_threshold:
@@ -200,12 +209,12 @@ class ObjectPoseEstimator:
             extent = float(np.max(points.max(0) - points.min(0)))
         return results
 
-    def _best_pose_in_points(self, model, points, roi, depth, intrinsics, plane) -> _Candidate | None:
+    def _best_pose_in_points(self, index: ModelIndex, points, roi, depth, intrinsics, plane) -> _Candidate | None:
         cfg = self.config
+        model = index.model
         patch = prepare_patch(points, model, cfg.registration, seed=cfg.seed)
         if patch is None:
             return None
-        index = self._index[model.name]
         hyps = compatibility_hypotheses(index, patch, cfg.registration)
         if not hyps:
             return None
@@ -247,13 +256,12 @@ class ObjectPoseEstimator:
             if scores[0].score >= 1.0:
                 break
         i = int(np.argmax([s.score for s in scores]))
-        return _Candidate(model, canonical_symmetric_pose(model, refined[i]), scores[i].score)
+        return _Candidate(index, canonical_symmetric_pose(model, refined[i]), scores[i].score)
 
-    def _explained_fraction(self, pose: ObjectPose, points: np.ndarray) -> float:
-        model = self._models.get(pose.name)
-        if model is None or len(points) == 0:
+    def _explained_fraction(self, index: ModelIndex | None, pose: ObjectPose, points: np.ndarray) -> float:
+        if index is None or len(points) == 0:
             return 0.0
-        return 1.0 - len(self._unexplained(_Candidate(model, pose.T_cam_obj, pose.score), points)) / len(points)
+        return 1.0 - len(self._unexplained(_Candidate(index, pose.T_cam_obj, pose.score), points)) / len(points)
 
     def _unexplained(self, cand: _Candidate, points: np.ndarray) -> np.ndarray:
         """The camera-frame points (M, 3) farther than tau from the candidate's model surface. Asked in the object
@@ -261,7 +269,7 @@ class ObjectPoseEstimator:
         T_obj_cam = invert_T(cand.T_cam_obj)
         points_obj = np.asarray(points, dtype=np.float64) @ T_obj_cam[:3, :3].T + T_obj_cam[:3, 3]
         tau = max(self.config.verification.tau_min_m, 2.0 * cand.model.voxel_m)
-        return points[~self._index[cand.model.name].within(points_obj, tau)]
+        return points[~cand.index.within(points_obj, tau)]
 
     def _suppress_duplicates(self, cands: list[_Candidate]) -> list[_Candidate]:
         kept: list[_Candidate] = []
@@ -319,13 +327,13 @@ class ObjectPoseEstimator:
         numbers of kept objects are preserved, new ones get the lowest free number."""
         depth = self._check_inputs(rgb, depth_m, intrinsics)
         cfg = self.config
+        index = self._index
         kept: list[ObjectPose] = []
         lost = False
         for prev in previous:
-            model = self._models.get(prev.name)
-            if model is None:
+            if prev.name not in index:
                 continue  # removed meanwhile
-            tracked = self._track_one(model, prev, depth, intrinsics)
+            tracked = self._track_one(index[prev.name], prev, depth, intrinsics)
             if tracked is None:
                 lost = True
             else:
@@ -335,8 +343,10 @@ class ObjectPoseEstimator:
             kept = self.merge(kept, fresh)
         return sorted(kept, key=lambda p: (p.name, p.instance))
 
-    def _track_one(self, model: ObjectModel, prev: ObjectPose, depth, intrinsics) -> ObjectPose | None:
+    def _track_one(self, index: ModelIndex, prev: ObjectPose, depth, intrinsics) -> ObjectPose | None:
         cfg = self.config
+        model = index.model
+        plane = self._plane  # read once: a search on another thread may replace it
         box = projected_bbox(model, prev.T_cam_obj, intrinsics)
         if box is None:
             return None
@@ -352,22 +362,20 @@ class ObjectPoseEstimator:
         pts = backproject(np.stack([uu[ok], vv[ok]], axis=1), z, intrinsics.K)
         centre = prev.T_cam_obj[:3, :3] @ model.centre_m + prev.T_cam_obj[:3, 3]
         keep = np.linalg.norm(pts - centre, axis=1) < 0.75 * model.diameter_m
-        if self._plane is not None:  # table points would pull the model into the table
-            keep &= pts @ self._plane[:3] + self._plane[3] > cfg.segmentation.plane_distance_m
+        if plane is not None:  # table points would pull the model into the table
+            keep &= pts @ plane[:3] + plane[3] > cfg.segmentation.plane_distance_m
         pts = pts[keep]
         if len(pts) < 20:
             return None
         if len(pts) > cfg.registration.max_icp_points:  # the KD-tree queries dominate the cost: cap them
             step = len(pts) / cfg.registration.max_icp_points
             pts = pts[(np.arange(cfg.registration.max_icp_points) * step).astype(np.int64)]
-        T, fitness, _ = refine_icp(
-            self._index[model.name], pts, prev.T_cam_obj, cfg.registration, voxels=cfg.track_icp_voxels
-        )
+        T, fitness, _ = refine_icp(index, pts, prev.T_cam_obj, cfg.registration, voxels=cfg.track_icp_voxels)
         if fitness == 0:
             return None
         vcfg = VerificationConfig(**{**cfg.verification.__dict__, "stride": max(cfg.verification.stride, 3)})
         score = verify_hypotheses(
-            model, [T], depth, intrinsics, vcfg, device=self.device, plane=self._plane,
+            model, [T], depth, intrinsics, vcfg, device=self.device, plane=plane,
             plane_tol_m=1.5 * cfg.segmentation.plane_distance_m, min_score=cfg.track_score_threshold,
         )[0].score
         if score < cfg.track_score_threshold:
@@ -376,10 +384,14 @@ class ObjectPoseEstimator:
         return ObjectPose(prev.name, prev.instance, T, float(score), prev.bbox_size_m, prev.mesh_uri, prev.covariance)
 
     def merge(self, kept: list[ObjectPose], fresh: list[ObjectPose]) -> list[ObjectPose]:
-        """Add re-detected instances that no kept track already covers, with new instance numbers."""
+        """Add re-detected instances that no kept track already covers, with new instance numbers. Instances of
+        models no longer loaded are dropped."""
         out = list(kept)
+        index = self._index
         for f in fresh:
-            model = self._models[f.name]
+            if f.name not in index:
+                continue
+            model = index[f.name].model
             fc = f.T_cam_obj[:3, :3] @ model.centre_m + f.T_cam_obj[:3, 3]
             dup = False
             for k in out:

@@ -271,6 +271,9 @@ def _make_scene(vertices: np.ndarray, faces: np.ndarray):
             o3d.core.Tensor(vertices.astype(np.float32)), o3d.core.Tensor(faces.astype(np.int32))
         )
     )
+    # The scene builds its BVH at the first query. Build it now: the estimator's threads cast rays into this scene
+    # at the same time, and two first queries at once would both build it.
+    scene.cast_rays(o3d.core.Tensor(np.array([[0, 0, 0, 0, 0, 1]], np.float32)))
     return scene
 
 

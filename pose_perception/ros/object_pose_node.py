@@ -206,7 +206,7 @@ class ObjectPoseNode(PerceptionNode):
         with self._lock:
             n = len(self._tracks)
             self._tracks = []
-            self._search.take()  # a search under way found things before the reset: not wanted
+            self._search.discard()  # what a search under way finds was seen before the reset: not wanted
         response.success, response.message = True, f"forgot {n} tracked object(s)"
         return response
 
@@ -253,6 +253,7 @@ class _BackgroundSearch:
         self._frames: list = []
         self._collecting = False
         self._max_frames = max_frames
+        self._generation = 0  # discard() moves it on; a search started under another generation hands over nothing
 
     def busy(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
@@ -276,6 +277,8 @@ class _BackgroundSearch:
                 result = search()
                 while True:
                     with self._lock:
+                        if self._generation != generation:
+                            return
                         frames, self._frames = self._frames, []
                         if not frames or not result:
                             self._result, self._finished_at, self._collecting = result, time.monotonic(), False
@@ -284,12 +287,22 @@ class _BackgroundSearch:
                         result = follow(result, frame)
             except Exception as exc:  # noqa: BLE001 - reported by the node at the next frame
                 with self._lock:
-                    self._result, self._finished_at, self._collecting, self._frames = exc, time.monotonic(), False, []
+                    if self._generation == generation:
+                        self._result, self._finished_at, self._collecting, self._frames = (
+                            exc, time.monotonic(), False, [])
 
         with self._lock:
             self._frames, self._collecting = [], True
+            generation = self._generation
         self._thread = threading.Thread(target=run, name="object_search", daemon=True)
         self._thread.start()
+
+    def discard(self) -> None:
+        """Forget the result of the search under way (it still runs to its end, keeping busy() true) and of any
+        finished one not yet taken."""
+        with self._lock:
+            self._generation += 1
+            self._result, self._frames, self._collecting = None, [], False
 
     def take(self):
         """The last search's poses (or its exception), or None when there is nothing new."""

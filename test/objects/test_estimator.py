@@ -110,6 +110,27 @@ def test_models_can_be_added_and_removed(load_ycb):
         estimator.remove_model("025_mug")
 
 
+def test_a_call_under_way_keeps_the_models_it_started_with(load_ycb):
+    """A node's service thread may remove a model while a search runs on another thread: the search neither fails
+    nor loses its finds; later calls no longer see the model."""
+    mug, box = load_ycb("025_mug"), load_ycb("004_sugar_box")
+    scene = make_scene([mug], np.random.default_rng(11), distance_m=0.8)
+    estimator = ObjectPoseEstimator([box, mug])
+    search_one_model = estimator._best_pose_in_points
+
+    def removed_meanwhile(index, *args):
+        if "025_mug" in estimator.models:
+            estimator.remove_model("025_mug")
+        return search_one_model(index, *args)
+
+    estimator._best_pose_in_points = removed_meanwhile
+    found = estimator.estimate(None, scene.depth_m, INTRINSICS)
+    assert [p.name for p in found] == ["025_mug"]
+    assert list(estimator.models) == ["004_sugar_box"]
+    assert estimator.track(None, scene.depth_m, INTRINSICS, found) == []
+    assert estimator.merge([], found) == []
+
+
 def test_device_resolution():
     assert resolve_device("cpu") == "cpu"
     assert resolve_device("auto") in ("cpu", "cuda")

@@ -195,3 +195,20 @@ def test_frames_kept_for_a_search_are_thinned_not_truncated():
     assert wait_for(lambda: not search.busy(), 10)
     assert search.take() == ["found"]
     assert followed[0] == 1 and followed[-1] == 9 and len(followed) <= 4 and followed == sorted(followed)
+
+
+def test_a_discarded_search_hands_over_nothing():
+    """The reset service discards the search under way: what it finds was seen before the reset."""
+    from pose_perception.ros.object_pose_node import _BackgroundSearch
+
+    release = __import__("threading").Event()
+    search = _BackgroundSearch()
+    search.start(lambda: release.wait(30) and ["found before the reset"], lambda poses, f: poses)
+    search.add_frame(1)
+    search.discard()
+    release.set()
+    assert wait_for(lambda: not search.busy(), 10)
+    assert search.take() is None
+    search.start(lambda: ["found after"], lambda poses, f: poses)
+    assert wait_for(lambda: not search.busy(), 10)
+    assert search.take() == ["found after"]
