@@ -126,7 +126,7 @@ class ObjectPoseEstimator:
 
     def add_model(self, model: ObjectModel) -> None:
         """Add or replace (same name) a model. Calls under way keep the models they started with."""
-        self._index = {**self._index, model.name: ModelIndex(model)}
+        self._index = {**self._index, model.name: ModelIndex(model, device=self.device)}
 
     def remove_model(self, name: str) -> None:
         """Calls under way keep the models they started with."""

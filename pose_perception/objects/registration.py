@@ -11,6 +11,7 @@ import numpy as np
 from pose_perception.core.camera import project
 from pose_perception.core.frames import invert_T
 from pose_perception.objects.model import ObjectModel, compute_fpfh
+from pose_perception.objects.nearest import make_nearest
 
 
 @dataclass(frozen=True)
@@ -130,22 +131,29 @@ def principal_axis_flips(points_obj: np.ndarray) -> np.ndarray:
 class ModelIndex:
     """Per-model search structures built once: a KD-tree over the dense samples (object frame), a distance-bound
     grid around the model that answers most "is there a sample within r?" questions without the KD-tree (within),
-    and the principal-axis half turns (principal_axis_flips).
+    the principal-axis half turns (principal_axis_flips), and the ICPs' nearest-sample search on `device`
+    (dense_nearest: the same KD-tree on the CPU, torch on CUDA; nn_backend overrides, see make_nearest).
 
     bound_cell_voxels / bound_margin_voxels: cell size of that grid and how far it reaches beyond the samples'
     bounding box, in model voxels."""
 
-    def __init__(self, model: ObjectModel, bound_cell_voxels: float = 0.25, bound_margin_voxels: float = 3.0):
+    def __init__(
+        self, model: ObjectModel, bound_cell_voxels: float = 0.25, bound_margin_voxels: float = 3.0,
+        device: str = "cpu", nn_backend: str | None = None,
+    ):
         from scipy import ndimage
         from scipy.spatial import cKDTree
 
         self.model = model
+        self.device = device
+        self.nn_backend = nn_backend
         self.dense_tree = cKDTree(model.dense_points.astype(np.float64))
         self.dense_normals = model.dense_normals.astype(np.float64)
         self.dense_points = model.dense_points.astype(np.float64)
         self.points = model.points.astype(np.float64)
         self.normals = model.normals.astype(np.float64)
         self.flips = principal_axis_flips(self.dense_points)
+        self.dense_nearest = make_nearest(self.dense_points, device, nn_backend, tree=self.dense_tree)
         # Ranking the hypotheses asks, for ~9000 points per segment, whether a sample lies within the inlier
         # distance, and for most of them a coarse distance map already knows: points well inside the bound
         # certainly have one, points far off certainly not (about 3x faster than asking the KD-tree about all; for
@@ -317,7 +325,7 @@ def refine_icp(
             if not len(idx):
                 break
             p = P @ T_obj_cam[idx, :3, :3].transpose(0, 2, 1) + T_obj_cam[idx, None, :3, 3]
-            d, j = index.dense_tree.query(p.reshape(-1, 3), distance_upper_bound=dist)
+            d, j = index.dense_nearest.query(p.reshape(-1, 3), dist)
             ok = np.isfinite(d).reshape(len(idx), N)
             n_ok = ok.sum(axis=1)
             few = n_ok < 6
@@ -433,14 +441,12 @@ def refine_icp_visible(
     camera sees the table or background. Robust (Tukey) weights on both terms.
     T_cam_obj (4, 4) -> (4, 4), or a (B, 4, 4) stack of hypotheses refined at once (one KD-tree query and one
     batched solve per iteration; each hypothesis stops on its own convergence) -> (B, 4, 4)."""
-    from scipy.spatial import cKDTree
-
     model = index.model
     T = np.asarray(T_cam_obj, dtype=np.float64)
     P = np.asarray(scene_points, dtype=np.float64)
     if len(P) < 6:
         return T.copy()
-    scene_tree = cKDTree(P)
+    scene_tree = make_nearest(P, index.device, index.nn_backend)
     Tb = T.reshape(-1, 4, 4).copy()
     for v in config.visible_icp_voxels:
         dist = v * model.voxel_m
@@ -450,7 +456,8 @@ def refine_icp_visible(
 
 def _two_way_icp_stage(index, P, scene_tree, T, depth_m, K, tau_m, dist, iterations) -> np.ndarray:
     """One distance stage of refine_icp_visible (see there) for B hypotheses T (B, 4, 4); P (N, 3) camera-frame
-    scene points, scene_tree its KD-tree, dist the correspondence distance (m). Returns (B, 4, 4)."""
+    scene points, scene_tree their nearest-neighbour structure (make_nearest), dist the correspondence distance (m).
+    Returns (B, 4, 4)."""
     M, Mn = index.points, index.normals
     T = T.copy()
     N = len(P)
@@ -463,7 +470,7 @@ def _two_way_icp_stage(index, P, scene_tree, T, depth_m, K, tau_m, dist, iterati
         T_obj_cam = invert_T(Tc)
         # scene -> model, point-to-plane, in the object frame
         p = P @ T_obj_cam[:, :3, :3].transpose(0, 2, 1) + T_obj_cam[:, None, :3, 3]
-        d, j = index.dense_tree.query(p.reshape(-1, 3), distance_upper_bound=dist)
+        d, j = index.dense_nearest.query(p.reshape(-1, 3), dist)
         ok = np.isfinite(d).reshape(len(idx), N)
         few = ok.sum(axis=1) < 6
         active[idx[few]] = False  # too few correspondences: this stage leaves the pose as it is
@@ -485,7 +492,7 @@ def _two_way_icp_stage(index, P, scene_tree, T, depth_m, K, tau_m, dist, iterati
         with np.errstate(invalid="ignore"):
             hb, hm = np.nonzero(zo > posed[..., 2] + tau_m)
         if len(hb):
-            dv, jv = scene_tree.query(posed[hb, hm], distance_upper_bound=dist)
+            dv, jv = scene_tree.query(posed[hb, hm], dist)
             okv = np.isfinite(dv)
             hb, s_obj, m = hb[okv], p[hb[okv], jv[okv]], M[hm[okv]]
             r2 = s_obj - m

@@ -36,7 +36,8 @@ PARAMS = (
     ParamSpec("symmetry", "auto", 'Symmetry of the start-up meshes: "none", "auto", "continuous:<axis>", '
               '"discrete:<axis>:<order>".', read_only=True),
     ParamSpec("cache_dir", "", "Feature cache directory (empty: ~/.cache/pose_perception/objects).", read_only=True),
-    ParamSpec("device", "cpu", "Where hypothesis scoring runs; auto picks CUDA when torch sees one.",
+    ParamSpec("device", "cpu", "Where hypothesis scoring and the ICPs' nearest-sample searches run; auto picks CUDA "
+              "when torch sees one.",
               choices=("cpu", "cuda", "auto"), read_only=True),
     ParamSpec("score_threshold", 0.7, "Verification score below which nothing is reported.", min=0.0, max=1.0),
     ParamSpec("track", True, "Track from the previous poses between full estimations."),

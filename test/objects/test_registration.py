@@ -1,5 +1,6 @@
 """Global registration (FPFH + compatibility-guided hypotheses) and point-to-plane ICP."""
 import numpy as np
+import pytest
 from scipy.spatial.transform import Rotation
 
 from scenes import INTRINSICS, add_s_m, make_scene
@@ -152,6 +153,28 @@ def test_batched_icp_refines_each_hypothesis_as_if_alone(load_ycb):
     V_alone = refine_icp_visible(index, pts, T0, depth, INTRINSICS.K, cfg, tau_m=0.01)
     V_b = refine_icp_visible(index, pts, np.stack([T_lost, T0]), depth, INTRINSICS.K, cfg, tau_m=0.01)
     assert V_b.shape == (2, 4, 4) and np.allclose(V_b[0], T_lost) and np.allclose(V_b[1], V_alone, atol=1e-9)
+
+
+def test_both_icps_give_the_same_pose_with_the_gpu_nearest_search(load_ycb):
+    """The CUDA path's nearest-sample search (torch, run here on the CPU) leaves both ICPs' results as the
+    KD-tree's, from a perturbed pose and over a batch."""
+    pytest.importorskip("torch")
+    model = load_ycb("004_sugar_box")
+    scene = make_scene([model], np.random.default_rng(2))
+    depth = scene.depth_m.astype(np.float32)
+    pts = segment_depth(depth, INTRINSICS).segments[0].points_m[::5]
+    T0 = scene.poses[0].copy()
+    T0[:3, :3] = Rotation.from_euler("xyz", [6, -5, 8], degrees=True).as_matrix() @ T0[:3, :3]
+    T0[:3, 3] += [0.01, -0.008, 0.01]
+    cfg = RegistrationConfig()
+    kd, gpu_path = ModelIndex(model), ModelIndex(model, device="cpu", nn_backend="torch")
+    T_kd, fit_kd, _ = refine_icp(kd, pts, np.stack([T0, scene.poses[0]]), cfg)
+    T_t, fit_t, _ = refine_icp(gpu_path, pts, np.stack([T0, scene.poses[0]]), cfg)
+    assert np.allclose(T_t, T_kd, atol=1e-6) and np.allclose(fit_t, fit_kd, atol=1e-3)
+    V_kd = refine_icp_visible(kd, pts, T0, depth, INTRINSICS.K, cfg, tau_m=0.01)
+    V_t = refine_icp_visible(gpu_path, pts, T0, depth, INTRINSICS.K, cfg, tau_m=0.01)
+    assert np.allclose(V_t, V_kd, atol=1e-6)
+    assert add_s_m(model.dense_points, V_t, scene.poses[0]) < 0.003
 
 
 def test_model_index_within_answers_exactly_as_the_kd_tree(load_ycb):
