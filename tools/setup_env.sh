@@ -63,6 +63,10 @@ fi
 if ! AMENT_PREFIX_PATH=$V "$V/bin/python" -c 'import tf2_msgs.msg' 2>/dev/null; then
   build_interfaces "$ROOT/tools/tf2_msgs" tf2_msgs
 fi
+# The five vision_msgs types object_pose_node publishes (detections_3d); the package has no wheel either.
+if ! AMENT_PREFIX_PATH=$V "$V/bin/python" -c 'import vision_msgs.msg' 2>/dev/null; then
+  build_interfaces "$ROOT/tools/vision_msgs" vision_msgs
+fi
 
 # 4. The package itself, non-editable so ament_index finds its share/ files (launch, config).
 PKG_HASH=$(hash_of pose_perception config launch resource setup.py setup.cfg package.xml)

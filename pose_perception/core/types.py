@@ -54,7 +54,9 @@ class HumanPose:
 class ObjectPose:
     """One object instance: T_cam_obj (4, 4) float64 maps object-model points (metres) into the camera frame.
 
-    covariance: (6, 6) float64 over (x, y, z, rot_x, rot_y, rot_z) or None; bbox_size_m: (3,) model extents.
+    covariance: (6, 6) float64 over (x, y, z, rot_x, rot_y, rot_z) or None; bbox_size_m: (3,) model extents
+    (axis-aligned in the object frame); bbox_center_m: (3,) their centre in the object frame (m), None where
+    unknown (taken as the origin).
     """
 
     name: str
@@ -64,3 +66,4 @@ class ObjectPose:
     bbox_size_m: np.ndarray
     mesh_uri: str = ""
     covariance: Optional[np.ndarray] = None
+    bbox_center_m: Optional[np.ndarray] = None

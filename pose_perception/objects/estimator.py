@@ -3,7 +3,7 @@
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Sequence
 
 import numpy as np
@@ -309,6 +309,7 @@ class ObjectPoseEstimator:
             score=float(np.clip(c.score, 0.0, 1.0)),
             bbox_size_m=np.asarray(c.model.bbox_size_m, dtype=np.float64),
             mesh_uri=c.model.mesh_uri,
+            bbox_center_m=np.asarray(c.model.centre_m, dtype=np.float64),
         )
 
     # ----- tracking ----------------------------------------------------------------------------------------
@@ -381,7 +382,7 @@ class ObjectPoseEstimator:
         if score < cfg.track_score_threshold:
             return None
         T = canonical_symmetric_pose(model, T, reference=prev.T_cam_obj)
-        return ObjectPose(prev.name, prev.instance, T, float(score), prev.bbox_size_m, prev.mesh_uri, prev.covariance)
+        return replace(prev, T_cam_obj=T, score=float(score))
 
     def merge(self, kept: list[ObjectPose], fresh: list[ObjectPose]) -> list[ObjectPose]:
         """Add re-detected instances that no kept track already covers, with new instance numbers. Instances of
@@ -407,5 +408,5 @@ class ObjectPoseEstimator:
             inst = 0
             while inst in taken:
                 inst += 1
-            out.append(ObjectPose(f.name, inst, f.T_cam_obj, f.score, f.bbox_size_m, f.mesh_uri, f.covariance))
+            out.append(replace(f, instance=inst))
         return out

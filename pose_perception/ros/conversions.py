@@ -320,11 +320,40 @@ def objects_to_msg(header: Header, objects: Sequence[ObjectPose]):
     for o in objects:
         cov = o.covariance if o.covariance is not None else np.zeros((6, 6))
         sx, sy, sz = (float(v) for v in o.bbox_size_m)
+        cx, cy, cz = (float(v) for v in _bbox_center(o))
         out.objects.append(ObjectPoseMsg(
             name=o.name, instance=int(o.instance), score=float(o.score), mesh_resource=o.mesh_uri,
             pose=PoseWithCovariance(pose=T_to_pose(o.T_cam_obj), covariance=np.asarray(cov, dtype=np.float64).ravel()),
-            bbox_size=Vector3(x=sx, y=sy, z=sz),
+            bbox_size=Vector3(x=sx, y=sy, z=sz), bbox_center=Point(x=cx, y=cy, z=cz),
         ))
+    return out
+
+
+def _bbox_center(o: ObjectPose) -> np.ndarray:
+    """Object-frame centre (3,) of o's bounding box; the origin where unknown."""
+    return np.zeros(3) if o.bbox_center_m is None else np.asarray(o.bbox_center_m, dtype=np.float64)
+
+
+def objects_to_detections_msg(header: Header, objects: Sequence[ObjectPose]):
+    """Result dataclasses -> vision_msgs/Detection3DArray, the convention of Isaac ROS and MoveIt-side tools:
+    one Detection3D per instance (id "<name>_<instance>"), one hypothesis (class_id = name, score, the pose of
+    the model's frame with its covariance), and the bounding box posed in the header's frame (bbox.center is the
+    box's centre, not the model origin). Needs vision_msgs (ImportError where it is not installed)."""
+    from vision_msgs.msg import Detection3D, Detection3DArray, ObjectHypothesisWithPose
+
+    out = Detection3DArray(header=header)
+    for o in objects:
+        cov = o.covariance if o.covariance is not None else np.zeros((6, 6))
+        hyp = ObjectHypothesisWithPose()
+        hyp.hypothesis.class_id = o.name
+        hyp.hypothesis.score = float(o.score)
+        hyp.pose = PoseWithCovariance(pose=T_to_pose(o.T_cam_obj), covariance=np.asarray(cov, dtype=np.float64).ravel())
+        det = Detection3D(header=header, id=f"{o.name}_{o.instance}", results=[hyp])
+        T_cam_box = o.T_cam_obj.copy()
+        T_cam_box[:3, 3] = o.T_cam_obj[:3, :3] @ _bbox_center(o) + o.T_cam_obj[:3, 3]
+        det.bbox.center = T_to_pose(T_cam_box)
+        det.bbox.size.x, det.bbox.size.y, det.bbox.size.z = (float(v) for v in o.bbox_size_m)
+        out.detections.append(det)
     return out
 
 
@@ -332,6 +361,7 @@ def msg_to_objects(msg) -> list[ObjectPose]:
     return [
         ObjectPose(name=o.name, instance=int(o.instance), T_cam_obj=pose_to_T(o.pose.pose), score=float(o.score),
                    bbox_size_m=np.array([o.bbox_size.x, o.bbox_size.y, o.bbox_size.z]), mesh_uri=o.mesh_resource,
-                   covariance=np.asarray(o.pose.covariance, dtype=np.float64).reshape(6, 6))
+                   covariance=np.asarray(o.pose.covariance, dtype=np.float64).reshape(6, 6),
+                   bbox_center_m=np.array([o.bbox_center.x, o.bbox_center.y, o.bbox_center.z]))
         for o in msg.objects
     ]

@@ -19,13 +19,14 @@ from pose_perception.ros.conversions import (
     depth_to_m,
     image_to_numpy,
     image_to_rgb,
+    objects_to_detections_msg,
     objects_to_msg,
 )
 from pose_perception.ros.markers import color_for_id, marker_array, mesh_resource_marker, text_marker
 from pose_perception.ros.params import ParamSpec
 
-try:  # published only where vision_msgs exists (real ROS installs); it is not on PyPI
-    from vision_msgs.msg import Detection3D, Detection3DArray, ObjectHypothesisWithPose
+try:  # published only where vision_msgs exists (real ROS installs; setup_env.sh builds it, no wheel on PyPI)
+    from vision_msgs.msg import Detection3DArray
 except ImportError:
     Detection3DArray = None
 
@@ -156,7 +157,7 @@ class ObjectPoseNode(PerceptionNode):
                                        height_m=0.03))
         self.marker_pub.publish(marker_array(header, markers, namespaces=("objects", "labels")))
         if self.detections_pub is not None:
-            self.detections_pub.publish(_detections(header, poses))
+            self.detections_pub.publish(objects_to_detections_msg(header, poses))
 
     # ---- services -------------------------------------------------------------------------------------
     def _load(self, name: str, path: str, units: str, symmetry: str):
@@ -316,24 +317,6 @@ def _stable_id(name: str, instance: int) -> int:
     import zlib
 
     return zlib.crc32(f"{name}_{instance}".encode()) % 1000
-
-
-def _detections(header, poses):
-    """vision_msgs/Detection3DArray for consumers of the Isaac ROS / MoveIt conventions (real ROS only)."""
-    from pose_perception.ros.conversions import T_to_pose
-
-    out = Detection3DArray(header=header)
-    for p in poses:
-        det = Detection3D(header=header, id=f"{p.name}_{p.instance}")
-        hyp = ObjectHypothesisWithPose()
-        hyp.hypothesis.class_id = p.name
-        hyp.hypothesis.score = float(p.score)
-        hyp.pose.pose = T_to_pose(p.T_cam_obj)
-        det.results.append(hyp)
-        det.bbox.center = T_to_pose(p.T_cam_obj)
-        det.bbox.size.x, det.bbox.size.y, det.bbox.size.z = (float(v) for v in p.bbox_size_m)
-        out.detections.append(det)
-    return out
 
 
 def main(args=None) -> int:

@@ -176,8 +176,28 @@ def test_human_with_wrong_keypoint_count_is_refused():
 def test_objects_round_trip_through_the_message():
     T = make_T(np.array([[0, -1, 0], [1, 0, 0], [0, 0, 1.0]]), [0.1, -0.2, 0.8])
     obj = ObjectPose(name="mug", instance=2, T_cam_obj=T, score=0.8, bbox_size_m=np.array([0.1, 0.1, 0.12]),
-                     mesh_uri="file:///tmp/mug.stl", covariance=np.eye(6) * 1e-4)
+                     mesh_uri="file:///tmp/mug.stl", covariance=np.eye(6) * 1e-4, bbox_center_m=np.array([0.0, 0.01, 0.06]))
     (back,) = cv.msg_to_objects(cv.objects_to_msg(Header(frame_id="cam"), [obj]))
     assert (back.name, back.instance, back.mesh_uri) == ("mug", 2, "file:///tmp/mug.stl")
     np.testing.assert_allclose(back.T_cam_obj, T, atol=1e-9)
     np.testing.assert_allclose(back.covariance, obj.covariance)
+    np.testing.assert_allclose(back.bbox_size_m, obj.bbox_size_m)
+    np.testing.assert_allclose(back.bbox_center_m, obj.bbox_center_m)
+
+
+def test_detection_3d_holds_the_model_pose_and_the_box_posed_at_its_centre():
+    pytest.importorskip("vision_msgs.msg")
+    T = make_T(np.array([[0, -1, 0], [1, 0, 0], [0, 0, 1.0]]), [0.1, -0.2, 0.8])
+    obj = ObjectPose(name="mug", instance=2, T_cam_obj=T, score=0.8, bbox_size_m=np.array([0.1, 0.12, 0.14]),
+                     bbox_center_m=np.array([0.0, 0.01, 0.07]))
+    msg = cv.objects_to_detections_msg(Header(frame_id="cam"), [obj])
+    (det,) = msg.detections
+    assert msg.header.frame_id == "cam" and det.header.frame_id == "cam" and det.id == "mug_2"
+    (hyp,) = det.results
+    assert hyp.hypothesis.class_id == "mug" and hyp.hypothesis.score == pytest.approx(0.8)
+    np.testing.assert_allclose(cv.pose_to_T(hyp.pose.pose), T, atol=1e-9)
+    # the box centre is the model's box centre carried into the camera frame, with the model's orientation
+    T_box = cv.pose_to_T(det.bbox.center)
+    np.testing.assert_allclose(T_box[:3, 3], [0.1 - 0.01, -0.2, 0.8 + 0.07], atol=1e-9)
+    np.testing.assert_allclose(T_box[:3, :3], T[:3, :3], atol=1e-9)
+    assert (det.bbox.size.x, det.bbox.size.y, det.bbox.size.z) == pytest.approx((0.1, 0.12, 0.14))

@@ -1,5 +1,5 @@
 """object_pose_node in its own process over real DDS: a rendered RGB-D frame of a real YCB mesh (synthetic) in,
-ObjectPoseArray + TF + mesh markers + /diagnostics out; services; bad input never stops it."""
+ObjectPoseArray + Detection3DArray + TF + mesh markers + /diagnostics out; services; bad input never stops it."""
 import sys
 import time
 from pathlib import Path
@@ -12,6 +12,7 @@ from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 from std_srvs.srv import Trigger
 from tf2_msgs.msg import TFMessage
+from vision_msgs.msg import Detection3DArray
 from visualization_msgs.msg import Marker, MarkerArray
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "objects"))
@@ -39,6 +40,7 @@ def test_node_publishes_poses_tf_markers_and_survives_bad_input(client, scene, t
     objects = client.collect(ObjectPoseArray, "objects")
     tf = client.collect(TFMessage, "/tf", 100)
     markers = client.collect(MarkerArray, "object_markers")
+    detections = client.collect(Detection3DArray, "detections_3d")
     diags = client.collect(DiagnosticArray, "/diagnostics")
     image_pub = client.publisher(Image, "image", qos_profile_sensor_data)
     depth_pub = client.publisher(Image, "depth/image", qos_profile_sensor_data)
@@ -72,6 +74,16 @@ def test_node_publishes_poses_tf_markers_and_survives_bad_input(client, scene, t
         wait_for(lambda: markers, 10, "markers")
         mesh_markers = [mk for m in markers for mk in m.markers if mk.type == Marker.MESH_RESOURCE]
         assert mesh_markers and mesh_markers[0].mesh_resource == o.mesh_resource
+        # vision_msgs/Detection3DArray (setup_env.sh builds vision_msgs here): the same pose, and the mesh's box
+        # centred on the bottle (its model origin lies at the base, not at the centre)
+        wait_for(lambda: any(m.detections for m in detections), 10, "detections_3d")
+        det = next(m for m in detections if m.detections).detections[0]
+        assert det.id == "mustard_0" and det.results[0].hypothesis.class_id == "mustard"
+        assert add_s_m(model.dense_points, pose_to_T(det.results[0].pose.pose), sc.poses[0]) < 0.1 * model.diameter_m
+        box_centre_true = sc.poses[0][:3, :3] @ model.centre_m + sc.poses[0][:3, 3]
+        box_centre = pose_to_T(det.bbox.center)[:3, 3]
+        assert np.linalg.norm(box_centre - box_centre_true) < 0.1 * model.diameter_m
+        assert np.allclose([det.bbox.size.x, det.bbox.size.y, det.bbox.size.z], model.bbox_size_m, atol=1e-6)
 
         # Tracking answers every frame at 10 Hz although full searches (1-2 s each) run back to back in the
         # background (redetect_period_s 0): a search never stalls the published poses.
