@@ -20,7 +20,7 @@ ADD_THRESHOLD_FRACTION = 0.1
 MAX_SYMMETRY_STEP_FRACTION = 0.01
 
 class SymmetrySpecError(ValueError):
-    """A symmetry declaration that is not 'none', 'continuous:<axis>' or 'discrete:<axis>:<order>'."""
+    """A symmetry declaration that is not 'none', 'continuous:<axis>' or 'discrete:<axis>:<order>[,...]'."""
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ MISSING = PoseErrors(np.inf, np.inf, np.inf, np.inf)
 def symmetry_transforms(symmetry: str, points_m: np.ndarray) -> np.ndarray:
     """The symmetry group of a declared symmetry as (S, 4, 4) transforms in the model frame, identity first.
 
-    symmetry: "none", "continuous:<x|y|z>" or "discrete:<x|y|z>:<order>", parsed by objects/model.py (one parser
+    symmetry: "none", "continuous:<x|y|z>" or "discrete:<x|y|z>:<order>[,...]", parsed by objects/model.py (one parser
     for the whole package). The axis is parallel to the named model axis through the centre of the points' bounding
     box, as objects/model.py places it, so meshes whose origin is off the axis (YCB) are handled. Continuous
     symmetries are discretised as in the BOP toolkit: rim steps of at most 1 % of the diameter (315 rotations).

@@ -16,7 +16,7 @@ import numpy as np
 
 SUPPORTED_SUFFIXES = (".obj", ".stl", ".ply", ".glb", ".gltf", ".off")
 # Bump when anything stored in the cache changes meaning.
-_CACHE_VERSION = 3
+_CACHE_VERSION = 4
 
 
 class ObjectModelError(ValueError):
@@ -53,7 +53,7 @@ class ObjectModel:
     points (N, 3) float32 / normals (N, 3) float32: voxel-downsampled surface samples, outward normals.
     features (N, 33 * len(radii)) float32: multi-scale FPFH of `points`.
     dense_points / dense_normals (M, 3) float32: denser samples (ICP target, symmetry checks).
-    symmetry: resolved spec ("none", "continuous:<axis>", "discrete:<axis>:<order>").
+    symmetry: resolved spec ("none", "continuous:<axis>", "discrete:<axis>:<order>[,<axis>:<order>...]").
     symmetry_transforms (S, 4, 4) float64: T_obj_obj' mapping the model onto itself (identity first).
     """
 
@@ -201,36 +201,67 @@ def _rotation_about(axis_vec: np.ndarray, angle: float, centre: np.ndarray) -> n
     return T
 
 
-def symmetry_transforms_for(spec: str, centre: np.ndarray, continuous_steps: int = 36) -> np.ndarray:
-    """Symmetry spec -> (S, 4, 4) transforms about an axis through `centre` (object frame, identity first).
+SYMMETRY_FORMS = "'none', 'auto', 'continuous:<axis>' or 'discrete:<axis>:<order>[,<axis>:<order>...]'"
+_MAX_DISCRETE_GROUP = 24  # the rotation group of a cube, the largest a set of x/y/z axes generates
 
-    Continuous symmetry is discretised into `continuous_steps` rotations.
+
+def symmetry_transforms_for(spec: str, centre: np.ndarray, continuous_steps: int = 36) -> np.ndarray:
+    """Symmetry spec -> (S, 4, 4) transforms about axes through `centre` (object frame, identity first).
+
+    "continuous:<axis>": `continuous_steps` rotations about the axis. "discrete:<axis>:<order>[,<axis>:<order>...]":
+    the group the listed rotations (by 2 pi / order about each axis) generate, e.g. "discrete:x:2,y:2" for a box:
+    the identity and the half turns about x, y and z.
     """
-    parts = spec.split(":")
+    parts = spec.split(":", 1)
     if spec == "none":
         return np.eye(4)[None]
     if parts[0] == "continuous" and len(parts) == 2:
-        order = continuous_steps
-    elif parts[0] == "discrete" and len(parts) == 3:
-        try:
-            order = int(parts[2])
-        except ValueError:
-            raise ObjectModelError(f"discrete symmetry order must be an integer, got '{parts[2]}'") from None
-        if order < 2:
-            raise ObjectModelError(f"discrete symmetry order must be >= 2, got {order}")
-    else:
-        raise ObjectModelError(
-            f"symmetry must be 'none', 'auto', 'continuous:<axis>' or 'discrete:<axis>:<order>', got '{spec}'"
-        )
-    axis = _axis_vector(parts[1])
-    return np.stack([_rotation_about(axis, 2 * np.pi * k / order, centre) for k in range(order)])
+        axis = _axis_vector(parts[1])
+        return np.stack([_rotation_about(axis, 2 * np.pi * k / continuous_steps, centre) for k in range(continuous_steps)])
+    if parts[0] == "discrete" and len(parts) == 2:
+        return _group_generated_by([_discrete_generator(g, centre) for g in parts[1].split(",")], spec)
+    raise ObjectModelError(f"symmetry must be {SYMMETRY_FORMS}, got '{spec}'")
+
+
+def _discrete_generator(axis_order: str, centre: np.ndarray) -> np.ndarray:
+    """"<axis>:<order>" -> the rotation by 2 pi / order about that axis through centre, (4, 4)."""
+    axis, _, order_text = axis_order.partition(":")
+    try:
+        order = int(order_text)
+    except ValueError:
+        raise ObjectModelError(f"discrete symmetry order must be an integer, got '{order_text}'") from None
+    if order < 2:
+        raise ObjectModelError(f"discrete symmetry order must be >= 2, got {order}")
+    return _rotation_about(_axis_vector(axis), 2 * np.pi / order, centre)
+
+
+def _group_generated_by(generators: list[np.ndarray], spec: str) -> np.ndarray:
+    """Closure of rigid transforms (4, 4) under composition, identity first: (S, 4, 4)."""
+    group = [np.eye(4)]
+    frontier = [np.eye(4)]
+    while frontier:
+        new = []
+        for T in frontier:
+            for G in generators:
+                C = G @ T
+                if not any(np.allclose(C, E, atol=1e-9) for E in group):
+                    group.append(C)
+                    new.append(C)
+                    if len(group) > _MAX_DISCRETE_GROUP:
+                        raise ObjectModelError(
+                            f"discrete symmetry '{spec}' generates more than {_MAX_DISCRETE_GROUP} rotations, so no "
+                            "finite group: declare fewer axes (a second axis may only carry order 2, or 4 with 2 or 4)"
+                        )
+        frontier = new
+    return np.stack(group)
 
 
 def detect_symmetry(dense_points: np.ndarray, centre: np.ndarray, diameter_m: float, tol_fraction: float = 0.01) -> str:
     """Rotational symmetry about the object axes through the bbox centre.
 
     A rotation is a symmetry when the mean surface distance after rotating stays below tol_fraction * diameter.
-    Returns the richest symmetry found: continuous (all tested angles) > discrete (largest order) > none.
+    Returns a continuous symmetry where one axis has it; otherwise every axis's largest discrete order, as one
+    discrete set (a box: "discrete:z:2,y:2,x:2"); otherwise "none".
     """
     from scipy.spatial import cKDTree
 
@@ -242,18 +273,24 @@ def detect_symmetry(dense_points: np.ndarray, centre: np.ndarray, diameter_m: fl
         d, _ = tree.query(moved)
         return float(np.mean(d)) < tol
 
-    best = "none"
-    best_order = 1
+    discrete = []
     for name in ("z", "y", "x"):
         axis = _axis_vector(name)
         angles = [np.pi / 7, 2 * np.pi / 5, np.pi / 3, np.pi / 2, np.pi]
         if all(is_symmetry(_rotation_about(axis, a, centre)) for a in angles):
             return f"continuous:{name}"
         for order in (6, 4, 3, 2):
-            if order > best_order and is_symmetry(_rotation_about(axis, 2 * np.pi / order, centre)):
-                best, best_order = f"discrete:{name}:{order}", order
+            if is_symmetry(_rotation_about(axis, 2 * np.pi / order, centre)):
+                discrete.append(f"{name}:{order}")
                 break
-    return best
+    while discrete:
+        spec = "discrete:" + ",".join(discrete)
+        try:
+            symmetry_transforms_for(spec, centre)
+            return spec
+        except ObjectModelError:  # orders that generate no finite group (e.g. 3 about z, 2 about x): keep fewer
+            discrete.pop()
+    return "none"
 
 
 def _default_cache_dir() -> Path:
@@ -329,7 +366,7 @@ def load_object_model(
     params: ModelParams = ModelParams(),
 ) -> ObjectModel:
     """Onboard a CAD mesh (a path, or "ycb:<object>" / "pybullet_data:<file>"). units: "m" | "mm" (explicit).
-    symmetry: "none" | "auto" | "continuous:<axis>" | "discrete:<axis>:<order>". Features are cached under cache_dir (default ~/.cache/pose_perception/objects),
+    symmetry: "none" | "auto" | "continuous:<axis>" | "discrete:<axis>:<order>[,<axis>:<order>...]". Features are cached under cache_dir (default ~/.cache/pose_perception/objects),
     keyed by the file's SHA-256, units, symmetry and params.
 
     Raises ObjectModelError for missing/broken/empty/huge meshes; warns MeshUnitsWarning for implausible sizes.

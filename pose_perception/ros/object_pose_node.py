@@ -35,7 +35,7 @@ PARAMS = (
               "pybullet_data:<file>).", read_only=True),
     ParamSpec("mesh_units", "m", "Units of the start-up meshes.", choices=("m", "mm"), read_only=True),
     ParamSpec("symmetry", "auto", 'Symmetry of the start-up meshes: "none", "auto", "continuous:<axis>", '
-              '"discrete:<axis>:<order>".', read_only=True),
+              '"discrete:<axis>:<order>[,<axis>:<order>...]".', read_only=True),
     ParamSpec("cache_dir", "", "Feature cache directory (empty: ~/.cache/pose_perception/objects).", read_only=True),
     ParamSpec("device", "cpu", "Where hypothesis scoring and the ICPs' nearest-sample searches run; auto picks CUDA "
               "when torch sees one.",

@@ -9,8 +9,10 @@ from pose_perception.objects.estimator import (
     EstimatorInputError,
     ObjectPoseEstimator,
     UnknownObjectError,
+    canonical_symmetric_pose,
     resolve_device,
 )
+from pose_perception.objects.model import load_object_model
 from pose_perception.objects.render import render_depth
 
 
@@ -136,3 +138,22 @@ def test_device_resolution():
     assert resolve_device("auto") in ("cpu", "cuda")
     with pytest.raises(ValueError, match="device"):
         resolve_device("tpu")
+
+
+def test_every_symmetric_equivalent_of_a_box_pose_gets_the_same_frame(tmp_path):
+    """SYNTHETIC: a trimesh box, detected as its whole half-turn group. Whichever of the 4 equivalent poses the
+    search ends in, the published frame is the same one, so a planner never sees the box's frame flip."""
+    import trimesh
+
+    path = tmp_path / "box.stl"
+    trimesh.creation.box(extents=(0.21, 0.16, 0.07)).export(path)
+    model = load_object_model("box", str(path), symmetry="auto", cache_dir=tmp_path)
+    assert len(model.symmetry_transforms) == 4
+    T = np.eye(4)
+    T[:3, :3] = Rotation.from_euler("xyz", [20, -35, 50], degrees=True).as_matrix()
+    T[:3, 3] = [0.05, -0.02, 0.7]
+    frames = [canonical_symmetric_pose(model, T @ S) for S in model.symmetry_transforms]
+    assert all(np.allclose(F, frames[0], atol=1e-9) for F in frames)
+    # and tracking keeps the frame nearest the previous one
+    for S in model.symmetry_transforms:
+        assert np.allclose(canonical_symmetric_pose(model, T @ S, reference=T), T, atol=1e-9)

@@ -41,9 +41,47 @@ def test_can_symmetry_is_detected_as_continuous_about_its_axis(load_ycb):
 def test_declared_symmetry_is_used_and_bad_specs_are_refused(tmp_path):
     m = load_object_model("box", ycb_path("003_cracker_box"), symmetry="discrete:z:2", cache_dir=tmp_path)
     assert m.symmetry == "discrete:z:2" and len(m.symmetry_transforms) == 2
-    for bad in ("mirror", "continuous:w", "discrete:z:1", "discrete:z:two"):
+    for bad in ("mirror", "continuous:w", "discrete:z:1", "discrete:z:two", "discrete:z:2,w:2", "discrete:z:2,",
+                "discrete:z:3,y:3"):  # the last: two perpendicular third turns generate no finite group
         with pytest.raises(ObjectModelError):
             symmetry_transforms_for(bad, np.zeros(3))
+
+
+def _is_group(transforms: np.ndarray) -> bool:
+    """Closed under composition, identity first, no element twice."""
+    def index_of(T):
+        return [i for i, E in enumerate(transforms) if np.allclose(T, E, atol=1e-9)]
+
+    return (np.allclose(transforms[0], np.eye(4)) and all(len(index_of(T)) == 1 for T in transforms)
+            and all(len(index_of(A @ B)) == 1 for A in transforms for B in transforms))
+
+
+def test_a_discrete_set_gives_the_group_its_rotations_generate():
+    centre = np.array([0.01, -0.02, 0.05])
+    box = symmetry_transforms_for("discrete:x:2,y:2", centre)  # D2: the identity and three half turns
+    assert len(box) == 4 and _is_group(box)
+    half_turn_z = np.diag([-1.0, -1.0, 1.0])
+    assert any(np.allclose(T[:3, :3], half_turn_z) for T in box)
+    assert all(np.allclose(T[:3, :3] @ centre + T[:3, 3], centre) for T in box)  # all axes pass through centre
+    assert len(symmetry_transforms_for("discrete:z:3,x:2", centre)) == 6  # a triangular prism: D3
+    assert len(symmetry_transforms_for("discrete:x:4,y:4", centre)) == 24  # a cube
+
+
+def test_box_symmetry_is_detected_as_its_whole_group(tmp_path):
+    """SYNTHETIC: trimesh primitives. A box's half turns about all three axes, a cube's 24 rotations."""
+    import trimesh
+
+    for extents, n_rotations in (((0.21, 0.16, 0.07), 4), ((0.1, 0.1, 0.1), 24)):
+        path = tmp_path / f"box_{n_rotations}.stl"
+        box = trimesh.creation.box(extents=extents)
+        box.export(path)
+        m = load_object_model(path.stem, str(path), symmetry="auto", cache_dir=tmp_path)
+        assert m.symmetry.startswith("discrete:") and len(m.symmetry_transforms) == n_rotations, m.symmetry
+        assert _is_group(m.symmetry_transforms)
+        corners = np.asarray(box.vertices)
+        for T in m.symmetry_transforms:  # each maps the box's corners onto its corners
+            moved = corners @ T[:3, :3].T + T[:3, 3]
+            assert {tuple(c) for c in np.round(moved, 6)} == {tuple(c) for c in np.round(corners, 6)}
 
 
 def test_cache_is_written_once_and_reused(tmp_path):
