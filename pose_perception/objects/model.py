@@ -288,7 +288,7 @@ def detect_symmetry(dense_points: np.ndarray, centre: np.ndarray, diameter_m: fl
         try:
             symmetry_transforms_for(spec, centre)
             return spec
-        except ObjectModelError:  # orders that generate no finite group (e.g. 3 about z, 2 about x): keep fewer
+        except ObjectModelError:  # orders that generate no finite group (e.g. 3 about z and 3 about y): keep fewer
             discrete.pop()
     return "none"
 
