@@ -111,6 +111,9 @@ def test_node_publishes_poses_tf_markers_and_survives_bad_input(client, scene, t
         bad = client.call(AddObject, "/object_pose_node/add_object", AddObject.Request(name="ghost", mesh_path="/nope/ghost.stl",
                                                                     units="m", symmetry="none"), 30)
         assert not bad.success and "does not exist" in bad.message
+        bad_symmetry = client.call(AddObject, "/object_pose_node/add_object", AddObject.Request(
+            name="mug", mesh_path=ycb_path("025_mug"), units="m", symmetry="discrete:z:3,y:3"), 30)
+        assert not bad_symmetry.success and "no finite group" in bad_symmetry.message
         good = client.call(AddObject, "/object_pose_node/add_object", AddObject.Request(name="mug", mesh_path=ycb_path("025_mug"),
                                                                      units="m", symmetry="auto"), 60)
         assert good.success, good.message
