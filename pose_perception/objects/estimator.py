@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -32,6 +32,10 @@ class EstimatorInputError(ValueError):
 
 class UnknownObjectError(KeyError):
     """An object name that is not loaded."""
+
+
+class EstimationCancelled(Exception):
+    """estimate() stopped early because its `cancelled` callback said so; it has no result."""
 
 
 @dataclass(frozen=True)
@@ -161,11 +165,13 @@ class ObjectPoseEstimator:
     # ----- estimation --------------------------------------------------------------------------------------
     def estimate(
         self, rgb: np.ndarray | None, depth_m: np.ndarray, intrinsics: CameraIntrinsics, masks=None,
-        explained: Sequence[ObjectPose] = (),
+        explained: Sequence[ObjectPose] = (), cancelled: Callable[[], bool] | None = None,
     ) -> list[ObjectPose]:
         """All confidently found instances. rgb (H, W, 3) uint8 or None (colour is only checked for size: meshes
         carry no colour); depth_m (H, W) metres, NaN/0 invalid; masks: optional list of (H, W) bool masks or
-        (4,) pixel boxes; explained: poses already known (tracks), whose segments are not searched again.
+        (4,) pixel boxes; explained: poses already known (tracks), whose segments are not searched again;
+        cancelled: asked before each segment's search, and True raises EstimationCancelled (a search another
+        thread no longer wants then ends within one segment instead of running to its end).
         Returns ObjectPose list sorted by name, instance; T_cam_obj maps model -> camera."""
         depth = self._check_inputs(rgb, depth_m, intrinsics)
         index = self._index
@@ -175,6 +181,8 @@ class ObjectPoseEstimator:
         self._plane = seg.plane
         found: list[_Candidate] = []
         for segment in seg.segments:
+            if cancelled is not None and cancelled():
+                raise EstimationCancelled("estimate() was cancelled")
             if any(self._explained_fraction(index.get(p.name), p, segment.points_m) >= 0.7 for p in explained):
                 continue  # a tracked object already accounts for this segment: re-detection is for the rest
             found.extend(self._search_segment(index, segment, depth, intrinsics, seg.plane))

@@ -136,7 +136,8 @@ class ObjectPoseNode(PerceptionNode):
                        or self._search.seconds_since_finished() >= self.params["redetect_period_s"])
                 if due and not self._search.busy():
                     self._search.start(
-                        lambda: estimator.estimate(rgb, depth_m, intrinsics, masks, explained=poses),
+                        lambda cancelled: estimator.estimate(rgb, depth_m, intrinsics, masks, explained=poses,
+                                                             cancelled=cancelled),
                         _follow_with(estimator),
                     )
                 self._tracks = poses
@@ -273,10 +274,11 @@ class _BackgroundSearch:
                 self._frames = self._frames[:-1:2] + self._frames[-1:]
 
     def start(self, search, follow) -> None:
-        """search() -> poses in the frame it was given; follow(poses, frame) -> poses tracked into `frame`."""
+        """search(cancelled) -> poses in the frame it was given, where cancelled() turns True once the search is
+        discarded (the search may then stop early, by raising); follow(poses, frame) -> poses tracked into `frame`."""
         def run():
             try:
-                result = search()
+                result = search(lambda: self._generation != generation)
                 while True:
                     with self._lock:
                         if self._generation != generation:
@@ -300,8 +302,8 @@ class _BackgroundSearch:
         self._thread.start()
 
     def discard(self) -> None:
-        """Forget the result of the search under way (it still runs to its end, keeping busy() true) and of any
-        finished one not yet taken."""
+        """Forget the result of the search under way and of any finished one not yet taken. The search under way
+        is told (its `cancelled` turns True) and keeps busy() true until it has stopped."""
         with self._lock:
             self._generation += 1
             self._result, self._frames, self._collecting = None, [], False

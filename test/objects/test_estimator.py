@@ -6,6 +6,7 @@ from scipy.spatial.transform import Rotation
 
 from scenes import INTRINSICS, add_s_m, make_scene
 from pose_perception.objects.estimator import (
+    EstimationCancelled,
     EstimatorInputError,
     ObjectPoseEstimator,
     UnknownObjectError,
@@ -157,3 +158,14 @@ def test_every_symmetric_equivalent_of_a_box_pose_gets_the_same_frame(tmp_path):
     # and tracking keeps the frame nearest the previous one
     for S in model.symmetry_transforms:
         assert np.allclose(canonical_symmetric_pose(model, T @ S, reference=T), T, atol=1e-9)
+
+
+def test_a_cancelled_estimate_stops_before_searching(load_ycb):
+    model = load_ycb("006_mustard_bottle")
+    scene = make_scene([model], np.random.default_rng(3))
+    estimator = ObjectPoseEstimator([model])
+    asked = []
+    with pytest.raises(EstimationCancelled):
+        estimator.estimate(None, scene.depth_m, INTRINSICS, cancelled=lambda: asked.append(1) or True)
+    assert asked == [1]
+    assert len(estimator.estimate(None, scene.depth_m, INTRINSICS, cancelled=lambda: False)) == 1

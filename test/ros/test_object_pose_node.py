@@ -177,9 +177,9 @@ def test_a_search_result_is_tracked_through_the_frames_that_arrived_meanwhile(tm
     clip = list(make_sequence("006_mustard_bottle", 9, 3, fps=10.0))
     frames_in = threading.Event()
 
-    def search():
+    def search(cancelled):
         frames_in.wait(30)
-        return estimator.estimate(None, clip[0].depth_m, clip[0].intrinsics)
+        return estimator.estimate(None, clip[0].depth_m, clip[0].intrinsics, cancelled=cancelled)
 
     search_in_background = _BackgroundSearch()
     search_in_background.start(search, _follow_with(estimator))
@@ -203,7 +203,7 @@ def test_frames_kept_for_a_search_are_thinned_not_truncated():
     release = __import__("threading").Event()
     search = _BackgroundSearch(max_frames=4)
     followed = []
-    search.start(lambda: release.wait(30) and ["found"], lambda poses, f: followed.append(f) or poses)
+    search.start(lambda cancelled: release.wait(30) and ["found"], lambda poses, f: followed.append(f) or poses)
     for k in range(1, 10):
         search.add_frame(k)
     release.set()
@@ -218,12 +218,40 @@ def test_a_discarded_search_hands_over_nothing():
 
     release = __import__("threading").Event()
     search = _BackgroundSearch()
-    search.start(lambda: release.wait(30) and ["found before the reset"], lambda poses, f: poses)
+    search.start(lambda cancelled: release.wait(30) and ["found before the reset"], lambda poses, f: poses)
     search.add_frame(1)
     search.discard()
     release.set()
     assert wait_for(lambda: not search.busy(), 10)
     assert search.take() is None
-    search.start(lambda: ["found after"], lambda poses, f: poses)
+    search.start(lambda cancelled: ["found after"], lambda poses, f: poses)
     assert wait_for(lambda: not search.busy(), 10)
     assert search.take() == ["found after"]
+
+
+def test_a_discarded_search_is_told_and_frees_the_slot_at_once():
+    """A search that checks `cancelled` (estimate() does, before each segment) ends as soon as it is discarded,
+    so the next search can start without waiting for the unwanted one to finish."""
+    import threading
+
+    from pose_perception.objects.estimator import EstimationCancelled
+    from pose_perception.ros.object_pose_node import _BackgroundSearch
+
+    started = threading.Event()
+
+    def slow_search(cancelled):
+        started.set()
+        for _ in range(3000):  # 30 s unless told
+            if cancelled():
+                raise EstimationCancelled("estimate() was cancelled")
+            time.sleep(0.01)
+        return ["found before the reset"]
+
+    search = _BackgroundSearch()
+    search.start(slow_search, lambda poses, f: poses)
+    assert started.wait(10) and search.busy()
+    t0 = time.monotonic()
+    search.discard()
+    assert wait_for(lambda: not search.busy(), 5)
+    assert time.monotonic() - t0 < 2.0
+    assert search.take() is None  # the cancellation is not reported as an error either
