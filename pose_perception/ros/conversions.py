@@ -318,15 +318,19 @@ def objects_to_msg(header: Header, objects: Sequence[ObjectPose]):
 
     out = ObjectPoseArray(header=header)
     for o in objects:
-        cov = o.covariance if o.covariance is not None else np.zeros((6, 6))
         sx, sy, sz = (float(v) for v in o.bbox_size_m)
         cx, cy, cz = (float(v) for v in _bbox_center(o))
         out.objects.append(ObjectPoseMsg(
             name=o.name, instance=int(o.instance), score=float(o.score), mesh_resource=o.mesh_uri,
-            pose=PoseWithCovariance(pose=T_to_pose(o.T_cam_obj), covariance=np.asarray(cov, dtype=np.float64).ravel()),
-            bbox_size=Vector3(x=sx, y=sy, z=sz), bbox_center=Point(x=cx, y=cy, z=cz),
+            pose=_pose_with_covariance(o), bbox_size=Vector3(x=sx, y=sy, z=sz), bbox_center=Point(x=cx, y=cy, z=cz),
         ))
     return out
+
+
+def _pose_with_covariance(o: ObjectPose) -> PoseWithCovariance:
+    """o's model pose with its covariance (zeros where unknown)."""
+    cov = o.covariance if o.covariance is not None else np.zeros((6, 6))
+    return PoseWithCovariance(pose=T_to_pose(o.T_cam_obj), covariance=np.asarray(cov, dtype=np.float64).ravel())
 
 
 def _bbox_center(o: ObjectPose) -> np.ndarray:
@@ -343,11 +347,9 @@ def objects_to_detections_msg(header: Header, objects: Sequence[ObjectPose]):
 
     out = Detection3DArray(header=header)
     for o in objects:
-        cov = o.covariance if o.covariance is not None else np.zeros((6, 6))
-        hyp = ObjectHypothesisWithPose()
+        hyp = ObjectHypothesisWithPose(pose=_pose_with_covariance(o))
         hyp.hypothesis.class_id = o.name
         hyp.hypothesis.score = float(o.score)
-        hyp.pose = PoseWithCovariance(pose=T_to_pose(o.T_cam_obj), covariance=np.asarray(cov, dtype=np.float64).ravel())
         det = Detection3D(header=header, id=f"{o.name}_{o.instance}", results=[hyp])
         T_cam_box = o.T_cam_obj.copy()
         T_cam_box[:3, 3] = o.T_cam_obj[:3, :3] @ _bbox_center(o) + o.T_cam_obj[:3, 3]
