@@ -1,6 +1,7 @@
-"""Unseen-object 6D pose accuracy on SYNTHETIC RGB-D scenes: ADD(-S), MSSD/MSPD recall, false positives, vs Open3D.
+"""Unseen-object 6D pose accuracy on SYNTHETIC RGB-D scenes (ADD(-S), MSSD/MSPD, false positives, vs Open3D) or REAL frames.
 
 `pose-perception eval objects [--objects ...] [--scenes N] [--occlusion lo,hi] [--seed S]`; see docs/objects-eval.md.
+`pose-perception eval objects --real [DIR] [--boxes]`: REAL frames, whole YCB-Video catalogue; see docs/objects-real.md.
 """
 from __future__ import annotations
 
@@ -207,6 +208,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu", help="estimator device: cpu | cuda | auto")
     parser.add_argument("--score-threshold", type=float, default=None,
                         help="estimator verification threshold (default: the estimator's own)")
+    from pose_perception.cli.eval_objects_real import add_real_arguments
+
+    add_real_arguments(parser)
     add_common_output(parser)
 
 
@@ -321,6 +325,10 @@ def evaluate(args: argparse.Namespace, log=print) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.real is not None:
+        from pose_perception.cli.eval_objects_real import run_real
+
+        return run_real(args)
     print(f"eval objects on {SYNTHETIC_LABEL}")
     print(f"machine: {machine_description()}")
     print(f"{len(args.objects)} objects x {args.scenes} scenes (+{args.negatives} without the object), 640x480, "

@@ -18,11 +18,13 @@ class SegmentationError(ValueError):
 @dataclass(frozen=True)
 class Segment:
     """points_m (M, 3) float32 camera frame; pixel_index (M,) int64 flat indices into (H, W);
-    bbox_xyxy (4,) int [u0, v0, u1, v1) pixel bounds of the segment."""
+    bbox_xyxy (4,) int [u0, v0, u1, v1) pixel bounds of the segment; source: index of the mask or box it came from
+    (-1: found by the segmentation itself)."""
 
     points_m: np.ndarray
     pixel_index: np.ndarray
     bbox_xyxy: np.ndarray
+    source: int = -1
 
 
 @dataclass(frozen=True)
@@ -47,8 +49,8 @@ def _bbox_of(pixel_index: np.ndarray, width: int) -> np.ndarray:
     return np.array([u.min(), v.min(), u.max() + 1, v.max() + 1], dtype=np.int64)
 
 
-def _segment_from(points: np.ndarray, pix: np.ndarray, width: int) -> Segment:
-    return Segment(points.astype(np.float32), pix.astype(np.int64), _bbox_of(pix, width))
+def _segment_from(points: np.ndarray, pix: np.ndarray, width: int, source: int = -1) -> Segment:
+    return Segment(points.astype(np.float32), pix.astype(np.int64), _bbox_of(pix, width), source)
 
 
 def remove_support_plane(points: np.ndarray, config: SegmentationConfig, seed: int = 0):
@@ -106,7 +108,7 @@ def segment_depth(
             if m.shape == (H, W):
                 sel = m.astype(bool).ravel()[pix]
                 if sel.sum() >= config.cluster_min_points:
-                    segments.append(_segment_from(points[sel], pix[sel], W))
+                    segments.append(_segment_from(points[sel], pix[sel], W, i))
                 continue
             if m.shape != (4,) or not np.all(np.isfinite(m)):
                 raise SegmentationError(
@@ -120,7 +122,7 @@ def segment_depth(
             if sub:
                 biggest = max(sub, key=len)
                 idx = np.flatnonzero(sel)[biggest]
-                segments.append(_segment_from(points[idx], pix[idx], W))
+                segments.append(_segment_from(points[idx], pix[idx], W, i))
         return Segmentation(segments, plane)
 
     idx_fg = np.flatnonzero(keep)
