@@ -11,6 +11,7 @@ import numpy as np
 from pose_perception.core.camera import CameraIntrinsics, backproject
 from pose_perception.core.frames import invert_T
 from pose_perception.core.types import ObjectPose
+from pose_perception.objects.edges import EdgeConfig, image_edges
 from pose_perception.objects.model import ObjectModel
 from pose_perception.objects.registration import (
     ModelIndex,
@@ -22,7 +23,9 @@ from pose_perception.objects.registration import (
     refine_icp,
     refine_icp_visible,
 )
-from pose_perception.objects.segmentation import Segment, SegmentationConfig, segment_depth
+from pose_perception.objects.segmentation import (
+    Segment, SegmentationConfig, cluster_points, remove_flying_pixels, segment_depth,
+)
 from pose_perception.objects.verification import VerificationConfig, projected_bbox, verify_hypotheses
 
 
@@ -43,10 +46,11 @@ class EstimatorConfig:
     """score_threshold: verification score below which nothing is reported (estimate);
     track_score_threshold: below it a tracked object counts as lost and is re-detected;
     max_instances_per_segment: instances searched in one segment (touching objects merge into one segment);
-    min_rest_fraction: after an instance is found, the segment's unexplained rest is searched again only when it
-    holds at least this fraction of the segment's points;
+    min_rest_fraction / min_rest_points: after an instance is found, each connected part of the segment's unexplained
+    rest is searched again when it holds at least this fraction of the segment's points and min_rest_points;
     min_segment_fraction: segments smaller than this fraction of a model's diameter are not tried for it;
-    duplicate_fraction: same-name poses whose centres are closer than this * diameter are one instance."""
+    duplicate_fraction: same-name poses whose centres are closer than this * diameter are one instance;
+    edges: colour-edge settings of the verification's contour test (None: colour unused)."""
 
     segmentation: SegmentationConfig = field(default_factory=SegmentationConfig)
     registration: RegistrationConfig = field(default_factory=RegistrationConfig)
@@ -56,11 +60,13 @@ class EstimatorConfig:
     max_instances_per_segment: int = 3
     min_segment_fraction: float = 0.25
     duplicate_fraction: float = 0.3
-    min_rest_fraction: float = 0.25
+    min_rest_fraction: float = 0.03
+    min_rest_points: int = 60
     track_icp_voxels: tuple[float, ...] = (2.0, 1.0)
     track_stride: int = 3
     redetect_on_loss: bool = True
     seed: int = 0
+    edges: EdgeConfig | None = field(default_factory=EdgeConfig)
 
 
 def resolve_device(device: str) -> str:
@@ -185,7 +191,12 @@ class ObjectPoseEstimator:
                 f"mask_names needs one entry per mask: got {len(mask_names)} names for "
                 f"{0 if masks is None else len(masks)} masks"
             )
-        seg = segment_depth(depth, intrinsics, masks, self.config.segmentation)
+        scfg = self.config.segmentation
+        if scfg.flying_radius_px > 0:  # for the search and its verification alike
+            depth = remove_flying_pixels(depth, scfg.flying_radius_px, scfg.flying_min_gap_m, scfg.flying_gap_per_m)
+        seg = segment_depth(depth, intrinsics, masks, scfg)
+        # Per-frame work done once for every model and segment.
+        edges = image_edges(rgb, self.config.edges) if (rgb is not None and self.config.edges is not None) else None
         self._plane = seg.plane
         found: list[_Candidate] = []
         for segment in seg.segments:
@@ -198,39 +209,47 @@ class ObjectPoseEstimator:
                 name = mask_names[segment.source]
                 searched = {name: index[name]} if name in index else {}
             if searched:
-                found.extend(self._search_segment(searched, segment, depth, intrinsics, seg.plane))
+                found.extend(self._search_segment(searched, segment, depth, intrinsics, seg.plane, edges))
         return self._assign_instances(self._suppress_duplicates(found), previous=[])
 
     def _search_segment(
         self, index: dict[str, ModelIndex], seg: Segment, depth: np.ndarray, intrinsics: CameraIntrinsics, plane,
+        edges=None,
     ) -> list[_Candidate]:
+        """Instances in one segment: the best model's best pose, then what it leaves unexplained, split again into
+        connected parts (touching objects merge into one segment; once one is explained the others come apart),
+        each searched the same way, at most max_instances_per_segment searches in all."""
         cfg = self.config
-        points = seg.points_m
         results: list[_Candidate] = []
-        extent = float(np.max(points.max(0) - points.min(0)))
-        for _ in range(cfg.max_instances_per_segment):
+        todo = [seg.points_m]
+        searches = 0
+        while todo and searches < cfg.max_instances_per_segment:
+            points = todo.pop(0)
             if len(points) < cfg.segmentation.cluster_min_points:
-                break
+                continue
+            extent = float(np.max(points.max(0) - points.min(0)))
             best: _Candidate | None = None
+            searches += 1
             for model_index in index.values():
                 if extent < cfg.min_segment_fraction * model_index.model.diameter_m:
                     continue
-                cand = self._best_pose_in_points(model_index, points, seg.bbox_xyxy, depth, intrinsics, plane)
+                cand = self._best_pose_in_points(model_index, points, seg.bbox_xyxy, depth, intrinsics, plane, edges)
                 if cand is not None and (best is None or cand.score > best.score):
                     best = cand
             if best is None or best.score < cfg.score_threshold:
-                break
+                continue
             results.append(best)
-            # Remove what this instance explains and look for another instance in the rest (only when enough is
-            # left to be an object: noise around an explained instance must not cost another search).
+            # Look for more instances in the rest, part by part; parts too small to be an object (the noise around an
+            # explained instance) must not cost a search.
             rest = self._unexplained(best, points)
-            if len(rest) < max(cfg.segmentation.cluster_min_points, cfg.min_rest_fraction * len(points)):
-                break
-            points = rest
-            extent = float(np.max(points.max(0) - points.min(0)))
+            min_points = max(cfg.min_rest_points, cfg.min_rest_fraction * len(points))
+            for members in cluster_points(rest, cfg.segmentation) if len(rest) >= min_points else []:
+                part = rest[members]
+                if len(part) >= min_points and np.max(np.ptp(part, axis=0)) >= cfg.segmentation.min_extent_m:
+                    todo.append(part)
         return results
 
-    def _best_pose_in_points(self, index: ModelIndex, points, roi, depth, intrinsics, plane) -> _Candidate | None:
+    def _best_pose_in_points(self, index: ModelIndex, points, roi, depth, intrinsics, plane, edges=None) -> _Candidate | None:
         cfg = self.config
         model = index.model
         patch = prepare_patch(points, model, cfg.registration, seed=cfg.seed)
@@ -272,7 +291,7 @@ class ObjectPoseEstimator:
             refined += part
             scores += verify_hypotheses(
                 model, part, depth, intrinsics, cfg.verification, roi_xyxy=roi, device=self.device, plane=plane,
-                plane_tol_m=1.5 * cfg.segmentation.plane_distance_m, min_score=cfg.score_threshold,
+                plane_tol_m=1.5 * cfg.segmentation.plane_distance_m, min_score=cfg.score_threshold, edges=edges,
             )
             if scores[0].score >= 1.0:
                 break

@@ -30,7 +30,12 @@ class Segment:
 @dataclass(frozen=True)
 class SegmentationConfig:
     """stride: depth subsampling in pixels; voxel_m: clustering resolution; plane_*: support-plane RANSAC;
-    cluster_eps_m / min_points: DBSCAN; min/max_extent_m: clusters outside are dropped (noise / walls)."""
+    cluster_eps_m / min_points: DBSCAN; min/max_extent_m: clusters outside are dropped (noise / walls);
+    max_extra_planes: further support surfaces removed after the dominant one (a chair seat or a writing tablet in
+    front of the floor), each parallel to it (|cos| > extra_plane_cos), holding at least extra_plane_min_fraction of
+    the points in one connected region spanning at least extra_plane_min_span_m along both of its in-plane axes
+    (larger than the faces of the objects that stand on it, which must not be removed as planes), and at least
+    extra_plane_min_offset_m above or below the dominant one; flying_*: remove_flying_pixels (radius 0: off)."""
 
     stride: int = 2
     voxel_m: float = 0.008
@@ -42,6 +47,14 @@ class SegmentationConfig:
     min_extent_m: float = 0.02
     max_extent_m: float = 1.0
     max_depth_m: float = 3.0
+    max_extra_planes: int = 3
+    flying_radius_px: int = 2
+    flying_min_gap_m: float = 0.015
+    flying_gap_per_m: float = 0.01
+    extra_plane_cos: float = 0.95
+    extra_plane_min_fraction: float = 0.04
+    extra_plane_min_span_m: float = 0.25
+    extra_plane_min_offset_m: float = 0.04
 
 
 def _bbox_of(pixel_index: np.ndarray, width: int) -> np.ndarray:
@@ -53,25 +66,88 @@ def _segment_from(points: np.ndarray, pix: np.ndarray, width: int, source: int =
     return Segment(points.astype(np.float32), pix.astype(np.int64), _bbox_of(pix, width), source)
 
 
-def remove_support_plane(points: np.ndarray, config: SegmentationConfig, seed: int = 0):
-    """points (N, 3) -> (keep mask (N,) bool, plane (4,) | None). Removes the dominant plane and what lies behind it."""
+def _fit_plane(points: np.ndarray, config: SegmentationConfig, seed: int):
+    """RANSAC plane (4,) oriented towards the camera and its inlier mask over points (N, 3) (voxel-downsampled
+    fit, inliers re-counted on all points), or (None, None) with too few points."""
     import open3d as o3d
 
     if len(points) < 50:
-        return np.ones(len(points), bool), None
+        return None, None
     pcd = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(points.astype(np.float64)))
     down = pcd.voxel_down_sample(config.voxel_m)
     if len(down.points) < 50:
-        return np.ones(len(points), bool), None
+        return None, None
     o3d.utility.random.seed(seed)
     plane, inliers = down.segment_plane(config.plane_distance_m, 3, config.plane_iterations)
-    if len(inliers) < config.plane_min_fraction * len(down.points):
-        return np.ones(len(points), bool), None
     plane = np.asarray(plane, dtype=np.float64)
     if plane[3] < 0:  # orient the normal towards the camera (origin on the positive side)
         plane = -plane
-    dist = points @ plane[:3] + plane[3]
-    return dist > config.plane_distance_m, plane
+    return plane, len(inliers) / len(down.points)
+
+
+def _in_plane_span(points: np.ndarray) -> float:
+    """Smaller of the two in-plane extents (m) of points (N, 3) lying on a plane (robust: 2-98 percentiles)."""
+    c = points - points.mean(axis=0)
+    _, _, Vt = np.linalg.svd(c[:: max(1, len(c) // 2000)], full_matrices=False)
+    proj = c @ Vt[:2].T
+    lo, hi = np.percentile(proj, [2, 98], axis=0)
+    return float(np.min(hi - lo))
+
+
+def _plane_tolerance(points: np.ndarray, config: SegmentationConfig) -> np.ndarray:
+    """Distance (N,) from a plane within which points (N, 3) count as on it: plane_distance_m up to 1 m, then
+    growing with the square of the depth, as depth noise does (a floor 1.7 m away is 3x noisier)."""
+    return config.plane_distance_m * np.maximum(1.0, points[:, 2].astype(np.float64) ** 2)
+
+
+def remove_support_plane(points: np.ndarray, config: SegmentationConfig, seed: int = 0):
+    """points (N, 3) -> (keep mask (N,) bool, plane (4,) | None). Removes the dominant plane and what lies behind it
+    (within _plane_tolerance),
+    then up to config.max_extra_planes further support surfaces parallel to it (only their own points: what lies
+    below a chair seat is still seen)."""
+    plane, fraction = _fit_plane(points, config, seed)
+    if plane is None or fraction < config.plane_min_fraction:
+        return np.ones(len(points), bool), None
+    keep = points @ plane[:3] + plane[3] > _plane_tolerance(points, config)
+    for k in range(config.max_extra_planes):
+        rest = np.flatnonzero(keep)
+        extra, _ = _fit_plane(points[rest], config, seed + 1 + k)
+        if extra is None or abs(float(extra[:3] @ plane[:3])) < config.extra_plane_cos:
+            break
+        if abs(extra[3] - plane[3]) < config.extra_plane_min_offset_m:
+            continue  # the noisy top of the dominant surface, not another one
+        on = np.flatnonzero(np.abs(points[rest] @ extra[:3] + extra[3]) < _plane_tolerance(points[rest], config))
+        # The inliers of a plane fitted through a cluttered scene include slices of every object at that height: a
+        # support surface is one large connected region of them.
+        parts = cluster_points(points[rest[on]], config) if len(on) >= config.cluster_min_points else []
+        region = rest[on[max(parts, key=len)]] if parts else np.zeros(0, np.int64)
+        if len(region) < config.extra_plane_min_fraction * len(points) or \
+                _in_plane_span(points[region]) < config.extra_plane_min_span_m:
+            continue
+        keep[region] = False
+    return keep, plane
+
+
+def remove_flying_pixels(depth_m: np.ndarray, radius_px: int = 2, min_gap_m: float = 0.015,
+                         gap_per_m: float = 0.01) -> np.ndarray:
+    """Copy of depth_m (H, W) float32 metres (NaN invalid) with "flying pixels" set to NaN: pixels whose depth lies
+    between a nearer and a farther surface within radius_px, more than min_gap_m + gap_per_m * depth from both.
+
+    Real depth sensors (stereo and time of flight alike) return such in-between depths along the silhouettes of
+    objects in front of a distant background; they form thin streaks floating in free space, which a thin model (a
+    marker, a clamp's handle) fits well. Pixels on either surface of the jump are kept."""
+    from scipy import ndimage
+
+    size = 2 * radius_px + 1
+    valid = np.isfinite(depth_m)
+    lo = ndimage.minimum_filter(np.where(valid, depth_m, np.inf), size=size)
+    hi = ndimage.maximum_filter(np.where(valid, depth_m, -np.inf), size=size)
+    gap = min_gap_m + gap_per_m * np.where(valid, depth_m, 0.0)
+    with np.errstate(invalid="ignore"):
+        flying = valid & (depth_m - lo > gap) & (hi - depth_m > gap)
+    out = depth_m.astype(np.float32, copy=True)
+    out[flying] = np.nan
+    return out
 
 
 @dataclass(frozen=True)
@@ -118,7 +194,7 @@ def segment_depth(
             sel = keep & (u >= m[0]) & (u < m[2]) & (v >= m[1]) & (v < m[3])
             if sel.sum() < config.cluster_min_points:
                 continue
-            sub = _clusters(points[sel], config)
+            sub = cluster_points(points[sel], config)
             if sub:
                 biggest = max(sub, key=len)
                 idx = np.flatnonzero(sel)[biggest]
@@ -129,7 +205,7 @@ def segment_depth(
     if len(idx_fg) < config.cluster_min_points:
         return Segmentation([], plane)
     segments = []
-    for members in _clusters(points[idx_fg], config):
+    for members in cluster_points(points[idx_fg], config):
         idx = idx_fg[members]
         ext = points[idx].max(axis=0) - points[idx].min(axis=0)
         if ext.max() < config.min_extent_m or ext.max() > config.max_extent_m:
@@ -138,7 +214,7 @@ def segment_depth(
     return Segmentation(segments, plane)
 
 
-def _clusters(points: np.ndarray, config: SegmentationConfig) -> list[np.ndarray]:
+def cluster_points(points: np.ndarray, config: SegmentationConfig) -> list[np.ndarray]:
     """DBSCAN on a voxel grid of points (N, 3); returns, per cluster, indices into points."""
     import open3d as o3d
 

@@ -39,8 +39,24 @@ class VerificationConfig:
     impossible and lets the plane "occlude" the model for free; support = 1 - fraction of the model's surface
     samples below the plane / max_below_fraction, clipped to [0, 1].
     score = fit_term * min(1, visible_fraction / full_visibility) * min(1, boundary / full_boundary) * support,
-    fit_term = clip((fit - fit_zero) / (fit_full - fit_zero), 0, 1). Seeing through the model (violating) weighs
-    more than a match: any surface at the right depth matches, but the background behind the model contradicts
+    fit_term = clip((fit - fit_zero) / (fit_full - fit_zero), 0, 1).
+    With the colour image's edges (objects/edges.py), the silhouette contour must lie on image edges of the same
+    orientation: edge = supported / usable contour pixels (those not behind an occluder), and the score is also
+    multiplied by clip((edge - edge_zero) / (edge_full - edge_zero), 0, 1); a model fitted into part of a larger
+    surface, or onto texture-less depth artefacts, has its contour where the image has no edge. Ring pixels that
+    continue the surface next to a supported contour pixel do not count against the boundary: two objects touching
+    at the same depth (a drill lying on a box) are told apart by colour where depth cannot (edge_forgives_boundary).
+    Embedded: a rendered pixel whose observation lies in front of it by less than max(embed_m, 2 tau) puts the model's
+    surface just inside an observed surface (a can fitted inside a bottle, a banana sunk into a chair's back): solid
+    objects do not interpenetrate, and a real occluder stands clear in front, so such pixels weigh embedded_weight in
+    the fit's denominator instead of counting as occluded.
+    In image: objects largely outside the image cannot be verified (their boundary and most of their surface are
+    not seen): the score is multiplied by clip((f - in_image_zero) / (in_image_full - in_image_zero), 0, 1), f the
+    share of the model's surface samples that project into the image.
+    Missing depth is forgiven in proportion to how well the contour lies on edges, clip((edge - a) / (b - a), 0, 1)
+    for edge_explains_missing = (a, b): where the image confirms the outline, the object is there and its surface
+    (shiny metal lids, dark plastic) returned no depth; a pose over beyond-range background has no such outline.
+    Seeing through the model (violating) weighs more than a match: any surface at the right depth matches, but the background behind the model contradicts
     it. On SYNTHETIC YCB scenes with sensor noise, true poses mostly reach fit 0.88-0.99; another object's surface
     mostly stays below 0.85, and those above are told apart by the boundary and support tests. The weights and
     the fit_zero/fit_full ramp were chosen on eval seeds 0-2 and checked on seeds 3-4 (docs/objects.md)."""
@@ -64,6 +80,14 @@ class VerificationConfig:
     ring_px: int = 10
     stride: int = 2
     margin_px: int = 12
+    edge_zero: float = 0.35
+    edge_full: float = 0.65
+    edge_explains_missing: tuple[float, float] = (0.6, 0.9)
+    embed_m: float = 0.03
+    embedded_weight: float = 1.0
+    in_image_zero: float = 0.6
+    in_image_full: float = 0.9
+    edge_forgives_boundary: bool = True
 
 
 @dataclass(frozen=True)
@@ -81,6 +105,9 @@ class Verification:
     support: float = 1.0
     n_wrong_normal: int = 0
     n_missing: int = 0
+    edge: float | None = None  # None: no colour image, or no contour pixel could vote
+    n_embedded: int = 0
+    in_image: float = 1.0
 
 
 def projected_bbox(model: ObjectModel, T_cam_obj: np.ndarray, intrinsics: CameraIntrinsics) -> np.ndarray | None:
@@ -146,7 +173,7 @@ def observed_normals(points_hw3: np.ndarray, step: int = 1, max_jump_m: float = 
 
 def boundary_scores(
     dr_grid, pts_grid, normals_grid, plane, tau: float, gap_cells: int, ring_cells: int, plane_tol_m: float,
-    min_informative: float = 0.25,
+    min_informative: float = 0.25, contour_on_edge=None,
 ) -> np.ndarray:
     """dr_grid (B, h, w) rendered model depth (NaN off the model); pts_grid (h, w, 3) observed camera-frame
     points (NaN invalid); normals_grid (h, w, 3) observed normals; plane (4,) or None -> boundary score (B,) in [0, 1].
@@ -157,6 +184,8 @@ def boundary_scores(
     jump or a crease. Only ring pixels whose q is about as near as the silhouette count: next to an occluded part
     of the model the occluder is what is seen. Ring pixels that are missing, on the support plane or closer than
     q (occluders) say nothing. 1 when nothing is said.
+    contour_on_edge (B, h, w) bool or None: silhouette contour pixels lying on an image edge; a ring pixel whose
+    nearest contour pixel is one of them is not a continuation (the image shows the object ending there).
     boundary = 1 - continuations / max(informative pixels, min_informative * ring pixels)."""
     from scipy import ndimage
 
@@ -196,6 +225,11 @@ def boundary_scores(
             d_depth = P[:, 2] - Q[:, 2]
             cont = (d_plane < tau) & (np.abs(d_depth) < 3 * tau)
             background = ~cont & (d_depth > 0)
+        if contour_on_edge is not None and cont.any():
+            edge_b = contour_on_edge[b]
+            contour_b = mask & ~ndimage.binary_erosion(mask, border_value=0)
+            _, (cy, cx) = ndimage.distance_transform_edt(~contour_b, return_indices=True)
+            cont &= ~edge_b[cy[ry, rx], cx[ry, rx]]
         # A handful of informative pixels (most of the ring on the table or missing) must not decide alone.
         n = max(cont.sum() + background.sum(), min_informative * ring_all.sum())
         out[b] = 1.0 - cont.sum() / n if n > 0 else 1.0
@@ -232,13 +266,14 @@ def _scores_numpy(dr, nr, do, no, tau, cfg: VerificationConfig):
         close = both & (np.abs(diff) < tau)
         occluded = both & (diff < -tau)
         violating = both & (diff > tau)
+        embedded = occluded & (diff > -max(cfg.embed_m, 2.0 * tau))
     cos = np.abs(np.nan_to_num(np.einsum("bnk,nk->bn", np.nan_to_num(nr), np.nan_to_num(no))))
     unknown = ~np.isfinite(no).all(axis=1)[None]  # no observed normal: the depth test alone decides
     matched = close & ((cos > cfg.normal_cos) | unknown)
     wrong_normal = close & ~matched
     n_r, n_m, n_v, n_o = rendered.sum(1), matched.sum(1), violating.sum(1), occluded.sum(1)
     n_w = wrong_normal.sum(1)
-    return n_r, n_m, n_v, n_o, n_w
+    return n_r, n_m, n_v, n_o, n_w, embedded.sum(1)
 
 
 def _scores_torch(dr, nr, do, no, tau, cfg: VerificationConfig, device: str):
@@ -254,11 +289,12 @@ def _scores_torch(dr, nr, do, no, tau, cfg: VerificationConfig, device: str):
     close = both & (diff.abs() < tau)
     occluded = both & (diff < -tau)
     violating = both & (diff > tau)
+    embedded = occluded & (diff > -max(cfg.embed_m, 2.0 * tau))
     cos = torch.einsum("bnk,nk->bn", nr_t, no_t).abs()
     unknown = ~torch.isfinite(torch.as_tensor(no, device=device)).all(dim=1)[None]
     matched = close & ((cos > cfg.normal_cos) | unknown)
     wrong_normal = close & ~matched
-    out = [x.sum(1).cpu().numpy() for x in (rendered, matched, violating, occluded, wrong_normal)]
+    out = [x.sum(1).cpu().numpy() for x in (rendered, matched, violating, occluded, wrong_normal, embedded)]
     return tuple(out)
 
 
@@ -273,6 +309,7 @@ def verify_hypotheses(
     plane: np.ndarray | None = None,
     plane_tol_m: float = 0.015,
     min_score: float = 0.0,
+    edges=None,
 ) -> list[Verification]:
     """Score each T_cam_obj in `poses` against depth_m (H, W) float32 metres (NaN invalid).
 
@@ -282,6 +319,7 @@ def verify_hypotheses(
     min_score: the missing-depth and boundary tests (the costliest parts, which can only lower a score) are skipped
     for hypotheses whose score stays below min_score without them; their score is that upper bound, their boundary
     NaN and n_missing 0. With min_score = the caller's threshold, every decision against it is unchanged.
+    edges: ImageEdges of the colour image (objects/edges.py) or None (no contour test).
     """
     boxes = [b for b in (projected_bbox(model, T, intrinsics) for T in poses) if b is not None]
     if roi_xyxy is not None:
@@ -306,9 +344,9 @@ def verify_hypotheses(
     for i, T in enumerate(poses):
         dr[i], nr[i] = cast_model(model.scene, T, dirs)
     if device.startswith("cuda"):
-        n_r, n_m, n_v, n_o, n_w = _scores_torch(dr, nr, do, no, tau, config, device)
+        n_r, n_m, n_v, n_o, n_w, n_e = _scores_torch(dr, nr, do, no, tau, config, device)
     else:
-        n_r, n_m, n_v, n_o, n_w = _scores_numpy(dr, nr, do, no, tau, config)
+        n_r, n_m, n_v, n_o, n_w, n_e = _scores_numpy(dr, nr, do, no, tau, config)
     support = np.ones(len(poses))
     if plane is not None:
         for i, T in enumerate(poses):
@@ -316,18 +354,47 @@ def verify_hypotheses(
             below = np.mean(pts @ plane[:3] + plane[3] < -config.plane_penetration_m)
             support[i] = float(np.clip(1.0 - below / config.max_below_fraction, 0.0, 1.0))
     visible = n_m / np.maximum(n_r, 1)
+    grid_hw = (len(v), len(u))
+    edge = np.full(len(poses), np.nan)
+    edge_term = np.ones(len(poses))
+    on_edge = None
+    if edges is not None:
+        from pose_perception.objects.edges import contour_support
+
+        inside = np.isfinite(dr).reshape(len(poses), *grid_hw)
+        with np.errstate(invalid="ignore"):
+            hidden = (do[None] < dr - tau).reshape(len(poses), *grid_hw)  # an occluder's edge is seen there
+        _, on_edge, edge = contour_support(edges, inside, u, v, usable=~hidden)
+        if config.edge_full > config.edge_zero:
+            edge_term = np.where(np.isfinite(edge), np.clip(
+                (edge - config.edge_zero) / (config.edge_full - config.edge_zero), 0.0, 1.0), 1.0)
+
+    in_image = np.ones(len(poses))
+    if config.in_image_full > config.in_image_zero:
+        for i, T in enumerate(poses):
+            pc = model.points @ T[:3, :3].T.astype(np.float32) + T[:3, 3].astype(np.float32)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                uv = project(pc, intrinsics.K)
+                inside_img = (uv[:, 0] >= 0) & (uv[:, 0] < intrinsics.width) & (uv[:, 1] >= 0) & (uv[:, 1] < intrinsics.height)
+            in_image[i] = np.clip((inside_img.mean() - config.in_image_zero)
+                                  / (config.in_image_full - config.in_image_zero), 0.0, 1.0)
+    missing_weight = np.full(len(poses), config.missing_weight)
+    if edges is not None:
+        a, b = config.edge_explains_missing
+        missing_weight *= 1.0 - np.clip((np.nan_to_num(edge, nan=0.0) - a) / max(b - a, 1e-9), 0.0, 1.0)
 
     def score_bound(n_x):  # the score with a perfect boundary, and the fit
-        denom = n_m + config.violating_weight * n_v + config.normal_penalty * n_w + config.missing_weight * n_x
+        denom = (n_m + config.violating_weight * n_v + config.normal_penalty * n_w + missing_weight * n_x
+                 + config.embedded_weight * n_e)
         fit = np.where(denom > 0, n_m / np.maximum(denom, 1e-12), 0.0)
         fit_term = np.clip((fit - config.fit_zero) / (config.fit_full - config.fit_zero), 0.0, 1.0)
-        return fit_term * np.minimum(1.0, visible / config.full_visibility) * support, fit
+        return fit_term * np.minimum(1.0, visible / config.full_visibility) * support * edge_term * in_image, fit
 
     # Missing depth can only lower a score: it is counted (a costlier test) where the score can still reach min_score.
     n_x = np.zeros(len(poses), dtype=np.int64)
     todo = np.flatnonzero((n_r > 0) & (score_bound(n_x)[0] >= min_score) & (np.isfinite(dr) & ~np.isfinite(do)).any(1))
     if len(todo) and config.missing_weight > 0:
-        expected = _where_depth_expected(dr[todo], nr[todo], dirs, do, (len(v), len(u)), tau, config)
+        expected = _where_depth_expected(dr[todo], nr[todo], dirs, do, grid_hw, tau, config)
         n_x[todo] = (expected & ~np.isfinite(do)[None]).sum(1)
     bound, fit = score_bound(n_x)
     boundary = np.full(len(poses), np.nan)
@@ -338,6 +405,7 @@ def verify_hypotheses(
         boundary[todo] = boundary_scores(
             dr[todo].reshape(len(todo), len(v), len(u)), pts_grid, no.reshape(len(v), len(u), 3), plane, tau,
             gap_cells, ring_cells, plane_tol_m,
+            contour_on_edge=on_edge[todo] if (on_edge is not None and config.edge_forgives_boundary) else None,
         )
     results = []
     for i in range(len(poses)):
@@ -351,6 +419,8 @@ def verify_hypotheses(
             Verification(
                 score, float(fit[i]), float(visible[i]), int(n_r[i]), int(n_m[i]), int(n_v[i]), int(n_o[i]),
                 float(boundary[i]), float(support[i]), int(n_w[i]), int(n_x[i]),
+                float(edge[i]) if np.isfinite(edge[i]) else None, int(n_e[i]),
+                float(in_image[i]),
             )
         )
     return results

@@ -89,7 +89,7 @@ def test_unknown_observed_normal_is_judged_by_depth_alone():
     nr = np.tile(np.array([0.0, 0.0, -1.0], np.float32), (1, 4, 1))
     do = np.full(4, 0.5, np.float32)
     no = np.array([[0, 0, -1], [1, 0, 0], [np.nan] * 3, [np.nan] * 3], np.float32)
-    n_r, n_m, n_v, n_o, n_w = _scores_numpy(dr, nr, do, no, 0.01, VerificationConfig())
+    n_r, n_m, n_v, n_o, n_w, _ = _scores_numpy(dr, nr, do, no, 0.01, VerificationConfig())
     assert (n_r[0], n_m[0], n_w[0]) == (4, 3, 1)  # the perpendicular normal is wrong; unknown ones match
 
 
