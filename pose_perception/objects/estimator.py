@@ -3,6 +3,7 @@
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field, replace
 from typing import Callable, Sequence
 
@@ -13,6 +14,7 @@ from pose_perception.core.frames import invert_T
 from pose_perception.core.types import ObjectPose
 from pose_perception.objects.edges import EdgeConfig, image_edges
 from pose_perception.objects.model import ObjectModel
+from pose_perception.objects.prefilter import PrefilterConfig, could_be_part, fits_alone, segment_shape, size_rank
 from pose_perception.objects.registration import (
     ModelIndex,
     RegistrationConfig,
@@ -50,7 +52,11 @@ class EstimatorConfig:
     rest is searched again when it holds at least this fraction of the segment's points and min_rest_points;
     min_segment_fraction: segments smaller than this fraction of a model's diameter are not tried for it;
     duplicate_fraction: same-name poses whose centres are closer than this * diameter are one instance;
-    edges: colour-edge settings of the verification's contour test (None: colour unused)."""
+    edges: colour-edge settings of the verification's contour test (None: colour unused);
+    prefilter: the size test that decides which models a segment is searched for (None: every model);
+    time_budget_s: estimate() starts no new model search after this many seconds (None: no limit); the segments
+    and, within each, the likeliest models by size come first, so an exhausted budget drops the unlikely searches.
+    What was skipped is in last_stats."""
 
     segmentation: SegmentationConfig = field(default_factory=SegmentationConfig)
     registration: RegistrationConfig = field(default_factory=RegistrationConfig)
@@ -67,6 +73,8 @@ class EstimatorConfig:
     redetect_on_loss: bool = True
     seed: int = 0
     edges: EdgeConfig | None = field(default_factory=EdgeConfig)
+    prefilter: PrefilterConfig | None = field(default_factory=PrefilterConfig)
+    time_budget_s: float | None = None
 
 
 def resolve_device(device: str) -> str:
@@ -126,6 +134,8 @@ class ObjectPoseEstimator:
         # Support plane of the last full estimation: tracking reuses it (no per-frame plane fit) so that the
         # verification's boundary and support tests see the table as the table.
         self._plane: np.ndarray | None = None
+        # What the last estimate() did: segments, model searches run and skipped (by the time budget).
+        self.last_stats: dict = {}
         for m in models:
             self.add_model(m)
 
@@ -199,6 +209,9 @@ class ObjectPoseEstimator:
         edges = image_edges(rgb, self.config.edges) if (rgb is not None and self.config.edges is not None) else None
         self._plane = seg.plane
         found: list[_Candidate] = []
+        budget = self.config.time_budget_s
+        stats = {"segments": len(seg.segments), "searches": 0, "skipped": 0,
+                 "deadline": None if budget is None else time.monotonic() + budget}
         for segment in seg.segments:
             if cancelled is not None and cancelled():
                 raise EstimationCancelled("estimate() was cancelled")
@@ -209,12 +222,14 @@ class ObjectPoseEstimator:
                 name = mask_names[segment.source]
                 searched = {name: index[name]} if name in index else {}
             if searched:
-                found.extend(self._search_segment(searched, segment, depth, intrinsics, seg.plane, edges))
+                found.extend(self._search_segment(searched, segment, depth, intrinsics, seg.plane, edges, stats))
+        stats.pop("deadline")
+        self.last_stats = stats
         return self._assign_instances(self._suppress_duplicates(found), previous=[])
 
     def _search_segment(
         self, index: dict[str, ModelIndex], seg: Segment, depth: np.ndarray, intrinsics: CameraIntrinsics, plane,
-        edges=None,
+        edges=None, stats: dict | None = None,
     ) -> list[_Candidate]:
         """Instances in one segment: the best model's best pose, then what it leaves unexplained, split again into
         connected parts (touching objects merge into one segment; once one is explained the others come apart),
@@ -227,15 +242,25 @@ class ObjectPoseEstimator:
             points = todo.pop(0)
             if len(points) < cfg.segmentation.cluster_min_points:
                 continue
-            extent = float(np.max(points.max(0) - points.min(0)))
             best: _Candidate | None = None
             searches += 1
-            for model_index in index.values():
-                if extent < cfg.min_segment_fraction * model_index.model.diameter_m:
-                    continue
-                cand = self._best_pose_in_points(model_index, points, seg.bbox_xyxy, depth, intrinsics, plane, edges)
-                if cand is not None and (best is None or cand.score > best.score):
-                    best = cand
+            # Models that alone can explain the segment first; the others (it may hold several touching objects) only
+            # when none of those did.
+            for group in self._models_for(index, points, plane):
+                if best is not None and best.score >= cfg.score_threshold:
+                    break
+                for model_index in group:
+                    if best is not None and best.score >= 1.0:
+                        break  # the maximum: no later model can replace it (ties keep the first)
+                    if stats is not None:
+                        if stats["deadline"] is not None and time.monotonic() > stats["deadline"]:
+                            stats["skipped"] += 1
+                            continue
+                        stats["searches"] += 1
+                    cand = self._best_pose_in_points(
+                        model_index, points, seg.bbox_xyxy, depth, intrinsics, plane, edges)
+                    if cand is not None and (best is None or cand.score > best.score):
+                        best = cand
             if best is None or best.score < cfg.score_threshold:
                 continue
             results.append(best)
@@ -248,6 +273,20 @@ class ObjectPoseEstimator:
                 if len(part) >= min_points and np.max(np.ptp(part, axis=0)) >= cfg.segmentation.min_extent_m:
                     todo.append(part)
         return results
+
+    def _models_for(self, index: dict[str, ModelIndex], points: np.ndarray, plane) -> list[list[ModelIndex]]:
+        """The models worth searching in a segment (points (N, 3)) as two groups, each likeliest first: those that
+        alone can explain it, then those that can only be part of it (EstimatorConfig.prefilter)."""
+        cfg = self.config
+        extent = float(np.max(points.max(0) - points.min(0)))
+        cands = [ix for ix in index.values() if extent >= cfg.min_segment_fraction * ix.model.diameter_m]
+        if cfg.prefilter is None or len(cands) <= 1:
+            return [cands]
+        shape = segment_shape(points, plane)
+        cands = sorted(cands, key=lambda ix: size_rank(ix.model, shape))
+        alone = [ix for ix in cands if fits_alone(ix.model, shape, cfg.prefilter)]
+        part = [ix for ix in cands if ix not in alone and could_be_part(ix.model, shape, cfg.prefilter)]
+        return [alone, part]
 
     def _best_pose_in_points(self, index: ModelIndex, points, roi, depth, intrinsics, plane, edges=None) -> _Candidate | None:
         cfg = self.config

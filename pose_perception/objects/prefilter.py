@@ -1,0 +1,89 @@
+"""Which catalogue models can explain a segment at all: a cheap size test before the costly search.
+
+With a catalogue of tens of meshes the search (features, hypotheses, ICP, verification per model and segment) is
+what costs; most models cannot fit a given segment (a pitcher in a 3 cm high clamp, a marker in a cereal box), and
+the visible points already bound the object's size from below.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class PrefilterConfig:
+    """A model of diameter d and bounding-box extents D1 >= D2 >= D3 can explain a segment whose robust extent (2-98
+    percentiles along its principal axes) is e1 >= e2 >= e3 and whose height above the support plane is h when
+    - e1 <= max_extent_factor * d + slack_m (the visible part is never larger than the object),
+    - e2 <= max_extent_factor * hypot(D2, D3) + slack_m (nor wider across its longest axis than its cross-section),
+    - e1 * e2 >= min_area_factor * D1 * D2 (some view shows at least this much of it, even when partly hidden:
+      0.25 leaves room for half the object hidden in both directions),
+    - with a support plane, min_height_factor * D3 - height_slack_m <= h <= D1 + height_slack_m (resting on the plane
+      it stands at most D1 and, lying flat, at least D3 high; an object on top of another is part of a merged
+      segment, which the fallback below covers).
+    The lower bounds (area, least height) hold for a segment in which touching objects merged too: a model failing
+    them is never searched. The upper bounds fail for merged segments: a model failing only them is searched after
+    the others, and only when none of those explained the segment (fits_alone / could_be_part)."""
+
+    max_extent_factor: float = 1.15
+    min_area_factor: float = 0.25
+    min_height_factor: float = 0.8
+    slack_m: float = 0.02
+    height_slack_m: float = 0.015
+
+
+@dataclass(frozen=True)
+class SegmentShape:
+    """extents_m (3,) robust principal extents, largest first; height_m: height of its top above the support
+    plane (NaN without a plane)."""
+
+    extents_m: np.ndarray
+    height_m: float
+
+
+def segment_shape(points_m: np.ndarray, plane: np.ndarray | None) -> SegmentShape:
+    """points_m (N, 3) camera-frame points of a segment; plane (4,) support plane or None."""
+    p = np.asarray(points_m, dtype=np.float64)
+    sub = p[:: max(1, len(p) // 3000)]
+    c = sub - sub.mean(axis=0)
+    _, _, Vt = np.linalg.svd(c, full_matrices=False)
+    proj = c @ Vt.T
+    lo, hi = np.percentile(proj, [2, 98], axis=0)
+    ext = np.sort(hi - lo)[::-1]
+    height = float("nan")
+    if plane is not None:
+        height = float(np.percentile(sub @ plane[:3] + plane[3], 98))
+    return SegmentShape(ext, height)
+
+
+def model_extents(model) -> np.ndarray:
+    """(3,) bounding-box extents of an ObjectModel, largest first."""
+    return np.sort(np.asarray(model.bbox_size_m, dtype=np.float64))[::-1]
+
+
+def could_be_part(model, shape: SegmentShape, config: PrefilterConfig = PrefilterConfig()) -> bool:
+    """The lower bounds: the segment is large and tall enough to hold (a partly hidden view of) the model."""
+    D = model_extents(model)
+    if shape.extents_m[0] * shape.extents_m[1] < config.min_area_factor * D[0] * D[1]:
+        return False
+    h = shape.height_m
+    return not (np.isfinite(h) and h < config.min_height_factor * D[2] - config.height_slack_m)
+
+
+def fits_alone(model, shape: SegmentShape, config: PrefilterConfig = PrefilterConfig()) -> bool:
+    """could_be_part and the upper bounds: the model alone can explain the whole segment."""
+    D = model_extents(model)
+    if shape.extents_m[0] > config.max_extent_factor * model.diameter_m + config.slack_m:
+        return False
+    if shape.extents_m[1] > config.max_extent_factor * float(np.hypot(D[1], D[2])) + config.slack_m:
+        return False
+    h = shape.height_m
+    if np.isfinite(h) and h > D[0] + config.height_slack_m:
+        return False
+    return could_be_part(model, shape, config)
+
+
+def size_rank(model, shape: SegmentShape) -> float:
+    """Lower is likelier: how far the segment's largest extent is from what a view of the model usually shows."""
+    return abs(float(np.log(max(shape.extents_m[0], 1e-3) / (0.8 * model_extents(model)[0]))))
