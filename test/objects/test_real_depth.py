@@ -41,8 +41,9 @@ def test_a_second_support_surface_is_removed_but_not_an_object_face():
     """A table (1 m away, facing the camera) and a raised 40 x 40 cm tablet parallel to it: both go. A 12 x 12 cm box
     top standing on the table at the tablet's offset is an object's face, and stays."""
     table = _plane_points(lambda x, y: np.full_like(x, 1.0), (-0.6, 0.6), (-0.5, 0.5))
-    tablet = _plane_points(lambda x, y: np.full_like(x, 0.8), (-0.5, -0.1), (-0.4, 0.0))
-    box_top = _plane_points(lambda x, y: np.full_like(x, 0.8), (0.2, 0.32), (0.1, 0.22))
+    # sampled finer than the clustering distance (2 cm), as a depth image samples them
+    tablet = _plane_points(lambda x, y: np.full_like(x, 0.8), (-0.5, -0.1), (-0.4, 0.0), step=0.01)
+    box_top = _plane_points(lambda x, y: np.full_like(x, 0.8), (0.2, 0.32), (0.1, 0.22), step=0.01)
     pts = np.concatenate([table, tablet, box_top]).astype(np.float32)
     keep, plane = remove_support_plane(pts, SegmentationConfig())
     assert plane is not None and abs(plane[2]) > 0.99
