@@ -19,9 +19,7 @@ class EdgeConfig:
     magnitude_over_median x the image's median magnitude where that is higher (a noisy, high-gain image or a frame
     full of carpet has strong gradients everywhere; the outlines of objects are still among its strongest); spread_px: an edge
     supports contour pixels within this distance (pose error, colour-depth registration error); tolerance_bins:
-    orientation bins either side that still agree (1 bin = 180 / n_bins deg); texture_*: where more than
-    texture_density of the pixels in a texture_window_px square are edges (carpet, fabric, printed clutter) an edge
-    along a contour is no evidence: any outline finds one there, so contour pixels there neither support nor count."""
+    orientation bins either side that still agree (1 bin = 180 / n_bins deg)."""
 
     n_bins: int = 8
     magnitude: float = 40.0
@@ -29,19 +27,15 @@ class EdgeConfig:
     blur_sigma: float = 1.0
     spread_px: int = 3
     tolerance_bins: int = 1
-    texture_window_px: int = 15
-    texture_density: float = 0.6
 
 
 @dataclass(frozen=True)
 class ImageEdges:
     """spread (n_bins, H, W) bool: an edge of that orientation bin lies within spread_px of the pixel;
-    any_edge (H, W) bool: an edge of any orientation lies within spread_px; textured (H, W) bool: dense edges
-    around the pixel (see EdgeConfig)."""
+    any_edge (H, W) bool: an edge of any orientation lies within spread_px."""
 
     spread: np.ndarray
     any_edge: np.ndarray
-    textured: np.ndarray
     config: EdgeConfig
 
 
@@ -72,9 +66,7 @@ def image_edges(rgb: np.ndarray, config: EdgeConfig = EdgeConfig()) -> ImageEdge
     spread = np.stack([
         cv2.dilate((strong & (bins == b)).astype(np.uint8), kernel) > 0 for b in range(config.n_bins)
     ])
-    k = config.texture_window_px
-    density = cv2.boxFilter(strong.astype(np.float32), -1, (k, k), normalize=True)
-    return ImageEdges(spread, spread.any(axis=0), density > config.texture_density, config)
+    return ImageEdges(spread, spread.any(axis=0), config)
 
 
 def orientation_bins(gx: np.ndarray, gy: np.ndarray, n_bins: int) -> np.ndarray:
@@ -91,8 +83,7 @@ def contour_support(
 
     inside (B, h, w) bool: rendered silhouettes on the pixel grid with columns u (w,) and rows v (h,) (a strided
     region of the image); usable (B, h, w) bool or None: contour pixels allowed to vote (e.g. not hidden behind an
-    occluder, whose own edge is what the image shows there); contour pixels on texture (ImageEdges.textured) never
-    vote.
+    occluder, whose own edge is what the image shows there).
     Returns contour (B, h, w) bool, supported (B, h, w) bool (contour pixels with an agreeing edge) and the
     supported fraction (B,) of the usable contour pixels (NaN where there are none)."""
     from scipy import ndimage
@@ -111,7 +102,6 @@ def contour_support(
     bins = orientation_bins(gx, gy, cfg.n_bins)
     vi = v.astype(np.int64)
     ui = u.astype(np.int64)
-    contour &= ~edges.textured[vi[:, None], ui[None, :]][None]
     lookup = edges.spread[:, vi[:, None], ui[None, :]]  # (n_bins, h, w)
     Y, X = np.mgrid[0 : len(vi), 0 : len(ui)]
     supported = np.zeros_like(contour)

@@ -82,7 +82,7 @@ class VerificationConfig:
     margin_px: int = 12
     edge_zero: float = 0.35
     edge_full: float = 0.65
-    edge_explains_missing: tuple[float, float] = (0.6, 0.9)
+    edge_explains_missing: tuple[float, float] = (0.7, 0.95)
     embed_m: float = 0.03
     embedded_weight: float = 1.0
     in_image_zero: float = 0.6
