@@ -63,8 +63,8 @@ fi
 if ! AMENT_PREFIX_PATH=$V "$V/bin/python" -c 'import tf2_msgs.msg' 2>/dev/null; then
   build_interfaces "$ROOT/tools/tf2_msgs" tf2_msgs
 fi
-# The five vision_msgs types object_pose_node publishes (detections_3d); the package has no wheel either.
-if ! AMENT_PREFIX_PATH=$V "$V/bin/python" -c 'import vision_msgs.msg' 2>/dev/null; then
+# The vision_msgs types object_pose_node publishes (detections_3d) and reads (detections); no wheel either.
+if ! AMENT_PREFIX_PATH=$V "$V/bin/python" -c 'from vision_msgs.msg import Detection3DArray, Detection2DArray' 2>/dev/null; then
   build_interfaces "$ROOT/tools/vision_msgs" vision_msgs
 fi
 

@@ -37,6 +37,7 @@ def add_real_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_real(args: argparse.Namespace, log=print) -> int:
+    from pose_perception.objects.detections import Detection2D
     from pose_perception.objects.estimator import EstimatorConfig, ObjectPoseEstimator
     from pose_perception.objects.model import MeshUnitsWarning, ObjectModelError, load_object_model
     from pose_perception.objects.realdata import (
@@ -87,12 +88,11 @@ def run_real(args: argparse.Namespace, log=print) -> int:
 
     rows = []
     for frame in frames:
-        masks = names_for = None
+        masks = None
         if args.boxes:
-            masks = [ref.box_xyxy for ref in frame.present]
-            names_for = [ref.name for ref in frame.present]
+            masks = [Detection2D(ref.box_xyxy, ref.name) for ref in frame.present]
         start, cpu_start = time.perf_counter(), time.process_time()
-        poses = estimator.estimate(frame.rgb, frame.depth_m, frame.intrinsics, masks=masks, mask_names=names_for)
+        poses = estimator.estimate(frame.rgb, frame.depth_m, frame.intrinsics, masks=masks)
         elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
         res = score_frame(frame, poses, models, elapsed, args.min_iou)
         png = out_dir / f"{frame.dataset}_{frame.frame}{'_boxes' if args.boxes else ''}.png"

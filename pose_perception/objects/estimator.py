@@ -182,25 +182,19 @@ class ObjectPoseEstimator:
     def estimate(
         self, rgb: np.ndarray | None, depth_m: np.ndarray, intrinsics: CameraIntrinsics, masks=None,
         explained: Sequence[ObjectPose] = (), cancelled: Callable[[], bool] | None = None,
-        mask_names: Sequence[str | None] | None = None,
     ) -> list[ObjectPose]:
         """All confidently found instances. rgb (H, W, 3) uint8 or None (colour is only checked for size: meshes
-        carry no colour); depth_m (H, W) metres, NaN/0 invalid; masks: optional list of (H, W) bool masks or
-        (4,) pixel boxes; explained: poses already known (tracks), whose segments are not searched again;
+        carry no colour); depth_m (H, W) metres, NaN/0 invalid; masks: optional list of (H, W) bool masks,
+        (4,) pixel boxes or objects/detections.Detection2D (a box with the object name searched there: that model
+        only; a name that is not loaded searches nothing); explained: poses already known (tracks), whose segments are not searched again;
         cancelled: asked before each segment's search, and True raises EstimationCancelled (a search another
-        thread no longer wants then ends within one segment instead of running to its end);
-        mask_names: one object name (or None: any object) per entry of masks, as a 2D detector's class: that mask or
-        box is searched for that model only; names that are not loaded make their mask search nothing.
+        thread no longer wants then ends within one segment instead of running to its end).
         Returns ObjectPose list sorted by name, instance; T_cam_obj maps model -> camera."""
         depth = self._check_inputs(rgb, depth_m, intrinsics)
         index = self._index
         if not index:
             return []
-        if mask_names is not None and (masks is None or len(mask_names) != len(masks)):
-            raise EstimatorInputError(
-                f"mask_names needs one entry per mask: got {len(mask_names)} names for "
-                f"{0 if masks is None else len(masks)} masks"
-            )
+        names = None if masks is None else [getattr(m, "name", None) for m in masks]
         scfg = self.config.segmentation
         if scfg.flying_radius_px > 0:  # for the search and its verification alike
             depth = remove_flying_pixels(depth, scfg.flying_radius_px, scfg.flying_min_gap_m, scfg.flying_gap_per_m)
@@ -218,8 +212,8 @@ class ObjectPoseEstimator:
             if any(self._explained_fraction(index.get(p.name), p, segment.points_m) >= 0.7 for p in explained):
                 continue  # a tracked object already accounts for this segment: re-detection is for the rest
             searched = index
-            if mask_names is not None and segment.source >= 0 and mask_names[segment.source] is not None:
-                name = mask_names[segment.source]
+            if names is not None and segment.source >= 0 and names[segment.source] is not None:
+                name = names[segment.source]
                 searched = {name: index[name]} if name in index else {}
             if searched:
                 found.extend(self._search_segment(searched, segment, depth, intrinsics, seg.plane, edges, stats))

@@ -193,8 +193,9 @@ def segment_depth(
 ) -> Segmentation:
     """Candidate segments of a depth image (H, W) float32 metres, NaN/0 invalid.
 
-    masks: None, or a list of (H, W) bool masks and/or (4,) boxes [u0, v0, u1, v1] in pixels. A mask gives its
-    points directly; a box keeps its largest cluster after plane removal. Without masks: plane removal + DBSCAN.
+    masks: None, or a list of (H, W) bool masks and/or (4,) boxes [u0, v0, u1, v1] in pixels (or objects with a
+    box_xyxy, such as objects/detections.Detection2D). A mask gives its points directly; a box keeps its largest
+    cluster after plane removal. Without masks: plane removal + DBSCAN.
     """
     H, W = depth_m.shape
     depth = np.where(np.isfinite(depth_m) & (depth_m > 0) & (depth_m < config.max_depth_m), depth_m, np.nan)
@@ -206,7 +207,7 @@ def segment_depth(
     if masks is not None:
         segments = []
         for i, m in enumerate(masks):
-            m = np.asarray(m)
+            m = np.asarray(getattr(m, "box_xyxy", m))
             if m.shape == (H, W):
                 sel = m.astype(bool).ravel()[pix]
                 if sel.sum() >= config.cluster_min_points:

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from pose_perception.core.camera import CameraIntrinsics, depth_to_points
+from pose_perception.objects.detections import Detection2D, valid_detections
 from pose_perception.objects.edges import EdgeConfig, contour_support, image_edges
-from pose_perception.objects.estimator import EstimatorInputError, ObjectPoseEstimator
+from pose_perception.objects.estimator import ObjectPoseEstimator
 from pose_perception.objects.prefilter import SegmentShape, could_be_part, fits_alone
 from pose_perception.objects.registration import solve_spd_batched
 from pose_perception.objects.segmentation import SegmentationConfig, remove_flying_pixels, remove_support_plane
@@ -113,9 +114,17 @@ def test_boxes_with_class_names_search_only_that_model(load_ycb):
     depth = np.full((480, 640), 1.0, np.float32)
     rgb = np.zeros((480, 640, 3), np.uint8)
     box = np.array([100, 100, 200, 200])
-    assert est.estimate(rgb, depth, INTR, masks=[box], mask_names=["not_loaded"]) == []
-    with pytest.raises(EstimatorInputError, match="one entry per mask"):
-        est.estimate(rgb, depth, INTR, masks=[box], mask_names=["a", "b"])
+    assert est.estimate(rgb, depth, INTR, masks=[Detection2D(box, "not_loaded")]) == []
+
+
+def test_detections_outside_the_image_or_of_unknown_objects_are_dropped_with_a_reason():
+    dets = [Detection2D(np.array([10, 10, 50, 60]), "mug"), Detection2D(np.array([700, 10, 800, 60]), "mug"),
+            Detection2D(np.array([-20, 400, 30, 520]), None), Detection2D(np.array([0, 0, np.nan, 5]), "mug"),
+            Detection2D(np.array([10, 10, 50, 60]), "teapot")]
+    kept, problems = valid_detections(dets, 640, 480, known=["mug"])
+    assert [k.name for k in kept] == ["mug", None]
+    assert np.allclose(kept[1].box_xyxy, [0, 400, 30, 480])
+    assert len(problems) == 3 and any("teapot" in p for p in problems) and any("outside" in p for p in problems)
 
 
 def test_real_eval_says_clearly_when_the_data_is_missing(tmp_path, capsys):
