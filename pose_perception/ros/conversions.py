@@ -367,3 +367,17 @@ def msg_to_objects(msg) -> list[ObjectPose]:
                    bbox_center_m=np.array([o.bbox_center.x, o.bbox_center.y, o.bbox_center.z]))
         for o in msg.objects
     ]
+
+
+def detections_from_msg(msg) -> list:
+    """vision_msgs/Detection2DArray -> [objects.detections.Detection2D] (mapping in objects/detections.py): the first
+    hypothesis' class_id names the object (empty: any), the box is the centre +- half the size, in pixels."""
+    from pose_perception.objects.detections import Detection2D
+
+    out = []
+    for d in msg.detections:
+        c, sx, sy = d.bbox.center.position, d.bbox.size_x, d.bbox.size_y
+        name = d.results[0].hypothesis.class_id if len(d.results) else ""
+        box = np.array([c.x - sx / 2.0, c.y - sy / 2.0, c.x + sx / 2.0, c.y + sy / 2.0], dtype=np.float64)
+        out.append(Detection2D(box, name or None))
+    return out

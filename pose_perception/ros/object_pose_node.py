@@ -17,6 +17,7 @@ from pose_perception.ros.base_node import PerceptionNode, run_node
 from pose_perception.ros.conversions import (
     camera_info_to_intrinsics,
     depth_to_m,
+    detections_from_msg,
     image_to_numpy,
     image_to_rgb,
     objects_to_detections_msg,
@@ -47,6 +48,9 @@ PARAMS = (
               min=0.0, max=3600.0),
     ParamSpec("use_masks", False, "Also subscribe `masks` (label image, 0 = background, each other value one "
               "object) synchronised with the RGB-D frames.", read_only=True),
+    ParamSpec("use_detections", False, "Also subscribe `detections` (vision_msgs/Detection2DArray: per detection the "
+              "object name as class_id of its first hypothesis, empty for any, and a box in pixels) synchronised with "
+              "the RGB-D frames: each box is searched for its object only.", read_only=True),
     ParamSpec("slop_s", 0.03, "Maximum stamp difference between synchronised inputs.", min=0.0, max=1.0),
 )
 
@@ -96,7 +100,21 @@ class ObjectPoseNode(PerceptionNode):
         topics = [(Image, "image"), (Image, "depth/image"), (CameraInfo, "camera_info")]
         if self.params["use_masks"]:
             topics.append((Image, "masks"))
+        if self.params["use_detections"]:
+            from vision_msgs.msg import Detection2DArray  # built by the set-up where vision_msgs is missing
+
+            topics.append((Detection2DArray, "detections"))
         self.synchronise(topics, lambda *msgs: self.submit(msgs), slop_s=self.params["slop_s"])
+
+    def _detections(self, msg, width: int, height: int, known) -> list:
+        """Usable detections of a Detection2DArray; bad ones (unknown object, box outside the image) are reported
+        and skipped, the others still searched."""
+        from pose_perception.objects.detections import valid_detections
+
+        kept, problems = valid_detections(detections_from_msg(msg), width, height, list(known))
+        for p in problems:
+            self.report_error(f"bad detection: {p}", key="detections")
+        return kept
 
     @staticmethod
     def _objects_msg_type():
@@ -113,13 +131,16 @@ class ObjectPoseNode(PerceptionNode):
         depth_m = depth_to_m(depth_msg)
         intrinsics = camera_info_to_intrinsics(info_msg)
         masks = None
-        if len(frame) > 3:
-            labels = image_to_numpy(frame[3])
+        extra = list(frame[3:])
+        if self.params["use_masks"]:
+            labels = image_to_numpy(extra.pop(0))
             masks = [labels == k for k in np.unique(labels) if k != 0]
         with self._lock:
             estimator = self.estimator
             if estimator is None:
                 return
+            if self.params["use_detections"]:
+                masks = (masks or []) + self._detections(extra.pop(0), rgb.shape[1], rgb.shape[0], estimator.models)
             estimator.config = _node_config(estimator.config, self.params["score_threshold"])
             if not self.params["track"]:
                 poses = estimator.estimate(rgb, depth_m, intrinsics, masks)

@@ -162,6 +162,61 @@ def test_node_uses_a_synchronised_mask_label_image(client, scene, tmp_path):
         node.stop()
 
 
+def test_node_searches_detection2d_boxes_for_their_object_and_skips_bad_ones(client, scene, tmp_path):
+    """use_detections: a vision_msgs/Detection2DArray synchronised with the frame; a box naming the mustard bottle
+    finds it; a box naming an object that is not loaded and one outside the image are reported, the node keeps
+    serving and answers with an empty result."""
+    from pose_perception_msgs.msg import ObjectPoseArray
+    from vision_msgs.msg import Detection2D, Detection2DArray, ObjectHypothesisWithPose
+
+    model, sc = scene
+    objects = client.collect(ObjectPoseArray, "objects")
+    pubs = {t: client.publisher(Image, t, qos_profile_sensor_data) for t in ("image", "depth/image")}
+    det_pub = client.publisher(Detection2DArray, "detections", qos_profile_sensor_data)
+    info_pub = client.publisher(CameraInfo, "camera_info", qos_profile_sensor_data)
+    node = start_node("pose_perception.ros.object_pose_node",
+                      params={"objects": '["mustard=ycb:006_mustard_bottle"]', "symmetry": "none",
+                              "cache_dir": str(tmp_path), "use_detections": True, "track": False})
+    v, u = np.nonzero(sc.instance_ids == 0)
+    t = [time.time()]
+
+    def detection(name, x0, y0, x1, y1):
+        d = Detection2D()
+        h = ObjectHypothesisWithPose()
+        h.hypothesis.class_id = name
+        h.hypothesis.score = 0.9
+        d.results.append(h)
+        d.bbox.center.position.x, d.bbox.center.position.y = (x0 + x1) / 2.0, (y0 + y1) / 2.0
+        d.bbox.size_x, d.bbox.size_y = float(x1 - x0), float(y1 - y0)
+        return d
+
+    def send(dets):
+        t[0] += 0.1
+        header = Header(stamp=s_to_stamp(t[0]), frame_id="camera")
+        pubs["image"].publish(numpy_to_image(sc.rgb, "rgb8", header))
+        pubs["depth/image"].publish(numpy_to_image(np.nan_to_num(sc.depth_m * 1000).astype(np.uint16), "16UC1", header))
+        det_pub.publish(Detection2DArray(header=header, detections=dets))
+        info = intrinsics_to_camera_info(INTRINSICS)
+        info.header = header
+        info_pub.publish(info)
+
+    good = detection("mustard", u.min() - 5, v.min() - 5, u.max() + 6, v.max() + 6)
+    try:
+        client.wait_for_subscribers(det_pub, timeout_s=90)
+        wait_for(lambda: (send([good]), any(m.objects for m in objects))[1], 120, "a pose from the detection")
+        o = next(m for m in objects if m.objects).objects[0]
+        assert o.name == "mustard"
+        assert add_s_m(model.dense_points, pose_to_T(o.pose.pose), sc.poses[0]) < 0.1 * model.diameter_m
+        bad = [detection("teapot", u.min(), v.min(), u.max(), v.max()), detection("mustard", 900, 10, 980, 60)]
+        n = len(objects)
+        wait_for(lambda: (send(bad), len(objects) > n and not objects[-1].objects)[1], 60,
+                 "an empty result for detections of unknown objects or outside the image")
+        assert node.alive(), node.output()[-3000:]
+    finally:
+        node.stop()
+    assert "bad detection" in node.output()
+
+
 def test_a_search_result_is_tracked_through_the_frames_that_arrived_meanwhile(tmp_path):
     """SYNTHETIC clip of a mustard bottle sliding 1 cm and turning 3 degrees a frame. The search runs on frame 0
     while frames 1-8 arrive (and one broken frame, all NaN, which is skipped); handed over, its find is where the
