@@ -44,8 +44,10 @@ class VerificationConfig:
     orientation: edge = supported / usable contour pixels (those not behind an occluder), and the score is also
     multiplied by clip((edge - edge_zero) / (edge_full - edge_zero), 0, 1); a model fitted into part of a larger
     surface, or onto texture-less depth artefacts, has its contour where the image has no edge. Ring pixels that
-    continue the surface next to a supported contour pixel do not count against the boundary: two objects touching
-    at the same depth (a drill lying on a box) are told apart by colour where depth cannot (edge_forgives_boundary).
+    continue the surface next to a supported contour pixel count less against the boundary, by
+    clip((edge - a) / (b - a), 0, 1) for edge_forgives_boundary = (a, b) (None: not at all): two objects touching at
+    the same depth (a drill lying on a box) are told apart by colour where depth cannot, when the outline is
+    confirmed nearly all round.
     Embedded: a rendered pixel whose observation lies in front of it by less than max(embed_m, 2 tau) puts the model's
     surface just inside an observed surface (a can fitted inside a bottle, a banana sunk into a chair's back): solid
     objects do not interpenetrate, and a real occluder stands clear in front, so such pixels weigh embedded_weight in
@@ -87,7 +89,7 @@ class VerificationConfig:
     embedded_weight: float = 1.0
     in_image_zero: float = 0.6
     in_image_full: float = 0.9
-    edge_forgives_boundary: bool = True
+    edge_forgives_boundary: tuple[float, float] | None = (0.8, 0.95)
 
 
 @dataclass(frozen=True)
@@ -173,7 +175,7 @@ def observed_normals(points_hw3: np.ndarray, step: int = 1, max_jump_m: float = 
 
 def boundary_scores(
     dr_grid, pts_grid, normals_grid, plane, tau: float, gap_cells: int, ring_cells: int, plane_tol_m: float,
-    min_informative: float = 0.25, contour_on_edge=None,
+    min_informative: float = 0.25, contour_on_edge=None, forgive=None,
 ) -> np.ndarray:
     """dr_grid (B, h, w) rendered model depth (NaN off the model); pts_grid (h, w, 3) observed camera-frame
     points (NaN invalid); normals_grid (h, w, 3) observed normals; plane (4,) or None -> boundary score (B,) in [0, 1].
@@ -184,8 +186,9 @@ def boundary_scores(
     jump or a crease. Only ring pixels whose q is about as near as the silhouette count: next to an occluded part
     of the model the occluder is what is seen. Ring pixels that are missing, on the support plane or closer than
     q (occluders) say nothing. 1 when nothing is said.
-    contour_on_edge (B, h, w) bool or None: silhouette contour pixels lying on an image edge; a ring pixel whose
-    nearest contour pixel is one of them is not a continuation (the image shows the object ending there).
+    contour_on_edge (B, h, w) bool or None: silhouette contour pixels lying on an image edge; a continuation whose
+    nearest contour pixel is one of them counts only 1 - forgive[b] (forgive (B,) in [0, 1], default 1): the image
+    shows the object ending there.
     boundary = 1 - continuations / max(informative pixels, min_informative * ring pixels)."""
     from scipy import ndimage
 
@@ -229,10 +232,13 @@ def boundary_scores(
             edge_b = contour_on_edge[b]
             contour_b = mask & ~ndimage.binary_erosion(mask, border_value=0)
             _, (cy, cx) = ndimage.distance_transform_edt(~contour_b, return_indices=True)
-            cont &= ~edge_b[cy[ry, rx], cx[ry, rx]]
+            f = 1.0 if forgive is None else float(forgive[b])
+            cont_w = np.where(edge_b[cy[ry, rx], cx[ry, rx]], 1.0 - f, 1.0) * cont
+        else:
+            cont_w = cont.astype(np.float64)
         # A handful of informative pixels (most of the ring on the table or missing) must not decide alone.
         n = max(cont.sum() + background.sum(), min_informative * ring_all.sum())
-        out[b] = 1.0 - cont.sum() / n if n > 0 else 1.0
+        out[b] = 1.0 - cont_w.sum() / n if n > 0 else 1.0
     return out
 
 
@@ -406,6 +412,9 @@ def verify_hypotheses(
             dr[todo].reshape(len(todo), len(v), len(u)), pts_grid, no.reshape(len(v), len(u), 3), plane, tau,
             gap_cells, ring_cells, plane_tol_m,
             contour_on_edge=on_edge[todo] if (on_edge is not None and config.edge_forgives_boundary) else None,
+            forgive=None if config.edge_forgives_boundary is None else np.clip(
+                (np.nan_to_num(edge[todo], nan=0.0) - config.edge_forgives_boundary[0])
+                / (config.edge_forgives_boundary[1] - config.edge_forgives_boundary[0]), 0.0, 1.0),
         )
     results = []
     for i in range(len(poses)):
