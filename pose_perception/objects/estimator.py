@@ -183,8 +183,8 @@ class ObjectPoseEstimator:
         self, rgb: np.ndarray | None, depth_m: np.ndarray, intrinsics: CameraIntrinsics, masks=None,
         explained: Sequence[ObjectPose] = (), cancelled: Callable[[], bool] | None = None,
     ) -> list[ObjectPose]:
-        """All confidently found instances. rgb (H, W, 3) uint8 or None (colour is only checked for size: meshes
-        carry no colour); depth_m (H, W) metres, NaN/0 invalid; masks: optional list of (H, W) bool masks,
+        """All confidently found instances. rgb (H, W, 3) uint8 or None (its edges are checked against each
+        pose's outline, objects/edges.py; None: no such check); depth_m (H, W) metres, NaN/0 invalid; masks: optional list of (H, W) bool masks,
         (4,) pixel boxes or objects/detections.Detection2D (a box with the object name searched there: that model
         only; a name that is not loaded searches nothing); explained: poses already known (tracks), whose segments are not searched again;
         cancelled: asked before each segment's search, and True raises EstimationCancelled (a search another
