@@ -202,6 +202,18 @@ class HumanPosePipeline:
         self._search_misses = 0  # backend runs of searches that found nobody, since the last find
         self._search_backoff = 1  # search_period multiplier, doubled after each fruitless full round
 
+    def reset(self) -> None:
+        """Forget everything carried between frames (followed people, their lanes, tracks, search state): the
+        next frame is treated as a new still image / the start of a new stream."""
+        for tr in self._followed:
+            self.backend.release_lane(tr.lane)
+        self._followed = []
+        self._frames_since_proposals = self._frames_since_search = 10**9
+        self._search_cursor = self._search_misses = 0
+        self._search_backoff = 1
+        if self.tracker is not None:
+            self.tracker.reset()
+
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown()
