@@ -240,7 +240,7 @@ class ImageScore:
     judged: int = 0  # estimates whose truth is known (precision's denominator)
     pck_torso: list = field(default_factory=list)  # bool per annotated keypoint of required people
     pck_box: list = field(default_factory=list)
-    pck_torso_found: list = field(default_factory=list)
+    pck_box_found: list = field(default_factory=list)
     oks: list = field(default_factory=list)  # OKS per required person (0 for a miss)
     matched: dict = field(default_factory=dict)  # annotated person index -> estimate index
 
@@ -262,7 +262,7 @@ def score_image(image: AnnotatedImage, pred_uvs: list[np.ndarray], pred_boxes: l
         s.oks.append(body_oks(pred, g) if pred is not None else 0.0)
         if pi is not None:
             s.found += 1
-            s.pck_torso_found += torso.tolist()
+            s.pck_box_found += box.tolist()
     small_matched = {pi for gi, pi in s.matched.items() if image.people[gi].height_px < MIN_PERSON_HEIGHT_PX}
     for pi, box in enumerate(pred_boxes):
         if pi in small_matched:
