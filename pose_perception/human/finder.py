@@ -122,13 +122,15 @@ class PersonFinder:
         face: list[Detection] = []
         palm: list[Detection] = []
         timing = {"pose_ms": 0.0, "face_ms": 0.0, "palm_ms": 0.0}
-        start = self._cursor % len(wins) if budget > 0 else 0
-        order = list(range(start, len(wins))) + list(range(0, start))
-        if budget > 0 and start != 0:
-            order = [0] + [i for i in order if i != 0]  # the whole image is looked at on every call
+        # The whole image on every call, then tiles from where the last call stopped, at least one, while the
+        # budget lasts.
+        tiles = list(range(1, len(wins)))
+        if budget > 0 and tiles:
+            k = self._cursor % len(tiles)
+            tiles = tiles[k:] + tiles[:k]
         done = 0
-        for i in order:
-            if budget > 0 and done > 0 and (time.perf_counter() - t0) * 1e3 > budget:
+        for i in [0] + tiles:
+            if budget > 0 and done > 1 and (time.perf_counter() - t0) * 1e3 > budget:
                 break
             w = wins[i]
             t = time.perf_counter()
@@ -143,7 +145,7 @@ class PersonFinder:
                 timing["palm_ms"] += (time.perf_counter() - t) * 1e3
             done += 1
             if i != 0:
-                self._cursor = i + 1
+                self._cursor = i  # tile i is index i - 1 of the tile list: the next call starts after it
         timing["windows"] = float(done)
         self.last_timing_ms = timing
         iou = self.config.nms_iou
