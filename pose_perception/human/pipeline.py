@@ -312,9 +312,8 @@ class HumanPosePipeline:
                 next((k for k, f in enumerate(self._failed) if box_iou(p.head_xyxy, f[0]) > 0.5), None)
             if failed is not None and self._failed[failed][1] > self._frame_index:
                 continue  # nobody was found there lately (video: the same false detection would cost every round)
-            if any(_covers(f, p) for f in found) or (p.head_xyxy is not None and "face" not in p.source
-                                                     and _head_on_body(0.5 * (p.head_xyxy[:2] + p.head_xyxy[2:]), found)):
-                continue  # a person already found, or a head-like part of one (saves a backend run)
+            if any(_covers(f, p) for f in found):
+                continue  # a person already found (saves a backend run)
             image = rgb
             if depth_m is not None and np.isfinite(p.depth_m):
                 image = mask_other_depths(rgb, depth_m, p.depth_m, cfg.depth_band_m)
@@ -582,36 +581,49 @@ def same_estimate(a: KeypointEstimate, b: KeypointEstimate, iou_threshold: float
 
 def same_head(a: KeypointEstimate, b: KeypointEstimate) -> bool:
     """Two people cannot have their heads in one place: the centres of the body models' head points (nose, eyes,
-    ears, whatever their visibility) closer than a third of a head (a seventh of the shorter body box)."""
+    ears, whatever their visibility) closer than half a head (a head: a seventh of the body's length, the longer
+    side of the smaller box; a person lying down is long, not tall)."""
     ha, hb = a.keypoints_uv[:5], b.keypoints_uv[:5]
     if not (np.all(np.isfinite(ha)) and np.all(np.isfinite(hb))):
         return False
-    size = min(a.bbox_xyxy[3] - a.bbox_xyxy[1], b.bbox_xyxy[3] - b.bbox_xyxy[1]) / 7.0
-    return bool(np.hypot(*(ha.mean(axis=0) - hb.mean(axis=0))) < max(size / 3.0, 2.0))
+    size = min(max(a.bbox_xyxy[2] - a.bbox_xyxy[0], a.bbox_xyxy[3] - a.bbox_xyxy[1]),
+               max(b.bbox_xyxy[2] - b.bbox_xyxy[0], b.bbox_xyxy[3] - b.bbox_xyxy[1])) / 7.0
+    return bool(np.hypot(*(ha.mean(axis=0) - hb.mean(axis=0))) < max(size / 2.0, 2.0))
 
 
-def _head_on_body(head_uv: np.ndarray, others: list[KeypointEstimate]) -> bool:
-    """Whether a head position (2,) lies on one of the others' bodies below their chest line (1.5 head heights,
-    a head being a seventh of the box, under their head centre)."""
-    if not np.all(np.isfinite(head_uv)):
+def _fraction_inside(b: np.ndarray, c: np.ndarray) -> float:
+    """Fraction of box b's area inside box c."""
+    iw = min(b[2], c[2]) - max(b[0], c[0])
+    ih = min(b[3], c[3]) - max(b[1], c[1])
+    area = (b[2] - b[0]) * (b[3] - b[1])
+    return float(iw * ih / area) if iw > 0 and ih > 0 and area > 0 else 0.0
+
+
+def _on_body_of_another(est: KeypointEstimate, others: list[KeypointEstimate]) -> bool:
+    """Whether the estimate's head lies on another person's body below their chest line (1.5 head heights, a head
+    being a seventh of the box, under their head centre) AND the estimate lies mostly (70 %) inside that person's
+    box. A real person in front of someone (lower in the image when the camera looks down) reaches out of the
+    other's box with their legs."""
+    head = est.keypoints_uv[:5].mean(axis=0)
+    if not np.all(np.isfinite(head)):
         return False
     for o in others:
         c = o.bbox_xyxy
         o_head = o.keypoints_uv[:5].mean(axis=0)
-        if np.all(np.isfinite(o_head)) and c[0] <= head_uv[0] <= c[2] and \
-                o_head[1] + 1.5 * (c[3] - c[1]) / 7.0 < head_uv[1] <= c[3]:
+        if np.all(np.isfinite(o_head)) and c[0] <= head[0] <= c[2] and \
+                o_head[1] + 1.5 * (c[3] - c[1]) / 7.0 < head[1] <= c[3] and _fraction_inside(est.bbox_xyxy, c) > 0.7:
             return True
     return False
 
 
 def inside_another(est: KeypointEstimate, others: list[KeypointEstimate]) -> bool:
     """A faceless estimate made out of another person's body: its box is small and lies mostly inside a bigger
-    estimate's box, or its head lies on another person's body, below their chest line (a person standing behind
-    someone shows their head near the other's head level or above it). The landmark model, given a region
-    centred on a hand, a foot or a ball, often sees a person there."""
+    estimate's box, or it lies on another person's body with its head below their chest line
+    (_on_body_of_another). The landmark model, given a region centred on a hand, a foot or a ball, often sees a
+    person there."""
     if _has_face(est):
         return False
-    if _head_on_body(est.keypoints_uv[:5].mean(axis=0), [o for o in others if o is not est]):
+    if _on_body_of_another(est, [o for o in others if o is not est]):
         return True
     b = est.bbox_xyxy
     area = max((b[2] - b[0]) * (b[3] - b[1]), 1e-6)
