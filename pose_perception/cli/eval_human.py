@@ -30,6 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out-dir", default="out/eval_human", help="overlay PNGs go here (default out/eval_human)")
     parser.add_argument("--max-people", type=int, default=20, help="most people reported per photo (default 20)")
     parser.add_argument("--proposer", default=None, help="pipeline proposer (default: the pipeline's default)")
+    parser.add_argument("--palms", action="store_true", help="the finder also runs the palm detector")
     parser.add_argument("--no-coco", action="store_true", help="skip the 20 unannotated COCO photos")
     parser.add_argument("--no-video", action="store_true", help="skip the PoseTrack18 video frames (tracks)")
     add_common_output(parser)
@@ -43,6 +44,8 @@ def _pipeline(args, tracking: bool):
     config = HumanPipelineConfig(max_people=args.max_people, tracking=tracking, lift_3d=False, head_pose=False)
     if args.proposer:
         config = replace(config, proposer=args.proposer)
+    if getattr(args, "palms", False):
+        config = replace(config, finder_palms=True)
     return HumanPosePipeline(config)
 
 
