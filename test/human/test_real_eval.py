@@ -109,3 +109,27 @@ def test_the_real_annotated_sets_load():
     for im in images:
         for p in im.people:
             assert p.visible.sum() >= 2 and np.isfinite(p.keypoints_uv[p.visible]).all()
+
+
+@pytest.mark.skipif(not (REAL / "mmpose_testdata").is_dir(), reason="../shared/realdata/humans is not beside the repo")
+def test_real_overlapping_players_and_a_street_crowd_are_found_each_with_their_own_keypoints():
+    """REAL photos: the two MHP basketball players whose boxes overlap are both found with their own skeletons
+    (box PCK@0.2 >= 0.9 over both: nothing borrowed from the other), and at least 6 of the 11 annotated PoseTrack18
+    street dancers (the baseline found none), without false finds outside the ignore regions there."""
+    from pose_perception.cli.eval_human import _body
+    from pose_perception.core.io import read_image_rgb
+    from pose_perception.human.pipeline import HumanPipelineConfig, HumanPosePipeline
+
+    images = {im.path.name if im.dataset == "mhp" else im.path.parent.name: im for im in load_annotated_sets(REAL)}
+    p = HumanPosePipeline(HumanPipelineConfig(max_people=20, tracking=False, lift_3d=False, head_pose=False))
+    try:
+        im = images["10084.jpg"]
+        s = score_image(im, *_body(p.process(read_image_rgb(im.path), None, None, 0.0)[0]))
+        assert (s.required, s.found, s.false) == (2, 2, 0)
+        assert np.mean(s.pck_box) >= 0.9  # both players' annotated points (box PCK@0.2)
+        p.reset()
+        im = images["012834_mpii_test"]
+        s = score_image(im, *_body(p.process(read_image_rgb(im.path), None, None, 0.0)[0]))
+        assert s.found >= 6 and s.false <= 1, (s.found, s.false)
+    finally:
+        p.close()
