@@ -32,6 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--proposer", default=None, help="pipeline proposer (default: the pipeline's default)")
     parser.add_argument("--palms", action="store_true", help="the finder also runs the palm detector")
     parser.add_argument("--no-coco", action="store_true", help="skip the 20 unannotated COCO photos")
+    parser.add_argument("--mesh", action="store_true",
+                        help="also fit body meshes (RGB only, default camera) on every photo and report how many "
+                             "people get one and whether it projects inside their box")
     parser.add_argument("--no-video", action="store_true", help="skip the PoseTrack18 video frames (tracks)")
     add_common_output(parser)
 
@@ -149,7 +152,82 @@ def evaluate(args, log=print) -> dict:
         result["tracks"] = _tracks(args, video_frames(real), out_dir, log)
     if not args.no_coco:
         result["coco"] = _coco(args, unannotated_photos(real), out_dir, log)
+    if getattr(args, "mesh", False):
+        result["mesh"] = _meshes(args, [im.path for im in images] + unannotated_photos(real), out_dir, log)
     return result
+
+
+def mesh_inside_fraction(vertices_m: np.ndarray, K: np.ndarray, box_xyxy: np.ndarray, width: int, height: int,
+                         pad: float = 0.15) -> float:
+    """Fraction of a mesh's vertices (V, 3, camera frame) that project inside the person's box grown by `pad` of its
+    size on each side, counted over the vertices that project inside the image (a body cut by the frame edge
+    has vertices beyond it, which no box can hold); NaN if none does."""
+    z = vertices_m[:, 2]
+    uv = vertices_m[:, :2] / np.where(z > 1e-6, z, np.nan)[:, None] * [K[0, 0], K[1, 1]] + [K[0, 2], K[1, 2]]
+    in_image = (z > 1e-6) & (uv[:, 0] >= 0) & (uv[:, 0] < width) & (uv[:, 1] >= 0) & (uv[:, 1] < height)
+    if not in_image.any():
+        return float("nan")
+    w, h = box_xyxy[2] - box_xyxy[0], box_xyxy[3] - box_xyxy[1]
+    b = box_xyxy + np.array([-pad * w, -pad * h, pad * w, pad * h])
+    u, v = uv[in_image, 0], uv[in_image, 1]
+    return float(np.mean((u >= b[0]) & (u <= b[2]) & (v >= b[1]) & (v <= b[3])))
+
+
+def _meshes(args, photos: list[Path], out_dir: Path, log) -> dict:
+    """Body meshes from RGB alone (world landmarks placed by the translation solve, default camera fx = fy =
+    image width): people found with both shoulders seen (confidence > 0.5), how many got a mesh, and the fraction
+    of each mesh's in-image vertices that fall inside the person's box (+15 %)."""
+    from dataclasses import replace
+
+    import cv2
+
+    from pose_perception.core.camera import CameraIntrinsics
+    from pose_perception.core.io import read_image_rgb
+    from pose_perception.human.pipeline import HumanPipelineConfig, HumanPosePipeline
+
+    config = replace(HumanPipelineConfig(max_people=args.max_people, tracking=False, head_pose=False), mesh=True)
+    pipeline = HumanPosePipeline(config)
+    eligible = meshed = 0
+    inside: list[float] = []
+    try:
+        for p in photos:
+            rgb = read_image_rgb(p)
+            H, W = rgb.shape[:2]
+            cam = CameraIntrinsics.default_for_size(W, H)
+            pipeline.reset()
+            humans, _ = pipeline.process(rgb, None, cam, stamp_s=0.0)
+            img = rgb.copy()
+            for h in humans:
+                if not (h.confidence[5] > 0.5 and h.confidence[6] > 0.5):
+                    continue
+                eligible += 1
+                if h.mesh is None:
+                    continue
+                meshed += 1
+                f = mesh_inside_fraction(np.asarray(h.mesh.vertices, np.float64), cam.K, np.asarray(h.bbox_xyxy), W, H)
+                inside.append(f)
+                z = h.mesh.vertices[:, 2]
+                uv = h.mesh.vertices[z > 1e-6][::7]
+                uv = uv[:, :2] / uv[:, 2:3] * [cam.K[0, 0], cam.K[1, 1]] + [cam.K[0, 2], cam.K[1, 2]]
+                for q in uv[np.all(np.isfinite(uv), axis=1)]:
+                    cv2.circle(img, (int(q[0]), int(q[1])), 1, (255, 255, 0), -1)
+                x0, y0, x1, y1 = np.round(h.bbox_xyxy).astype(int)
+                cv2.rectangle(img, (x0, y0), (x1, y1), (255, 0, 0), 2)
+            s = min(1.0, 1280 / max(H, W))
+            out_dir.mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(out_dir / f"mesh_{p.parent.name}_{p.stem}.png"),
+                        cv2.cvtColor(cv2.resize(img, None, fx=s, fy=s) if s < 1 else img, cv2.COLOR_RGB2BGR))
+    finally:
+        pipeline.close()
+    a = np.asarray([x for x in inside if np.isfinite(x)])
+    out = {"people_with_shoulders": eligible, "meshes": meshed,
+           "inside_median": float(np.median(a)) if a.size else float("nan"),
+           "inside_min": float(a.min()) if a.size else float("nan"),
+           "meshes_inside_0_9": int(np.sum(a >= 0.9))}
+    log(f"  meshes (RGB only): {meshed} of {eligible} people with both shoulders seen; in-image vertices inside their "
+        f"box +15 %: median {out['inside_median']:.2f}, min {out['inside_min']:.2f}, {out['meshes_inside_0_9']} "
+        f"meshes >= 0.9")
+    return out
 
 
 def _tracks(args, frames: list[Path], out_dir: Path, log) -> dict:

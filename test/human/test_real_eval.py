@@ -133,3 +133,14 @@ def test_real_overlapping_players_and_a_street_crowd_are_found_each_with_their_o
         assert s.found >= 6 and s.false <= 1, (s.found, s.false)
     finally:
         p.close()
+
+
+def test_mesh_inside_fraction_counts_in_image_vertices_in_the_box():
+    from pose_perception.cli.eval_human import mesh_inside_fraction
+
+    K = np.array([[100.0, 0, 50], [0, 100.0, 50], [0, 0, 1]])
+    # Four vertices at 1 m: pixels (50, 50), (60, 50), (90, 50) and one beyond the image (x = 200 px).
+    v = np.array([[0.0, 0, 1], [0.1, 0, 1], [0.4, 0, 1], [1.5, 0, 1]])
+    box = np.array([40.0, 40, 70, 60])
+    assert mesh_inside_fraction(v, K, box, 100, 100) == pytest.approx(2 / 3)
+    assert np.isnan(mesh_inside_fraction(v[3:], K, box, 100, 100))
