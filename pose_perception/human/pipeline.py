@@ -31,7 +31,8 @@ from pose_perception.human.proposals import (
 )
 from pose_perception.human.tracking import box_iou
 
-STAGES = ("proposals", "keypoints", "lifting", "tracking", "head", "mesh")
+# finder_pose / finder_face: the part of "proposals" the fused finder's person and face detectors took.
+STAGES = ("proposals", "finder_pose", "finder_face", "keypoints", "lifting", "tracking", "head", "mesh")
 
 
 class PipelineConfigError(ValueError):
@@ -220,6 +221,7 @@ class HumanPosePipeline:
         self._search_backoff = 1  # search_period multiplier, doubled after each fruitless full round
         # Proposals nobody was found for: head box, frame from which to try again, frames waited the last time.
         self._failed: list[tuple[np.ndarray, int, int]] = []
+        self._finder_ms: dict[str, float] = {}  # the finder's detector times in the current frame
 
     def reset(self) -> None:
         """Forget everything carried between frames (followed people, their lanes, tracks, search state): the
@@ -301,10 +303,12 @@ class HumanPosePipeline:
 
         t0 = time.perf_counter()
         self._frames_since_proposals += 1
+        self._finder_ms = {}
         proposals: list[PersonProposal] = []
         if self.proposer is not None and (not found or self._frames_since_proposals >= cfg.search_period):
             self._frames_since_proposals = 0
             proposals = self.proposer.propose(rgb, depth_m)
+            self._finder_ms = getattr(self.proposer, "last_timing_ms", {})
         t_prop = (time.perf_counter() - t0) * 1e3
         self._failed = [f for f in self._failed if f[1] > self._frame_index - 64]  # forgotten after 64 frames
         for p in proposals:
@@ -477,6 +481,8 @@ class HumanPosePipeline:
 
         t0 = time.perf_counter()
         estimates, timing["proposals"] = self.find_people(work_rgb, work_depth)
+        timing["finder_pose"] = self._finder_ms.get("pose_ms", 0.0)
+        timing["finder_face"] = self._finder_ms.get("face_ms", 0.0)
         timing["keypoints"] = (time.perf_counter() - t0) * 1e3 - timing["proposals"]
 
         t0 = time.perf_counter()
