@@ -2,6 +2,7 @@
 from pose_perception.cli._dispatch import register_group
 
 MEMBERS = {
+    "human": "pose_perception.cli.eval_human",
     "human-3d": "pose_perception.cli.eval_human3d",
     "objects": "pose_perception.cli.eval_objects",
     "mesh": "pose_perception.cli.eval_mesh",

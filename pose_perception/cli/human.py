@@ -27,7 +27,7 @@ def register(subparsers) -> None:
     p.add_argument("--mesh", action="store_true", help="also fit a body mesh per person")
     p.add_argument("--overlay", metavar="OUT.png", help="write the image with the skeletons drawn")
     p.add_argument("--out", metavar="OUT.json", required=True, help="results (layout, humans, timing_ms)")
-    p.add_argument("--backend", default="mediapipe", choices=("mediapipe", "onnx"), help=argparse.SUPPRESS)
+    p.add_argument("--backend", default="roi", choices=("roi", "mediapipe", "onnx"), help=argparse.SUPPRESS)
     p.add_argument("--model", default="", help="ONNX whole-body model for --backend onnx (RTMW / DWPose export)")
     p.add_argument("--max-people", type=int, default=3, help="most people reported (default 3)")
     p.set_defaults(func=run)

@@ -31,7 +31,8 @@ from pose_perception.human.proposals import (
 )
 from pose_perception.human.tracking import box_iou
 
-STAGES = ("proposals", "keypoints", "lifting", "tracking", "head", "mesh")
+# finder_pose / finder_face: the part of "proposals" the fused finder's person and face detectors took.
+STAGES = ("proposals", "finder_pose", "finder_face", "keypoints", "lifting", "tracking", "head", "mesh")
 
 
 class PipelineConfigError(ValueError):
@@ -46,14 +47,17 @@ class HumanInputError(ValueError):
 class HumanPipelineConfig:
     """Everything the pipeline needs; the node's parameters and the CLI flags map onto these fields."""
 
-    backend: str = "mediapipe"  # "mediapipe" | "onnx"
+    backend: str = "roi"  # "roi" (MediaPipe's landmark models on ROIs chosen here) | "mediapipe" (Holistic) | "onnx"
     model_path: str = ""  # ONNX whole-body model (backend "onnx")
     device: str = "auto"  # "cpu" | "cuda" | "auto" for ONNX models and the mesh fitter
-    proposer: str = "face"  # "face" (MediaPipe face detector) | "onnx" (user detector) | "none"
+    proposer: str = "fused"  # "fused" (PersonFinder) | "face" (MediaPipe face detector) | "onnx" | "none"
     detector_model_path: str = ""  # ONNX person detector (proposer "onnx")
     max_people: int = 3
     min_person_score: float = 0.3  # mean body-17 confidence below which an estimate is dropped
     face_min_confidence: float = 0.5
+    finder_budget_ms: float = 0.0  # proposer "fused": detector time per proposal round (0: all windows at once)
+    finder_tile_fractions: tuple = (0.6, 0.35)  # proposer "fused": tile sides / the image's shorter side
+    finder_palms: bool = False  # proposer "fused": also the palm detector (no gain on the dev photos, +20 % time)
     full_frame_search: bool = True  # after the proposals, look for more people with found ones greyed out
     search_period: int = 1  # propose and search every N frames (video: last frame's people are followed)
     max_search_backoff: int = 1  # video: fruitless searches stretch search_period up to this factor (1: never)
@@ -81,7 +85,8 @@ class HumanPipelineConfig:
 class _Followed:
     """A person found in the last frame: crop_box (4,) where to look next, keypoint_box (4,) where they were,
     masked: found with the others greyed out, lane: the backend lane that follows them, had_face: their face
-    was found, confirmed_at: frame index of the last detection (not lane tracking) that found them."""
+    was found, confirmed_at: frame index of the last detection (not lane tracking) that found them,
+    head_box: (4,) where their head was (region backends keep a lane on this person with it)."""
 
     crop_box: np.ndarray
     keypoint_box: np.ndarray
@@ -89,6 +94,7 @@ class _Followed:
     lane: int
     had_face: bool
     confirmed_at: int
+    head_box: Optional[np.ndarray] = None
 
 
 def as_rgb(image: np.ndarray) -> np.ndarray:
@@ -156,13 +162,25 @@ class HumanPosePipeline:
             raise PipelineConfigError(f"workers must be >= 0 (0: one per CPU core), got {config.workers}")
         if config.max_people < 1:
             raise PipelineConfigError(f"max_people must be >= 1, got {config.max_people}")
-        if config.backend == "mediapipe":
+        if config.backend == "roi":
+            from pose_perception.human.landmarks import RoiWholeBodyBackend
+
+            self.backend = RoiWholeBodyBackend()
+        elif config.backend == "mediapipe":
             self.backend = MediaPipeHolisticBackend()
         elif config.backend == "onnx":
             self.backend = OnnxWholeBodyBackend(config.model_path, device=config.device)
         else:
-            raise PipelineConfigError(f"backend must be 'mediapipe' or 'onnx', got '{config.backend}'")
-        if config.proposer == "face":
+            raise PipelineConfigError(f"backend must be 'roi', 'mediapipe' or 'onnx', got '{config.backend}'")
+        if config.proposer == "fused":
+            from pose_perception.human.finder import FinderConfig, PersonFinder
+
+            self.proposer = PersonFinder(FinderConfig(face_min_score=config.face_min_confidence,
+                                                      tile_fractions=tuple(config.finder_tile_fractions),
+                                                      budget_ms=config.finder_budget_ms,
+                                                      palms=config.finder_palms,
+                                                      depth_band_m=config.depth_band_m))
+        elif config.proposer == "face":
             self.proposer = MediaPipeFaceProposer(config.face_min_confidence, config.depth_band_m)
         elif config.proposer == "onnx":
             self.proposer = OnnxPersonDetector(config.detector_model_path, device=config.device,
@@ -170,7 +188,7 @@ class HumanPosePipeline:
         elif config.proposer == "none":
             self.proposer = None
         else:
-            raise PipelineConfigError(f"proposer must be 'face', 'onnx' or 'none', got '{config.proposer}'")
+            raise PipelineConfigError(f"proposer must be 'fused', 'face', 'onnx' or 'none', got '{config.proposer}'")
         if config.proposer == "none" and not config.full_frame_search:
             raise PipelineConfigError("proposer 'none' needs full_frame_search=true, else nobody is ever searched")
         self._lift = None
@@ -201,6 +219,22 @@ class HumanPosePipeline:
         self._search_cursor = 0
         self._search_misses = 0  # backend runs of searches that found nobody, since the last find
         self._search_backoff = 1  # search_period multiplier, doubled after each fruitless full round
+        # Proposals nobody was found for: head box, frame from which to try again, frames waited the last time.
+        self._failed: list[tuple[np.ndarray, int, int]] = []
+        self._finder_ms: dict[str, float] = {}  # the finder's detector times in the current frame
+
+    def reset(self) -> None:
+        """Forget everything carried between frames (followed people, their lanes, tracks, search state): the
+        next frame is treated as a new still image / the start of a new stream."""
+        for tr in self._followed:
+            self.backend.release_lane(tr.lane)
+        self._followed = []
+        self._frames_since_proposals = self._frames_since_search = 10**9
+        self._search_cursor = self._search_misses = 0
+        self._search_backoff = 1
+        self._failed = []
+        if self.tracker is not None:
+            self.tracker.reset()
 
     def close(self) -> None:
         if self._pool is not None:
@@ -229,7 +263,7 @@ class HumanPosePipeline:
             # by the search must also have a face the face-landmark model accepted.
             if searched and not _has_face(est):
                 return False
-            if any(is_same_person(est.bbox_xyxy, f.bbox_xyxy, cfg.duplicate_iou) for f in found):
+            if any(same_estimate(est, f, cfg.duplicate_iou) for f in found) or inside_another(est, found):
                 return False
             found.append(est)
             found_with.append((box, masked, lane))
@@ -243,17 +277,20 @@ class HumanPosePipeline:
             if tr.masked:  # found with the others greyed out: look again the same way
                 image = grey_out_boxes(rgb, [_pad_box(o.keypoint_box, 0.1)
                                              for k, o in enumerate(self._followed) if k != i])
-            requests.append((image, tr.crop_box, tr.lane))
-        for tr, est, (image, box, lane) in zip(self._followed, estimate_all(self.backend, requests, self._pool),
-                                               requests):
+            requests.append((image, tr.crop_box, tr.lane) +
+                            ((tr.head_box,) if hasattr(self.backend, "estimate_roi") else ()))
+        for tr, est, (image, box, lane, *hint) in zip(self._followed, estimate_all(self.backend, requests, self._pool),
+                                                      requests):
             # A lane can go on following a stale region into clutter (the person left, the scene cut). A person
             # seen without a face is re-confirmed by a fresh detection on the same crop: at once when they had
             # a face last frame, else at least every search_period frames.
             confirmed_at = tr.confirmed_at
             if est is not None and _has_face(est):
                 confirmed_at = self._frame_index  # the face-landmark model accepted a face: a person is there
-            elif est is not None and (tr.had_face or self._frame_index - tr.confirmed_at >= cfg.search_period):
-                est, confirmed_at = self.backend.estimate(image, box), self._frame_index
+            elif est is not None and not hasattr(self.backend, "estimate_roi") and \
+                    (tr.had_face or self._frame_index - tr.confirmed_at >= cfg.search_period):
+                # (A region backend's lane checks presence and head continuity itself, every frame.)
+                est, confirmed_at = self.backend.estimate(image, box, None, *hint), self._frame_index
             # Without a face, only continuity says it is the same person: people do not jump between frames.
             if est is not None and not _has_face(est) and box_iou(est.bbox_xyxy, tr.keypoint_box) < cfg.follow_min_iou:
                 est = None
@@ -266,37 +303,82 @@ class HumanPosePipeline:
 
         t0 = time.perf_counter()
         self._frames_since_proposals += 1
+        self._finder_ms = {}
         proposals: list[PersonProposal] = []
         if self.proposer is not None and (not found or self._frames_since_proposals >= cfg.search_period):
             self._frames_since_proposals = 0
             proposals = self.proposer.propose(rgb, depth_m)
+            self._finder_ms = getattr(self.proposer, "last_timing_ms", {})
         t_prop = (time.perf_counter() - t0) * 1e3
+        self._failed = [f for f in self._failed if f[1] > self._frame_index - 64]  # forgotten after 64 frames
         for p in proposals:
             if len(found) >= cfg.max_people:
                 break
+            failed = None if p.head_xyxy is None else \
+                next((k for k, f in enumerate(self._failed) if box_iou(p.head_xyxy, f[0]) > 0.5), None)
+            if failed is not None and self._failed[failed][1] > self._frame_index:
+                continue  # nobody was found there lately (video: the same false detection would cost every round)
             if any(_covers(f, p) for f in found):
-                continue  # this proposal is a person already found (saves a backend run)
+                continue  # a person already found (saves a backend run)
             image = rgb
             if depth_m is not None and np.isfinite(p.depth_m):
                 image = mask_other_depths(rgb, depth_m, p.depth_m, cfg.depth_band_m)
-            accept(self.backend.estimate(image, p.bbox_xyxy), p.bbox_xyxy)
+            est = self._estimate_proposal(image, p)
+            if est is not None and not belongs_to(est, p):
+                # The keypoint model took a neighbour inside the crop (it keeps its detector's best person):
+                # look again with every other head in the crop greyed out, so only this person's head is left.
+                others = [q.head_xyxy for q in proposals if q is not p and q.head_xyxy is not None
+                          and not _same_box(q.head_xyxy, p.head_xyxy)]
+                others += [_head_box(f) for f in found]
+                est = self.backend.estimate(grey_out_boxes(image, [b for b in others if b is not None]),
+                                            p.bbox_xyxy)
+                if est is not None and not belongs_to(est, p):
+                    est = None
+            if not accept(est, p.bbox_xyxy) and p.head_xyxy is not None:
+                # Wait before trying there again, twice as long after each fruitless try (at most 32 frames).
+                wait = cfg.search_period * cfg.max_search_backoff
+                if failed is not None:
+                    wait = min(2 * self._failed.pop(failed)[2], 32)
+                self._failed.append((p.head_xyxy, self._frame_index + wait, wait))
 
         self._frames_since_search += 1
         if (cfg.full_frame_search and len(found) < cfg.max_people
                 and self._frames_since_search >= cfg.search_period * self._search_backoff):
             self._frames_since_search = 0
             self._search(rgb, found, accept)
+        keep = [i for i, f in enumerate(found) if not inside_another(f, found)]
+        for i in set(range(len(found))) - set(keep):
+            if found_with[i][2] is not None:
+                self.backend.release_lane(found_with[i][2])
+        found, found_with = [found[i] for i in keep], [found_with[i] for i in keep]
+        confirmed = {k: confirmed[i] for k, i in enumerate(keep) if i in confirmed}
         # Next frame's crop: the box that found the person (MediaPipe's detector is sensitive to the crop, the
         # box that worked is the best bet), grown to cover where they are now.
         followed = []
         for f, (box, masked, lane) in zip(found, found_with):
             if lane is None:
                 lane, self._next_lane = self._next_lane, self._next_lane + 1
+                if hasattr(self.backend, "adopt"):
+                    self.backend.adopt(f, lane)  # the lane follows this person from where they were found
             crop = _pad_box(f.bbox_xyxy, 0.2) if box is None else _union(box, _pad_box(f.bbox_xyxy, 0.2))
             followed.append(_Followed(crop, f.bbox_xyxy, masked, lane, _has_face(f),
-                                      confirmed.get(len(followed), self._frame_index)))
+                                      confirmed.get(len(followed), self._frame_index), head_hint(f)))
         self._followed = followed
         return found, t_prop
+
+    def _estimate_proposal(self, image: np.ndarray, p: PersonProposal) -> Optional[KeypointEstimate]:
+        """Keypoints of a proposal's person: in the detector's own region when the proposal has alignment
+        points and the backend takes regions (no second detection, so no neighbour can be picked instead), else
+        the backend on the proposal's box (told the head to look for when it can use that)."""
+        if hasattr(self.backend, "estimate_roi"):
+            if p.alignment_uv is not None:
+                from pose_perception.human.landmarks import roi_from_alignment
+
+                roi = roi_from_alignment(p.alignment_uv[0], p.alignment_uv[1])
+                if roi is not None:
+                    return self.backend.estimate_roi(image, roi)
+            return self.backend.estimate(image, p.bbox_xyxy, head_xyxy=p.head_xyxy)
+        return self.backend.estimate(image, p.bbox_xyxy)
 
     def _search(self, rgb: np.ndarray, found: list[KeypointEstimate], accept) -> None:
         """Look for people the proposals missed (facing away, in profile).
@@ -399,6 +481,8 @@ class HumanPosePipeline:
 
         t0 = time.perf_counter()
         estimates, timing["proposals"] = self.find_people(work_rgb, work_depth)
+        timing["finder_pose"] = self._finder_ms.get("pose_ms", 0.0)
+        timing["finder_face"] = self._finder_ms.get("face_ms", 0.0)
         timing["keypoints"] = (time.perf_counter() - t0) * 1e3 - timing["proposals"]
 
         t0 = time.perf_counter()
@@ -437,6 +521,129 @@ class HumanPosePipeline:
         if self._head is not None and intrinsics is not None:
             T_head = self._head(h.keypoints_uv[FACE], h.confidence[FACE], intrinsics.K, intrinsics.dist)
         return replace(h, T_sensor_body=T_body, T_sensor_head=T_head)
+
+
+def _head_points(est: KeypointEstimate) -> np.ndarray:
+    """(N, 2) confident head points of an estimate: nose, eyes, ears and the face landmarks."""
+    head = np.concatenate([est.keypoints_uv[:5][est.confidence[:5] > 0.3],
+                           est.keypoints_uv[FACE][est.confidence[FACE] > 0]])
+    return head[np.all(np.isfinite(head), axis=1)]
+
+
+def _head_box(est: KeypointEstimate) -> Optional[np.ndarray]:
+    """(4,) box of an estimate's head points, padded by a fifth; None without two head points."""
+    head = _head_points(est)
+    if len(head) < 2:
+        return None
+    lo, hi = head.min(axis=0), head.max(axis=0)
+    return _pad_box(np.array([lo[0], lo[1], hi[0], hi[1]], np.float32), 0.2)
+
+
+def _same_box(a: Optional[np.ndarray], b: Optional[np.ndarray]) -> bool:
+    return a is not None and b is not None and bool(np.allclose(a, b))
+
+
+def head_hint(est: KeypointEstimate) -> Optional[np.ndarray]:
+    """(4,) box around where an estimate's head is: the centre of the body model's head points (nose, eyes, ears,
+    whatever their visibility), a head wide (a seventh of the box height, at least their spread)."""
+    pts = est.keypoints_uv[:5]
+    if not np.all(np.isfinite(pts)):
+        return None
+    c = pts.mean(axis=0)
+    r = 0.5 * max((est.bbox_xyxy[3] - est.bbox_xyxy[1]) / 7.0, float(np.max(pts.max(axis=0) - pts.min(axis=0))), 4.0)
+    return np.array([c[0] - r, c[1] - r, c[0] + r, c[1] + r], np.float32)
+
+
+def belongs_to(est: KeypointEstimate, p: PersonProposal) -> bool:
+    """Whether an estimate is the person a proposal was made for: the centre of its head points lies in the
+    proposal's head box grown by its own size on each side (head boxes of MediaPipe's detectors are tight);
+    a proposal without a head box accepts any estimate."""
+    if p.head_xyxy is None:
+        return True
+    head = _head_points(est)
+    if len(head) == 0:
+        return False
+    c = head.mean(axis=0)
+    b = _pad_box(np.asarray(p.head_xyxy, np.float32), 1.0)
+    return bool(b[0] <= c[0] <= b[2] and b[1] <= c[1] <= b[3])
+
+
+def same_estimate(a: KeypointEstimate, b: KeypointEstimate, iou_threshold: float) -> bool:
+    """Two estimates are one person when their boxes nearly coincide (IoU > 0.6), or their confident body
+    keypoints do (OKS-like similarity > 0.4, also with one skeleton mirrored: two looks at a person seen from
+    behind may swap left and right), or, with too few shared keypoints to tell, when their boxes are the same
+    person's (is_same_person). Boxes alone would merge people who overlap in a crowd."""
+    from pose_perception.core.keypoints import COCO_BODY_17_MIRROR
+    from pose_perception.human.tracking import keypoint_similarity
+
+    if box_iou(a.bbox_xyxy, b.bbox_xyxy) > 0.6 or same_head(a, b):
+        return True
+    ok = (a.confidence[:17] > 0.3) & (b.confidence[:17] > 0.3)
+    if np.count_nonzero(ok) >= 4:
+        mirror = np.asarray(COCO_BODY_17_MIRROR)
+        return max(keypoint_similarity(a.keypoints_uv[:17], a.confidence[:17], uv, c, b.bbox_xyxy, min_conf=0.3)
+                   for uv, c in ((b.keypoints_uv[:17], b.confidence[:17]),
+                                 (b.keypoints_uv[:17][mirror], b.confidence[:17][mirror]))) > 0.4
+    return is_same_person(a.bbox_xyxy, b.bbox_xyxy, iou_threshold)
+
+
+def same_head(a: KeypointEstimate, b: KeypointEstimate) -> bool:
+    """Two people cannot have their heads in one place: the centres of the body models' head points (nose, eyes,
+    ears, whatever their visibility) closer than half a head (a head: a seventh of the body's length, the longer
+    side of the smaller box; a person lying down is long, not tall)."""
+    ha, hb = a.keypoints_uv[:5], b.keypoints_uv[:5]
+    if not (np.all(np.isfinite(ha)) and np.all(np.isfinite(hb))):
+        return False
+    size = min(max(a.bbox_xyxy[2] - a.bbox_xyxy[0], a.bbox_xyxy[3] - a.bbox_xyxy[1]),
+               max(b.bbox_xyxy[2] - b.bbox_xyxy[0], b.bbox_xyxy[3] - b.bbox_xyxy[1])) / 7.0
+    return bool(np.hypot(*(ha.mean(axis=0) - hb.mean(axis=0))) < max(size / 2.0, 2.0))
+
+
+def _fraction_inside(b: np.ndarray, c: np.ndarray) -> float:
+    """Fraction of box b's area inside box c."""
+    iw = min(b[2], c[2]) - max(b[0], c[0])
+    ih = min(b[3], c[3]) - max(b[1], c[1])
+    area = (b[2] - b[0]) * (b[3] - b[1])
+    return float(iw * ih / area) if iw > 0 and ih > 0 and area > 0 else 0.0
+
+
+def _on_body_of_another(est: KeypointEstimate, others: list[KeypointEstimate]) -> bool:
+    """Whether the estimate's head lies on another person's body below their chest line (1.5 head heights, a head
+    being a seventh of the box, under their head centre) AND the estimate lies mostly (70 %) inside that person's
+    box. A real person in front of someone (lower in the image when the camera looks down) reaches out of the
+    other's box with their legs."""
+    head = est.keypoints_uv[:5].mean(axis=0)
+    if not np.all(np.isfinite(head)):
+        return False
+    for o in others:
+        c = o.bbox_xyxy
+        o_head = o.keypoints_uv[:5].mean(axis=0)
+        if np.all(np.isfinite(o_head)) and c[0] <= head[0] <= c[2] and \
+                o_head[1] + 1.5 * (c[3] - c[1]) / 7.0 < head[1] <= c[3] and _fraction_inside(est.bbox_xyxy, c) > 0.7:
+            return True
+    return False
+
+
+def inside_another(est: KeypointEstimate, others: list[KeypointEstimate]) -> bool:
+    """A faceless estimate made out of another person's body: its box is small and lies mostly inside a bigger
+    estimate's box, or it lies on another person's body with its head below their chest line
+    (_on_body_of_another). The landmark model, given a region centred on a hand, a foot or a ball, often sees a
+    person there."""
+    if _has_face(est):
+        return False
+    if _on_body_of_another(est, [o for o in others if o is not est]):
+        return True
+    b = est.bbox_xyxy
+    area = max((b[2] - b[0]) * (b[3] - b[1]), 1e-6)
+    for o in others:
+        if o is est:
+            continue
+        c = o.bbox_xyxy
+        iw = min(b[2], c[2]) - max(b[0], c[0])
+        ih = min(b[3], c[3]) - max(b[1], c[1])
+        if iw > 0 and ih > 0 and iw * ih / area > 0.8 and area < 0.35 * (c[2] - c[0]) * (c[3] - c[1]):
+            return True
+    return False
 
 
 def _has_face(est: KeypointEstimate) -> bool:

@@ -6,7 +6,7 @@ separates overlapping people; a user-supplied ONNX person detector (mmdeploy RTM
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Optional, Protocol
 
@@ -25,13 +25,17 @@ FACE_TO_BODY_BELOW = 8.0
 @dataclass(frozen=True)
 class PersonProposal:
     """bbox_xyxy: (4,) float32 body box in pixels; score in [0, 1]; anchor_uv: (2,) float32 pixel whose depth
-    is the person's (face centre) or None; depth_m: the person's depth in metres when depth helped, else NaN."""
+    is the person's (face centre) or None; depth_m: the person's depth in metres when depth helped, else NaN;
+    source: which detectors saw the person; head_xyxy: (4,) float32 head / face box when a detector gave one;
+    alignment_uv: (2, 2) float32 hip centre and full-body scale point (BlazePose detector) or None."""
 
     bbox_xyxy: np.ndarray
     score: float
     anchor_uv: Optional[np.ndarray] = None
     depth_m: float = float("nan")
     source: str = "face"
+    head_xyxy: Optional[np.ndarray] = None
+    alignment_uv: Optional[np.ndarray] = None
 
 
 class PersonProposer(Protocol):
@@ -129,7 +133,7 @@ def apply_depth(proposals: list[PersonProposal], depth_m: Optional[np.ndarray], 
         anchor = p.anchor_uv if p.anchor_uv is not None else np.array([(b[0] + b[2]) / 2, (b[1] + b[3]) / 2])
         radius = max(2, int(0.1 * min(b[2] - b[0], b[3] - b[1])))
         z = person_depth_at(depth_m, anchor, radius)
-        out.append(PersonProposal(refine_box_with_depth(b, depth_m, z, band_m), p.score, p.anchor_uv, z, p.source))
+        out.append(replace(p, bbox_xyxy=refine_box_with_depth(b, depth_m, z, band_m), depth_m=z))
     return out
 
 
@@ -176,7 +180,8 @@ class MediaPipeFaceProposer:
         proposals = []
         for face, score in self.faces(rgb):
             centre = np.array([(face[0] + face[2]) / 2, (face[1] + face[3]) / 2], np.float32)
-            proposals.append(PersonProposal(body_box_from_face(face, W, H), score, centre, source="face"))
+            proposals.append(PersonProposal(body_box_from_face(face, W, H), score, centre, source="face",
+                                            head_xyxy=face))
         return suppress_duplicates(apply_depth(proposals, depth_m, self.depth_band_m))
 
 

@@ -37,11 +37,15 @@ from pose_perception.ros.qos import result_qos
 LAYOUT = COCO_WHOLEBODY_133
 
 PARAMS = (
-    ParamSpec("backend", "mediapipe", "Keypoint backend.", choices=("mediapipe", "onnx")),
+    ParamSpec("backend", "roi", "Keypoint backend: MediaPipe's landmark models on regions chosen per person (roi), "
+              "MediaPipe Holistic, or an ONNX model.", choices=("roi", "mediapipe", "onnx")),
     ParamSpec("model_path", "", "ONNX whole-body model (RTMW / DWPose / RTMPose-wholebody export) for backend onnx."),
     ParamSpec("device", "auto", "Device for ONNX models and the mesh fitter.", choices=("auto", "cpu", "cuda")),
-    ParamSpec("proposer", "face", "Person proposals: MediaPipe face detector, a user ONNX detector, or none "
-              "(search only).", choices=("face", "onnx", "none")),
+    ParamSpec("proposer", "fused", "Person proposals: MediaPipe's person, face and palm detectors fused over tiles "
+              "(fused), the face detector alone, a user ONNX detector, or none (search only).",
+              choices=("fused", "face", "onnx", "none")),
+    ParamSpec("finder_budget_ms", 25.0, "Proposer fused: detector time per proposal round; tiles left over are "
+              "looked at in the next rounds (0: all at once).", min=0.0, max=10000.0),
     ParamSpec("detector_model_path", "", "ONNX person detector (mmdeploy RTMDet / YOLOX export) for proposer onnx."),
     ParamSpec("max_people", 3, "Most people estimated per frame.", min=1, max=20),
     ParamSpec("min_person_score", 0.3, "Mean body confidence below which a person is dropped.", min=0.0, max=1.0),
@@ -97,7 +101,8 @@ class HumanPoseNode(PerceptionNode):
                              f"(e.g. 'left_wrist', 'nose', 'right_hand_index_tip')")
         config = HumanPipelineConfig(
             backend=p["backend"], model_path=p["model_path"], device=p["device"], proposer=p["proposer"],
-            detector_model_path=p["detector_model_path"], max_people=p["max_people"],
+            detector_model_path=p["detector_model_path"], finder_budget_ms=p["finder_budget_ms"],
+            max_people=p["max_people"],
             min_person_score=p["min_person_score"], search_period=p["search_period"],
             search_calls_per_frame=p["search_calls_per_frame"], max_search_backoff=p["max_search_backoff"],
             workers=p["workers"], depth_band_m=p["depth_band_m"], lift_3d=p["lift_3d"], head_pose=p["head_pose"], mesh=p["mesh"],

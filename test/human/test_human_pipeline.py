@@ -192,12 +192,13 @@ def test_fruitless_searches_back_off_in_video(astronaut):
                                               search_calls_per_frame=1, max_search_backoff=4))
     calls = []
     estimate = p.backend.estimate
-    p.backend.estimate = lambda im, box, lane=None: (calls.append(box), estimate(im, box, lane))[1]
+    p.backend.estimate = lambda im, box, lane=None, *a, **kw: (calls.append(box), estimate(im, box, lane, *a, **kw))[1]
     try:
         for i in range(16):
             p.process(astronaut, None, None, 0.1 * i)
-        # 16 proposals runs; without back-off 16 search runs, with it far fewer.
-        assert len(calls) - 16 <= 9, len(calls)
+        # 16 runs following the astronaut; without back-off also 16 search runs and 32 runs on the two false
+        # face proposals of this photo (each frame), with it far fewer.
+        assert len(calls) - 16 <= 14, len(calls)
         assert p._search_backoff == 4
     finally:
         p.close()
@@ -210,7 +211,7 @@ def test_people_found_are_followed_in_lanes_and_a_scene_cut_leaves_no_ghost(astr
                                               search_calls_per_frame=1, max_search_backoff=8))
     lanes = []
     estimate = p.backend.estimate
-    p.backend.estimate = lambda im, box, lane=None: (lanes.append(lane), estimate(im, box, lane))[1]
+    p.backend.estimate = lambda im, box, lane=None, *a, **kw: (lanes.append(lane), estimate(im, box, lane, *a, **kw))[1]
     try:
         counts = [len(p.process(three_person_frame(), None, None, 0.1 * i)[0]) for i in range(6)]
         assert counts[-1] == 3, counts
