@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pose_perception.cli import radar_mars
 from pose_perception.core.keypoints import COCO_BODY_17_NAMES
 
 
@@ -64,6 +65,7 @@ def register(subparsers) -> None:
     trn.add_argument("--time-slots", type=float, nargs="*", default=None, metavar="AGE_S",
                      help="upper point ages (s) of the network's pooling slots; none: one pool (default: NetConfig)")
     trn.add_argument("--quick", action="store_true", help="tiny run (20 sequences, 2 epochs) to check the set-up")
+    radar_mars.add_train_arguments(trn)
     trn.set_defaults(func=run_train)
 
     ev = sub.add_parser("eval", help="MPJPE and PCK@10cm per held-out clip (SYNTHETIC) through the whole pipeline")
@@ -79,6 +81,7 @@ def register(subparsers) -> None:
     ev.add_argument("--json", metavar="OUT.json", help="also write the results as JSON")
     ev.add_argument("--error-split", action="store_true",
                     help="instead: where the error comes from per clip (clustering, centre, heading, limbs)")
+    radar_mars.add_arguments(ev)
     ev.set_defaults(func=run_eval)
 
 
@@ -144,6 +147,8 @@ def _commit_id() -> str:
 
 
 def run_train(args) -> int:
+    if args.mars is not None:
+        return radar_mars.run_train(args)
     from dataclasses import asdict, replace
 
     import torch
@@ -221,6 +226,8 @@ def run_train(args) -> int:
 
 
 def run_eval(args) -> int:
+    if args.mars is not None:
+        return radar_mars.run(args)
     import torch
 
     from pose_perception.core.machine import machine_description

@@ -41,6 +41,9 @@ class NetConfig:
     head_width: int = 192
     context_frames: int = 4
     time_slots_s: tuple[float, ...] = ()
+    # Intensity feature: False = intensity / 10 (the simulator's SNR in dB); True = log10(1 + intensity), for
+    # sensors that report a linear intensity with a long tail (the TI IWR1443 in MARS: 2-1200, median 20).
+    intensity_log: bool = False
 
 
 class RadarPoseNet(nn.Module):
@@ -99,12 +102,13 @@ def person_frame(centroid_m: np.ndarray) -> np.ndarray:
 
 
 def prepare_input(points: np.ndarray, age_s: np.ndarray, centroid_m: np.ndarray, num_points: int,
-                  rng: np.random.Generator | None = None, radar_height_m: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+                  rng: np.random.Generator | None = None, radar_height_m: float = 1.0,
+                  intensity_log: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """One person's points (M, 5) radar frame, their frame age_s (M,), centroid (3,) ->
     features (num_points, 8) float32 and mask (num_points,) bool.
 
-    Features: position relative to the centroid in the person frame (m), radial velocity (m/s), SNR/10 (dB),
-    age/0.2 (s), range/5 (m), height of the centroid above the floor (m; radar_height_m is the radar's mounting
+    Features: position relative to the centroid in the person frame (m), radial velocity (m/s), SNR/10 (dB) (log10(1 + intensity) with intensity_log),
+    age/0.2 (s) (or log10(1 + intensity) with intensity_log), range/5 (m), height of the centroid above the floor (m; radar_height_m is the radar's mounting
     height, which tells the network where the feet can be). More points than num_points are subsampled
     (randomly with rng, else evenly).
     """
@@ -117,7 +121,7 @@ def prepare_input(points: np.ndarray, age_s: np.ndarray, centroid_m: np.ndarray,
     feats = np.zeros((num_points, NUM_FEATURES), np.float32)
     feats[:m, :3] = (points[:, :3] - centroid_m) @ R
     feats[:m, 3] = points[:, VELOCITY]
-    feats[:m, 4] = points[:, INTENSITY] / 10.0
+    feats[:m, 4] = np.log10(1.0 + np.maximum(points[:, INTENSITY], 0.0)) if intensity_log else points[:, INTENSITY] / 10.0
     feats[:m, 5] = age_s / AGE_SCALE_S
     feats[:m, 6] = np.linalg.norm(centroid_m[:2]) / 5.0
     feats[:m, 7] = centroid_m[2] + radar_height_m
@@ -155,7 +159,8 @@ class RadarPoseRegressor:
         joints (P, 17, 3) float32 metres in the radar frame, confidence (P, 17) float32 in [0, 1]."""
         if not people:
             return np.zeros((0, NUM_JOINTS, 3), np.float32), np.zeros((0, NUM_JOINTS), np.float32)
-        feats, masks = zip(*(prepare_input(p, a, c, self.num_points, radar_height_m=self.radar_height_m)
+        feats, masks = zip(*(prepare_input(p, a, c, self.num_points, radar_height_m=self.radar_height_m,
+                                           intensity_log=self.net.config.intensity_log)
                              for p, a, c in people))
         x = torch.from_numpy(np.stack(feats)).to(self.device)
         mask = torch.from_numpy(np.stack(masks)).to(self.device)
@@ -198,7 +203,8 @@ def load_weights(path: Path, device: torch.device = torch.device("cpu")) -> tupl
                                      head_width=int(cfg["head_width"]),
                                      # weights from before these fields saw 4 frames pooled together
                                      context_frames=int(cfg.get("context_frames", 4)),
-                                     time_slots_s=tuple(float(t) for t in cfg.get("time_slots_s", ()))))
+                                     time_slots_s=tuple(float(t) for t in cfg.get("time_slots_s", ())),
+                                     intensity_log=bool(cfg.get("intensity_log", False))))
         net.load_state_dict({k: v.float() for k, v in blob["state_dict"].items()})
     except (RuntimeError, KeyError, TypeError, ValueError, EOFError, OSError, pickle.UnpicklingError) as exc:
         raise RadarModelError(f"cannot load radar network weights '{path}': {exc}") from exc

@@ -48,6 +48,23 @@ class RadarPipelineConfig:
     # Model-based refinement of the network's skeletons (radar/fitting.py); off: it did not lower the error
     # (docs/radar.md).
     refine: FitConfig | None = None
+    # Points outside the antenna's field of view are multipath ghosts (a real TI IWR1443 reports them at up to
+    # 90 degrees; docs/radar.md, REAL). None: no gate (sensors with a wider view).
+    fov_azimuth_deg: float | None = 60.0
+    fov_elevation_deg: float | None = 35.0
+
+
+def gate_field_of_view(points: np.ndarray, config: RadarPipelineConfig) -> np.ndarray:
+    """(N, 5) REP-103 points -> the rows inside the configured azimuth / elevation field of view."""
+    if len(points) == 0 or (config.fov_azimuth_deg is None and config.fov_elevation_deg is None):
+        return points
+    xy = np.hypot(points[:, 0], points[:, 1])
+    keep = np.ones(len(points), bool)
+    if config.fov_azimuth_deg is not None:
+        keep &= np.abs(np.degrees(np.arctan2(points[:, 1], points[:, 0]))) <= config.fov_azimuth_deg
+    if config.fov_elevation_deg is not None:
+        keep &= np.abs(np.degrees(np.arctan2(points[:, 2], xy))) <= config.fov_elevation_deg
+    return points[keep]
 
 
 def people_from_cloud(points: np.ndarray, age_s: np.ndarray, config: ClusterConfig,
@@ -120,6 +137,7 @@ class RadarPosePipeline:
                 f"radar frame stamp {stamp_s:.3f} s is older than the previous {last:.3f} s; frame ignored "
                 "(call reset() if the source restarted)"
             )
+        points = gate_field_of_view(points, self.config)
         if self.config.suppress_clutter and len(points):
             points = points[self.clutter.filter(stamp_s, points)]
         self.accumulator.add(stamp_s, points)
