@@ -12,7 +12,8 @@ from pose_perception.core.filters import OneEuroFilter
 from pose_perception.core.keypoints import BODY, COCO_WHOLEBODY_133
 from pose_perception.core.types import HumanPose, Source
 from pose_perception.human.lifting import body_frame
-from pose_perception.radar.clustering import ClusterConfig, Cluster, StaticClutterMap, cluster_people
+from pose_perception.radar.clustering import (ClusterConfig, Cluster, StaticClutterMap, cluster_people,
+                                              merge_fragments_and_ghosts)
 from pose_perception.radar.fitting import FitConfig, refine_skeletons
 from pose_perception.radar.network import RadarPoseRegressor
 from pose_perception.radar.points import FrameAccumulator, StampOrderError, validate_points
@@ -82,7 +83,9 @@ def people_from_cloud(points: np.ndarray, age_s: np.ndarray, config: ClusterConf
     """
     recent = np.ones(len(points), bool) if frames_back is None or cluster_frames is None else frames_back < cluster_frames
     recent_idx = np.flatnonzero(recent)
-    clusters = [replace(c, indices=recent_idx[c.indices]) for c in cluster_people(points[recent_idx], config)]
+    recent_pts = points[recent_idx]
+    clusters = merge_fragments_and_ghosts(recent_pts, cluster_people(recent_pts, config), config)
+    clusters = [replace(c, indices=recent_idx[c.indices]) for c in clusters]
     members = [c.indices for c in clusters]
     older = np.flatnonzero(~recent)
     if clusters and len(older):
@@ -145,7 +148,8 @@ class RadarPosePipeline:
         t1 = time.perf_counter()
         clusters, inputs = people_from_cloud(cloud, age, self.config.cluster, back, self.config.window_frames)
         t2 = time.perf_counter()
-        tracks = self.tracker.update(stamp_s, np.array([c.centroid_m for c in clusters]).reshape(-1, 3))
+        tracks = self.tracker.update(stamp_s, np.array([c.centroid_m for c in clusters]).reshape(-1, 3),
+                                     np.array([len(c.indices) for c in clusters]))
         measured = [t for t in tracks if t.cluster is not None]
         t3 = time.perf_counter()
         people = [inputs[t.cluster] for t in measured]
