@@ -100,6 +100,8 @@ def add_train_arguments(trn) -> None:
                      help="MARS subjects to validate on (never trained on); none: the training error is reported")
     trn.add_argument("--sim-sequences", type=int, default=0,
                      help="with --mars: SYNTHETIC sequences of the simulator matched to the real sensor to add (0: none)")
+    trn.add_argument("--no-azimuth-flag", action="store_true",
+                     help="with --mars: without the zero-azimuth-bin point feature (NetConfig.azimuth_bin_feature)")
     trn.add_argument("--no-real", action="store_true", help="with --mars: train on the simulator only, validate on MARS")
     trn.add_argument("--sim-kinect-motion", action="store_true",
                      help="with --mars and --sim-sequences: drive the simulator with the MARS Kinect-only motion too")
@@ -131,7 +133,7 @@ def run_train(args) -> int:
         print(f"error: subjects {sorted(set(train_subjects) & set(val_subjects))} are in both the training and "
               "the validation set", file=sys.stderr)
         return 2
-    net_cfg = replace(NetConfig(), intensity_log=True)
+    net_cfg = replace(NetConfig(), intensity_log=True, azimuth_bin_feature=not args.no_azimuth_flag)
     if args.widths:
         net_cfg = replace(net_cfg, widths=tuple(args.widths), head_width=max(args.widths[-1], NetConfig().head_width))
     if args.num_points:

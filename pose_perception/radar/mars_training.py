@@ -24,11 +24,12 @@ MATCH_RADIUS_M = 1.0  # a cluster whose centroid is this close (horizontally) to
 @dataclass(frozen=True)
 class RealDataConfig:
     """mirror: add every sample mirrored left/right (the subjects' movements are not symmetric, the body is);
-    scale_range: random body scale about the cluster centroid per sample (other subjects' sizes);
+    scale_range: random body scale per sample (other subjects' sizes): about the cluster centroid
+    horizontally and about the floor vertically;
     draws: random point subsets per frame when a person has more points than the network takes."""
 
     mirror: bool = True
-    scale_range: tuple[float, float] | None = (0.9, 1.1)
+    scale_range: tuple[float, float] | None = (0.85, 1.15)
     draws: int = 1
     seed: int = 0
 
@@ -80,12 +81,14 @@ def real_dataset(recordings: list[MarsRecording], net_config: NetConfig = NetCon
             target = ((gt - c) @ person_frame(c)).astype(np.float32)
             for _ in range(config.draws):
                 f, m = prepare_input(p, a, c, net_config.num_points, rng, radar_height_m=h,
-                                     intensity_log=net_config.intensity_log)
+                                     intensity_log=net_config.intensity_log,
+                                     azimuth_bin_feature=net_config.azimuth_bin_feature)
                 t = target
                 if config.scale_range is not None:
                     s = np.float32(rng.uniform(*config.scale_range))
                     f = f.copy()
                     f[:, :3] *= s
+                    f[:, 7] *= s  # the centroid's height above the floor: a smaller body stands lower
                     t = t * s
                 feats.append(f)
                 masks.append(m)

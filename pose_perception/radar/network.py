@@ -44,6 +44,13 @@ class NetConfig:
     # Intensity feature: False = intensity / 10 (the simulator's SNR in dB); True = log10(1 + intensity), for
     # sensors that report a linear intensity with a long tail (the TI IWR1443 in MARS: 2-1200, median 20).
     intensity_log: bool = False
+    # Feature 8: 1 for points on the radar's zero-azimuth bin (y exactly 0 in the radar frame). The TI IWR1443
+    # puts ~20 % of its points there (REAL MARS) whatever their true angle; the flag lets the network discount them.
+    azimuth_bin_feature: bool = False
+
+    @property
+    def num_features(self) -> int:
+        return NUM_FEATURES + int(self.azimuth_bin_feature)
 
 
 class RadarPoseNet(nn.Module):
@@ -57,7 +64,7 @@ class RadarPoseNet(nn.Module):
     def __init__(self, config: NetConfig = NetConfig()):
         super().__init__()
         self.config = config
-        layers, c = [], NUM_FEATURES
+        layers, c = [], config.num_features
         for w in config.widths:
             layers += [nn.Linear(c, w), nn.ReLU()]  # no normalisation: 3x cheaper per point on a CPU
             c = w
@@ -103,7 +110,7 @@ def person_frame(centroid_m: np.ndarray) -> np.ndarray:
 
 def prepare_input(points: np.ndarray, age_s: np.ndarray, centroid_m: np.ndarray, num_points: int,
                   rng: np.random.Generator | None = None, radar_height_m: float = 1.0,
-                  intensity_log: bool = False) -> tuple[np.ndarray, np.ndarray]:
+                  intensity_log: bool = False, azimuth_bin_feature: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """One person's points (M, 5) radar frame, their frame age_s (M,), centroid (3,) ->
     features (num_points, 8) float32 and mask (num_points,) bool.
 
@@ -118,13 +125,15 @@ def prepare_input(points: np.ndarray, age_s: np.ndarray, centroid_m: np.ndarray,
         idx = rng.choice(m, num_points, replace=False) if rng is not None else np.linspace(0, m - 1, num_points).astype(int)
         points, age_s = points[idx], age_s[idx]
         m = num_points
-    feats = np.zeros((num_points, NUM_FEATURES), np.float32)
+    feats = np.zeros((num_points, NUM_FEATURES + int(azimuth_bin_feature)), np.float32)
     feats[:m, :3] = (points[:, :3] - centroid_m) @ R
     feats[:m, 3] = points[:, VELOCITY]
     feats[:m, 4] = np.log10(1.0 + np.maximum(points[:, INTENSITY], 0.0)) if intensity_log else points[:, INTENSITY] / 10.0
     feats[:m, 5] = age_s / AGE_SCALE_S
     feats[:m, 6] = np.linalg.norm(centroid_m[:2]) / 5.0
     feats[:m, 7] = centroid_m[2] + radar_height_m
+    if azimuth_bin_feature:
+        feats[:m, 8] = points[:, 1] == 0.0
     mask = np.zeros(num_points, bool)
     mask[:m] = True
     return feats, mask
@@ -160,7 +169,8 @@ class RadarPoseRegressor:
         if not people:
             return np.zeros((0, NUM_JOINTS, 3), np.float32), np.zeros((0, NUM_JOINTS), np.float32)
         feats, masks = zip(*(prepare_input(p, a, c, self.num_points, radar_height_m=self.radar_height_m,
-                                           intensity_log=self.net.config.intensity_log)
+                                           intensity_log=self.net.config.intensity_log,
+                                           azimuth_bin_feature=self.net.config.azimuth_bin_feature)
                              for p, a, c in people))
         x = torch.from_numpy(np.stack(feats)).to(self.device)
         mask = torch.from_numpy(np.stack(masks)).to(self.device)
@@ -204,7 +214,8 @@ def load_weights(path: Path, device: torch.device = torch.device("cpu")) -> tupl
                                      # weights from before these fields saw 4 frames pooled together
                                      context_frames=int(cfg.get("context_frames", 4)),
                                      time_slots_s=tuple(float(t) for t in cfg.get("time_slots_s", ())),
-                                     intensity_log=bool(cfg.get("intensity_log", False))))
+                                     intensity_log=bool(cfg.get("intensity_log", False)),
+                                     azimuth_bin_feature=bool(cfg.get("azimuth_bin_feature", False))))
         net.load_state_dict({k: v.float() for k, v in blob["state_dict"].items()})
     except (RuntimeError, KeyError, TypeError, ValueError, EOFError, OSError, pickle.UnpicklingError) as exc:
         raise RadarModelError(f"cannot load radar network weights '{path}': {exc}") from exc

@@ -25,8 +25,9 @@ class TrackerConfig:
     # track, e.g. a limb that was clustered apart) and ends.
     coast_exclusion_m: float = 0.8
     # A tentative track is confirmed only if its clusters held this many points on average: REAL multipath
-    # ghosts that repeat in place are small (median 13 accumulated points in MARS, a person 60-120).
-    min_confirm_points: float = 15.0
+    # ghosts that repeat in place are small (median 13 accumulated points over 4 frames in MARS, a person
+    # 60-120; 15 lost frames of the simulator's spinning person at 20 Hz).
+    min_confirm_points: float = 10.0
     accel_sigma: float = 2.0  # process noise, m/s^2 (people start and stop quickly)
     meas_sigma_m: float = 0.15  # centroid noise of a radar cluster
 
