@@ -99,12 +99,14 @@ def add_train_arguments(trn) -> None:
     trn.add_argument("--val-subjects", type=int, nargs="*", default=None,
                      help="MARS subjects to validate on (never trained on); none: the training error is reported")
     trn.add_argument("--sim-sequences", type=int, default=0,
-                     help="with --mars: SYNTHETIC sequences of the simulator matched to the real sensor to add (0: none)")
+                     help="with --mars: SYNTHETIC 2 s sequences of the simulator matched to the real sensor (radar/sim_real.py) "
+                          "to add (0: none)")
     trn.add_argument("--no-azimuth-flag", action="store_true",
                      help="with --mars: without the zero-azimuth-bin point feature (NetConfig.azimuth_bin_feature)")
     trn.add_argument("--no-real", action="store_true", help="with --mars: train on the simulator only, validate on MARS")
-    trn.add_argument("--sim-kinect-motion", action="store_true",
-                     help="with --mars and --sim-sequences: drive the simulator with the MARS Kinect-only motion too")
+    trn.add_argument("--sim-motion-subjects", type=int, nargs="*", default=None,
+                     help="with --sim-sequences: MARS subjects whose Kinect motion drives the simulator (default: 2 "
+                          "(Kinect only) and the training subjects; validation subjects are always left out)")
 
 
 def run_train(args) -> int:
@@ -127,8 +129,8 @@ def run_train(args) -> int:
         return 2
     commit = _commit_id()
     available = sorted({s for s, _ in mars.list_recordings(root)})
-    train_subjects = args.train_subjects or available
     val_subjects = args.val_subjects or []
+    train_subjects = args.train_subjects or [s for s in available if s not in val_subjects]
     if set(train_subjects) & set(val_subjects):
         print(f"error: subjects {sorted(set(train_subjects) & set(val_subjects))} are in both the training and "
               "the validation set", file=sys.stderr)
@@ -157,11 +159,14 @@ def run_train(args) -> int:
         if args.sim_sequences:
             from pose_perception.radar import sim_real
 
-            motion = mars.read_kinect_motion(root, "woutlier") if args.sim_kinect_motion else []
-            parts.append(sim_real.matched_dataset(args.sim_sequences, net_cfg, pipe_cfg, seed=args.seed,
-                                                  kinect_motion=motion))
-            sources.append(f"SYNTHETIC: {args.sim_sequences} simulator sequences matched to the MARS sensor"
-                           + (" (+ MARS Kinect-only motion)" if motion else ""))
+            motion_subjects = sorted(set(args.sim_motion_subjects if args.sim_motion_subjects is not None
+                                         else [2, *train_subjects]) - set(val_subjects))
+            motion = mars.read_kinect_motion(root, motion_subjects)
+            real_all = [r for s in train_subjects for r in mars.read_subject(root, s, "woutlier")]
+            sensor = sim_real.RealSensorConfig(intensity_quantiles=sim_real.intensity_quantiles(real_all))
+            parts.append(sim_real.matched_dataset(motion, args.sim_sequences, net_cfg, pipe_cfg, args.seed, sensor))
+            sources.append(f"SYNTHETIC: {args.sim_sequences} x 2 s of the simulator matched to the MARS sensor, driven "
+                           f"by the Kinect motion of MARS subjects {motion_subjects}")
             print(f"SYNTHETIC samples: {len(parts[-1]['features'])} ({time.time() - t0:.0f} s)")
         if not parts:
             print("error: nothing to train on (--no-real without --sim-sequences)", file=sys.stderr)

@@ -150,9 +150,11 @@ def read_subject(root: str | Path, subject: int, variant: str = "woutlier") -> l
     return recs
 
 
-def read_kinect_motion(root: str | Path, variant: str = "woutlier") -> list[np.ndarray]:
-    """Every kinect_data_*.csv.gz under root/variant (including Kinect-only splits) -> list of (T, 25, 3)."""
-    return [read_kinect_csv(p) for p in sorted((Path(root) / variant).glob("subject*/kinect_data_*.csv.gz"))]
+def read_kinect_motion(root: str | Path, subjects: list[int], variant: str = "woutlier") -> list[np.ndarray]:
+    """Every kinect_data_*.csv.gz of these subjects under root/variant (including Kinect-only splits) -> list of
+    (T, 25, 3) REP-103."""
+    return [read_kinect_csv(p) for s in subjects
+            for p in sorted((Path(root) / variant / f"subject{s}").glob("kinect_data_*.csv.gz"))]
 
 
 def radar_height_from_skeletons(kinect_m: np.ndarray) -> float:

@@ -109,3 +109,29 @@ def test_template_baseline_on_real_frames_is_in_the_expected_range():
     m = me.summarise(pred, rec.coco17_m)
     assert 20 < m["mpjpe_cm"] < 45, m  # a fixed pose: far from the joints, but near the person
     assert list(LIMB_12) == list(range(5, 17))
+
+
+def test_simulated_real_sensor_has_the_real_quirks():
+    from pose_perception.radar import sim_real
+    # A person standing 2 m ahead waving an arm: Kinect-like joints built from a fixed pose.
+    rng = np.random.default_rng(0)
+    base = np.zeros((25, 3))
+    for name, xyz in {"SpineBase": (2, 0, -0.1), "SpineMid": (2, 0, 0.15), "SpineShoulder": (2, 0, 0.4),
+                      "Neck": (2, 0, 0.48), "Head": (2, 0, 0.6), "ShoulderLeft": (2, -0.18, 0.38),
+                      "ShoulderRight": (2, 0.18, 0.38), "ElbowLeft": (2, -0.2, 0.1), "ElbowRight": (2, 0.2, 0.1),
+                      "WristLeft": (2, -0.2, -0.15), "WristRight": (2, 0.2, -0.15), "HandTipLeft": (2, -0.2, -0.25),
+                      "HandTipRight": (2, 0.2, -0.25), "HipLeft": (2, -0.1, -0.15), "HipRight": (2, 0.1, -0.15),
+                      "KneeLeft": (2, -0.1, -0.5), "KneeRight": (2, 0.1, -0.5), "AnkleLeft": (2, -0.1, -0.85),
+                      "AnkleRight": (2, 0.1, -0.85), "FootLeft": (1.9, -0.1, -0.93), "FootRight": (1.9, 0.1, -0.93)}.items():
+        base[mars.KINECT_25_NAMES.index(name)] = xyz
+    joints = np.repeat(base[None], 30, axis=0)
+    w = mars.KINECT_25_NAMES.index("WristLeft")
+    joints[:, w, 2] += 0.3 * np.sin(np.arange(30) * 0.8)
+    rec = sim_real.simulate_recording(joints, rng)
+    stats = sim_real.sensor_statistics([rec])
+    assert 10 <= stats["points_per_frame"] <= sim_real.MAX_POINTS_PER_FRAME
+    assert stats["doppler_on_steps"] == 1.0
+    assert 0.1 < stats["zero_azimuth"] < 0.3
+    assert max(len(f) for f in rec.frames) <= sim_real.MAX_POINTS_PER_FRAME
+    pts = np.concatenate(rec.frames)
+    assert np.median(pts[:, 0]) == pytest.approx(2.0, abs=0.25)
