@@ -141,7 +141,9 @@ def run_train(args) -> int:
     if args.num_points:
         net_cfg = replace(net_cfg, num_points=args.num_points)
     if args.context_frames:
-        net_cfg = replace(net_cfg, context_frames=args.context_frames)
+        # 10 Hz: the oldest context frame is (context_frames - 1) x 0.1 s old (+ half a frame of slack).
+        net_cfg = replace(net_cfg, context_frames=args.context_frames,
+                          context_max_age_s=(args.context_frames - 0.5) * mars.FRAME_PERIOD_S)
     if args.time_slots is not None:
         net_cfg = replace(net_cfg, time_slots_s=tuple(args.time_slots))
     train_cfg = replace(training.TrainConfig(), epochs=args.epochs or 20, seed=args.seed, threads=args.threads,

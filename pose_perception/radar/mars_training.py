@@ -35,10 +35,11 @@ class RealDataConfig:
 
 
 def front_end(stamps_s: np.ndarray, frames: tuple[np.ndarray, ...], config: RadarPipelineConfig,
-              context_frames: int) -> Iterator[tuple[int, list[Cluster], list[tuple[np.ndarray, np.ndarray, np.ndarray]]]]:
+              context_frames: int, context_max_age_s: float = 0.0
+              ) -> Iterator[tuple[int, list[Cluster], list[tuple[np.ndarray, np.ndarray, np.ndarray]]]]:
     """The pipeline's steps before tracking, frame by frame: yields (frame index, clusters, network inputs)."""
     clutter = StaticClutterMap()
-    acc = FrameAccumulator(max(config.window_frames, context_frames), config.max_window_s)
+    acc = FrameAccumulator(max(config.window_frames, context_frames), max(config.max_window_s, context_max_age_s))
     for k, (stamp, pts) in enumerate(zip(stamps_s, frames)):
         pts = gate_field_of_view(pts, config)
         if config.suppress_clutter and len(pts):
@@ -69,7 +70,8 @@ def real_dataset(recordings: list[MarsRecording], net_config: NetConfig = NetCon
     for rec in recordings:
         h = radar_height_from_skeletons(rec.kinect_m) if radar_height_m is None else radar_height_m
         gt_all = rec.coco17_m
-        for k, clusters, inputs in front_end(rec.stamps_s, rec.frames, pipeline_config, net_config.context_frames):
+        for k, clusters, inputs in front_end(rec.stamps_s, rec.frames, pipeline_config, net_config.context_frames,
+                                             net_config.context_max_age_s):
             if not clusters:
                 continue
             gt = gt_all[k]

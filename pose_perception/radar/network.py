@@ -47,6 +47,9 @@ class NetConfig:
     # Feature 8: 1 for points on the radar's zero-azimuth bin (y exactly 0 in the radar frame). The TI IWR1443
     # puts ~20 % of its points there (REAL MARS) whatever their true angle; the flag lets the network discount them.
     azimuth_bin_feature: bool = False
+    # Oldest context frame (s) the weights were trained with; the pipeline keeps frames this old (at least its
+    # own max_window_s). 0: the pipeline's max_window_s.
+    context_max_age_s: float = 0.0
 
     @property
     def num_features(self) -> int:
@@ -215,7 +218,8 @@ def load_weights(path: Path, device: torch.device = torch.device("cpu")) -> tupl
                                      context_frames=int(cfg.get("context_frames", 4)),
                                      time_slots_s=tuple(float(t) for t in cfg.get("time_slots_s", ())),
                                      intensity_log=bool(cfg.get("intensity_log", False)),
-                                     azimuth_bin_feature=bool(cfg.get("azimuth_bin_feature", False))))
+                                     azimuth_bin_feature=bool(cfg.get("azimuth_bin_feature", False)),
+                                     context_max_age_s=float(cfg.get("context_max_age_s", 0.0))))
         net.load_state_dict({k: v.float() for k, v in blob["state_dict"].items()})
     except (RuntimeError, KeyError, TypeError, ValueError, EOFError, OSError, pickle.UnpicklingError) as exc:
         raise RadarModelError(f"cannot load radar network weights '{path}': {exc}") from exc

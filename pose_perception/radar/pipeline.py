@@ -116,8 +116,9 @@ class RadarPosePipeline:
     def __init__(self, config: RadarPipelineConfig = RadarPipelineConfig(), regressor: RadarPoseRegressor | None = None):
         self.config = config
         self.regressor = regressor or RadarPoseRegressor(config.weights_path, config.device, config.radar_height_m)
-        self.accumulator = FrameAccumulator(max(config.window_frames, self.regressor.net.config.context_frames),
-                                            config.max_window_s)
+        net_cfg = self.regressor.net.config
+        self.accumulator = FrameAccumulator(max(config.window_frames, net_cfg.context_frames),
+                                            max(config.max_window_s, net_cfg.context_max_age_s))
         self.clutter = StaticClutterMap()
         self.tracker = MultiTargetTracker(config.tracker)
         self._memory: dict[int, _TrackMemory] = {}
