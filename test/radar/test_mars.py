@@ -135,3 +135,18 @@ def test_simulated_real_sensor_has_the_real_quirks():
     assert max(len(f) for f in rec.frames) <= sim_real.MAX_POINTS_PER_FRAME
     pts = np.concatenate(rec.frames)
     assert np.median(pts[:, 0]) == pytest.approx(2.0, abs=0.25)
+
+
+@needs_mars
+def test_demo_real_panel_reads_a_recorded_frame_and_runs_the_pipeline():
+    from pose_perception.samples.pictures import real_radar_frame
+    r = real_radar_frame(MARS_DIR, frame=80)
+    assert r is not None and "MARS" in r["name"]
+    assert r["truth"].shape == (17, 3) and len(r["points"]) > 10
+    assert len(r["estimates"]) == 1  # one person is one person
+    assert np.linalg.norm(r["estimates"][0][11:13].mean(0)[:2] - r["truth"][11:13].mean(0)[:2]) < 0.6
+
+
+def test_demo_real_panel_is_skipped_without_data(tmp_path):
+    from pose_perception.samples.pictures import real_radar_frame
+    assert real_radar_frame(tmp_path / "missing") is None
