@@ -23,6 +23,8 @@ def add_arguments(ev) -> None:
     ev.add_argument("--subjects", type=int, nargs="*", default=None, help="MARS: subjects to evaluate (default: all)")
     ev.add_argument("--weights-for", nargs=2, action="append", default=[], metavar=("SUBJECT", "WEIGHTS"),
                     help="MARS: weights to evaluate on this subject (trained without it); repeatable")
+    ev.add_argument("--sensor-stats", action="store_true",
+                    help="MARS: instead, print the real sensor's statistics next to the matched simulator's (sim_real.py)")
     ev.add_argument("--radar-height", type=float, default=None,
                     help="MARS: radar height above the floor (m); default: from the recording's Kinect feet")
 
@@ -44,11 +46,14 @@ def run(args) -> int:
         return 2
     variants = mars.VARIANTS if args.variant == "both" else (args.variant,)
     subjects = sorted({s for s, _ in mars.list_recordings(root, variants[0])})
+    all_subjects = list(subjects)
     if args.subjects:
         subjects = [s for s in subjects if s in args.subjects]
     if not subjects:
         print(f"error: no radar + Kinect recordings under '{root / variants[0]}'", file=sys.stderr)
         return 2
+    if args.sensor_stats:
+        return _print_sensor_stats(root, subjects)
     weights_for = {int(s): p for s, p in args.weights_for}
     print(f"machine: {machine_description()}")
     print(f"REAL evaluation: MARS recordings in {root} (TI IWR1443, Kinect V2 skeletons), 12 COCO limb joints")
@@ -58,7 +63,7 @@ def run(args) -> int:
         for s in subjects:
             weights = weights_for.get(s, args.weights)
             regressor = RadarPoseRegressor(weights, args.device)
-            others = [o for o in subjects if o != s] or [s]
+            others = [o for o in all_subjects if o != s] or [s]
             template = me.fit_template([r for o in others for r in mars.read_subject(root, o, "wooutlier")])
             for v in variants:
                 recs = mars.read_subject(root, s, v)
@@ -81,6 +86,13 @@ def run(args) -> int:
             extra = (f" {m['one_person']:8.3f} {m['people_mean']:6.2f} {m['people_max']:4d}" if "one_person" in m else "")
             print(f"{key:22s} {method:9s} {m['mpjpe_cm']:8.2f} {m['pck10']:7.3f} {m['mae_cm']:7.2f} {m['mae_x_cm']:5.1f} "
                   f"{m['mae_y_cm']:5.1f} {m['mae_z_cm']:5.1f} {m['matched']:7.3f}{extra}")
+    print("diagnostic (not a result): one constant offset per subject removed (Kinect-to-radar alignment differs "
+          "between sessions):")
+    for key, r in results.items():
+        for method in ("pipeline", "template"):
+            m = r[method]
+            if "offset_cm" in m:
+                print(f"  {key:22s} {method:9s} offset (x, y, z) {m['offset_cm']} cm -> MPJPE {m['mpjpe_offset_removed_cm']:.2f} cm")
     for key, r in results.items():
         print(f"  {key}: weights {r['weights']} (commit {r['weights_commit']}); template fitted on subjects "
               f"{r['template_from_subjects']}")
@@ -208,4 +220,30 @@ def run_train(args) -> int:
     }
     save_weights(net, out, meta)
     print(f"weights -> {out} ({out.stat().st_size / 1e6:.2f} MB); recipe -> {out.with_suffix('.json')}")
+    return 0
+
+
+def _print_sensor_stats(root: Path, subjects: list[int]) -> int:
+    from pose_perception.radar import mars, sim_real
+
+    real = [r for s in subjects for r in mars.read_subject(root, s, "woutlier")]
+    sensor = sim_real.RealSensorConfig(intensity_quantiles=sim_real.intensity_quantiles(real))
+    motion = mars.read_kinect_motion(root, [2])
+    rows = {f"REAL MARS subjects {subjects} (as recorded)": sim_real.sensor_statistics(real),
+            "SYNTHETIC matched (sim_real, subject 2 Kinect motion)": sim_real.sensor_statistics(
+                sim_real.random_sequences(motion, 30, 20, np.random.default_rng(0), sensor)),
+            "SYNTHETIC issue-5 simulator model": None}
+    from pose_perception.radar import simulator as sim
+    from pose_perception.radar.training import random_sequence
+
+    rng = np.random.default_rng(0)
+    frames = [f for _ in range(10) for f in random_sequence(rng, sim.load_skeleton(), [sim.load_clip("humanoid3d_dance_b")],
+                                                            20, allow_mirror=False)]
+    rec = mars.MarsRecording("sim", 0, "sim", "synthetic", np.arange(len(frames)) * 0.05, tuple(f[0] for f in frames),
+                             np.zeros((len(frames), 25, 3), np.float32))
+    rows["SYNTHETIC issue-5 simulator model"] = sim_real.sensor_statistics([rec])
+    keys = list(next(iter(rows.values())))
+    print(f"{'source':55s} " + " ".join(f"{k:>16s}" for k in keys))
+    for name, st in rows.items():
+        print(f"{name:55s} " + " ".join(f"{st[k]:16.3f}" for k in keys))
     return 0

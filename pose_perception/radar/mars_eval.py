@@ -89,6 +89,13 @@ def summarise(pred_m: np.ndarray, gt_m: np.ndarray, people_per_frame: np.ndarray
     limbs = list(LIMB_12)
     hit = np.all(np.isfinite(pred_m[:, limbs]), axis=(1, 2))
     out = joint_metrics(pred_m[hit][:, limbs], gt_m[hit][:, limbs])
+    if hit.any():
+        # Diagnostic, not a result: the error left after removing one constant offset (3,) for the whole subject,
+        # i.e. what a per-session Kinect-to-radar alignment would leave (the offset differs between subjects).
+        d = pred_m[hit][:, limbs] - gt_m[hit][:, limbs]
+        offset = d.reshape(-1, 3).mean(0)
+        out["offset_cm"] = [round(float(v) * 100, 2) for v in offset]
+        out["mpjpe_offset_removed_cm"] = float(np.linalg.norm(d - offset, axis=-1).mean() * 100)
     out["frames"] = int(len(pred_m))
     out["matched"] = float(np.mean(hit)) if len(hit) else float("nan")
     if people_per_frame is not None:
