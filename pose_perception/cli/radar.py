@@ -30,7 +30,8 @@ def register(subparsers) -> None:
                      help="stamps (T,) float64 s and points_0000... (N_i, 5) float32 x, y, z, velocity, intensity "
                           "in the radar frame (REP-103)")
     est.add_argument("--out", required=True, metavar="OUT.json")
-    est.add_argument("--weights", default=None, help="network weights (.pt); default: the shipped ones")
+    est.add_argument("--weights", default=None, help="network weights (.pt), or 'mars' for the shipped weights trained on "
+                                                      "the real TI IWR1443 (MARS); default: the simulator-trained ones")
     est.add_argument("--window", type=int, default=4,
                      help="newest frames clustered into people (the network adds its weights' context frames)")
     est.add_argument("--radar-height", type=float, default=1.0, help="radar mounting height above the floor (m)")
@@ -69,7 +70,7 @@ def register(subparsers) -> None:
     trn.set_defaults(func=run_train)
 
     ev = sub.add_parser("eval", help="MPJPE and PCK@10cm per held-out clip (SYNTHETIC) through the whole pipeline")
-    ev.add_argument("--weights", default=None)
+    ev.add_argument("--weights", default=None, help=".pt file, 'simulator' or 'mars' (default: simulator; with --mars: mars)")
     ev.add_argument("--sequences", type=int, default=12, help="simulated 2 s sequences per clip")
     ev.add_argument("--clips", nargs="*", default=None, help="default: every held-out clip")
     ev.add_argument("--seed", type=int, default=1000)

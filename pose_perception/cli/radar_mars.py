@@ -2,7 +2,8 @@
 
 Every subject with radar + Kinect is evaluated as held out: the pipeline runs with the weights given for that
 subject (`--weights-for SUBJECT PATH`, e.g. weights trained on the other subject) or else `--weights` / the
-shipped ones, and the template baseline is fitted on the other subjects' recordings.
+shipped MARS weights ("mars": trained on both subjects, so NOT held out there), and the template baseline is
+fitted on the other subjects' recordings.
 """
 from __future__ import annotations
 
@@ -61,7 +62,7 @@ def run(args) -> int:
     results = {}
     try:
         for s in subjects:
-            weights = weights_for.get(s, args.weights)
+            weights = weights_for.get(s, args.weights or "mars")
             regressor = RadarPoseRegressor(weights, args.device)
             others = [o for o in all_subjects if o != s] or [s]
             template = me.fit_template([r for o in others for r in mars.read_subject(root, o, "wooutlier")])
@@ -73,7 +74,7 @@ def run(args) -> int:
                 net = me.summarise(np.concatenate([x.pred_m for x in runs]), gt,
                                    np.concatenate([x.people_per_frame for x in runs]))
                 tmpl = me.summarise(np.concatenate([me.template_predictions(template, r) for r in recs]), gt)
-                results[f"subject{s}/{v}"] = {"weights": weights or "shipped", "weights_commit": regressor.meta.get("commit", "?"),
+                results[f"subject{s}/{v}"] = {"weights": weights, "weights_commit": regressor.meta.get("commit", "?"),
                                               "template_from_subjects": others, "pipeline": net, "template": tmpl}
     except (mars.MarsDataError, RadarModelError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -131,7 +132,7 @@ def run_train(args) -> int:
     from pose_perception.radar import mars
     from pose_perception.radar import mars_training as mt
     from pose_perception.radar import training
-    from pose_perception.radar.network import DEFAULT_WEIGHTS, NetConfig, pick_device, save_weights
+    from pose_perception.radar.network import MARS_WEIGHTS, NetConfig, pick_device, save_weights
     from pose_perception.radar.pipeline import RadarPipelineConfig
 
     torch.set_num_threads(args.threads)
@@ -199,7 +200,7 @@ def run_train(args) -> int:
     print(f"{len(data['features'])} training samples, {len(val['features'])} validation samples "
           f"({'REAL held-out subjects ' + str(val_subjects) if val_subjects else 'training samples: not held out'})")
     net, info = training.train_network(data, val, train_cfg, net_cfg)
-    out = Path(args.out) if args.out else DEFAULT_WEIGHTS
+    out = Path(args.out) if args.out else MARS_WEIGHTS
     meta = {
         "description": "RadarPoseNet (PointNet) radar points -> COCO body 17, trained on REAL MARS radar"
                        + (" and SYNTHETIC simulator data" if args.sim_sequences else ""),

@@ -16,6 +16,10 @@ from pose_perception.core.keypoints import COCO_BODY_17_MIRROR
 from pose_perception.radar.points import INTENSITY, VELOCITY
 
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent.parent / "data" / "radar" / "radar_pose_net.pt"
+# Trained on REAL TI IWR1443 recordings (MARS, MIT licence; docs/radar.md): for TI IWR1443-class sensors at ~10 Hz.
+MARS_WEIGHTS = DEFAULT_WEIGHTS.with_name("radar_pose_net_mars.pt")
+# Names accepted wherever a weights path is: the shipped files.
+SHIPPED_WEIGHTS = {"simulator": DEFAULT_WEIGHTS, "mars": MARS_WEIGHTS}
 NUM_JOINTS = 17
 NUM_FEATURES = 8  # dx, dy, dz, velocity, snr, age, range, height above the floor (see prepare_input)
 AGE_SCALE_S = 0.2  # feature 5 is age_s / AGE_SCALE_S
@@ -151,6 +155,8 @@ def pick_device(device: str = "auto") -> torch.device:
 class RadarPoseRegressor:
     """Loads RadarPoseNet weights and runs batched inference for all people of a frame.
 
+    weights_path: a .pt file, or "simulator" (the default) / "mars" (trained on the real TI IWR1443) for the
+    shipped ones.
     mirror_average: also run every person mirrored left/right (person-frame y -> -y) and average the two
     estimates mapped back (left/right joints swapped). The training data is mirror-symmetric, so both are
     estimates of the same skeleton with partly independent errors; it costs a batch twice as large.
@@ -158,7 +164,7 @@ class RadarPoseRegressor:
 
     def __init__(self, weights_path: str | Path | None = None, device: str = "auto", radar_height_m: float = 1.0,
                  mirror_average: bool = True):
-        path = Path(weights_path) if weights_path else DEFAULT_WEIGHTS
+        path = SHIPPED_WEIGHTS.get(str(weights_path), Path(weights_path)) if weights_path else DEFAULT_WEIGHTS
         self.device = pick_device(device)
         self.net, self.meta = load_weights(path, self.device)
         self.num_points = self.net.config.num_points

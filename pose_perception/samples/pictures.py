@@ -121,9 +121,11 @@ def _draw_top_view(ax, points: np.ndarray, truths, estimates, ids, label: str) -
 
 def real_radar_frame(mars_dir: Path | None = None, subject: int = 1, split: str = "test", frame: int = 400,
                      weights: str | None = None) -> dict | None:
-    """A recorded MARS frame (read at run time, never copied) through the radar pipeline with the shipped weights:
-    points of its 4-frame window, Kinect truth (17, 3), estimates, ids, all REP-103. None when the data is absent."""
+    """A recorded MARS frame (read at run time, never copied) through the radar pipeline with the shipped weights
+    trained on the real sensor (weights None: those): points of its 4-frame window, Kinect truth (17, 3),
+    estimates, ids, all REP-103. None when the data is absent."""
     from pose_perception.radar import mars
+    from pose_perception.radar.network import MARS_WEIGHTS
     from pose_perception.radar.pipeline import RadarPipelineConfig, RadarPosePipeline
 
     root = Path(mars_dir) if mars_dir else mars.default_mars_dir()
@@ -132,6 +134,8 @@ def real_radar_frame(mars_dir: Path | None = None, subject: int = 1, split: str 
     except mars.MarsDataError:
         return None
     frame = min(frame, len(rec) - 1)
+    if weights is None and MARS_WEIGHTS.is_file():
+        weights = str(MARS_WEIGHTS)
     pipe = RadarPosePipeline(RadarPipelineConfig(weights_path=weights, device="cpu",
                                                  radar_height_m=mars.radar_height_from_skeletons(rec.kinect_m)))
     humans = []
