@@ -150,3 +150,24 @@ def test_demo_real_panel_reads_a_recorded_frame_and_runs_the_pipeline():
 def test_demo_real_panel_is_skipped_without_data(tmp_path):
     from pose_perception.samples.pictures import real_radar_frame
     assert real_radar_frame(tmp_path / "missing") is None
+
+
+def test_weights_of_another_architecture_or_truncated_are_clear_errors(tmp_path):
+    import torch
+
+    from pose_perception.radar.network import (NetConfig, RadarModelError, RadarPoseNet, RadarPoseRegressor,
+                                               save_weights)
+    path = tmp_path / "w.pt"
+    save_weights(RadarPoseNet(NetConfig(intensity_log=True, azimuth_bin_feature=True)), path, {"commit": "x"})
+    reg = RadarPoseRegressor(path, device="cpu")
+    assert reg.net.config.azimuth_bin_feature and reg.net.config.num_features == 9
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(RadarModelError, match="cannot load"):
+        RadarPoseRegressor(truncated, device="cpu")
+    # Same file layout, other architecture: 9 input features stored, the config says 8.
+    blob = torch.load(path, weights_only=True)
+    blob["config"]["azimuth_bin_feature"] = False
+    torch.save(blob, tmp_path / "other.pt")
+    with pytest.raises(RadarModelError, match="cannot load"):
+        RadarPoseRegressor(tmp_path / "other.pt", device="cpu")
