@@ -116,6 +116,9 @@ def add_train_arguments(trn) -> None:
                           "to add (0: none)")
     trn.add_argument("--no-azimuth-flag", action="store_true",
                      help="with --mars: without the zero-azimuth-bin point feature (NetConfig.azimuth_bin_feature)")
+    trn.add_argument("--mirror", action="store_true",
+                     help="with --mars: add every sample mirrored left/right and average mirrored estimates at run time "
+                          "(off: the real recordings are not mirror-symmetric)")
     trn.add_argument("--no-real", action="store_true", help="with --mars: train on the simulator only, validate on MARS")
     trn.add_argument("--sim-motion-subjects", type=int, nargs="*", default=None,
                      help="with --sim-sequences: MARS subjects whose Kinect motion drives the simulator (default: 2 "
@@ -148,7 +151,8 @@ def run_train(args) -> int:
         print(f"error: subjects {sorted(set(train_subjects) & set(val_subjects))} are in both the training and "
               "the validation set", file=sys.stderr)
         return 2
-    net_cfg = replace(NetConfig(), intensity_log=True, azimuth_bin_feature=not args.no_azimuth_flag)
+    net_cfg = replace(NetConfig(), intensity_log=True, azimuth_bin_feature=not args.no_azimuth_flag,
+                      mirror_symmetric=args.mirror)
     if args.widths:
         net_cfg = replace(net_cfg, widths=tuple(args.widths), head_width=max(args.widths[-1], NetConfig().head_width))
     if args.num_points:
@@ -168,7 +172,7 @@ def run_train(args) -> int:
     try:
         if not args.no_real:
             recs = [r for s in train_subjects for v in mars.VARIANTS for r in mars.read_subject(root, s, v)]
-            parts.append(mt.real_dataset(recs, net_cfg, pipe_cfg, mt.RealDataConfig(seed=args.seed)))
+            parts.append(mt.real_dataset(recs, net_cfg, pipe_cfg, mt.RealDataConfig(mirror=args.mirror, seed=args.seed)))
             sources.append(f"REAL: MARS subjects {train_subjects} (woutlier + wooutlier, all radar splits)")
             print(f"REAL samples: {len(parts[-1]['features'])} from {len(recs)} recordings ({time.time() - t0:.0f} s)")
         if args.sim_sequences:

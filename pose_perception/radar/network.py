@@ -54,6 +54,10 @@ class NetConfig:
     # Oldest context frame (s) the weights were trained with; the pipeline keeps frames this old (at least its
     # own max_window_s). 0: the pipeline's max_window_s.
     context_max_age_s: float = 0.0
+    # Trained on mirror-symmetric data (the simulator): the regressor may average each person with its mirror
+    # image. REAL MARS is not symmetric (the points sit ~0.15 m to the radar's left of the Kinect body in both
+    # sessions), so weights trained on it set this False and are run once.
+    mirror_symmetric: bool = True
 
     @property
     def num_features(self) -> int:
@@ -169,7 +173,7 @@ class RadarPoseRegressor:
         self.net, self.meta = load_weights(path, self.device)
         self.num_points = self.net.config.num_points
         self.radar_height_m = radar_height_m  # mounting height above the floor, metres
-        self.mirror_average = mirror_average
+        self.mirror_average = mirror_average and self.net.config.mirror_symmetric
 
     @torch.inference_mode()
     def predict(self, people: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
@@ -225,7 +229,8 @@ def load_weights(path: Path, device: torch.device = torch.device("cpu")) -> tupl
                                      time_slots_s=tuple(float(t) for t in cfg.get("time_slots_s", ())),
                                      intensity_log=bool(cfg.get("intensity_log", False)),
                                      azimuth_bin_feature=bool(cfg.get("azimuth_bin_feature", False)),
-                                     context_max_age_s=float(cfg.get("context_max_age_s", 0.0))))
+                                     context_max_age_s=float(cfg.get("context_max_age_s", 0.0)),
+                                     mirror_symmetric=bool(cfg.get("mirror_symmetric", True))))
         net.load_state_dict({k: v.float() for k, v in blob["state_dict"].items()})
     except (RuntimeError, KeyError, TypeError, ValueError, EOFError, OSError, pickle.UnpicklingError) as exc:
         raise RadarModelError(f"cannot load radar network weights '{path}': {exc}") from exc

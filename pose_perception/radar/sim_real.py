@@ -173,4 +173,5 @@ def matched_dataset(motions: list[np.ndarray], sequences: int, net_config, pipel
     from pose_perception.radar.mars_training import RealDataConfig, real_dataset
 
     recs = random_sequences(motions, sequences, frames, np.random.default_rng([seed, 17]), config)
-    return real_dataset(recs, net_config, pipeline_config, RealDataConfig(seed=seed + 1, scale_range=None))
+    return real_dataset(recs, net_config, pipeline_config,
+                        RealDataConfig(mirror=net_config.mirror_symmetric, seed=seed + 1, scale_range=None))
