@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pose_perception.cli import radar_mars
 from pose_perception.core.keypoints import COCO_BODY_17_NAMES
 
 
@@ -29,7 +30,8 @@ def register(subparsers) -> None:
                      help="stamps (T,) float64 s and points_0000... (N_i, 5) float32 x, y, z, velocity, intensity "
                           "in the radar frame (REP-103)")
     est.add_argument("--out", required=True, metavar="OUT.json")
-    est.add_argument("--weights", default=None, help="network weights (.pt); default: the shipped ones")
+    est.add_argument("--weights", default=None, help="network weights (.pt), or 'mars' for the shipped weights trained on "
+                                                      "the real TI IWR1443 (MARS); default: the simulator-trained ones")
     est.add_argument("--window", type=int, default=4,
                      help="newest frames clustered into people (the network adds its weights' context frames)")
     est.add_argument("--radar-height", type=float, default=1.0, help="radar mounting height above the floor (m)")
@@ -64,10 +66,11 @@ def register(subparsers) -> None:
     trn.add_argument("--time-slots", type=float, nargs="*", default=None, metavar="AGE_S",
                      help="upper point ages (s) of the network's pooling slots; none: one pool (default: NetConfig)")
     trn.add_argument("--quick", action="store_true", help="tiny run (20 sequences, 2 epochs) to check the set-up")
+    radar_mars.add_train_arguments(trn)
     trn.set_defaults(func=run_train)
 
     ev = sub.add_parser("eval", help="MPJPE and PCK@10cm per held-out clip (SYNTHETIC) through the whole pipeline")
-    ev.add_argument("--weights", default=None)
+    ev.add_argument("--weights", default=None, help=".pt file, 'simulator' or 'mars' (default: simulator; with --mars: mars)")
     ev.add_argument("--sequences", type=int, default=12, help="simulated 2 s sequences per clip")
     ev.add_argument("--clips", nargs="*", default=None, help="default: every held-out clip")
     ev.add_argument("--seed", type=int, default=1000)
@@ -79,6 +82,7 @@ def register(subparsers) -> None:
     ev.add_argument("--json", metavar="OUT.json", help="also write the results as JSON")
     ev.add_argument("--error-split", action="store_true",
                     help="instead: where the error comes from per clip (clustering, centre, heading, limbs)")
+    radar_mars.add_arguments(ev)
     ev.set_defaults(func=run_eval)
 
 
@@ -144,6 +148,8 @@ def _commit_id() -> str:
 
 
 def run_train(args) -> int:
+    if args.mars is not None:
+        return radar_mars.run_train(args)
     from dataclasses import asdict, replace
 
     import torch
@@ -221,6 +227,8 @@ def run_train(args) -> int:
 
 
 def run_eval(args) -> int:
+    if args.mars is not None:
+        return radar_mars.run(args)
     import torch
 
     from pose_perception.core.machine import machine_description

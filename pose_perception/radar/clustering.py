@@ -25,6 +25,23 @@ class ClusterConfig:
     velocity_scale_s: float = 0.08
     min_points: int = 6  # clusters smaller than this are noise or ghosts
     max_extent_m: float = 1.6  # horizontal size above which a cluster is not one person
+    # One body, one cluster (merge_fragments_and_ghosts): a smaller cluster whose nearest point is within
+    # fragment_gap_m (horizontally) of a cluster at least fragment_ratio times larger is a limb of that body.
+    fragment_gap_m: float = 0.5  # REAL MARS: an arm raised sideways gives a separate cluster ~0.4 m from the body
+    fragment_ratio: float = 2.0
+    # ... and any smaller cluster whose centroid is within fragment_centroid_m of a larger one's (people that
+    # close mostly merge in DBSCAN already).
+    fragment_centroid_m: float = 0.75
+    # Multipath ghosts: a smaller cluster farther away than a larger one (by more than ghost_behind_m) and
+    # within ghost_azimuth_deg of its bearing is the body's reflection off a wall or floor (REAL MARS: docs).
+    ghost_behind_m: float = 0.25
+    ghost_azimuth_deg: float = 15.0
+    ghost_ratio: float = 1.5
+    # ... and on any bearing when it holds less than 1 / ghost_wide_ratio of the points of a cluster that is
+    # nearer by more than ghost_wide_behind_m (REAL: side-wall reflections ~2 m beside and 1.2 m behind the
+    # subject). A real person that much farther gets fewer points (~1 / range^2), but not this few.
+    ghost_wide_ratio: float = 3.0
+    ghost_wide_behind_m: float = 0.8
 
 
 @dataclass(frozen=True)
@@ -100,6 +117,49 @@ def cluster_people(points: np.ndarray, config: ClusterConfig = ClusterConfig()) 
             continue
         clusters.append(_make(points, idx))
     return sorted(clusters, key=lambda c: -len(c.indices))
+
+
+def merge_fragments_and_ghosts(points: np.ndarray, clusters: list[Cluster], config: ClusterConfig = ClusterConfig()
+                               ) -> list[Cluster]:
+    """Clusters (largest first) of the (N, 5) points -> the same people with body fragments merged into their
+    body and multipath ghosts dropped, largest first (see ClusterConfig). Two people of similar size are never
+    merged (the ratios); a ghost is dropped only behind a larger cluster on the same bearing."""
+    if len(clusters) < 2:
+        return clusters
+    kept: list[Cluster] = []
+    order = sorted(clusters, key=lambda c: -len(c.indices))
+    members: list[np.ndarray] = []
+    for c in order:
+        n = len(c.indices)
+        rng_c = float(np.hypot(*c.centroid_m[:2]))
+        az_c = float(np.degrees(np.arctan2(c.centroid_m[1], c.centroid_m[0])))
+        target, ghost = None, False
+        for i, k in enumerate(kept):
+            nk = len(members[i])
+            if nk >= config.ghost_ratio * n:
+                rng_k = float(np.hypot(*k.centroid_m[:2]))
+                az_k = float(np.degrees(np.arctan2(k.centroid_m[1], k.centroid_m[0])))
+                if rng_c > rng_k + config.ghost_behind_m and abs(az_c - az_k) < config.ghost_azimuth_deg:
+                    ghost = True
+                    break
+                if nk >= config.ghost_wide_ratio * n and rng_c > rng_k + config.ghost_wide_behind_m:
+                    ghost = True
+                    break
+            near = np.linalg.norm(k.centroid_m[:2] - c.centroid_m[:2]) <= config.fragment_centroid_m
+            if nk >= config.fragment_ratio * n or near:
+                gap = cKDTree(points[members[i], :2]).query(points[c.indices, :2], k=1)[0].min()
+                if gap <= config.fragment_gap_m:
+                    target = i
+                    break
+        if ghost:
+            continue
+        if target is None:
+            kept.append(c)
+            members.append(c.indices)
+        else:
+            members[target] = np.concatenate([members[target], c.indices])
+            kept[target] = _make(points, members[target])
+    return sorted(kept, key=lambda c: -len(c.indices))
 
 
 def _make(points: np.ndarray, idx: np.ndarray) -> Cluster:

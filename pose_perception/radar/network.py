@@ -16,6 +16,10 @@ from pose_perception.core.keypoints import COCO_BODY_17_MIRROR
 from pose_perception.radar.points import INTENSITY, VELOCITY
 
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent.parent / "data" / "radar" / "radar_pose_net.pt"
+# Trained on REAL TI IWR1443 recordings (MARS, MIT licence; docs/radar.md): for TI IWR1443-class sensors at ~10 Hz.
+MARS_WEIGHTS = DEFAULT_WEIGHTS.with_name("radar_pose_net_mars.pt")
+# Names accepted wherever a weights path is: the shipped files.
+SHIPPED_WEIGHTS = {"simulator": DEFAULT_WEIGHTS, "mars": MARS_WEIGHTS}
 NUM_JOINTS = 17
 NUM_FEATURES = 8  # dx, dy, dz, velocity, snr, age, range, height above the floor (see prepare_input)
 AGE_SCALE_S = 0.2  # feature 5 is age_s / AGE_SCALE_S
@@ -41,6 +45,23 @@ class NetConfig:
     head_width: int = 192
     context_frames: int = 4
     time_slots_s: tuple[float, ...] = ()
+    # Intensity feature: False = intensity / 10 (the simulator's SNR in dB); True = log10(1 + intensity), for
+    # sensors that report a linear intensity with a long tail (the TI IWR1443 in MARS: 2-1200, median 20).
+    intensity_log: bool = False
+    # Feature 8: 1 for points on the radar's zero-azimuth bin (y exactly 0 in the radar frame). The TI IWR1443
+    # puts ~20 % of its points there (REAL MARS) whatever their true angle; the flag lets the network discount them.
+    azimuth_bin_feature: bool = False
+    # Oldest context frame (s) the weights were trained with; the pipeline keeps frames this old (at least its
+    # own max_window_s). 0: the pipeline's max_window_s.
+    context_max_age_s: float = 0.0
+    # Trained on mirror-symmetric data (the simulator): the regressor may average each person with its mirror
+    # image. REAL MARS is not symmetric (the points sit ~0.15 m to the radar's left of the Kinect body in both
+    # sessions), so weights trained on it set this False and are run once.
+    mirror_symmetric: bool = True
+
+    @property
+    def num_features(self) -> int:
+        return NUM_FEATURES + int(self.azimuth_bin_feature)
 
 
 class RadarPoseNet(nn.Module):
@@ -54,7 +75,7 @@ class RadarPoseNet(nn.Module):
     def __init__(self, config: NetConfig = NetConfig()):
         super().__init__()
         self.config = config
-        layers, c = [], NUM_FEATURES
+        layers, c = [], config.num_features
         for w in config.widths:
             layers += [nn.Linear(c, w), nn.ReLU()]  # no normalisation: 3x cheaper per point on a CPU
             c = w
@@ -99,12 +120,13 @@ def person_frame(centroid_m: np.ndarray) -> np.ndarray:
 
 
 def prepare_input(points: np.ndarray, age_s: np.ndarray, centroid_m: np.ndarray, num_points: int,
-                  rng: np.random.Generator | None = None, radar_height_m: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+                  rng: np.random.Generator | None = None, radar_height_m: float = 1.0,
+                  intensity_log: bool = False, azimuth_bin_feature: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """One person's points (M, 5) radar frame, their frame age_s (M,), centroid (3,) ->
     features (num_points, 8) float32 and mask (num_points,) bool.
 
-    Features: position relative to the centroid in the person frame (m), radial velocity (m/s), SNR/10 (dB),
-    age/0.2 (s), range/5 (m), height of the centroid above the floor (m; radar_height_m is the radar's mounting
+    Features: position relative to the centroid in the person frame (m), radial velocity (m/s), SNR/10 (dB) (log10(1 + intensity) with intensity_log),
+    age/0.2 (s) (or log10(1 + intensity) with intensity_log), range/5 (m), height of the centroid above the floor (m; radar_height_m is the radar's mounting
     height, which tells the network where the feet can be). More points than num_points are subsampled
     (randomly with rng, else evenly).
     """
@@ -114,13 +136,15 @@ def prepare_input(points: np.ndarray, age_s: np.ndarray, centroid_m: np.ndarray,
         idx = rng.choice(m, num_points, replace=False) if rng is not None else np.linspace(0, m - 1, num_points).astype(int)
         points, age_s = points[idx], age_s[idx]
         m = num_points
-    feats = np.zeros((num_points, NUM_FEATURES), np.float32)
+    feats = np.zeros((num_points, NUM_FEATURES + int(azimuth_bin_feature)), np.float32)
     feats[:m, :3] = (points[:, :3] - centroid_m) @ R
     feats[:m, 3] = points[:, VELOCITY]
-    feats[:m, 4] = points[:, INTENSITY] / 10.0
+    feats[:m, 4] = np.log10(1.0 + np.maximum(points[:, INTENSITY], 0.0)) if intensity_log else points[:, INTENSITY] / 10.0
     feats[:m, 5] = age_s / AGE_SCALE_S
     feats[:m, 6] = np.linalg.norm(centroid_m[:2]) / 5.0
     feats[:m, 7] = centroid_m[2] + radar_height_m
+    if azimuth_bin_feature:
+        feats[:m, 8] = points[:, 1] == 0.0
     mask = np.zeros(num_points, bool)
     mask[:m] = True
     return feats, mask
@@ -135,6 +159,8 @@ def pick_device(device: str = "auto") -> torch.device:
 class RadarPoseRegressor:
     """Loads RadarPoseNet weights and runs batched inference for all people of a frame.
 
+    weights_path: a .pt file, or "simulator" (the default) / "mars" (trained on the real TI IWR1443) for the
+    shipped ones.
     mirror_average: also run every person mirrored left/right (person-frame y -> -y) and average the two
     estimates mapped back (left/right joints swapped). The training data is mirror-symmetric, so both are
     estimates of the same skeleton with partly independent errors; it costs a batch twice as large.
@@ -142,12 +168,12 @@ class RadarPoseRegressor:
 
     def __init__(self, weights_path: str | Path | None = None, device: str = "auto", radar_height_m: float = 1.0,
                  mirror_average: bool = True):
-        path = Path(weights_path) if weights_path else DEFAULT_WEIGHTS
+        path = SHIPPED_WEIGHTS.get(str(weights_path), Path(weights_path)) if weights_path else DEFAULT_WEIGHTS
         self.device = pick_device(device)
         self.net, self.meta = load_weights(path, self.device)
         self.num_points = self.net.config.num_points
         self.radar_height_m = radar_height_m  # mounting height above the floor, metres
-        self.mirror_average = mirror_average
+        self.mirror_average = mirror_average and self.net.config.mirror_symmetric
 
     @torch.inference_mode()
     def predict(self, people: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
@@ -155,7 +181,9 @@ class RadarPoseRegressor:
         joints (P, 17, 3) float32 metres in the radar frame, confidence (P, 17) float32 in [0, 1]."""
         if not people:
             return np.zeros((0, NUM_JOINTS, 3), np.float32), np.zeros((0, NUM_JOINTS), np.float32)
-        feats, masks = zip(*(prepare_input(p, a, c, self.num_points, radar_height_m=self.radar_height_m)
+        feats, masks = zip(*(prepare_input(p, a, c, self.num_points, radar_height_m=self.radar_height_m,
+                                           intensity_log=self.net.config.intensity_log,
+                                           azimuth_bin_feature=self.net.config.azimuth_bin_feature)
                              for p, a, c in people))
         x = torch.from_numpy(np.stack(feats)).to(self.device)
         mask = torch.from_numpy(np.stack(masks)).to(self.device)
@@ -198,7 +226,11 @@ def load_weights(path: Path, device: torch.device = torch.device("cpu")) -> tupl
                                      head_width=int(cfg["head_width"]),
                                      # weights from before these fields saw 4 frames pooled together
                                      context_frames=int(cfg.get("context_frames", 4)),
-                                     time_slots_s=tuple(float(t) for t in cfg.get("time_slots_s", ()))))
+                                     time_slots_s=tuple(float(t) for t in cfg.get("time_slots_s", ())),
+                                     intensity_log=bool(cfg.get("intensity_log", False)),
+                                     azimuth_bin_feature=bool(cfg.get("azimuth_bin_feature", False)),
+                                     context_max_age_s=float(cfg.get("context_max_age_s", 0.0)),
+                                     mirror_symmetric=bool(cfg.get("mirror_symmetric", True))))
         net.load_state_dict({k: v.float() for k, v in blob["state_dict"].items()})
     except (RuntimeError, KeyError, TypeError, ValueError, EOFError, OSError, pickle.UnpicklingError) as exc:
         raise RadarModelError(f"cannot load radar network weights '{path}': {exc}") from exc

@@ -12,7 +12,8 @@ from pose_perception.core.filters import OneEuroFilter
 from pose_perception.core.keypoints import BODY, COCO_WHOLEBODY_133
 from pose_perception.core.types import HumanPose, Source
 from pose_perception.human.lifting import body_frame
-from pose_perception.radar.clustering import ClusterConfig, Cluster, StaticClutterMap, cluster_people
+from pose_perception.radar.clustering import (ClusterConfig, Cluster, StaticClutterMap, cluster_people,
+                                              merge_fragments_and_ghosts)
 from pose_perception.radar.fitting import FitConfig, refine_skeletons
 from pose_perception.radar.network import RadarPoseRegressor
 from pose_perception.radar.points import FrameAccumulator, StampOrderError, validate_points
@@ -48,6 +49,23 @@ class RadarPipelineConfig:
     # Model-based refinement of the network's skeletons (radar/fitting.py); off: it did not lower the error
     # (docs/radar.md).
     refine: FitConfig | None = None
+    # Points outside the antenna's field of view are multipath ghosts (a real TI IWR1443 reports them at up to
+    # 90 degrees; docs/radar.md, REAL). None: no gate (sensors with a wider view).
+    fov_azimuth_deg: float | None = 60.0
+    fov_elevation_deg: float | None = 35.0
+
+
+def gate_field_of_view(points: np.ndarray, config: RadarPipelineConfig) -> np.ndarray:
+    """(N, 5) REP-103 points -> the rows inside the configured azimuth / elevation field of view."""
+    if len(points) == 0 or (config.fov_azimuth_deg is None and config.fov_elevation_deg is None):
+        return points
+    xy = np.hypot(points[:, 0], points[:, 1])
+    keep = np.ones(len(points), bool)
+    if config.fov_azimuth_deg is not None:
+        keep &= np.abs(np.degrees(np.arctan2(points[:, 1], points[:, 0]))) <= config.fov_azimuth_deg
+    if config.fov_elevation_deg is not None:
+        keep &= np.abs(np.degrees(np.arctan2(points[:, 2], xy))) <= config.fov_elevation_deg
+    return points[keep]
 
 
 def people_from_cloud(points: np.ndarray, age_s: np.ndarray, config: ClusterConfig,
@@ -65,7 +83,9 @@ def people_from_cloud(points: np.ndarray, age_s: np.ndarray, config: ClusterConf
     """
     recent = np.ones(len(points), bool) if frames_back is None or cluster_frames is None else frames_back < cluster_frames
     recent_idx = np.flatnonzero(recent)
-    clusters = [replace(c, indices=recent_idx[c.indices]) for c in cluster_people(points[recent_idx], config)]
+    recent_pts = points[recent_idx]
+    clusters = merge_fragments_and_ghosts(recent_pts, cluster_people(recent_pts, config), config)
+    clusters = [replace(c, indices=recent_idx[c.indices]) for c in clusters]
     members = [c.indices for c in clusters]
     older = np.flatnonzero(~recent)
     if clusters and len(older):
@@ -96,8 +116,9 @@ class RadarPosePipeline:
     def __init__(self, config: RadarPipelineConfig = RadarPipelineConfig(), regressor: RadarPoseRegressor | None = None):
         self.config = config
         self.regressor = regressor or RadarPoseRegressor(config.weights_path, config.device, config.radar_height_m)
-        self.accumulator = FrameAccumulator(max(config.window_frames, self.regressor.net.config.context_frames),
-                                            config.max_window_s)
+        net_cfg = self.regressor.net.config
+        self.accumulator = FrameAccumulator(max(config.window_frames, net_cfg.context_frames),
+                                            max(config.max_window_s, net_cfg.context_max_age_s))
         self.clutter = StaticClutterMap()
         self.tracker = MultiTargetTracker(config.tracker)
         self._memory: dict[int, _TrackMemory] = {}
@@ -120,6 +141,7 @@ class RadarPosePipeline:
                 f"radar frame stamp {stamp_s:.3f} s is older than the previous {last:.3f} s; frame ignored "
                 "(call reset() if the source restarted)"
             )
+        points = gate_field_of_view(points, self.config)
         if self.config.suppress_clutter and len(points):
             points = points[self.clutter.filter(stamp_s, points)]
         self.accumulator.add(stamp_s, points)
@@ -127,7 +149,8 @@ class RadarPosePipeline:
         t1 = time.perf_counter()
         clusters, inputs = people_from_cloud(cloud, age, self.config.cluster, back, self.config.window_frames)
         t2 = time.perf_counter()
-        tracks = self.tracker.update(stamp_s, np.array([c.centroid_m for c in clusters]).reshape(-1, 3))
+        tracks = self.tracker.update(stamp_s, np.array([c.centroid_m for c in clusters]).reshape(-1, 3),
+                                     np.array([len(c.indices) for c in clusters]))
         measured = [t for t in tracks if t.cluster is not None]
         t3 = time.perf_counter()
         people = [inputs[t.cluster] for t in measured]

@@ -18,6 +18,16 @@ class TrackerConfig:
     min_hits: int = 3  # a tentative track is confirmed after this many assigned frames
     max_tentative_misses: int = 1  # in total before confirmation: ghosts rarely repeat in place
     max_coast_s: float = 2.0  # a confirmed track without measurements survives this long (still people)
+    # ... but only once it has been measured this often: a ghost that repeated a few times in place (REAL
+    # multipath) ends at its first miss instead of being reported for max_coast_s.
+    min_hits_to_coast: int = 8
+    # A coasting track this close (m) to a measured one is the same body (its cluster now belongs to the other
+    # track, e.g. a limb that was clustered apart) and ends.
+    coast_exclusion_m: float = 0.8
+    # A tentative track is confirmed only if its clusters held this many points on average: REAL multipath
+    # ghosts that repeat in place are small (median 13 accumulated points over 4 frames in MARS, a person
+    # 60-120; 15 lost frames of the simulator's spinning person at 20 Hz).
+    min_confirm_points: float = 10.0
     accel_sigma: float = 2.0  # process noise, m/s^2 (people start and stop quickly)
     meas_sigma_m: float = 0.15  # centroid noise of a radar cluster
 
@@ -32,6 +42,7 @@ class Track:
     z_m: float
     last_update_s: float
     hits: int = 1
+    points_sum: float = 0.0  # accumulated cluster sizes while tentative (confirmation needs min_confirm_points)
     misses: int = 0  # consecutive frames without a measurement
     total_misses: int = 0  # a tentative track is dropped when these exceed max_tentative_misses
     confirmed: bool = False
@@ -66,7 +77,7 @@ class MultiTargetTracker:
             tr.state = F @ tr.state
             tr.P = F @ tr.P @ F.T + Q
 
-    def _correct(self, tr: Track, z: np.ndarray, stamp_s: float) -> None:
+    def _correct(self, tr: Track, z: np.ndarray, stamp_s: float, size: float) -> None:
         H = np.zeros((2, 4))
         H[0, 0] = H[1, 1] = 1.0
         Rm = np.eye(2) * self.config.meas_sigma_m ** 2
@@ -80,13 +91,16 @@ class MultiTargetTracker:
         tr.last_update_s = stamp_s
         tr.hits += 1
         tr.misses = 0
-        if tr.hits >= self.config.min_hits:
+        tr.points_sum += size
+        if tr.hits >= self.config.min_hits and tr.points_sum >= self.config.min_confirm_points * tr.hits:
             tr.confirmed = True
 
-    def update(self, stamp_s: float, centroids_m: np.ndarray) -> list[Track]:
-        """stamp_s must not decrease (the caller checks); centroids_m (M, 3) radar frame. Returns confirmed
-        tracks alive after this frame, assigned ones with `cluster` set."""
+    def update(self, stamp_s: float, centroids_m: np.ndarray, sizes: np.ndarray | None = None) -> list[Track]:
+        """stamp_s must not decrease (the caller checks); centroids_m (M, 3) radar frame; sizes (M,): points
+        of each cluster (None: large enough). Returns confirmed tracks alive after this frame, assigned ones
+        with `cluster` set."""
         centroids_m = np.asarray(centroids_m, np.float64).reshape(-1, 3)
+        sizes = np.full(len(centroids_m), np.inf) if sizes is None else np.asarray(sizes, np.float64)
         dt = 0.0 if self._last_stamp is None else max(0.0, stamp_s - self._last_stamp)
         self._last_stamp = stamp_s
         self._predict(dt)
@@ -101,17 +115,21 @@ class MultiTargetTracker:
             rows, cols = linear_sum_assignment(cost)
             for r, c in zip(rows, cols):
                 if cost[r, c] <= self.config.gate_m:
-                    self._correct(self.tracks[r], centroids_m[c], stamp_s)
+                    self._correct(self.tracks[r], centroids_m[c], stamp_s, float(sizes[c]))
                     self.tracks[r].cluster = int(c)
                     unassigned.discard(int(c))
         alive = []
+        measured = np.array([tr.state[:2] for tr in self.tracks if tr.cluster is not None]).reshape(-1, 2)
         for tr in self.tracks:
             if tr.cluster is None:
+                if len(measured) and np.min(np.linalg.norm(measured - tr.state[:2], axis=1)) < self.config.coast_exclusion_m:
+                    continue
                 tr.misses += 1
                 tr.total_misses += 1
                 if not tr.confirmed and tr.total_misses > self.config.max_tentative_misses:
                     continue
-                if tr.confirmed and stamp_s - tr.last_update_s > self.config.max_coast_s:
+                if tr.confirmed and (stamp_s - tr.last_update_s > self.config.max_coast_s
+                                     or tr.hits < self.config.min_hits_to_coast):
                     continue
                 # A coasting person most likely stopped: bleed off the velocity instead of drifting away.
                 tr.state[2:] *= 0.5
@@ -120,6 +138,8 @@ class MultiTargetTracker:
             z = centroids_m[c]
             P = np.diag([self.config.meas_sigma_m ** 2] * 2 + [1.0, 1.0])
             alive.append(Track(next(self._ids), np.array([z[0], z[1], 0.0, 0.0]), P, float(z[2]), stamp_s,
-                               confirmed=self.config.min_hits <= 1, cluster=c))
+                               points_sum=float(sizes[c]),
+                               confirmed=self.config.min_hits <= 1 and sizes[c] >= self.config.min_confirm_points,
+                               cluster=c))
         self.tracks = alive
         return [tr for tr in self.tracks if tr.confirmed]

@@ -68,9 +68,10 @@ def write_demo_pictures(out: Path, parts: dict, streams: dict) -> list[Path]:
     return written
 
 
-def _radar_top_view(path: Path, part, stream) -> Path:
-    """x forward (up in the picture), y left, metres: the points of the answered frame and the four before it,
-    the estimated skeletons, and the simulator's ground truth (dashed)."""
+def _radar_top_view(path: Path, part, stream, mars_dir: Path | None = None) -> Path:
+    """x forward (up in the picture), y left, metres, all in the radar frame: the points of the answered frame and
+    the four before it, the estimated skeletons, and the simulator's ground truth (dashed); beside it a REAL panel
+    (a recorded MARS frame through the same pipeline, Kinect truth dashed) when the MARS recordings are present."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -84,22 +85,62 @@ def _radar_top_view(path: Path, part, stream) -> Path:
     k = stamps.index(stamp) if stamp in part.published else len(stamps) - 1
     n = len(stream.points)
     pts = np.concatenate([stream.points[(k - j) % n] for j in range(5)])
-    fig, ax = plt.subplots(figsize=(6, 6), dpi=100)
-    ax.scatter(-pts[:, 1], pts[:, 0], s=4, c="0.6", label="radar points (5 frames)")
-    for joints in stream.joints_true[k % n]:
-        for a, b in COCO_BODY_17.edges:
-            ax.plot(-joints[[a, b], 1], joints[[a, b], 0], "--", c="0.3", lw=1)
-    for h in msg_to_humans(msg):
-        kp = h.keypoints_3d[:17]
-        for a, b in COCO_BODY_17.edges:
-            if np.isfinite(kp[[a, b]]).all():
-                ax.plot(-kp[[a, b], 1], kp[[a, b], 0], "-", lw=2)
-        ax.text(-kp[11, 1], kp[11, 0], f" id {h.track_id}")
-    ax.set_xlabel("-y (m, right)")
-    ax.set_ylabel("x (m, forward)")
-    ax.set_aspect("equal")
-    ax.set_title(f"radar top view, SYNTHETIC data (dashed: simulator truth), frame {k % n}")
-    ax.legend(loc="upper right", fontsize=8)
+    real = real_radar_frame(mars_dir)
+    fig, axes = plt.subplots(1, 2 if real else 1, figsize=(12 if real else 6, 6), dpi=100, squeeze=False)
+    ax = axes[0, 0]
+    _draw_top_view(ax, pts, stream.joints_true[k % n], [h.keypoints_3d[:17] for h in msg_to_humans(msg)],
+                   [h.track_id for h in msg_to_humans(msg)], "radar points (5 frames)")
+    ax.set_title(f"SYNTHETIC (dashed: simulator truth), frame {k % n}")
+    if real:
+        ax = axes[0, 1]
+        _draw_top_view(ax, real["points"], real["truth"][None], real["estimates"], real["ids"],
+                       "radar points (4 frames)")
+        ax.set_title(f"REAL: {real['name']} (dashed: Kinect)", fontsize=9)
+    fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def _draw_top_view(ax, points: np.ndarray, truths, estimates, ids, label: str) -> None:
+    ax.scatter(-points[:, 1], points[:, 0], s=4, c="0.6", label=label)
+    for joints in truths:
+        for a, b in COCO_BODY_17.edges:
+            ax.plot(-joints[[a, b], 1], joints[[a, b], 0], "--", c="0.3", lw=1)
+    for kp, track_id in zip(estimates, ids):
+        for a, b in COCO_BODY_17.edges:
+            if np.isfinite(kp[[a, b]]).all():
+                ax.plot(-kp[[a, b], 1], kp[[a, b], 0], "-", lw=2)
+        ax.text(-kp[11, 1], kp[11, 0], f" id {track_id}")
+    ax.plot([0], [0], "k^", ms=8)
+    ax.set_xlabel("-y (m, right of the radar)")
+    ax.set_ylabel("x (m, forward)")
+    ax.set_aspect("equal")
+    ax.legend(loc="upper right", fontsize=8)
+
+
+def real_radar_frame(mars_dir: Path | None = None, subject: int = 1, split: str = "test", frame: int = 400,
+                     weights: str | None = None) -> dict | None:
+    """A recorded MARS frame (read at run time, never copied) through the radar pipeline with the shipped weights
+    trained on the real sensor (weights None: those): points of its 4-frame window, Kinect truth (17, 3),
+    estimates, ids, all REP-103. None when the data is absent."""
+    from pose_perception.radar import mars
+    from pose_perception.radar.network import MARS_WEIGHTS
+    from pose_perception.radar.pipeline import RadarPipelineConfig, RadarPosePipeline
+
+    root = Path(mars_dir) if mars_dir else mars.default_mars_dir()
+    try:
+        rec = mars.read_recording(root, subject, split, "woutlier")
+    except mars.MarsDataError:
+        return None
+    frame = min(frame, len(rec) - 1)
+    if weights is None and MARS_WEIGHTS.is_file():
+        weights = str(MARS_WEIGHTS)
+    pipe = RadarPosePipeline(RadarPipelineConfig(weights_path=weights, device="cpu",
+                                                 radar_height_m=mars.radar_height_from_skeletons(rec.kinect_m)))
+    humans = []
+    for k in range(max(0, frame - 60), frame + 1):  # 6 s before it: the tracker confirms, the clutter map fills
+        humans = pipe.process(float(rec.stamps_s[k]), rec.frames[k])
+    pts = np.concatenate(rec.frames[max(0, frame - 3):frame + 1])
+    return {"name": f"{rec.name} frame {frame} (MARS, MIT licence)", "points": pts, "truth": rec.coco17_m[frame],
+            "estimates": [h.keypoints_3d[:17] for h in humans], "ids": [h.track_id for h in humans]}

@@ -29,3 +29,9 @@ def test_estimate_refuses_a_malformed_frames_file(tmp_path, capsys):
     np.savez(tmp_path / "bad.npz", stamps=np.array([0.0, 0.05]), points_0000=np.zeros((3, 5), np.float32))
     assert main(["radar", "estimate", "--frames", str(tmp_path / "bad.npz"), "--out", str(tmp_path / "o.json")]) == 2
     assert "points_0001" in capsys.readouterr().err
+
+
+def test_mars_eval_says_where_the_data_should_be(tmp_path, capsys):
+    assert main(["radar", "eval", "--mars", str(tmp_path / "missing")]) == 2
+    err = capsys.readouterr().err
+    assert "MARS data not found" in err and "--mars DIR" in err

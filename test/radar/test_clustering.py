@@ -56,3 +56,34 @@ def test_static_clutter_is_suppressed_but_moving_points_are_kept():
     assert kept[0][0] == 1.0  # a new static object is not clutter yet
     assert kept[-1][0] <= 0.1  # after a while it is
     assert all(p == 1.0 for _, p in kept)  # moving points are never removed
+
+
+def _blob(rng, centre, n, sigma=(0.1, 0.1, 0.3)):
+    from pose_perception.radar.points import NUM_COLUMNS
+    pts = np.zeros((n, NUM_COLUMNS), np.float32)
+    pts[:, :3] = rng.normal(centre, sigma, (n, 3))
+    return pts
+
+
+def test_limb_fragments_merge_into_their_body_and_multipath_ghosts_are_dropped():
+    from pose_perception.radar.clustering import Cluster, merge_fragments_and_ghosts
+    rng = np.random.default_rng(3)
+    body, arm = _blob(rng, [2.0, 0.0, 0.0], 80), _blob(rng, [2.0, -0.6, 0.5], 20, (0.05, 0.05, 0.1))
+    ghost_behind = _blob(rng, [3.2, 0.1, 0.0], 15)  # same bearing, farther: reflection
+    ghost_side = _blob(rng, [2.3, -2.2, 0.0], 15)  # beside and 1.2 m farther, a quarter of the points
+    other = _blob(rng, [2.0, 2.0, 0.0], 60)  # another person beside, as large: kept
+    pts = np.concatenate([body, arm, ghost_behind, ghost_side, other])
+    groups = np.split(np.arange(len(pts)), np.cumsum([80, 20, 15, 15]))
+    clusters = [Cluster(g, np.median(pts[g, :3], axis=0), 0.0) for g in groups]
+    out = merge_fragments_and_ghosts(pts, clusters)
+    assert sorted(len(c.indices) for c in out) == [60, 100]
+    big = max(out, key=lambda c: len(c.indices))
+    assert set(big.indices) == set(groups[0]) | set(groups[1])
+
+
+def test_tracks_of_small_clusters_are_not_confirmed():
+    from pose_perception.radar.tracking import MultiTargetTracker
+    tr = MultiTargetTracker()
+    for k in range(6):
+        tracks = tr.update(k * 0.1, np.array([[2.0, 0.0, 0.0], [2.5, -2.0, 0.0]]), np.array([80, 8]))
+    assert [tuple(np.round(t.position_m[:2], 1)) for t in tracks] == [(2.0, 0.0)]
