@@ -33,7 +33,9 @@ from pose_perception.objects.model import (
     ObjectModelError,
     assemble_object_model,
     check_mesh_file,
+    _unit_scale,
     resolve_mesh_path,
+    symmetry_transforms_for,
 )
 
 NEUTRAL_REFUSAL = "mesh_path is not a readable mesh file under this node's mesh_roots"
@@ -61,7 +63,7 @@ class OnboardingLimits:
     """mesh_roots: directories, or "ycb:" / "pybullet_data:" for those packages' mesh folders.
     max_objects: loaded objects at most (replacing one by name does not count twice).
     max_models_mb: memory all loaded models may hold together (arrays + ray-casting scenes).
-    timeout_s / worker_memory_mb: the worker process is killed past these."""
+    timeout_s / worker_memory_mb: the worker process is killed past these; worker_nice: its CPU priority."""
 
     mesh_roots: tuple[str, ...] = PACKAGE_ROOTS
     mesh: MeshLimits = field(default_factory=MeshLimits)
@@ -70,6 +72,7 @@ class OnboardingLimits:
     max_models_mb: float = 2048.0
     timeout_s: float = 300.0
     worker_memory_mb: float = 6144.0
+    worker_nice: int = 10  # the load yields the CPU to tracking (CFS weight 110 against the node's 1024)
 
 
 def resolve_root(root: str) -> Optional[Path]:
@@ -141,6 +144,9 @@ class Onboarder:
         """-> (model, warning messages). Raises ObjectModelError (MeshPathRefused, OnboardingLimitError or what the
         mesh itself is refused for)."""
         path = allowed_mesh_path(mesh_path, self.limits.mesh_roots)
+        _unit_scale(units)  # cheap refusals before a process starts
+        if symmetry != "auto":
+            symmetry_transforms_for(symmetry, np.zeros(3))
         if name not in loaded and len(loaded) >= self.limits.max_objects:
             raise OnboardingLimitError(f"{len(loaded)} objects are loaded, the most this node holds (max_objects); "
                                        "remove one first")
@@ -173,6 +179,7 @@ class Onboarder:
             request = {"name": name, "mesh_path": path, "units": units, "symmetry": symmetry,
                        "cache_dir": self.cache_dir, "params": _params_to_json(self.params),
                        "limits": asdict(self.limits.mesh), "memory_mb": self.limits.worker_memory_mb,
+                       "nice": self.limits.worker_nice,
                        "out": str(out)}
             env = dict(os.environ)
             package_parent = str(Path(__file__).resolve().parents[2])
@@ -225,6 +232,7 @@ def _worker_main() -> int:
     request = json.loads(sys.stdin.read())
     limit = int(request["memory_mb"] * 1e6)
     resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
+    os.nice(int(request["nice"]))
     from pose_perception.objects.model import prepare_object_model
 
     params = ModelParams(**{**request["params"], "fpfh_radii_voxels": tuple(request["params"]["fpfh_radii_voxels"])})
