@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 OK, WARN, ERROR = 0, 1, 2  # the diagnostic_msgs/DiagnosticStatus levels
+HUNG_MARK = "pipeline hung"  # in the message of a node whose input arrives while nothing comes out (`up` restarts it)
 LEVEL_NAMES = {OK: "OK", WARN: "WARN", ERROR: "ERROR"}
 
 
@@ -81,7 +82,7 @@ class HealthMonitor:
         elif since["finished"] > th.stale_input_s and n["failed"] == 0 and self._input_span(now) > th.stale_input_s:
             # input has flowed for longer than the threshold (a first frame may take a while) and nothing came out
             waited = "yet" if last["finished"] is None else f"for {since['finished']:.0f} s"
-            problems.append((ERROR, f"input arrives but no output {waited}: pipeline hung"))
+            problems.append((ERROR, f"input arrives but no output {waited}: {HUNG_MARK}"))
         if n["failed"]:
             if n["finished"] == 0 and n["arrived"] > 0:
                 problems.append((ERROR, f"every frame in the last {th.window_s:.0f} s failed: {last_error[:200]}"))
