@@ -16,6 +16,7 @@ from sensor_msgs.msg import CameraInfo, Image
 from visualization_msgs.msg import MarkerArray
 
 from pose_perception.core.camera import CameraIntrinsics
+from pose_perception.core.depth import DepthRange, validate_depth
 from pose_perception.core.frames import make_T
 from pose_perception.core.keypoints import COCO_WHOLEBODY_133
 from pose_perception.core.types import BodyMesh, HumanPose
@@ -70,6 +71,11 @@ PARAMS = (
               "e.g. 'left_wrist,right_wrist'."),
     ParamSpec("min_joint_confidence", 0.5, "Joint frames and marker joints need this confidence.", min=0.0, max=1.0),
     ParamSpec("debug_image", False, "Publish debug/image with the skeletons drawn."),
+    ParamSpec("min_depth_m", 0.1, "Depth pixels nearer than this are invalid.", min=0.0, max=100.0),
+    ParamSpec("max_depth_m", 10.0, "Depth pixels farther than this are invalid (65.535 m: saturated 16-bit).",
+              min=0.1, max=1000.0),
+    ParamSpec("min_valid_depth_fraction", 0.01, "A depth frame with fewer valid pixels is not used: that frame's "
+              "people are published without 3D (never lifted from a guess), and the node says so.", min=0.0, max=1.0),
     ParamSpec("stage_window", 100, "Frames over which the per-stage times on /diagnostics are averaged.",
               min=1, max=10000),
 )
@@ -168,6 +174,14 @@ class HumanPoseNode(PerceptionNode):
                 self.report_error(f"depth is {depth_m.shape[1]}x{depth_m.shape[0]} but the image is {W}x{H}: register "
                                   f"depth to colour; this frame is lifted without depth", key="depth_size")
                 depth_m = None
+            else:
+                depth_m, problem = validate_depth(depth_m, DepthRange(
+                    self.params["min_depth_m"], self.params["max_depth_m"], self.params["min_valid_depth_fraction"]))
+                if depth_m is None:
+                    # no 3D from this frame at all: the world-landmark fallback would publish the person at a
+                    # guessed distance (2.0 m -> 1.15 m) as if measured
+                    self.report_error(f"{problem}: this frame's people are published in 2D only", key="depth_invalid")
+                    intrinsics = None
         humans, timing = self.pipeline.process(rgb, depth_m, intrinsics, stamp_s, with_mesh=False)
         with self._stage_lock:
             for k, v in timing.items():
