@@ -293,6 +293,7 @@ class PerceptionNode(LifecycleNode):
         return guarded
 
     def _run_process(self, frame: Any, t_submit: float) -> None:
+        self.frame_arrival_s = t_submit  # monotonic arrival of the frame process() is given (not when it starts)
         try:
             self.process(frame)
         except Exception as exc:  # noqa: BLE001 - one bad frame must not stop the node
