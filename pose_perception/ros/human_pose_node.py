@@ -39,11 +39,11 @@ LAYOUT = COCO_WHOLEBODY_133
 
 PARAMS = (
     ParamSpec("backend", "mediapipe", "Keypoint backend.", choices=("mediapipe", "onnx")),
-    ParamSpec("model_path", "", "ONNX whole-body model (RTMW / DWPose / RTMPose-wholebody export) for backend onnx."),
+    ParamSpec("model_path", "", "ONNX whole-body model (RTMW / DWPose / RTMPose-wholebody export) for backend onnx.", read_only=True),
     ParamSpec("device", "auto", "Device for ONNX models and the mesh fitter.", choices=("auto", "cpu", "cuda")),
     ParamSpec("proposer", "face", "Person proposals: MediaPipe face detector, a user ONNX detector, or none "
               "(search only).", choices=("face", "onnx", "none")),
-    ParamSpec("detector_model_path", "", "ONNX person detector (mmdeploy RTMDet / YOLOX export) for proposer onnx."),
+    ParamSpec("detector_model_path", "", "ONNX person detector (mmdeploy RTMDet / YOLOX export) for proposer onnx.", read_only=True),
     ParamSpec("max_people", 3, "Most people estimated per frame.", min=1, max=20),
     ParamSpec("min_person_score", 0.3, "Mean body confidence below which a person is dropped.", min=0.0, max=1.0),
     ParamSpec("search_period", 3, "Run the proposer and look for people it missed every N frames (people already "

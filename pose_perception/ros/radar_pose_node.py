@@ -44,7 +44,7 @@ PARAMS = (
     ParamSpec("smoothing", True, "One-Euro filter per person on the joints."),
     ParamSpec("smooth_min_cutoff_hz", 2.0, "One-Euro cutoff at rest (Hz; lower = smoother, more lag).", min=0.01, max=100.0),
     ParamSpec("smooth_beta", 1.0, "One-Euro cutoff increase per m/s of joint speed.", min=0.0, max=100.0),
-    ParamSpec("weights_path", "", "Network weights (.pt); empty = the weights shipped with the package."),
+    ParamSpec("weights_path", "", "Network weights (.pt); empty = the weights shipped with the package.", read_only=True),
     ParamSpec("device", "auto", "Torch device.", choices=("auto", "cpu", "cuda")),
     ParamSpec("publish_tf", True, "Publish TF body_<id> at each person's pelvis."),
     ParamSpec("frame_prefix", "", "Prefix of the TF frame names (e.g. 'radar_' next to a camera human node)."),
