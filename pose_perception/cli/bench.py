@@ -8,6 +8,7 @@ MEMBERS = {
     "radar": "pose_perception.cli.bench_radar",
     "mesh": "pose_perception.cli.bench_mesh",
     "onboarding": "pose_perception.cli.bench_onboarding",
+    "soak": "pose_perception.cli.bench_soak",
 }
 
 

@@ -29,10 +29,13 @@ def _param_text(value: Any) -> str:
 class NodeProcess:
     """A node started like `pose-perception up` starts it (same module, DDS profile and environment)."""
 
-    def __init__(self, node_name: str, params: dict[str, Any], log_path: Path, env: dict):
+    def __init__(self, node_name: str, params: dict[str, Any], log_path: Path, env: dict,
+                 params_file: Optional[Path] = None):
         from pose_perception.cli.up import NODE_MODULES
 
         argv = [sys.executable, "-m", NODE_MODULES[node_name], "--ros-args", "-r", f"__node:={node_name}"]
+        if params_file is not None:
+            argv += ["--params-file", str(params_file)]
         for k, v in params.items():
             argv += ["-p", f"{k}:={_param_text(v)}"]
         log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -95,6 +98,11 @@ class Harness:
         self._lock = threading.Lock()
         msg_type = self._output_type(node_name)
         self.node.create_subscription(msg_type, NODE_OUTPUTS[node_name], self._on_output, 10)
+        from diagnostic_msgs.msg import DiagnosticArray
+
+        self.diagnostics: dict[str, str] = {}  # the node's newest pipeline status: level, message and values
+        self._node_name = node_name
+        self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
         self._spinner = BackgroundSpinner(self.node, self.context)
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
@@ -116,6 +124,15 @@ class Harness:
         items = len(msg.objects) if hasattr(msg, "objects") else len(msg.humans)
         with self._lock:
             self.outputs.append((now, now - stamp_to_s(msg.header.stamp), items))
+
+    def _on_diagnostics(self, msg) -> None:
+        for status in msg.status:
+            if status.name == f"{self._node_name}: pipeline":
+                values = {kv.key: kv.value for kv in status.values}
+                values.update(level=str(status.level[0] if isinstance(status.level, bytes) else status.level),
+                              message=status.message)
+                with self._lock:
+                    self.diagnostics = values
 
     def outputs_between(self, t0: float, t1: float) -> list[tuple[float, float, int]]:
         with self._lock:
