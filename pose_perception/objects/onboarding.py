@@ -41,10 +41,13 @@ from pose_perception.objects.model import (
 NEUTRAL_REFUSAL = "mesh_path is not a readable mesh file under this node's mesh_roots"
 PACKAGE_ROOTS = ("ycb:", "pybullet_data:")  # mesh_roots entries naming the mesh folders of installed packages
 _RESULT_PREFIX = "ONBOARDING_RESULT "
-# Bytes per face a loaded model holds besides its arrays: open3d's ray-casting BVH (measured with
-# `pose-perception bench onboarding`: ~190 MB for 2 M faces) plus trimesh's vertex share.
-SCENE_BYTES_PER_FACE = 100
-MODEL_FIXED_BYTES = 4 << 20  # samples, normals and features (a few thousand points) of any model
+# What a loaded model adds to the node's RSS besides its vertex and face arrays, per face of its (bounded) mesh and
+# per model: open3d's ray-casting BVH (~120 B per face, measured alone), the estimator's per-model search structures
+# (KD-tree, distance grid) and allocator overhead. Calibrated on `pose-perception bench onboarding` (2 cores, AMD
+# EPYC): 6 models of 200k scene faces added 349 MB of RSS, ~58 MB each.
+SCENE_BYTES_PER_FACE = 230
+MODEL_FIXED_BYTES = 12 << 20
+SAMPLE_BYTES = 4 << 20  # surface samples, normals and features: a few thousand points whatever the mesh
 
 
 class MeshPathRefused(ObjectModelError):
@@ -120,13 +123,15 @@ def allowed_mesh_path(mesh_path: str, roots: Sequence[str]) -> Path:
 def model_memory_bytes(model: ObjectModel) -> int:
     """Memory a loaded model holds: its arrays plus the ray-casting scene (estimated per face)."""
     arrays = sum(v.nbytes for v in vars(model).values() if isinstance(v, np.ndarray))
-    return arrays + SCENE_BYTES_PER_FACE * len(model.faces)
+    return arrays + SCENE_BYTES_PER_FACE * len(model.faces) + MODEL_FIXED_BYTES
 
 
-def estimate_model_bytes(faces: int) -> int:
-    """Memory a model of `faces` triangles will hold once loaded (before it is parsed): faces int32 (12 B), about
-    half as many float32 vertices (6 B), the scene, and the fixed sample/feature arrays."""
-    return faces * (12 + 6 + SCENE_BYTES_PER_FACE) + MODEL_FIXED_BYTES
+def estimate_model_bytes(faces: int, scene_max_faces: int = MeshLimits().scene_max_faces) -> int:
+    """Memory a model of a `faces`-triangle file will hold once loaded (before it is parsed): it keeps at most
+    scene_max_faces faces: int32 faces (12 B) and about half as many float32 vertices (6 B) per face, the scene and
+    search structures, and the fixed per-model part."""
+    kept = min(faces, scene_max_faces)
+    return kept * (12 + 6 + SCENE_BYTES_PER_FACE) + MODEL_FIXED_BYTES + SAMPLE_BYTES
 
 
 class Onboarder:
@@ -157,7 +162,7 @@ class Onboarder:
         if faces is None:  # a format without a countable header: bound it by the file size (>= 12 bytes per face)
             faces = path.stat().st_size // 12
         used = sum(model_memory_bytes(m) for n, m in loaded.items() if n != name)
-        needed = estimate_model_bytes(faces)
+        needed = estimate_model_bytes(faces, self.limits.mesh.scene_max_faces)
         cap = self.limits.max_models_mb * 1e6
         if used + needed > cap:
             raise OnboardingLimitError(
