@@ -26,6 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--loads", type=int, default=20, help="add_object calls in a row (default 20)")
     parser.add_argument("--max-models-mb", type=float, default=400.0,
                         help="the node's max_models_mb during the bench (default 400)")
+    parser.add_argument("--cpu-share", type=float, default=0.3,
+                        help="the node's onboarding_cpu_share (default 0.3, the node's default)")
     parser.add_argument("--rate", type=float, default=30.0, help="camera rate fed to the node (Hz, default 30)")
     parser.add_argument("--baseline-s", type=float, default=15.0, help="baseline window (s, default 15)")
     parser.add_argument("--out", type=Path, default=Path("out/bench_onboarding"), help="meshes, cache and node log")
@@ -86,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
     node = NodeProcess("object_pose_node", {
         "objects": ["mustard=ycb:006_mustard_bottle"], "symmetry": "none", "mesh_roots": [str(meshes)],
         "cache_dir": str(cache), "max_models_mb": args.max_models_mb, "max_mesh_faces": args.faces,
-        "max_objects": args.loads + 2}, out / "object_pose_node.log", env)
+        "max_objects": args.loads + 2, "onboarding_cpu_share": args.cpu_share}, out / "object_pose_node.log", env)
     harness = Harness("object_pose_node", env)
     results: dict = {"machine": machine_description(), "faces": args.faces, "rate_hz": args.rate,
                      "data": "SYNTHETIC sample RGB-D clip (YCB mustard bottle, CC BY 4.0); generated torus meshes"}

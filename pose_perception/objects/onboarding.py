@@ -66,7 +66,8 @@ class OnboardingLimits:
     """mesh_roots: directories, or "ycb:" / "pybullet_data:" for those packages' mesh folders.
     max_objects: loaded objects at most (replacing one by name does not count twice).
     max_models_mb: memory all loaded models may hold together (arrays + ray-casting scenes).
-    timeout_s / worker_memory_mb: the worker process is killed past these; worker_nice: its CPU priority."""
+    timeout_s / worker_memory_mb: the worker process is killed past these; worker_nice: its CPU priority;
+    worker_cpu_share: the fraction of each 0.1 s it may run (1: unthrottled)."""
 
     mesh_roots: tuple[str, ...] = PACKAGE_ROOTS
     mesh: MeshLimits = field(default_factory=MeshLimits)
@@ -76,6 +77,7 @@ class OnboardingLimits:
     timeout_s: float = 300.0
     worker_memory_mb: float = 6144.0
     worker_nice: int = 10  # the load yields the CPU to tracking (CFS weight 110 against the node's 1024)
+    worker_cpu_share: float = 1.0
 
 
 def resolve_root(root: str) -> Optional[Path]:
@@ -189,13 +191,11 @@ class Onboarder:
             env = dict(os.environ)
             package_parent = str(Path(__file__).resolve().parents[2])
             env["PYTHONPATH"] = package_parent + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-            try:
-                proc = subprocess.run([sys.executable, "-m", "pose_perception.objects.onboarding"],
-                                      input=json.dumps(request).encode(), capture_output=True, env=env,
-                                      timeout=self.limits.timeout_s)
-            except subprocess.TimeoutExpired:
+            proc = _run_throttled([sys.executable, "-m", "pose_perception.objects.onboarding"],
+                                  json.dumps(request).encode(), env, self.limits.timeout_s, self.limits.worker_cpu_share)
+            if proc is None:
                 raise OnboardingLimitError(f"loading '{name}' took longer than {self.limits.timeout_s:g} s "
-                                           "(onboarding_timeout_s): stopped") from None
+                                           "(onboarding_timeout_s): stopped")
             result = _parse_result(proc.stdout.decode(errors="replace"))
             if result is None:
                 how = f"signal {-proc.returncode}" if proc.returncode < 0 else f"exit code {proc.returncode}"
@@ -206,6 +206,41 @@ class Onboarder:
             with np.load(out, allow_pickle=False) as z:
                 prepared = {k: z[k] for k in z.files}
             return prepared, list(result.get("warnings", []))
+
+
+def _run_throttled(argv: list[str], stdin: bytes, env: dict, timeout_s: float,
+                   cpu_share: float, period_s: float = 0.1) -> Optional[subprocess.CompletedProcess]:
+    """Run argv to completion, letting it run only `cpu_share` of each period (SIGSTOP / SIGCONT duty cycle), so it
+    takes at most that share of a CPU even from a sibling hyperthread, which nice cannot stop. None on timeout
+    (the process is killed)."""
+    import signal
+    import threading
+    import time
+
+    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    out: dict = {}
+    reader = threading.Thread(target=lambda: out.update(zip(("stdout", "stderr"), proc.communicate(stdin))),
+                              daemon=True)
+    reader.start()
+    deadline = time.monotonic() + timeout_s
+    try:
+        while reader.is_alive() and time.monotonic() < deadline:
+            if cpu_share >= 1.0:
+                reader.join(min(0.5, max(0.0, deadline - time.monotonic())))
+                continue
+            reader.join(period_s * cpu_share)
+            if reader.is_alive():
+                proc.send_signal(signal.SIGSTOP)
+                time.sleep(period_s * (1.0 - cpu_share))
+                proc.send_signal(signal.SIGCONT)
+    except BaseException:
+        proc.kill()  # SIGKILL ends a stopped process too
+        raise
+    if reader.is_alive():
+        proc.kill()
+        reader.join(10)
+        return None
+    return subprocess.CompletedProcess(argv, proc.returncode, out.get("stdout", b""), out.get("stderr", b""))
 
 
 def _replace(params: ModelParams, **changes) -> ModelParams:

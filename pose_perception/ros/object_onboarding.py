@@ -27,6 +27,10 @@ ONBOARDING_PARAMS = (
               max=100_000_000, read_only=True),
     ParamSpec("onboarding_timeout_s", 300.0, "An onboarding process running longer is stopped.", min=1.0,
               max=86400.0, read_only=True),
+    ParamSpec("onboarding_cpu_share", 0.3, "Fraction of each 0.1 s the onboarding process may run (1: no limit); "
+              "it is paused in between, which spares tracking even on a sibling hyperthread (a 2 M-face load: 1.0 "
+              "kept 51 % of the tracking rate in 47 s, 0.3 kept 80 % in 87 s; docs/safety.md).", min=0.05,
+              max=1.0, read_only=True),
     ParamSpec("onboarding_memory_mb", 6144.0, "Memory the onboarding process may allocate (RLIMIT_DATA).",
               min=256.0, max=1e6, read_only=True),
 )
@@ -38,7 +42,8 @@ def onboarding_limits(params: dict[str, Any]) -> OnboardingLimits:
         mesh=MeshLimits(max_file_mb=float(params["max_mesh_file_mb"])),
         max_faces=int(params["max_mesh_faces"]), max_objects=int(params["max_objects"]),
         max_models_mb=float(params["max_models_mb"]), timeout_s=float(params["onboarding_timeout_s"]),
-        worker_memory_mb=float(params["onboarding_memory_mb"]))
+        worker_memory_mb=float(params["onboarding_memory_mb"]),
+        worker_cpu_share=float(params["onboarding_cpu_share"]))
 
 
 class OnboardingService:

@@ -124,3 +124,15 @@ def test_caps_on_objects_memory_and_time_refuse_before_loading(tmp_path):
     slow = Onboarder(OnboardingLimits(mesh_roots=("ycb:",), timeout_s=0.2), cache_dir=str(tmp_path))
     with pytest.raises(OnboardingLimitError, match="took longer than 0.2 s"):
         slow.load("bowl", ycb_path("024_bowl"), "m", "none", {})
+
+
+def test_a_throttled_worker_still_loads_and_a_stopped_one_is_killed_on_time(tmp_path):
+    throttled = Onboarder(OnboardingLimits(mesh_roots=("pybullet_data:",), worker_cpu_share=0.3), str(tmp_path))
+    model, _ = throttled.load("duck", pybullet_path("duck.obj"), "m", "none", {})
+    assert len(model.faces) > 0
+    slow = Onboarder(OnboardingLimits(mesh_roots=("pybullet_data:",), worker_cpu_share=0.3, timeout_s=0.3),
+                     str(tmp_path / "other"))
+    t0 = time.perf_counter()
+    with pytest.raises(OnboardingLimitError, match="took longer than 0.3 s"):
+        slow.load("duck", pybullet_path("duck.obj"), "m", "none", {})
+    assert time.perf_counter() - t0 < 5.0
