@@ -87,6 +87,8 @@ class Supervisor:
     def heard(self, node: str, message: str) -> None:
         with self._lock:
             if node in self.procs and node not in self._restart_at:
+                if not self._hang.was_heard(node):
+                    print(f"[up] {node} (pid {self.procs[node].pid}) heard on /diagnostics: watched for hangs", flush=True)
                 self._hang.heard(node, time.monotonic(), message)
 
     def _start(self, name: str, argv: list[str]) -> None:

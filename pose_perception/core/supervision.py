@@ -59,6 +59,9 @@ class HangDetector:
         else:
             self._hung_message.pop(node, None)
 
+    def was_heard(self, node: str) -> bool:
+        return node in self._heard
+
     def forget(self, node: str) -> None:
         """After a restart: wait for the new process to be heard."""
         self._heard.pop(node, None)

@@ -4,7 +4,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -26,9 +25,7 @@ def test_a_stopped_node_is_killed_and_restarted(tmp_path):
                               start_new_session=True)
     try:
         first = int(wait_for(lambda: _pid(log, 1), 30, "the node started"))
-        node_log = tmp_path / "logs" / "radar_pose_node.log"
-        wait_for(lambda: node_log.exists() and "active" in node_log.read_text(), 120, "the node active")
-        time.sleep(2.0)  # heard on /diagnostics
+        wait_for(lambda: f"(pid {first}) heard on /diagnostics" in log.read_text(), 120, "the node heard by up")
         os.kill(first, signal.SIGSTOP)
         second = int(wait_for(lambda: _pid(log, 2), 30, "a restart"))
         text = log.read_text()
