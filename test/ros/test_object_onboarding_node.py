@@ -39,13 +39,14 @@ def test_add_object_never_stalls_tracking_and_leaks_nothing(client, scene, tmp_p
     model, sc = scene
     roots = tmp_path / "meshes"
     roots.mkdir()
-    write_binary_stl(roots / "torus.stl", *torus_mesh(400_000))
+    write_binary_stl(roots / "torus.stl", *torus_mesh(200_000))
     objects = client.collect(ObjectPoseArray, "objects")
     pubs = [client.publisher(Image, t, qos_profile_sensor_data) for t in ("image", "depth/image")]
     info_pub = client.publisher(CameraInfo, "camera_info", qos_profile_sensor_data)
     node = start_node("pose_perception.ros.object_pose_node",
                       params={"objects": '["mustard=ycb:006_mustard_bottle"]', "symmetry": "none",
-                              "cache_dir": str(tmp_path / "cache"), "mesh_roots": f'["{roots}"]'})
+                              "cache_dir": str(tmp_path / "cache"), "mesh_roots": f'["{roots}"]',
+                              "onboarding_cpu_share": 1.0})
     stop = threading.Event()
 
     def stream():
