@@ -7,6 +7,8 @@ MEMBERS = {
     "objects": "pose_perception.cli.bench_objects",
     "radar": "pose_perception.cli.bench_radar",
     "mesh": "pose_perception.cli.bench_mesh",
+    "onboarding": "pose_perception.cli.bench_onboarding",
+    "soak": "pose_perception.cli.bench_soak",
 }
 
 

@@ -9,12 +9,14 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Optional
 
 import yaml
 
+from pose_perception.core.supervision import HangDetector, RestartBudget, RestartPolicy
 from pose_perception.ros.dds import set_profile
 
 # Node name in a parameter file -> module whose main() runs it (the setup.py console scripts call the same).
@@ -66,15 +68,28 @@ def nodes_in_config(path: Path) -> list[str]:
 
 
 class Supervisor:
-    """Runs one process per node; restarts a node that dies (at most max_restarts times)."""
+    """Runs one process per node; restarts a node that dies or hangs, after a back-off, within a restart budget
+    per time window (core/supervision.py). heard(node, message) feeds the hang watchdog from /diagnostics."""
 
-    def __init__(self, specs: list[tuple[str, list[str]]], env: dict, max_restarts: int = 3, log_dir: Optional[Path] = None):
+    def __init__(self, specs: list[tuple[str, list[str]]], env: dict, max_restarts: int = 5,
+                 log_dir: Optional[Path] = None, policy: Optional[RestartPolicy] = None, hang_timeout_s: float = 0.0):
         self.specs = specs
         self.env = env
-        self.max_restarts = max_restarts
+        self.policy = policy or RestartPolicy(max_restarts=max_restarts)
         self.log_dir = log_dir
         self.procs: dict[str, subprocess.Popen] = {}
+        self.budgets = {name: RestartBudget(self.policy) for name, _ in specs}
         self.restarts = {name: 0 for name, _ in specs}
+        self._restart_at: dict[str, float] = {}
+        self._hang = HangDetector(hang_timeout_s)
+        self._lock = threading.Lock()
+
+    def heard(self, node: str, message: str) -> None:
+        with self._lock:
+            if node in self.procs and node not in self._restart_at:
+                if not self._hang.was_heard(node):
+                    print(f"[up] {node} (pid {self.procs[node].pid}) heard on /diagnostics: watched for hangs", flush=True)
+                self._hang.heard(node, time.monotonic(), message)
 
     def _start(self, name: str, argv: list[str]) -> None:
         out = None
@@ -90,17 +105,37 @@ class Supervisor:
             self._start(name, argv)
 
     def poll(self) -> bool:
-        """Restart dead nodes; False when a node died more often than allowed."""
+        """Restart dead or hung nodes when their back-off has passed; False when a node needs more restarts than
+        its budget allows within the window."""
+        now = time.monotonic()
         for name, argv in self.specs:
-            code = self.procs[name].poll()
-            if code is None:
-                continue
-            if self.restarts[name] >= self.max_restarts:
-                print(f"[up] {name} exited with {code} and was restarted {self.max_restarts} times: giving up", flush=True)
-                return False
-            self.restarts[name] += 1
-            print(f"[up] {name} exited with {code}; restarting ({self.restarts[name]}/{self.max_restarts})", flush=True)
-            self._start(name, argv)
+            with self._lock:
+                if name in self._restart_at:
+                    if now >= self._restart_at[name]:
+                        del self._restart_at[name]
+                        self._hang.forget(name)
+                        self._start(name, argv)
+                    continue
+                proc = self.procs[name]
+                code = proc.poll()
+                if code is None:
+                    why = self._hang.hung(name, now)
+                    if why is None:
+                        continue
+                    print(f"[up] {name} (pid {proc.pid}) is hung: {why}; killing it", flush=True)
+                    os.killpg(proc.pid, signal.SIGKILL)  # a stopped (SIGSTOP) process cannot handle SIGINT/SIGTERM
+                    code = proc.wait(10)
+                delay = self.budgets[name].exited(now)
+                if delay is None:
+                    p = self.policy
+                    print(f"[up] {name} exited with {code} and was restarted {p.max_restarts} times in the last "
+                          f"{p.window_s:.0f} s: giving up", flush=True)
+                    return False
+                self.restarts[name] += 1
+                self._restart_at[name] = now + delay
+                print(f"[up] {name} exited with {code}; restarting in {delay:.2f} s "
+                      f"({self.budgets[name].in_window(now)}/{self.policy.max_restarts} in {self.policy.window_s:.0f} s)",
+                      flush=True)
         return True
 
     def stop(self, timeout_s: float = 10.0) -> None:
@@ -156,6 +191,11 @@ def register(subparsers) -> None:
     parser.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds (0: run until Ctrl-C)")
     parser.add_argument("--log-dir", type=Path, help="write each node's output to LOG_DIR/<node>.log")
     parser.add_argument("--foxglove", action="store_true", help="also serve a live Foxglove view (ws://127.0.0.1:8765)")
+    parser.add_argument("--max-restarts", type=int, default=5, help="restarts allowed per node within --restart-window")
+    parser.add_argument("--restart-window", type=float, default=300.0, help="window of the restart budget (s)")
+    parser.add_argument("--hang-timeout", type=float, default=5.0,
+                        help="kill and restart a node silent on /diagnostics this long, or whose diagnostics say its "
+                             "pipeline is hung (s; 0: off)")
     parser.set_defaults(func=run)
 
 
@@ -165,7 +205,13 @@ def run(args) -> int:
     except ConfigError as exc:
         print(f"[up] {exc}", file=sys.stderr)
         return 2
-    sup = Supervisor(specs, node_env(), log_dir=args.log_dir)
+    sup = Supervisor(specs, node_env(), log_dir=args.log_dir, hang_timeout_s=args.hang_timeout,
+                     policy=RestartPolicy(max_restarts=args.max_restarts, window_s=args.restart_window))
+    listener = None
+    if args.hang_timeout > 0:
+        from pose_perception.ros.diagnostics_listener import DiagnosticsListener
+
+        listener = DiagnosticsListener(sup.heard, sup.env)
     bridge = None
     stop = {"flag": False}
     signal.signal(signal.SIGTERM, lambda *_: stop.update(flag=True))
@@ -188,5 +234,7 @@ def run(args) -> int:
     finally:
         if bridge is not None:
             bridge.stop()
+        if listener is not None:
+            listener.close()
         sup.stop()
     return code

@@ -45,6 +45,24 @@ class ModelParams:
     max_diameter_m: float = 3.0
 
 
+@dataclass(frozen=True)
+class MeshLimits:
+    """Refusals that bound the work of one load (not part of the cache key; the face limit is ModelParams.max_faces).
+
+    max_file_mb: larger files are refused before they are read.
+    min_size_m / max_size_m: a diameter outside this range (after units) is refused as a units or file mistake;
+    inside it but outside ModelParams' plausible range only warns.
+    scene_max_faces: a model keeps (and renders) a vertex-clustered copy of a mesh with more faces, so a 2 M-face
+    CAD file costs the ray-casting scene ~25 MB and 0.3 s instead of ~240 MB and 2.3 s (features and samples still
+    come from the full mesh; the clustering voxel is ~1 mm on a 20 cm object).
+    """
+
+    max_file_mb: float = 512.0
+    min_size_m: float = 0.002
+    max_size_m: float = 10.0
+    scene_max_faces: int = 200_000
+
+
 @dataclass(frozen=True, eq=False)
 class ObjectModel:
     """An onboarded object; every geometric array is in the object frame, metres.
@@ -98,15 +116,44 @@ def _file_hash(path: Path) -> str:
     return h.hexdigest()
 
 
-def _load_trimesh(path: Path, max_faces: int):
-    import trimesh
+def check_mesh_file(path: Path, max_faces: int, limits: MeshLimits = MeshLimits()) -> None:
+    """Refuse a mesh file from its type, size and header face count, before anything parses it."""
+    import stat
 
-    if not path.exists():
-        raise ObjectModelError(f"mesh file '{path}' does not exist")
+    from pose_perception.objects.mesh_files import MeshFileError, count_faces
+
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise ObjectModelError(f"mesh file '{path}' does not exist") from None
+    except OSError as exc:
+        raise ObjectModelError(f"mesh file '{path}' cannot be read: {exc.strerror}") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise ObjectModelError(f"mesh path '{path}' is not a regular file")
     if path.suffix.lower() not in SUPPORTED_SUFFIXES:
         raise ObjectModelError(
             f"mesh file '{path}' has unsupported type '{path.suffix}'; use one of {', '.join(SUPPORTED_SUFFIXES)}"
         )
+    if st.st_size > limits.max_file_mb * 1e6:
+        raise ObjectModelError(f"mesh file '{path}' has {st.st_size / 1e6:.0f} MB, more than the {limits.max_file_mb:g} "
+                               "MB allowed; decimate it before onboarding")
+    try:
+        faces = count_faces(path)
+    except MeshFileError as exc:
+        raise ObjectModelError(f"mesh file '{path}' is malformed: {exc}") from None
+    except OSError as exc:
+        raise ObjectModelError(f"mesh file '{path}' cannot be read: {exc.strerror}") from None
+    if faces is not None and faces > max_faces:
+        raise ObjectModelError(
+            f"mesh '{path}' has {faces} faces, more than the {max_faces} allowed; decimate it "
+            f"(e.g. open3d simplify_quadric_decimation) before onboarding"
+        )
+
+
+def _load_trimesh(path: Path, max_faces: int, limits: MeshLimits = MeshLimits()):
+    import trimesh
+
+    check_mesh_file(path, max_faces, limits)
     try:
         # force='mesh' flattens multi-part scenes (glb, obj with groups) into one mesh.
         mesh = trimesh.load(str(path), force="mesh", process=True)
@@ -159,6 +206,13 @@ def _diameter(points: np.ndarray) -> float:
     from scipy.spatial import ConvexHull, QhullError
     from scipy.spatial.distance import pdist
 
+    if len(points) > 200_000:
+        # qhull takes ~14 s on 1 M points that all lie on the hull (a dense CAD surface); the hull of a random 200k
+        # subset plus each axis's extreme points loses well under a millimetre on such meshes (the hull points are
+        # subsampled to 3000 below anyway). Smaller meshes (every YCB mesh) take the exact path as before.
+        extremes = np.concatenate([np.argmin(points, axis=0), np.argmax(points, axis=0)])
+        subset = np.random.default_rng(0).choice(len(points), 200_000, replace=False)
+        points = points[np.unique(np.concatenate([subset, extremes]))]
     try:
         hull_pts = points[ConvexHull(points).vertices]
     except (QhullError, ValueError):
@@ -314,11 +368,11 @@ def _make_scene(vertices: np.ndarray, faces: np.ndarray):
     return scene
 
 
-def _compute(mesh, params: ModelParams, symmetry: str) -> dict[str, np.ndarray]:
+def _compute(mesh, params: ModelParams, symmetry: str, diameter: float | None = None) -> dict[str, np.ndarray]:
     import open3d as o3d
 
     vertices = np.asarray(mesh.vertices, dtype=np.float64)
-    diameter = _diameter(vertices)
+    diameter = _diameter(vertices) if diameter is None else diameter
     voxel = params.voxel_fraction * diameter
     # Dense area-uniform samples with face normals; trimesh keeps consistent winding after process=True.
     rng_seed = 0
@@ -364,32 +418,67 @@ def load_object_model(
     symmetry: str = "none",
     cache_dir: str | Path | None = None,
     params: ModelParams = ModelParams(),
+    limits: MeshLimits = MeshLimits(),
 ) -> ObjectModel:
     """Onboard a CAD mesh (a path, or "ycb:<object>" / "pybullet_data:<file>"). units: "m" | "mm" (explicit).
-    symmetry: "none" | "auto" | "continuous:<axis>" | "discrete:<axis>:<order>[,<axis>:<order>...]". Features are cached under cache_dir (default ~/.cache/pose_perception/objects),
-    keyed by the file's SHA-256, units, symmetry and params.
+    symmetry: "none" | "auto" | "continuous:<axis>" | "discrete:<axis>:<order>[,<axis>:<order>...]". Features are
+    cached under cache_dir (default ~/.cache/pose_perception/objects), keyed by the file's SHA-256, units, symmetry
+    and params.
 
-    Raises ObjectModelError for missing/broken/empty/huge meshes; warns MeshUnitsWarning for implausible sizes.
+    Raises ObjectModelError for missing/broken/empty/huge meshes (file size and face count are checked before
+    parsing) and for sizes outside `limits`; warns MeshUnitsWarning for implausible sizes inside them. What a refused
+    load allocated is given back to the system (`core.memory.trim_heap`).
     """
+    return assemble_object_model(prepare_object_model(name, mesh_path, units, symmetry, cache_dir, params, limits),
+                                 params)
+
+
+def prepare_object_model(
+    name: str,
+    mesh_path: str | Path,
+    units: str = "m",
+    symmetry: str = "none",
+    cache_dir: str | Path | None = None,
+    params: ModelParams = ModelParams(),
+    limits: MeshLimits = MeshLimits(),
+) -> dict[str, Any]:
+    """The heavy half of load_object_model: parse, check, sample, features, symmetry. Returns plain values and numpy
+    arrays only (name, mesh_path, units, vertices, faces and the cached feature arrays), so another process can do
+    it and hand the result over as a .npz (objects.onboarding)."""
+    from pose_perception.core.memory import trim_heap
+
+    try:
+        return _prepare(name, mesh_path, units, symmetry, cache_dir, params, limits)
+    except ObjectModelError:
+        trim_heap()  # a refused 2 M-face parse must not leave hundreds of MB in this process's heap
+        raise
+
+
+def _prepare(name, mesh_path, units, symmetry, cache_dir, params: ModelParams, limits: MeshLimits) -> dict[str, Any]:
     if not name or any(c in name for c in " /\t\n"):
         raise ObjectModelError(f"object name must be non-empty without spaces or slashes, got '{name}'")
     scale = _unit_scale(units)
     if symmetry != "auto":
         symmetry_transforms_for(symmetry, np.zeros(3))  # validate the spec before any heavy work
     path = resolve_mesh_path(mesh_path)
-    mesh = _load_trimesh(path, params.max_faces)
+    mesh = _load_trimesh(path, params.max_faces, limits)
     mesh.apply_scale(scale)
     diameter = _diameter(np.asarray(mesh.vertices))
+    if diameter <= 0 or not np.isfinite(diameter):
+        raise ObjectModelError(f"mesh '{path}' has zero extent")
+    other = "mm" if units == "m" else "m"
+    if diameter < limits.min_size_m or diameter > limits.max_size_m:
+        raise ObjectModelError(
+            f"mesh '{path.name}' is {diameter:.4g} m across with units='{units}', outside the "
+            f"{limits.min_size_m:g}-{limits.max_size_m:g} m this node accepts: are the units '{other}'?"
+        )
     if diameter < params.min_diameter_m or diameter > params.max_diameter_m:
-        other = "mm" if units == "m" else "m"
         warnings.warn(
             f"mesh '{path.name}' is {diameter:.4g} m across with units='{units}': implausible for a graspable "
             f"object ({params.min_diameter_m}-{params.max_diameter_m} m); are the units '{other}'?",
             MeshUnitsWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
-    if diameter <= 0 or not np.isfinite(diameter):
-        raise ObjectModelError(f"mesh '{path}' has zero extent")
 
     key_src = json.dumps(
         [_CACHE_VERSION, _file_hash(path), units, symmetry,
@@ -407,7 +496,7 @@ def load_object_model(
         except (OSError, ValueError):
             data = None  # a corrupt cache entry is recomputed
     if data is None:
-        data = _compute(mesh, params, symmetry)
+        data = _compute(mesh, params, symmetry, diameter)
         try:
             cache.mkdir(parents=True, exist_ok=True)
             tmp = cache_file.with_suffix(f".tmp{os.getpid()}.npz")
@@ -415,14 +504,49 @@ def load_object_model(
             os.replace(tmp, cache_file)
         except OSError as exc:
             warnings.warn(f"cannot write object cache '{cache_file}': {exc}", stacklevel=2)
+    vertices, faces = _bounded_mesh(mesh, limits.scene_max_faces)
+    return {
+        **data,
+        "name": name,
+        "mesh_path": str(path.resolve()),
+        "units": units,
+        "vertices": vertices,
+        "faces": faces,
+    }
+
+
+def _bounded_mesh(mesh, max_faces: int) -> tuple[np.ndarray, np.ndarray]:
+    """(V, 3) float32 vertices, (F, 3) int32 faces of mesh, vertex-clustered to about max_faces when it has more
+    (quadric decimation takes ~40 s on 2 M faces, clustering ~3 s)."""
+    if len(mesh.faces) <= max_faces:
+        return np.asarray(mesh.vertices, dtype=np.float32), np.asarray(mesh.faces, dtype=np.int32)
+    import open3d as o3d
+
+    o3d_mesh = o3d.geometry.TriangleMesh(o3d.utility.Vector3dVector(np.asarray(mesh.vertices, np.float64)),
+                                         o3d.utility.Vector3iVector(np.asarray(mesh.faces, np.int32)))
+    voxel = float(np.sqrt(2.0 * mesh.area / (0.75 * max_faces)))  # a surface has ~2 triangles per voxel face
+    while True:
+        small = o3d_mesh.simplify_vertex_clustering(voxel_size=voxel,
+                                                   contraction=o3d.geometry.SimplificationContraction.Average)
+        small.remove_degenerate_triangles()
+        small.remove_unreferenced_vertices()
+        if len(small.triangles) <= max_faces:
+            return np.asarray(small.vertices, np.float32), np.asarray(small.triangles, np.int32)
+        voxel *= 1.25
+
+
+def assemble_object_model(prepared: dict[str, Any], params: ModelParams = ModelParams()) -> ObjectModel:
+    """prepare_object_model's result (or the same arrays read back from a .npz) -> ObjectModel with its ray-casting
+    scene. The light half of load_object_model."""
+    data = prepared
     resolved_sym = str(data["symmetry"])
     centre = data["bbox_min_m"] + 0.5 * data["bbox_size_m"]
-    vertices = np.asarray(mesh.vertices, dtype=np.float32)
-    faces = np.asarray(mesh.faces, dtype=np.int32)
+    vertices = np.ascontiguousarray(data["vertices"], dtype=np.float32)
+    faces = np.ascontiguousarray(data["faces"], dtype=np.int32)
     return ObjectModel(
-        name=name,
-        mesh_path=str(path.resolve()),
-        units=units,
+        name=str(data["name"]),
+        mesh_path=str(data["mesh_path"]),
+        units=str(data["units"]),
         vertices=vertices,
         faces=faces,
         points=data["points"],

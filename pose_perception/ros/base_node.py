@@ -17,6 +17,7 @@ from rclpy.executors import ExternalShutdownException
 from rclpy.lifecycle import Node as LifecycleNode
 from rclpy.lifecycle import State, TransitionCallbackReturn
 
+from pose_perception.core.health import HealthMonitor, HealthThresholds
 from pose_perception.ros.executor import make_executor
 from pose_perception.ros.process import init_ros
 from pose_perception.ros.params import ParamSpec, ParameterValueError, declare_parameters
@@ -28,15 +29,21 @@ COMMON_PARAMS = (
     ParamSpec("input_qos", "sensor_data", "QoS of sensor subscriptions.", choices=INPUT_QOS_NAMES),
     ParamSpec("diagnostics_period_s", 1.0, "Period of /diagnostics messages.", min=0.1, max=60.0),
     ParamSpec("error_throttle_s", 5.0, "Minimum time between two logs of the same error.", min=0.0, max=3600.0),
+    ParamSpec("health_window_s", 10.0, "/diagnostics judges the errors, drops and losses of this many seconds.",
+              min=1.0, max=3600.0),
+    ParamSpec("stale_input_s", 5.0, "Input older than this is stale (WARN); input arriving with no output for "
+              "this long is a hung pipeline (ERROR).", min=0.5, max=3600.0),
 )
 
 
 class PipelineStats:
-    """Counters and sliding windows for /diagnostics. Thread-safe."""
+    """Counters and sliding windows for /diagnostics; the recent events also go to a HealthMonitor that gives the
+    level. Thread-safe."""
 
-    def __init__(self, window: int = 200):
+    def __init__(self, window: int = 200, health: Optional[HealthMonitor] = None):
         self._lock = threading.Lock()
-        self.frames_in = self.processed = self.dropped = self.errors = 0
+        self.health = health or HealthMonitor()
+        self.frames_in = self.processed = self.dropped = self.errors = self.lost = 0
         self._arrivals: deque[float] = deque(maxlen=window)
         self._finished: deque[float] = deque(maxlen=window)
         self._latencies_s: deque[float] = deque(maxlen=window)
@@ -46,21 +53,30 @@ class PipelineStats:
         with self._lock:
             self.frames_in += 1
             self._arrivals.append(t)
+        self.health.record("arrived", t)
 
     def dropped_one(self) -> None:
         with self._lock:
             self.dropped += 1
+        self.health.record("dropped", time.monotonic())
+
+    def lost_frames(self, n: int) -> None:
+        with self._lock:
+            self.lost += n
+        self.health.record("lost", time.monotonic(), n)
 
     def finished(self, t_submit: float, t_done: float) -> None:
         with self._lock:
             self.processed += 1
             self._finished.append(t_done)
             self._latencies_s.append(t_done - t_submit)
+        self.health.record("finished", t_done)
 
     def failed(self, message: str) -> None:
         with self._lock:
             self.errors += 1
             self.last_error = message
+        self.health.record("failed", time.monotonic(), message=message)
 
     @staticmethod
     def _rate(times: deque, now: float) -> float:
@@ -78,6 +94,7 @@ class PipelineStats:
                 "frames_in": self.frames_in,
                 "frames_processed": self.processed,
                 "frames_dropped": self.dropped,
+                "frames_lost": self.lost,
                 "errors": self.errors,
                 "last_error": self.last_error,
                 "seconds_since_input": now - self._arrivals[-1] if self._arrivals else float("inf"),
@@ -147,7 +164,8 @@ class PerceptionNode(LifecycleNode):
     def __init__(self, node_name: str, param_specs: Sequence[ParamSpec] = (), **kwargs):
         super().__init__(node_name, **kwargs)
         self.params = declare_parameters(self, tuple(COMMON_PARAMS) + tuple(param_specs))
-        self.stats = PipelineStats()
+        self.stats = PipelineStats(health=HealthMonitor(HealthThresholds(
+            window_s=self.params["health_window_s"], stale_input_s=self.params["stale_input_s"])))
         self.tf = TfPublisher(self)
         self._error_log_times: dict[str, float] = {}
         self._suppressed: dict[str, int] = {}
@@ -177,7 +195,7 @@ class PerceptionNode(LifecycleNode):
     def subscribe(self, msg_type, topic: str, callback: Callable[[Any], None], qos=None):
         """Input subscription (destroyed on deactivate); callback exceptions are reported, never raised."""
         sub = self.create_subscription(msg_type, topic, self._guarded(callback, topic),
-                                       qos or input_qos(self.params["input_qos"]))
+                                       qos or input_qos(self.params["input_qos"]), event_callbacks=self._lost_events())
         self._input_subscriptions.append(sub)
         return sub
 
@@ -186,7 +204,8 @@ class PerceptionNode(LifecycleNode):
         from pose_perception.ros.sync import ApproximateTimeSync
 
         sync = ApproximateTimeSync(self, topics, input_qos(self.params["input_qos"]), slop_s,
-                                   self._guarded(callback, "+".join(t for _, t in topics)), queue_size)
+                                   self._guarded(callback, "+".join(t for _, t in topics)), queue_size,
+                                   event_callbacks=self._lost_events())
         self._input_subscriptions += sync.subscriptions
         return sync
 
@@ -195,6 +214,14 @@ class PerceptionNode(LifecycleNode):
         now = time.monotonic()
         self.stats.arrived(now)
         self._worker.submit(frame, now)
+
+    def _lost_events(self):
+        """Subscription event callbacks that count the messages DDS reports lost (Fast DDS SAMPLE_LOST: a gap in the
+        publisher's sequence numbers seen by this reader). The QoS event, not rmw message info: Jazzy's events
+        executor fails on subscription callbacks that take message info."""
+        from rclpy.event_handler import SubscriptionEventCallbacks
+
+        return SubscriptionEventCallbacks(message_lost=lambda event: self.stats.lost_frames(event.total_count_change))
 
     def report_error(self, message: str, key: Optional[str] = None) -> None:
         """Count an error and log it, at most once per error_throttle_s for the same key."""
@@ -266,6 +293,7 @@ class PerceptionNode(LifecycleNode):
         return guarded
 
     def _run_process(self, frame: Any, t_submit: float) -> None:
+        self.frame_arrival_s = t_submit  # monotonic arrival of the frame process() is given (not when it starts)
         try:
             self.process(frame)
         except Exception as exc:  # noqa: BLE001 - one bad frame must not stop the node
@@ -277,16 +305,12 @@ class PerceptionNode(LifecycleNode):
         self.stats.finished(t_submit, time.monotonic())
 
     def _publish_diagnostics(self) -> None:
-        snap = self.stats.snapshot(time.monotonic())
-        level, text = DiagnosticStatus.OK, "ok"
-        if not self._active:
-            level, text = DiagnosticStatus.WARN, "inactive"
-        elif snap["seconds_since_input"] > 5.0:
-            level, text = DiagnosticStatus.WARN, "no input"
-        elif snap["last_error"] and snap["errors"] > 0 and snap["frames_processed"] == 0:
-            level, text = DiagnosticStatus.ERROR, "every frame failed: " + snap["last_error"][:200]
-        status = DiagnosticStatus(level=level, name=f"{self.get_name()}: pipeline", message=text,
-                                  hardware_id=self.get_fully_qualified_name())
+        now = time.monotonic()
+        snap = self.stats.snapshot(now)
+        verdict = self.stats.health.verdict(now, self._active)
+        snap.update(verdict.values)
+        status = DiagnosticStatus(level=bytes([verdict.level]), name=f"{self.get_name()}: pipeline",
+                                  message=verdict.message, hardware_id=self.get_fully_qualified_name())
         status.values = [KeyValue(key=k, value=(f"{v:.3f}" if isinstance(v, float) else str(v))) for k, v in snap.items()]
         msg = DiagnosticArray(status=[status])
         msg.header.stamp = self.get_clock().now().to_msg()

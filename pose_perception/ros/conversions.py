@@ -198,6 +198,15 @@ def pointcloud2_to_array(msg: PointCloud2) -> np.ndarray:
         names.append(f.name)
         formats.append(base if f.count <= 1 else (base, (f.count,)))
         offsets.append(f.offset)
+    spans = sorted((off, off + np.dtype(fmt if isinstance(fmt, np.dtype) else fmt[0]).itemsize * max(f.count, 1), f.name)
+                   for off, fmt, f in zip(offsets, formats, msg.fields))
+    for (a0, a1, a), (b0, _, b) in zip(spans, spans[1:]):
+        if b0 < a1:
+            raise PointCloudConversionError(f"fields '{a}' (bytes {a0}-{a1 - 1}) and '{b}' (from byte {b0}) overlap: "
+                                            "the field offsets are wrong")
+    if spans and spans[-1][1] > msg.point_step:
+        raise PointCloudConversionError(f"field '{spans[-1][2]}' ends at byte {spans[-1][1]}, beyond point_step "
+                                        f"{msg.point_step}")
     try:
         dtype = np.dtype({"names": names, "formats": formats, "offsets": offsets, "itemsize": msg.point_step})
     except (ValueError, TypeError) as exc:

@@ -16,6 +16,7 @@ from sensor_msgs.msg import CameraInfo, Image
 from visualization_msgs.msg import MarkerArray
 
 from pose_perception.core.camera import CameraIntrinsics
+from pose_perception.core.depth import DepthRange, validate_depth
 from pose_perception.core.frames import make_T
 from pose_perception.core.keypoints import COCO_WHOLEBODY_133
 from pose_perception.core.types import BodyMesh, HumanPose
@@ -39,14 +40,14 @@ LAYOUT = COCO_WHOLEBODY_133
 PARAMS = (
     ParamSpec("backend", "roi", "Keypoint backend: MediaPipe's landmark models on regions chosen per person (roi), "
               "MediaPipe Holistic, or an ONNX model.", choices=("roi", "mediapipe", "onnx")),
-    ParamSpec("model_path", "", "ONNX whole-body model (RTMW / DWPose / RTMPose-wholebody export) for backend onnx."),
+    ParamSpec("model_path", "", "ONNX whole-body model (RTMW / DWPose / RTMPose-wholebody export) for backend onnx.", read_only=True),
     ParamSpec("device", "auto", "Device for ONNX models and the mesh fitter.", choices=("auto", "cpu", "cuda")),
     ParamSpec("proposer", "fused", "Person proposals: MediaPipe's person, face and palm detectors fused over tiles "
               "(fused), the face detector alone, a user ONNX detector, or none (search only).",
               choices=("fused", "face", "onnx", "none")),
     ParamSpec("finder_budget_ms", 25.0, "Proposer fused: detector time per proposal round; tiles left over are "
               "looked at in the next rounds (0: all at once).", min=0.0, max=10000.0),
-    ParamSpec("detector_model_path", "", "ONNX person detector (mmdeploy RTMDet / YOLOX export) for proposer onnx."),
+    ParamSpec("detector_model_path", "", "ONNX person detector (mmdeploy RTMDet / YOLOX export) for proposer onnx.", read_only=True),
     ParamSpec("max_people", 3, "Most people estimated per frame.", min=1, max=20),
     ParamSpec("min_person_score", 0.3, "Mean body confidence below which a person is dropped.", min=0.0, max=1.0),
     ParamSpec("search_period", 3, "Run the proposer and look for people it missed every N frames (people already "
@@ -74,6 +75,11 @@ PARAMS = (
               "e.g. 'left_wrist,right_wrist'."),
     ParamSpec("min_joint_confidence", 0.5, "Joint frames and marker joints need this confidence.", min=0.0, max=1.0),
     ParamSpec("debug_image", False, "Publish debug/image with the skeletons drawn."),
+    ParamSpec("min_depth_m", 0.1, "Depth pixels nearer than this are invalid.", min=0.0, max=100.0),
+    ParamSpec("max_depth_m", 10.0, "Depth pixels farther than this are invalid (65.535 m: saturated 16-bit).",
+              min=0.1, max=1000.0),
+    ParamSpec("min_valid_depth_fraction", 0.01, "A depth frame with fewer valid pixels is not used: that frame's "
+              "people are published without 3D (never lifted from a guess), and the node says so.", min=0.0, max=1.0),
     ParamSpec("stage_window", 100, "Frames over which the per-stage times on /diagnostics are averaged.",
               min=1, max=10000),
 )
@@ -173,6 +179,14 @@ class HumanPoseNode(PerceptionNode):
                 self.report_error(f"depth is {depth_m.shape[1]}x{depth_m.shape[0]} but the image is {W}x{H}: register "
                                   f"depth to colour; this frame is lifted without depth", key="depth_size")
                 depth_m = None
+            else:
+                depth_m, problem = validate_depth(depth_m, DepthRange(
+                    self.params["min_depth_m"], self.params["max_depth_m"], self.params["min_valid_depth_fraction"]))
+                if depth_m is None:
+                    # no 3D from this frame at all: the world-landmark fallback would publish the person at a
+                    # guessed distance (2.0 m -> 1.15 m) as if measured
+                    self.report_error(f"{problem}: this frame's people are published in 2D only", key="depth_invalid")
+                    intrinsics = None
         humans, timing = self.pipeline.process(rgb, depth_m, intrinsics, stamp_s, with_mesh=False)
         with self._stage_lock:
             for k, v in timing.items():

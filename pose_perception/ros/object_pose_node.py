@@ -24,6 +24,7 @@ from pose_perception.ros.conversions import (
     objects_to_msg,
 )
 from pose_perception.ros.markers import color_for_id, marker_array, mesh_resource_marker, text_marker
+from pose_perception.ros.object_onboarding import ONBOARDING_PARAMS, OnboardingService
 from pose_perception.ros.params import ParamSpec
 
 try:  # published only where vision_msgs exists (real ROS installs; setup_env.sh builds it, no wheel on PyPI)
@@ -52,6 +53,7 @@ PARAMS = (
               "object name as class_id of its first hypothesis, empty for any, and a box in pixels) synchronised with "
               "the RGB-D frames: each box is searched for its object only.", read_only=True),
     ParamSpec("slop_s", 0.03, "Maximum stamp difference between synchronised inputs.", min=0.0, max=1.0),
+    *ONBOARDING_PARAMS,
 )
 
 
@@ -62,7 +64,7 @@ class ObjectPoseNode(PerceptionNode):
         self._lock = threading.Lock()  # estimator + tracks: shared by the worker and the service callbacks
         self._tracks: list = []
         self._search = _BackgroundSearch()
-        self._services = []
+        self._object_services = []
 
     # ---- lifecycle ------------------------------------------------------------------------------------
     def load_pipeline(self) -> None:
@@ -78,11 +80,11 @@ class ObjectPoseNode(PerceptionNode):
             models.append(self._load(name, path, self.params["mesh_units"], self.params["symmetry"]))
         config = replace(EstimatorConfig(), score_threshold=self.params["score_threshold"])
         self.estimator = ObjectPoseEstimator(models, config, device=self.params["device"])
-        if not self._services:
+        if not self._object_services:
             from pose_perception_msgs.srv import AddObject, RemoveObject
 
-            self._services = [
-                self.create_service(AddObject, "~/add_object", self._on_add),
+            self._object_services = [
+                OnboardingService(self, AddObject, "~/add_object"),
                 self.create_service(RemoveObject, "~/remove_object", self._on_remove),
                 self.create_service(Trigger, "~/reset", self._on_reset),
             ]
@@ -183,34 +185,25 @@ class ObjectPoseNode(PerceptionNode):
 
     # ---- services -------------------------------------------------------------------------------------
     def _load(self, name: str, path: str, units: str, symmetry: str):
-        from pose_perception.objects.model import MeshUnitsWarning, load_object_model
+        from pose_perception.objects.model import MeshUnitsWarning, ModelParams, load_object_model
+        from pose_perception.ros.object_onboarding import onboarding_limits
 
+        limits = onboarding_limits(self.params)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", MeshUnitsWarning)
-            model = load_object_model(name, path, units=units or "m", symmetry=symmetry or "auto",
-                                      cache_dir=self.params["cache_dir"] or None)
+            model = load_object_model(name, path, units=units, symmetry=symmetry or "auto",
+                                      cache_dir=self.params["cache_dir"] or None,
+                                      params=ModelParams(max_faces=limits.max_faces), limits=limits.mesh)
         for w in caught:
             self.get_logger().warning(str(w.message))
         return model
 
-    def _on_add(self, request, response):
-        from pose_perception.objects.model import ObjectModelError
-
-        try:
+    def add_model(self, model) -> None:
+        """Called by OnboardingService (on its worker thread) with a model it loaded."""
+        with self._lock:
             if self.estimator is None:
                 raise RuntimeError("node is not configured")
-            model = self._load(request.name, request.mesh_path, request.units, request.symmetry)
-        except (ObjectModelError, RuntimeError, OSError) as exc:
-            response.success, response.message = False, str(exc)
-            self.report_error(f"add_object '{request.name}' refused: {exc}", key="add_object")
-            return response
-        with self._lock:
             self.estimator.add_model(model)
-        response.success = True
-        response.message = (f"loaded '{model.name}': diameter {model.diameter_m:.3f} m, symmetry {model.symmetry}, "
-                            f"{len(model.faces)} faces")
-        self.get_logger().info(response.message)
-        return response
 
     def _on_remove(self, request, response):
         from pose_perception.objects.estimator import UnknownObjectError

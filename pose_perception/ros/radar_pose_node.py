@@ -9,6 +9,8 @@ from sensor_msgs.msg import PointCloud2
 from visualization_msgs.msg import MarkerArray
 
 from pose_perception.core.keypoints import COCO_WHOLEBODY_133
+from pose_perception.core.pointcloud import check_plausible_xyz
+from pose_perception.core.stamps import StampGuard
 from pose_perception.radar.clustering import ClusterConfig
 from pose_perception.radar.pipeline import RadarPipelineConfig, RadarPosePipeline
 from pose_perception.radar.points import AXES, FieldNames, StampOrderError, parse_structured
@@ -42,7 +44,7 @@ PARAMS = (
     ParamSpec("smoothing", True, "One-Euro filter per person on the joints."),
     ParamSpec("smooth_min_cutoff_hz", 2.0, "One-Euro cutoff at rest (Hz; lower = smoother, more lag).", min=0.01, max=100.0),
     ParamSpec("smooth_beta", 1.0, "One-Euro cutoff increase per m/s of joint speed.", min=0.0, max=100.0),
-    ParamSpec("weights_path", "", "Network weights (.pt); empty = the weights shipped with the package."),
+    ParamSpec("weights_path", "", "Network weights (.pt); empty = the weights shipped with the package.", read_only=True),
     ParamSpec("device", "auto", "Torch device.", choices=("auto", "cpu", "cuda")),
     ParamSpec("publish_tf", True, "Publish TF body_<id> at each person's pelvis."),
     ParamSpec("frame_prefix", "", "Prefix of the TF frame names (e.g. 'radar_' next to a camera human node)."),
@@ -53,8 +55,10 @@ PARAMS = (
     ParamSpec("mesh_max_faces", 5000, "Faces of the published mesh (decimated; 0 = full, ~27k faces).",
               min=0, max=100000),
     ParamSpec("marker_min_confidence", 0.2, "Joints below this confidence are not drawn.", min=0.0, max=1.0),
-    ParamSpec("restart_after_backwards_s", 1.0, "A stamp this much older than the last one means the source "
-              "restarted (bag loop): tracks are reset instead of refusing frames.", min=0.0, max=3600.0),
+    ParamSpec("stamp_tolerance_s", 0.25, "A frame whose stamp differs by more from what its arrival implies is "
+              "refused on its own (tracks kept).", min=0.01, max=60.0),
+    ParamSpec("stamp_rebase_frames", 3, "Frames in a row on one new clock (source restarted, bag looped) after which "
+              "the node follows that clock, keeping its tracks.", min=1, max=1000),
 )
 
 
@@ -83,6 +87,7 @@ class RadarPoseNode(PerceptionNode):
             smooth_beta=float(p["smooth_beta"]),
         )
         self.pipeline = RadarPosePipeline(config)
+        self._stamps = StampGuard(p["stamp_tolerance_s"], p["stamp_rebase_frames"])
         self.get_logger().info(f"radar network on {self.pipeline.regressor.device}, weights commit "
                                f"{self.pipeline.regressor.meta.get('commit', 'unknown')[:12]}")
         if p["mesh"]:
@@ -127,17 +132,15 @@ class RadarPoseNode(PerceptionNode):
 
     def process(self, msg: PointCloud2) -> None:
         cloud = pointcloud2_to_array(msg).ravel()
+        check_plausible_xyz(cloud, (self.fields.x, self.fields.y, self.fields.z), bool(msg.is_bigendian))
         points = parse_structured(cloud, self.fields, self.params["axes"], self.pipeline.config.max_points)
         stamp_s = stamp_to_s(msg.header.stamp)
-        try:
-            humans = self.pipeline.process(stamp_s, points)
-        except StampOrderError:
-            last = self.pipeline.accumulator.last_stamp_s
-            if last is None or last - stamp_s < self.params["restart_after_backwards_s"]:
-                raise
-            self.get_logger().warning(f"radar stamps jumped back {last - stamp_s:.1f} s: source restarted, tracks reset")
-            self.pipeline.reset()
-            humans = self.pipeline.process(stamp_s, points)
+        verdict = self._stamps.check(msg.header.frame_id, stamp_s, self.frame_arrival_s)  # per sensor
+        if verdict.stamp_s is None:
+            raise StampOrderError(verdict.message)
+        if verdict.message:
+            self.report_error(verdict.message, key="stamp_rebase")
+        humans = self.pipeline.process(verdict.stamp_s, points)
         if self.mesh_thread is not None:
             humans = self.mesh_thread.attach(humans, stamp_s)
         header = msg.header

@@ -54,12 +54,14 @@ class ApproximateTimeSync:
     """
 
     def __init__(self, node, topics: Sequence[tuple[type, str]], qos, slop_s: float,
-                 callback: Callable[..., None], queue_size: int = 10):
+                 callback: Callable[..., None], queue_size: int = 10, event_callbacks=None):
+        """event_callbacks: rclpy SubscriptionEventCallbacks for every input (e.g. message_lost)."""
         self._matcher = ApproximateMatcher(len(topics), slop_s, queue_size)
         self._callback = callback
         self._lock = threading.Lock()
         self.subscriptions = [
-            node.create_subscription(msg_type, topic, self._make_cb(i), qos) for i, (msg_type, topic) in enumerate(topics)
+            node.create_subscription(msg_type, topic, self._make_cb(i), qos, event_callbacks=event_callbacks)
+            for i, (msg_type, topic) in enumerate(topics)
         ]
 
     def _make_cb(self, index: int):

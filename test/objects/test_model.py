@@ -91,24 +91,37 @@ def test_cache_is_written_once_and_reused(tmp_path):
     b = load_object_model("duck", pybullet_path("duck.obj"), cache_dir=tmp_path, units="m")
     assert list(tmp_path.glob("*.npz")) == files
     assert np.array_equal(a.features, b.features)
-    # other units are another cache entry
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", MeshUnitsWarning)
-        load_object_model("duck", pybullet_path("duck.obj"), cache_dir=tmp_path, units="mm")
+    # another symmetry is another cache entry
+    load_object_model("duck", pybullet_path("duck.obj"), cache_dir=tmp_path, units="m", symmetry="discrete:z:2")
     assert len(list(tmp_path.glob("*.npz"))) == 2
 
 
-def test_wrong_units_warn_with_the_likely_fix(tmp_path):
-    with pytest.warns(MeshUnitsWarning, match="are the units 'm'"):
-        m = load_object_model("mug", ycb_path("025_mug"), units="mm", cache_dir=tmp_path)
-    assert m.diameter_m < 0.001
+def test_wrong_units_are_refused_with_the_likely_fix(tmp_path):
+    # a mug read in the wrong units is 0.12 mm or 120 m across: a units mistake, refused with the fix
+    with pytest.raises(ObjectModelError, match="are the units 'm'"):
+        load_object_model("mug", ycb_path("025_mug"), units="mm", cache_dir=tmp_path)
     mesh = trimesh.load(ycb_path("025_mug"), force="mesh")
     mesh.apply_scale(1000.0)
     mesh.export(tmp_path / "mug_mm.stl")
-    with pytest.warns(MeshUnitsWarning, match="are the units 'mm'"):
+    with pytest.raises(ObjectModelError, match="are the units 'mm'"):
         load_object_model("mug", tmp_path / "mug_mm.stl", units="m", cache_dir=tmp_path)
     m = load_object_model("mug", tmp_path / "mug_mm.stl", units="mm", cache_dir=tmp_path)
     assert 0.10 < m.diameter_m < 0.15
+    with pytest.raises(ObjectModelError, match="units must be 'm' or 'mm', got ''"):
+        load_object_model("mug", ycb_path("025_mug"), units="", cache_dir=tmp_path)
+
+
+def test_sizes_between_plausible_and_absurd_warn(tmp_path):
+    mesh = trimesh.load(ycb_path("025_mug"), force="mesh")
+    mesh.apply_scale(40.0)  # about 5 m across: a large object, not a units mistake
+    mesh.export(tmp_path / "big.stl")
+    with pytest.warns(MeshUnitsWarning, match="implausible for a graspable object"):
+        m = load_object_model("big", tmp_path / "big.stl", units="m", cache_dir=tmp_path)
+    assert 4.0 < m.diameter_m < 6.0
+    mesh.apply_scale(1e3)  # 5 km
+    mesh.export(tmp_path / "huge.stl")
+    with pytest.raises(ObjectModelError, match="outside the 0.002-10 m"):
+        load_object_model("huge", tmp_path / "huge.stl", units="m", cache_dir=tmp_path)
 
 
 def test_obj_quads_are_triangulated(tmp_path):

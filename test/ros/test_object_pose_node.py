@@ -20,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "objects"))
 from scenes import INTRINSICS, add_s_m, make_scene, ycb_path  # noqa: E402
 
 from pose_perception.objects.model import load_object_model  # noqa: E402
+from pose_perception.objects.onboarding import NEUTRAL_REFUSAL  # noqa: E402
 from pose_perception.ros.conversions import intrinsics_to_camera_info, numpy_to_image, pose_to_T, s_to_stamp  # noqa: E402
 from ros_helpers import diagnostics_values, start_node, wait_for  # noqa: E402
 
@@ -110,7 +111,7 @@ def test_node_publishes_poses_tf_markers_and_survives_bad_input(client, scene, t
         # Services: a bad path is refused with a message; a good mesh loads; remove; reset.
         bad = client.call(AddObject, "/object_pose_node/add_object", AddObject.Request(name="ghost", mesh_path="/nope/ghost.stl",
                                                                     units="m", symmetry="none"), 30)
-        assert not bad.success and "does not exist" in bad.message
+        assert not bad.success and bad.message == NEUTRAL_REFUSAL  # says nothing about files outside mesh_roots
         bad_symmetry = client.call(AddObject, "/object_pose_node/add_object", AddObject.Request(
             name="mug", mesh_path=ycb_path("025_mug"), units="m", symmetry="discrete:z:3,y:3"), 30)
         assert not bad_symmetry.success and "no finite group" in bad_symmetry.message

@@ -38,3 +38,20 @@ def test_bad_startup_override_raises_a_specific_error(ctx):
     with pytest.raises(ParameterValueError, match="backend"):
         declare_parameters(node, SPECS)
     node.destroy_node()
+
+
+def test_model_weight_and_mesh_paths_cannot_be_changed_at_run_time():
+    """Anyone on the DDS domain may call set_parameters: what a node loads from disk is fixed at start."""
+    from pose_perception.ros.human_pose_node import PARAMS as HUMAN
+    from pose_perception.ros.object_pose_node import PARAMS as OBJECT
+    from pose_perception.ros.radar_pose_node import PARAMS as RADAR
+
+    fixed = {"model_path", "detector_model_path", "weights_path", "objects", "cache_dir", "mesh_roots",
+             "max_models_mb", "max_objects", "max_mesh_faces", "max_mesh_file_mb"}
+    seen = set()
+    for table in (HUMAN, OBJECT, RADAR):
+        for spec in table:
+            if spec.name in fixed:
+                assert spec.read_only and spec.descriptor().read_only, spec.name
+                seen.add(spec.name)
+    assert seen == fixed

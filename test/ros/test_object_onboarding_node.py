@@ -1,0 +1,99 @@
+"""object_pose_node's ~/add_object over real DDS: answered from a worker while the node keeps tracking, one at a
+time, the same neutral refusal for files outside mesh_roots whether they exist or not, and read-only limits."""
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
+from rcl_interfaces.srv import SetParameters
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import CameraInfo, Image
+from std_msgs.msg import Header
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "objects"))
+
+from scenes import INTRINSICS, make_scene, ycb_path  # noqa: E402
+
+from pose_perception.cli.bench_onboarding import torus_mesh, write_binary_stl  # noqa: E402
+from pose_perception.objects.model import load_object_model  # noqa: E402
+from pose_perception.objects.onboarding import NEUTRAL_REFUSAL  # noqa: E402
+from pose_perception.ros.conversions import intrinsics_to_camera_info, numpy_to_image, s_to_stamp  # noqa: E402
+from ros_helpers import start_node, wait_for  # noqa: E402
+
+pytestmark = pytest.mark.timeout(240)
+
+
+@pytest.fixture(scope="module")
+def scene(tmp_path_factory):
+    model = load_object_model("mustard", ycb_path("006_mustard_bottle"), cache_dir=tmp_path_factory.mktemp("c"))
+    return model, make_scene([model], np.random.default_rng(71), distance_m=0.8)
+
+
+def test_add_object_never_stalls_tracking_and_leaks_nothing(client, scene, tmp_path):
+    from pose_perception_msgs.msg import ObjectPoseArray
+    from pose_perception_msgs.srv import AddObject
+
+    model, sc = scene
+    roots = tmp_path / "meshes"
+    roots.mkdir()
+    write_binary_stl(roots / "torus.stl", *torus_mesh(200_000))
+    objects = client.collect(ObjectPoseArray, "objects")
+    pubs = [client.publisher(Image, t, qos_profile_sensor_data) for t in ("image", "depth/image")]
+    info_pub = client.publisher(CameraInfo, "camera_info", qos_profile_sensor_data)
+    node = start_node("pose_perception.ros.object_pose_node",
+                      params={"objects": '["mustard=ycb:006_mustard_bottle"]', "symmetry": "none",
+                              "cache_dir": str(tmp_path / "cache"), "mesh_roots": f'["{roots}"]',
+                              "onboarding_cpu_share": 1.0})
+    stop = threading.Event()
+
+    def stream():
+        rgb = numpy_to_image(sc.rgb, "rgb8")
+        depth = numpy_to_image(np.nan_to_num(sc.depth_m * 1000.0, nan=0.0).astype(np.uint16), "16UC1")
+        info = intrinsics_to_camera_info(INTRINSICS)
+        while not stop.is_set():
+            rgb.header = depth.header = info.header = Header(stamp=s_to_stamp(time.time()), frame_id="camera")
+            info_pub.publish(info)
+            pubs[0].publish(rgb)
+            pubs[1].publish(depth)
+            time.sleep(0.1)
+
+    feeder = threading.Thread(target=stream, daemon=True)
+    try:
+        client.wait_for_subscribers(pubs[0], timeout_s=90)
+        feeder.start()
+        wait_for(lambda: any(m.objects for m in objects), 120, "a tracked object")
+        replies = {}
+
+        def call(key, request):
+            replies[key] = client.call(AddObject, "/object_pose_node/add_object", request, 180)
+
+        first = threading.Thread(target=call, args=("torus", AddObject.Request(
+            name="torus", mesh_path=str(roots / "torus.stl"), units="m", symmetry="none")))
+        t0 = time.time()
+        first.start()
+        time.sleep(1.0)
+        call("busy", AddObject.Request(name="other", mesh_path=str(roots / "torus.stl"), units="m", symmetry="none"))
+        first.join(180)
+        t1 = time.time()
+        assert replies["torus"].success, replies["torus"].message
+        assert not replies["busy"].success and "another add_object is loading" in replies["busy"].message
+        during = [m for m in objects if t0 + 0.5 <= m.header.stamp.sec + m.header.stamp.nanosec * 1e-9 <= t1 - 0.5]
+        assert t1 - t0 > 2.0 and len(during) >= 0.3 * (t1 - t0 - 1.0) * 10  # the node kept answering frames
+        for path in ("/etc/hostname", "/etc/no_such_file.stl", str(roots / "missing.stl"), str(roots)):
+            call("x", AddObject.Request(name="x", mesh_path=path, units="m", symmetry="none"))
+            assert not replies["x"].success and replies["x"].message == NEUTRAL_REFUSAL, path
+        call("units", AddObject.Request(name="x", mesh_path=str(roots / "torus.stl"), units="", symmetry="none"))
+        assert not replies["units"].success and "units must be 'm' or 'mm'" in replies["units"].message
+        # read-only: nobody on the domain may widen the roots
+        request = SetParameters.Request(parameters=[Parameter(name="mesh_roots", value=ParameterValue(
+            type=ParameterType.PARAMETER_STRING_ARRAY, string_array_value=["/"]))])
+        result = client.call(SetParameters, "/object_pose_node/set_parameters", request, 30).results[0]
+        assert not result.successful and "read-only" in result.reason
+        assert node.alive()
+    finally:
+        stop.set()
+        rc = node.stop()
+    assert rc in (0, -2, 130), node.output()[-3000:]
