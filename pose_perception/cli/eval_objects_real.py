@@ -83,7 +83,8 @@ def run_real(args: argparse.Namespace, log=print) -> int:
         f"time budget {'none' if args.time_budget is None else f'{args.time_budget:g} s'}")
     log("time s: wall time of estimate(); cpu s: CPU time of this process meanwhile (all its threads), which other "
         "jobs on a shared machine do not inflate")
-    log(f"{'frame':22s} {'present':>7s} {'found':>5s} {'missed':>6s} {'false':>5s} {'time s':>7s} {'cpu s':>6s}  details")
+    log(f"{'frame':22s} {'present':>7s} {'found':>5s} {'missed':>6s} {'false':>5s} {'time s':>7s} {'cpu s':>6s}"
+        "  details")
     import cv2
 
     rows = []

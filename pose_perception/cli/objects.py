@@ -26,7 +26,8 @@ def register(subparsers) -> None:
     est.add_argument("--mesh", type=_mesh_arg, action="append", required=True, metavar="NAME=PATH",
                      help="object name and CAD mesh (.obj/.stl/.ply/.glb); repeat for several objects")
     est.add_argument("--mesh-units", choices=("m", "mm"), default="m", help="units of the mesh files (default m)")
-    est.add_argument("--rgb", required=True, help="colour image registered with the depth (its edges are checked against each pose's outline)")
+    est.add_argument("--rgb", required=True,
+                     help="colour image registered with the depth (its edges are checked against each pose's outline)")
     est.add_argument("--depth", required=True, help="16-bit PNG in millimetres or float32 .npy in metres")
     est.add_argument("--camera-info", required=True, help="ROS camera_info YAML of the (registered) depth image")
     est.add_argument("--out", required=True, help="output JSON")

@@ -40,7 +40,8 @@ def valid_detections(
             continue
         clipped = np.clip(box, 0, [width, height, width, height])
         if clipped[2] - clipped[0] < 1 or clipped[3] - clipped[1] < 1:
-            problems.append(f"detection {i}: box {box.round(1).tolist()} is empty or outside the {width}x{height} image")
+            problems.append(
+                f"detection {i}: box {box.round(1).tolist()} is empty or outside the {width}x{height} image")
             continue
         kept.append(Detection2D(clipped, d.name))
     return kept, problems

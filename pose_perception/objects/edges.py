@@ -17,7 +17,8 @@ class EdgeConfig:
     """n_bins: orientation bins over 180 deg; magnitude: Sobel magnitude (of the colour channel with the largest
     gradient, 8-bit scale, after a Gaussian blur of blur_sigma px) from which a pixel is an edge, raised to
     magnitude_over_median x the image's median magnitude where that is higher (a noisy, high-gain image or a frame
-    full of carpet has strong gradients everywhere; the outlines of objects are still among its strongest); spread_px: an edge
+    full of carpet has strong gradients everywhere; the outlines of objects are still among its strongest);
+    spread_px: an edge
     supports contour pixels within this distance (pose error, colour-depth registration error); tolerance_bins:
     orientation bins either side that still agree (1 bin = 180 / n_bins deg)."""
 

@@ -183,12 +183,14 @@ class ObjectPoseEstimator:
         self, rgb: np.ndarray | None, depth_m: np.ndarray, intrinsics: CameraIntrinsics, masks=None,
         explained: Sequence[ObjectPose] = (), cancelled: Callable[[], bool] | None = None,
     ) -> list[ObjectPose]:
-        """All confidently found instances. rgb (H, W, 3) uint8 or None (its edges are checked against each
-        pose's outline, objects/edges.py; None: no such check); depth_m (H, W) metres, NaN/0 invalid; masks: optional list of (H, W) bool masks,
-        (4,) pixel boxes or objects/detections.Detection2D (a box with the object name searched there: that model
-        only; a name that is not loaded searches nothing); explained: poses already known (tracks), whose segments are not searched again;
-        cancelled: asked before each segment's search, and True raises EstimationCancelled (a search another
-        thread no longer wants then ends within one segment instead of running to its end).
+        """All confidently found instances.
+
+        rgb (H, W, 3) uint8 or None: its edges are checked against each pose's outline (objects/edges.py; None: no
+        such check); depth_m (H, W) metres, NaN/0 invalid; masks: optional list of (H, W) bool masks, (4,) pixel
+        boxes or objects/detections.Detection2D (a box with the object name searched there: that model only; a name
+        that is not loaded searches nothing); explained: poses already known (tracks), whose segments are not
+        searched again; cancelled: asked before each segment's search, and True raises EstimationCancelled (a search
+        another thread no longer wants then ends within one segment instead of running to its end).
         Returns ObjectPose list sorted by name, instance; T_cam_obj maps model -> camera."""
         depth = self._check_inputs(rgb, depth_m, intrinsics)
         index = self._index
@@ -282,7 +284,9 @@ class ObjectPoseEstimator:
         part = [ix for ix in cands if ix not in alone and could_be_part(ix.model, shape, cfg.prefilter)]
         return [alone, part]
 
-    def _best_pose_in_points(self, index: ModelIndex, points, roi, depth, intrinsics, plane, edges=None) -> _Candidate | None:
+    def _best_pose_in_points(
+        self, index: ModelIndex, points, roi, depth, intrinsics, plane, edges=None
+    ) -> _Candidate | None:
         cfg = self.config
         model = index.model
         patch = prepare_patch(points, model, cfg.registration, seed=cfg.seed)

@@ -267,7 +267,8 @@ def draw_frame_result(result: FrameResult) -> np.ndarray:
         cv2.drawContours(img, contours, -1, colour, 2)
         box = mask_box(m.silhouette)
         if box is not None:
-            cv2.putText(img, f"{m.pose.name} {m.pose.score:.2f} iou {m.iou:.2f}", (int(box[0]), max(10, int(box[1]) - 3)),
+            cv2.putText(img, f"{m.pose.name} {m.pose.score:.2f} iou {m.iou:.2f}",
+                        (int(box[0]), max(10, int(box[1]) - 3)),
                         cv2.FONT_HERSHEY_SIMPLEX, 0.4, colour, 1, cv2.LINE_AA)
     return img
 

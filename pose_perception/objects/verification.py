@@ -58,10 +58,12 @@ class VerificationConfig:
     Missing depth is forgiven in proportion to how well the contour lies on edges, clip((edge - a) / (b - a), 0, 1)
     for edge_explains_missing = (a, b): where the image confirms the outline, the object is there and its surface
     (shiny metal lids, dark plastic) returned no depth; a pose over beyond-range background has no such outline.
-    Seeing through the model (violating) weighs more than a match: any surface at the right depth matches, but the background behind the model contradicts
-    it. On SYNTHETIC YCB scenes with sensor noise, true poses mostly reach fit 0.88-0.99; another object's surface
-    mostly stays below 0.85, and those above are told apart by the boundary and support tests. The weights and
-    the fit_zero/fit_full ramp were chosen on eval seeds 0-2 and checked on seeds 3-4 (docs/objects.md)."""
+    Seeing through the model (violating) weighs more than a match: any surface at the right depth matches, but the
+    background behind the model contradicts it. On SYNTHETIC YCB scenes with sensor noise, true poses mostly reach
+    fit 0.88-0.99; another object's surface mostly stays below 0.85, and those above are told apart by the boundary
+    and support tests. The weights and the fit_zero/fit_full ramp were chosen on eval seeds 0-2 and checked on seeds
+    3-4 (docs/objects.md); the edge, missing-depth, solidity and in-image settings on the 6 REAL dev frames
+    (docs/objects-real.md)."""
 
     tau_min_m: float = 0.01
     tau_diameter_fraction: float = 0.06
@@ -242,7 +244,9 @@ def boundary_scores(
     return out
 
 
-def _where_depth_expected(dr, nr, dirs, do, grid_hw: tuple[int, int], tau: float, cfg: VerificationConfig) -> np.ndarray:
+def _where_depth_expected(
+    dr, nr, dirs, do, grid_hw: tuple[int, int], tau: float, cfg: VerificationConfig
+) -> np.ndarray:
     """dr (B, N) rendered depth, nr (B, N, 3) rendered normals, dirs (N, 3) pixel rays, do (N,) observed depth, all on
     an (h, w) grid -> (B, N) bool: the rendered pixels where a sensor would normally return depth, i.e. where the
     model's surface faces the camera (|cos| of the viewing angle > missing_cos) and is smooth within
@@ -381,7 +385,8 @@ def verify_hypotheses(
             pc = model.points @ T[:3, :3].T.astype(np.float32) + T[:3, 3].astype(np.float32)
             with np.errstate(invalid="ignore", divide="ignore"):
                 uv = project(pc, intrinsics.K)
-                inside_img = (uv[:, 0] >= 0) & (uv[:, 0] < intrinsics.width) & (uv[:, 1] >= 0) & (uv[:, 1] < intrinsics.height)
+                inside_img = ((uv[:, 0] >= 0) & (uv[:, 0] < intrinsics.width)
+                              & (uv[:, 1] >= 0) & (uv[:, 1] < intrinsics.height))
             in_image[i] = np.clip((inside_img.mean() - config.in_image_zero)
                                   / (config.in_image_full - config.in_image_zero), 0.0, 1.0)
     missing_weight = np.full(len(poses), config.missing_weight)
