@@ -589,14 +589,15 @@ def same_estimate(a: KeypointEstimate, b: KeypointEstimate, iou_threshold: float
 
 def same_head(a: KeypointEstimate, b: KeypointEstimate) -> bool:
     """Two people cannot have their heads in one place: the centres of the body models' head points (nose, eyes,
-    ears, whatever their visibility) closer than half a head (a head: a seventh of the body's length, the longer
-    side of the smaller box; a person lying down is long, not tall)."""
+    ears, whatever their visibility) closer than 0.7 of a head (a head: a seventh of the body's length, the longer
+    side of the smaller box; a person lying down is long, not tall). Two real heads side by side are about a head
+    apart, centre to centre."""
     ha, hb = a.keypoints_uv[:5], b.keypoints_uv[:5]
     if not (np.all(np.isfinite(ha)) and np.all(np.isfinite(hb))):
         return False
     size = min(max(a.bbox_xyxy[2] - a.bbox_xyxy[0], a.bbox_xyxy[3] - a.bbox_xyxy[1]),
                max(b.bbox_xyxy[2] - b.bbox_xyxy[0], b.bbox_xyxy[3] - b.bbox_xyxy[1])) / 7.0
-    return bool(np.hypot(*(ha.mean(axis=0) - hb.mean(axis=0))) < max(size / 2.0, 2.0))
+    return bool(np.hypot(*(ha.mean(axis=0) - hb.mean(axis=0))) < max(0.7 * size, 2.0))
 
 
 def _fraction_inside(b: np.ndarray, c: np.ndarray) -> float:
