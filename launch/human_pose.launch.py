@@ -1,15 +1,11 @@
-"""human_pose_node alone with config/human_pose.yaml (real ROS 2 installs: `ros2 launch pose_perception
-human_pose.launch.py`; remap image / camera_info / depth/image to your camera's topics)."""
-import os
+"""human_pose_node alone (real ROS 2 installs), e.g. a RealSense with aligned depth under namespace robot1:
 
-from ament_index_python.packages import get_package_share_directory
-from launch import LaunchDescription
-from launch_ros.actions import Node
+    ros2 launch pose_perception human_pose.launch.py namespace:=robot1 use_depth:=true
+
+or a ZED camera: `camera:=zed`; any topics: `image_topic:=... camera_info_topic:=... depth_topic:=...`.
+`--show-args` lists every argument; they are defined and checked in pose_perception/ros/launch_support.py."""
+from pose_perception.ros.launch_support import launch_description
 
 
 def generate_launch_description():
-    params = os.path.join(get_package_share_directory("pose_perception"), "config", "human_pose.yaml")
-    return LaunchDescription([
-        Node(package="pose_perception", executable="human_pose_node", name="human_pose_node",
-             parameters=[params], output="screen"),
-    ])
+    return launch_description(("human_pose_node",), __file__)

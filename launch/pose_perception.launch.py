@@ -1,32 +1,14 @@
-"""All three perception nodes with the shipped parameter files (real ROS 2 installs: `ros2 launch
-pose_perception pose_perception.launch.py`). Without the launch package: `pose-perception up`."""
-import os
+"""All three perception nodes (real ROS 2 installs), e.g. on a robot with a RealSense (realsense-ros 4.5x,
+`align_depth.enable:=true`) and a TI mmWave radar:
 
-from ament_index_python.packages import get_package_share_directory
-from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument
-from launch.conditions import IfCondition
-from launch.substitutions import LaunchConfiguration
-from launch_ros.actions import Node
+    ros2 launch pose_perception pose_perception.launch.py namespace:=robot1 \
+        params_file:=my_params.yaml use_sim_time:=false camera:=realsense radar:=false
 
-NODES = (
-    ("human", "human_pose_node", "human_pose.yaml"),
-    ("objects", "object_pose_node", "object_pose.yaml"),
-    ("radar", "radar_pose_node", "radar_pose.yaml"),
-)
+`ros2 launch pose_perception pose_perception.launch.py --show-args` lists every argument. The arguments, their
+checks and the nodes they give are in pose_perception/ros/launch_support.py (tested without `launch`). Without the
+launch package: `pose-perception up`."""
+from pose_perception.ros.launch_support import launch_description
 
 
 def generate_launch_description():
-    config_dir = os.path.join(get_package_share_directory("pose_perception"), "config")
-    actions = []
-    for flag, executable, params_file in NODES:
-        actions.append(DeclareLaunchArgument(flag, default_value="true", description=f"start {executable}"))
-        actions.append(Node(
-            package="pose_perception",
-            executable=executable,
-            name=executable,
-            parameters=[os.path.join(config_dir, params_file)],
-            condition=IfCondition(LaunchConfiguration(flag)),
-            output="screen",
-        ))
-    return LaunchDescription(actions)
+    return launch_description(("human_pose_node", "object_pose_node", "radar_pose_node"), __file__)

@@ -72,6 +72,11 @@ class ObjectPoseNode(PerceptionNode):
             if not sep:
                 raise ValueError(f'objects entry "{entry}" must be NAME=PATH')
             models.append(self._load(name, path, self.params["mesh_units"], self.params["symmetry"]))
+        if not models:  # e.g. a params file keyed for another namespace: rclpy applies nothing and says nothing
+            self.get_logger().warning(
+                f"no objects to look for: parameter 'objects' is empty for {self.get_fully_qualified_name()} (a "
+                f"params file's section must match this node: key it '/**/object_pose_node:'); add some with "
+                f"~/add_object")
         config = replace(EstimatorConfig(), score_threshold=self.params["score_threshold"])
         self.estimator = ObjectPoseEstimator(models, config, device=self.params["device"])
         if not self._services:

@@ -73,6 +73,7 @@ def declare_parameters(node: Node, specs: Sequence[ParamSpec]) -> dict[str, Any]
         if problem:
             raise ParameterValueError(f"{node.get_name()}: {problem}")
         values[spec.name] = value
+    _warn_unknown_overrides(node, by_name)
 
     def on_set(params: list[Parameter]) -> SetParametersResult:
         for p in params:
@@ -91,3 +92,16 @@ def declare_parameters(node: Node, specs: Sequence[ParamSpec]) -> dict[str, Any]
 
     node.add_on_set_parameters_callback(on_set)
     return values
+
+
+def _warn_unknown_overrides(node: Node, by_name: dict) -> None:
+    """A parameter file or -p override naming a parameter the node does not have is ignored by rclpy without a
+    word: say so, with the closest name (a typo like score_treshold otherwise looks like a setting that works)."""
+    import difflib
+
+    for name in sorted(getattr(node, "_parameter_overrides", {})):
+        if name in by_name or node.has_parameter(name) or name.startswith("qos_overrides."):
+            continue
+        close = difflib.get_close_matches(name, list(by_name), n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        node.get_logger().warning(f"ignoring parameter '{name}': {node.get_name()} has no such parameter{hint}")
