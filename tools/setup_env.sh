@@ -67,6 +67,13 @@ fi
 if ! AMENT_PREFIX_PATH=$V "$V/bin/python" -c 'import vision_msgs.msg' 2>/dev/null; then
   build_interfaces "$ROOT/tools/vision_msgs" vision_msgs
 fi
+# The optional MoveIt (collision_object) and ROS4HRI outputs' types, which have no wheel either; ObjectType first:
+# CollisionObject holds one. Each is built only where the import fails (a real ROS install has the real packages).
+for pkg in object_recognition_msgs moveit_msgs hri_msgs; do
+  if ! AMENT_PREFIX_PATH=$V "$V/bin/python" -c "import $pkg.msg" 2>/dev/null; then
+    build_interfaces "$ROOT/tools/$pkg" "$pkg"
+  fi
+done
 
 # 4. The package itself, non-editable so ament_index finds its share/ files (launch, config).
 PKG_HASH=$(hash_of pose_perception config launch resource setup.py setup.cfg package.xml)

@@ -13,6 +13,7 @@ from sensor_msgs.msg import CameraInfo, Image
 from std_srvs.srv import Trigger
 from visualization_msgs.msg import MarkerArray
 
+from pose_perception.ros import moveit as optional_outputs
 from pose_perception.ros.base_node import PerceptionNode, run_node
 from pose_perception.ros.conversions import (
     camera_info_to_intrinsics,
@@ -21,8 +22,9 @@ from pose_perception.ros.conversions import (
     image_to_rgb,
     objects_to_detections_msg,
     objects_to_msg,
+    stamp_to_s,
 )
-from pose_perception.ros.markers import color_for_id, marker_array, mesh_resource_marker, text_marker
+from pose_perception.ros.markers import color_for_id, marker_array, text_marker
 from pose_perception.ros.params import ParamSpec
 
 try:  # published only where vision_msgs exists (real ROS installs; setup_env.sh builds it, no wheel on PyPI)
@@ -49,6 +51,8 @@ PARAMS = (
               "object) synchronised with the RGB-D frames.", read_only=True),
     ParamSpec("slop_s", 0.03, "Maximum stamp difference between synchronised inputs.", min=0.0, max=1.0),
 )
+
+PARAMS = PARAMS + optional_outputs.PARAMS  # collision_object output, mesh markers for remote RViz: ros/moveit.py
 
 
 class ObjectPoseNode(PerceptionNode):
@@ -98,6 +102,10 @@ class ObjectPoseNode(PerceptionNode):
         self.objects_pub = self.result_publisher(self._objects_msg_type(), "objects")
         self.marker_pub = self.result_publisher(MarkerArray, "object_markers")
         self.detections_pub = self.result_publisher(Detection3DArray, "detections_3d") if Detection3DArray else None
+        models = lambda: self.estimator.models if self.estimator is not None else {}  # noqa: E731
+        self.collision_out = optional_outputs.CollisionObjectOutput.from_params(self, models, self.params)
+        self.mesh_markers = optional_outputs.MeshMarkers(models, self.params["mesh_markers"],
+                                                         self.params["collision_mesh_max_faces"])
         topics = [(Image, "image"), (Image, "depth/image"), (CameraInfo, "camera_info")]
         if self.params["use_masks"]:
             topics.append((Image, "masks"))
@@ -150,20 +158,22 @@ class ObjectPoseNode(PerceptionNode):
         self._publish(depth_msg.header, poses, scales)
 
     def _publish(self, header, poses, scales) -> None:
-        self.objects_pub.publish(objects_to_msg(header, poses))
+        self.objects_pub.publish(objects_to_msg(header, self.mesh_markers.with_ros_uris(poses)))
         self.tf.publish(header.stamp, [(header.frame_id, f"{p.name}_{p.instance}", p.T_cam_obj) for p in poses])
         markers = []
         for i, p in enumerate(poses):
             colour = color_for_id(_stable_id(p.name, p.instance), 0.8)
-            if p.mesh_uri:
-                markers.append(mesh_resource_marker(header, p.mesh_uri, p.T_cam_obj, i, ns="objects", color=colour,
-                                                    scale=scales.get(p.name, 1.0)))
+            mesh = self.mesh_markers.marker(header, p, i, colour, scale=scales.get(p.name, 1.0))
+            if mesh is not None:
+                markers.append(mesh)
             label_pos = p.T_cam_obj[:3, 3] + np.array([0.0, -0.5 * float(np.max(p.bbox_size_m)) - 0.03, 0.0])
             markers.append(text_marker(header, f"{p.name}_{p.instance} {p.score:.2f}", label_pos, i, ns="labels",
                                        height_m=0.03))
         self.marker_pub.publish(marker_array(header, markers, namespaces=("objects", "labels")))
         if self.detections_pub is not None:
             self.detections_pub.publish(objects_to_detections_msg(header, poses))
+        if self.collision_out is not None:
+            self.collision_out.publish(header, stamp_to_s(header.stamp), poses)
 
     # ---- services -------------------------------------------------------------------------------------
     def _load(self, name: str, path: str, units: str, symmetry: str):
