@@ -20,6 +20,7 @@ from pose_perception.core.frames import make_T
 from pose_perception.core.keypoints import COCO_WHOLEBODY_133
 from pose_perception.core.types import BodyMesh, HumanPose
 from pose_perception.human.pipeline import STAGES, HumanPipelineConfig, HumanPosePipeline
+from pose_perception.ros import hri
 from pose_perception.ros.base_node import PerceptionNode, run_node
 from pose_perception.ros.conversions import (
     camera_info_to_intrinsics,
@@ -74,6 +75,8 @@ PARAMS = (
               min=1, max=10000),
 )
 
+PARAMS = PARAMS + hri.PARAMS  # ROS4HRI output: ros/hri.py
+
 
 class HumanPoseNode(PerceptionNode):
     def __init__(self, **kwargs):
@@ -120,6 +123,8 @@ class HumanPoseNode(PerceptionNode):
         self.humans_pub = self.result_publisher(self._human_array_type(), "humans")
         self.markers_pub = self.result_publisher(MarkerArray, "human_markers")
         self.debug_pub = self.result_publisher(Image, "debug/image") if self.params["debug_image"] else None
+        if getattr(self, "hri_out", None) is None:
+            self.hri_out = hri.HriOutput.from_params(self, LAYOUT, self.params)
         self.subscribe(CameraInfo, "camera_info", self._on_camera_info)
         if self.params["use_depth"]:
             self.synchronise([(Image, "image"), (Image, "depth/image")], lambda im, d: self.submit((im, d)),
@@ -190,7 +195,10 @@ class HumanPoseNode(PerceptionNode):
                 markers.append(text_marker(header, f"id {h.track_id}", anchor + [0.0, -0.9, 0.0], int(h.track_id)))
         self.markers_pub.publish(marker_array(header, markers))
         if self.params["publish_tf"]:
-            self.tf.publish(header.stamp, self._frames(header.frame_id, humans))
+            extra = self.hri_out.frames(header.frame_id, humans) if self.hri_out is not None else []
+            self.tf.publish(header.stamp, self._frames(header.frame_id, humans) + extra)
+        if self.hri_out is not None:
+            self.hri_out.publish(header, rgb.shape[1], rgb.shape[0], humans)
         if self.debug_pub is not None:
             from pose_perception.core.overlay import draw_humans
 
