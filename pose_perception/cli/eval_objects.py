@@ -240,6 +240,9 @@ def evaluate(args: argparse.Namespace, log=print) -> dict:
     all_objs: list[EvalObject] = []
     all_widths: list[int] = []
     visible_all: list[float] = []
+    from pose_perception.core.progress import progress
+
+    bar = progress(len(args.objects) * (args.scenes + args.negatives), "eval objects", unit="scene")
     for oi, name in enumerate(args.objects):
         obj = load_eval_object(name)
         estimator = make_estimator(api, obj, args.device, args.score_threshold) if api else None
@@ -265,6 +268,7 @@ def evaluate(args: argparse.Namespace, log=print) -> dict:
                 results["baseline"].times_s.append(elapsed)
                 results["baseline"].errors.append(
                     metrics.pose_errors(T, gt.T_cam_obj, obj.points_m, obj.symmetries, scene.intrinsics.K))
+            bar.update()
         for j in range(args.negatives):
             scene = make_scene(None, [args.seed, oi, 1000 + j], config, exclude=(name,))
             distractors = [o.name for o in scene.objects if o.role == "distractor"]
@@ -279,6 +283,7 @@ def evaluate(args: argparse.Namespace, log=print) -> dict:
                 results["baseline"].negatives += 1
                 results["baseline"].false_positives += int(
                     _run_baseline(obj, dense, scene, masks[0] if masks else None, baseline_config)[0] is not None)
+            bar.update()
         per_object[name] = {
             m: results[m].summary([obj] * len(results[m].errors), [config.width] * len(results[m].errors))
             for m in methods
@@ -297,6 +302,7 @@ def evaluate(args: argparse.Namespace, log=print) -> dict:
         visible_all += visible
         log(f"  {name:22s} " + "  |  ".join(f"{m}: {_fmt(per_object[name][m])}" for m in methods)
             + f"  vis {np.mean(visible):.2f}")
+    bar.close()
     overall = {m: all_results[m].summary(all_objs, all_widths) for m in methods}
     by_occlusion = {m: _recall_by_occlusion(all_results[m].errors, all_objs, visible_all) for m in methods}
     out = {

@@ -37,6 +37,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command not in ("up", "demo"):  # those start node processes, which filter their own output
+        from pose_perception.core.quiet import filter_native_stderr
+
+        filter_native_stderr()
     return int(args.func(args) or 0)
 
 

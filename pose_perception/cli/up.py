@@ -15,7 +15,7 @@ from typing import Optional
 
 import yaml
 
-from pose_perception.ros.dds import set_profile
+from pose_perception.ros.dds import current_profile, set_profile
 
 # Node name in a parameter file -> module whose main() runs it (the setup.py console scripts call the same).
 NODE_MODULES = {
@@ -138,9 +138,20 @@ def build_specs(configs: list[str], remaps: list[str], params: list[str]) -> lis
     return specs
 
 
-def node_env() -> dict:
+DDS_PROFILES = {"local": "fastdds_local.xml", "lan": "fastdds_lan.xml"}
+
+
+def node_env(dds_profile: str = "local") -> dict:
+    """Environment of the nodes. dds_profile: local (shipped, loopback only: nothing leaves the machine), lan
+    (shared memory + UDP on every interface: a laptop on the network sees the graph), default (Fast DDS's own), or
+    a profile file. An explicit choice overrides FASTDDS_DEFAULT_PROFILES_FILE; local keeps one the user set."""
     env = dict(os.environ)
-    set_profile(env, resolve_config("fastdds_local.xml"), overwrite=False)
+    if dds_profile == "default":
+        set_profile(env, None)
+    elif dds_profile == "local":
+        set_profile(env, resolve_config(DDS_PROFILES["local"]), overwrite=False)
+    else:
+        set_profile(env, resolve_config(DDS_PROFILES.get(dds_profile, dds_profile)))
     env.setdefault("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
     env.setdefault("AMENT_PREFIX_PATH", sys.prefix)
     env.setdefault("PYTHONUNBUFFERED", "1")
@@ -156,6 +167,12 @@ def register(subparsers) -> None:
     parser.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds (0: run until Ctrl-C)")
     parser.add_argument("--log-dir", type=Path, help="write each node's output to LOG_DIR/<node>.log")
     parser.add_argument("--foxglove", action="store_true", help="also serve a live Foxglove view (ws://127.0.0.1:8765)")
+    parser.add_argument("--foxglove-host", default="127.0.0.1", metavar="ADDR",
+                        help="address the Foxglove server binds: 0.0.0.0 to watch from another machine")
+    parser.add_argument("--foxglove-port", type=int, default=8765, metavar="PORT")
+    parser.add_argument("--dds-profile", default="local", metavar="local|lan|default|FILE",
+                        help="Fast DDS profile of the nodes: local (loopback only, the default), lan (robot + laptop: "
+                             "shared memory + UDP on every interface), default (Fast DDS's), or a profile file")
     parser.set_defaults(func=run)
 
 
@@ -165,7 +182,13 @@ def run(args) -> int:
     except ConfigError as exc:
         print(f"[up] {exc}", file=sys.stderr)
         return 2
-    sup = Supervisor(specs, node_env(), log_dir=args.log_dir)
+    try:
+        env = node_env(args.dds_profile)
+    except ConfigError as exc:
+        print(f"[up] --dds-profile: {exc}", file=sys.stderr)
+        return 2
+    set_profile(os.environ, current_profile(env))  # the Foxglove bridge (in this process) joins the same way
+    sup = Supervisor(specs, env, log_dir=args.log_dir)
     bridge = None
     stop = {"flag": False}
     signal.signal(signal.SIGTERM, lambda *_: stop.update(flag=True))
@@ -173,7 +196,7 @@ def run(args) -> int:
     if args.foxglove:
         from pose_perception.ros.foxglove_bridge import FoxgloveBridge
 
-        bridge = FoxgloveBridge()
+        bridge = FoxgloveBridge(host=args.foxglove_host, port=args.foxglove_port)
         bridge.start()
     code = 0
     t_end = time.monotonic() + args.duration if args.duration > 0 else float("inf")

@@ -155,8 +155,10 @@ def train_network(data: dict[str, np.ndarray], val: dict[str, np.ndarray], confi
         val_mpjpe = evaluate_arrays(net, val, device)
         history.append({"epoch": epoch + 1, "loss": total / n, "val_mpjpe_limb12_m": val_mpjpe})
         if log:
+            from pose_perception.core.progress import time_left
+
             log(f"  epoch {epoch + 1}/{config.epochs} loss {total / n:.4f} val MPJPE(limb 12) {val_mpjpe * 100:.2f} cm "
-                f"({time.time() - t0:.0f} s)")
+                f"({time.time() - t0:.0f} s, {time_left(time.time() - t0, epoch + 1, config.epochs)})")
     return net.eval(), {"history": history, "train_seconds": time.time() - t0}
 
 

@@ -295,6 +295,9 @@ class PerceptionNode(LifecycleNode):
 
 def run_node(node_class: type, args: Optional[list[str]] = None) -> int:
     """main() of every node executable: init, autostart the lifecycle, spin until Ctrl-C / SIGTERM."""
+    from pose_perception.core.quiet import filter_native_stderr
+
+    filter_native_stderr()  # MediaPipe's TFLite / absl start-up chatter (core/quiet.py)
     init_ros(args=args)
     node = None
     try:

@@ -102,6 +102,9 @@ class ObjectPoseNode(PerceptionNode):
         self.objects_pub = self.result_publisher(self._objects_msg_type(), "objects")
         self.marker_pub = self.result_publisher(MarkerArray, "object_markers")
         self.detections_pub = self.result_publisher(Detection3DArray, "detections_3d") if Detection3DArray else None
+        if Detection3DArray is None:
+            self.get_logger().warning("vision_msgs is not importable: no detections_3d output (install "
+                                      "ros-jazzy-vision-msgs)")
         models = lambda: self.estimator.models if self.estimator is not None else {}  # noqa: E731
         self.collision_out = optional_outputs.CollisionObjectOutput.from_params(self, models, self.params)
         self.mesh_markers = optional_outputs.MeshMarkers(models, self.params["mesh_markers"],

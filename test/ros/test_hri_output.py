@@ -122,6 +122,9 @@ def test_hri_client_sees_every_tracked_person_over_dds(client):
         assert children.get(f"face_{bid}") == "camera_color_optical_frame"
         assert children.get(f"gaze_{bid}") == f"face_{bid}"
         assert any(bid in m.ids for m in faces)
+        # quiet start-up: MediaPipe's TFLite / absl chatter is filtered out of the node's output (core/quiet.py)
+        out = node.output()
+        assert "XNNPACK" not in out and "inference_feedback_manager" not in out and "absl::InitializeLog" not in out
         gaze = next(tr for m in tf for tr in m.transforms if tr.child_frame_id == f"gaze_{bid}")
         assert np.allclose(pose_to_T_tf(gaze)[:3, :3], R_FACE_GAZE, atol=1e-6)
     finally:
