@@ -83,7 +83,7 @@ def imported_modules(root: Path) -> set[str]:
 
 def test_every_key_resolves():
     keys = set().union(*declared().values())
-    ours = yaml.safe_load((REPO / "rosdep" / "pose_perception.yaml").read_text())
+    ours = yaml.safe_load((REPO.parent / "rosdep" / "pose_perception.yaml").read_text())
     assert set(ours) == set(NOT_IN_ROSDISTRO)
     for key, rule in ours.items():
         for os_name in ("ubuntu", "debian"):
@@ -109,7 +109,7 @@ def test_pip_keys_skipped_in_the_venv_recipe_are_exactly_the_pip_ones():
     """docs/ros.md tells rosdep to skip the keys whose packages the venv recipe installs from PyPI."""
     pip_keys = {k for k, rule in ROSDISTRO_KEYS.items() if rule.startswith("pip")} | set(NOT_IN_ROSDISTRO)
     pip_keys.add("python3-torch")  # no apt package on Ubuntu 24.04: the venv has PyPI's
-    text = (REPO / "docs" / "ros.md").read_text()
+    text = (REPO.parent / "docs" / "ros.md").read_text()
     line = next(ln for ln in text.splitlines() if "--skip-keys" in ln)
     skipped = set(line.split("--skip-keys", 1)[1].strip().strip('\\"').strip().strip('"').split())
     assert pip_keys - {"python3-onnx-pip"} <= skipped, sorted(pip_keys - skipped)

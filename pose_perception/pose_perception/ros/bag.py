@@ -54,7 +54,7 @@ def typestore():
 
 
 def _interface_dir() -> Path:
-    source = Path(__file__).resolve().parents[2] / "msg" / "msg"
+    source = Path(__file__).resolve().parents[3] / "pose_perception_msgs" / "msg"  # the sibling package folder
     if source.is_dir():
         return source
     from ament_index_python.packages import get_package_share_directory
