@@ -165,7 +165,7 @@ def test_namespaced_object_node_loads_its_objects_and_listens_to_the_camera(clie
                "'score_threshold'?)" in node.output()
         graph = client.node
         wait_for(lambda: graph.count_subscribers("/camera/camera/aligned_depth_to_color/image_raw") >= 1
-                 and graph.count_publishers("/robot1/objects") >= 1, 20, "remapped inputs and namespaced outputs")
+                 and graph.count_publishers("/robot1/objects") >= 1, 60, "remapped inputs and namespaced outputs")
         assert graph.count_publishers("/objects") == 0
     finally:
         node.stop()
