@@ -71,7 +71,7 @@ def test_node_publishes_poses_tf_markers_and_survives_bad_input(client, scene, t
         T = pose_to_T(o.pose.pose)
         assert add_s_m(model.dense_points, T, sc.poses[0]) < 0.1 * model.diameter_m
         wait_for(lambda: any(tr.child_frame_id == "mustard_0" for m in tf for tr in m.transforms), 10, "TF mustard_0")
-        wait_for(lambda: markers, 10, "markers")
+        wait_for(lambda: any(mk.type == Marker.MESH_RESOURCE for m in markers for mk in m.markers), 10, "mesh markers")
         mesh_markers = [mk for m in markers for mk in m.markers if mk.type == Marker.MESH_RESOURCE]
         assert mesh_markers and mesh_markers[0].mesh_resource == o.mesh_resource
         # vision_msgs/Detection3DArray (setup_env.sh builds vision_msgs here): the same pose, and the mesh's box
