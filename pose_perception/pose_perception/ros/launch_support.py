@@ -95,11 +95,12 @@ def arguments(executables: Sequence[str]) -> list[Argument]:
                  "absolute topics are unchanged; outputs move under it."),
         Argument("params_file", "", "A ROS parameter file applied after the shipped one (config/<node>.yaml) of "
                  "each node; key its sections '/**/<node name>:' so they apply under any namespace."),
-        Argument("use_sim_time", "false", "Use /clock (rosbag2 playback with --clock).", ("true", "false")),
+        # booleans carry no `choices`: launch compares those case-sensitively, and users write True as often as true
+        Argument("use_sim_time", "false", "Use /clock (rosbag2 playback with --clock): true or false."),
         Argument("log_level", "info", "Log level of the nodes.", ("debug", "info", "warn", "error")),
     ]
     if len(executables) > 1:
-        args += [Argument(NODES[e][0], "true", f"Start {e}.", ("true", "false")) for e in executables]
+        args += [Argument(NODES[e][0], "true", f"Start {e}: true or false.") for e in executables]
     if any(e in CAMERA_NODES for e in executables):
         cam = ", ".join(f"{k}: {v['image']}" for k, v in CAMERAS.items())
         args += [
@@ -111,8 +112,8 @@ def arguments(executables: Sequence[str]) -> list[Argument]:
                      "camera's default)."),
         ]
     if "human_pose_node" in executables:
-        args.append(Argument("use_depth", "", "Human node: lift with depth (true/false; empty: the params file's "
-                             "value).", ("", "true", "false")))
+        args.append(Argument("use_depth", "", "Human node: lift with depth, true or false (empty: the params "
+                             "file's value)."))
     if "radar_pose_node" in executables:
         args += [Argument("cloud_topic", RADAR_CLOUD_TOPIC, "Radar PointCloud2 topic (default: the TI mmWave "
                           "driver's)."),

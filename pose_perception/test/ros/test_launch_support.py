@@ -43,7 +43,7 @@ def test_defaults_follow_realsense_4_5x_and_the_ti_driver():
 
 
 def test_namespace_camera_topics_and_sim_time():
-    [spec] = node_specs(("object_pose_node",), {"namespace": "robot1", "camera": "zed", "use_sim_time": "true",
+    [spec] = node_specs(("object_pose_node",), {"namespace": "robot1", "camera": "zed", "use_sim_time": "True",
                                                 "depth_topic": "/zed/zed_node/depth/depth_raw"})
     assert spec.namespace == "/robot1" and spec.parameters[-1]["use_sim_time"] is True
     remaps = dict(spec.remappings)
