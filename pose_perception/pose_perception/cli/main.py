@@ -37,7 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command not in ("up", "demo"):  # those start node processes, which filter their own output
+    # As the command only (argv None): a caller's process (tests) keeps its stderr. up / demo start node processes,
+    # which filter their own output.
+    if argv is None and args.command not in ("up", "demo"):
         from pose_perception.core.quiet import filter_native_stderr
 
         filter_native_stderr()
