@@ -39,7 +39,7 @@ def main() -> int:
     rmw = os.environ.get("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
     if "doesn't have the security libraries" in result or "SECURITY=ON" in result:
         print(f"SROS2: NOT available with {rmw} here: {result}")
-        print("The permissions recipe (docs/security.md, config/sros2/policy.xml) needs a ROS 2 install whose DDS has "
+        print("The permissions recipe (docs/safety.md, pose_perception/config/sros2/policy.xml) needs a ROS 2 install whose DDS has "
               "security (apt ros-jazzy-* packages, or Fast DDS built with -DSECURITY=ON).")
         return 1
     print(f"SROS2: the RMW has security plugins (placeholder certificates gave: {result}). "

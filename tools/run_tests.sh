@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # The test command: the whole suite in .venv with the shipped DDS profile.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-exec bash tools/with_env.sh python -m pytest -q "$@"
+# From the package folder, where setup.cfg holds pytest's settings (test paths are relative to it, e.g. test/ros).
+cd "$(dirname "$0")/../pose_perception"
+exec bash ../tools/with_env.sh python -m pytest -q "$@"

@@ -6,7 +6,9 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 V=$ROOT/.venv
 PY=${PYTHON:-python3}
-log() { printf '[setup] %s\n' "$*"; }
+log() { printf '[setup %4ss] %s\n' "$SECONDS" "$*"; }  # seconds since the set-up started
+# On a terminal pip shows its download bars (size, rate, time left); in logs (CI) it stays quiet.
+PIP_QUIET=-q; [ -t 1 ] && PIP_QUIET=""
 hash_of() { find "$@" -type f ! -name '*.pyc' ! -path '*/__pycache__/*' -print0 | sort -z | xargs -0 sha1sum | sha1sum | cut -d' ' -f1; }
 stamp_ok() { [ -f "$V/.stamp-$1" ] && [ "$(cat "$V/.stamp-$1")" = "$2" ]; }
 stamp_set() { echo "$2" > "$V/.stamp-$1"; }
@@ -23,11 +25,12 @@ if [ ! -x "$V/bin/python" ]; then
   log "creating $V with $($PY --version)"
   "$PY" -m venv "$V"
 fi
+touch "$V/COLCON_IGNORE"  # a colcon workspace holding this clone must not take the wheels' share/ for packages
 REQ_HASH=$(hash_of tools/requirements*.txt)
 if ! stamp_ok requirements "$REQ_HASH"; then
-  log "installing pinned requirements (first run: a few minutes)"
+  log "installing pinned requirements (first run: about 3 of the set-up's 4 minutes with pip's cache warm, more without)"
   # (pip's warnings about the machine's local index mirrors are noise: filtered)
-  "$V/bin/pip" install -q --disable-pip-version-check -r tools/requirements.txt 2> >(grep -v 'is ignored: it is neither' >&2)
+  "$V/bin/pip" install $PIP_QUIET --disable-pip-version-check -r tools/requirements.txt 2> >(grep -v 'is ignored: it is neither' >&2)
   # mediapipe 0.10.21 declares jax and opencv-contrib-python; it needs neither at run time.
   "$V/bin/pip" install -q --disable-pip-version-check --no-deps -r tools/requirements-nodeps.txt 2> >(grep -v 'is ignored: it is neither' >&2)
   stamp_set requirements "$REQ_HASH"
@@ -54,10 +57,10 @@ build_interfaces() {  # $1 = source dir, $2 = package name
     cmake --install "$build" >>"$build.log" 2>&1
   ) || { log "building $name failed; the log is $build.log"; tail -30 "$build.log"; exit 1; }
 }
-mkdir -p build
-MSG_HASH=$(hash_of msg)
+mkdir -p build && touch build/COLCON_IGNORE
+MSG_HASH=$(hash_of pose_perception_msgs)
 if ! stamp_ok msgs "$MSG_HASH"; then
-  build_interfaces "$ROOT/msg" pose_perception_msgs
+  build_interfaces "$ROOT/pose_perception_msgs" pose_perception_msgs
   stamp_set msgs "$MSG_HASH"
 fi
 if ! AMENT_PREFIX_PATH=$V "$V/bin/python" -c 'import tf2_msgs.msg' 2>/dev/null; then
@@ -67,18 +70,26 @@ fi
 if ! AMENT_PREFIX_PATH=$V "$V/bin/python" -c 'from vision_msgs.msg import Detection3DArray, Detection2DArray' 2>/dev/null; then
   build_interfaces "$ROOT/tools/vision_msgs" vision_msgs
 fi
+# The optional MoveIt (collision_object) and ROS4HRI outputs' types, which have no wheel either; ObjectType first:
+# CollisionObject holds one. Each is built only where the import fails (a real ROS install has the real packages).
+for pkg in object_recognition_msgs moveit_msgs hri_msgs; do
+  if ! AMENT_PREFIX_PATH=$V "$V/bin/python" -c "import $pkg.msg" 2>/dev/null; then
+    build_interfaces "$ROOT/tools/$pkg" "$pkg"
+  fi
+done
 
 # 4. The package itself, non-editable so ament_index finds its share/ files (launch, config).
-PKG_HASH=$(hash_of pose_perception config launch resource setup.py setup.cfg package.xml)
+PKG="$ROOT/pose_perception"  # the ament_python package folder (its sibling pose_perception_msgs/ is the interfaces)
+PKG_HASH=$(cd "$PKG" && hash_of pose_perception config launch resource setup.py setup.cfg package.xml)
 if ! stamp_ok package "$PKG_HASH"; then
   log "installing pose_perception into $V"
-  "$V/bin/pip" install -q --disable-pip-version-check --no-deps --no-build-isolation "$ROOT"
-  rm -rf "$ROOT/build/lib" "$ROOT/build/bdist."* "$ROOT"/*.egg-info
+  "$V/bin/pip" install -q --disable-pip-version-check --no-deps --no-build-isolation "$PKG"
+  rm -rf "$PKG/build" "$PKG"/*.egg-info
   stamp_set package "$PKG_HASH"
 fi
 # 5. One-time model caches: the anny body model reduced for fitting (minutes on a cold machine, then 0.1 s).
 CACHE_ROOT=${POSE_PERCEPTION_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pose_perception}  # as core/cache.py
-MODEL_HASH=$(hash_of pose_perception/human/body_model.py)
+MODEL_HASH=$(hash_of pose_perception/pose_perception/human/body_model.py)
 if ! stamp_ok body-model "$MODEL_HASH" || ! ls "$CACHE_ROOT"/body_mesh/anny_*.npz >/dev/null 2>&1; then
   log "building the body model cache in $CACHE_ROOT (one time: a few minutes)"
   "$V/bin/python" -c 'from pose_perception.human.body_model import load_anny_model_data as f; f()'

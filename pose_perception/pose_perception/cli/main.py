@@ -1,0 +1,50 @@
+"""The `pose-perception` command: one entry point whose sub-commands live in small modules of this package.
+
+Each sub-command module exposes `register(subparsers)`; modules whose dependencies are missing are skipped.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# Module name -> sub-command it registers (a module may register several).
+SUBCOMMAND_MODULES = (
+    "pose_perception.cli.human",
+    "pose_perception.cli.objects",
+    "pose_perception.cli.radar",
+    "pose_perception.cli.up",
+    "pose_perception.cli.bench",
+    "pose_perception.cli.eval",
+    "pose_perception.cli.demo",
+    "pose_perception.cli.bag",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pose-perception", description=__doc__.splitlines()[0])
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    for module_name in SUBCOMMAND_MODULES:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name == module_name:
+                continue  # sub-command not part of this build
+            raise
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    # As the command only (argv None): a caller's process (tests) keeps its stderr. up / demo start node processes,
+    # which filter their own output.
+    if argv is None and args.command not in ("up", "demo"):
+        from pose_perception.core.quiet import filter_native_stderr
+
+        filter_native_stderr()
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
