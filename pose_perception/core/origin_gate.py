@@ -1,0 +1,157 @@
+"""A TCP front that refuses WebSocket handshakes from web pages not on an Origin allow-list.
+
+A browser lets any page open `ws://127.0.0.1:PORT`; the only thing telling our server which page asks is the
+handshake's `Origin` header (RFC 6455 10.2). foxglove-sdk 0.30 offers no hook on handshake headers, so this front
+reads the HTTP upgrade request, answers 403 to a foreign Origin and otherwise splices the bytes, unchanged, both
+ways to the real server listening on a loopback port. ROS-free; it runs its own asyncio loop on a thread.
+"""
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from typing import Callable, Iterable, Optional
+
+# Native clients (Foxglove desktop, scripts) send no Origin; browsers always send one on a WebSocket handshake.
+DEFAULT_ALLOWED_ORIGINS = ("https://app.foxglove.dev",)
+FORBIDDEN = b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+BAD_REQUEST = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+
+
+class OriginGateError(RuntimeError):
+    """The gate could not start (port taken, bad address)."""
+
+
+def normalize_origin(origin: str) -> str:
+    """Origins compare case-insensitively and without a trailing slash: 'HTTPS://App.Foxglove.dev/' -> 'https://app.foxglove.dev'."""
+    return origin.strip().rstrip("/").lower()
+
+
+def request_origins(head: bytes) -> list[str]:
+    """Every `Origin` header value of an HTTP request head (request line + headers, up to the blank line)."""
+    lines = head.decode("latin-1").split("\r\n")[1:]
+    return [value.strip() for name, sep, value in (line.partition(":") for line in lines)
+            if sep and name.strip().lower() == "origin"]
+
+
+def origin_allowed(origins: list[str], allowed: frozenset[str]) -> bool:
+    """No Origin header: a native client, allowed. Exactly one, on the list: allowed. Anything else (several, 'null',
+    another site) is refused."""
+    if not origins:
+        return True
+    return len(origins) == 1 and normalize_origin(origins[0]) in allowed
+
+
+class OriginGate:
+    """Listens on (host, port) and forwards allowed connections to (upstream_host, upstream_port).
+
+    max_head_bytes and head_timeout_s bound what one connection may cost before it is checked; a head that is too
+    long or too slow is answered 400 and closed. Refusals are logged with `log`, at most once per log_every_s per
+    origin, and counted in `refused`."""
+
+    def __init__(self, upstream_host: str, upstream_port: int, host: str = "127.0.0.1", port: int = 0,
+                 allowed_origins: Iterable[str] = DEFAULT_ALLOWED_ORIGINS, max_head_bytes: int = 16384,
+                 head_timeout_s: float = 5.0, log: Callable[[str], None] = print, log_every_s: float = 10.0):
+        self.upstream = (upstream_host, upstream_port)
+        self.host, self.port = host, port
+        self.allowed = frozenset(normalize_origin(o) for o in allowed_origins)
+        self.max_head_bytes, self.head_timeout_s = max_head_bytes, head_timeout_s
+        self.log, self.log_every_s = log, log_every_s
+        self.refused = 0
+        self._last_log: dict[str, float] = {}
+        self._loop: Optional[asyncio.AbstractEventLoop] = None
+        self._thread: Optional[threading.Thread] = None
+        self._server: Optional[asyncio.base_events.Server] = None
+
+    def start(self) -> int:
+        """Bind and serve on a background thread; returns the bound port."""
+        self._loop = asyncio.new_event_loop()
+        ready = threading.Event()
+        failure: list[BaseException] = []
+
+        def main():
+            asyncio.set_event_loop(self._loop)
+            try:
+                self._server = self._loop.run_until_complete(asyncio.start_server(
+                    self._handle, self.host, self.port, limit=self.max_head_bytes))
+                self.port = self._server.sockets[0].getsockname()[1]
+            except OSError as exc:
+                failure.append(exc)
+                return
+            finally:
+                ready.set()
+            self._loop.run_forever()
+
+        self._thread = threading.Thread(target=main, name="origin_gate", daemon=True)
+        self._thread.start()
+        ready.wait()
+        if failure:
+            self._thread.join()
+            self._loop.close()
+            raise OriginGateError(f"cannot listen on {self.host}:{self.port}: {failure[0]}")
+        return self.port
+
+    def stop(self) -> None:
+        if self._loop is None or self._thread is None:
+            return
+
+        async def shutdown():
+            self._server.close()
+            for task in asyncio.all_tasks() - {asyncio.current_task()}:
+                task.cancel()
+
+        if self._server is not None:
+            asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(5)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)
+        self._loop.close()
+        self._loop = self._thread = None
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            try:
+                head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), self.head_timeout_s)
+            except (asyncio.TimeoutError, asyncio.LimitOverrunError, asyncio.IncompleteReadError, ValueError):
+                writer.write(BAD_REQUEST)
+                return
+            origins = request_origins(head)
+            if not origin_allowed(origins, self.allowed):
+                self._refuse(", ".join(origins))
+                writer.write(FORBIDDEN)
+                return
+            up_reader, up_writer = await asyncio.open_connection(*self.upstream)
+            try:
+                up_writer.write(head)
+                await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+            finally:
+                up_writer.close()
+        except (ConnectionError, OSError):
+            pass  # a peer that goes away is the normal end of a connection
+        finally:
+            try:
+                await writer.drain()
+            except (ConnectionError, OSError):
+                pass
+            writer.close()
+
+    def _refuse(self, origin: str) -> None:
+        self.refused += 1
+        now = time.monotonic()
+        if now - self._last_log.get(origin, -float("inf")) >= self.log_every_s:
+            if len(self._last_log) >= 1024:  # many distinct origins must not grow memory without bound
+                self._last_log.clear()
+            self._last_log[origin] = now
+            self.log(f"[origin_gate] refused a WebSocket handshake from Origin {origin!r} ({self.refused} refused so "
+                     f"far); allow a trusted web app with --foxglove-allow-origin")
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Copy until EOF, then half-close, so each direction ends on its own."""
+    try:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+        if writer.can_write_eof():
+            writer.write_eof()
+    except (ConnectionError, OSError):
+        writer.close()
