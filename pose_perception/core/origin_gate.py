@@ -8,6 +8,7 @@ ways to the real server listening on a loopback port. ROS-free; it runs its own 
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 import time
 from typing import Callable, Iterable, Optional
@@ -20,6 +21,20 @@ BAD_REQUEST = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: clo
 
 class OriginGateError(RuntimeError):
     """The gate could not start (port taken, bad address)."""
+
+
+class OriginSpecError(ValueError):
+    """An allowed origin that no browser would ever send, so it would silently match nothing."""
+
+
+def parse_allowed_origin(origin: str) -> str:
+    """Check one allow-list entry ('https://host' or 'http://host:port', as a browser serializes an Origin) and return
+    it normalized. A bare host, a path or a wildcard is refused rather than left to match nothing."""
+    norm = normalize_origin(origin)
+    if not re.fullmatch(r"[a-z][a-z0-9+.-]*://[a-z0-9.\-\[\]:]+", norm):
+        raise OriginSpecError(f"allowed origin {origin!r} is not SCHEME://HOST[:PORT] (for example "
+                              f"'http://localhost:8080'); paths and wildcards are not supported")
+    return norm
 
 
 def normalize_origin(origin: str) -> str:
@@ -54,7 +69,7 @@ class OriginGate:
                  head_timeout_s: float = 5.0, log: Callable[[str], None] = print, log_every_s: float = 10.0):
         self.upstream = (upstream_host, upstream_port)
         self.host, self.port = host, port
-        self.allowed = frozenset(normalize_origin(o) for o in allowed_origins)
+        self.allowed = frozenset(parse_allowed_origin(o) for o in allowed_origins)
         self.max_head_bytes, self.head_timeout_s = max_head_bytes, head_timeout_s
         self.log, self.log_every_s = log, log_every_s
         self.refused = 0
