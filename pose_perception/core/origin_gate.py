@@ -4,13 +4,21 @@ A browser lets any page open `ws://127.0.0.1:PORT`; the only thing telling our s
 handshake's `Origin` header (RFC 6455 10.2). foxglove-sdk 0.30 offers no hook on handshake headers, so this front
 reads the HTTP upgrade request, answers 403 to a foreign Origin and otherwise splices the bytes, unchanged, both
 ways to the real server listening on a loopback port. ROS-free; it runs its own asyncio loop on a thread.
+
+A page could still scan loopback ports for the real server itself; started with a throw-away self-signed
+certificate (`self_signed_tls`, TLS-only), that server cannot be used by a browser (no trust, and a WebSocket gets no
+certificate prompt), while the gate, which pins that certificate, speaks TLS to it.
 """
 from __future__ import annotations
 
 import asyncio
 import re
+import ssl
+import subprocess
+import tempfile
 import threading
 import time
+from pathlib import Path
 from typing import Callable, Iterable, Optional
 
 # Native clients (Foxglove desktop, scripts) send no Origin; browsers always send one on a WebSocket handshake.
@@ -35,6 +43,21 @@ def parse_allowed_origin(origin: str) -> str:
         raise OriginSpecError(f"allowed origin {origin!r} is not SCHEME://HOST[:PORT] (for example "
                               f"'http://localhost:8080'); paths and wildcards are not supported")
     return norm
+
+
+def self_signed_tls(days: int = 30) -> tuple[bytes, bytes]:
+    """A fresh P-256 certificate for 127.0.0.1 and its PKCS#8 key, PEM (cert, key), made by the `openssl` command
+    (the standard library cannot make certificates). Raises OriginGateError when openssl is missing or fails."""
+    with tempfile.TemporaryDirectory() as tmp:
+        cert, key = Path(tmp, "cert.pem"), Path(tmp, "key.pem")
+        try:
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                            "-nodes", "-days", str(days), "-subj", "/CN=127.0.0.1", "-addext",
+                            "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                           check=True, capture_output=True, timeout=30)
+        except (OSError, subprocess.SubprocessError) as exc:
+            raise OriginGateError(f"cannot make a loopback TLS certificate with openssl: {exc}") from exc
+        return cert.read_bytes(), key.read_bytes()
 
 
 def normalize_origin(origin: str) -> str:
@@ -62,12 +85,14 @@ class OriginGate:
 
     max_head_bytes and head_timeout_s bound what one connection may cost before it is checked; a head that is too
     long or too slow is answered 400 and closed. Refusals are logged with `log`, at most once per log_every_s per
-    origin, and counted in `refused`."""
+    origin, and counted in `refused`. upstream_tls_cert: PEM certificate of a TLS-only upstream, pinned."""
 
     def __init__(self, upstream_host: str, upstream_port: int, host: str = "127.0.0.1", port: int = 0,
                  allowed_origins: Iterable[str] = DEFAULT_ALLOWED_ORIGINS, max_head_bytes: int = 16384,
-                 head_timeout_s: float = 5.0, log: Callable[[str], None] = print, log_every_s: float = 10.0):
+                 head_timeout_s: float = 5.0, log: Callable[[str], None] = print, log_every_s: float = 10.0,
+                 upstream_tls_cert: Optional[bytes] = None):
         self.upstream = (upstream_host, upstream_port)
+        self._upstream_ssl = ssl.create_default_context(cadata=upstream_tls_cert.decode()) if upstream_tls_cert else None
         self.host, self.port = host, port
         self.allowed = frozenset(parse_allowed_origin(o) for o in allowed_origins)
         self.max_head_bytes, self.head_timeout_s = max_head_bytes, head_timeout_s
@@ -134,7 +159,7 @@ class OriginGate:
                 self._refuse(", ".join(origins))
                 writer.write(FORBIDDEN)
                 return
-            up_reader, up_writer = await asyncio.open_connection(*self.upstream)
+            up_reader, up_writer = await asyncio.open_connection(*self.upstream, ssl=self._upstream_ssl)
             try:
                 up_writer.write(head)
                 await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))

@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from typing import Iterable, Optional
 
-from pose_perception.core.origin_gate import DEFAULT_ALLOWED_ORIGINS, OriginGate
+from pose_perception.core.origin_gate import DEFAULT_ALLOWED_ORIGINS, OriginGate, OriginGateError, self_signed_tls
 from pose_perception.ros.bag import message_class, typestore
 
 
@@ -38,9 +38,19 @@ class FoxgloveBridge:
         self._context = rclpy.Context()
         init_ros(context=self._context)
         self._node = rclpy.create_node("foxglove_bridge", context=self._context)
-        # The SDK server on an ephemeral loopback port; the gate owns the public host:port.
-        self._server = foxglove.start_server(name="pose_perception", host="127.0.0.1", port=0)
-        self.gate = OriginGate("127.0.0.1", self._server.port, self.host, self.port, self.allowed_origins)
+        # The SDK server on an ephemeral loopback port, TLS-only so that a page scanning ports cannot use it; the gate
+        # owns the public host:port.
+        try:
+            cert, key = self_signed_tls()
+        except OriginGateError as exc:
+            print(f"[foxglove] WARNING: {exc}; the SDK's own loopback port accepts plain ws:// from any page",
+                  flush=True)
+            cert = key = None
+        self._server = foxglove.start_server(name="pose_perception", host="127.0.0.1", port=0, tls_cert=cert,
+                                             tls_key=key)
+        self.upstream_port = self._server.port
+        self.gate = OriginGate("127.0.0.1", self.upstream_port, self.host, self.port, self.allowed_origins,
+                               upstream_tls_cert=cert)
         try:
             self.port = self.gate.start()
         except Exception:

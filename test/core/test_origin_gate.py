@@ -100,3 +100,41 @@ def test_gate_reports_a_taken_port():
         gate = OriginGate("127.0.0.1", 1, port=taken.getsockname()[1])
         with pytest.raises(OriginGateError, match="cannot listen"):
             gate.start()
+
+
+def test_gate_speaks_tls_to_a_pinned_upstream_that_browsers_cannot_use(tmp_path):
+    import ssl
+
+    from pose_perception.core.origin_gate import self_signed_tls
+
+    try:
+        cert, key = self_signed_tls(days=1)
+    except OriginGateError as exc:
+        pytest.skip(str(exc))
+    (tmp_path / "c.pem").write_bytes(cert)
+    (tmp_path / "k.pem").write_bytes(key)
+    server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_ctx.load_cert_chain(tmp_path / "c.pem", tmp_path / "k.pem")
+
+    async def echo(ws):
+        async for message in ws:
+            await ws.send(message)
+
+    async def main():
+        async with serve(echo, "127.0.0.1", 0, ssl=server_ctx) as server:
+            upstream_port = server.sockets[0].getsockname()[1]
+            gate = OriginGate("127.0.0.1", upstream_port, upstream_tls_cert=cert)
+            port = gate.start()
+            try:
+                async with connect(f"ws://127.0.0.1:{port}", origin="https://app.foxglove.dev", open_timeout=5) as ws:
+                    await ws.send("through")
+                    assert await asyncio.wait_for(ws.recv(), 5) == "through"
+                for uri, ctx in ((f"ws://127.0.0.1:{upstream_port}", None),
+                                 (f"wss://127.0.0.1:{upstream_port}", ssl.create_default_context())):
+                    with pytest.raises((OSError, websockets.exceptions.InvalidMessage, asyncio.TimeoutError)):
+                        async with connect(uri, ssl=ctx, open_timeout=3):
+                            pass
+            finally:
+                gate.stop()
+
+    asyncio.run(main())

@@ -83,5 +83,9 @@ def test_foxglove_bridge_refuses_foreign_web_origins():
             asyncio.run(server_op("https://evil.example"))
         assert refused.value.response.status_code == 403
         assert bridge.gate.refused == 1
+        # The SDK's own port, found by a port scan, speaks TLS with a certificate no browser trusts.
+        with pytest.raises(Exception):
+            asyncio.run(asyncio.wait_for(websockets.connect(f"ws://127.0.0.1:{bridge.upstream_port}",
+                                                            origin="https://evil.example", open_timeout=5), 10))
     finally:
         bridge.stop()
