@@ -137,8 +137,10 @@ class OriginGate:
 
         async def shutdown():
             self._server.close()
-            for task in asyncio.all_tasks() - {asyncio.current_task()}:
+            tasks = asyncio.all_tasks() - {asyncio.current_task()}
+            for task in tasks:
                 task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)  # let each connection close its sockets
 
         if self._server is not None:
             asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(5)
@@ -162,7 +164,13 @@ class OriginGate:
             up_reader, up_writer = await asyncio.open_connection(*self.upstream, ssl=self._upstream_ssl)
             try:
                 up_writer.write(head)
-                await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+                pipes = [asyncio.create_task(_pipe(reader, up_writer)), asyncio.create_task(_pipe(up_reader, writer))]
+                try:
+                    # A WebSocket has no half-closed state (and TLS cannot send EOF): when one side ends, both do.
+                    await asyncio.wait(pipes, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    for task in pipes:
+                        task.cancel()
             finally:
                 up_writer.close()
         except (ConnectionError, OSError):
@@ -186,12 +194,10 @@ class OriginGate:
 
 
 async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    """Copy until EOF, then half-close, so each direction ends on its own."""
+    """Copy until EOF or a broken connection."""
     try:
         while data := await reader.read(65536):
             writer.write(data)
             await writer.drain()
-        if writer.can_write_eof():
-            writer.write_eof()
     except (ConnectionError, OSError):
-        writer.close()
+        pass

@@ -2,6 +2,7 @@
 allowed origins reach a real WebSocket server through it, bad heads are bounded."""
 import asyncio
 import socket
+import ssl
 import time
 
 import pytest
@@ -102,9 +103,9 @@ def test_gate_reports_a_taken_port():
             gate.start()
 
 
-def test_gate_speaks_tls_to_a_pinned_upstream_that_browsers_cannot_use(tmp_path):
-    import ssl
-
+@pytest.fixture
+def tls(tmp_path):
+    """(certificate PEM, server SSLContext) of a throw-away loopback certificate, as the bridge makes."""
     from pose_perception.core.origin_gate import self_signed_tls
 
     try:
@@ -115,6 +116,11 @@ def test_gate_speaks_tls_to_a_pinned_upstream_that_browsers_cannot_use(tmp_path)
     (tmp_path / "k.pem").write_bytes(key)
     server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     server_ctx.load_cert_chain(tmp_path / "c.pem", tmp_path / "k.pem")
+    return cert, server_ctx
+
+
+def test_gate_speaks_tls_to_a_pinned_upstream_that_browsers_cannot_use(tls):
+    cert, server_ctx = tls
 
     async def echo(ws):
         async for message in ws:
@@ -134,6 +140,35 @@ def test_gate_speaks_tls_to_a_pinned_upstream_that_browsers_cannot_use(tmp_path)
                     with pytest.raises((OSError, websockets.exceptions.InvalidMessage, asyncio.TimeoutError)):
                         async with connect(uri, ssl=ctx, open_timeout=3):
                             pass
+            finally:
+                gate.stop()
+
+    asyncio.run(main())
+
+
+def test_a_connection_ends_on_both_sides_when_the_client_leaves(tls):
+    cert, server_ctx = tls
+    closed = []
+
+    async def hold(ws):
+        await ws.send("hello")
+        await ws.wait_closed()
+        closed.append(True)
+
+    async def main():
+        async with serve(hold, "127.0.0.1", 0, ssl=server_ctx) as server:
+            gate = OriginGate("127.0.0.1", server.sockets[0].getsockname()[1], upstream_tls_cert=cert)
+            port = gate.start()
+            try:
+                reply = await asyncio.to_thread(socket.create_connection, ("127.0.0.1", port), 5)
+                reply.sendall(handshake(port))
+                assert b"101" in await asyncio.to_thread(reply.recv, 4096)
+                reply.close()  # no close frame: the client just goes away
+                for _ in range(100):
+                    if closed:
+                        break
+                    await asyncio.sleep(0.05)
+                assert closed, "upstream connection left open after the client left"
             finally:
                 gate.stop()
 
