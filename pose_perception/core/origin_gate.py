@@ -61,7 +61,7 @@ def self_signed_tls(days: int = 30) -> tuple[bytes, bytes]:
 
 
 def normalize_origin(origin: str) -> str:
-    """Origins compare case-insensitively and without a trailing slash: 'HTTPS://App.Foxglove.dev/' -> 'https://app.foxglove.dev'."""
+    """Origins compare case-insensitively, without a trailing slash: 'HTTPS://App.Foxglove.dev/' -> 'https://app.foxglove.dev'."""
     return origin.strip().rstrip("/").lower()
 
 

@@ -16,7 +16,7 @@ from websockets.exceptions import InvalidStatus  # noqa: E402
 
 
 def handshake(port: int, *headers: str) -> bytes:
-    lines = [f"GET / HTTP/1.1", f"Host: 127.0.0.1:{port}", "Upgrade: websocket", "Connection: Upgrade",
+    lines = ["GET / HTTP/1.1", f"Host: 127.0.0.1:{port}", "Upgrade: websocket", "Connection: Upgrade",
              "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Version: 13", *headers]
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
