@@ -204,7 +204,8 @@ def register(subparsers) -> None:
 
 
 def allowed_foxglove_origins(extra: list[str]) -> tuple[str, ...]:
-    """The web origins the Foxglove view accepts: the Foxglove app plus `extra`, each checked (ValueError if malformed)."""
+    """The web origins the Foxglove view accepts: the Foxglove app plus `extra`, each checked (ValueError if
+    malformed)."""
     return tuple(dict.fromkeys(parse_allowed_origin(o) for o in (*DEFAULT_ALLOWED_ORIGINS, *extra)))
 
 

@@ -61,7 +61,8 @@ def self_signed_tls(days: int = 30) -> tuple[bytes, bytes]:
 
 
 def normalize_origin(origin: str) -> str:
-    """Origins compare case-insensitively, without a trailing slash: 'HTTPS://App.Foxglove.dev/' -> 'https://app.foxglove.dev'."""
+    """Origins compare case-insensitively, without a trailing slash:
+    'HTTPS://App.Foxglove.dev/' -> 'https://app.foxglove.dev'."""
     return origin.strip().rstrip("/").lower()
 
 
@@ -92,7 +93,8 @@ class OriginGate:
                  head_timeout_s: float = 5.0, log: Callable[[str], None] = print, log_every_s: float = 10.0,
                  upstream_tls_cert: Optional[bytes] = None):
         self.upstream = (upstream_host, upstream_port)
-        self._upstream_ssl = ssl.create_default_context(cadata=upstream_tls_cert.decode()) if upstream_tls_cert else None
+        self._upstream_ssl = (ssl.create_default_context(cadata=upstream_tls_cert.decode())
+                              if upstream_tls_cert else None)
         self.host, self.port = host, port
         self.allowed = frozenset(parse_allowed_origin(o) for o in allowed_origins)
         self.max_head_bytes, self.head_timeout_s = max_head_bytes, head_timeout_s
