@@ -16,6 +16,7 @@ from typing import Optional
 
 import yaml
 
+from pose_perception.core.origin_gate import DEFAULT_ALLOWED_ORIGINS, parse_allowed_origin
 from pose_perception.core.supervision import HangDetector, RestartBudget, RestartPolicy
 from pose_perception.ros.dds import current_profile, set_profile
 
@@ -202,6 +203,9 @@ def register(subparsers) -> None:
     parser.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds (0: run until Ctrl-C)")
     parser.add_argument("--log-dir", type=Path, help="write each node's output to LOG_DIR/<node>.log")
     parser.add_argument("--foxglove", action="store_true", help="also serve a live Foxglove view (ws://127.0.0.1:8765)")
+    parser.add_argument("--foxglove-allow-origin", action="append", default=[], metavar="ORIGIN",
+                        help="also accept WebSocket handshakes from this web origin (repeatable; always allowed: "
+                             "native clients without an Origin header and https://app.foxglove.dev)")
     parser.add_argument("--max-restarts", type=int, default=5, help="restarts allowed per node within --restart-window")
     parser.add_argument("--restart-window", type=float, default=300.0, help="window of the restart budget (s)")
     parser.add_argument("--hang-timeout", type=float, default=5.0,
@@ -216,11 +220,22 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
+def allowed_foxglove_origins(extra: list[str]) -> tuple[str, ...]:
+    """The web origins the Foxglove view accepts: the Foxglove app plus `extra`, each checked (ValueError if
+    malformed)."""
+    return tuple(dict.fromkeys(parse_allowed_origin(o) for o in (*DEFAULT_ALLOWED_ORIGINS, *extra)))
+
+
 def run(args) -> int:
     try:
         specs = build_specs(args.config, args.remap, args.param)
     except ConfigError as exc:
         print(f"[up] {exc}", file=sys.stderr)
+        return 2
+    try:
+        foxglove_origins = allowed_foxglove_origins(args.foxglove_allow_origin)
+    except ValueError as exc:
+        print(f"[up] --foxglove-allow-origin: {exc}", file=sys.stderr)
         return 2
     try:
         env = node_env(args.dds_profile)
@@ -242,7 +257,7 @@ def run(args) -> int:
     if args.foxglove:
         from pose_perception.ros.foxglove_bridge import FoxgloveBridge
 
-        bridge = FoxgloveBridge(host=args.foxglove_host, port=args.foxglove_port)
+        bridge = FoxgloveBridge(host=args.foxglove_host, port=args.foxglove_port, allowed_origins=foxglove_origins)
         bridge.start()
     code = 0
     t_end = time.monotonic() + args.duration if args.duration > 0 else float("inf")

@@ -33,3 +33,15 @@ def test_a_parameter_can_target_one_node(tmp_path):
     assert "frame_prefix:=radar_" in specs["radar_pose_node"] and "use_sim_time:=true" in specs["radar_pose_node"]
     assert not any("frame_prefix" in a for a in specs["human_pose_node"])
     assert "use_sim_time:=true" in specs["human_pose_node"]
+
+
+def test_foxglove_allowed_origins_are_checked():
+    from pose_perception.cli.main import build_parser
+    from pose_perception.cli.up import allowed_foxglove_origins
+
+    args = build_parser().parse_args(["up", "--foxglove", "--foxglove-allow-origin", "http://LOCALHOST:8080/",
+                                      "--foxglove-allow-origin", "https://app.foxglove.dev"])
+    assert allowed_foxglove_origins(args.foxglove_allow_origin) == ("https://app.foxglove.dev", "http://localhost:8080")
+    for bad in ("app.example", "*", "https://a.example/path"):
+        with pytest.raises(ValueError, match="SCHEME://HOST"):
+            allowed_foxglove_origins([bad])

@@ -60,3 +60,32 @@ def test_foxglove_client_receives_ros_messages():
     finally:
         bridge.stop()
         client.close()
+
+
+def test_foxglove_bridge_refuses_foreign_web_origins():
+    """A page on another site gets 403 from the bridge; a native client, the Foxglove web app and an added origin get
+    the SDK's serverInfo."""
+    from websockets.exceptions import InvalidStatus
+
+    bridge = FoxgloveBridge(port=0, topics=["/nothing"], discovery_period_s=5.0,
+                            allowed_origins=["https://app.foxglove.dev", "http://localhost:8080"])
+    bridge.start()
+    try:
+        url = f"ws://127.0.0.1:{bridge.port}"
+
+        async def server_op(origin):
+            async with websockets.connect(url, origin=origin, subprotocols=["foxglove.sdk.v1"], open_timeout=10) as ws:
+                return json.loads(await asyncio.wait_for(ws.recv(), 10))["op"]
+
+        for origin in (None, "https://app.foxglove.dev", "http://localhost:8080"):
+            assert asyncio.run(server_op(origin)) == "serverInfo", origin
+        with pytest.raises(InvalidStatus) as refused:
+            asyncio.run(server_op("https://evil.example"))
+        assert refused.value.response.status_code == 403
+        assert bridge.gate.refused == 1
+        # The SDK's own port, found by a port scan, speaks TLS with a certificate no browser trusts.
+        with pytest.raises(Exception):
+            asyncio.run(asyncio.wait_for(websockets.connect(f"ws://127.0.0.1:{bridge.upstream_port}",
+                                                            origin="https://evil.example", open_timeout=5), 10))
+    finally:
+        bridge.stop()
