@@ -61,7 +61,10 @@ def _overlay(path: Path, rgb: np.ndarray, humans, image=None, score=None, max_si
     from pose_perception.core.overlay import draw_humans
     from pose_perception.human.real_eval import MIN_PERSON_HEIGHT_PX
 
-    img = np.ascontiguousarray(rgb).copy()
+    from pose_perception.human.lowlight import normalise_low_light
+
+    # Near-black photos are drawn as the person models saw them (brightened), else nothing could be seen.
+    img = np.ascontiguousarray(normalise_low_light(rgb)).copy()
     t = max(1, round(max(img.shape[:2]) / 640))
     if image is not None:
         for poly in image.ignore_polygons:

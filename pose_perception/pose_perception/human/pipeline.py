@@ -22,6 +22,7 @@ from pose_perception.human.backends import (
     OnnxWholeBodyBackend,
     estimate_all,
 )
+from pose_perception.human.lowlight import LowLightConfig, normalise_low_light
 from pose_perception.human.proposals import (
     MediaPipeFaceProposer,
     OnnxPersonDetector,
@@ -67,6 +68,8 @@ class HumanPipelineConfig:
     follow_min_iou: float = 0.5  # a followed person seen without a face must overlap last frame's box this much
     duplicate_iou: float = 0.4  # estimates whose keypoint boxes overlap more are the same person
     depth_band_m: float = 0.6  # depth difference that separates a person from others / background
+    low_light_below: float = 48.0  # frames whose 99.5th luminance percentile is darker are brightened for the
+    # person models only (human/lowlight.py; 0: never); results and overlays keep the original image
     max_image_side_px: int = 1920  # larger images are downscaled first (results are in input pixels)
     min_image_side_px: int = 32  # smaller images cannot show a person: empty result
     lift_3d: bool = True
@@ -480,7 +483,9 @@ class HumanPosePipeline:
                 work_K = intrinsics.scaled(size[0] / W, size[1] / H)
 
         t0 = time.perf_counter()
-        estimates, timing["proposals"] = self.find_people(work_rgb, work_depth)
+        # Near-black frames: the finder and landmark models see a brightened copy (photometry only, same pixels).
+        seen_rgb = normalise_low_light(work_rgb, LowLightConfig(dark_below=self.config.low_light_below))
+        estimates, timing["proposals"] = self.find_people(seen_rgb, work_depth)
         timing["finder_pose"] = self._finder_ms.get("pose_ms", 0.0)
         timing["finder_face"] = self._finder_ms.get("face_ms", 0.0)
         timing["keypoints"] = (time.perf_counter() - t0) * 1e3 - timing["proposals"]
