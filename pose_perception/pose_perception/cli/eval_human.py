@@ -18,9 +18,9 @@ import numpy as np
 
 from pose_perception.cli._dispatch import add_common_output
 from pose_perception.core.machine import machine_description
+from pose_perception.core.realdata import realdata_dir
 
-REPO = Path(__file__).resolve().parents[2]
-DEFAULT_REAL = REPO.parent / "shared" / "realdata" / "humans"
+DEFAULT_REAL = realdata_dir("humans")
 TARGETS = {"recall": 0.9, "precision": 0.9, "pck_box": 0.85}
 
 

@@ -16,6 +16,7 @@ from typing import Sequence
 import numpy as np
 
 from pose_perception.core.camera import CameraIntrinsics
+from pose_perception.core.realdata import realdata_dir
 from pose_perception.core.types import ObjectPose
 
 REAL_LABEL = "REAL RGB-D frames (ycb_realsense: RealSense; ycbv_clutter: Asus Xtion)"
@@ -274,11 +275,5 @@ def draw_frame_result(result: FrameResult) -> np.ndarray:
 
 
 def default_real_dir() -> Path:
-    """../shared/realdata/objects relative to the repository root (this source tree's, else the working
-    directory's, for an installed package run from a checkout)."""
-    here = Path(__file__).resolve().parents[2]
-    for root in (here, Path.cwd()):
-        cand = root.parent / "shared" / "realdata" / "objects"
-        if cand.is_dir():
-            return cand
-    return here.parent / "shared" / "realdata" / "objects"
+    """The REAL object frames: `<realdata>/objects` (core/realdata.py says where that is)."""
+    return realdata_dir("objects")

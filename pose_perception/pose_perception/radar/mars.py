@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from pose_perception.core.keypoints import COCO_BODY_17_NAMES
+from pose_perception.core.realdata import realdata_dir
 from pose_perception.radar.points import NUM_COLUMNS, R_REP103_FROM_TI
 
 FRAME_PERIOD_S = 0.1  # the IWR1443 in MARS runs at 10 Hz; Abs Time is too coarse (1e5 s resolution) to use
@@ -165,5 +166,5 @@ def radar_height_from_skeletons(kinect_m: np.ndarray) -> float:
 
 
 def default_mars_dir() -> Path:
-    """../shared/realdata/radar/mars relative to the repository root (where CI and the dev machines keep it)."""
-    return Path(__file__).resolve().parents[2].parent / "shared" / "realdata" / "radar" / "mars"
+    """The REAL MARS recordings: `<realdata>/radar/mars` (core/realdata.py says where that is)."""
+    return realdata_dir("radar", "mars")

@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from pose_perception.core.realdata import realdata_dir
 from pose_perception.human.real_eval import (
     AnnotatedImage,
     AnnotatedPerson,
@@ -20,7 +21,7 @@ from pose_perception.human.real_eval import (
     score_image,
 )
 
-REAL = Path(__file__).resolve().parents[2].parent / "shared" / "realdata" / "humans"
+REAL = realdata_dir("humans")
 
 
 def person(x0, y0, h=200.0):

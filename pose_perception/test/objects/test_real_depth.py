@@ -1,11 +1,11 @@
 """What the estimator does for real sensors (issue 15): flying pixels, several support planes, colour edges on the
 silhouette contour, the size prefilter, the batched 6x6 solver, class-restricted boxes, and the REAL-data eval."""
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from pose_perception.core.camera import CameraIntrinsics, depth_to_points
+from pose_perception.core.realdata import realdata_dir
 from pose_perception.objects.detections import Detection2D, valid_detections
 from pose_perception.objects.edges import EdgeConfig, contour_support, image_edges
 from pose_perception.objects.estimator import ObjectPoseEstimator
@@ -15,7 +15,7 @@ from pose_perception.objects.segmentation import SegmentationConfig, remove_flyi
 
 K = np.array([[600.0, 0, 319.5], [0, 600.0, 239.5], [0, 0, 1]])
 INTR = CameraIntrinsics(K, 640, 480)
-REAL_DIR = Path(__file__).resolve().parents[3] / "shared" / "realdata" / "objects"
+REAL_DIR = realdata_dir("objects")
 
 
 def test_flying_pixels_between_two_surfaces_are_dropped_and_the_surfaces_kept():
