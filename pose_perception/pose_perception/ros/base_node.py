@@ -122,14 +122,18 @@ class LatestFrameWorker:
         self._thread = threading.Thread(target=self._loop, name="pipeline-worker", daemon=True)
         self._thread.start()
 
-    def stop(self, timeout_s: float = 5.0) -> None:
+    def stop(self, timeout_s: float = 5.0) -> bool:
+        """Stops the worker; True when its thread has ended (no frame in progress)."""
         with self._cond:
             self._running = False
             self._pending = None
             self._cond.notify_all()
         if self._thread is not None:
             self._thread.join(timeout_s)
+            if self._thread.is_alive():
+                return False
             self._thread = None
+        return True
 
     def submit(self, frame: Any, t_submit: float) -> None:
         with self._cond:
@@ -276,7 +280,10 @@ class PerceptionNode(LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
     def shutdown_worker(self) -> None:
-        self._worker.stop()
+        # Models are closed here, before the interpreter's final garbage collection: native graphs (MediaPipe,
+        # TFLite) destroyed in an arbitrary order at exit have aborted the human node (SIGABRT after Ctrl-C).
+        if self._worker.stop():
+            self.release_pipeline()
 
     # ---- internals -----------------------------------------------------------------------------------
     def _destroy_inputs(self) -> None:
