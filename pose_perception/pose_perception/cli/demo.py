@@ -94,7 +94,7 @@ def _feed(node, parts: dict[str, DemoPart], streams: dict[str, Any], seconds: fl
     from sensor_msgs.msg import PointCloud2
     from std_msgs.msg import Header
 
-    from pose_perception.ros.conversions import array_to_pointcloud2, intrinsics_to_camera_info, numpy_to_image
+    from pose_perception.ros.conversions import radar_points_to_pointcloud2, intrinsics_to_camera_info, numpy_to_image
 
     feeders: list[tuple[DemoPart, Callable[[int, float], None]]] = []
     for key, part in parts.items():
@@ -119,13 +119,7 @@ def _feed(node, parts: dict[str, DemoPart], streams: dict[str, Any], seconds: fl
             feeders.append((part, feed_camera))
         else:
             pub = node.create_publisher(PointCloud2, part.remaps["radar/points"], 10)
-            dtype = np.dtype([(n, np.float32) for n in ("x", "y", "z", "velocity", "intensity")])
-            clouds = []
-            for pts in stream.points:
-                arr = np.zeros(len(pts), dtype)
-                for j, n in enumerate(dtype.names):
-                    arr[n] = pts[:, j]
-                clouds.append(array_to_pointcloud2(arr))
+            clouds = [radar_points_to_pointcloud2(pts) for pts in stream.points]
 
             def feed_radar(k, t, pub=pub, clouds=clouds):
                 msg = clouds[k % len(clouds)]

@@ -248,6 +248,18 @@ def array_to_pointcloud2(cloud: np.ndarray, header: Optional[Header] = None) -> 
     return msg
 
 
+RADAR_POINT_FIELDS = ("x", "y", "z", "velocity", "intensity")
+
+
+def radar_points_to_pointcloud2(points: np.ndarray, header: Optional[Header] = None) -> PointCloud2:
+    """points (N, 5) float32 columns x, y, z (m), velocity (m/s), intensity -> PointCloud2 with those float32
+    fields, the layout the radar node reads by default (as a TI driver publishes it)."""
+    cloud = np.zeros(len(points), np.dtype([(n, np.float32) for n in RADAR_POINT_FIELDS]))
+    for j, n in enumerate(RADAR_POINT_FIELDS):
+        cloud[n] = points[:, j]
+    return array_to_pointcloud2(cloud, header)
+
+
 def T_to_pose(T: np.ndarray) -> Pose:
     xyz, q = T_to_xyz_quat(T)
     pose = Pose()

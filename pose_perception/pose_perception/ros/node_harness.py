@@ -184,17 +184,11 @@ class Harness:
         from sensor_msgs.msg import PointCloud2
         from std_msgs.msg import Header
 
-        from pose_perception.ros.conversions import array_to_pointcloud2, s_to_stamp
+        from pose_perception.ros.conversions import radar_points_to_pointcloud2, s_to_stamp
         from pose_perception.samples import streams
 
         stream = streams.radar_stream()
-        dtype = np.dtype([(n, np.float32) for n in ("x", "y", "z", "velocity", "intensity")])
-        clouds = []
-        for pts in stream.points:
-            arr = np.zeros(len(pts), dtype)
-            for j, n in enumerate(dtype.names):
-                arr[n] = pts[:, j]
-            clouds.append(array_to_pointcloud2(arr))
+        clouds = [radar_points_to_pointcloud2(pts) for pts in stream.points]
         pub = self.node.create_publisher(PointCloud2, "radar/points", 10)
 
         def publish(k: int, t: float) -> None:

@@ -201,3 +201,12 @@ def test_detection_3d_holds_the_model_pose_and_the_box_posed_at_its_centre():
     np.testing.assert_allclose(T_box[:3, 3], [0.1 - 0.01, -0.2, 0.8 + 0.07], atol=1e-9)
     np.testing.assert_allclose(T_box[:3, :3], T[:3, :3], atol=1e-9)
     assert (det.bbox.size.x, det.bbox.size.y, det.bbox.size.z) == pytest.approx((0.1, 0.12, 0.14))
+
+
+def test_radar_points_become_a_cloud_with_the_fields_the_radar_node_reads():
+    points = np.array([[1.0, 2.0, 0.5, -0.356, 12.0], [0.0, 3.0, 1.0, 0.0, 7.5]], np.float32)
+    msg = cv.radar_points_to_pointcloud2(points)
+    assert [f.name for f in msg.fields] == ["x", "y", "z", "velocity", "intensity"]
+    cloud = cv.pointcloud2_to_array(msg)
+    for j, name in enumerate(cv.RADAR_POINT_FIELDS):
+        np.testing.assert_array_equal(cloud[name], points[:, j])
