@@ -29,6 +29,7 @@ class ClusterConfig:
     # fragment_gap_m (horizontally) of a cluster at least fragment_ratio times larger is a limb of that body.
     fragment_gap_m: float = 0.5  # REAL MARS: an arm raised sideways gives a separate cluster ~0.4 m from the body
     fragment_ratio: float = 2.0
+    fragment_max_centroid_m: float = 1.0  # a limb's cluster is never farther than this from its body's (people are)
     # ... and any smaller cluster whose centroid is within fragment_centroid_m of a larger one's (people that
     # close mostly merge in DBSCAN already).
     fragment_centroid_m: float = 0.75
@@ -145,8 +146,9 @@ def merge_fragments_and_ghosts(points: np.ndarray, clusters: list[Cluster], conf
                 if nk >= config.ghost_wide_ratio * n and rng_c > rng_k + config.ghost_wide_behind_m:
                     ghost = True
                     break
-            near = np.linalg.norm(k.centroid_m[:2] - c.centroid_m[:2]) <= config.fragment_centroid_m
-            if nk >= config.fragment_ratio * n or near:
+            dist = np.linalg.norm(k.centroid_m[:2] - c.centroid_m[:2])
+            near = dist <= config.fragment_centroid_m
+            if (nk >= config.fragment_ratio * n and dist <= config.fragment_max_centroid_m) or near:
                 gap = cKDTree(points[members[i], :2]).query(points[c.indices, :2], k=1)[0].min()
                 if gap <= config.fragment_gap_m:
                     target = i

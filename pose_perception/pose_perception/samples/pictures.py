@@ -142,5 +142,6 @@ def real_radar_frame(mars_dir: Path | None = None, subject: int = 1, split: str 
     for k in range(max(0, frame - 60), frame + 1):  # 6 s before it: the tracker confirms, the clutter map fills
         humans = pipe.process(float(rec.stamps_s[k]), rec.frames[k])
     pts = np.concatenate(rec.frames[max(0, frame - 3):frame + 1])
-    return {"name": f"{rec.name} frame {frame} (MARS, MIT licence)", "points": pts, "truth": rec.coco17_m[frame],
+    return {"name": f"{rec.name} frame {frame}\n(MARS, MIT licence; in the MARS weights' training data)",
+            "points": pts, "truth": rec.coco17_m[frame],
             "estimates": [h.keypoints_3d[:17] for h in humans], "ids": [h.track_id for h in humans]}

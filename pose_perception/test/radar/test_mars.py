@@ -171,3 +171,12 @@ def test_weights_of_another_architecture_or_truncated_are_clear_errors(tmp_path)
     torch.save(blob, tmp_path / "other.pt")
     with pytest.raises(RadarModelError, match="cannot load"):
         RadarPoseRegressor(tmp_path / "other.pt", device="cpu")
+
+
+def test_shipped_mars_weights_are_small_and_record_their_real_data():
+    from pose_perception.radar.network import MARS_WEIGHTS, RadarPoseRegressor
+    assert MARS_WEIGHTS.stat().st_size < 5e6
+    reg = RadarPoseRegressor("mars", device="cpu")
+    assert "MARS" in reg.meta["description"] and "MIT" in reg.meta["data_licence"]
+    assert reg.meta["train_subjects"] == [1, 3]  # never subject 4
+    assert not reg.mirror_average and reg.net.config.intensity_log
