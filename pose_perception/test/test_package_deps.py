@@ -61,7 +61,8 @@ MODULE_KEYS = {
 OPTIONAL_MODULES = {"smplx"}
 # ai-edge-litert: tflite-runtime's successor, used only where tflite-runtime has no wheel (Python >= 3.12).
 OPTIONAL_MODULES |= {"ai_edge_litert"}
-LOCAL_MODULES = {"pose_perception", "ros_helpers", "test_base_node", "scenes", "human_onnx_models", "conftest", "centre_depth_node"}
+# This repository's own modules: the package and every test module or helper (tests import each other's helpers).
+LOCAL_MODULES = {"pose_perception"} | {p.stem for p in (REPO / "test").rglob("*.py")}
 
 
 def declared() -> dict[str, set[str]]:
