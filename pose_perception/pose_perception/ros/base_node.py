@@ -24,15 +24,30 @@ from pose_perception.ros.params import ParamSpec, ParameterValueError, declare_p
 from pose_perception.ros.qos import INPUT_QOS_NAMES, input_qos, result_qos
 from pose_perception.ros.tf import TfPublisher
 
+# Read-only where the value is used once (at start, configure or activate): a change at run time would be
+# accepted and do nothing.
 COMMON_PARAMS = (
-    ParamSpec("autostart", True, "Configure and activate on start (set false when a lifecycle manager drives the node)."),
-    ParamSpec("input_qos", "sensor_data", "QoS of sensor subscriptions.", choices=INPUT_QOS_NAMES),
-    ParamSpec("diagnostics_period_s", 1.0, "Period of /diagnostics messages.", min=0.1, max=60.0),
+    ParamSpec("autostart", True, "Configure and activate on start (set false when a lifecycle manager drives the "
+              "node).", read_only=True),
+    ParamSpec("input_qos", "sensor_data", "QoS of sensor subscriptions.", choices=INPUT_QOS_NAMES, read_only=True),
+    ParamSpec("diagnostics_period_s", 1.0, "Period of /diagnostics messages.", min=0.1, max=60.0, read_only=True),
     ParamSpec("error_throttle_s", 5.0, "Minimum time between two logs of the same error.", min=0.0, max=3600.0),
     ParamSpec("health_window_s", 10.0, "/diagnostics judges the errors, drops and losses of this many seconds.",
-              min=1.0, max=3600.0),
+              min=1.0, max=3600.0, read_only=True),
     ParamSpec("stale_input_s", 5.0, "Input older than this is stale (WARN); input arriving with no output for "
-              "this long is a hung pipeline (ERROR).", min=0.5, max=3600.0),
+              "this long is a hung pipeline (ERROR).", min=0.5, max=3600.0, read_only=True),
+)
+
+# Body meshes off the skeleton path (ros/mesh_thread.py), shared by the human and radar nodes. mesh_rate_hz tops
+# out at 30: the thread fits the newest frame, so a rate above the sensor's frame rate (cameras and radars here
+# run at 10-30 Hz) changes nothing; a fit costs far more than 33 ms on a CPU anyway.
+MESH_PARAMS = (
+    ParamSpec("mesh", False, "Fit a body mesh per person, on its own thread at most mesh_rate_hz (skeletons "
+              "never wait for it).", read_only=True),
+    ParamSpec("mesh_model", "anny", "Body model of the mesh fitter.", choices=("anny", "smplx"), read_only=True),
+    ParamSpec("mesh_rate_hz", 2.0, "Most mesh fits per second.", min=0.1, max=30.0, read_only=True),
+    ParamSpec("mesh_max_faces", 5000, "Faces of the published mesh (decimated; 0 = full, ~27k faces).",
+              min=0, max=100000, read_only=True),
 )
 
 
@@ -167,7 +182,8 @@ class PerceptionNode(LifecycleNode):
 
     def __init__(self, node_name: str, param_specs: Sequence[ParamSpec] = (), **kwargs):
         super().__init__(node_name, **kwargs)
-        self.params = declare_parameters(self, tuple(COMMON_PARAMS) + tuple(param_specs))
+        self.param_specs = tuple(COMMON_PARAMS) + tuple(param_specs)
+        self.params = declare_parameters(self, self.param_specs, self.on_parameters_changed)
         self.stats = PipelineStats(health=HealthMonitor(HealthThresholds(
             window_s=self.params["health_window_s"], stale_input_s=self.params["stale_input_s"])))
         self.tf = TfPublisher(self)
@@ -176,6 +192,7 @@ class PerceptionNode(LifecycleNode):
         self._input_subscriptions: list = []
         self._worker = LatestFrameWorker(self._run_process, self.stats.dropped_one)
         self._active = False
+        self.mesh_thread: Any = None  # ros.mesh_thread.MeshThread of nodes that fit body meshes (start_meshes)
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", result_qos(10))
         self._diag_timer = self.create_timer(self.params["diagnostics_period_s"], self._publish_diagnostics)
 
@@ -191,6 +208,23 @@ class PerceptionNode(LifecycleNode):
 
     def release_pipeline(self) -> None:
         pass
+
+    def on_parameters_changed(self, names: set[str]) -> None:
+        """Called after a run-time change of the (not read-only) parameters `names`; self.params is current.
+        Parameters read per frame need nothing here; a node overrides it to pass others on to its pipeline."""
+
+    def start_meshes(self, fitter: Any, on_fit_ms: Optional[Callable[[float], None]] = None) -> None:
+        """Fit body meshes with `fitter` on their own thread (MESH_PARAMS), from activate to deactivate; call from
+        load_pipeline. process() then calls attach_meshes."""
+        from pose_perception.ros.mesh_thread import MeshThread  # it imports this module
+
+        self._stop_meshes()
+        self.mesh_thread = MeshThread(fitter, self.params["mesh_rate_hz"],
+                                      lambda message: self.report_error(message, key="mesh"), on_fit_ms)
+
+    def attach_meshes(self, humans: list, stamp_s: float) -> list:
+        """humans with the latest mesh of each track (none without start_meshes); this frame goes to the fitter."""
+        return humans if self.mesh_thread is None else self.mesh_thread.attach(humans, stamp_s)
 
     def result_publisher(self, msg_type, topic: str, depth: int = 10):
         """Reliable publisher that only sends while the node is active."""
@@ -259,6 +293,8 @@ class PerceptionNode(LifecycleNode):
             self._destroy_inputs()
             return TransitionCallbackReturn.FAILURE
         self._worker.start()
+        if self.mesh_thread is not None:
+            self.mesh_thread.start()
         self._active = True
         self.get_logger().info("active")
         return super().on_activate(state)
@@ -266,26 +302,38 @@ class PerceptionNode(LifecycleNode):
     def on_deactivate(self, state: State) -> TransitionCallbackReturn:
         self._active = False
         self._destroy_inputs()
+        self._stop_meshes()
         self._worker.stop()
         return super().on_deactivate(state)
 
     def on_cleanup(self, state: State) -> TransitionCallbackReturn:
-        self.release_pipeline()
+        self._release()
         return TransitionCallbackReturn.SUCCESS
 
     def on_shutdown(self, state: State) -> TransitionCallbackReturn:
         self._active = False
         self._destroy_inputs()
+        self._stop_meshes()
         self._worker.stop()
         return TransitionCallbackReturn.SUCCESS
 
     def shutdown_worker(self) -> None:
         # Models are closed here, before the interpreter's final garbage collection: native graphs (MediaPipe,
         # TFLite) destroyed in an arbitrary order at exit have aborted the human node (SIGABRT after Ctrl-C).
+        self._stop_meshes()
         if self._worker.stop():
-            self.release_pipeline()
+            self._release()
 
     # ---- internals -----------------------------------------------------------------------------------
+    def _stop_meshes(self) -> None:
+        if self.mesh_thread is not None:
+            self.mesh_thread.stop()
+
+    def _release(self) -> None:
+        self._stop_meshes()
+        self.mesh_thread = None
+        self.release_pipeline()
+
     def _destroy_inputs(self) -> None:
         for sub in self._input_subscriptions:
             self.destroy_subscription(sub)
@@ -347,7 +395,7 @@ def run_node(node_class: type, args: Optional[list[str]] = None) -> int:
         return 2
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
-    except Exception:  # noqa: BLE001
+    except Exception:
         if rclpy.ok():
             raise
         # Ctrl-C / SIGTERM arrived while starting up (before spinning): a clean stop, not a failure.

@@ -5,7 +5,6 @@ Thin shell over human.pipeline.HumanPosePipeline; body meshes are fitted on thei
 from __future__ import annotations
 
 import threading
-import time
 from collections import deque
 from dataclasses import replace
 from typing import Optional
@@ -19,10 +18,10 @@ from pose_perception.core.camera import CameraIntrinsics
 from pose_perception.core.depth import DepthRange, validate_depth
 from pose_perception.core.frames import make_T
 from pose_perception.core.keypoints import COCO_WHOLEBODY_133
-from pose_perception.core.types import BodyMesh, HumanPose
+from pose_perception.core.types import HumanPose
 from pose_perception.human.pipeline import STAGES, HumanPipelineConfig, HumanPosePipeline
 from pose_perception.ros import hri
-from pose_perception.ros.base_node import PerceptionNode, run_node
+from pose_perception.ros.base_node import MESH_PARAMS, PerceptionNode, run_node
 from pose_perception.ros.conversions import (
     camera_info_to_intrinsics,
     depth_to_m,
@@ -31,58 +30,64 @@ from pose_perception.ros.conversions import (
     numpy_to_image,
     stamp_to_s,
 )
-from pose_perception.ros.mesh_thread import MeshThread
 from pose_perception.ros.markers import marker_array, mesh_triangle_marker, skeleton_markers, text_marker
-from pose_perception.ros.params import ParamSpec
+from pose_perception.ros.params import ParamSpec, config_from_params, config_param
 from pose_perception.ros.qos import result_qos
 
 LAYOUT = COCO_WHOLEBODY_133
 
+_C = HumanPipelineConfig
+# One table: fields of HumanPipelineConfig (default from the dataclass unless the node needs another, said why;
+# read-only: the pipeline is built at configure), then the node's own. Run-time changes of the others apply at the
+# next frame.
 PARAMS = (
-    ParamSpec("backend", "roi", "Keypoint backend: MediaPipe's landmark models on regions chosen per person (roi), "
-              "MediaPipe Holistic, or an ONNX model.", choices=("roi", "mediapipe", "onnx")),
-    ParamSpec("model_path", "", "ONNX whole-body model (RTMW / DWPose / RTMPose-wholebody export) for backend onnx.", read_only=True),
-    ParamSpec("device", "auto", "Device for ONNX models and the mesh fitter.", choices=("auto", "cpu", "cuda")),
-    ParamSpec("proposer", "fused", "Person proposals: MediaPipe's person, face and palm detectors fused over tiles "
-              "(fused), the face detector alone, a user ONNX detector, or none (search only).",
-              choices=("fused", "face", "onnx", "none")),
-    ParamSpec("finder_budget_ms", 25.0, "Proposer fused: detector time per proposal round; tiles left over are "
-              "looked at in the next rounds (0: all at once).", min=0.0, max=10000.0),
-    ParamSpec("detector_model_path", "", "ONNX person detector (mmdeploy RTMDet / YOLOX export) for proposer onnx.", read_only=True),
-    ParamSpec("max_people", 3, "Most people estimated per frame.", min=1, max=20),
-    ParamSpec("min_person_score", 0.3, "Mean body confidence below which a person is dropped.", min=0.0, max=1.0),
-    ParamSpec("search_period", 3, "Run the proposer and look for people it missed every N frames (people already "
-              "found are followed every frame).", min=1, max=10000),
-    ParamSpec("workers", 0, "People whose keypoints are estimated concurrently (0: one per CPU core).",
-              min=0, max=64),
-    ParamSpec("max_search_backoff", 8, "Searches that find nobody stretch search_period up to this factor "
-              "(reset when someone is found or lost).", min=1, max=1000),
-    ParamSpec("search_calls_per_frame", 1, "Keypoint-model runs one search may make (0: as many as needed); "
-              "searches resume where the last one stopped.", min=0, max=100),
-    ParamSpec("use_depth", False, "Subscribe depth/image (registered to image, 16UC1 mm or 32FC1 m) and lift with it."),
-    ParamSpec("sync_slop_s", 0.03, "Largest stamp difference between image and depth paired together.", min=0.0, max=1.0),
-    ParamSpec("depth_band_m", 0.6, "Depth difference that separates a person from others and the background.",
-              min=0.05, max=5.0),
-    ParamSpec("lift_3d", True, "Estimate 3D keypoints (depth, else MediaPipe world landmarks; needs camera_info)."),
-    ParamSpec("head_pose", True, "Estimate head orientation (head_<id> frames) from the face landmarks."),
-    ParamSpec("mesh", False, "Fit a body mesh per person (on its own thread, at mesh_rate_hz)."),
-    ParamSpec("mesh_max_faces", 5000, "Faces of the published mesh (decimated; 0 = full, ~27k faces).",
-              min=0, max=100000),
-    ParamSpec("mesh_rate_hz", 2.0, "Most mesh fits per second per node (skeletons are never held up).",
-              min=0.1, max=60.0),
+    config_param(_C, "backend", "Keypoint backend: MediaPipe's landmark models on regions chosen per person (roi), "
+                 "MediaPipe Holistic, or an ONNX model.", choices=("roi", "mediapipe", "onnx")),
+    config_param(_C, "model_path", "ONNX whole-body model (RTMW / DWPose / RTMPose-wholebody export) for backend "
+                 "onnx."),
+    config_param(_C, "device", "Device for ONNX models and the mesh fitter.", choices=("auto", "cpu", "cuda")),
+    config_param(_C, "proposer", "Person proposals: MediaPipe's person, face and palm detectors fused over tiles "
+                 "(fused), the face detector alone, a user ONNX detector, or none (search only).",
+                 choices=("fused", "face", "onnx", "none")),
+    # Video: a budget keeps a proposal round inside a frame (the CLI, on single images, looks at all tiles at once).
+    config_param(_C, "finder_budget_ms", "Proposer fused: detector time per proposal round; tiles left over are "
+                 "looked at in the next rounds (0: all at once).", default=25.0, min=0.0, max=10000.0),
+    config_param(_C, "detector_model_path", "ONNX person detector (mmdeploy RTMDet / YOLOX export) for proposer "
+                 "onnx."),
+    config_param(_C, "max_people", "Most people estimated per frame.", min=1, max=20),
+    config_param(_C, "min_person_score", "Mean body confidence below which a person is dropped.", min=0.0, max=1.0),
+    # Video: people found are followed every frame, so searching every 3rd frame costs little (docs/human-real.md);
+    # the dataclass default 1 is for single images.
+    config_param(_C, "search_period", "Run the proposer and look for people it missed every N frames (people "
+                 "already found are followed every frame).", default=3, min=1, max=10000),
+    config_param(_C, "workers", "People whose keypoints are estimated concurrently (0: one per CPU core).",
+                 min=0, max=64),
+    config_param(_C, "max_search_backoff", "Searches that find nobody stretch search_period up to this factor "
+                 "(reset when someone is found or lost).", default=8, min=1, max=1000),
+    config_param(_C, "search_calls_per_frame", "Keypoint-model runs one search may make (0: as many as needed); "
+                 "searches resume where the last one stopped.", default=1, min=0, max=100),
+    config_param(_C, "depth_band_m", "Depth difference that separates a person from others and the background.",
+                 min=0.05, max=5.0),
+    config_param(_C, "lift_3d", "Estimate 3D keypoints (depth, else MediaPipe world landmarks; needs camera_info)."),
+    config_param(_C, "head_pose", "Estimate head orientation (head_<id> frames) from the face landmarks."),
+    ParamSpec("use_depth", False, "Subscribe depth/image (registered to image, 16UC1 mm or 32FC1 m) and lift with "
+              "it.", read_only=True),
+    ParamSpec("sync_slop_s", 0.03, "Largest stamp difference between image and depth paired together.", min=0.0,
+              max=1.0, read_only=True),
+    *MESH_PARAMS,
     ParamSpec("publish_tf", True, "Publish body_<id>, head_<id> and joint frames on /tf."),
     ParamSpec("frame_prefix", "", "Prefix of every TF frame name (e.g. 'cam1_' when several nodes track people)."),
     ParamSpec("joint_frames", "", "Comma-separated keypoint names (COCO-WholeBody) published as <name>_<id> frames, "
-              "e.g. 'left_wrist,right_wrist'."),
+              "e.g. 'left_wrist,right_wrist'.", read_only=True),
     ParamSpec("min_joint_confidence", 0.5, "Joint frames and marker joints need this confidence.", min=0.0, max=1.0),
-    ParamSpec("debug_image", False, "Publish debug/image with the skeletons drawn."),
+    ParamSpec("debug_image", False, "Publish debug/image with the skeletons drawn.", read_only=True),
     ParamSpec("min_depth_m", 0.1, "Depth pixels nearer than this are invalid.", min=0.0, max=100.0),
     ParamSpec("max_depth_m", 10.0, "Depth pixels farther than this are invalid (65.535 m: saturated 16-bit).",
               min=0.1, max=1000.0),
     ParamSpec("min_valid_depth_fraction", 0.01, "A depth frame with fewer valid pixels is not used: that frame's "
               "people are published without 3D (never lifted from a guess), and the node says so.", min=0.0, max=1.0),
     ParamSpec("stage_window", 100, "Frames over which the per-stage times on /diagnostics are averaged.",
-              min=1, max=10000),
+              min=1, max=10000, read_only=True),
 )
 
 PARAMS = PARAMS + hri.PARAMS  # ROS4HRI output: ros/hri.py
@@ -98,7 +103,6 @@ class HumanPoseNode(PerceptionNode):
         self._stage_lock = threading.Lock()
         self._stage_pub = self.create_publisher(DiagnosticArray, "/diagnostics", result_qos(10))
         self._stage_timer = self.create_timer(self.params["diagnostics_period_s"], self._publish_stage_timing)
-        self.mesh_thread: MeshThread | None = None
 
     # ---- lifecycle hooks -----------------------------------------------------------------------------
     def load_pipeline(self) -> None:
@@ -108,24 +112,15 @@ class HumanPoseNode(PerceptionNode):
         if unknown:
             raise ValueError(f"joint_frames names {unknown}, which are not COCO-WholeBody keypoints "
                              f"(e.g. 'left_wrist', 'nose', 'right_hand_index_tip')")
-        config = HumanPipelineConfig(
-            backend=p["backend"], model_path=p["model_path"], device=p["device"], proposer=p["proposer"],
-            detector_model_path=p["detector_model_path"], finder_budget_ms=p["finder_budget_ms"],
-            max_people=p["max_people"],
-            min_person_score=p["min_person_score"], search_period=p["search_period"],
-            search_calls_per_frame=p["search_calls_per_frame"], max_search_backoff=p["max_search_backoff"],
-            workers=p["workers"], depth_band_m=p["depth_band_m"], lift_3d=p["lift_3d"], head_pose=p["head_pose"], mesh=p["mesh"],
-            mesh_max_faces=p["mesh_max_faces"])
+        config = replace(config_from_params(HumanPipelineConfig, PARAMS, p), mesh=p["mesh"],
+                         mesh_model=p["mesh_model"], mesh_max_faces=p["mesh_max_faces"])
         if self.pipeline is not None:
             self.pipeline.close()
         self.pipeline = HumanPosePipeline(config)
         if self.pipeline.mesh_fitter is not None:
-            self.mesh_thread = MeshThread(self.pipeline.mesh_fitter, p["mesh_rate_hz"],
-                                          lambda message: self.report_error(message, key="mesh"), self._record_mesh_ms)
+            self.start_meshes(self.pipeline.mesh_fitter, self._record_mesh_ms)
 
     def release_pipeline(self) -> None:
-        self._stop_mesh_thread()
-        self.mesh_thread = None
         if self.pipeline is not None:
             self.pipeline.close()
             self.pipeline = None
@@ -142,16 +137,6 @@ class HumanPoseNode(PerceptionNode):
                              slop_s=self.params["sync_slop_s"])
         else:
             self.subscribe(Image, "image", lambda im: self.submit((im, None)))
-        if self.mesh_thread is not None:
-            self.mesh_thread.start()
-
-    def on_deactivate(self, state):
-        self._stop_mesh_thread()
-        return super().on_deactivate(state)
-
-    def shutdown_worker(self) -> None:
-        self._stop_mesh_thread()
-        super().shutdown_worker()
 
     @staticmethod
     def _human_array_type():
@@ -197,8 +182,7 @@ class HumanPoseNode(PerceptionNode):
             for k, v in timing.items():
                 if k in self._stage_ms and k != "mesh":
                     self._stage_ms[k].append(v)
-        if self.mesh_thread is not None:
-            humans = self.mesh_thread.attach(humans, stamp_s)
+        humans = self.attach_meshes(humans, stamp_s)
         self._publish(image_msg, rgb, humans)
 
     # ---- outputs -------------------------------------------------------------------------------------
@@ -256,11 +240,6 @@ class HumanPoseNode(PerceptionNode):
         msg.header.stamp = self.get_clock().now().to_msg()
         self._stage_pub.publish(msg)
 
-
-
-    def _stop_mesh_thread(self) -> None:
-        if self.mesh_thread is not None:
-            self.mesh_thread.stop()
 
     def _record_mesh_ms(self, ms: float) -> None:
         with self._stage_lock:

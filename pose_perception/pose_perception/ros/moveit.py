@@ -39,9 +39,9 @@ PARAMS = (
     ParamSpec("collision_mesh_max_faces", 2000, "Faces of the simplified meshes sent to the planner and drawn by "
               "mesh_markers triangles (0: all).", min=0, max=1_000_000, read_only=True),
     ParamSpec("collision_refresh_s", 5.0, "Seconds between two ADDs of the same object (a planning scene started "
-              "later gets it; MOVE in between).", min=0.1, max=3600.0),
+              "later gets it; MOVE in between).", min=0.1, max=3600.0, read_only=True),
     ParamSpec("collision_remove_after_s", 0.0, "An object missing this long is REMOVEd (0: at once).",
-              min=0.0, max=3600.0),
+              min=0.0, max=3600.0, read_only=True),
     ParamSpec("mesh_markers", "resource", "Mesh markers: 'resource' (MESH_RESOURCE with a package:// URI where the "
               "mesh is in a ROS package's share directory, else file://, which only RViz on this machine opens) or "
               "'triangles' (the simplified mesh inline: any RViz, more bandwidth).",

@@ -4,8 +4,6 @@ Publishes ObjectPoseArray, TF `<object>_<instance>`, mesh markers and /diagnosti
 """
 from __future__ import annotations
 
-import threading
-import time
 import warnings
 
 import numpy as np
@@ -13,6 +11,8 @@ from sensor_msgs.msg import CameraInfo, Image
 from std_srvs.srv import Trigger
 from visualization_msgs.msg import MarkerArray
 
+from pose_perception.objects.estimator import EstimatorConfig
+from pose_perception.objects.tracker import ObjectTracker, ObjectTrackerConfig
 from pose_perception.ros import moveit as optional_outputs
 from pose_perception.ros.base_node import PerceptionNode, run_node
 from pose_perception.ros.conversions import (
@@ -27,7 +27,7 @@ from pose_perception.ros.conversions import (
 )
 from pose_perception.ros.markers import color_for_id, marker_array, text_marker
 from pose_perception.ros.object_onboarding import ONBOARDING_PARAMS, OnboardingService
-from pose_perception.ros.params import ParamSpec
+from pose_perception.ros.params import ParamSpec, config_from_params, config_param
 
 try:  # published only where vision_msgs exists (real ROS installs; setup_env.sh builds it, no wheel on PyPI)
     from vision_msgs.msg import Detection3DArray
@@ -44,17 +44,21 @@ PARAMS = (
     ParamSpec("device", "cpu", "Where hypothesis scoring and the ICPs' nearest-sample searches run; auto picks CUDA "
               "when torch sees one.",
               choices=("cpu", "cuda", "auto"), read_only=True),
-    ParamSpec("score_threshold", 0.7, "Verification score below which nothing is reported.", min=0.0, max=1.0),
-    ParamSpec("track", True, "Track from the previous poses between full estimations."),
-    ParamSpec("redetect_period_s", 2.0, "Seconds between the end of one background search for new objects and the "
-              "start of the next while tracking (a lost object or an empty scene starts one at once).",
-              min=0.0, max=3600.0),
+    # Applied at run time (on_parameters_changed -> ObjectTracker.configure).
+    config_param(EstimatorConfig, "score_threshold", "Verification score below which nothing is reported.",
+                 min=0.0, max=1.0, read_only=False),
+    config_param(ObjectTrackerConfig, "track", "Track from the previous poses between full estimations.",
+                 read_only=False),
+    config_param(ObjectTrackerConfig, "redetect_period_s", "Seconds between the end of one background search for "
+                 "new objects and the start of the next while tracking (a lost object or an empty scene starts one "
+                 "at once).", min=0.0, max=3600.0, read_only=False),
     ParamSpec("use_masks", False, "Also subscribe `masks` (label image, 0 = background, each other value one "
               "object) synchronised with the RGB-D frames.", read_only=True),
     ParamSpec("use_detections", False, "Also subscribe `detections` (vision_msgs/Detection2DArray: per detection the "
               "object name as class_id of its first hypothesis, empty for any, and a box in pixels) synchronised with "
               "the RGB-D frames: each box is searched for its object only.", read_only=True),
-    ParamSpec("slop_s", 0.03, "Maximum stamp difference between synchronised inputs.", min=0.0, max=1.0),
+    ParamSpec("slop_s", 0.03, "Maximum stamp difference between synchronised inputs.", min=0.0, max=1.0,
+              read_only=True),
     *ONBOARDING_PARAMS,
 )
 
@@ -64,18 +68,17 @@ PARAMS = PARAMS + optional_outputs.PARAMS  # collision_object output, mesh marke
 class ObjectPoseNode(PerceptionNode):
     def __init__(self, **kwargs):
         super().__init__("object_pose_node", PARAMS, **kwargs)
-        self.estimator = None
-        self._lock = threading.Lock()  # estimator + tracks: shared by the worker and the service callbacks
-        self._tracks: list = []
-        self._search = _BackgroundSearch()
+        self.tracker: ObjectTracker | None = None
         self._object_services = []
+
+    @property
+    def estimator(self):
+        """The tracker's ObjectPoseEstimator (its models), None while unconfigured."""
+        tracker = self.tracker
+        return tracker.estimator if tracker is not None else None
 
     # ---- lifecycle ------------------------------------------------------------------------------------
     def load_pipeline(self) -> None:
-        from dataclasses import replace
-
-        from pose_perception.objects.estimator import EstimatorConfig, ObjectPoseEstimator
-
         models = []
         for entry in self.params["objects"] or []:
             name, sep, path = str(entry).partition("=")
@@ -87,8 +90,12 @@ class ObjectPoseNode(PerceptionNode):
                 f"no objects to look for: parameter 'objects' is empty for {self.get_fully_qualified_name()} (a "
                 f"params file's section must match this node: key it '/**/object_pose_node:'); add some with "
                 f"~/add_object")
-        config = replace(EstimatorConfig(), score_threshold=self.params["score_threshold"])
-        self.estimator = ObjectPoseEstimator(models, config, device=self.params["device"])
+        if self.tracker is not None:
+            self.tracker.close()
+        self.tracker = ObjectTracker(
+            models, config_from_params(EstimatorConfig, PARAMS, self.params),
+            config_from_params(ObjectTrackerConfig, PARAMS, self.params), device=self.params["device"],
+            on_search_error=lambda exc: self.report_error(f"object search failed: {exc}", key="search"))
         if not self._object_services:
             from pose_perception_msgs.srv import AddObject, RemoveObject
 
@@ -97,12 +104,18 @@ class ObjectPoseNode(PerceptionNode):
                 self.create_service(RemoveObject, "~/remove_object", self._on_remove),
                 self.create_service(Trigger, "~/reset", self._on_reset),
             ]
-        self.get_logger().info(f"objects loaded: {sorted(self.estimator.models)} (device {self.estimator.device})")
+        self.get_logger().info(f"objects loaded: {sorted(self.tracker.models)} (device {self.tracker.device})")
+
+    def on_parameters_changed(self, names: set[str]) -> None:
+        tracker = self.tracker
+        if tracker is not None and names & {"score_threshold", "track", "redetect_period_s"}:
+            tracker.configure(config_from_params(ObjectTrackerConfig, PARAMS, self.params, base=tracker.config),
+                              score_threshold=self.params["score_threshold"])
 
     def release_pipeline(self) -> None:
-        with self._lock:
-            self.estimator = None
-            self._tracks = []
+        tracker, self.tracker = self.tracker, None
+        if tracker is not None:
+            tracker.close()
 
     def create_inputs(self) -> None:
         self.objects_pub = self.result_publisher(self._objects_msg_type(), "objects")
@@ -111,7 +124,9 @@ class ObjectPoseNode(PerceptionNode):
         if Detection3DArray is None:
             self.get_logger().warning("vision_msgs is not importable: no detections_3d output (install "
                                       "ros-jazzy-vision-msgs)")
-        models = lambda: self.estimator.models if self.estimator is not None else {}  # noqa: E731
+        def models():
+            return self.tracker.models if self.tracker is not None else {}
+
         self.collision_out = optional_outputs.CollisionObjectOutput.from_params(self, models, self.params)
         self.mesh_markers = optional_outputs.MeshMarkers(models, self.params["mesh_markers"],
                                                          self.params["collision_mesh_max_faces"])
@@ -142,9 +157,11 @@ class ObjectPoseNode(PerceptionNode):
 
     # ---- per frame ------------------------------------------------------------------------------------
     def process(self, frame) -> None:
-        """Tracking at camera rate; full estimations (new objects, lost ones) run on a background thread and
-        their finds join the tracks at the next frame, so a 1-2 s search never stalls the published poses."""
+        """Convert, step the tracker (tracking at camera rate; its searches run on their own thread), publish."""
         image_msg, depth_msg, info_msg = frame[:3]
+        tracker = self.tracker
+        if tracker is None:
+            return
         rgb = image_to_rgb(image_msg)
         depth_m = depth_to_m(depth_msg)
         intrinsics = camera_info_to_intrinsics(info_msg)
@@ -153,34 +170,10 @@ class ObjectPoseNode(PerceptionNode):
         if self.params["use_masks"]:
             labels = image_to_numpy(extra.pop(0))
             masks = [labels == k for k in np.unique(labels) if k != 0]
-        with self._lock:
-            estimator = self.estimator
-            if estimator is None:
-                return
-            if self.params["use_detections"]:
-                masks = (masks or []) + self._detections(extra.pop(0), rgb.shape[1], rgb.shape[0], estimator.models)
-            estimator.config = _node_config(estimator.config, self.params["score_threshold"])
-            if not self.params["track"]:
-                poses = estimator.estimate(rgb, depth_m, intrinsics, masks)
-            else:
-                tracks = self._tracks
-                self._search.add_frame((depth_m, intrinsics, masks))
-                found = self._search.take()
-                if isinstance(found, Exception):
-                    self.report_error(f"object search failed: {found}", key="search")
-                elif found:
-                    tracks = estimator.merge(tracks, [p for p in found if p.name in estimator.models])
-                poses = estimator.track(rgb, depth_m, intrinsics, tracks, masks=masks) if tracks else []
-                due = (len(poses) < len(tracks) or not poses
-                       or self._search.seconds_since_finished() >= self.params["redetect_period_s"])
-                if due and not self._search.busy():
-                    self._search.start(
-                        lambda cancelled: estimator.estimate(rgb, depth_m, intrinsics, masks, explained=poses,
-                                                             cancelled=cancelled),
-                        _follow_with(estimator),
-                    )
-                self._tracks = poses
-            scales = {name: (1e-3 if m.units == "mm" else 1.0) for name, m in estimator.models.items()}
+        if self.params["use_detections"]:
+            masks = (masks or []) + self._detections(extra.pop(0), rgb.shape[1], rgb.shape[0], tracker.models)
+        poses = tracker.step(rgb, depth_m, intrinsics, masks)
+        scales = {name: (1e-3 if m.units == "mm" else 1.0) for name, m in tracker.models.items()}
         self._publish(depth_msg.header, poses, scales)
 
     def _publish(self, header, poses, scales) -> None:
@@ -218,133 +211,29 @@ class ObjectPoseNode(PerceptionNode):
 
     def add_model(self, model) -> None:
         """Called by OnboardingService (on its worker thread) with a model it loaded."""
-        with self._lock:
-            if self.estimator is None:
-                raise RuntimeError("node is not configured")
-            self.estimator.add_model(model)
+        tracker = self.tracker
+        if tracker is None:
+            raise RuntimeError("node is not configured")
+        tracker.add_model(model)
 
     def _on_remove(self, request, response):
         from pose_perception.objects.estimator import UnknownObjectError
 
-        with self._lock:
-            try:
-                if self.estimator is None:
-                    raise UnknownObjectError("node is not configured")
-                self.estimator.remove_model(request.name)
-                self._tracks = [p for p in self._tracks if p.name != request.name]
-                response.success, response.message = True, f"removed '{request.name}'"
-            except UnknownObjectError as exc:
-                response.success, response.message = False, str(exc.args[0])
+        tracker = self.tracker
+        try:
+            if tracker is None:
+                raise UnknownObjectError("node is not configured")
+            tracker.remove_model(request.name)
+            response.success, response.message = True, f"removed '{request.name}'"
+        except UnknownObjectError as exc:
+            response.success, response.message = False, str(exc.args[0])
         return response
 
     def _on_reset(self, request, response):
-        with self._lock:
-            n = len(self._tracks)
-            self._tracks = []
-            self._search.discard()  # what a search under way finds was seen before the reset: not wanted
+        tracker = self.tracker
+        n = tracker.reset() if tracker is not None else 0
         response.success, response.message = True, f"forgot {n} tracked object(s)"
         return response
-
-
-def _node_config(config, threshold: float):
-    """The estimator config the node runs: its score threshold parameter, and no re-detection inside track()
-    (the node searches on its own thread)."""
-    from dataclasses import replace
-
-    if config.score_threshold == threshold and not config.redetect_on_loss:
-        return config
-    return replace(config, score_threshold=threshold, redetect_on_loss=False)
-
-
-def _follow_with(estimator):
-    """follow(found, (depth_m, intrinsics, masks)) for _BackgroundSearch: the finds tracked into a later frame. A
-    frame the estimator refuses is skipped; the node reports it when it processes that frame itself."""
-    from pose_perception.objects.estimator import EstimatorInputError
-
-    def follow(found, frame):
-        depth_m, intrinsics, masks = frame
-        try:
-            return estimator.track(None, depth_m, intrinsics, found, masks=masks)
-        except EstimatorInputError:
-            return found
-
-    return follow
-
-
-class _BackgroundSearch:
-    """At most one full estimation at a time on a daemon thread; take() hands over its result once.
-
-    A search takes several frames while the objects (or the camera) move, and tracking from a pose that many frames
-    old fails. So the frames that arrive meanwhile are kept (add_frame) and the search's finds are tracked through
-    them, in order, before they are handed over: the result is about the newest frame. At most max_frames are kept;
-    when full, every other one is dropped (never the first or the newest), so the steps grow but still span the
-    whole search."""
-
-    def __init__(self, max_frames: int = 32) -> None:
-        self._thread: threading.Thread | None = None
-        self._result = None
-        self._finished_at = -np.inf
-        self._lock = threading.Lock()
-        self._frames: list = []
-        self._collecting = False
-        self._max_frames = max_frames
-        self._generation = 0  # discard() moves it on; a search started under another generation hands over nothing
-
-    def busy(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
-    def seconds_since_finished(self) -> float:
-        return time.monotonic() - self._finished_at
-
-    def add_frame(self, frame) -> None:
-        """A frame that arrived after the running search's (none running: ignored)."""
-        with self._lock:
-            if not self._collecting:
-                return
-            self._frames.append(frame)
-            if len(self._frames) > self._max_frames:  # keep the first (the smallest step) and the newest
-                self._frames = self._frames[:-1:2] + self._frames[-1:]
-
-    def start(self, search, follow) -> None:
-        """search(cancelled) -> poses in the frame it was given, where cancelled() turns True once the search is
-        discarded (the search may then stop early, by raising); follow(poses, frame) -> poses tracked into `frame`."""
-        def run():
-            try:
-                result = search(lambda: self._generation != generation)
-                while True:
-                    with self._lock:
-                        if self._generation != generation:
-                            return
-                        frames, self._frames = self._frames, []
-                        if not frames or not result:
-                            self._result, self._finished_at, self._collecting = result, time.monotonic(), False
-                            return
-                    for frame in frames:
-                        result = follow(result, frame)
-            except Exception as exc:  # noqa: BLE001 - reported by the node at the next frame
-                with self._lock:
-                    if self._generation == generation:
-                        self._result, self._finished_at, self._collecting, self._frames = (
-                            exc, time.monotonic(), False, [])
-
-        with self._lock:
-            self._frames, self._collecting = [], True
-            generation = self._generation
-        self._thread = threading.Thread(target=run, name="object_search", daemon=True)
-        self._thread.start()
-
-    def discard(self) -> None:
-        """Forget the result of the search under way and of any finished one not yet taken. The search under way
-        is told (its `cancelled` turns True) and keeps busy() true until it has stopped."""
-        with self._lock:
-            self._generation += 1
-            self._result, self._frames, self._collecting = None, [], False
-
-    def take(self):
-        """The last search's poses (or its exception), or None when there is nothing new."""
-        with self._lock:
-            result, self._result = self._result, None
-        return result
 
 
 def _stable_id(name: str, instance: int) -> int:

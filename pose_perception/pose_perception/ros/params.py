@@ -1,11 +1,18 @@
 """Node parameters declared from one table of ParamSpec: typed, described, ranged, validated on change.
 
 A bad value (out of range, not a choice, wrong type) is refused with a message saying what is allowed.
+
+Parameters that set a field of a pipeline's config dataclass are made with config_param(): the default comes from
+the dataclass (a node may override it, saying why), and config_from_params() builds the config from the table, so
+a field is never copied by hand. Such a config is built when the node is configured, so these parameters are
+read-only at run time unless the node applies a change itself (read_only=False, handled in
+PerceptionNode.on_parameters_changed).
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
 from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
@@ -22,6 +29,9 @@ class ParamSpec:
     max: Optional[float] = None
     choices: Optional[Sequence[Any]] = None
     read_only: bool = False
+    config: Optional[type] = None  # config dataclass this parameter sets a field of (config_param)
+    field: Optional[str] = None  # that field, dotted for nested configs ("cluster.eps_m")
+    to_config: Optional[Callable[[Any], Any]] = None  # parameter value -> field value (e.g. "" -> None)
 
     def check(self, value: Any) -> Optional[str]:
         """None if value is acceptable, else the reason it is not."""
@@ -50,12 +60,67 @@ class ParamSpec:
         return d
 
 
+_FROM_CONFIG: Any = object()
+
+
+def config_default(config_cls: type, path: str) -> Any:
+    """Default of the (dotted) field `path` of dataclass config_cls."""
+    cls, value = config_cls, None
+    for part in path.split("."):
+        found = {f.name: f for f in dataclasses.fields(cls)}.get(part)
+        if found is None:
+            raise AttributeError(f"{cls.__name__} has no field '{part}' (parameter table out of date?)")
+        if found.default is not dataclasses.MISSING:
+            value = found.default
+        elif found.default_factory is not dataclasses.MISSING:
+            value = found.default_factory()
+        else:
+            raise AttributeError(f"{cls.__name__}.{part} has no default")
+        cls = type(value)
+    return value
+
+
+def config_param(config_cls: type, name: str, description: str, field: Optional[str] = None,
+                 default: Any = _FROM_CONFIG, *, min: Optional[float] = None, max: Optional[float] = None,
+                 choices: Optional[Sequence[Any]] = None, read_only: bool = True,
+                 to_config: Optional[Callable[[Any], Any]] = None) -> ParamSpec:
+    """A parameter setting field `field` (default: `name`) of config_cls; its default is the field's unless given."""
+    field = field or name
+    value = config_default(config_cls, field) if default is _FROM_CONFIG else default
+    return ParamSpec(name, value, description, min=min, max=max, choices=choices, read_only=read_only,
+                     config=config_cls, field=field, to_config=to_config)
+
+
+def config_from_params(config_cls: type, specs: Sequence[ParamSpec], values: dict[str, Any], base: Any = None) -> Any:
+    """config_cls (or `base`, one of its instances) with every field the table's parameters set for it."""
+    config = base if base is not None else config_cls()
+    for spec in specs:
+        if spec.config is not config_cls:
+            continue
+        value = values[spec.name]
+        config = _replace_path(config, spec.field.split("."), spec.to_config(value) if spec.to_config else value)
+    return config
+
+
+def _replace_path(obj: Any, path: list[str], value: Any) -> Any:
+    if len(path) == 1:
+        return dataclasses.replace(obj, **{path[0]: value})
+    return dataclasses.replace(obj, **{path[0]: _replace_path(getattr(obj, path[0]), path[1:], value)})
+
+
+def split_list(text: str) -> tuple[str, ...]:
+    """"a, b,c" -> ("a", "b", "c"): list parameters given as one comma-separated string."""
+    return tuple(s.strip() for s in str(text).split(",") if s.strip())
+
+
 class ParameterValueError(ValueError):
     """A parameter file or override gave a value the node cannot use."""
 
 
-def declare_parameters(node: Node, specs: Sequence[ParamSpec]) -> dict[str, Any]:
-    """Declare every spec on node, validate the start-up values, keep the returned dict current on change."""
+def declare_parameters(node: Node, specs: Sequence[ParamSpec],
+                       on_changed: Optional[Callable[[set[str]], None]] = None) -> dict[str, Any]:
+    """Declare every spec on node, validate the start-up values, keep the returned dict current on change;
+    on_changed(names) is called after an accepted change, with the values already updated."""
     by_name = {s.name: s for s in specs}
     values: dict[str, Any] = {}
     for spec in specs:
@@ -88,6 +153,8 @@ def declare_parameters(node: Node, specs: Sequence[ParamSpec]) -> dict[str, Any]
             if p.name in by_name:
                 spec = by_name[p.name]
                 values[p.name] = float(p.value) if isinstance(spec.default, float) else p.value
+        if on_changed is not None:
+            on_changed({p.name for p in params if p.name in by_name})
         return SetParametersResult(successful=True)
 
     node.add_on_set_parameters_callback(on_set)

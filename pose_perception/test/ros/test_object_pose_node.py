@@ -17,12 +17,12 @@ from visualization_msgs.msg import Marker, MarkerArray
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "objects"))
 
-from scenes import INTRINSICS, add_s_m, make_scene, ycb_path  # noqa: E402
+from scenes import INTRINSICS, add_s_m, make_scene, ycb_path
 
-from pose_perception.objects.model import load_object_model  # noqa: E402
-from pose_perception.objects.onboarding import NEUTRAL_REFUSAL  # noqa: E402
-from pose_perception.ros.conversions import intrinsics_to_camera_info, numpy_to_image, pose_to_T, s_to_stamp  # noqa: E402
-from ros_helpers import diagnostics_values, start_node, wait_for  # noqa: E402
+from pose_perception.objects.model import load_object_model
+from pose_perception.objects.onboarding import NEUTRAL_REFUSAL
+from pose_perception.ros.conversions import intrinsics_to_camera_info, numpy_to_image, pose_to_T, s_to_stamp
+from ros_helpers import diagnostics_values, start_node, wait_for
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -216,98 +216,3 @@ def test_node_searches_detection2d_boxes_for_their_object_and_skips_bad_ones(cli
     finally:
         node.stop()
     assert "bad detection" in node.output()
-
-
-def test_a_search_result_is_tracked_through_the_frames_that_arrived_meanwhile(tmp_path):
-    """SYNTHETIC clip of a mustard bottle sliding 1 cm and turning 3 degrees a frame. The search runs on frame 0
-    while frames 1-8 arrive (and one broken frame, all NaN, which is skipped); handed over, its find is where the
-    bottle is in frame 8, a jump that tracking from frame 0's pose alone does not survive."""
-    import threading
-
-    from pose_perception.objects.estimator import EstimatorConfig, ObjectPoseEstimator
-    from pose_perception.objects.synthetic import make_sequence
-    from pose_perception.ros.object_pose_node import _BackgroundSearch, _follow_with
-
-    model = load_object_model("mustard", ycb_path("006_mustard_bottle"), cache_dir=tmp_path)
-    estimator = ObjectPoseEstimator([model], EstimatorConfig(redetect_on_loss=False))
-    clip = list(make_sequence("006_mustard_bottle", 9, 3, fps=10.0))
-    frames_in = threading.Event()
-
-    def search(cancelled):
-        frames_in.wait(30)
-        return estimator.estimate(None, clip[0].depth_m, clip[0].intrinsics, cancelled=cancelled)
-
-    search_in_background = _BackgroundSearch()
-    search_in_background.start(search, _follow_with(estimator))
-    for k, scene in enumerate(clip[1:]):
-        search_in_background.add_frame((scene.depth_m, scene.intrinsics, None))
-        if k == 3:
-            search_in_background.add_frame((np.full_like(scene.depth_m, np.nan), scene.intrinsics, None))
-    frames_in.set()
-    assert wait_for(lambda: not search_in_background.busy(), 60)
-    found = search_in_background.take()
-    T_last = clip[-1].object("006_mustard_bottle").T_cam_obj
-    assert [p.name for p in found] == ["mustard"]
-    assert add_s_m(model.dense_points, found[0].T_cam_obj, T_last) < 0.1 * model.diameter_m
-    stale = estimator.estimate(None, clip[0].depth_m, clip[0].intrinsics)
-    assert estimator.track(None, clip[-1].depth_m, clip[-1].intrinsics, stale) == []
-
-
-def test_frames_kept_for_a_search_are_thinned_not_truncated():
-    from pose_perception.ros.object_pose_node import _BackgroundSearch
-
-    release = __import__("threading").Event()
-    search = _BackgroundSearch(max_frames=4)
-    followed = []
-    search.start(lambda cancelled: release.wait(30) and ["found"], lambda poses, f: followed.append(f) or poses)
-    for k in range(1, 10):
-        search.add_frame(k)
-    release.set()
-    assert wait_for(lambda: not search.busy(), 10)
-    assert search.take() == ["found"]
-    assert followed[0] == 1 and followed[-1] == 9 and len(followed) <= 4 and followed == sorted(followed)
-
-
-def test_a_discarded_search_hands_over_nothing():
-    """The reset service discards the search under way: what it finds was seen before the reset."""
-    from pose_perception.ros.object_pose_node import _BackgroundSearch
-
-    release = __import__("threading").Event()
-    search = _BackgroundSearch()
-    search.start(lambda cancelled: release.wait(30) and ["found before the reset"], lambda poses, f: poses)
-    search.add_frame(1)
-    search.discard()
-    release.set()
-    assert wait_for(lambda: not search.busy(), 10)
-    assert search.take() is None
-    search.start(lambda cancelled: ["found after"], lambda poses, f: poses)
-    assert wait_for(lambda: not search.busy(), 10)
-    assert search.take() == ["found after"]
-
-
-def test_a_discarded_search_is_told_and_frees_the_slot_at_once():
-    """A search that checks `cancelled` (estimate() does, before each segment) ends as soon as it is discarded,
-    so the next search can start without waiting for the unwanted one to finish."""
-    import threading
-
-    from pose_perception.objects.estimator import EstimationCancelled
-    from pose_perception.ros.object_pose_node import _BackgroundSearch
-
-    started = threading.Event()
-
-    def slow_search(cancelled):
-        started.set()
-        for _ in range(3000):  # 30 s unless told
-            if cancelled():
-                raise EstimationCancelled("estimate() was cancelled")
-            time.sleep(0.01)
-        return ["found before the reset"]
-
-    search = _BackgroundSearch()
-    search.start(slow_search, lambda poses, f: poses)
-    assert started.wait(10) and search.busy()
-    t0 = time.monotonic()
-    search.discard()
-    assert wait_for(lambda: not search.busy(), 5)
-    assert time.monotonic() - t0 < 2.0
-    assert search.take() is None  # the cancellation is not reported as an error either
