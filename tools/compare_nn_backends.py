@@ -11,12 +11,12 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "test" / "objects"))
-from scenes import INTRINSICS, add_s_m, make_scene, ycb_path  # noqa: E402
+from scenes import INTRINSICS, add_s_m, make_scene, ycb_path
 
-from pose_perception.core.machine import machine_description  # noqa: E402
-from pose_perception.objects.estimator import ObjectPoseEstimator  # noqa: E402
-from pose_perception.objects.model import load_object_model  # noqa: E402
-from pose_perception.objects.registration import ModelIndex  # noqa: E402
+from pose_perception.core.machine import machine_description
+from pose_perception.objects.estimator import ObjectPoseEstimator
+from pose_perception.objects.model import load_object_model
+from pose_perception.objects.registration import ModelIndex
 
 NAMES = ("004_sugar_box", "006_mustard_bottle", "025_mug", "005_tomato_soup_can", "011_banana")
 

@@ -84,7 +84,7 @@ def test_colcon_builds_both_and_the_installed_nodes_start_namespaced(tmp_path):
     import json
 
     specs = json.loads(r.stdout.strip().splitlines()[-1])
-    for exe, argv in specs:
+    for _exe, argv in specs:
         assert str(share / "config") in argv[argv.index("--params-file") + 1]
     procs = {}
     logs = {}

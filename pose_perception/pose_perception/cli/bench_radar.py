@@ -64,7 +64,7 @@ def run(args) -> int:
         pipe.process(t, p)
     pipe.reset()
     stage = {}
-    per_frame, estimates, inputs = [], 0, []
+    per_frame, estimates = [], 0
     for t, p in frames:
         s = time.perf_counter()
         humans = pipe.process(t, p)

@@ -136,7 +136,7 @@ def run(args) -> int:
     # Measure a window that starts 0.5 s after the first frame, skipping discovery and warm-up.
     first = min((r[0][0] for r in received.values() if r), default=0.0)
     t0, t1 = first + 0.5, first + 0.5 + args.seconds
-    lat = {k: [l for t, l in v if t0 <= t < t1] for k, v in received.items()}
+    lat = {k: [latency for t, latency in v if t0 <= t < t1] for k, v in received.items()}
     counts = {k: len(v) for k, v in lat.items()}
     results = [_summary(k, lat[k], counts[k], args.seconds) for k in ("image", "depth")]
     # Minor page faults of both processes (the publisher is a waited child) per message received: what the

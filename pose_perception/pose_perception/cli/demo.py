@@ -5,7 +5,6 @@ Point the same nodes at a robot with `pose-perception up` and remaps (see the RE
 """
 from __future__ import annotations
 
-import argparse
 import threading
 import time
 from dataclasses import dataclass, field

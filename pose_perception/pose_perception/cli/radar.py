@@ -4,7 +4,6 @@ Training and evaluation data are SYNTHETIC (radar simulator driven by the pybull
 """
 from __future__ import annotations
 
-import argparse
 import json
 import subprocess
 import sys

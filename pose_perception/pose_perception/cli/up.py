@@ -4,7 +4,6 @@ The same parameter files as launch/*.launch.py, without the `launch` package (ab
 """
 from __future__ import annotations
 
-import argparse
 import os
 import signal
 import subprocess

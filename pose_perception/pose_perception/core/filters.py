@@ -54,7 +54,7 @@ class OneEuroFilter:
         if not math.isfinite(t_s):
             raise FilterTimeError(f"OneEuroFilter timestamp must be finite seconds, got {t_s}")
         x = np.asarray(x, dtype=np.float64)
-        if self._x is None or self._x.shape != x.shape or self._t is None or t_s < self._t:
+        if self._x is None or self._dx is None or self._x.shape != x.shape or self._t is None or t_s < self._t:
             self._start(t_s, x)
             return x.copy()
         dt = t_s - self._t

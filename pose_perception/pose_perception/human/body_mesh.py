@@ -361,7 +361,7 @@ class BodyMeshFitter:
         """Like fit, returning the FitResult (model keypoints, residual, shape, pose, timing)."""
         try:
             return self._fit(int(track_id), keypoints_3d, confidence, float(stamp_s))
-        except Exception as exc:  # never into the caller's loop: log (throttled) and degrade
+        except Exception as exc:  # noqa: BLE001 - never into the caller's loop: log (throttled) and degrade
             self._warn("error", f"body mesh fit failed for track {track_id}: {type(exc).__name__}: {exc}")
             return self._fallback(int(track_id), float(stamp_s) if np.isfinite(stamp_s) else math.inf)
 

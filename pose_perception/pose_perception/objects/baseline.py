@@ -80,7 +80,6 @@ def register_tutorial(
     """
     import open3d as o3d
 
-    reg = o3d.pipelines.registration
     source_pts = _clean(model_points_m, "the model")
     target_pts = _clean(scene_points_m, "the scene segment")
     voxel = config.voxel_size_m or config.voxel_fraction_of_diameter * diameter_m

@@ -115,7 +115,7 @@ def read_bag(path: str | Path, topics: Optional[Iterable[str]] = None):
     try:
         reader = AnyReader([bag_dir], default_typestore=typestore())
         reader.open()
-    except Exception as exc:  # noqa: BLE001 - rosbags raises several types for unreadable bags
+    except Exception as exc:
         raise BagError(f"cannot read bag '{path}': {exc}") from exc
     try:
         wanted = set(topics) if topics else None

@@ -67,7 +67,7 @@ class BackgroundSpinner:
                 self.executor.spin_once(timeout_sec=0.05)
             except ExternalShutdownException:
                 break
-            except Exception:  # noqa: BLE001 - the context went away between ok() and spin_once
+            except Exception:
                 if self._context.ok():
                     raise
                 break

@@ -33,7 +33,7 @@ class ApproximateMatcher:
             return None
         # Pivot on the newest arrival; take in every other queue the item closest to it.
         chosen = []
-        for i, q in enumerate(self._queues):
+        for q in self._queues:
             best = min(q, key=lambda e: abs(e[0] - stamp_s))
             chosen.append(best)
         stamps = [s for s, _ in chosen]

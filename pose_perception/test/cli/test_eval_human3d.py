@@ -7,7 +7,7 @@ import pytest
 pytest.importorskip("anny")
 pytest.importorskip("open3d")
 
-from pose_perception.cli.main import main  # noqa: E402
+from pose_perception.cli.main import main
 
 
 def test_eval_human3d_reports_synthetic_lifting_error(tmp_path, capsys):

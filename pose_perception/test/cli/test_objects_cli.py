@@ -7,11 +7,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "objects"))
 
-from scenes import INTRINSICS, add_s_m, make_scene, ycb_path  # noqa: E402
+from scenes import INTRINSICS, add_s_m, make_scene, ycb_path
 
-from pose_perception.cli.main import main  # noqa: E402
-from pose_perception.core.io import write_camera_info_yaml, write_depth_png_mm  # noqa: E402
-from pose_perception.objects.model import load_object_model  # noqa: E402
+from pose_perception.cli.main import main
+from pose_perception.core.io import write_camera_info_yaml, write_depth_png_mm
+from pose_perception.objects.model import load_object_model
 
 
 def _write_frame(tmp_path, scene):

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
-from ros_helpers import REPO, ros_env, wait_for  # noqa: E402
+from ros_helpers import REPO, ros_env, wait_for
 
 pytestmark = pytest.mark.timeout(150)
 

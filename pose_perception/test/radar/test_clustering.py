@@ -31,7 +31,7 @@ def test_three_simulated_people_become_three_clusters():
     acc = FrameAccumulator(4)
     good = 0
     frames = scene.frames(np.arange(12) / 20.0, rng)
-    for k, (points, labels, _) in enumerate(frames):
+    for k, (points, _labels, _) in enumerate(frames):
         acc.add(k / 20.0, points)
     labels = np.concatenate([f[1] for f in frames[-4:]])
     cloud, _ = acc.stacked()

@@ -4,7 +4,6 @@ key matching is checked against rclpy's own (rcl), and a node started with the a
 import sys
 import tempfile
 import textwrap
-import time
 
 import pytest
 import rclpy

@@ -17,11 +17,11 @@ from pose_perception.ros.moveit import ros_mesh_uri
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "objects"))
 
-from scenes import INTRINSICS, add_s_m, make_scene, ycb_path  # noqa: E402
+from scenes import INTRINSICS, add_s_m, make_scene, ycb_path
 
-from pose_perception.objects.model import load_object_model  # noqa: E402
-from pose_perception.ros.conversions import intrinsics_to_camera_info, numpy_to_image, pose_to_T, s_to_stamp  # noqa: E402
-from ros_helpers import start_node, wait_for  # noqa: E402
+from pose_perception.objects.model import load_object_model
+from pose_perception.ros.conversions import intrinsics_to_camera_info, numpy_to_image, pose_to_T, s_to_stamp
+from ros_helpers import start_node, wait_for
 
 # Type hashes of a Jazzy build of the real packages (moveit_msgs 2.x, object_recognition_msgs 2.x), from its
 # generated install/moveit_msgs/include/moveit_msgs/moveit_msgs/msg/detail/collision_object__description.c

@@ -2,10 +2,8 @@
 (source radar, body 17 of COCO-WholeBody filled), markers, TF body_<id> and /diagnostics out; every kind of bad
 cloud is refused with a counted error and the node keeps serving."""
 import time
-from pathlib import Path
 
 import numpy as np
-import pytest
 from diagnostic_msgs.msg import DiagnosticArray
 from sensor_msgs.msg import PointCloud2
 from std_msgs.msg import Header

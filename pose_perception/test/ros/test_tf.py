@@ -1,7 +1,6 @@
 """TF over real DDS: /tf carries the genuine tf2_msgs/msg/TFMessage type; /tf_static reaches late joiners."""
 import numpy as np
 import pytest
-import rclpy
 from builtin_interfaces.msg import Time
 from tf2_msgs.msg import TFMessage
 
