@@ -8,6 +8,14 @@ from typing import Optional
 import numpy as np
 
 
+def sanitize_depth_m(depth_m: np.ndarray) -> np.ndarray:
+    """(H, W) metres, any numeric dtype -> float32 copy with NaN where the sensor gave no depth (0, negative, NaN,
+    inf). The one place every depth input goes through before use."""
+    depth = np.array(depth_m, dtype=np.float32, copy=True)
+    depth[~np.isfinite(depth) | (depth <= 0)] = np.nan
+    return depth
+
+
 @dataclass(frozen=True)
 class DepthRange:
     """min_m / max_m: depths outside are invalid pixels (sensor limits; 65.535 m is a saturated 16-bit pixel).

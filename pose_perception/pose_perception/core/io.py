@@ -9,6 +9,7 @@ import numpy as np
 import yaml
 
 from pose_perception.core.camera import CameraIntrinsics, CameraModelError
+from pose_perception.core.depth import sanitize_depth_m
 
 
 class InputFileError(ValueError):
@@ -47,8 +48,7 @@ def read_depth_m(path: str | Path) -> np.ndarray:
                 f"depth '{path}' must be a single-channel 16-bit PNG in millimetres, got {raw.dtype} {raw.shape}"
             )
         depth_m = raw.astype(np.float32) / 1000.0
-    depth_m[~np.isfinite(depth_m) | (depth_m <= 0)] = np.nan
-    return depth_m
+    return sanitize_depth_m(depth_m)
 
 
 def write_depth_png_mm(path: str | Path, depth_m: np.ndarray) -> None:

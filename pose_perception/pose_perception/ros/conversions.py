@@ -16,6 +16,7 @@ from shape_msgs.msg import Mesh, MeshTriangle
 from std_msgs.msg import Header
 
 from pose_perception.core.camera import CameraIntrinsics, CameraModelError
+from pose_perception.core.depth import sanitize_depth_m
 from pose_perception.core.frames import T_to_xyz_quat, xyz_quat_to_T
 from pose_perception.core.keypoints import KeypointLayout
 from pose_perception.core.types import BodyMesh, HumanPose, ObjectPose, Source
@@ -119,14 +120,10 @@ def depth_to_m(msg: Image) -> np.ndarray:
     """Depth image (16UC1 / mono16 millimetres, 32FC1 metres) -> (H, W) float32 metres, NaN where invalid."""
     arr = image_to_numpy(msg)
     if msg.encoding in ("16UC1", "mono16"):
-        depth = arr.astype(np.float32) * 0.001
-        depth[arr == 0] = np.nan
-    elif msg.encoding == "32FC1":
-        depth = np.array(arr, dtype=np.float32)
-        depth[~np.isfinite(depth) | (depth <= 0)] = np.nan
-    else:
-        raise ImageConversionError(f"depth encoding must be 16UC1 (mm) or 32FC1 (m), got '{msg.encoding}'")
-    return depth
+        return sanitize_depth_m(arr.astype(np.float32) * 0.001)
+    if msg.encoding == "32FC1":
+        return sanitize_depth_m(arr)
+    raise ImageConversionError(f"depth encoding must be 16UC1 (mm) or 32FC1 (m), got '{msg.encoding}'")
 
 
 def numpy_to_image(array: np.ndarray, encoding: str, header: Optional[Header] = None) -> Image:
