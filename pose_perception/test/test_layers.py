@@ -1,6 +1,6 @@
 """The layering of docs/DEVELOPING.md, read from the source (no imports run): ros/ -> domain (human/ objects/
-radar/) -> core/, nothing imports upward; ROS (rclpy, message types) only in ros/, and in cli/ only inside
-functions (so `pose-perception` runs without ROS sourced). ruff's TID251/TID253 say the same at lint time."""
+radar/) -> core/, nothing imports upward; ROS (rclpy, message types) only in ros/, and in the cli/ commands
+that act as DDS clients (demo, bench) only inside functions (so `pose-perception` runs without ROS sourced). ruff's TID251/TID253 say the same at lint time."""
 import ast
 from pathlib import Path
 
@@ -52,12 +52,18 @@ def test_nothing_imports_upward():
     assert not bad, "imports against the layering (ros -> domain -> core):\n" + "\n".join(sorted(set(bad)))
 
 
+# The evaluation commands that drive nodes over DDS as a client would (issue 20 item 2 moves them out of the
+# runtime); every other command goes through ros/.
+CLI_DDS_CLIENTS = {"cli/demo.py", "cli/bench_transport.py", "cli/bench_human.py", "cli/bench_mesh.py",
+                   "cli/bench_onboarding.py"}
+
+
 def test_ros_only_in_ros_and_lazily_in_cli():
     bad = []
     for path, rel, area in _modules():
         if area == "ros":
             continue
         for name, module_level in _imports(path):
-            if name.split(".")[0] in ROS_MODULES and (area != "cli" or module_level):
+            if name.split(".")[0] in ROS_MODULES and (rel not in CLI_DDS_CLIENTS or module_level):
                 bad.append(f"{rel} imports {name}" + (" at module level" if module_level else ""))
     assert not bad, "ROS outside ros/ (cli/: inside functions only):\n" + "\n".join(sorted(set(bad)))

@@ -24,33 +24,20 @@ def register(subparsers) -> None:
 
 
 def run_replay(args) -> int:
-    import rclpy
+    from pose_perception.ros.bag import BagError, parse_remaps, replay_bag
 
-    from pose_perception.ros.bag import BagError, BagPlayer, parse_remaps
-    from pose_perception.ros.process import init_ros
-
-    init_ros()
-    node = rclpy.create_node("pose_perception_replay")
     try:
-        player = BagPlayer(node, args.bag, parse_remaps(args.remap), args.rate, args.topics)
-        counts = player.play()
+        counts = replay_bag(args.bag, parse_remaps(args.remap), args.rate, args.topics)
     except BagError as exc:
         print(f"replay: {exc}", file=sys.stderr)
         return 2
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
     for topic, n in sorted(counts.items()):
         print(f"{topic:40s} {n:6d} messages")
     return 0
 
 
 def run_record(args) -> int:
-    import rclpy
-
-    from pose_perception.ros.bag import OUTPUT_TOPICS, BagError, BagRecorder
-    from pose_perception.ros.executor import BackgroundSpinner
-    from pose_perception.ros.process import init_ros
+    from pose_perception.ros.bag import OUTPUT_TOPICS, BagError, record_bag
 
     topics = OUTPUT_TOPICS
     if args.topics:
@@ -61,27 +48,16 @@ def run_record(args) -> int:
             return 2
     out = Path(args.output or f"bags/pose_perception_{time.strftime('%Y%m%d_%H%M%S')}")
     out.parent.mkdir(parents=True, exist_ok=True)
-    init_ros()
-    node = rclpy.create_node("pose_perception_record")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        recorder = BagRecorder(node, out, topics, args.storage)
+        counts = record_bag(out, topics, args.storage, stop, args.duration,
+                            on_recording=lambda: print(f"recording {len(topics)} topics to {out} (Ctrl-C to stop)",
+                                                       flush=True))
     except BagError as exc:
         print(f"record: {exc}", file=sys.stderr)
         return 2
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    spinner = BackgroundSpinner(node)
-    print(f"recording {len(topics)} topics to {out} (Ctrl-C to stop)", flush=True)
-    try:
-        stop.wait(args.duration if args.duration > 0 else None)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        spinner.stop()
-        recorder.close()
-        node.destroy_node()
-        rclpy.try_shutdown()
-    for topic, n in sorted(recorder.counts.items()):
+    for topic, n in sorted(counts.items()):
         print(f"{topic:40s} {n:6d} messages")
     print(f"bag: {out}")
     return 0

@@ -170,3 +170,53 @@ def parse_remaps(items: Iterable[str]) -> dict[str, str]:
         src, dst = item.split(":=", 1)
         remaps[src] = dst
     return remaps
+
+
+def replay_bag(bag: str | Path, remaps: dict[str, str], rate: float = 1.0,
+               topics: Optional[Iterable[str]] = None) -> dict[str, int]:
+    """`pose-perception replay`: play `bag` into the live topics from a node of its own (ROS started and shut
+    down here) -> messages published per topic. Raises BagError for a bag it cannot play."""
+    import rclpy
+
+    from pose_perception.ros.process import init_ros
+
+    init_ros()
+    node = rclpy.create_node("pose_perception_replay")
+    try:
+        return BagPlayer(node, bag, remaps, rate, topics).play()
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+
+
+def record_bag(out: str | Path, topics: dict[str, str], storage: str, stop: threading.Event,
+               duration_s: float = 0.0, on_recording=None) -> dict[str, int]:
+    """`pose-perception record`: record `topics` (name -> pkg/msg/Type) to `out` until `stop` is set, Ctrl-C, or
+    duration_s (0: no limit) -> messages recorded per topic. on_recording() is called once the recorder listens.
+    Raises BagError for a bag it cannot write."""
+    import rclpy
+
+    from pose_perception.ros.executor import BackgroundSpinner
+    from pose_perception.ros.process import init_ros
+
+    init_ros()
+    node = rclpy.create_node("pose_perception_record")
+    try:
+        recorder = BagRecorder(node, out, topics, storage)
+    except BagError:
+        node.destroy_node()
+        rclpy.try_shutdown()
+        raise
+    spinner = BackgroundSpinner(node)
+    if on_recording is not None:
+        on_recording()
+    try:
+        stop.wait(duration_s if duration_s > 0 else None)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        spinner.stop()
+        recorder.close()
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return dict(recorder.counts)

@@ -55,3 +55,35 @@ def test_model_weight_and_mesh_paths_cannot_be_changed_at_run_time():
                 assert spec.read_only and spec.descriptor().read_only, spec.name
                 seen.add(spec.name)
     assert seen == fixed
+
+
+def test_changes_are_passed_on_and_config_fields_filled_from_the_table(ctx):
+    """config_param takes the field's default; config_from_params builds the config; on_changed hears of a
+    run-time change with the new value already in place, and a read-only one is refused."""
+    from dataclasses import dataclass, field
+
+    from pose_perception.ros.params import config_from_params, config_param
+
+    @dataclass(frozen=True)
+    class Inner:
+        eps_m: float = 0.35
+
+    @dataclass(frozen=True)
+    class Config:
+        rate_hz: float = 5.0
+        path: str | None = None
+        inner: Inner = field(default_factory=Inner)
+
+    specs = [config_param(Config, "rate_hz", "Rate.", min=0.5, max=30.0, read_only=False),
+             config_param(Config, "path", "Path.", default="", to_config=lambda p: p or None),
+             config_param(Config, "eps_m", "Radius.", "inner.eps_m", min=0.05, max=2.0)]
+    assert [s.default for s in specs] == [5.0, "", 0.35] and specs[2].read_only
+    node = rclpy.create_node("params_test3", context=ctx, parameter_overrides=[Parameter("eps_m", value=0.5)])
+    heard = []
+    values = declare_parameters(node, specs, on_changed=lambda names: heard.append((names, values["rate_hz"])))
+    assert config_from_params(Config, specs, values) == Config(5.0, None, Inner(0.5))
+    assert node.set_parameters([Parameter("rate_hz", value=7.5)])[0].successful
+    assert heard == [({"rate_hz"}, 7.5)]
+    result = node.set_parameters([Parameter("eps_m", value=0.4)])[0]
+    assert not result.successful and "read-only" in result.reason and values["eps_m"] == 0.5
+    node.destroy_node()
