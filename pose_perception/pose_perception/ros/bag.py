@@ -6,7 +6,7 @@ import importlib
 import threading
 import time
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import Any, Iterable, Optional
 
 from rclpy.node import Node
 from rclpy.qos import QoSProfile
@@ -136,7 +136,7 @@ class BagPlayer:
         self.node, self.path, self.rate = node, path, rate
         self.remaps = remaps or {}
         self.topics = list(topics) if topics else None
-        self._pubs = {}
+        self._pubs: dict[str, Any] = {}
         self.counts: dict[str, int] = {}
 
     def _publisher(self, topic: str, type_name: str):

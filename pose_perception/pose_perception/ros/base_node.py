@@ -162,7 +162,7 @@ class LatestFrameWorker:
             with self._cond:
                 while self._running and self._pending is None:
                     self._cond.wait()
-                if not self._running:
+                if not self._running or self._pending is None:
                     return
                 frame, t_submit = self._pending
                 self._pending = None

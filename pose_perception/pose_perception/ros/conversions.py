@@ -6,7 +6,7 @@ messages raise a ConversionError subclass that says what is wrong.
 from __future__ import annotations
 
 import sys
-from typing import Optional, Sequence
+from typing import Literal, Optional, Sequence
 
 import numpy as np
 from builtin_interfaces.msg import Time
@@ -169,7 +169,7 @@ def intrinsics_to_camera_info(intrinsics: CameraIntrinsics, header: Optional[Hea
 
 
 # PointField datatype -> numpy dtype
-_POINTFIELD_DTYPES = {
+_POINTFIELD_DTYPES: dict[int, np.dtype] = {
     PointField.INT8: np.dtype(np.int8), PointField.UINT8: np.dtype(np.uint8),
     PointField.INT16: np.dtype(np.int16), PointField.UINT16: np.dtype(np.uint16),
     PointField.INT32: np.dtype(np.int32), PointField.UINT32: np.dtype(np.uint32),
@@ -186,7 +186,7 @@ def pointcloud2_to_array(msg: PointCloud2) -> np.ndarray:
     """
     if not msg.fields:
         raise PointCloudConversionError("PointCloud2 has no fields")
-    order = ">" if msg.is_bigendian else "<"
+    order: Literal[">", "<"] = ">" if msg.is_bigendian else "<"
     names, formats, offsets = [], [], []
     for f in msg.fields:
         if f.datatype not in _POINTFIELD_DTYPES:
@@ -218,7 +218,7 @@ def pointcloud2_to_array(msg: PointCloud2) -> np.ndarray:
     if len(buffer) < msg.row_step * h:
         raise PointCloudConversionError(f"cloud data has {len(buffer)} bytes, expected row_step*height = {msg.row_step * h}")
     rows = np.frombuffer(buffer, dtype=np.uint8, count=msg.row_step * h).reshape(h, msg.row_step)
-    cloud = np.ndarray(shape=(h, w), dtype=dtype, buffer=np.ascontiguousarray(rows[:, : w * msg.point_step]))
+    cloud: np.ndarray = np.ndarray(shape=(h, w), dtype=dtype, buffer=np.ascontiguousarray(rows[:, : w * msg.point_step]))
     if msg.is_bigendian != _HOST_BIG_ENDIAN:
         cloud = cloud.astype(cloud.dtype.newbyteorder("="))
     return cloud[0] if h == 1 else cloud

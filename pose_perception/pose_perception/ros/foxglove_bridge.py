@@ -6,7 +6,7 @@ Clients reach the SDK server only through `core/origin_gate.py`, which refuses w
 from __future__ import annotations
 
 import time
-from typing import Iterable, Optional
+from typing import Any, Iterable, Optional
 
 from pose_perception.core.origin_gate import DEFAULT_ALLOWED_ORIGINS, OriginGate, OriginGateError, self_signed_tls
 from pose_perception.ros.bag import message_class, typestore
@@ -24,8 +24,8 @@ class FoxgloveBridge:
         self.only = set(topics) if topics else None
         self.discovery_period_s = discovery_period_s
         self.forwarded: dict[str, int] = {}
-        self._channels = {}
-        self._spinner = None
+        self._channels: dict[str, Any] = {}
+        self._spinner: Any = None  # ros.executor.BackgroundSpinner once started
 
     def start(self) -> None:
         import foxglove
@@ -41,6 +41,8 @@ class FoxgloveBridge:
         # The SDK server on an ephemeral loopback port, TLS-only so that a page scanning ports cannot use it; the gate
         # owns the public host:port.
         try:
+            cert: Optional[bytes]
+            key: Optional[bytes]
             cert, key = self_signed_tls()
         except OriginGateError as exc:
             print(f"[foxglove] WARNING: {exc}; the SDK's own loopback port accepts plain ws:// from any page",

@@ -16,7 +16,7 @@ builds the four types here; a real install has the package); without it the node
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 from pose_perception.core.keypoints import KeypointLayout
 from pose_perception.core.types import HumanPose
@@ -40,7 +40,7 @@ class HriOutput:
         self._node, self._layout, self._min_conf = node, layout, float(min_conf)
         self._bodies_pub = node.create_publisher(IdsList, "humans/bodies/tracked", result_qos(10))
         self._faces_pub = node.create_publisher(IdsList, "humans/faces/tracked", result_qos(10))
-        self._per_id: dict[str, object] = {}  # topic -> publisher, for the ids seen in the last frame
+        self._per_id: dict[str, Any] = {}  # topic -> publisher, for the ids seen in the last frame
 
     @classmethod
     def from_params(cls, node, layout: KeypointLayout, params) -> "HriOutput | None":
@@ -70,7 +70,7 @@ class HriOutput:
                 NormalizedPointOfInterest2D(x=float(x), y=float(y), c=float(c))
                 for x, y, c in skeleton18_normalized(h, self._layout, width, height)])
             topics[f"humans/bodies/{bid}/skeleton2d"] = skel
-            roi = roi_normalized(h.bbox_xyxy, width, height)
+            roi = roi_normalized(h.bbox_xyxy, width, height) if h.bbox_xyxy is not None else None
             if roi is not None:
                 topics[f"humans/bodies/{bid}/roi"] = _roi_msg(header, roi, h.score)
             face_roi = face_roi_normalized(h, self._layout, width, height)

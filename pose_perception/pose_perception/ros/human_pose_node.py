@@ -88,9 +88,8 @@ PARAMS = (
               "people are published without 3D (never lifted from a guess), and the node says so.", min=0.0, max=1.0),
     ParamSpec("stage_window", 100, "Frames over which the per-stage times on /diagnostics are averaged.",
               min=1, max=10000, read_only=True),
+    *hri.PARAMS,  # ROS4HRI output: ros/hri.py
 )
-
-PARAMS = PARAMS + hri.PARAMS  # ROS4HRI output: ros/hri.py
 
 
 class HumanPoseNode(PerceptionNode):
@@ -149,6 +148,9 @@ class HumanPoseNode(PerceptionNode):
         self._intrinsics = camera_info_to_intrinsics(msg)  # raises on an uncalibrated camera: reported
 
     def process(self, frame) -> None:
+        pipeline = self.pipeline
+        if pipeline is None:  # cleaned up while this frame waited
+            return
         image_msg, depth_msg = frame
         rgb = image_to_rgb(image_msg)
         H, W = rgb.shape[:2]
@@ -177,7 +179,7 @@ class HumanPoseNode(PerceptionNode):
                     # guessed distance (2.0 m -> 1.15 m) as if measured
                     self.report_error(f"{problem}: this frame's people are published in 2D only", key="depth_invalid")
                     intrinsics = None
-        humans, timing = self.pipeline.process(rgb, depth_m, intrinsics, stamp_s, with_mesh=False)
+        humans, timing = pipeline.process(rgb, depth_m, intrinsics, stamp_s, with_mesh=False)
         with self._stage_lock:
             for k, v in timing.items():
                 if k in self._stage_ms and k != "mesh":

@@ -168,7 +168,7 @@ def unknown_arguments(given: Sequence[str], declared: Sequence[Argument]) -> Non
                                       f"{', '.join(names)}")
 
 
-def command_line_arguments(launch_file: str, argv: Sequence[str] = None) -> list[str]:
+def command_line_arguments(launch_file: str, argv: Optional[Sequence[str]] = None) -> list[str]:
     """Names of the `name:=value` arguments given to `ros2 launch ... <launch_file>` on this command line (empty
     when the launch file was included by another one: those arguments belong to the including file)."""
     argv = list(sys.argv if argv is None else argv)

@@ -83,16 +83,18 @@ class CollisionObjectOutput:
 
     def _message(self, header, u: CollisionUpdate):
         msg = CollisionObject(header=header, id=u.object_id)
+        if u.operation not in (ADD, MOVE):
+            msg.operation = CollisionObject.REMOVE
+            return msg
+        if u.pose is None:
+            raise ValueError(f"collision {u.operation} of '{u.object_id}' without a pose")
+        msg.pose = T_to_pose(u.pose.T_cam_obj)
         if u.operation == ADD:
             msg.operation = CollisionObject.ADD
-            msg.pose = T_to_pose(u.pose.T_cam_obj)
             for field, value in self._geometry_of(u.name).items():
                 setattr(msg, field, value)
-        elif u.operation == MOVE:
-            msg.operation = CollisionObject.MOVE
-            msg.pose = T_to_pose(u.pose.T_cam_obj)
         else:
-            msg.operation = CollisionObject.REMOVE
+            msg.operation = CollisionObject.MOVE
         return msg
 
     def _geometry_of(self, name: str) -> dict:

@@ -163,7 +163,11 @@ class Harness:
         depth = node_name == "object_pose_node"
         stream = streams.object_stream(n_frames=30, fps=30.0) if depth else streams.human_stream()
         images = [numpy_to_image(f.rgb, "rgb8") for f in stream.frames]
-        depths = [numpy_to_image(f.depth_m.astype(np.float32), "32FC1") for f in stream.frames] if depth else None
+        depths = []
+        for f in stream.frames if depth else []:
+            if f.depth_m is None:
+                raise ValueError("the object sample stream gave a frame without depth")
+            depths.append(numpy_to_image(f.depth_m.astype(np.float32), "32FC1"))
         info = intrinsics_to_camera_info(stream.intrinsics)
         pub_image = self.node.create_publisher(Image, "image", 10)
         pub_info = self.node.create_publisher(CameraInfo, "camera_info", 10)

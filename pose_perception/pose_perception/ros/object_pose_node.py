@@ -60,9 +60,8 @@ PARAMS = (
     ParamSpec("slop_s", 0.03, "Maximum stamp difference between synchronised inputs.", min=0.0, max=1.0,
               read_only=True),
     *ONBOARDING_PARAMS,
+    *optional_outputs.PARAMS,  # collision_object output, mesh markers for remote RViz: ros/moveit.py
 )
-
-PARAMS = PARAMS + optional_outputs.PARAMS  # collision_object output, mesh markers for remote RViz: ros/moveit.py
 
 
 class ObjectPoseNode(PerceptionNode):

@@ -95,7 +95,7 @@ def config_from_params(config_cls: type, specs: Sequence[ParamSpec], values: dic
     """config_cls (or `base`, one of its instances) with every field the table's parameters set for it."""
     config = base if base is not None else config_cls()
     for spec in specs:
-        if spec.config is not config_cls:
+        if spec.config is not config_cls or spec.field is None:
             continue
         value = values[spec.name]
         config = _replace_path(config, spec.field.split("."), spec.to_config(value) if spec.to_config else value)

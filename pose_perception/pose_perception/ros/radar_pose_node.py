@@ -102,23 +102,26 @@ class RadarPoseNode(PerceptionNode):
         return HumanArray
 
     def process(self, msg: PointCloud2) -> None:
+        pipeline = self.pipeline
+        if pipeline is None:  # cleaned up while this frame waited
+            return
         cloud = pointcloud2_to_array(msg).ravel()
         check_plausible_xyz(cloud, (self.fields.x, self.fields.y, self.fields.z), bool(msg.is_bigendian))
-        points = parse_structured(cloud, self.fields, self.params["axes"], self.pipeline.config.max_points)
+        points = parse_structured(cloud, self.fields, self.params["axes"], pipeline.config.max_points)
         stamp_s = stamp_to_s(msg.header.stamp)
         verdict = self._stamps.check(msg.header.frame_id, stamp_s, self.frame_arrival_s)  # per sensor
         if verdict.stamp_s is None:
             raise StampOrderError(verdict.message)
         if verdict.message:
             self.report_error(verdict.message, key="stamp_rebase")
-        humans = self.pipeline.process(verdict.stamp_s, points)
+        humans = pipeline.process(verdict.stamp_s, points)
         humans = self.attach_meshes(humans, stamp_s)
         header = msg.header
         self.humans_pub.publish(humans_to_msg(header, humans, COCO_WHOLEBODY_133))
         markers = skeleton_markers(header, humans, COCO_WHOLEBODY_133, ns="radar_skeleton",
                                    min_confidence=self.params["marker_min_confidence"])
         markers += [text_marker(header, f"radar {h.track_id}", h.keypoints_3d[0] + [0.0, 0.0, 0.25], h.track_id,
-                                ns="radar_ids") for h in humans]
+                                ns="radar_ids") for h in humans if h.keypoints_3d is not None]
         markers += [mesh_triangle_marker(header, h.mesh.vertices, h.mesh.faces, h.track_id, ns="radar_mesh")
                     for h in humans if h.mesh is not None]
         self.markers_pub.publish(marker_array(header, markers, namespaces=("radar_skeleton", "radar_ids", "radar_mesh")))
