@@ -13,7 +13,6 @@ ROS_MODULES = {"rclpy", "rosbag2_py", "tf2_ros", "launch", "launch_ros", "builti
 KNOWN = {
     ("radar/pipeline.py", "human"): "body_frame (human/lifting.py) belongs in core/ (issue 20, item 5)",
     ("human/synthetic.py", "objects"): "evaluation code, to leave the runtime (issue 20, item 2)",
-    ("ros/node_harness.py", "cli"): "NODE_MODULES / node_env of `up` belong in ros/launch_support.py",
     ("samples/pictures.py", "ros"): "demo pictures drawn from result messages (evaluation, issue 20 item 2)",
 }
 

@@ -189,7 +189,8 @@ def _print_table(rows: list[dict]) -> None:
 def run(args) -> int:
     import rclpy
 
-    from pose_perception.cli.up import Supervisor, build_specs, node_env
+    from pose_perception.cli.up import Supervisor, build_specs
+    from pose_perception.ros.launch_support import node_env
     from pose_perception.ros.executor import BackgroundSpinner
     from pose_perception.ros.process import init_ros
     from pose_perception.ros.bag import OUTPUT_TOPICS, BagRecorder, message_class, read_bag

@@ -18,36 +18,9 @@ import yaml
 from pose_perception.core.origin_gate import DEFAULT_ALLOWED_ORIGINS, parse_allowed_origin
 from pose_perception.core.supervision import HangDetector, RestartBudget, RestartPolicy
 from pose_perception.ros.dds import current_profile, set_profile
+from pose_perception.ros.launch_support import NODE_MODULES, ConfigError, node_env, resolve_config
 
-# Node name in a parameter file -> module whose main() runs it (the setup.py console scripts call the same).
-NODE_MODULES = {
-    "human_pose_node": "pose_perception.ros.human_pose_node",
-    "object_pose_node": "pose_perception.ros.object_pose_node",
-    "radar_pose_node": "pose_perception.ros.radar_pose_node",
-}
 DEFAULT_CONFIGS = ("human_pose.yaml", "object_pose.yaml", "radar_pose.yaml")
-
-
-class ConfigError(ValueError):
-    pass
-
-
-def resolve_config(path: str) -> Path:
-    """A path as given, else a file of that name in the package's installed share/config."""
-    p = Path(path)
-    if p.exists():
-        return p.resolve()
-    candidates = [Path(__file__).resolve().parents[2] / "config" / p.name]
-    try:
-        from ament_index_python.packages import get_package_share_directory
-
-        candidates.append(Path(get_package_share_directory("pose_perception")) / "config" / p.name)
-    except Exception:  # noqa: BLE001 - package not installed in an ament prefix: only the source tree counts
-        pass
-    for c in candidates:
-        if c.exists():
-            return c
-    raise ConfigError(f"parameter file '{path}' not found (also looked in {', '.join(map(str, candidates))})")
 
 
 def nodes_in_config(path: Path) -> list[str]:
@@ -171,26 +144,6 @@ def build_specs(configs: list[str], remaps: list[str], params: list[str]) -> lis
                     argv += ["-p", p]
             specs.append((name, argv))
     return specs
-
-
-DDS_PROFILES = {"local": "fastdds_local.xml", "lan": "fastdds_lan.xml"}
-
-
-def node_env(dds_profile: str = "local") -> dict:
-    """Environment of the nodes. dds_profile: local (shipped, loopback only: nothing leaves the machine), lan
-    (shared memory + UDP on every interface: a laptop on the network sees the graph), default (Fast DDS's own), or
-    a profile file. An explicit choice overrides FASTDDS_DEFAULT_PROFILES_FILE; local keeps one the user set."""
-    env = dict(os.environ)
-    if dds_profile == "default":
-        set_profile(env, None)
-    elif dds_profile == "local":
-        set_profile(env, resolve_config(DDS_PROFILES["local"]), overwrite=False)
-    else:
-        set_profile(env, resolve_config(DDS_PROFILES.get(dds_profile, dds_profile)))
-    env.setdefault("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
-    env.setdefault("AMENT_PREFIX_PATH", sys.prefix)
-    env.setdefault("PYTHONUNBUFFERED", "1")
-    return env
 
 
 def register(subparsers) -> None:

@@ -18,6 +18,8 @@ from typing import Mapping, Optional, Sequence
 
 import yaml
 
+from pose_perception.ros.dds import set_profile
+
 # Camera drivers' default topics. realsense-ros 4.5x: `ros2 launch realsense2_camera rs_launch.py
 # align_depth.enable:=true` publishes under /camera/camera/ (namespace camera, node camera). ZED wrapper (4.x):
 # `ros2 launch zed_wrapper zed_camera.launch.py camera_model:=zed2i` publishes under /zed/zed_node/
@@ -39,6 +41,8 @@ NODES = {  # executable -> (flag of pose_perception.launch.py, shipped parameter
     "radar_pose_node": ("radar", "radar_pose.yaml", "pose_perception.ros.radar_pose_node"),
 }
 CAMERA_NODES = ("human_pose_node", "object_pose_node")
+# Node name in a parameter file -> module whose main() runs it (the setup.py console scripts call the same).
+NODE_MODULES = {name: module for name, (_, _, module) in NODES.items()}
 # Parameters every rclpy node has besides ours (a params file may set them).
 ROS_PARAMETERS = ("use_sim_time", "start_type_description_service")
 
@@ -341,3 +345,45 @@ def launch_description(executables: Sequence[str], launch_file: str):
                                       **({"choices": list(a.choices)} if a.choices else {}))
                 for a in arguments(executables)]
     return LaunchDescription(declared + [OpaqueFunction(function=nodes)])
+
+
+class ConfigError(ValueError):
+    """A parameter or DDS profile file that is missing or does not say what `up` needs."""
+
+
+def resolve_config(path: str) -> Path:
+    """A path as given, else a file of that name in the package's installed share/config."""
+    p = Path(path)
+    if p.exists():
+        return p.resolve()
+    candidates = [Path(__file__).resolve().parents[2] / "config" / p.name]
+    try:
+        from ament_index_python.packages import get_package_share_directory
+
+        candidates.append(Path(get_package_share_directory("pose_perception")) / "config" / p.name)
+    except Exception:  # noqa: BLE001 - package not installed in an ament prefix: only the source tree counts
+        pass
+    for c in candidates:
+        if c.exists():
+            return c
+    raise ConfigError(f"parameter file '{path}' not found (also looked in {', '.join(map(str, candidates))})")
+
+
+DDS_PROFILES = {"local": "fastdds_local.xml", "lan": "fastdds_lan.xml"}
+
+
+def node_env(dds_profile: str = "local") -> dict:
+    """Environment of the nodes. dds_profile: local (shipped, loopback only: nothing leaves the machine), lan
+    (shared memory + UDP on every interface: a laptop on the network sees the graph), default (Fast DDS's own), or
+    a profile file. An explicit choice overrides FASTDDS_DEFAULT_PROFILES_FILE; local keeps one the user set."""
+    env = dict(os.environ)
+    if dds_profile == "default":
+        set_profile(env, None)
+    elif dds_profile == "local":
+        set_profile(env, resolve_config(DDS_PROFILES["local"]), overwrite=False)
+    else:
+        set_profile(env, resolve_config(DDS_PROFILES.get(dds_profile, dds_profile)))
+    env.setdefault("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
+    env.setdefault("AMENT_PREFIX_PATH", sys.prefix)
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    return env

@@ -31,7 +31,7 @@ class NodeProcess:
 
     def __init__(self, node_name: str, params: dict[str, Any], log_path: Path, env: dict,
                  params_file: Optional[Path] = None):
-        from pose_perception.cli.up import NODE_MODULES
+        from pose_perception.ros.launch_support import NODE_MODULES
 
         argv = [sys.executable, "-m", NODE_MODULES[node_name], "--ros-args", "-r", f"__node:={node_name}"]
         if params_file is not None:
@@ -68,7 +68,7 @@ class NodeProcess:
 
 def harness_env() -> dict:
     """The environment of node and harness: up's (shipped DDS profile) on a domain of this run's own."""
-    from pose_perception.cli.up import node_env
+    from pose_perception.ros.launch_support import node_env
 
     env = node_env()
     env.setdefault("ROS_DOMAIN_ID", str(100 + os.getpid() % 100))
