@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from pathlib import Path
 
@@ -64,10 +65,13 @@ def soak_one(key: str, args) -> dict:
                          "latency_p50_ms": float(np.percentile(lat, 50)) if lat.size else float("nan"),
                          "latency_p95_ms": float(np.percentile(lat, 95)) if lat.size else float("nan"),
                          "errors": int(diag.get("errors", 0)), "level": int(diag.get("level", -1)),
-                         "frames_dropped": int(diag.get("frames_dropped", 0)), "frames_lost": int(diag.get("frames_lost", 0))})
+                         "frames_dropped": int(diag.get("frames_dropped", 0)), "frames_lost": int(diag.get("frames_lost", 0)),
+                         # the machine's 1-minute load average: the latency target depends on what else runs
+                         "load_avg_1min": os.getloadavg()[0]})
             r = rows[-1]
             print(f"[soak] {node_name} {r['t_s']:6.0f} s  RSS {r['rss_mb']:7.1f} MB  {r['outputs_hz']:5.1f} Hz  latency p50 "
-                  f"{r['latency_p50_ms']:6.1f} p95 {r['latency_p95_ms']:6.1f} ms  errors {r['errors']}  level {r['level']}",
+                  f"{r['latency_p50_ms']:6.1f} p95 {r['latency_p95_ms']:6.1f} ms  errors {r['errors']}  level {r['level']}  "
+                  f"load {r['load_avg_1min']:.1f}",
                   flush=True)
             t_next += args.interval_s
             if node.proc.poll() is not None:
@@ -99,6 +103,8 @@ def summarise(node_name: str, rows: list[dict], args) -> dict:
         "latency_p95_first_min_ms": float(np.nanmedian(p95[first_min])) if first_min.any() else float("nan"),
         "latency_p95_last_min_ms": float(np.nanmedian(p95[t >= t[-1] - 60.0])),
         "outputs_hz_mean": float(np.mean([r["outputs_hz"] for r in rows])),
+        "load_avg_mean": float(np.mean([r["load_avg_1min"] for r in rows])),
+        "load_avg_max": float(np.max([r["load_avg_1min"] for r in rows])),
     }
     summary["latency_p95_change"] = summary["latency_p95_last_min_ms"] / summary["latency_p95_first_min_ms"] - 1.0
     import matplotlib
@@ -106,15 +112,18 @@ def summarise(node_name: str, rows: list[dict], args) -> dict:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (a, b) = plt.subplots(2, 1, figsize=(8, 6), sharex=True)
+    fig, (a, b, c) = plt.subplots(3, 1, figsize=(8, 8), sharex=True)
     a.plot(t / 60, rss, "-o", ms=3)
     a.set_ylabel("RSS (MB)")
     a.set_title(f"{node_name} soak, {t[-1] / 60:.1f} min ({machine_description()})", fontsize=9)
     b.plot(t / 60, [r["latency_p50_ms"] for r in rows], "-o", ms=3, label="p50")
     b.plot(t / 60, p95, "-o", ms=3, label="p95")
     b.set_ylabel("latency (ms)")
-    b.set_xlabel("minutes")
     b.legend()
+    c.plot(t / 60, [r["load_avg_1min"] for r in rows], "-", color="grey")
+    c.axhline(os.cpu_count() or 1, ls="--", color="k", lw=0.8)
+    c.set_ylabel("load average (1 min)")
+    c.set_xlabel("minutes")
     fig.tight_layout()
     fig.savefig(args.out / f"soak_{node_name}.png", dpi=100)
     plt.close(fig)
@@ -130,7 +139,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"{s['node']}: {s['duration_s'] / 60:.1f} min, RSS {s['rss_after_warmup_mb']:.0f} MB after warm-up, growth "
               f"{s['rss_growth_after_warmup_mb']:.1f} MB (target < 50), errors {s['errors']} (target 0), latency p95 "
               f"{s['latency_p95_first_min_ms']:.1f} ms first minute -> {s['latency_p95_last_min_ms']:.1f} ms last minute "
-              f"({100 * s['latency_p95_change']:+.0f} %, target within 20 %), {s['outputs_hz_mean']:.1f} outputs/s")
+              f"({100 * s['latency_p95_change']:+.0f} %, target within 20 %), {s['outputs_hz_mean']:.1f} outputs/s, machine load "
+              f"average {s['load_avg_mean']:.1f} mean / {s['load_avg_max']:.1f} max")
     if args.json:
         Path(args.json).write_text(json.dumps(summaries, indent=2))
     return 0

@@ -188,7 +188,7 @@ class Onboarder:
                        "limits": asdict(self.limits.mesh), "memory_mb": self.limits.worker_memory_mb,
                        "nice": self.limits.worker_nice,
                        "out": str(out)}
-            env = dict(os.environ)
+            env = {**os.environ, **WORKER_THREAD_ENV}
             package_parent = str(Path(__file__).resolve().parents[2])
             env["PYTHONPATH"] = package_parent + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
             proc = _run_throttled([sys.executable, "-m", "pose_perception.objects.onboarding"],
@@ -243,6 +243,31 @@ def _run_throttled(argv: list[str], stdin: bytes, env: dict, timeout_s: float,
     return subprocess.CompletedProcess(argv, proc.returncode, out.get("stdout", b""), out.get("stderr", b""))
 
 
+# One compute thread in the worker: numpy's BLAS, open3d's OpenMP loops and torch would otherwise start one per core
+# and, each time the worker runs, take every core from the node at once (read before those libraries load).
+WORKER_THREAD_ENV = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                                            "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")}
+
+
+def yield_cpu(nice: int) -> list[str]:
+    """Lower this process's CPU priority (nice; not SCHED_IDLE: on a busy machine that starves the load past its
+    time limit, measured: a 2 M-face load timed out at 300 s at a load average of 13-22) and keep it on one CPU
+    (the last one: the other cores stay whole for the node, even for threads a library starts regardless of
+    WORKER_THREAD_ENV, such as open3d's TBB pool). -> what could not be applied."""
+    failed = []
+    try:
+        os.nice(nice)
+    except OSError as exc:
+        failed.append(f"nice {nice}: {exc}")
+    try:
+        cpus = sorted(os.sched_getaffinity(0))
+        if len(cpus) > 1:
+            os.sched_setaffinity(0, {cpus[-1]})
+    except (OSError, AttributeError) as exc:
+        failed.append(f"CPU affinity: {exc}")
+    return failed
+
+
 def _replace(params: ModelParams, **changes) -> ModelParams:
     from dataclasses import replace
 
@@ -272,7 +297,7 @@ def _worker_main() -> int:
     request = json.loads(sys.stdin.read())
     limit = int(request["memory_mb"] * 1e6)
     resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
-    os.nice(int(request["nice"]))
+    yield_cpu(int(request["nice"]))
     from pose_perception.objects.model import prepare_object_model
 
     params = ModelParams(**{**request["params"], "fpfh_radii_voxels": tuple(request["params"]["fpfh_radii_voxels"])})

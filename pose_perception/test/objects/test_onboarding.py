@@ -138,3 +138,43 @@ def test_a_throttled_worker_runs_to_completion_and_a_late_one_is_killed():
     t0 = time.perf_counter()
     assert _run_throttled([sys.executable, "-c", "import time; time.sleep(30)"], b"", dict(os.environ), 0.5, 0.3) is None
     assert time.perf_counter() - t0 < 5.0
+
+
+def test_twenty_loads_in_a_row_stay_under_the_cap_and_refused_meshes_free_their_memory(tmp_path):
+    """The issue's memory targets, in the process that asks (the node's side of add_object): what a refused mesh
+    allocated is given back, and 20 loads in a row hold at most max_models_mb (the rest are refused before a worker
+    starts)."""
+    from pose_perception.cli.bench_onboarding import torus_mesh, write_binary_stl
+    from pose_perception.core.memory import trim_heap
+
+    roots = tmp_path / "meshes"
+    roots.mkdir()
+    write_binary_stl(roots / "torus.stl", *torus_mesh(20_000))
+    v, f = torus_mesh(200_000)
+    write_binary_stl(roots / "torus_1km.stl", v * 1e4, f)  # parsed (10 MB file), then refused for its size
+    write_binary_stl(roots / "torus_over.stl", *torus_mesh(500_000))  # refused from its header
+    cap_mb = 70.0
+    onboarder = Onboarder(OnboardingLimits(mesh_roots=(str(roots),), max_models_mb=cap_mb, max_faces=450_000,
+                                           worker_cpu_share=1.0), cache_dir=str(tmp_path / "cache"))
+    # in this process: imports open3d and builds a scene once (not memory a load leaves), fills the feature cache
+    load_object_model("warm", roots / "torus.stl", cache_dir=tmp_path / "cache", params=onboarder.params)
+    trim_heap()
+    rss0 = rss_bytes() / 1e6
+    for path, units, match in ((roots / "torus_1km.stl", "m", "are the units 'mm'"),
+                               (roots / "torus_over.stl", "m", "more than the 450000 allowed"),
+                               (roots / "torus.stl", "", "units must be")):
+        with pytest.raises(ObjectModelError, match=match):
+            onboarder.load("refused", str(path), units, "none", {})
+    trim_heap()
+    assert rss_bytes() / 1e6 - rss0 < 10.0, "a refused mesh left memory behind in the requesting process"
+
+    loaded, refused = {}, []
+    for i in range(20):
+        try:
+            loaded[f"t{i}"], _ = onboarder.load(f"t{i}", str(roots / "torus.stl"), "m", "none", loaded)
+        except OnboardingLimitError as exc:
+            refused.append(str(exc))
+    held_mb = sum(model_memory_bytes(m) for m in loaded.values()) / 1e6
+    assert 1 <= len(loaded) < 20 and len(refused) == 20 - len(loaded) and held_mb <= cap_mb
+    assert all("max_models_mb" in r for r in refused)
+    assert rss_bytes() / 1e6 - rss0 < cap_mb, "20 loads grew the requesting process past max_models_mb"

@@ -1,5 +1,6 @@
-"""object_pose_node's ~/add_object over real DDS: answered from a worker while the node keeps tracking, one at a
-time, the same neutral refusal for files outside mesh_roots whether they exist or not, and read-only limits."""
+"""object_pose_node's ~/add_object over real DDS: answered from a worker while the node keeps tracking (the tracked
+object keeps its instance id), one at a time, the same neutral refusal for files outside mesh_roots whether they
+exist or not, refusals reported on /diagnostics (not OK), and read-only limits."""
 import sys
 import threading
 import time
@@ -7,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
 from rcl_interfaces.srv import SetParameters
 from rclpy.qos import qos_profile_sensor_data
@@ -41,6 +43,7 @@ def test_add_object_never_stalls_tracking_and_leaks_nothing(client, scene, tmp_p
     roots.mkdir()
     write_binary_stl(roots / "torus.stl", *torus_mesh(200_000))
     objects = client.collect(ObjectPoseArray, "objects")
+    diags = client.collect(DiagnosticArray, "/diagnostics")
     pubs = [client.publisher(Image, t, qos_profile_sensor_data) for t in ("image", "depth/image")]
     info_pub = client.publisher(CameraInfo, "camera_info", qos_profile_sensor_data)
     node = start_node("pose_perception.ros.object_pose_node",
@@ -65,6 +68,7 @@ def test_add_object_never_stalls_tracking_and_leaks_nothing(client, scene, tmp_p
         client.wait_for_subscribers(pubs[0], timeout_s=90)
         feeder.start()
         wait_for(lambda: any(m.objects for m in objects), 120, "a tracked object")
+        instance = next(o.instance for m in objects for o in m.objects if o.name == "mustard")
         replies = {}
 
         def call(key, request):
@@ -82,11 +86,18 @@ def test_add_object_never_stalls_tracking_and_leaks_nothing(client, scene, tmp_p
         assert not replies["busy"].success and "another add_object is loading" in replies["busy"].message
         during = [m for m in objects if t0 + 0.5 <= m.header.stamp.sec + m.header.stamp.nanosec * 1e-9 <= t1 - 0.5]
         assert t1 - t0 > 2.0 and len(during) >= 0.3 * (t1 - t0 - 1.0) * 10  # the node kept answering frames
+        # the load did not reset tracking: the mustard bottle kept its instance id throughout
+        assert {o.instance for m in objects for o in m.objects if o.name == "mustard"} == {instance}
         for path in ("/etc/hostname", "/etc/no_such_file.stl", str(roots / "missing.stl"), str(roots)):
             call("x", AddObject.Request(name="x", mesh_path=path, units="m", symmetry="none"))
             assert not replies["x"].success and replies["x"].message == NEUTRAL_REFUSAL, path
         call("units", AddObject.Request(name="x", mesh_path=str(roots / "torus.stl"), units="", symmetry="none"))
         assert not replies["units"].success and "units must be 'm' or 'mm'" in replies["units"].message
+        # the refusals are on /diagnostics: not OK, and the message says what was refused
+        status = wait_for(lambda: next((s for m in reversed(diags[-5:]) for s in m.status
+                                        if s.name.startswith("object_pose_node:") and "add_object" in s.message), None),
+                          15, "an add_object refusal on /diagnostics")
+        assert status.level != DiagnosticStatus.OK, status.message
         # read-only: nobody on the domain may widen the roots
         request = SetParameters.Request(parameters=[Parameter(name="mesh_roots", value=ParameterValue(
             type=ParameterType.PARAMETER_STRING_ARRAY, string_array_value=["/"]))])

@@ -1,6 +1,7 @@
 """radar_pose_node over real DDS: one frame stamped 1000 s ahead, 5 s behind or 0.5 s ahead is refused on its own,
 the next frame is answered and the person keeps its id; a cloud with the wrong is_bigendian flag is refused with
-the fix; each fault leaves OK on /diagnostics."""
+the fix, one whose point_step is shorter than its fields with the byte ranges; each fault leaves OK on /diagnostics
+and the person keeps its id."""
 import time
 
 import numpy as np
@@ -32,11 +33,15 @@ def test_stamp_jumps_and_byte_order_keep_ids(client):
                                  400, allow_mirror=False)
         state = {"k": 0}
 
-        def send(offset_s=0.0, swap=False):
+        def send(offset_s=0.0, swap=False, short_step=False):
             k = state["k"]
             msg = to_cloud(frames[k % len(frames)][0], time.time() + offset_s)
             if swap:
                 msg.data = np.frombuffer(bytes(msg.data), np.float32).byteswap().tobytes()
+            if short_step:  # a driver that declares 4 bytes less per point than its fields take
+                msg.point_step -= 4
+                msg.row_step = msg.point_step * msg.width
+                msg.data = bytes(msg.data)[:msg.row_step]
             pub.publish(msg)
             state["k"] += 1
             time.sleep(0.05)
@@ -65,6 +70,15 @@ def test_stamp_jumps_and_byte_order_keep_ids(client):
         for _ in range(5):
             send()
         wait_for(lambda: person in ids(), 10, "the same person after the bad cloud")
+        send(short_step=True)
+        wait_for(lambda: "beyond point_step" in node.output(), 10, "the point_step refusal")
+        for _ in range(5):
+            send()
+        wait_for(lambda: person in ids(), 10, "the same person after the short point_step")
+        status = wait_for(lambda: next((s for m in reversed(diags[-3:]) for s in m.status
+                                        if s.name.startswith("radar_pose_node:") and "point_step" in s.message), None),
+                          10, "the point_step refusal on /diagnostics")
+        assert status.level != DiagnosticStatus.OK and "5 errors" in status.message, status.message
     finally:
         node.stop()
         print(node.output()[-3000:])
