@@ -59,6 +59,11 @@ class Argument:
     choices: Optional[tuple[str, ...]] = None
 
 
+# glibc's per-thread malloc arenas kept ~430 MB of the object node's RSS after one 2 M-face add_object load;
+# two arenas kept +42 MB (docs/safety.md). A value the user exports wins (node_env uses setdefault).
+NODE_MALLOC_ENV = {"MALLOC_ARENA_MAX": "2"}
+
+
 @dataclass(frozen=True)
 class NodeSpec:
     """One node to start: what launch_ros.actions.Node takes, in plain values."""
@@ -72,7 +77,8 @@ class NodeSpec:
     def launch_kwargs(self) -> dict:
         return dict(package="pose_perception", executable=self.executable, name=self.name,
                     namespace=self.namespace, parameters=list(self.parameters), remappings=list(self.remappings),
-                    ros_arguments=list(self.ros_arguments), output="screen", emulate_tty=True)
+                    ros_arguments=list(self.ros_arguments), output="screen", emulate_tty=True,
+                    additional_env={k: os.environ.get(k, v) for k, v in NODE_MALLOC_ENV.items()})
 
     def ros_args(self) -> list[str]:
         """The same node as `--ros-args ...` (what launch_ros passes it), for `ros2 run` or a test."""
@@ -386,4 +392,6 @@ def node_env(dds_profile: str = "local") -> dict:
     env.setdefault("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
     env.setdefault("AMENT_PREFIX_PATH", sys.prefix)
     env.setdefault("PYTHONUNBUFFERED", "1")
+    for key, value in NODE_MALLOC_ENV.items():
+        env.setdefault(key, value)
     return env

@@ -37,6 +37,13 @@ def test_profiles(monkeypatch, tmp_path):
     assert profile(node_env("lan")).endswith("fastdds_lan.xml")  # an explicit choice wins
 
 
+def test_nodes_get_two_malloc_arenas_unless_the_user_chose(monkeypatch):
+    monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
+    assert node_env("local")["MALLOC_ARENA_MAX"] == "2"
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "8")
+    assert node_env("local")["MALLOC_ARENA_MAX"] == "8"
+
+
 def test_foxglove_bind_address_and_profile_options():
     args = build_parser().parse_args(["up", "--foxglove", "--foxglove-host", "0.0.0.0", "--foxglove-port", "9000",
                                       "--dds-profile", "lan"])
