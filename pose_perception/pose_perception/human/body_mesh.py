@@ -390,7 +390,8 @@ class BodyMeshFitter:
     # ------------------------------------------------------------------------------- reprojection (RGB) fit
     def fit_image(self, track_id: int, keypoints_uv: np.ndarray, confidence: np.ndarray, K: np.ndarray,
                   stamp_s: float, keypoints_3d: Optional[np.ndarray] = None,
-                  confidence_3d: Optional[np.ndarray] = None, depth_measured: bool = False) -> Optional[FitResult]:
+                  confidence_3d: Optional[np.ndarray] = None, depth_measured: bool = False,
+                  image_size_wh: Optional[tuple[int, int]] = None) -> Optional[FitResult]:
         """Mesh for one person from 2D keypoints, by reprojection through the camera (the approach of SMPLify /
         SPIN): the body model's keypoints, projected with K, are pulled onto the 2D keypoints (robust, confidence
         weighted), under the pose prior and the knee / elbow limits; the bone lengths are the body model's.
@@ -400,6 +401,8 @@ class BodyMeshFitter:
         with depth_measured=False a guess (MediaPipe's world landmarks placed by lifting) that starts the pose
         and holds what the image cannot fix (which way a limb points in depth, limbs out of view, with a weak
         pull); with depth_measured=True depth-camera measurements that also pull like the 3D fit's keypoints.
+        image_size_wh: (width, height) of the image; 2D keypoints outside it are not used (landmark models guess
+        joints beyond the frame edge, often with a fair confidence: the legs of a waist-up photo).
         Needs both shoulders and min_image_keypoints confident body points: a person seen from the waist up fits.
         Without depth the distance follows from the model's size (the default adult shape): one image cannot
         separate a person's size from their distance.
@@ -408,13 +411,13 @@ class BodyMeshFitter:
         """
         try:
             return self._fit_image(int(track_id), keypoints_uv, confidence, K, float(stamp_s), keypoints_3d,
-                                   confidence_3d, bool(depth_measured))
+                                   confidence_3d, bool(depth_measured), image_size_wh)
         except Exception as exc:  # never into the caller's loop: log (throttled) and degrade
             self._warn("error", f"body mesh image fit failed for track {track_id}: {type(exc).__name__}: {exc}")
             return self._fallback(int(track_id), float(stamp_s) if np.isfinite(stamp_s) else math.inf)
 
     def _fit_image(self, track_id, keypoints_uv, confidence, K, stamp_s, keypoints_3d, confidence_3d,
-                   depth_measured, force_cold: bool = False) -> Optional[FitResult]:
+                   depth_measured, image_size_wh=None, force_cold: bool = False) -> Optional[FitResult]:
         t0 = time.perf_counter()
         cfg = self.config
         if not np.isfinite(stamp_s):
@@ -431,6 +434,9 @@ class BodyMeshFitter:
         tgt2, w2 = np.zeros((n, 2)), np.zeros(n)
         c = np.clip(np.nan_to_num(conf[inp], nan=0.0), 0.0, 1.0)
         ok = np.isfinite(uv[inp]).all(axis=1) & (c >= cfg.min_confidence) & (np.abs(uv[inp]) < 1e6).all(axis=1)
+        if image_size_wh is not None:
+            with np.errstate(invalid="ignore"):
+                ok &= (uv[inp] >= 0).all(axis=1) & (uv[inp] < np.asarray(image_size_wh, dtype=np.float64)).all(axis=1)
         tgt2[mdl] = np.where(ok[:, None], np.nan_to_num(uv[inp]), 0.0)
         w2[mdl] = np.where(ok, c, 0.0)
         ls, rs = _kp("left_shoulder"), _kp("right_shoulder")
@@ -499,7 +505,7 @@ class BodyMeshFitter:
                        f"{residual_px:.1f} px of a {size_px:.0f} px person")
             if warm:  # try once more from scratch before giving up on this frame
                 return self._fit_image(track_id, keypoints_uv, confidence, K, stamp_s, keypoints_3d,
-                                       confidence_3d, depth_measured, force_cold=True)
+                                       confidence_3d, depth_measured, image_size_wh, force_cold=True)
             return self._fallback(track_id, stamp_s)
         with torch.no_grad():
             vertices = self.body.vertices(rot, trans, shape).cpu().numpy()
@@ -921,7 +927,7 @@ def fit_meshes(fitter: "BodyMeshFitter", humans: list, stamp_s: float) -> list:
 
 
 def fit_meshes_image(fitter: "BodyMeshFitter", humans: list, stamp_s: float, K: np.ndarray,
-                     confidence_2d: Optional[list] = None) -> list:
+                     confidence_2d: Optional[list] = None, image_size_wh: Optional[tuple[int, int]] = None) -> list:
     """Each HumanPose gets a mesh fitted to its 2D keypoints through the camera K (3, 3) (fit_image), its 3D
     keypoints as the starting guess, or as measurements when they come from depth (Source.RGBD).
     confidence_2d: per human, the (K,) confidence of its 2D keypoints when it differs from HumanPose.confidence
@@ -935,7 +941,7 @@ def fit_meshes_image(fitter: "BodyMeshFitter", humans: list, stamp_s: float, K: 
     for i, h in enumerate(humans):
         conf2 = h.confidence if confidence_2d is None else confidence_2d[i]
         result = fitter.fit_image(h.track_id, h.keypoints_uv, conf2, K, stamp_s, h.keypoints_3d, h.confidence,
-                                  depth_measured=h.source == Source.RGBD)
+                                  depth_measured=h.source == Source.RGBD, image_size_wh=image_size_wh)
         out.append(replace(h, mesh=None if result is None else result.mesh))
     return out
 

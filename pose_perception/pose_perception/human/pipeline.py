@@ -459,7 +459,8 @@ class HumanPosePipeline:
         from pose_perception.human.body_mesh import fit_meshes, fit_meshes_image
 
         if intrinsics is not None and self.config.mesh_fit == "image":
-            return fit_meshes_image(self.mesh_fitter, humans, stamp_s, intrinsics.K, confidence_2d)
+            return fit_meshes_image(self.mesh_fitter, humans, stamp_s, intrinsics.K, confidence_2d,
+                                    (intrinsics.width, intrinsics.height))
         return fit_meshes(self.mesh_fitter, humans, stamp_s)
 
     # ---- the whole frame ----------------------------------------------------------------------------------
