@@ -137,7 +137,7 @@ class FitterConfig:
     image_prior_scale: float = 0.3       # the 3D fit's pose prior and hinge weights, scaled for the 2D data term
     image_init_weight: float = 2e-3      # pull of the limbs towards their initial pose (the lifter's 3D guess)
     image_depth_weight: float = 1.0      # weight of the depth-measured 3D keypoints next to the 2D term
-    max_image_residual: float = 0.08     # a fit whose mean 2D error exceeds this fraction of the person's size is rejected
+    max_image_residual: float = 0.08     # fits whose median 2D error is above this fraction of the person are rejected
     min_image_keypoints: int = 4         # confident 2D body points needed (both shoulders among them)
 
 
@@ -499,10 +499,13 @@ class BodyMeshFitter:
         residual_m = float("nan")
         if depth_measured and tgt3 is not None and w3.any():
             residual_m = float((np.linalg.norm(kp_model - tgt3, axis=1) * w3).sum() / w3.sum())
-        if not np.isfinite(residual_px) or residual_px > cfg.max_image_residual * size_px or \
+        # Rejected on the median error: a fit in the wrong minimum misses most points, while a good fit may leave
+        # a few out-of-reach ones (a guessed occluded ankle) far off.
+        median_px = float(np.median(err_px[w2 > 0]))
+        if not np.isfinite(residual_px) or median_px > cfg.max_image_residual * size_px or \
                 not np.all(kp_model[:, 2] > 0) or (np.isfinite(residual_m) and residual_m > cfg.max_residual_m):
-            self._warn(f"imgres{track_id}", f"track {track_id}: image mesh fit rejected, mean 2D error "
-                       f"{residual_px:.1f} px of a {size_px:.0f} px person")
+            self._warn(f"imgres{track_id}", f"track {track_id}: image mesh fit rejected, median 2D error "
+                       f"{median_px:.1f} px of a {size_px:.0f} px person")
             if warm:  # try once more from scratch before giving up on this frame
                 return self._fit_image(track_id, keypoints_uv, confidence, K, stamp_s, keypoints_3d,
                                        confidence_3d, depth_measured, image_size_wh, force_cold=True)

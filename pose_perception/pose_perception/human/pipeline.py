@@ -242,6 +242,8 @@ class HumanPosePipeline:
         self._failed = []
         if self.tracker is not None:
             self.tracker.reset()
+        if self.mesh_fitter is not None:  # else the next photo's person i starts from (or falls back to) this one's
+            self.mesh_fitter.reset()
 
     def close(self) -> None:
         if self._pool is not None:
