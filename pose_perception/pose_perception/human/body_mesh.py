@@ -138,6 +138,7 @@ class FitterConfig:
     image_init_weight: float = 2e-3      # pull of the limbs towards their initial pose (the lifter's 3D guess)
     image_depth_weight: float = 1.0      # weight of the depth-measured 3D keypoints next to the 2D term
     max_image_residual: float = 0.08     # fits whose median 2D error is above this fraction of the person are rejected
+    image_good_enough: float = 0.03      # a start whose median 2D error is under this fraction skips the others
     min_image_keypoints: int = 4         # confident 2D body points needed (both shoulders among them)
 
 
@@ -491,6 +492,9 @@ class BodyMeshFitter:
                                           tgt3 if depth_measured else None, w3 if depth_measured else None)
             if best is None or fitted[3] < best[3]:
                 best = fitted
+            err = np.linalg.norm(_project_np(best[2], K) - tgt2, axis=1)[w2 > 0]
+            if np.median(err) <= cfg.image_good_enough * size_px:  # this start landed: the next is not needed
+                break
         rot, trans, kp_model, _ = best
         with torch.no_grad():
             proj = _project_np(kp_model, K)
