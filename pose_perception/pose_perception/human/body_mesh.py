@@ -443,7 +443,8 @@ class BodyMeshFitter:
         ls, rs = _kp("left_shoulder"), _kp("right_shoulder")
         if w2[ls] == 0 or w2[rs] == 0 or np.count_nonzero(w2) < cfg.min_image_keypoints:
             self._warn(f"img{track_id}", f"track {track_id}: an image mesh fit needs both shoulders and "
-                       f"{cfg.min_image_keypoints} confident body points, got {np.count_nonzero(w2)}")
+                       f"{cfg.min_image_keypoints} confident body points in the image, got "
+                       f"{'no ' if not (w2[ls] and w2[rs]) else ''}shoulders and {np.count_nonzero(w2)} points")
             return self._fallback(track_id, stamp_s)
         # The person's size in pixels: residuals are fractions of it, so the fit behaves the same near and far.
         shoulders_px = float(np.linalg.norm(tgt2[ls] - tgt2[rs]))
