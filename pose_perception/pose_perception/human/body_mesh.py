@@ -345,6 +345,7 @@ class BodyMeshFitter:
         self.model_name = model
         self.body = _ReducedBody(self.data, self.device)
         self._tracks: dict[int, _Track] = {}
+        self._camera: Optional[tuple] = None  # (K, image_size_wh) of set_camera
         self._shape_terms_cache: tuple = (None, None)
         self._last_log: dict[str, float] = {}
         self._vertex_subset, self._faces = self._decimation(max_faces)
@@ -370,6 +371,12 @@ class BodyMeshFitter:
 
     def reset(self) -> None:
         self._tracks.clear()
+
+    def set_camera(self, K: Optional[np.ndarray], image_size_wh: Optional[tuple[int, int]] = None) -> None:
+        """The camera of the frames to come: with K (3, 3) set, fit_meshes fits each person's 2D keypoints by
+        reprojection (fit_image); None goes back to the 3D-keypoint fit. One tuple assignment, so a mesh thread
+        calling fit_meshes meanwhile sees either the old or the new camera."""
+        self._camera = None if K is None else (np.array(K, dtype=np.float64).reshape(3, 3), image_size_wh)
 
     def fit(self, track_id: int, keypoints_3d: np.ndarray, confidence: np.ndarray, stamp_s: float) -> Optional[BodyMesh]:
         """Mesh for one person in one frame: keypoints_3d (K>=17, 3) float32 metres (COCO / COCO-WholeBody order,
@@ -926,9 +933,13 @@ class BodyMeshFitter:
 
 def fit_meshes(fitter: "BodyMeshFitter", humans: list, stamp_s: float) -> list:
     """Each HumanPose with 3D keypoints gets its track's mesh (None when the fit gives none); tracks absent from
-    this frame are forgotten."""
+    this frame are forgotten. When the fitter has a camera (set_camera), every person is fitted by reprojection
+    of their 2D keypoints instead (fit_meshes_image)."""
     from dataclasses import replace
 
+    camera = getattr(fitter, "_camera", None)
+    if camera is not None:
+        return fit_meshes_image(fitter, humans, stamp_s, camera[0], None, camera[1])
     fitter.retain({h.track_id for h in humans})
     return [replace(h, mesh=fitter.fit(h.track_id, h.keypoints_3d, h.confidence, stamp_s))
             if h.keypoints_3d is not None else replace(h, mesh=None) for h in humans]

@@ -465,6 +465,14 @@ class HumanPosePipeline:
                                     (intrinsics.width, intrinsics.height))
         return fit_meshes(self.mesh_fitter, humans, stamp_s)
 
+    def _set_mesh_camera(self, intrinsics: Optional[CameraIntrinsics]) -> None:
+        """The fitter learns this frame's camera, so that a mesh thread calling body_mesh.fit_meshes on these
+        humans (the node's) fits them by reprojection too (mesh_fit 'image'), or by their 3D keypoints."""
+        if self.mesh_fitter is not None:
+            image = intrinsics is not None and self.config.mesh_fit == "image"
+            self.mesh_fitter.set_camera(intrinsics.K if image else None,
+                                        (intrinsics.width, intrinsics.height) if image else None)
+
     # ---- the whole frame ----------------------------------------------------------------------------------
 
     def process(self, rgb: np.ndarray, depth_m: Optional[np.ndarray], intrinsics: Optional[CameraIntrinsics],
@@ -524,6 +532,7 @@ class HumanPosePipeline:
         humans = [self._frames(h, intrinsics) for h in humans]
         timing["head"] = (time.perf_counter() - t0) * 1e3
 
+        self._set_mesh_camera(intrinsics)
         if self.mesh_fitter is not None and with_mesh:
             t0 = time.perf_counter()
             # Untracked, humans[i] is estimates[i]: its 2D confidence is known (lifting rescales HumanPose's).

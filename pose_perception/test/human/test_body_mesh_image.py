@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from pose_perception.core.camera import CameraIntrinsics, project
-from pose_perception.human.body_mesh import BodyMeshFitter, FitterConfig
+from pose_perception.core.types import HumanPose
+from pose_perception.human.body_mesh import BodyMeshFitter, FitterConfig, fit_meshes
 from pose_perception.human.body_model import MODEL_KEYPOINT_NAMES
 from pose_perception.human.mocap import clip_bodies
 from pose_perception.human.synthetic import AnnyPoser
@@ -135,3 +136,19 @@ def test_real_waist_up_photo_gets_a_mesh_inside_the_person():
     inside = mesh_inside_fraction(humans[0].mesh.vertices.astype(np.float64), cam.K,
                                   np.asarray(humans[0].bbox_xyxy, np.float64), rgb.shape[1], rgb.shape[0])
     assert inside > 0.9
+
+
+def test_fit_meshes_fits_2d_keypoints_once_the_fitter_knows_the_camera(fitter, body):
+    """The node's mesh thread calls fit_meshes(fitter, humans, stamp): with the camera set (the pipeline does it each
+    frame) a person without 3D keypoints, seen from the waist up, gets a mesh; without it, none."""
+    _, keypoints = body
+    uv, conf = wholebody_2d(keypoints, keep=list(range(11)))
+    person = HumanPose(track_id=7, score=0.9, keypoints_uv=uv, confidence=conf, keypoints_3d=None)
+    fitter.set_camera(None)
+    assert fit_meshes(fitter, [person], 0.0)[0].mesh is None
+    fitter.set_camera(K, (640, 480))
+    try:
+        assert fit_meshes(fitter, [person], 0.0)[0].mesh is not None
+    finally:
+        fitter.set_camera(None)
+        fitter.reset()
