@@ -504,9 +504,7 @@ class BodyMeshFitter:
             if np.median(err) <= cfg.image_good_enough * size_px:  # this start landed: the next is not needed
                 break
         rot, trans, kp_model, _ = best
-        with torch.no_grad():
-            proj = _project_np(kp_model, K)
-        err_px = np.linalg.norm(proj - tgt2, axis=1)
+        err_px = np.linalg.norm(_project_np(kp_model, K) - tgt2, axis=1)
         residual_px = float((err_px * w2).sum() / w2.sum())
         residual_m = float("nan")
         if depth_measured and tgt3 is not None and w3.any():
