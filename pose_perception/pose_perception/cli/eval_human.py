@@ -35,6 +35,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mesh", action="store_true",
                         help="also fit body meshes (RGB only, default camera) on every photo and report how many "
                              "people get one and whether it projects inside their box")
+    parser.add_argument("--mesh-only", action="store_true", help="only the mesh part of --mesh (implies --mesh)")
+    parser.add_argument("--mesh-fit", choices=("image", "keypoints3d"), default="image",
+                        help="mesh fit: 'image' (the body model reprojected onto the 2D keypoints, default) or "
+                             "'keypoints3d' (fitted to the lifted 3D keypoints, the earlier method)")
     parser.add_argument("--no-video", action="store_true", help="skip the PoseTrack18 video frames (tracks)")
     add_common_output(parser)
 
@@ -107,6 +111,8 @@ def evaluate(args, log=print) -> dict:
     real = Path(args.real)
     images = load_annotated_sets(real)
     out_dir = Path(args.out_dir)
+    if getattr(args, "mesh_only", False):
+        return {"mesh": _meshes(args, [im.path for im in images] + unannotated_photos(real), out_dir, log)}
     pipeline = _pipeline(args, tracking=False)
     per_set: dict[str, dict] = {}
     rows = []
@@ -177,9 +183,9 @@ def mesh_inside_fraction(vertices_m: np.ndarray, K: np.ndarray, box_xyxy: np.nda
 
 
 def _meshes(args, photos: list[Path], out_dir: Path, log) -> dict:
-    """Body meshes from RGB alone (world landmarks placed by the translation solve, default camera fx = fy =
-    image width): people found with both shoulders seen (confidence > 0.5), how many got a mesh, and the fraction
-    of each mesh's in-image vertices that fall inside the person's box (+15 %)."""
+    """Body meshes from RGB alone (default camera fx = fy = image width), on every photo: people found with both
+    shoulders seen (confidence > 0.5), how many got a mesh, the fraction of each mesh's in-image vertices that
+    fall inside the person's box (+15 %), and the fit time per person. --mesh-fit picks the fit."""
     from dataclasses import replace
 
     import cv2
@@ -188,34 +194,48 @@ def _meshes(args, photos: list[Path], out_dir: Path, log) -> dict:
     from pose_perception.core.io import read_image_rgb
     from pose_perception.human.pipeline import HumanPipelineConfig, HumanPosePipeline
 
-    config = replace(HumanPipelineConfig(max_people=args.max_people, tracking=False, head_pose=False), mesh=True)
+    fit = getattr(args, "mesh_fit", "image")
+    config = replace(HumanPipelineConfig(max_people=args.max_people, tracking=False, head_pose=False), mesh=True,
+                     mesh_fit=fit)
     pipeline = HumanPosePipeline(config)
     eligible = meshed = 0
     inside: list[float] = []
+    fit_ms: list[float] = []
+    worst: list[tuple[float, str]] = []
     try:
         for p in photos:
             rgb = read_image_rgb(p)
             H, W = rgb.shape[:2]
             cam = CameraIntrinsics.default_for_size(W, H)
             pipeline.reset()
-            humans, _ = pipeline.process(rgb, None, cam, stamp_s=0.0)
+            humans, timing = pipeline.process(rgb, None, cam, stamp_s=0.0)
+            if humans:
+                fit_ms.append(timing["mesh"] / len(humans))
             img = rgb.copy()
-            for h in humans:
+            t = max(1, round(max(H, W) / 640))
+            for i, h in enumerate(humans):
+                x0, y0, x1, y1 = np.round(h.bbox_xyxy).astype(int)
                 if not (h.confidence[5] > 0.5 and h.confidence[6] > 0.5):
+                    cv2.rectangle(img, (x0, y0), (x1, y1), (128, 128, 128), t)  # not counted: shoulders unsure
                     continue
                 eligible += 1
                 if h.mesh is None:
+                    cv2.rectangle(img, (x0, y0), (x1, y1), (255, 0, 255), 2 * t)  # counted, no mesh
+                    worst.append((0.0, f"{p.stem}#{i} none"))
                     continue
                 meshed += 1
                 f = mesh_inside_fraction(np.asarray(h.mesh.vertices, np.float64), cam.K, np.asarray(h.bbox_xyxy), W, H)
                 inside.append(f)
+                worst.append((f, f"{p.stem}#{i} {f:.2f}"))
                 z = h.mesh.vertices[:, 2]
                 uv = h.mesh.vertices[z > 1e-6][::7]
                 uv = uv[:, :2] / uv[:, 2:3] * [cam.K[0, 0], cam.K[1, 1]] + [cam.K[0, 2], cam.K[1, 2]]
                 for q in uv[np.all(np.isfinite(uv), axis=1)]:
-                    cv2.circle(img, (int(q[0]), int(q[1])), 1, (255, 255, 0), -1)
-                x0, y0, x1, y1 = np.round(h.bbox_xyxy).astype(int)
-                cv2.rectangle(img, (x0, y0), (x1, y1), (255, 0, 0), 2)
+                    cv2.circle(img, (int(q[0]), int(q[1])), t, (255, 255, 0), -1)
+                for q, c in zip(h.keypoints_uv[:23], h.confidence[:23]):
+                    if c > 0.3 and np.all(np.isfinite(q)):
+                        cv2.circle(img, (int(q[0]), int(q[1])), 2 * t, (255, 0, 0), -1)
+                cv2.rectangle(img, (x0, y0), (x1, y1), (255, 0, 0), t)
             s = min(1.0, 1280 / max(H, W))
             out_dir.mkdir(parents=True, exist_ok=True)
             cv2.imwrite(str(out_dir / f"mesh_{p.parent.name}_{p.stem}.png"),
@@ -223,13 +243,18 @@ def _meshes(args, photos: list[Path], out_dir: Path, log) -> dict:
     finally:
         pipeline.close()
     a = np.asarray([x for x in inside if np.isfinite(x)])
-    out = {"people_with_shoulders": eligible, "meshes": meshed,
+    out = {"fit": fit, "people_with_shoulders": eligible, "meshes": meshed,
            "inside_median": float(np.median(a)) if a.size else float("nan"),
            "inside_min": float(a.min()) if a.size else float("nan"),
-           "meshes_inside_0_9": int(np.sum(a >= 0.9))}
-    log(f"  meshes (RGB only): {meshed} of {eligible} people with both shoulders seen; in-image vertices inside their "
-        f"box +15 %: median {out['inside_median']:.2f}, min {out['inside_min']:.2f}, {out['meshes_inside_0_9']} "
-        f"meshes >= 0.9")
+           "meshes_inside_0_9": int(np.sum(a >= 0.9)),
+           "meshes_inside_0_8": int(np.sum(a >= 0.8)),
+           "fit_ms_per_person_mean": float(np.mean(fit_ms)) if fit_ms else float("nan"),
+           "worst": [w for _, w in sorted(worst)[:8]]}
+    log(f"  meshes (RGB only, fit '{fit}'): {meshed} of {eligible} people with both shoulders seen; in-image vertices "
+        f"inside their box +15 %: median {out['inside_median']:.2f}, min {out['inside_min']:.2f}, "
+        f"{out['meshes_inside_0_9']} meshes >= 0.9, {out['meshes_inside_0_8']} >= 0.8; "
+        f"{out['fit_ms_per_person_mean']:.0f} ms per person")
+    log(f"  lowest: {', '.join(out['worst'])}")
     return out
 
 
@@ -302,6 +327,9 @@ def run(args) -> int:
     except RealDataMissingError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if "sets" not in result:  # --mesh-only
+        print(f"overlays: {args.out_dir}/mesh_*.png")
+        return 0
     print("recall: annotated people >= 40 px tall that were found (OKS match >= 0.1); precision over finds on photos "
           "where everyone is annotated; PCK@0.2 over all annotated body points of those people, misses wrong "
           "(PCK: 0.2 x longer box side, mmpose's convention; torso: 0.2 x longer shoulder-hip diagonal, stricter; "

@@ -38,7 +38,7 @@ from pose_perception.human.body_model import (
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "BodyMeshFitter", "FitterConfig", "FitResult", "MeshRateLimiter", "BodyMeshError", "BodyModelError",
+    "BodyMeshFitter", "fit_meshes_image", "FitterConfig", "FitResult", "MeshRateLimiter", "BodyMeshError", "BodyModelError",
     "BodyModelUnavailableError", "model_keypoint_index",
 ]
 
@@ -128,6 +128,18 @@ class FitterConfig:
     max_speed_m_s: float = 4.0           # pelvis speed above which a track is treated as jumped (re-initialised)
     keep_last_s: float = 1.0             # how long the last good mesh is returned for frames that cannot be fitted
     shape_update_every: int = 5          # warm fits between two shape refinements (shape changes slowly)
+    cpu_threads: int = 1                 # torch.set_num_threads on CPU (process-wide; 0 leaves torch's default)
+    # Reprojection fit (fit_image): 2D keypoints through the camera, SMPLify-style.
+    image_iterations: int = 60           # L-BFGS iterations of the whole-pose stage of a cold image fit
+    image_warm_iterations: int = 15      # ... of a warm-started one (same track, recent)
+    image_root_iterations: int = 15      # L-BFGS iterations of the first stage (root rotation + translation only)
+    image_robust_scale: float = 0.04     # Geman-McClure scale of 2D residuals, as a fraction of the person's size
+    image_prior_scale: float = 0.3       # the 3D fit's pose prior and hinge weights, scaled for the 2D data term
+    image_init_weight: float = 2e-3      # pull of the limbs towards their initial pose (the lifter's 3D guess)
+    image_depth_weight: float = 1.0      # weight of the depth-measured 3D keypoints next to the 2D term
+    max_image_residual: float = 0.08     # fits whose median 2D error is above this fraction of the person are rejected
+    image_good_enough: float = 0.03      # a start whose median 2D error is under this fraction skips the others
+    min_image_keypoints: int = 4         # confident 2D body points needed (both shoulders among them)
 
 
 @dataclass(frozen=True)
@@ -145,6 +157,7 @@ class FitResult:
     group_rotvecs: np.ndarray
     translation: np.ndarray
     fit_time_s: float
+    residual_px: float = float("nan")  # image fits: mean 2D error in pixels of the confident keypoints
 
 
 @dataclass
@@ -174,6 +187,12 @@ def _rotvec_to_matrix(r: torch.Tensor) -> torch.Tensor:
 
 def _matrix_to_rotvec(R: np.ndarray) -> np.ndarray:
     return Rotation.from_matrix(R).as_rotvec()
+
+
+def _project_np(points: np.ndarray, K: np.ndarray) -> np.ndarray:
+    """(N, 3) camera-frame metres -> (N, 2) pixels (plain pinhole; the points are in front of the camera)."""
+    z = np.where(points[:, 2] > 1e-9, points[:, 2], np.nan)
+    return points[:, :2] / z[:, None] * [K[0, 0], K[1, 1]] + [K[0, 2], K[1, 2]]
 
 
 def _min_rotation(u: np.ndarray, v: np.ndarray) -> np.ndarray:
@@ -306,6 +325,10 @@ class BodyMeshFitter:
             raise BodyMeshError(f"max_faces must be >= 100 (or None for the full mesh), got {max_faces}")
         self.device = torch.device(device)
         self.config = config
+        if self.device.type == "cpu" and config.cpu_threads > 0:
+            # The body model's tensors are tiny (23 keypoints, 17 groups): on a loaded CPU torch's intra-op threads
+            # only wait for each other (an image fit took 12x longer with 2 threads at load average 8 here).
+            torch.set_num_threads(config.cpu_threads)
         cache = Path(cache_dir) if cache_dir else None
         if model == "anny":
             if smplx_model_path:
@@ -322,6 +345,7 @@ class BodyMeshFitter:
         self.model_name = model
         self.body = _ReducedBody(self.data, self.device)
         self._tracks: dict[int, _Track] = {}
+        self._camera: Optional[tuple] = None  # (K, image_size_wh) of set_camera
         self._shape_terms_cache: tuple = (None, None)
         self._last_log: dict[str, float] = {}
         self._vertex_subset, self._faces = self._decimation(max_faces)
@@ -348,6 +372,12 @@ class BodyMeshFitter:
     def reset(self) -> None:
         self._tracks.clear()
 
+    def set_camera(self, K: Optional[np.ndarray], image_size_wh: Optional[tuple[int, int]] = None) -> None:
+        """The camera of the frames to come: with K (3, 3) set, fit_meshes fits each person's 2D keypoints by
+        reprojection (fit_image); None goes back to the 3D-keypoint fit. One tuple assignment, so a mesh thread
+        calling fit_meshes meanwhile sees either the old or the new camera."""
+        self._camera = None if K is None else (np.array(K, dtype=np.float64).reshape(3, 3), image_size_wh)
+
     def fit(self, track_id: int, keypoints_3d: np.ndarray, confidence: np.ndarray, stamp_s: float) -> Optional[BodyMesh]:
         """Mesh for one person in one frame: keypoints_3d (K>=17, 3) float32 metres (COCO / COCO-WholeBody order,
         NaN where unknown), confidence (K,). Returns the posed mesh in the keypoints' frame, the last good mesh
@@ -364,6 +394,235 @@ class BodyMeshFitter:
         except Exception as exc:  # noqa: BLE001 - never into the caller's loop: log (throttled) and degrade
             self._warn("error", f"body mesh fit failed for track {track_id}: {type(exc).__name__}: {exc}")
             return self._fallback(int(track_id), float(stamp_s) if np.isfinite(stamp_s) else math.inf)
+
+    # ------------------------------------------------------------------------------- reprojection (RGB) fit
+    def fit_image(self, track_id: int, keypoints_uv: np.ndarray, confidence: np.ndarray, K: np.ndarray,
+                  stamp_s: float, keypoints_3d: Optional[np.ndarray] = None,
+                  confidence_3d: Optional[np.ndarray] = None, depth_measured: bool = False,
+                  image_size_wh: Optional[tuple[int, int]] = None) -> Optional[FitResult]:
+        """Mesh for one person from 2D keypoints, by reprojection through the camera (the approach of SMPLify /
+        SPIN): the body model's keypoints, projected with K, are pulled onto the 2D keypoints (robust, confidence
+        weighted), under the pose prior and the knee / elbow limits; the bone lengths are the body model's.
+
+        keypoints_uv (K>=17, 2) pixels of an undistorted image, NaN where unknown; confidence (K,); K (3, 3).
+        keypoints_3d (K, 3) metres in the camera frame, optional, with confidence_3d (K,) (default: confidence):
+        with depth_measured=False a guess (MediaPipe's world landmarks placed by lifting) that starts the pose
+        and holds what the image cannot fix (which way a limb points in depth, limbs out of view, with a weak
+        pull); with depth_measured=True depth-camera measurements that also pull like the 3D fit's keypoints.
+        image_size_wh: (width, height) of the image; 2D keypoints outside it are not used (landmark models guess
+        joints beyond the frame edge, often with a fair confidence: the legs of a waist-up photo).
+        Needs both shoulders and min_image_keypoints confident body points: a person seen from the waist up fits.
+        Without depth the distance follows from the model's size (the default adult shape): one image cannot
+        separate a person's size from their distance.
+        Returns a FitResult (residual_px: mean 2D error in pixels; residual_m: mean 3D error to measured depth,
+        NaN without), the track's last good fit (for keep_last_s), or None. Never raises on bad input.
+        """
+        try:
+            return self._fit_image(int(track_id), keypoints_uv, confidence, K, float(stamp_s), keypoints_3d,
+                                   confidence_3d, bool(depth_measured), image_size_wh)
+        except Exception as exc:  # never into the caller's loop: log (throttled) and degrade
+            self._warn("error", f"body mesh image fit failed for track {track_id}: {type(exc).__name__}: {exc}")
+            return self._fallback(int(track_id), float(stamp_s) if np.isfinite(stamp_s) else math.inf)
+
+    def _fit_image(self, track_id, keypoints_uv, confidence, K, stamp_s, keypoints_3d, confidence_3d,
+                   depth_measured, image_size_wh=None, force_cold: bool = False) -> Optional[FitResult]:
+        t0 = time.perf_counter()
+        cfg = self.config
+        if not np.isfinite(stamp_s):
+            raise ValueError(f"stamp_s must be finite, got {stamp_s}")
+        uv = np.asarray(keypoints_uv, dtype=np.float64)
+        conf = np.asarray(confidence, dtype=np.float64).reshape(-1)
+        if uv.ndim != 2 or uv.shape[1] != 2 or uv.shape[0] < 17 or conf.shape[0] != uv.shape[0]:
+            raise ValueError(f"keypoints_uv must be (K>=17, 2) with confidence (K,), got {uv.shape} and {conf.shape}")
+        K = np.asarray(K, dtype=np.float64).reshape(3, 3)
+        if not (np.all(np.isfinite(K)) and K[0, 0] > 0 and K[1, 1] > 0):
+            raise ValueError("K must be a finite camera matrix with positive focal lengths")
+        inp, mdl = model_keypoint_index(uv.shape[0])
+        n = len(MODEL_KEYPOINT_NAMES)
+        tgt2, w2 = np.zeros((n, 2)), np.zeros(n)
+        c = np.clip(np.nan_to_num(conf[inp], nan=0.0), 0.0, 1.0)
+        ok = np.isfinite(uv[inp]).all(axis=1) & (c >= cfg.min_confidence) & (np.abs(uv[inp]) < 1e6).all(axis=1)
+        if image_size_wh is not None:
+            with np.errstate(invalid="ignore"):
+                ok &= (uv[inp] >= 0).all(axis=1) & (uv[inp] < np.asarray(image_size_wh, dtype=np.float64)).all(axis=1)
+        tgt2[mdl] = np.where(ok[:, None], np.nan_to_num(uv[inp]), 0.0)
+        w2[mdl] = np.where(ok, c, 0.0)
+        ls, rs = _kp("left_shoulder"), _kp("right_shoulder")
+        if w2[ls] == 0 or w2[rs] == 0 or np.count_nonzero(w2) < cfg.min_image_keypoints:
+            self._warn(f"img{track_id}", f"track {track_id}: an image mesh fit needs both shoulders and "
+                       f"{cfg.min_image_keypoints} confident body points in the image, got "
+                       f"{'no ' if not (w2[ls] and w2[rs]) else ''}shoulders and {np.count_nonzero(w2)} points")
+            return self._fallback(track_id, stamp_s)
+        # The person's size in pixels: residuals are fractions of it, so the fit behaves the same near and far.
+        shoulders_px = float(np.linalg.norm(tgt2[ls] - tgt2[rs]))
+        size_px = max(float(np.max(np.ptp(tgt2[w2 > 0], axis=0))), 2.5 * shoulders_px, 8.0)
+
+        tgt3 = w3 = None
+        if keypoints_3d is not None:
+            k3 = np.asarray(keypoints_3d, dtype=np.float64)
+            c3 = conf if confidence_3d is None else np.asarray(confidence_3d, dtype=np.float64).reshape(-1)
+            if k3.shape == (uv.shape[0], 3) and c3.shape[0] == uv.shape[0]:
+                cc = np.clip(np.nan_to_num(c3[inp], nan=0.0), 0.0, 1.0)
+                ok3 = np.isfinite(k3[inp]).all(axis=1) & (np.abs(k3[inp]) < 1e3).all(axis=1)
+                ok3 &= np.nan_to_num(k3[inp][:, 2], nan=0.0) > 0.05
+                tgt3, w3 = np.zeros((n, 3)), np.zeros(n)
+                tgt3[mdl] = np.where(ok3[:, None], np.nan_to_num(k3[inp]), 0.0)
+                if depth_measured:
+                    w3[mdl] = np.where(ok3 & (cc >= cfg.min_confidence), cc, 0.0)
+                else:  # a guess of where every joint is: its unsure points still start the pose better than none
+                    w3[mdl] = np.where(ok3, np.maximum(cc, 0.05), 0.0)
+                if not w3.any():
+                    tgt3 = w3 = None
+
+        track = self._tracks.get(track_id)
+        warm = (not force_cold and track is not None and 0.0 <= stamp_s - track.stamp_s <= 5 * cfg.keep_last_s)
+        torso3 = tgt3 is not None and all(w3[_kp(nm)] > 0 for nm in _TORSO)
+        if warm:
+            shape = track.shape.clone()
+            rot0, trans0 = track.rotvecs.clone(), track.translation.clone()
+            iterations = cfg.image_warm_iterations
+        else:
+            shape = torch.as_tensor(self.data.default_shape, dtype=torch.float64, device=self.device)
+            if depth_measured and torso3:  # with depth the limb lengths are metric: they choose the shape
+                try:
+                    shape = self._choose_shape(tgt3, w3)
+                except Exception:  # noqa: BLE001 - a bad length only costs the default shape
+                    pass
+            iterations = cfg.image_iterations
+        # Starts: the track's last pose (warm), else the lifter's 3D guess and an upright body facing the way the
+        # shoulders say; 2D keypoints alone have mirror-like local minima (a limb towards or away from the camera,
+        # a crouch read as a lean), so a cold fit keeps whichever start ends with the lower loss.
+        starts = [(rot0, trans0)] if warm else \
+            ([self._initialise(tgt3, w3, shape)] if torso3 else []) + [self._image_initial_pose(tgt2, w2, K, shape)]
+        best = None
+        for r0, t0_ in starts:
+            fitted = self._optimise_image(tgt2, w2, size_px, K, r0, t0_, shape, iterations,
+                                          tgt3 if depth_measured else None, w3 if depth_measured else None)
+            if best is None or fitted[3] < best[3]:
+                best = fitted
+            err = np.linalg.norm(_project_np(best[2], K) - tgt2, axis=1)[w2 > 0]
+            if np.median(err) <= cfg.image_good_enough * size_px:  # this start landed: the next is not needed
+                break
+        rot, trans, kp_model, _ = best
+        err_px = np.linalg.norm(_project_np(kp_model, K) - tgt2, axis=1)
+        residual_px = float((err_px * w2).sum() / w2.sum())
+        residual_m = float("nan")
+        if depth_measured and tgt3 is not None and w3.any():
+            residual_m = float((np.linalg.norm(kp_model - tgt3, axis=1) * w3).sum() / w3.sum())
+        # Rejected on the median error: a fit in the wrong minimum misses most points, while a good fit may leave
+        # a few out-of-reach ones (a guessed occluded ankle) far off.
+        median_px = float(np.median(err_px[w2 > 0]))
+        if not np.isfinite(residual_px) or median_px > cfg.max_image_residual * size_px or \
+                not np.all(kp_model[:, 2] > 0) or (np.isfinite(residual_m) and residual_m > cfg.max_residual_m):
+            self._warn(f"imgres{track_id}", f"track {track_id}: image mesh fit rejected, median 2D error "
+                       f"{median_px:.1f} px of a {size_px:.0f} px person")
+            if warm:  # try once more from scratch before giving up on this frame
+                return self._fit_image(track_id, keypoints_uv, confidence, K, stamp_s, keypoints_3d,
+                                       confidence_3d, depth_measured, image_size_wh, force_cold=True)
+            return self._fallback(track_id, stamp_s)
+        with torch.no_grad():
+            vertices = self.body.vertices(rot, trans, shape).cpu().numpy()
+        if self._vertex_subset is not None:
+            vertices = vertices[self._vertex_subset]
+        result = FitResult(
+            mesh=BodyMesh(vertices=np.ascontiguousarray(vertices, dtype=np.float32), faces=self._faces),
+            keypoints_3d=kp_model.astype(np.float32), residual_m=residual_m, iterations=iterations, cold=not warm,
+            shape=shape.detach().cpu().numpy().copy(), group_rotvecs=rot.cpu().numpy().copy(),
+            translation=trans.cpu().numpy().copy(), fit_time_s=time.perf_counter() - t0, residual_px=residual_px,
+        )
+        self._tracks[track_id] = _Track(rotvecs=rot, translation=trans, shape=shape.detach(), stamp_s=stamp_s,
+                                        last_good=result, num_fits=(track.num_fits if warm else 0) + 1)
+        return result
+
+    def _image_initial_pose(self, tgt2, w2, K, shape) -> tuple[torch.Tensor, torch.Tensor]:
+        """Reference pose, upright (image up), facing the camera when the person's left shoulder is on the image's
+        right, placed by weak perspective: the spread of the model's points against that of the 2D points."""
+        ls, rs = _kp("left_shoulder"), _kp("right_shoulder")
+        rot = np.zeros((len(GROUP_NAMES), 3))
+        facing = tgt2[ls, 0] >= tgt2[rs, 0]
+        F_obs = _frame(np.array([1.0 if facing else -1.0, 0.0, 0.0]), np.array([0.0, -1.0, 0.0]))
+        rot[0] = _matrix_to_rotvec(F_obs @ self._ref_frame.T)
+        kp = self._keypoints_np(rot, np.zeros(3), shape)
+        m = w2 > 0
+        P, q = kp[m], tgt2[m]
+        spread_m = np.sqrt(((P[:, :2] - P[:, :2].mean(axis=0)) ** 2).sum(axis=1).mean())
+        spread_px = np.sqrt(((q - q.mean(axis=0)) ** 2).sum(axis=1).mean())
+        z = float(np.clip(0.5 * (K[0, 0] + K[1, 1]) * spread_m / max(spread_px, 1e-3), 0.3, 200.0))
+        qc = q.mean(axis=0)
+        centre = np.array([(qc[0] - K[0, 2]) / K[0, 0] * z, (qc[1] - K[1, 2]) / K[1, 1] * z, z])
+        translation = centre - P.mean(axis=0)
+        return (torch.as_tensor(rot, dtype=torch.float64, device=self.device),
+                torch.as_tensor(translation, dtype=torch.float64, device=self.device))
+
+    def _optimise_image(self, tgt2, w2, size_px, K, rot0, trans0, shape, iterations, tgt3, w3):
+        """Two stages, as SMPLify: the root rotation and translation on the 2D points alone, then the whole pose.
+        Returns rotvecs (J, 3), translation (3,), model keypoints (23, 3) numpy, the final loss."""
+        cfg = self.config
+        dev = dict(dtype=torch.float64, device=self.device)
+        uvt = torch.as_tensor(tgt2, **dev)
+        w = torch.as_tensor(w2, **dev)
+        w_sum = w.sum()
+        fxy = torch.as_tensor([K[0, 0], K[1, 1]], **dev)
+        cxy = torch.as_tensor([K[0, 2], K[1, 2]], **dev)
+        sigma2 = cfg.image_robust_scale ** 2
+        with torch.no_grad():
+            heads_ref, local = self.body.shape_terms(shape)
+        init_rot = rot0.detach().clone()
+        # The 3D fit's prior and hinge weights are per m^2 of keypoint error (scale robust_scale_m); here the data
+        # term is a fraction of its ceiling, so they are rescaled by that ceiling.
+        prior_scale = cfg.image_prior_scale / cfg.robust_scale_m ** 2
+        d3 = None
+        if tgt3 is not None:
+            d3 = (torch.as_tensor(tgt3, **dev), torch.as_tensor(w3, **dev))
+
+        def data_terms(rot, trans):
+            kp = self.body.keypoints_posed(rot, trans, heads_ref, local)
+            z = kp[:, 2]
+            uv = kp[:, :2] / z.clamp(min=1e-3)[:, None] * fxy + cxy
+            r2 = (((uv - uvt) / size_px) ** 2).sum(-1)
+            loss = (w * r2 / (r2 + sigma2)).sum() / w_sum
+            loss = loss + 10.0 * (torch.relu(0.2 - z) ** 2).sum()           # in front of the camera
+            if d3 is not None:
+                e2 = ((kp - d3[0]) ** 2).sum(-1)
+                s3 = cfg.robust_scale_m ** 2
+                loss = loss + cfg.image_depth_weight * (d3[1] * e2 / (e2 + s3)).sum() / d3[1].sum().clamp(min=1e-9)
+            return loss
+
+        def lbfgs(params, closure_loss, max_iter):
+            opt = torch.optim.LBFGS(params, lr=1.0, max_iter=max_iter, history_size=20, line_search_fn="strong_wolfe",
+                                    tolerance_grad=1e-10, tolerance_change=1e-12)
+
+            def closure():
+                opt.zero_grad()
+                loss = closure_loss()
+                loss.backward()
+                return loss
+
+            opt.step(closure)
+
+        root = rot0[0].clone().requires_grad_(True)
+        trans = trans0.clone().requires_grad_(True)
+        rest = rot0[1:].clone()
+        lbfgs([root, trans], lambda: data_terms(torch.cat([root[None], rest]), trans), cfg.image_root_iterations)
+
+        rot = torch.cat([root.detach()[None], rest]).requires_grad_(True)
+        trans = trans.detach().clone().requires_grad_(True)
+
+        def full_loss():
+            loss = data_terms(rot, trans)
+            prior = cfg.prior_weight * (self._prior_w[1:] * (rot[1:] ** 2).sum(-1)).sum()
+            r_h = rot[self._hinge_groups]
+            along = (r_h * self._hinge_axes).sum(-1)
+            off_axis = (r_h ** 2).sum(-1) - along ** 2
+            hinge = cfg.hinge_weight * (off_axis + torch.relu(-along) ** 2 + torch.relu(along - 2.6) ** 2).sum()
+            loss = loss + prior_scale * (prior + hinge)
+            return loss + cfg.image_init_weight * ((rot[1:] - init_rot[1:]) ** 2).sum()
+
+        lbfgs([rot, trans], full_loss, iterations)
+        with torch.no_grad():
+            kp = self.body.keypoints_posed(rot, trans, heads_ref, local).cpu().numpy()
+            loss = float(full_loss())
+        return rot.detach(), trans.detach(), kp, loss if np.isfinite(loss) else math.inf
 
     # ------------------------------------------------------------------------------------------------ internals
     def _warn(self, key: str, message: str, period_s: float = 5.0) -> None:
@@ -672,12 +931,36 @@ class BodyMeshFitter:
 
 def fit_meshes(fitter: "BodyMeshFitter", humans: list, stamp_s: float) -> list:
     """Each HumanPose with 3D keypoints gets its track's mesh (None when the fit gives none); tracks absent from
-    this frame are forgotten."""
+    this frame are forgotten. When the fitter has a camera (set_camera), every person is fitted by reprojection
+    of their 2D keypoints instead (fit_meshes_image)."""
     from dataclasses import replace
 
+    camera = getattr(fitter, "_camera", None)
+    if camera is not None:
+        return fit_meshes_image(fitter, humans, stamp_s, camera[0], None, camera[1])
     fitter.retain({h.track_id for h in humans})
     return [replace(h, mesh=fitter.fit(h.track_id, h.keypoints_3d, h.confidence, stamp_s))
             if h.keypoints_3d is not None else replace(h, mesh=None) for h in humans]
+
+
+def fit_meshes_image(fitter: "BodyMeshFitter", humans: list, stamp_s: float, K: np.ndarray,
+                     confidence_2d: Optional[list] = None, image_size_wh: Optional[tuple[int, int]] = None) -> list:
+    """Each HumanPose gets a mesh fitted to its 2D keypoints through the camera K (3, 3) (fit_image), its 3D
+    keypoints as the starting guess, or as measurements when they come from depth (Source.RGBD).
+    confidence_2d: per human, the (K,) confidence of its 2D keypoints when it differs from HumanPose.confidence
+    (which lifting rescales). Tracks absent from this frame are forgotten."""
+    from dataclasses import replace
+
+    from pose_perception.core.types import Source
+
+    fitter.retain({h.track_id for h in humans})
+    out = []
+    for i, h in enumerate(humans):
+        conf2 = h.confidence if confidence_2d is None else confidence_2d[i]
+        result = fitter.fit_image(h.track_id, h.keypoints_uv, conf2, K, stamp_s, h.keypoints_3d, h.confidence,
+                                  depth_measured=h.source == Source.RGBD, image_size_wh=image_size_wh)
+        out.append(replace(h, mesh=None if result is None else result.mesh))
+    return out
 
 
 class MeshRateLimiter:

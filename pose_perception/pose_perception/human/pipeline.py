@@ -82,6 +82,8 @@ class HumanPipelineConfig:
     mesh_model: str = "anny"
     smplx_model_path: str = ""
     mesh_max_faces: int = 0  # 0: the full mesh; nodes publish a decimated one
+    mesh_fit: str = "image"  # "image": the body model reprojected onto the 2D keypoints through the camera (3D
+    # keypoints start it, depth pulls too); "keypoints3d": fitted to the 3D keypoints only (needs both hips)
 
 
 @dataclass(frozen=True)
@@ -165,6 +167,8 @@ class HumanPosePipeline:
             raise PipelineConfigError(f"workers must be >= 0 (0: one per CPU core), got {config.workers}")
         if config.max_people < 1:
             raise PipelineConfigError(f"max_people must be >= 1, got {config.max_people}")
+        if config.mesh_fit not in ("image", "keypoints3d"):
+            raise PipelineConfigError(f"mesh_fit must be 'image' or 'keypoints3d', got '{config.mesh_fit}'")
         if config.backend == "roi":
             from pose_perception.human.landmarks import RoiWholeBodyBackend
 
@@ -238,6 +242,8 @@ class HumanPosePipeline:
         self._failed = []
         if self.tracker is not None:
             self.tracker.reset()
+        if self.mesh_fitter is not None:  # else the next photo's person i starts from (or falls back to) this one's
+            self.mesh_fitter.reset()
 
     def close(self) -> None:
         if self._pool is not None:
@@ -444,13 +450,28 @@ class HumanPosePipeline:
             kp3d, conf = enforce_bones(kp3d, conf, COCO_WHOLEBODY_133)
         return kp3d, conf, source
 
-    def fit_meshes(self, humans: list[HumanPose], stamp_s: float) -> list[HumanPose]:
-        """Body meshes for humans with 3D keypoints (slow: the node runs this at a lower rate on its own thread)."""
+    def fit_meshes(self, humans: list[HumanPose], stamp_s: float, intrinsics: Optional[CameraIntrinsics] = None,
+                   confidence_2d: Optional[list[np.ndarray]] = None) -> list[HumanPose]:
+        """Body meshes (slow: the node runs this at a lower rate on its own thread). With intrinsics (of the input
+        image) and mesh_fit 'image', fitted to each person's 2D keypoints by reprojection, else to their 3D
+        keypoints. confidence_2d: per human, its 2D keypoint confidence when known (HumanPose.confidence is the
+        lifted one)."""
         if self.mesh_fitter is None:
             return humans
-        from pose_perception.human.body_mesh import fit_meshes
+        from pose_perception.human.body_mesh import fit_meshes, fit_meshes_image
 
+        if intrinsics is not None and self.config.mesh_fit == "image":
+            return fit_meshes_image(self.mesh_fitter, humans, stamp_s, intrinsics.K, confidence_2d,
+                                    (intrinsics.width, intrinsics.height))
         return fit_meshes(self.mesh_fitter, humans, stamp_s)
+
+    def _set_mesh_camera(self, intrinsics: Optional[CameraIntrinsics]) -> None:
+        """The fitter learns this frame's camera, so that a mesh thread calling body_mesh.fit_meshes on these
+        humans (the node's) fits them by reprojection too (mesh_fit 'image'), or by their 3D keypoints."""
+        if self.mesh_fitter is not None:
+            image = intrinsics is not None and self.config.mesh_fit == "image"
+            self.mesh_fitter.set_camera(intrinsics.K if image else None,
+                                        (intrinsics.width, intrinsics.height) if image else None)
 
     # ---- the whole frame ----------------------------------------------------------------------------------
 
@@ -511,9 +532,12 @@ class HumanPosePipeline:
         humans = [self._frames(h, intrinsics) for h in humans]
         timing["head"] = (time.perf_counter() - t0) * 1e3
 
+        self._set_mesh_camera(intrinsics)
         if self.mesh_fitter is not None and with_mesh:
             t0 = time.perf_counter()
-            humans = self.fit_meshes(humans, stamp_s)
+            # Untracked, humans[i] is estimates[i]: its 2D confidence is known (lifting rescales HumanPose's).
+            conf_2d = [est.confidence for est in estimates] if self.tracker is None else None
+            humans = self.fit_meshes(humans, stamp_s, intrinsics, conf_2d)
             timing["mesh"] = (time.perf_counter() - t0) * 1e3
         timing["total"] = (time.perf_counter() - t_start) * 1e3
         return humans, timing
