@@ -40,6 +40,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="mesh fit: 'image' (the body model reprojected onto the 2D keypoints, default) or "
                              "'keypoints3d' (fitted to the lifted 3D keypoints, the earlier method)")
     parser.add_argument("--no-video", action="store_true", help="skip the PoseTrack18 video frames (tracks)")
+    parser.add_argument("--sets", default=None, metavar="A,B",
+                        help="only these annotated sets (posetrack18, mpii, mhp, exlpose, jhmdb; default all)")
     add_common_output(parser)
 
 
@@ -110,6 +112,13 @@ def evaluate(args, log=print) -> dict:
 
     real = Path(args.real)
     images = load_annotated_sets(real)
+    if getattr(args, "sets", None):
+        wanted = {w.strip() for w in args.sets.split(",") if w.strip()}
+        unknown = wanted - {im.dataset for im in images}
+        if unknown:
+            raise SystemExit(f"eval human --sets: no annotated set named {', '.join(sorted(unknown))} in {real} "
+                             f"(there are: {', '.join(sorted({im.dataset for im in images}))})")
+        images = [im for im in images if im.dataset in wanted]
     out_dir = Path(args.out_dir)
     if getattr(args, "mesh_only", False):
         return {"mesh": _meshes(args, [im.path for im in images] + unannotated_photos(real), out_dir, log)}

@@ -1,5 +1,6 @@
 """Low-light frames: the photometric normalisation for the person models (human/lowlight.py) leaves normal photos
-alone, brightens near-black ones, and lets the pipeline find a person it misses in the dark frame."""
+alone, brightens near-black ones, and lets the pipeline find a person it misses in the dark frame (SYNTHETIC: the
+astronaut photo darkened; REAL: an ExLPose low-light frame, skipped when ../shared/realdata is missing)."""
 import numpy as np
 import pytest
 
@@ -62,3 +63,38 @@ def test_pipeline_finds_the_person_in_a_near_black_frame(astronaut):
     assert ok.sum() >= 8
     h = ref[0].bbox_xyxy[3] - ref[0].bbox_xyxy[1]
     assert np.median(np.linalg.norm(a[ok] - b[ok], axis=1)) < 0.05 * h
+
+
+@pytest.fixture(scope="module")
+def exlpose_lit_frame():
+    from pose_perception.core.realdata import realdata_dir
+    from pose_perception.human.real_eval import load_annotated_sets
+
+    real = realdata_dir("humans")
+    if not (real / "mmpose_testdata" / "exlpose").is_dir():
+        pytest.skip("../shared/realdata/humans (ExLPose low-light frames) is not beside the repo")
+    images = [im for im in load_annotated_sets(real) if im.dataset == "exlpose" and "exp400" in im.path.name]
+    assert len(images) == 1
+    return images[0]
+
+
+def test_real_low_light_frame_person_found_with_keypoints_on_him(exlpose_lit_frame):
+    """REAL ExLPose frame (99.5th luminance percentile ~5 of 255): the lit man is found, his body keypoints on
+    him (PCK@0.2 of the box), and nothing else is reported (the man in his shadow is not guessed at)."""
+    pytest.importorskip("mediapipe")
+    pytest.importorskip("tflite_runtime")
+    from pose_perception.cli.eval_human import _body
+    from pose_perception.core.io import read_image_rgb
+    from pose_perception.human.pipeline import HumanPipelineConfig, HumanPosePipeline
+    from pose_perception.human.real_eval import score_image
+
+    rgb = read_image_rgb(exlpose_lit_frame.path)
+    assert highlight_level(rgb) < 10
+    pipe = HumanPosePipeline(HumanPipelineConfig(max_people=20, tracking=False, lift_3d=False, head_pose=False))
+    try:
+        humans = pipe.process(rgb, None, None, 0.0)[0]
+    finally:
+        pipe.close()
+    s = score_image(exlpose_lit_frame, *_body(humans))
+    assert s.found == 1 and s.false == 0 and s.estimates == 1
+    assert np.mean(s.pck_box_found) >= 0.9  # his annotated body points within 0.2 of his box's longer side
