@@ -38,9 +38,9 @@ class ClusterConfig:
     # when it holds less than 1 / ghost_range_ratio of the points the nearer one would give at its range (detections
     # fall ~1 / range^2, a reflection loses more), or when it is compact in height (a standing, sitting or walking
     # person spans more than ghost_min_height_m over the accumulated frames) with less than 1 / ghost_compact_ratio
-    # of the larger one's points. Measured (radar/ghosts in docs/radar.md): REAL MARS ghosts hold 1.5-10x fewer
-    # points than the range predicts (median 4.6x) and span 0.2-0.9 m of height (quartiles); SYNTHETIC people 2.5-3.5
-    # m away in the same scene hold 0.95-1.44x (quartiles) and span 1.2-2.2 m.
+    # of the larger one's points. Measured (`radar eval --mars --ghost-stats`, docs/radar.md): REAL MARS ghosts hold
+    # 2.7-6.6x fewer points than their range predicts and span 0.4-0.9 m of height (quartiles); SYNTHETIC people
+    # 2.5-3.5 m away beside another person hold 0.95-1.44x (quartiles) and span 1.2-2.2 m (5-95 %).
     ghost_behind_m: float = 0.25
     ghost_range_ratio: float = 2.0
     ghost_min_height_m: float = 1.0
