@@ -25,8 +25,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--json", metavar="OUT.json", help="also write the results as JSON")
 
 
-def simulate_scene(people: int, rate_hz: float, seconds: float, seed: int) -> list[tuple[float, np.ndarray]]:
-    """SYNTHETIC frames of `people` persons doing held-out clips in place, spread over the field of view."""
+def simulate_scene(people: int, rate_hz: float, seconds: float, seed: int, with_truth: bool = False) -> list[tuple]:
+    """SYNTHETIC frames of `people` persons doing held-out clips in place, spread over the field of view:
+    (stamp s, points (N, 5)) per frame, and with_truth: the true joints (people, 17, 3) as a third item."""
     from pose_perception.radar import simulator as sim
 
     rng = np.random.default_rng(seed)
@@ -41,7 +42,7 @@ def simulate_scene(people: int, rate_hz: float, seconds: float, seed: int) -> li
                                          allow_mirror=False))
     scene = sim.SimScene(persons, skeleton, model, rate_hz=rate_hz)
     times = np.arange(int(seconds * rate_hz)) / rate_hz
-    return [(float(t), f[0]) for t, f in zip(times, scene.frames(times, rng))]
+    return [(float(t), f[0], f[2]) if with_truth else (float(t), f[0]) for t, f in zip(times, scene.frames(times, rng))]
 
 
 def run(args) -> int:
@@ -55,21 +56,26 @@ def run(args) -> int:
     load = os.getloadavg()[0]
     print(f"machine: {machine_description()} (torch threads {args.threads}; load average {load:.1f} at start)")
     t0 = time.time()
-    frames = simulate_scene(args.people, args.rate, args.seconds, args.seed)
+    frames = simulate_scene(args.people, args.rate, args.seconds, args.seed, with_truth=True)
     print(f"simulated {len(frames)} SYNTHETIC frames of {args.people} people at {args.rate:g} Hz in {time.time() - t0:.1f} s "
-          f"(not timed); {np.mean([len(p) for _, p in frames]):.0f} points per frame")
+          f"(not timed); {np.mean([len(p) for _, p, _ in frames]):.0f} points per frame")
     pipe = RadarPosePipeline(RadarPipelineConfig(weights_path=args.weights, device=args.device,
                                                 refine=FitConfig() if args.refine else None))
-    for t, p in frames[:10]:  # warm-up (torch kernels, allocator)
+    for t, p, _ in frames[:10]:  # warm-up (torch kernels, allocator)
         pipe.process(t, p)
     pipe.reset()
     stage = {}
     per_frame, estimates = [], 0
-    for t, p in frames:
+    on_person, all_people = 0, 0  # estimates within 1 m of a simulated person; frames with one per person
+    for t, p, joints in frames:
         s = time.perf_counter()
         humans = pipe.process(t, p)
         per_frame.append(time.perf_counter() - s)
         estimates += len(humans)
+        truth = joints[:, [11, 12], :2].mean(axis=1)
+        found = [np.linalg.norm(truth - np.nanmean(h.keypoints_3d[[11, 12], :2], axis=0), axis=1) for h in humans]
+        on_person += sum(int(d.min() < 1.0) for d in found)
+        all_people += int(len(humans) == len(truth) and all(np.any(np.array(found)[:, i] < 1.0) for i in range(len(truth))))
         for k, v in pipe.last_timings_s.items():
             stage.setdefault(k, []).append(v)
     total = float(np.sum(per_frame))
@@ -98,10 +104,13 @@ def run(args) -> int:
     print(f"bare network, batch {args.people}: {net_s * 1000:.2f} ms; pipeline / network = {ms.mean() / 1000 / net_s:.1f}x")
     print(f"person-estimates per second: {rate:.0f} ({estimates} estimates in {total:.2f} s of processing); "
           f"frame budget at {args.rate:g} Hz: {1000 / args.rate:.0f} ms -> real-time factor {1 / args.rate / (ms.mean() / 1000):.1f}x")
+    print(f"people: {estimates} estimates in {len(frames)} frames of {args.people} SYNTHETIC people, {on_person} of them "
+          f"within 1 m of a person's pelvis; every person reported (and nothing else) in {all_people / len(frames):.1%} of frames")
     if args.json:
         Path(args.json).write_text(json.dumps({
             "machine": machine_description(), "load_average_at_start": load, "synthetic": True, "people": args.people, "rate_hz": args.rate,
             "frames": len(frames), "end_to_end_ms_mean": float(ms.mean()), "end_to_end_ms_p95": float(np.percentile(ms, 95)),
             "stages_ms_mean": {k: float(np.mean(v) * 1000) for k, v in stage.items()},
-            "network_ms": net_s * 1000, "person_estimates_per_s": rate}, indent=2))
+            "network_ms": net_s * 1000, "person_estimates_per_s": rate,
+            "estimates": estimates, "estimates_on_a_person": on_person, "frames_all_people": all_people / len(frames)}, indent=2))
     return 0

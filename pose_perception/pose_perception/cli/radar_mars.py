@@ -26,11 +26,20 @@ def add_arguments(ev) -> None:
                     help="MARS: weights to evaluate on this subject (trained without it); repeatable")
     ev.add_argument("--sensor-stats", action="store_true",
                     help="MARS: instead, print the real sensor's statistics next to the matched simulator's (sim_real.py)")
+    ev.add_argument("--smooth-min-cutoff", type=float, default=None, metavar="HZ",
+                    help="MARS: the per-person One-Euro filter's cutoff at rest (default: RadarPipelineConfig's)")
+    ev.add_argument("--smooth-beta", type=float, default=None,
+                    help="MARS: the One-Euro filter's cutoff increase per m/s (default: RadarPipelineConfig's)")
+    ev.add_argument("--ghost-stats", action="store_true",
+                    help="MARS: instead, print the evidence for the multipath-ghost rule: REAL ghost clusters (as "
+                         "recorded) next to SYNTHETIC people of bench radar's 3-person scene")
     ev.add_argument("--radar-height", type=float, default=None,
                     help="MARS: radar height above the floor (m); default: from the recording's Kinect feet")
 
 
 def run(args) -> int:
+    from dataclasses import replace
+
     import torch
 
     from pose_perception.core.machine import machine_description
@@ -55,9 +64,18 @@ def run(args) -> int:
         return 2
     if args.sensor_stats:
         return _print_sensor_stats(root, subjects)
+    if args.ghost_stats:
+        return _print_ghost_stats(root, subjects)
     weights_for = {int(s): p for s, p in args.weights_for}
+    pipe_cfg = RadarPipelineConfig(smoothing=not args.no_smoothing)
+    if args.smooth_min_cutoff is not None:
+        pipe_cfg = replace(pipe_cfg, smooth_min_cutoff_hz=args.smooth_min_cutoff)
+    if args.smooth_beta is not None:
+        pipe_cfg = replace(pipe_cfg, smooth_beta=args.smooth_beta)
     print(f"machine: {machine_description()}")
     print(f"REAL evaluation: MARS recordings in {root} (TI IWR1443, Kinect V2 skeletons), 12 COCO limb joints")
+    print("smoothing: " + (f"One-Euro, min cutoff {pipe_cfg.smooth_min_cutoff_hz:g} Hz, beta {pipe_cfg.smooth_beta:g}"
+                           if pipe_cfg.smoothing else "off"))
     t0 = time.time()
     results = {}
     try:
@@ -68,7 +86,7 @@ def run(args) -> int:
             template = me.fit_template([r for o in others for r in mars.read_subject(root, o, "wooutlier")])
             for v in variants:
                 recs = mars.read_subject(root, s, v)
-                runs = [me.run_pipeline(r, RadarPipelineConfig(smoothing=not args.no_smoothing), regressor,
+                runs = [me.run_pipeline(r, pipe_cfg, regressor,
                                         args.radar_height) for r in recs]
                 gt = np.concatenate([r.coco17_m for r in recs])
                 net = me.summarise(np.concatenate([x.pred_m for x in runs]), gt,
@@ -225,6 +243,42 @@ def run_train(args) -> int:
     }
     save_weights(net, out, meta)
     print(f"weights -> {out} ({out.stat().st_size / 1e6:.2f} MB); recipe -> {out.with_suffix('.json')}")
+    return 0
+
+
+def _print_ghost_stats(root: Path, subjects: list[int]) -> int:
+    from pose_perception.cli.bench_radar import simulate_scene
+    from pose_perception.core.keypoints import pelvis
+    from pose_perception.radar import mars
+    from pose_perception.radar import mars_eval as me
+    from pose_perception.radar.clustering import ClusterConfig
+    from pose_perception.radar.pipeline import RadarPipelineConfig
+
+    cfg = RadarPipelineConfig()
+    groups = {}
+    for s in subjects:
+        for rec in mars.read_subject(root, s, "woutlier"):
+            rows = me.ghost_candidates(rec.stamps_s, rec.frames, [pelvis(g)[None, :2] for g in rec.coco17_m], cfg)
+            groups.setdefault(f"REAL MARS subjects {subjects}, as recorded: not the subject", []).extend(
+                r for r in rows if not r[0])
+    for seed in (3, 4, 5):
+        frames = simulate_scene(3, 20.0, 15.0, seed, with_truth=True)
+        rows = me.ghost_candidates(np.array([f[0] for f in frames]), tuple(f[1] for f in frames),
+                                   [f[2][:, [11, 12], :2].mean(axis=1) for f in frames], cfg)
+        groups.setdefault("SYNTHETIC bench radar scene (seeds 3-5): people", []).extend(r for r in rows if r[0])
+    c = ClusterConfig()
+    print("clusters other than the largest, with the ghost rules off (front end only); quartiles 5/25/50/75/95 %")
+    for name, rows in groups.items():
+        a = np.array([r[1:] for r in rows]).reshape(-1, 4)
+        behind = a[:, 2] > c.ghost_behind_m
+        by_range = behind & (a[:, 0] >= c.ghost_range_ratio)
+        compact = behind & (a[:, 1] < c.ghost_min_height_m) & (a[:, 3] >= c.ghost_compact_ratio)
+        print(f"{name}: {len(a)} clusters")
+        print(f"  points deficit for their range: {np.round(np.percentile(a[:, 0], [5, 25, 50, 75, 95]), 2)}")
+        print(f"  height extent (m):              {np.round(np.percentile(a[:, 1], [5, 25, 50, 75, 95]), 2)}")
+        print(f"  farther than the largest by > {c.ghost_behind_m} m and deficit >= {c.ghost_range_ratio}: "
+              f"{np.mean(by_range):.3f}; or lower than {c.ghost_min_height_m} m with "
+              f"{c.ghost_compact_ratio}x fewer points: {np.mean(by_range | compact):.3f} (the fraction the rules drop)")
     return 0
 
 

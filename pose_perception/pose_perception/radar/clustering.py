@@ -33,16 +33,18 @@ class ClusterConfig:
     # ... and any smaller cluster whose centroid is within fragment_centroid_m of a larger one's (people that
     # close mostly merge in DBSCAN already).
     fragment_centroid_m: float = 0.75
-    # Multipath ghosts: a smaller cluster farther away than a larger one (by more than ghost_behind_m) and
-    # within ghost_azimuth_deg of its bearing is the body's reflection off a wall or floor (REAL MARS: docs).
+    # Multipath ghosts (the body's reflection off a wall or the floor: a longer path, so farther than the body, and
+    # weaker than a person there would be). A cluster more than ghost_behind_m farther than a larger one is a ghost
+    # when it holds less than 1 / ghost_range_ratio of the points the nearer one would give at its range (detections
+    # fall ~1 / range^2, a reflection loses more), or when it is compact in height (a standing, sitting or walking
+    # person spans more than ghost_min_height_m over the accumulated frames) with less than 1 / ghost_compact_ratio
+    # of the larger one's points. Measured (`radar eval --mars --ghost-stats`, docs/radar.md): REAL MARS ghosts hold
+    # 2.7-6.6x fewer points than their range predicts and span 0.4-0.9 m of height (quartiles); SYNTHETIC people
+    # 2.5-3.5 m away beside another person hold 0.95-1.44x (quartiles) and span 1.2-2.2 m (5-95 %).
     ghost_behind_m: float = 0.25
-    ghost_azimuth_deg: float = 15.0
-    ghost_ratio: float = 1.5
-    # ... and on any bearing when it holds less than 1 / ghost_wide_ratio of the points of a cluster that is
-    # nearer by more than ghost_wide_behind_m (REAL: side-wall reflections ~2 m beside and 1.2 m behind the
-    # subject). A real person that much farther gets fewer points (~1 / range^2), but not this few.
-    ghost_wide_ratio: float = 3.0
-    ghost_wide_behind_m: float = 0.8
+    ghost_range_ratio: float = 2.0
+    ghost_min_height_m: float = 1.0
+    ghost_compact_ratio: float = 2.0
 
 
 @dataclass(frozen=True)
@@ -124,7 +126,7 @@ def merge_fragments_and_ghosts(points: np.ndarray, clusters: list[Cluster], conf
                                ) -> list[Cluster]:
     """Clusters (largest first) of the (N, 5) points -> the same people with body fragments merged into their
     body and multipath ghosts dropped, largest first (see ClusterConfig). Two people of similar size are never
-    merged (the ratios); a ghost is dropped only behind a larger cluster on the same bearing."""
+    merged (the ratios); a ghost is dropped only behind a larger cluster (is_multipath_ghost)."""
     if len(clusters) < 2:
         return clusters
     kept: list[Cluster] = []
@@ -132,19 +134,12 @@ def merge_fragments_and_ghosts(points: np.ndarray, clusters: list[Cluster], conf
     members: list[np.ndarray] = []
     for c in order:
         n = len(c.indices)
-        rng_c = float(np.hypot(*c.centroid_m[:2]))
-        az_c = float(np.degrees(np.arctan2(c.centroid_m[1], c.centroid_m[0])))
         target, ghost = None, False
         for i, k in enumerate(kept):
             nk = len(members[i])
-            if nk >= config.ghost_ratio * n:
-                rng_k = float(np.hypot(*k.centroid_m[:2]))
-                az_k = float(np.degrees(np.arctan2(k.centroid_m[1], k.centroid_m[0])))
-                if rng_c > rng_k + config.ghost_behind_m and abs(az_c - az_k) < config.ghost_azimuth_deg:
-                    ghost = True
-                    break
-                if nk >= config.ghost_wide_ratio * n and rng_c > rng_k + config.ghost_wide_behind_m:
-                    ghost = True
+            if nk > n:
+                ghost = is_multipath_ghost(points, c, k, nk, config)
+                if ghost:
                     break
             dist = np.linalg.norm(k.centroid_m[:2] - c.centroid_m[:2])
             near = dist <= config.fragment_centroid_m
@@ -162,6 +157,19 @@ def merge_fragments_and_ghosts(points: np.ndarray, clusters: list[Cluster], conf
             members[target] = np.concatenate([members[target], c.indices])
             kept[target] = _make(points, members[target])
     return sorted(kept, key=lambda c: -len(c.indices))
+
+
+def is_multipath_ghost(points: np.ndarray, c: Cluster, k: Cluster, nk: int, config: ClusterConfig) -> bool:
+    """Whether cluster c of the (N, 5) points is a multipath ghost of the larger cluster k (nk points, more than
+    c's): farther by more than ghost_behind_m, and either too weak for its range or compact in height with few
+    points (ClusterConfig)."""
+    n = len(c.indices)
+    rng_c, rng_k = float(np.hypot(*c.centroid_m[:2])), float(np.hypot(*k.centroid_m[:2]))
+    if rng_c <= rng_k + config.ghost_behind_m:
+        return False
+    if nk >= config.ghost_range_ratio * n * (rng_c / max(rng_k, 1e-3)) ** 2:
+        return True
+    return nk >= config.ghost_compact_ratio * n and float(np.ptp(points[c.indices, 2])) < config.ghost_min_height_m
 
 
 def _make(points: np.ndarray, idx: np.ndarray) -> Cluster:

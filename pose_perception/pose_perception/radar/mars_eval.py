@@ -104,3 +104,37 @@ def summarise(pred_m: np.ndarray, gt_m: np.ndarray, people_per_frame: np.ndarray
         out["people_max"] = int(people_per_frame.max()) if len(people_per_frame) else 0
         out["no_person"] = float(np.mean(people_per_frame == 0))
     return out
+
+
+def ghost_candidates(stamps_s: np.ndarray, frames, pelvis_xy_m, config: RadarPipelineConfig
+                     ) -> list[tuple[bool, float, float, float, float]]:
+    """Evidence for the multipath-ghost rule (clustering.is_multipath_ghost): the front end with the ghost rules
+    off, frame by frame; for every cluster other than the largest: (a person: bool, its range-normalised point
+    deficit n_largest / (n * (r / r_largest)^2), its height extent m, how much farther than the largest it is (m),
+    n_largest / n).
+    pelvis_xy_m: per frame (P, 2) true pelvis positions; a cluster within 0.8 m of one that no larger cluster
+    already claims is a person, any other a ghost (or a second piece of a body)."""
+    from dataclasses import replace
+
+    from pose_perception.radar.mars_training import front_end
+
+    off = replace(config, cluster=replace(config.cluster, ghost_range_ratio=np.inf, ghost_compact_ratio=np.inf))
+    out = []
+    for k, clusters, inputs in front_end(stamps_s, frames, off, 4):
+        if len(clusters) < 2:
+            continue
+        truth = np.asarray(pelvis_xy_m[k], np.float64).reshape(-1, 2)
+        claimed = set()
+        owner = []
+        for c in clusters:
+            d = np.linalg.norm(truth - c.centroid_m[:2], axis=1)
+            i = int(np.argmin(d)) if len(d) else -1
+            person = i >= 0 and d[i] < 0.8 and i not in claimed
+            claimed.add(i)
+            owner.append(person)
+        big = clusters[0]
+        r0, n0 = float(np.hypot(*big.centroid_m[:2])), len(big.indices)
+        for c, person, (pts, _, _) in zip(clusters[1:], owner[1:], inputs[1:]):
+            r = float(np.hypot(*c.centroid_m[:2]))
+            out.append((person, n0 / (len(c.indices) * (r / r0) ** 2), float(np.ptp(pts[:, 2])), r - r0, n0 / len(c.indices)))
+    return out

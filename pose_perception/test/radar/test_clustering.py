@@ -87,3 +87,18 @@ def test_tracks_of_small_clusters_are_not_confirmed():
     for k in range(6):
         tracks = tr.update(k * 0.1, np.array([[2.0, 0.0, 0.0], [2.5, -2.0, 0.0]]), np.array([80, 8]))
     assert [tuple(np.round(t.position_m[:2], 1)) for t in tracks] == [(2.0, 0.0)]
+
+
+def test_a_farther_person_with_the_points_of_its_range_is_not_a_ghost():
+    # SYNTHETIC-like numbers of bench radar's scene: a person 1.1 m behind another, 13 degrees apart, with the
+    # ~1 / range^2 fewer points of its range and a person's height, is a person; a compact weak cluster there is not.
+    from pose_perception.radar.clustering import Cluster, merge_fragments_and_ghosts
+    rng = np.random.default_rng(5)
+    near = _blob(rng, [2.2, -0.7, 0.0], 290)
+    far = _blob(rng, [3.4, -0.27, 0.0], 130)  # (3.6 / 2.3)^2 = 2.4x fewer points: as its range predicts
+    ghost = _blob(rng, [3.4, -0.27, 0.0], 40, (0.1, 0.1, 0.1))  # 7x fewer, 0.5 m tall
+    for second, kept in ((far, True), (ghost, False)):
+        pts = np.concatenate([near, second])
+        groups = [np.arange(len(near)), np.arange(len(near), len(pts))]
+        clusters = [Cluster(g, np.median(pts[g, :3], axis=0), 0.0) for g in groups]
+        assert len(merge_fragments_and_ghosts(pts, clusters)) == (2 if kept else 1)
