@@ -32,6 +32,8 @@ def add_real_arguments(parser: argparse.ArgumentParser) -> None:
                         help="with --real: per-frame search budget in seconds (EstimatorConfig.time_budget_s)")
     parser.add_argument("--no-prefilter", action="store_true",
                         help="with --real: search every segment for every model (no size prefilter)")
+    parser.add_argument("--profile", action="store_true",
+                        help="with --real: profile estimate() (cProfile) and print the time of its stages")
     parser.add_argument("--min-iou", type=float, default=0.5,
                         help="with --real: IoU with the reference from which a report counts as found (default 0.5)")
 
@@ -88,12 +90,21 @@ def run_real(args: argparse.Namespace, log=print) -> int:
     import cv2
 
     rows = []
+    profiler = None
+    if args.profile:
+        import cProfile
+
+        profiler = cProfile.Profile(time.process_time)  # CPU time: other jobs on a shared machine do not inflate it
     for frame in frames:
         masks = None
         if args.boxes:
             masks = [Detection2D(ref.box_xyxy, ref.name) for ref in frame.present]
         start, cpu_start = time.perf_counter(), time.process_time()
+        if profiler is not None:
+            profiler.enable()
         poses = estimator.estimate(frame.rgb, frame.depth_m, frame.intrinsics, masks=masks)
+        if profiler is not None:
+            profiler.disable()
         elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
         res = score_frame(frame, poses, models, elapsed, args.min_iou)
         png = out_dir / f"{frame.dataset}_{frame.frame}{'_boxes' if args.boxes else ''}.png"
@@ -102,7 +113,8 @@ def run_real(args: argparse.Namespace, log=print) -> int:
         st = estimator.last_stats
         detail = (f"missed: {', '.join(res.missed) or '-'}; false: {', '.join(false) or '-'}; "
                   f"{st.get('segments', 0)} segments, {st.get('searches', 0)} model searches"
-                  + (f", {st['skipped']} skipped (budget)" if st.get("skipped") else ""))
+                  + (f", {st['skipped']} skipped (budget)" if st.get("skipped") else "")
+                  + (f", {st['retried']} segments searched again" if st.get("retried") else ""))
         log(f"{frame.key:22s} {len(frame.present):7d} {res.n_found:5d} {len(res.missed):6d} {res.n_false:5d} "
             f"{elapsed:7.2f} {cpu:6.2f}  {detail}")
         rows.append({
@@ -124,6 +136,8 @@ def run_real(args: argparse.Namespace, log=print) -> int:
         f"{len(rows)} frames, time/frame mean {times.mean():.2f} s, max {times.max():.2f} s, "
         f"CPU time/frame mean {cpus.mean():.2f} s "
         f"({len(models)} meshes); overlays in {out_dir}/")
+    if profiler is not None:
+        _print_stages(profiler, len(rows), log)
     if args.json:
         Path(args.json).write_text(json.dumps({
             "label": REAL_LABEL, "machine": machine_description(), "data": str(root), "mode": mode,
@@ -134,3 +148,30 @@ def run_real(args: argparse.Namespace, log=print) -> int:
         }, indent=2))
         log(f"wrote {args.json}")
     return 0
+
+
+# The stages of estimate(), by the function that does each (module, function name), in pipeline order.
+STAGES = (
+    ("flying-pixel removal", "segmentation.py", "remove_flying_pixels"),
+    ("support planes + segmentation", "segmentation.py", "segment_depth"),
+    ("colour edges", "edges.py", "image_edges"),
+    ("coarse: segment features (normals, FPFH)", "registration.py", "prepare_patch"),
+    ("coarse: compatibility hypotheses", "registration.py", "compatibility_hypotheses"),
+    ("coarse: one-way ICP", "registration.py", "refine_icp"),
+    ("coarse: free-space ranking", "registration.py", "free_space_consistency_batch"),
+    ("refine: two-way ICP", "registration.py", "refine_icp_visible"),
+    ("refine: verification", "verification.py", "verify_hypotheses"),
+)
+
+
+def _print_stages(profiler, n_frames: int, log) -> None:
+    """Cumulative CPU time of each stage over all frames, from the profile (profiling itself adds some overhead)."""
+    import pstats
+
+    stats = pstats.Stats(profiler).stats  # {(file, line, name): (cc, nc, tottime, cumtime, callers)}
+    total = sum(v[2] for v in stats.values())
+    log(f"stages of estimate() (cProfile, CPU time, {n_frames} frames; s per frame, share of estimate(), calls):")
+    for label, module, func in STAGES:
+        hits = [(v[1], v[3]) for (f, _, name), v in stats.items() if name == func and f.endswith(module)]
+        calls, cum = sum(h[0] for h in hits), sum(h[1] for h in hits)
+        log(f"  {label:42s} {cum / max(n_frames, 1):6.2f} s  {100 * cum / max(total, 1e-9):5.1f} %  {calls:6d}")

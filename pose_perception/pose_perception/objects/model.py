@@ -222,17 +222,29 @@ def _diameter(points: np.ndarray) -> float:
     return float(pdist(hull_pts).max())
 
 
-def compute_fpfh(points: np.ndarray, normals: np.ndarray, voxel_m: float, radii_voxels) -> np.ndarray:
-    """Multi-scale FPFH: points/normals (N, 3) -> (N, 33 * len(radii_voxels)) float32, each scale L1-normalised."""
+def compute_fpfh(
+    points: np.ndarray, normals: np.ndarray, voxel_m: float, radii_voxels, indices: np.ndarray | None = None
+) -> np.ndarray:
+    """Multi-scale FPFH: points/normals (N, 3) -> (N, 33 * len(radii_voxels)) float32, each scale L1-normalised.
+    indices (K,): only these points' features, in this order, (K, 33 * len(radii_voxels)); every point still serves
+    as a neighbour, so they equal the rows of the full computation (a segment keeps a subsample of its points:
+    features of the others would be thrown away)."""
     import open3d as o3d
 
     pcd = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(points.astype(np.float64)))
     pcd.normals = o3d.utility.Vector3dVector(normals.astype(np.float64))
+    extra = ()
+    if indices is not None:
+        indices = np.asarray(indices, dtype=np.int64)
+        order = np.unique(indices)  # open3d returns the features of the given indices in ascending order
+        extra = (order.tolist(),)
     feats = []
     for r in radii_voxels:
         f = o3d.pipelines.registration.compute_fpfh_feature(
-            pcd, o3d.geometry.KDTreeSearchParamHybrid(radius=r * voxel_m, max_nn=60)
+            pcd, o3d.geometry.KDTreeSearchParamHybrid(radius=r * voxel_m, max_nn=60), *extra
         ).data.T.astype(np.float32)
+        if indices is not None:
+            f = f[np.searchsorted(order, indices)]
         f /= np.maximum(f.sum(axis=1, keepdims=True), 1e-6)
         feats.append(f)
     return np.concatenate(feats, axis=1)

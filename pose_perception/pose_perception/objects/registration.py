@@ -76,10 +76,13 @@ def prepare_patch(
     down.orient_normals_towards_camera_location(np.zeros(3))
     pts = np.asarray(down.points, dtype=np.float32)
     nrm = np.asarray(down.normals, dtype=np.float32)
-    feats = compute_fpfh(pts, nrm, voxel, model.params.fpfh_radii_voxels)
     if len(pts) > config.max_scene_points:
         keep = np.random.default_rng(seed).choice(len(pts), config.max_scene_points, replace=False)
-        pts, nrm, feats = pts[keep], nrm[keep], feats[keep]
+        # features of the kept points only (the others still serve as their neighbours)
+        feats = compute_fpfh(pts, nrm, voxel, model.params.fpfh_radii_voxels, indices=keep)
+        pts, nrm = pts[keep], nrm[keep]
+    else:
+        feats = compute_fpfh(pts, nrm, voxel, model.params.fpfh_radii_voxels)
     icp = np.asarray(pcd.voxel_down_sample(voxel * 0.5).points, dtype=np.float32)
     if len(icp) > config.max_icp_points:
         icp = icp[np.random.default_rng(seed).choice(len(icp), config.max_icp_points, replace=False)]
@@ -129,7 +132,8 @@ def principal_axis_flips(points_obj: np.ndarray) -> np.ndarray:
 
 
 class ModelIndex:
-    """Per-model search structures built once: a KD-tree over the dense samples (object frame), a distance-bound
+    """Per-model search structures built once: the mesh's surface area (area_m2), a KD-tree over the dense samples
+    (object frame), a distance-bound
     grid around the model that answers most "is there a sample within r?" questions without the KD-tree (within),
     the principal-axis half turns (principal_axis_flips), and the ICPs' nearest-sample search on `device`
     (dense_nearest: the same KD-tree on the CPU, torch on CUDA; nn_backend overrides, see make_nearest).
@@ -153,6 +157,8 @@ class ModelIndex:
         self.points = model.points.astype(np.float64)
         self.normals = model.normals.astype(np.float64)
         self.flips = principal_axis_flips(self.dense_points)
+        tri = model.vertices[model.faces].astype(np.float64)  # (F, 3, 3)
+        self.area_m2 = 0.5 * float(np.linalg.norm(np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]), axis=1).sum())
         self.dense_nearest = make_nearest(self.dense_points, device, nn_backend, tree=self.dense_tree)
         # Ranking the hypotheses asks, for ~9000 points per segment, whether a sample lies within the inlier
         # distance, and for most of them a coarse distance map already knows: points well inside the bound

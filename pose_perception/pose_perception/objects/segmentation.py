@@ -213,7 +213,9 @@ def segment_depth(
                 if sel.sum() >= config.cluster_min_points:
                     segments.append(_segment_from(points[sel], pix[sel], W, i))
                 continue
-            if m.shape != (4,) or not np.all(np.isfinite(m)):
+            if m.shape == (4,) and not np.all(np.isfinite(m)):
+                raise SegmentationError(f"box {i}: {m.tolist()} is not 4 finite pixel coordinates [u0, v0, u1, v1]")
+            if m.shape != (4,):
                 raise SegmentationError(
                     f"mask {i}: expected an ({H}, {W}) bool mask or a (4,) box [u0, v0, u1, v1], got shape {m.shape}"
                 )

@@ -119,14 +119,14 @@ def test_a_call_under_way_keeps_the_models_it_started_with(load_ycb):
     mug, box = load_ycb("025_mug"), load_ycb("004_sugar_box")
     scene = make_scene([mug], np.random.default_rng(11), distance_m=0.8)
     estimator = ObjectPoseEstimator([box, mug])
-    search_one_model = estimator._best_pose_in_points
+    search_one_model = estimator._coarse_search
 
     def removed_meanwhile(index, *args):
         if "025_mug" in estimator.models:
             estimator.remove_model("025_mug")
         return search_one_model(index, *args)
 
-    estimator._best_pose_in_points = removed_meanwhile
+    estimator._coarse_search = removed_meanwhile
     found = estimator.estimate(None, scene.depth_m, INTRINSICS)
     assert [p.name for p in found] == ["025_mug"]
     assert list(estimator.models) == ["004_sugar_box"]
