@@ -42,7 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
 def register_missing(subparsers, command: str, missing: str | None) -> None:
     """A sub-command whose module needs a third-party package that is not installed (the evaluation commands
     need setup.py's `eval` extra): it parses anything and exits with what to install."""
-    parser = subparsers.add_parser(command, help=f"(not installed: needs {missing})", add_help=False)
+    # prefix_chars: no options, so that anything after the command parses (and the message is printed)
+    parser = subparsers.add_parser(command, help=f"(not installed: needs {missing})", add_help=False, prefix_chars="\0")
     message = f"`{parser.prog}` needs {missing}, part of the evaluation extra: pip install 'pose_perception[eval]'"
     parser.add_argument("rest", nargs=argparse.REMAINDER)
 
