@@ -348,6 +348,24 @@ def patch_setup_py(dry: bool) -> None:
         print("  setup.py: extras_require eval")
 
 
+PACKAGE_XML_NOTE = (
+    "  <!-- python3-matplotlib and python3-skimage are used only by pose_perception.evaluation (setup.py extra "
+    '"eval"); declared here as colcon installs the whole package. -->\n'
+)
+
+
+def patch_package_xml(dry: bool) -> None:
+    path = PKG_DIR / "package.xml"
+    text = path.read_text()
+    anchor = "  <exec_depend>python3-matplotlib</exec_depend>\n"
+    if "pose_perception.evaluation" in text or anchor not in text:
+        return
+    if not dry:
+        path.write_text(text.replace(anchor, PACKAGE_XML_NOTE + anchor, 1))
+        git("add", str(path.relative_to(REPO)))
+        print("  package.xml: which exec_depends are evaluation only")
+
+
 def patch_pyproject(dry: bool) -> None:
     path = REPO / "pyproject.toml"
     text = path.read_text()
@@ -474,6 +492,7 @@ def main() -> int:
         print(f"  {path.relative_to(REPO)}")
     patch_setup_py(dry)
     patch_pyproject(dry)
+    patch_package_xml(dry)
     patch_test_layers(dry)
     patch_developing(dry)
     touched = [*changed, PKG_DIR / "setup.py", REPO / "pyproject.toml", REPO / "docs" / "DEVELOPING.md"]
