@@ -21,6 +21,10 @@ by module-path mapping, not by hand-listed lines:
 4. setup.py gets `extras_require={"eval": ...}` (what only evaluation imports); pyproject.toml's ruff
    per-file rules and mypy file list follow the moved files; docs/DEVELOPING.md gets the layout section.
 
+Another module to move (a new evaluation module a runtime file does not import): add it to EVAL_MODULES and run
+again; files already moved are left alone. A runtime module that imports a moved one fails test/test_layers.py:
+move it too, or split out the evaluation part.
+
 test/test_layers.py (committed before the split) already checks that nothing outside
 `pose_perception/evaluation/` imports it; after the split it checks the real thing.
 """
