@@ -1,11 +1,13 @@
 """The layering of docs/DEVELOPING.md, read from the source (no imports run): ros/ -> domain (human/ objects/
-radar/) -> core/, nothing imports upward; ROS (rclpy, message types) only in ros/, and in the cli/ commands
+radar/) -> core/, nothing imports upward; the runtime never imports pose_perception.evaluation (issue 20 item 2:
+simulators, synthetic data, training, metrics, samples, bench / eval / demo commands); ROS (rclpy, message types) only in ros/, and in the cli/ commands
 that act as DDS clients (demo, bench) only inside functions (so `pose-perception` runs without ROS sourced). ruff's TID251/TID253 say the same at lint time."""
 import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).parents[1] / "pose_perception"
-RANK = {"core": 0, "human": 1, "objects": 1, "radar": 1, "samples": 2, "ros": 3, "cli": 4, "": 5}
+RANK = {"core": 0, "human": 1, "objects": 1, "radar": 1, "samples": 2, "ros": 3, "cli": 4, "evaluation": 5, "": 6}
+EVALUATION = "evaluation"  # pose_perception/evaluation/: may import the runtime, never imported by it
 ROS_MODULES = {"rclpy", "rosbag2_py", "tf2_ros", "launch", "launch_ros", "builtin_interfaces", "diagnostic_msgs",
                "geometry_msgs", "hri_msgs", "moveit_msgs", "pose_perception_msgs", "rcl_interfaces", "sensor_msgs",
                "shape_msgs", "std_msgs", "std_srvs", "tf2_msgs", "vision_msgs", "visualization_msgs"}
@@ -38,6 +40,19 @@ def _modules():
         yield path, rel.as_posix(), rel.parts[0] if len(rel.parts) > 1 else ""
 
 
+def test_runtime_never_imports_evaluation():
+    """Not even inside a function: a robot installs the runtime without the evaluation extra's dependencies.
+    (cli/main.py names the evaluation commands as strings and skips them when they cannot load.)"""
+    bad = []
+    for path, rel, area in _modules():
+        if area == EVALUATION:
+            continue
+        for name, _ in _imports(path):
+            if name == f"pose_perception.{EVALUATION}" or name.startswith(f"pose_perception.{EVALUATION}."):
+                bad.append(f"{rel} imports {name}")
+    assert not bad, "the runtime imports the evaluation package:\n" + "\n".join(sorted(set(bad)))
+
+
 def test_nothing_imports_upward():
     bad = []
     for path, rel, area in _modules():
@@ -60,7 +75,7 @@ CLI_DDS_CLIENTS = {"cli/demo.py", "cli/bench_transport.py", "cli/bench_human.py"
 def test_ros_only_in_ros_and_lazily_in_cli():
     bad = []
     for path, rel, area in _modules():
-        if area == "ros":
+        if area == "ros" or rel.startswith(f"{EVALUATION}/ros/"):
             continue
         for name, module_level in _imports(path):
             if name.split(".")[0] in ROS_MODULES and (rel not in CLI_DDS_CLIENTS or module_level):

@@ -17,6 +17,11 @@ def register_group(subparsers, group: str, help_text: str, members: dict[str, st
         except ModuleNotFoundError as exc:
             if exc.name == module_name:
                 continue  # member not part of this build
+            if ".evaluation." in module_name and not (exc.name or "pose_perception").startswith("pose_perception"):
+                from pose_perception.cli.main import register_missing
+
+                register_missing(members_parsers, name, exc.name)  # bench / eval members need the `eval` extra
+                continue
             raise
         sub = members_parsers.add_parser(name, help=(module.__doc__ or "").strip().splitlines()[0])
         module.add_arguments(sub)

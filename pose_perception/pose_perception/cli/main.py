@@ -30,9 +30,28 @@ def build_parser() -> argparse.ArgumentParser:
         except ModuleNotFoundError as exc:
             if exc.name == module_name:
                 continue  # sub-command not part of this build
+            if ".evaluation." in module_name and not (exc.name or "pose_perception").startswith("pose_perception"):
+                # An evaluation command on a runtime-only install: say what is missing when it is called.
+                register_missing(subparsers, module_name.rsplit(".", 1)[1], exc.name)
+                continue
             raise
         module.register(subparsers)
     return parser
+
+
+def register_missing(subparsers, command: str, missing: str | None) -> None:
+    """A sub-command whose module needs a third-party package that is not installed (the evaluation commands
+    need setup.py's `eval` extra): it parses anything and exits with what to install."""
+    # prefix_chars: no options, so that anything after the command parses (and the message is printed)
+    parser = subparsers.add_parser(command, help=f"(not installed: needs {missing})", add_help=False, prefix_chars="\0")
+    message = f"`{parser.prog}` needs {missing}, part of the evaluation extra: pip install 'pose_perception[eval]'"
+    parser.add_argument("rest", nargs=argparse.REMAINDER)
+
+    def fail(args) -> int:
+        print(message, file=sys.stderr)
+        return 2
+
+    parser.set_defaults(func=fail)
 
 
 def main(argv: list[str] | None = None) -> int:
