@@ -116,6 +116,7 @@ def test_one_person_is_one_person_on_real_frames_with_outliers_kept():
     assert people.max() <= 2
 
 
+@needs_mars
 def test_template_baseline_on_real_frames_is_in_the_expected_range():
     rec = mars.read_recording(MARS_DIR, 3, "test", "wooutlier")
     other = mars.read_recording(MARS_DIR, 1, "test", "wooutlier")
