@@ -14,7 +14,9 @@ from pose_perception.core.frames import invert_T
 from pose_perception.core.types import ObjectPose
 from pose_perception.objects.edges import EdgeConfig, image_edges
 from pose_perception.objects.model import ObjectModel
-from pose_perception.objects.prefilter import PrefilterConfig, could_be_part, fits_alone, segment_shape, size_rank
+from pose_perception.objects.prefilter import (
+    PrefilterConfig, could_be_part, fits_alone, is_flat, off_the_plane, segment_shape, size_rank,
+)
 from pose_perception.objects.registration import (
     ModelIndex,
     RegistrationConfig,
@@ -381,9 +383,11 @@ class ObjectPoseEstimator:
                  if extent >= cfg.min_segment_fraction * ix.model.diameter_m and ix.area_m2 >= least_area]
         if cfg.prefilter is None or len(cands) <= 1:
             return [cands]
-        shape = segment_shape(points, plane)
+        shape = off_the_plane([ix.model for ix in index.values()], segment_shape(points, plane), cfg.prefilter)
         cands = sorted(cands, key=lambda ix: size_rank(ix.model, shape))
         alone = [ix for ix in cands if fits_alone(ix.model, shape, cfg.prefilter)]
+        if is_flat(shape, cfg.prefilter):
+            return [alone]  # one object's face or background, never objects that merged (PrefilterConfig.flat_max_m)
         part = [ix for ix in cands if ix not in alone and could_be_part(ix.model, shape, cfg.prefilter)]
         return [alone, part]
 

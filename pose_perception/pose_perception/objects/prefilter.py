@@ -24,13 +24,21 @@ class PrefilterConfig:
       segment, which the fallback below covers).
     The lower bounds (area, least height) hold for a segment in which touching objects merged too: a model failing
     them is never searched. The upper bounds fail for merged segments: a model failing only them is searched after
-    the others, and only when none of those explained the segment (fits_alone / could_be_part)."""
+    the others, and only when none of those explained the segment (fits_alone / could_be_part).
+    flat_max_m: a segment at most this thick (e3) is searched only for the models that alone can explain it, never
+    as a merged one (could_be_part): touching objects that merged into one segment stand out of a common plane, while
+    a flat segment larger than any model is a surface (a table edge, a wall, a chair's seat). On the 6 REAL dev frames
+    the merged segments were 0.12-0.15 m thick, the flat background ones 0.006-0.023 m, and the flat segments that
+    held an object (a box face, a clamp, a marker, a tuna can, a bleach bottle) were each found by a model that fits
+    alone. Two flat boxes side by side, seen from above, would merge into a flat segment that only the fallback
+    could split: this rule gives them up to save the search of every model in every flat background segment."""
 
     max_extent_factor: float = 1.15
     min_area_factor: float = 0.25
     min_height_factor: float = 0.8
     slack_m: float = 0.02
     height_slack_m: float = 0.015
+    flat_max_m: float = 0.025
 
 
 @dataclass(frozen=True)
@@ -40,6 +48,7 @@ class SegmentShape:
 
     extents_m: np.ndarray
     height_m: float
+    bottom_m: float = float("nan")  # height of its lowest part (2nd percentile) above the plane
 
 
 def segment_shape(points_m: np.ndarray, plane: np.ndarray | None) -> SegmentShape:
@@ -51,10 +60,10 @@ def segment_shape(points_m: np.ndarray, plane: np.ndarray | None) -> SegmentShap
     proj = c @ Vt.T
     lo, hi = np.percentile(proj, [2, 98], axis=0)
     ext = np.sort(hi - lo)[::-1]
-    height = float("nan")
+    height = bottom = float("nan")
     if plane is not None:
-        height = float(np.percentile(sub @ plane[:3] + plane[3], 98))
-    return SegmentShape(ext, height)
+        bottom, height = (float(v) for v in np.percentile(sub @ plane[:3] + plane[3], [2, 98]))
+    return SegmentShape(ext, height, bottom)
 
 
 def model_extents(model) -> np.ndarray:
@@ -82,6 +91,22 @@ def fits_alone(model, shape: SegmentShape, config: PrefilterConfig = PrefilterCo
     if np.isfinite(h) and h > D[0] + config.height_slack_m:
         return False
     return could_be_part(model, shape, config)
+
+
+def off_the_plane(models, shape: SegmentShape, config: PrefilterConfig = PrefilterConfig()) -> SegmentShape:
+    """The shape without its height when even its lowest part is higher above the support plane than any of the models
+    (ObjectModel sequence) is tall: whatever it is does not rest on that plane (REAL ycbv_clutter: the plane found
+    is the floor, the objects lie on a chair 0.4-0.9 m above it), so the height bounds say nothing about it."""
+    tallest = max(float(model_extents(m)[0]) for m in models)
+    if np.isfinite(shape.bottom_m) and shape.bottom_m > tallest + config.height_slack_m:
+        return SegmentShape(shape.extents_m, float("nan"), float("nan"))
+    return shape
+
+
+def is_flat(shape: SegmentShape, config: PrefilterConfig = PrefilterConfig()) -> bool:
+    """True when the segment is at most flat_max_m thick (e3): one object's face, or background, never objects that
+    merged (PrefilterConfig.flat_max_m)."""
+    return bool(shape.extents_m[2] <= config.flat_max_m)
 
 
 def size_rank(model, shape: SegmentShape) -> float:

@@ -9,7 +9,7 @@ from pose_perception.core.realdata import realdata_dir
 from pose_perception.objects.detections import Detection2D, valid_detections
 from pose_perception.objects.edges import EdgeConfig, contour_support, image_edges
 from pose_perception.objects.estimator import ObjectPoseEstimator
-from pose_perception.objects.prefilter import SegmentShape, could_be_part, fits_alone
+from pose_perception.objects.prefilter import SegmentShape, could_be_part, fits_alone, is_flat, segment_shape
 from pose_perception.objects.registration import solve_spd_batched
 from pose_perception.objects.segmentation import SegmentationConfig, remove_flying_pixels, remove_support_plane
 
@@ -107,6 +107,21 @@ def test_prefilter_keeps_what_can_fit_and_demotes_what_only_a_merged_segment_cou
     wide = SegmentShape(np.array([0.40, 0.20, 0.10]), 0.25)  # wider than either: objects merged
     assert not fits_alone(marker, wide) and could_be_part(marker, wide)
     assert not fits_alone(pitcher, wide) and could_be_part(pitcher, wide)
+
+
+def test_flat_segment_is_searched_only_for_models_that_fit_alone(load_ycb):
+    """A flat surface larger than every model (REAL ycb_realsense/000004: a table edge 0.82 x 0.15 x 0.014 m) gets no
+    model at all; as long a segment that is thick (objects merged) gets the fallback group."""
+    est = ObjectPoseEstimator([load_ycb("005_tomato_soup_can"), load_ycb("003_cracker_box")])
+    rng = np.random.default_rng(0)
+    flat = np.c_[rng.uniform(-0.41, 0.41, 4000), rng.uniform(-0.07, 0.07, 4000), 1.0 + rng.uniform(0, 0.012, 4000)]
+    assert is_flat(segment_shape(flat, None))
+    assert est._models_for(est._index, flat.astype(np.float32), None) == [[]]
+    thick = flat.copy()
+    thick[:, 2] = 1.0 + rng.uniform(0, 0.12, 4000)
+    assert not is_flat(segment_shape(thick, None))
+    groups = est._models_for(est._index, thick.astype(np.float32), None)
+    assert groups[0] == [] and len(groups[1]) >= 1
 
 
 def test_boxes_with_class_names_search_only_that_model(load_ycb):
