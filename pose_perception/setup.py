@@ -18,6 +18,10 @@ setup(
         (f"share/{PACKAGE}/config", glob("config/*.yaml") + glob("config/*.xml") + glob("config/*.rviz")),
     ],
     install_requires=["setuptools"],
+    # pose_perception.evaluation (simulators, synthetic scenes, training, metrics, samples, bench / eval /
+    # demo commands) needs these on top of the runtime; package.xml declares them too, as colcon installs
+    # the whole package.
+    extras_require={"eval": ["scikit-image", "matplotlib"]},
     zip_safe=False,
     maintainer="pose_perception maintainers",
     description="3D whole-body human pose, body meshes and unseen-object 6D pose for ROS 2.",

@@ -11,12 +11,12 @@ import time
 import cv2
 import numpy as np
 
-from pose_perception.cli.eval_human import DEFAULT_REAL, _body
+from pose_perception.evaluation.cli.eval_human import DEFAULT_REAL, _body
 from pose_perception.core.io import read_image_rgb
 from pose_perception.core.types import HumanPose
 from pose_perception.human.landmarks import Roi
 from pose_perception.human.pipeline import HumanPipelineConfig, HumanPosePipeline, inside_another, same_estimate
-from pose_perception.human.real_eval import load_annotated_sets, score_image
+from pose_perception.evaluation.human.real_eval import load_annotated_sets, score_image
 
 
 def main() -> None:

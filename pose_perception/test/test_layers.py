@@ -14,8 +14,6 @@ ROS_MODULES = {"rclpy", "rosbag2_py", "tf2_ros", "launch", "launch_ros", "builti
 # Known exceptions (file, area it imports), each to be removed by the change named.
 KNOWN = {
     ("radar/pipeline.py", "human"): "body_frame (human/lifting.py) belongs in core/ (issue 20, item 5)",
-    ("human/synthetic.py", "objects"): "evaluation code, to leave the runtime (issue 20, item 2)",
-    ("samples/pictures.py", "ros"): "demo pictures drawn from result messages (evaluation, issue 20 item 2)",
 }
 
 
@@ -68,8 +66,8 @@ def test_nothing_imports_upward():
 
 # The evaluation commands that drive nodes over DDS as a client would (issue 20 item 2 moves them out of the
 # runtime); every other command goes through ros/.
-CLI_DDS_CLIENTS = {"cli/demo.py", "cli/bench_transport.py", "cli/bench_human.py", "cli/bench_mesh.py",
-                   "cli/bench_onboarding.py"}
+CLI_DDS_CLIENTS = {"evaluation/cli/demo.py", "evaluation/cli/bench_transport.py", "evaluation/cli/bench_human.py", "evaluation/cli/bench_mesh.py",
+                   "evaluation/cli/bench_onboarding.py"}
 
 
 def test_ros_only_in_ros_and_lazily_in_cli():

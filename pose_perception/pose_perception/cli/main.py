@@ -12,11 +12,11 @@ import sys
 SUBCOMMAND_MODULES = (
     "pose_perception.cli.human",
     "pose_perception.cli.objects",
-    "pose_perception.cli.radar",
+    "pose_perception.evaluation.cli.radar",
     "pose_perception.cli.up",
-    "pose_perception.cli.bench",
-    "pose_perception.cli.eval",
-    "pose_perception.cli.demo",
+    "pose_perception.evaluation.cli.bench",
+    "pose_perception.evaluation.cli.eval",
+    "pose_perception.evaluation.cli.demo",
     "pose_perception.cli.bag",
 )
 

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 # Capsules on COCO body 17 joints: (joint a, joint b, radius m). Radii of an average adult, as the simulator's
-# body (radar/simulator.py CAPSULES); the torso runs from the mid-hip to the mid-shoulder point.
+# body (evaluation/radar/simulator.py CAPSULES); the torso runs from the mid-hip to the mid-shoulder point.
 L_SHO, R_SHO, L_ELB, R_ELB, L_WRI, R_WRI, L_HIP, R_HIP, L_KNE, R_KNE, L_ANK, R_ANK = range(5, 17)
 LIMB_CAPSULES = (
     (L_SHO, L_ELB, 0.05), (R_SHO, R_ELB, 0.05), (L_ELB, L_WRI, 0.04), (R_ELB, R_WRI, 0.04),

@@ -18,8 +18,8 @@ from pose_perception.human.body_mesh import (
     model_keypoint_index,
 )
 from pose_perception.human.body_model import GROUP_NAMES, MODEL_KEYPOINT_NAMES, anny_bone_rotations, load_anny_model_data
-from pose_perception.human.mocap import clip_bodies
-from pose_perception.human.synthetic import AnnyPoser
+from pose_perception.evaluation.human.mocap import clip_bodies
+from pose_perception.evaluation.human.synthetic import AnnyPoser
 
 torch.set_num_threads(1)
 

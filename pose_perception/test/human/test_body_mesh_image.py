@@ -12,8 +12,8 @@ from pose_perception.core.camera import CameraIntrinsics, project
 from pose_perception.core.types import HumanPose
 from pose_perception.human.body_mesh import BodyMeshFitter, FitterConfig, fit_meshes
 from pose_perception.human.body_model import MODEL_KEYPOINT_NAMES
-from pose_perception.human.mocap import clip_bodies
-from pose_perception.human.synthetic import AnnyPoser
+from pose_perception.evaluation.human.mocap import clip_bodies
+from pose_perception.evaluation.human.synthetic import AnnyPoser
 
 torch.set_num_threads(1)
 
@@ -122,7 +122,7 @@ def test_real_waist_up_photo_gets_a_mesh_inside_the_person():
     """REAL: the astronaut photo (waist up, no depth, default camera): the mesh projects inside her box."""
     from skimage import data
 
-    from pose_perception.cli.eval_human import mesh_inside_fraction
+    from pose_perception.evaluation.cli.eval_human import mesh_inside_fraction
     from pose_perception.human.pipeline import HumanPipelineConfig, HumanPosePipeline
 
     rgb = data.astronaut()

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from pose_perception.core.keypoints import FACE
-from pose_perception.samples.photos import three_person_frame
+from pose_perception.evaluation.samples.photos import three_person_frame
 
 pytest.importorskip("mediapipe")
 pytest.importorskip("tflite_runtime")

@@ -14,7 +14,7 @@ from pose_perception.human.pipeline import (
     is_same_person,
     uncovered_strips,
 )
-from pose_perception.samples.photos import three_person_frame
+from pose_perception.evaluation.samples.photos import three_person_frame
 
 TWO_D = HumanPipelineConfig(lift_3d=False, tracking=False, head_pose=False)
 

@@ -195,7 +195,7 @@ def test_body_frame_follows_rep155_axes():
 
 @pytest.fixture(scope="module")
 def anny_frames():
-    synthetic = pytest.importorskip("pose_perception.human.synthetic")
+    synthetic = pytest.importorskip("pose_perception.evaluation.human.synthetic")
     poser = synthetic.AnnyPoser(num_threads=1)
     rng = np.random.default_rng(7)
     return [synthetic.random_frame(poser, rng) for _ in range(2)]

@@ -68,7 +68,7 @@ def test_pipeline_finds_the_person_in_a_near_black_frame(astronaut):
 @pytest.fixture(scope="module")
 def exlpose_lit_frame():
     from pose_perception.core.realdata import realdata_dir
-    from pose_perception.human.real_eval import load_annotated_sets
+    from pose_perception.evaluation.human.real_eval import load_annotated_sets
 
     real = realdata_dir("humans")
     if not (real / "mmpose_testdata" / "exlpose").is_dir():
@@ -83,10 +83,10 @@ def test_real_low_light_frame_person_found_with_keypoints_on_him(exlpose_lit_fra
     him (PCK@0.2 of the box), and nothing else is reported (the man in his shadow is not guessed at)."""
     pytest.importorskip("mediapipe")
     pytest.importorskip("tflite_runtime")
-    from pose_perception.cli.eval_human import _body
+    from pose_perception.evaluation.cli.eval_human import _body
     from pose_perception.core.io import read_image_rgb
     from pose_perception.human.pipeline import HumanPipelineConfig, HumanPosePipeline
-    from pose_perception.human.real_eval import score_image
+    from pose_perception.evaluation.human.real_eval import score_image
 
     rgb = read_image_rgb(exlpose_lit_frame.path)
     assert highlight_level(rgb) < 10

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from pose_perception.objects.metrics import adds_error
+from pose_perception.evaluation.objects.metrics import adds_error
 from pose_perception.objects.model import resolve_mesh_path
 from pose_perception.objects.render import render_depth
-from pose_perception.objects.synthetic import SceneConfig
+from pose_perception.evaluation.objects.synthetic import SceneConfig
 
 INTRINSICS = SceneConfig().intrinsics()  # 640x480, fx = fy = 615 px, principal point at the image centre
 
@@ -42,7 +42,7 @@ class Scene:
 def look_at(eye: np.ndarray, target: np.ndarray) -> np.ndarray:
     """T_cam_world for a camera at `eye` looking at `target` (world z up; camera x right, y down, z forward)."""
     from pose_perception.core.frames import invert_T
-    from pose_perception.objects.synthetic import _look_at_T_world_cam
+    from pose_perception.evaluation.objects.synthetic import _look_at_T_world_cam
 
     return invert_T(_look_at_T_world_cam(np.asarray(eye, float), np.asarray(target, float)))
 

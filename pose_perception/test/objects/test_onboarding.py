@@ -144,7 +144,7 @@ def test_twenty_loads_in_a_row_stay_under_the_cap_and_refused_meshes_free_their_
     """The issue's memory targets, in the process that asks (the node's side of add_object): what a refused mesh
     allocated is given back, and 20 loads in a row hold at most max_models_mb (the rest are refused before a worker
     starts)."""
-    from pose_perception.cli.bench_onboarding import torus_mesh, write_binary_stl
+    from pose_perception.evaluation.cli.bench_onboarding import torus_mesh, write_binary_stl
     from pose_perception.core.memory import trim_heap
 
     roots = tmp_path / "meshes"

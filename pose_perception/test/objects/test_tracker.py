@@ -9,7 +9,7 @@ import pytest
 from scenes import add_s_m
 
 from pose_perception.objects.estimator import EstimatorConfig, EstimatorInputError, ObjectPoseEstimator, UnknownObjectError
-from pose_perception.objects.synthetic import make_sequence
+from pose_perception.evaluation.objects.synthetic import make_sequence
 from pose_perception.objects.tracker import ObjectTracker, ObjectTrackerConfig
 
 pytestmark = pytest.mark.timeout(240)

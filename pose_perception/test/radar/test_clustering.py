@@ -1,7 +1,7 @@
 """Clustering separates simulated people (SYNTHETIC); static clutter suppression keeps moving points."""
 import numpy as np
 
-from pose_perception.radar import simulator as sim
+from pose_perception.evaluation.radar import simulator as sim
 from pose_perception.radar.clustering import ClusterConfig, StaticClutterMap, cluster_people, dbscan
 from pose_perception.radar.points import FrameAccumulator
 

@@ -2,7 +2,7 @@
 import numpy as np
 import torch
 
-from pose_perception.radar import simulator as sim
+from pose_perception.evaluation.radar import simulator as sim
 from pose_perception.radar.fitting import L_WRI, FitConfig, refine_skeletons
 
 torch.set_num_threads(1)

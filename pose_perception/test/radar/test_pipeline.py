@@ -6,12 +6,12 @@ import torch
 
 from pose_perception.core.keypoints import BODY, COCO_WHOLEBODY_133, LIMB_12, pelvis
 from pose_perception.core.types import Source
-from pose_perception.radar import simulator as sim
+from pose_perception.evaluation.radar import simulator as sim
 from pose_perception.radar.network import DEFAULT_WEIGHTS, RadarModelError, RadarPoseRegressor
 from pose_perception.radar.clustering import ClusterConfig
 from pose_perception.radar.pipeline import RadarPipelineConfig, RadarPosePipeline, people_from_cloud
 from pose_perception.radar.points import RadarInputError, StampOrderError, TooManyPointsError
-from pose_perception.radar.training import random_sequence
+from pose_perception.evaluation.radar.training import random_sequence
 
 torch.set_num_threads(1)
 
@@ -131,7 +131,7 @@ def test_three_simulated_people_keep_their_people_next_to_the_multipath_ghost_ru
     # SYNTHETIC: 3 people at 2.5-3.5 m doing held-out clips (bench radar's scene); the middle one is ~1 m farther
     # than its neighbours and on nearly the same bearing, so a ghost rule by bearing and point ratio alone drops it
     # (the previous rule: 2.21 people per frame here).
-    from pose_perception.cli.bench_radar import simulate_scene
+    from pose_perception.evaluation.cli.bench_radar import simulate_scene
 
     pipe = RadarPosePipeline(RadarPipelineConfig(), regressor=regressor)
     counts, on_person = [], []

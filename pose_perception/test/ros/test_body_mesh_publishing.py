@@ -5,8 +5,8 @@ from std_msgs.msg import Header
 from visualization_msgs.msg import Marker
 
 from pose_perception.human.body_mesh import BodyMeshFitter
-from pose_perception.human.mocap import clip_bodies
-from pose_perception.human.synthetic import AnnyPoser
+from pose_perception.evaluation.human.mocap import clip_bodies
+from pose_perception.evaluation.human.synthetic import AnnyPoser
 from pose_perception.ros.conversions import mesh_to_msg, msg_to_mesh
 from pose_perception.ros.markers import mesh_triangle_marker
 

@@ -16,7 +16,7 @@ from pose_perception.core.keypoints import COCO_WHOLEBODY_133 as LAYOUT
 from pose_perception.core.types import HumanPose
 from pose_perception.human.hri import R_FACE_GAZE, rep155_frames, roi_normalized, skeleton18_normalized
 from pose_perception.ros.conversions import intrinsics_to_camera_info, numpy_to_image, pose_to_T, s_to_stamp
-from pose_perception.samples.photos import one_person_frame
+from pose_perception.evaluation.samples.photos import one_person_frame
 from ros_helpers import start_node, wait_for
 
 W, H = 640, 480

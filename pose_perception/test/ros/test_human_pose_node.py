@@ -14,7 +14,7 @@ from visualization_msgs.msg import MarkerArray
 
 from pose_perception.core.camera import CameraIntrinsics
 from pose_perception.ros.conversions import intrinsics_to_camera_info, numpy_to_image, s_to_stamp
-from pose_perception.samples.photos import one_person_frame
+from pose_perception.evaluation.samples.photos import one_person_frame
 from ros_helpers import diagnostics_values, start_node, wait_for
 
 NODE = "pose_perception.ros.human_pose_node"

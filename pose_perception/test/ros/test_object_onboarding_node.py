@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "objects"))
 
 from scenes import INTRINSICS, make_scene, ycb_path  # noqa: E402
 
-from pose_perception.cli.bench_onboarding import torus_mesh, write_binary_stl  # noqa: E402
+from pose_perception.evaluation.cli.bench_onboarding import torus_mesh, write_binary_stl  # noqa: E402
 from pose_perception.objects.model import load_object_model  # noqa: E402
 from pose_perception.objects.onboarding import NEUTRAL_REFUSAL  # noqa: E402
 from pose_perception.ros.conversions import intrinsics_to_camera_info, numpy_to_image, s_to_stamp  # noqa: E402

@@ -11,8 +11,8 @@ from tf2_msgs.msg import TFMessage
 from visualization_msgs.msg import MarkerArray
 
 from pose_perception.core.keypoints import pelvis
-from pose_perception.radar import simulator as sim
-from pose_perception.radar.training import random_sequence
+from pose_perception.evaluation.radar import simulator as sim
+from pose_perception.evaluation.radar.training import random_sequence
 from pose_perception.ros.conversions import array_to_pointcloud2, s_to_stamp
 from pose_perception.ros.qos import input_qos
 from ros_helpers import REPO, diagnostics_values, start_node, wait_for

@@ -9,8 +9,8 @@ import pytest
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from sensor_msgs.msg import PointCloud2
 
-from pose_perception.radar import simulator as sim
-from pose_perception.radar.training import random_sequence
+from pose_perception.evaluation.radar import simulator as sim
+from pose_perception.evaluation.radar.training import random_sequence
 from pose_perception.ros.qos import input_qos
 from ros_helpers import start_node, wait_for
 from test_radar_pose_node import to_cloud
