@@ -1,4 +1,5 @@
 """ament_python package pose_perception (also a plain pip-installable package: tools/setup_env.sh)."""
+
 from glob import glob
 
 from setuptools import find_packages, setup

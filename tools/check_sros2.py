@@ -6,6 +6,7 @@ refuses for lack of security support (the PyPI Jazzy wheels: Fast DDS built with
 load the placeholder certificates, which proves the security plugins exist: then follow docs/security.md with a
 real keystore (`ros2 security create_keystore`, sros2 from apt). Exit code 0: security available, 1: not.
 """
+
 import os
 import subprocess
 import sys
@@ -28,22 +29,37 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as keystore:
         enclave = Path(keystore) / "enclaves" / "probe"
         enclave.mkdir(parents=True)
-        for name in ("identity_ca.cert.pem", "cert.pem", "key.pem", "permissions_ca.cert.pem", "governance.p7s",
-                     "permissions.p7s"):
+        for name in (
+            "identity_ca.cert.pem",
+            "cert.pem",
+            "key.pem",
+            "permissions_ca.cert.pem",
+            "governance.p7s",
+            "permissions.p7s",
+        ):
             (enclave / name).write_text("placeholder\n")
-        env = dict(os.environ, ROS_SECURITY_ENABLE="true", ROS_SECURITY_STRATEGY="Enforce",
-                   ROS_SECURITY_KEYSTORE=keystore, ROS_DOMAIN_ID=os.environ.get("ROS_DOMAIN_ID", "97"))
+        env = dict(
+            os.environ,
+            ROS_SECURITY_ENABLE="true",
+            ROS_SECURITY_STRATEGY="Enforce",
+            ROS_SECURITY_KEYSTORE=keystore,
+            ROS_DOMAIN_ID=os.environ.get("ROS_DOMAIN_ID", "97"),
+        )
         env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1]) + os.pathsep + env.get("PYTHONPATH", "")
         out = subprocess.run([sys.executable, "-c", PROBE], env=env, capture_output=True, text=True, timeout=60)
     result = next((line[7:] for line in out.stdout.splitlines() if line.startswith("RESULT ")), out.stderr[-500:])
     rmw = os.environ.get("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
     if "doesn't have the security libraries" in result or "SECURITY=ON" in result:
         print(f"SROS2: NOT available with {rmw} here: {result}")
-        print("The permissions recipe (docs/safety.md, pose_perception/config/sros2/policy.xml) needs a ROS 2 install whose DDS has "
-              "security (apt ros-jazzy-* packages, or Fast DDS built with -DSECURITY=ON).")
+        print(
+            "The permissions recipe (docs/safety.md, pose_perception/config/sros2/policy.xml) needs a ROS 2 install whose DDS has "
+            "security (apt ros-jazzy-* packages, or Fast DDS built with -DSECURITY=ON)."
+        )
         return 1
-    print(f"SROS2: the RMW has security plugins (placeholder certificates gave: {result}). "
-          "Create a real keystore with the recipe in docs/security.md and run its check.")
+    print(
+        f"SROS2: the RMW has security plugins (placeholder certificates gave: {result}). "
+        "Create a real keystore with the recipe in docs/security.md and run its check."
+    )
     return 0
 
 

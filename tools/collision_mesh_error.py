@@ -3,6 +3,7 @@ original meshes: distance of each original surface sample (ObjectModel.dense_poi
 
     PYTHONPATH=pose_perception bash tools/with_env.sh python tools/collision_mesh_error.py [--max-faces 2000]
 """
+
 import argparse
 import tempfile
 
@@ -26,9 +27,11 @@ def main() -> None:
         scene = o3d.t.geometry.RaycastingScene()
         scene.add_triangles(o3d.core.Tensor(v.astype(np.float32)), o3d.core.Tensor(f.astype(np.uint32)))
         d = scene.compute_distance(o3d.core.Tensor(np.asarray(m.dense_points, np.float32))).numpy()
-        print(f"{name}: {len(m.faces)} -> {len(f)} faces; original surface to collision mesh: mean {d.mean() * 1e3:.2f}"
-              f" mm, p99 {np.percentile(d, 99) * 1e3:.2f} mm, max {d.max() * 1e3:.2f} mm "
-              f"(object diameter {m.diameter_m * 1e3:.0f} mm)")
+        print(
+            f"{name}: {len(m.faces)} -> {len(f)} faces; original surface to collision mesh: mean {d.mean() * 1e3:.2f}"
+            f" mm, p99 {np.percentile(d, 99) * 1e3:.2f} mm, max {d.max() * 1e3:.2f} mm "
+            f"(object diameter {m.diameter_m * 1e3:.0f} mm)"
+        )
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ on the CPU) over the same SYNTHETIC single-object scenes, and prints how far the
 
     bash tools/with_env.sh python tools/compare_nn_backends.py [--device cpu|cuda]
 """
+
 import argparse
 import sys
 import time
@@ -43,8 +44,10 @@ def main() -> int:
                 seconds[backend] += time.perf_counter() - t0
             a, b = found["kdtree"], found["torch"]
             apart = [1000 * add_s_m(model.dense_points, x.T_cam_obj, y.T_cam_obj) for x, y in zip(a, b)]
-            print(f"{name} scene {s}: found {len(a)} / {len(b)}, scores {[round(x.score, 3) for x in a]} / "
-                  f"{[round(y.score, 3) for y in b]}, ADD-S between them {[round(d, 4) for d in apart]} mm")
+            print(
+                f"{name} scene {s}: found {len(a)} / {len(b)}, scores {[round(x.score, 3) for x in a]} / "
+                f"{[round(y.score, 3) for y in b]}, ADD-S between them {[round(d, 4) for d in apart]} mm"
+            )
     print(f"estimate() total: kdtree {seconds['kdtree']:.2f} s, torch on {args.device} {seconds['torch']:.2f} s")
     return 0
 

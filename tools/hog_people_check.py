@@ -5,6 +5,7 @@ HOG (default people detector, images <= 1280 px, stride 8, scale 1.05) and the R
 upright region 1.1 x the box height) that is not a person already found; prints recall / precision with those
 additions and HOG's time. Used for docs/human-real.md (HOG is not part of the finder).
 """
+
 import argparse
 import time
 
@@ -33,13 +34,16 @@ def main() -> None:
         s = min(1.0, 1280 / max(rgb.shape[:2]))
         small = cv2.resize(rgb, None, fx=s, fy=s, interpolation=cv2.INTER_AREA) if s < 1 else rgb
         t = time.perf_counter()
-        rects, _ = hog.detectMultiScale(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY), winStride=(8, 8), padding=(8, 8),
-                                        scale=1.05)
+        rects, _ = hog.detectMultiScale(
+            cv2.cvtColor(small, cv2.COLOR_RGB2GRAY), winStride=(8, 8), padding=(8, 8), scale=1.05
+        )
         t_hog += time.perf_counter() - t
         pl.reset()
         humans, _ = pl.process(rgb, None, None, 0.0)
-        found = [type("Found", (), {"keypoints_uv": h.keypoints_uv, "confidence": h.confidence,
-                                    "bbox_xyxy": h.bbox_xyxy})() for h in humans]
+        found = [
+            type("Found", (), {"keypoints_uv": h.keypoints_uv, "confidence": h.confidence, "bbox_xyxy": h.bbox_xyxy})()
+            for h in humans
+        ]
         added = []
         for x, y, w, h in rects:
             b = np.array([x, y, x + w, y + h], np.float64) / s
@@ -50,8 +54,12 @@ def main() -> None:
                 continue
             added.append(est)
         before = score_image(im, *_body(humans))
-        after = score_image(im, *_body(humans + [HumanPose(-1, e.score, e.keypoints_uv, e.confidence,
-                                                           bbox_xyxy=e.bbox_xyxy) for e in added]))
+        after = score_image(
+            im,
+            *_body(
+                humans + [HumanPose(-1, e.score, e.keypoints_uv, e.confidence, bbox_xyxy=e.bbox_xyxy) for e in added]
+            ),
+        )
         tot["people"] += after.required
         tot["found_before"] += before.found
         tot["found"] += after.found
@@ -61,8 +69,10 @@ def main() -> None:
         tot["added"] += len(added)
     pl.close()
     print(f"REAL annotated sets, {len(images)} photos: {tot}")
-    print(f"recall {tot['found_before'] / tot['people']:.3f} -> {tot['found'] / tot['people']:.3f}; precision with HOG "
-          f"{(tot['judged'] - tot['false']) / tot['judged']:.3f}; HOG {t_hog * 1e3 / len(images):.0f} ms per photo")
+    print(
+        f"recall {tot['found_before'] / tot['people']:.3f} -> {tot['found'] / tot['people']:.3f}; precision with HOG "
+        f"{(tot['judged'] - tot['false']) / tot['judged']:.3f}; HOG {t_hog * 1e3 / len(images):.0f} ms per photo"
+    )
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@
 
 or a ZED camera: `camera:=zed`; any topics: `image_topic:=... camera_info_topic:=... depth_topic:=...`.
 `--show-args` lists every argument; they are defined and checked in pose_perception/ros/launch_support.py."""
+
 from pose_perception.ros.launch_support import launch_description
 
 

@@ -7,6 +7,7 @@
 `ros2 launch pose_perception pose_perception.launch.py --show-args` lists every argument. The arguments, their
 checks and the nodes they give are in pose_perception/ros/launch_support.py (tested without `launch`). Without the
 launch package: `pose-perception up`."""
+
 from pose_perception.ros.launch_support import launch_description
 
 

@@ -5,6 +5,7 @@
 `--show-args` lists every argument; they are defined and checked in pose_perception/ros/launch_support.py.
 Without the launch package: `python -m pose_perception.ros.radar_pose_node --ros-args --params-file
 config/radar_pose.yaml`."""
+
 from pose_perception.ros.launch_support import launch_description
 
 

@@ -2,4 +2,5 @@
 
 Algorithms live in core/, human/, objects/ and radar/ (ROS-free); ros/ is the only place importing rclpy.
 """
+
 __version__ = "0.1.0"

@@ -1,4 +1,5 @@
 """Test session set-up: one ROS_DOMAIN_ID per run and the shipped DDS profile for every participant."""
+
 import os
 import sys
 from pathlib import Path

@@ -2,6 +2,7 @@
 
 Every test run uses its own ROS_DOMAIN_ID and the shipped loopback-only Fast DDS profile.
 """
+
 from __future__ import annotations
 
 import os
@@ -38,8 +39,9 @@ class NodeProcess:
 
     def __init__(self, argv: list[str], env: dict):
         self.log = tempfile.NamedTemporaryFile(prefix="node-", suffix=".log", delete=False)
-        self.proc = subprocess.Popen(argv, env=env, stdout=self.log, stderr=subprocess.STDOUT, cwd=str(REPO),
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(
+            argv, env=env, stdout=self.log, stderr=subprocess.STDOUT, cwd=str(REPO), start_new_session=True
+        )
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -59,8 +61,12 @@ class NodeProcess:
         return self.proc.returncode
 
 
-def start_node(module: str, params_file: Optional[str | Path] = None, params: Optional[dict] = None,
-               extra_args: tuple[str, ...] = ()) -> NodeProcess:
+def start_node(
+    module: str,
+    params_file: Optional[str | Path] = None,
+    params: Optional[dict] = None,
+    extra_args: tuple[str, ...] = (),
+) -> NodeProcess:
     """python -m <module> (or python <script.py>) --ros-args [--params-file F] [-p k:=v ...]"""
     target = [str(REPO / module)] if module.endswith(".py") else ["-m", module]
     argv = [sys.executable, *target, *extra_args, "--ros-args"]

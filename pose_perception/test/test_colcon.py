@@ -2,6 +2,7 @@
 wheels of .venv) finds both packages of a clone, builds them, and the installed nodes start under a namespace
 with the shipped parameter files (what `colcon build` then `ros2 launch pose_perception pose_perception.launch.py
 namespace:=robot1` does; the arguments -> node command lines step is launch_support's, as launch_ros would run it)."""
+
 import os
 import shutil
 import subprocess
@@ -21,10 +22,20 @@ PACKAGES = {"pose_perception": "ros.ament_python", "pose_perception_msgs": "ros.
 
 
 def colcon(*args, cwd, timeout=600):
-    env = dict(os.environ, AMENT_PREFIX_PATH=str(VENV), CMAKE_PREFIX_PATH=str(VENV),
-               PATH=f"{VENV / 'bin'}{os.pathsep}{os.environ['PATH']}")
-    return subprocess.run([COLCON, "--log-base", str(cwd / "log"), *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    env = dict(
+        os.environ,
+        AMENT_PREFIX_PATH=str(VENV),
+        CMAKE_PREFIX_PATH=str(VENV),
+        PATH=f"{VENV / 'bin'}{os.pathsep}{os.environ['PATH']}",
+    )
+    return subprocess.run(
+        [COLCON, "--log-base", str(cwd / "log"), *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def test_colcon_list_finds_both_packages(tmp_path):
@@ -41,45 +52,68 @@ def test_colcon_list_finds_both_packages(tmp_path):
 
 @pytest.mark.timeout(900)
 def test_colcon_builds_both_and_the_installed_nodes_start_namespaced(tmp_path):
-    r = colcon("build", "--base-paths", str(ROOT), "--build-base", str(tmp_path / "build"),
-               "--install-base", str(tmp_path / "install"), "--packages-select", *PACKAGES,
-               "--cmake-args", f"-DPython3_EXECUTABLE={VENV / 'bin' / 'python'}", "-DBUILD_TESTING=OFF", cwd=tmp_path)
+    r = colcon(
+        "build",
+        "--base-paths",
+        str(ROOT),
+        "--build-base",
+        str(tmp_path / "build"),
+        "--install-base",
+        str(tmp_path / "install"),
+        "--packages-select",
+        *PACKAGES,
+        "--cmake-args",
+        f"-DPython3_EXECUTABLE={VENV / 'bin' / 'python'}",
+        "-DBUILD_TESTING=OFF",
+        cwd=tmp_path,
+    )
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert "Summary: 2 packages finished" in r.stdout
     install = tmp_path / "install"
     site = Path(sysconfig.get_path("purelib")).relative_to(VENV)  # lib/python3.X/site-packages
     share = install / "pose_perception" / "share" / "pose_perception"
     assert sorted(p.name for p in (share / "launch").glob("*.launch.py")) == [
-        "human_pose.launch.py", "object_pose.launch.py", "pose_perception.launch.py", "radar_pose.launch.py"]
+        "human_pose.launch.py",
+        "object_pose.launch.py",
+        "pose_perception.launch.py",
+        "radar_pose.launch.py",
+    ]
     assert (share / "config" / "object_pose.yaml").exists() and (share / "config" / "fastdds_lan.xml").exists()
-    assert (install / "pose_perception" / "share" / "ament_index" / "resource_index" / "packages" /
-            "pose_perception").exists()
+    assert (
+        install / "pose_perception" / "share" / "ament_index" / "resource_index" / "packages" / "pose_perception"
+    ).exists()
     executables = install / "pose_perception" / "lib" / "pose_perception"
     assert {"human_pose_node", "object_pose_node", "radar_pose_node"} <= {p.name for p in executables.iterdir()}
 
     # The workspace's environment (what `source install/setup.bash` sets for these two packages).
     env = dict(os.environ)
-    env["AMENT_PREFIX_PATH"] = os.pathsep.join([str(install / "pose_perception"), str(install / "pose_perception_msgs"),
-                                                str(VENV)])
-    env["PYTHONPATH"] = os.pathsep.join([str(install / "pose_perception" / site),
-                                         str(install / "pose_perception_msgs" / site)])
-    env["LD_LIBRARY_PATH"] = os.pathsep.join([str(install / "pose_perception_msgs" / "lib"),
-                                              env.get("LD_LIBRARY_PATH", "")])
+    env["AMENT_PREFIX_PATH"] = os.pathsep.join(
+        [str(install / "pose_perception"), str(install / "pose_perception_msgs"), str(VENV)]
+    )
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(install / "pose_perception" / site), str(install / "pose_perception_msgs" / site)]
+    )
+    env["LD_LIBRARY_PATH"] = os.pathsep.join(
+        [str(install / "pose_perception_msgs" / "lib"), env.get("LD_LIBRARY_PATH", "")]
+    )
     user = tmp_path / "robot.yaml"
-    user.write_text(textwrap.dedent(f"""\
+    user.write_text(
+        textwrap.dedent(f"""\
         /**/object_pose_node:
           ros__parameters:
             objects: ["duck=pybullet_data:duck_vhacd.obj"]
             symmetry: none
             cache_dir: {tmp_path / "cache"}
-        """))
+        """)
+    )
     # launch_support from the installed package: the shipped files come from the install's share directory.
-    code = ("import json; from pose_perception.ros.launch_support import node_specs; import pose_perception_msgs.msg\n"
-            f"specs = node_specs(('human_pose_node', 'object_pose_node', 'radar_pose_node'), "
-            f"{{'namespace': 'robot1', 'params_file': {str(user)!r}}})\n"
-            "print(json.dumps([[s.executable, s.ros_args()] for s in specs]))")
-    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120,
-                       cwd=tmp_path)
+    code = (
+        "import json; from pose_perception.ros.launch_support import node_specs; import pose_perception_msgs.msg\n"
+        f"specs = node_specs(('human_pose_node', 'object_pose_node', 'radar_pose_node'), "
+        f"{{'namespace': 'robot1', 'params_file': {str(user)!r}}})\n"
+        "print(json.dumps([[s.executable, s.ros_args()] for s in specs]))"
+    )
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     import json
 
@@ -91,8 +125,14 @@ def test_colcon_builds_both_and_the_installed_nodes_start_namespaced(tmp_path):
     try:
         for exe, argv in specs:
             logs[exe] = open(tmp_path / f"{exe}.log", "wb")
-            procs[exe] = subprocess.Popen([str(executables / exe), *argv], env=env, stdout=logs[exe],
-                                          stderr=subprocess.STDOUT, cwd=tmp_path, start_new_session=True)
+            procs[exe] = subprocess.Popen(
+                [str(executables / exe), *argv],
+                env=env,
+                stdout=logs[exe],
+                stderr=subprocess.STDOUT,
+                cwd=tmp_path,
+                start_new_session=True,
+            )
 
         def out(exe):
             return (tmp_path / f"{exe}.log").read_text(errors="replace")

@@ -1,6 +1,7 @@
 """Launch files, checked without the `launch` package (absent from PyPI): each is a thin wrapper over
 pose_perception.ros.launch_support (tested in test/ros/test_launch_support.py) naming real executables, and
 every shipped parameter file is keyed so that it applies under any namespace."""
+
 import ast
 import re
 from pathlib import Path
@@ -42,7 +43,8 @@ def test_launch_file_builds_its_description_from_launch_support(path):
     assert set(executables) <= console_scripts()
     imports = [n for n in tree.body if isinstance(n, ast.ImportFrom)]
     assert [(i.module, [a.name for a in i.names]) for i in imports] == [
-        ("pose_perception.ros.launch_support", ["launch_description"])]
+        ("pose_perception.ros.launch_support", ["launch_description"])
+    ]
 
 
 def test_every_shipped_parameter_file_applies_under_any_namespace():

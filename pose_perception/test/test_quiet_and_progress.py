@@ -1,5 +1,6 @@
 """Quiet start-up (core/quiet.py): the native TFLite / absl chatter MediaPipe writes to fd 2 is dropped, everything
 else passes; progress with the time left (core/progress.py)."""
+
 import os
 import subprocess
 import sys
@@ -10,14 +11,19 @@ from pose_perception.core.quiet import is_noise
 
 REPO = Path(__file__).resolve().parents[1]
 
-NOISE = [b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.",
-         b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",
-         b"W0000 00:00:1796575146.598448   21164 inference_feedback_manager.cc:114] Feedback manager requires a "
-         b"model with a single signature inference. Disabling support for feedback tensors.",
-         b"I0000 00:00:1796575147.217253   21163 gl_context.cc:357] GL version: 2.1"]
-KEPT = [b"E0000 00:00:1796575147.217253   21163 calculator_graph.cc:887] INTERNAL: something broke",
-        b"[ERROR] [1796574866.96] [human_pose_node]: frame failed: ValueError: bad image",
-        b"Traceback (most recent call last):", b"W: a line that only looks alike"]
+NOISE = [
+    b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.",
+    b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",
+    b"W0000 00:00:1796575146.598448   21164 inference_feedback_manager.cc:114] Feedback manager requires a "
+    b"model with a single signature inference. Disabling support for feedback tensors.",
+    b"I0000 00:00:1796575147.217253   21163 gl_context.cc:357] GL version: 2.1",
+]
+KEPT = [
+    b"E0000 00:00:1796575147.217253   21163 calculator_graph.cc:887] INTERNAL: something broke",
+    b"[ERROR] [1796574866.96] [human_pose_node]: frame failed: ValueError: bad image",
+    b"Traceback (most recent call last):",
+    b"W: a line that only looks alike",
+]
 
 
 def test_noise_patterns():
@@ -26,11 +32,13 @@ def test_noise_patterns():
 
 
 def run_with_filter(env_extra=None):
-    code = ("import os, sys\n"
-            "from pose_perception.core.quiet import filter_native_stderr\n"
-            "filter_native_stderr()\n"
-            f"os.write(2, b'\\n'.join({NOISE + KEPT!r}) + b'\\n')\n"
-            "print('python stderr line', file=sys.stderr)\n")
+    code = (
+        "import os, sys\n"
+        "from pose_perception.core.quiet import filter_native_stderr\n"
+        "filter_native_stderr()\n"
+        f"os.write(2, b'\\n'.join({NOISE + KEPT!r}) + b'\\n')\n"
+        "print('python stderr line', file=sys.stderr)\n"
+    )
     env = dict(os.environ, PYTHONPATH=str(REPO), **(env_extra or {}))
     return subprocess.run([sys.executable, "-c", code], capture_output=True, env=env, timeout=60).stderr
 

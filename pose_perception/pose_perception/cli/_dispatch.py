@@ -2,6 +2,7 @@
 
 Each member module exposes `add_arguments(parser)` and `run(args) -> int`.
 """
+
 from __future__ import annotations
 
 import argparse

@@ -1,4 +1,5 @@
 """`pose-perception replay BAG` and `pose-perception record`: rosbag2 (.mcap / .db3) without ros2 bag."""
+
 from __future__ import annotations
 
 import signal
@@ -51,9 +52,14 @@ def run_record(args) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        counts = record_bag(out, topics, args.storage, stop, args.duration,
-                            on_recording=lambda: print(f"recording {len(topics)} topics to {out} (Ctrl-C to stop)",
-                                                       flush=True))
+        counts = record_bag(
+            out,
+            topics,
+            args.storage,
+            stop,
+            args.duration,
+            on_recording=lambda: print(f"recording {len(topics)} topics to {out} (Ctrl-C to stop)", flush=True),
+        )
     except BagError as exc:
         print(f"record: {exc}", file=sys.stderr)
         return 2

@@ -1,6 +1,7 @@
 """`pose-perception human IMAGE [--depth DEPTH] [--camera-info INFO.yaml] [--mesh] [--overlay OUT.png] --out OUT.json`:
 whole-body 2D + 3D pose of every person in one image, written as JSON (schema in docs/human.md).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,12 +19,16 @@ from pose_perception.core.types import HumanPose
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("human", help="whole-body pose of every person in an image -> JSON",
-                              description=__doc__.splitlines()[1])
+    p = subparsers.add_parser(
+        "human", help="whole-body pose of every person in an image -> JSON", description=__doc__.splitlines()[1]
+    )
     p.add_argument("image", metavar="IMAGE", help="any image OpenCV reads")
     p.add_argument("--depth", metavar="DEPTH", help="registered depth: 16-bit PNG in mm or float32 .npy in metres")
-    p.add_argument("--camera-info", metavar="INFO.yaml",
-                   help="ROS camera_info YAML; default: pinhole with fx = fy = image width, centred")
+    p.add_argument(
+        "--camera-info",
+        metavar="INFO.yaml",
+        help="ROS camera_info YAML; default: pinhole with fx = fy = image width, centred",
+    )
     p.add_argument("--mesh", action="store_true", help="also fit a body mesh per person")
     p.add_argument("--overlay", metavar="OUT.png", help="write the image with the skeletons drawn")
     p.add_argument("--out", metavar="OUT.json", required=True, help="results (layout, humans, timing_ms)")
@@ -46,8 +51,9 @@ def human_to_json(h: HumanPose) -> dict:
         "bbox": [_num(v) for v in (h.bbox_xyxy if h.bbox_xyxy is not None else np.full(4, np.nan))],
         "keypoints_2d": [[_num(u), _num(v), float(c)] for (u, v), c in zip(h.keypoints_uv, h.confidence)],
         "keypoints_3d": None if h.keypoints_3d is None else [[_num(c) for c in p] for p in h.keypoints_3d],
-        "mesh": None if h.mesh is None else {"vertices": np.round(h.mesh.vertices, 5).tolist(),
-                                             "faces": np.asarray(h.mesh.faces).tolist()},
+        "mesh": None
+        if h.mesh is None
+        else {"vertices": np.round(h.mesh.vertices, 5).tolist(), "faces": np.asarray(h.mesh.faces).tolist()},
     }
 
 
@@ -64,8 +70,9 @@ def _make_pipeline(args):
     from pose_perception.human.pipeline import HumanPipelineConfig, HumanPosePipeline, PipelineConfigError
 
     # One image: no tracking (ids are 0..n-1), and the proposals are searched fully.
-    config = HumanPipelineConfig(backend=args.backend, model_path=args.model, max_people=args.max_people,
-                                 tracking=False, mesh=args.mesh)
+    config = HumanPipelineConfig(
+        backend=args.backend, model_path=args.model, max_people=args.max_people, tracking=False, mesh=args.mesh
+    )
     try:
         return HumanPosePipeline(config)
     except PipelineConfigError as exc:
@@ -88,8 +95,9 @@ def run(args) -> int:
         rgb = read_image_rgb(args.image)
         depth_m = read_depth_m(args.depth) if args.depth else None
         H, W = rgb.shape[:2]
-        intrinsics = read_camera_info_yaml(args.camera_info) if args.camera_info else \
-            CameraIntrinsics.default_for_size(W, H)
+        intrinsics = (
+            read_camera_info_yaml(args.camera_info) if args.camera_info else CameraIntrinsics.default_for_size(W, H)
+        )
         t0 = time.perf_counter()
         pipeline = _make_pipeline(args)
         load_ms = (time.perf_counter() - t0) * 1e3

@@ -2,6 +2,7 @@
 
 Each sub-command module exposes `register(subparsers)`; modules whose dependencies are missing are skipped.
 """
+
 from __future__ import annotations
 
 import argparse

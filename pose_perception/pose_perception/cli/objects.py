@@ -2,6 +2,7 @@
 
 OUT.json: {"objects": [{"name", "instance", "pose": 4x4 row-major object -> camera (metres), "score"}], "timing_ms"}.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,11 +24,20 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser("objects", help=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="objects_command", required=True)
     est = sub.add_parser("estimate", help="estimate object poses in one RGB-D frame")
-    est.add_argument("--mesh", type=_mesh_arg, action="append", required=True, metavar="NAME=PATH",
-                     help="object name and CAD mesh (.obj/.stl/.ply/.glb); repeat for several objects")
+    est.add_argument(
+        "--mesh",
+        type=_mesh_arg,
+        action="append",
+        required=True,
+        metavar="NAME=PATH",
+        help="object name and CAD mesh (.obj/.stl/.ply/.glb); repeat for several objects",
+    )
     est.add_argument("--mesh-units", choices=("m", "mm"), default="m", help="units of the mesh files (default m)")
-    est.add_argument("--rgb", required=True,
-                     help="colour image registered with the depth (its edges are checked against each pose's outline)")
+    est.add_argument(
+        "--rgb",
+        required=True,
+        help="colour image registered with the depth (its edges are checked against each pose's outline)",
+    )
     est.add_argument("--depth", required=True, help="16-bit PNG in millimetres or float32 .npy in metres")
     est.add_argument("--camera-info", required=True, help="ROS camera_info YAML of the (registered) depth image")
     est.add_argument("--out", required=True, help="output JSON")
@@ -64,8 +74,12 @@ def run_estimate(args: argparse.Namespace) -> int:
         return 2
     result = {
         "objects": [
-            {"name": p.name, "instance": int(p.instance), "pose": p.T_cam_obj.tolist(),
-             "score": round(float(p.score), 4)}
+            {
+                "name": p.name,
+                "instance": int(p.instance),
+                "pose": p.T_cam_obj.tolist(),
+                "score": round(float(p.score), 4),
+            }
             for p in poses
         ],
         "timing_ms": {

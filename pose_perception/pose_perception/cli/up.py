@@ -2,6 +2,7 @@
 
 The same parameter files as launch/*.launch.py, without the `launch` package (absent from PyPI).
 """
+
 from __future__ import annotations
 
 import os
@@ -44,8 +45,15 @@ class Supervisor:
     """Runs one process per node; restarts a node that dies or hangs, after a back-off, within a restart budget
     per time window (core/supervision.py). heard(node, message) feeds the hang watchdog from /diagnostics."""
 
-    def __init__(self, specs: list[tuple[str, list[str]]], env: dict, max_restarts: int = 5,
-                 log_dir: Optional[Path] = None, policy: Optional[RestartPolicy] = None, hang_timeout_s: float = 0.0):
+    def __init__(
+        self,
+        specs: list[tuple[str, list[str]]],
+        env: dict,
+        max_restarts: int = 5,
+        log_dir: Optional[Path] = None,
+        policy: Optional[RestartPolicy] = None,
+        hang_timeout_s: float = 0.0,
+    ):
         self.specs = specs
         self.env = env
         self.policy = policy or RestartPolicy(max_restarts=max_restarts)
@@ -61,7 +69,9 @@ class Supervisor:
         with self._lock:
             if node in self.procs and node not in self._restart_at:
                 if not self._hang.was_heard(node):
-                    print(f"[up] {node} (pid {self.procs[node].pid}) heard on /diagnostics: watched for hangs", flush=True)
+                    print(
+                        f"[up] {node} (pid {self.procs[node].pid}) heard on /diagnostics: watched for hangs", flush=True
+                    )
                 self._hang.heard(node, time.monotonic(), message)
 
     def _start(self, name: str, argv: list[str]) -> None:
@@ -69,8 +79,9 @@ class Supervisor:
         if self.log_dir is not None:
             self.log_dir.mkdir(parents=True, exist_ok=True)
             out = open(self.log_dir / f"{name}.log", "ab")
-        self.procs[name] = subprocess.Popen(argv, env=self.env, stdout=out, stderr=subprocess.STDOUT if out else None,
-                                            start_new_session=True)
+        self.procs[name] = subprocess.Popen(
+            argv, env=self.env, stdout=out, stderr=subprocess.STDOUT if out else None, start_new_session=True
+        )
         print(f"[up] started {name} (pid {self.procs[name].pid})", flush=True)
 
     def start(self) -> None:
@@ -101,14 +112,19 @@ class Supervisor:
                 delay = self.budgets[name].exited(now)
                 if delay is None:
                     p = self.policy
-                    print(f"[up] {name} exited with {code} and was restarted {p.max_restarts} times in the last "
-                          f"{p.window_s:.0f} s: giving up", flush=True)
+                    print(
+                        f"[up] {name} exited with {code} and was restarted {p.max_restarts} times in the last "
+                        f"{p.window_s:.0f} s: giving up",
+                        flush=True,
+                    )
                     return False
                 self.restarts[name] += 1
                 self._restart_at[name] = now + delay
-                print(f"[up] {name} exited with {code}; restarting in {delay:.2f} s "
-                      f"({self.budgets[name].in_window(now)}/{self.policy.max_restarts} in {self.policy.window_s:.0f} s)",
-                      flush=True)
+                print(
+                    f"[up] {name} exited with {code}; restarting in {delay:.2f} s "
+                    f"({self.budgets[name].in_window(now)}/{self.policy.max_restarts} in {self.policy.window_s:.0f} s)",
+                    flush=True,
+                )
         return True
 
     def stop(self, timeout_s: float = 10.0) -> None:
@@ -131,8 +147,16 @@ def build_specs(configs: list[str], remaps: list[str], params: list[str]) -> lis
     for cfg in configs or DEFAULT_CONFIGS:
         path = resolve_config(cfg)
         for name in nodes_in_config(path):
-            argv = [sys.executable, "-m", NODE_MODULES[name], "--ros-args", "-r", f"__node:={name}",
-                    "--params-file", str(path)]
+            argv = [
+                sys.executable,
+                "-m",
+                NODE_MODULES[name],
+                "--ros-args",
+                "-r",
+                f"__node:={name}",
+                "--params-file",
+                str(path),
+            ]
             for r in remaps:
                 argv += ["-r", r]
             for p in params:
@@ -148,27 +172,58 @@ def build_specs(configs: list[str], remaps: list[str], params: list[str]) -> lis
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("up", help=__doc__.splitlines()[0])
-    parser.add_argument("--config", action="append", default=[],
-                        help="ROS parameter file naming the nodes to start (repeatable; default: all shipped)")
-    parser.add_argument("--remap", action="append", default=[], metavar="FROM:=TO", help="topic remapping for every node")
-    parser.add_argument("--param", action="append", default=[], metavar="NAME:=VALUE", help="parameter override for every node, or NODE:NAME:=VALUE for one")
-    parser.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds (0: run until Ctrl-C)")
+    parser.add_argument(
+        "--config",
+        action="append",
+        default=[],
+        help="ROS parameter file naming the nodes to start (repeatable; default: all shipped)",
+    )
+    parser.add_argument(
+        "--remap", action="append", default=[], metavar="FROM:=TO", help="topic remapping for every node"
+    )
+    parser.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME:=VALUE",
+        help="parameter override for every node, or NODE:NAME:=VALUE for one",
+    )
+    parser.add_argument(
+        "--duration", type=float, default=0.0, help="stop after this many seconds (0: run until Ctrl-C)"
+    )
     parser.add_argument("--log-dir", type=Path, help="write each node's output to LOG_DIR/<node>.log")
     parser.add_argument("--foxglove", action="store_true", help="also serve a live Foxglove view (ws://127.0.0.1:8765)")
-    parser.add_argument("--foxglove-allow-origin", action="append", default=[], metavar="ORIGIN",
-                        help="also accept WebSocket handshakes from this web origin (repeatable; always allowed: "
-                             "native clients without an Origin header and https://app.foxglove.dev)")
+    parser.add_argument(
+        "--foxglove-allow-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="also accept WebSocket handshakes from this web origin (repeatable; always allowed: "
+        "native clients without an Origin header and https://app.foxglove.dev)",
+    )
     parser.add_argument("--max-restarts", type=int, default=5, help="restarts allowed per node within --restart-window")
     parser.add_argument("--restart-window", type=float, default=300.0, help="window of the restart budget (s)")
-    parser.add_argument("--hang-timeout", type=float, default=5.0,
-                        help="kill and restart a node silent on /diagnostics this long, or whose diagnostics say its "
-                             "pipeline is hung (s; 0: off)")
-    parser.add_argument("--foxglove-host", default="127.0.0.1", metavar="ADDR",
-                        help="address the Foxglove server binds: 0.0.0.0 to watch from another machine")
+    parser.add_argument(
+        "--hang-timeout",
+        type=float,
+        default=5.0,
+        help="kill and restart a node silent on /diagnostics this long, or whose diagnostics say its "
+        "pipeline is hung (s; 0: off)",
+    )
+    parser.add_argument(
+        "--foxglove-host",
+        default="127.0.0.1",
+        metavar="ADDR",
+        help="address the Foxglove server binds: 0.0.0.0 to watch from another machine",
+    )
     parser.add_argument("--foxglove-port", type=int, default=8765, metavar="PORT")
-    parser.add_argument("--dds-profile", default="local", metavar="local|lan|default|FILE",
-                        help="Fast DDS profile of the nodes: local (loopback only, the default), lan (robot + laptop: "
-                             "shared memory + UDP on every interface), default (Fast DDS's), or a profile file")
+    parser.add_argument(
+        "--dds-profile",
+        default="local",
+        metavar="local|lan|default|FILE",
+        help="Fast DDS profile of the nodes: local (loopback only, the default), lan (robot + laptop: "
+        "shared memory + UDP on every interface), default (Fast DDS's), or a profile file",
+    )
     parser.set_defaults(func=run)
 
 
@@ -195,8 +250,13 @@ def run(args) -> int:
         print(f"[up] --dds-profile: {exc}", file=sys.stderr)
         return 2
     set_profile(os.environ, current_profile(env))  # the Foxglove bridge (in this process) joins the same way
-    sup = Supervisor(specs, env, log_dir=args.log_dir, hang_timeout_s=args.hang_timeout,
-                     policy=RestartPolicy(max_restarts=args.max_restarts, window_s=args.restart_window))
+    sup = Supervisor(
+        specs,
+        env,
+        log_dir=args.log_dir,
+        hang_timeout_s=args.hang_timeout,
+        policy=RestartPolicy(max_restarts=args.max_restarts, window_s=args.restart_window),
+    )
     listener = None
     if args.hang_timeout > 0:
         from pose_perception.ros.diagnostics_listener import DiagnosticsListener

@@ -1,4 +1,5 @@
 """Where derived data is cached on disk (object features, body model, synthetic scene data): one root for all."""
+
 from __future__ import annotations
 
 import os

@@ -2,6 +2,7 @@
 
 Pixel (u, v) = (column, row); pixel centres at integer coordinates; camera frame x right, y down, z forward.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -1,5 +1,6 @@
 """Depth images that parse but lie: all zero, all NaN / inf, or saturated (16-bit 65535 mm = 65 m). A node with
 depth must not turn such a frame into 3D, and must say so."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -39,6 +40,8 @@ def validate_depth(depth_m: np.ndarray, depth_range: DepthRange = DepthRange()) 
     missing = np.count_nonzero(~finite | (depth <= 0)) / n
     near = np.count_nonzero(finite & (depth > 0) & (depth < depth_range.min_m)) / n
     far = np.count_nonzero(finite & (depth > depth_range.max_m)) / n
-    return None, (f"depth frame unusable: {100 * np.count_nonzero(valid) / n:.1f} % of pixels within "
-                  f"{depth_range.min_m:g}-{depth_range.max_m:g} m ({100 * missing:.0f} % zero/NaN/inf, "
-                  f"{100 * near:.0f} % nearer, {100 * far:.0f} % farther)")
+    return None, (
+        f"depth frame unusable: {100 * np.count_nonzero(valid) / n:.1f} % of pixels within "
+        f"{depth_range.min_m:g}-{depth_range.max_m:g} m ({100 * missing:.0f} % zero/NaN/inf, "
+        f"{100 * near:.0f} % nearer, {100 * far:.0f} % farther)"
+    )

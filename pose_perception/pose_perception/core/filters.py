@@ -2,6 +2,7 @@
 
 The One-Euro filter: an adaptive low-pass filter that smooths jitter at rest and follows fast motion.
 """
+
 from __future__ import annotations
 
 import math

@@ -2,6 +2,7 @@
 
 Quaternions are ROS order (x, y, z, w); transforms3d uses (w, x, y, z) internally.
 """
+
 from __future__ import annotations
 
 import numpy as np

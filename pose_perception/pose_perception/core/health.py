@@ -4,6 +4,7 @@
 A node that succeeded once and then fails every frame is ERROR, not OK; a node that still answers but with errors,
 lost frames or stale input is WARN; a node whose input arrives while nothing comes out is ERROR (hung pipeline).
 """
+
 from __future__ import annotations
 
 import threading
@@ -87,16 +88,27 @@ class HealthMonitor:
             if n["finished"] == 0 and n["arrived"] > 0:
                 problems.append((ERROR, f"every frame in the last {th.window_s:.0f} s failed: {last_error[:200]}"))
             elif n["arrived"] and n["failed"] / n["arrived"] >= th.error_fraction_error:
-                problems.append((ERROR, f"{n['failed']} errors for {n['arrived']} frames in the last "
-                                        f"{th.window_s:.0f} s: {last_error[:200]}"))
+                problems.append(
+                    (
+                        ERROR,
+                        f"{n['failed']} errors for {n['arrived']} frames in the last "
+                        f"{th.window_s:.0f} s: {last_error[:200]}",
+                    )
+                )
             else:
                 problems.append((WARN, f"{n['failed']} errors in the last {th.window_s:.0f} s: {last_error[:200]}"))
         if n["lost"]:
-            problems.append((WARN, f"{n['lost']} frames lost in transport in the last {th.window_s:.0f} s "
-                                   "(DDS sequence gaps)"))
+            problems.append(
+                (WARN, f"{n['lost']} frames lost in transport in the last {th.window_s:.0f} s (DDS sequence gaps)")
+            )
         if n["arrived"] >= 10 and n["dropped"] / n["arrived"] > th.drop_fraction_warn:
-            problems.append((WARN, f"cannot keep up: {100 * n['dropped'] / n['arrived']:.0f} % of the input "
-                                   f"frames in the last {th.window_s:.0f} s were replaced before processing"))
+            problems.append(
+                (
+                    WARN,
+                    f"cannot keep up: {100 * n['dropped'] / n['arrived']:.0f} % of the input "
+                    f"frames in the last {th.window_s:.0f} s were replaced before processing",
+                )
+            )
         if not problems:
             return HealthVerdict(OK, "ok", values)
         return HealthVerdict(max(p[0] for p in problems), "; ".join(p[1] for p in problems), values)

@@ -1,6 +1,7 @@
 """File formats the CLI reads: images, depth (16-bit PNG millimetres or float32 .npy metres) and the ROS
 camera_info YAML. One loader for each, shared by every command.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,4 +1,5 @@
 """A one-line description of the machine a benchmark ran on, printed with every figure."""
+
 from __future__ import annotations
 
 import os

@@ -3,6 +3,7 @@
 Python frees a 500 MB mesh's arrays, but glibc keeps the pages in its heap unless asked: `trim_heap()` after a
 refused or failed load is what makes the process's RSS go back down.
 """
+
 from __future__ import annotations
 
 import ctypes

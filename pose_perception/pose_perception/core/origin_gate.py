@@ -9,6 +9,7 @@ A page could still scan loopback ports for the real server itself; started with 
 certificate (`self_signed_tls`, TLS-only), that server cannot be used by a browser (no trust, and a WebSocket gets no
 certificate prompt), while the gate, which pins that certificate, speaks TLS to it.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -40,8 +41,10 @@ def parse_allowed_origin(origin: str) -> str:
     it normalized. A bare host, a path or a wildcard is refused rather than left to match nothing."""
     norm = normalize_origin(origin)
     if not re.fullmatch(r"[a-z][a-z0-9+.-]*://[a-z0-9.\-\[\]:]+", norm):
-        raise OriginSpecError(f"allowed origin {origin!r} is not SCHEME://HOST[:PORT] (for example "
-                              f"'http://localhost:8080'); paths and wildcards are not supported")
+        raise OriginSpecError(
+            f"allowed origin {origin!r} is not SCHEME://HOST[:PORT] (for example "
+            f"'http://localhost:8080'); paths and wildcards are not supported"
+        )
     return norm
 
 
@@ -51,10 +54,31 @@ def self_signed_tls(days: int = 30) -> tuple[bytes, bytes]:
     with tempfile.TemporaryDirectory() as tmp:
         cert, key = Path(tmp, "cert.pem"), Path(tmp, "key.pem")
         try:
-            subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                            "-nodes", "-days", str(days), "-subj", "/CN=127.0.0.1", "-addext",
-                            "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-                           check=True, capture_output=True, timeout=30)
+            subprocess.run(
+                [
+                    "openssl",
+                    "req",
+                    "-x509",
+                    "-newkey",
+                    "ec",
+                    "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1",
+                    "-nodes",
+                    "-days",
+                    str(days),
+                    "-subj",
+                    "/CN=127.0.0.1",
+                    "-addext",
+                    "subjectAltName=IP:127.0.0.1",
+                    "-keyout",
+                    str(key),
+                    "-out",
+                    str(cert),
+                ],
+                check=True,
+                capture_output=True,
+                timeout=30,
+            )
         except (OSError, subprocess.SubprocessError) as exc:
             raise OriginGateError(f"cannot make a loopback TLS certificate with openssl: {exc}") from exc
         return cert.read_bytes(), key.read_bytes()
@@ -69,8 +93,11 @@ def normalize_origin(origin: str) -> str:
 def request_origins(head: bytes) -> list[str]:
     """Every `Origin` header value of an HTTP request head (request line + headers, up to the blank line)."""
     lines = head.decode("latin-1").split("\r\n")[1:]
-    return [value.strip() for name, sep, value in (line.partition(":") for line in lines)
-            if sep and name.strip().lower() == "origin"]
+    return [
+        value.strip()
+        for name, sep, value in (line.partition(":") for line in lines)
+        if sep and name.strip().lower() == "origin"
+    ]
 
 
 def origin_allowed(origins: list[str], allowed: frozenset[str]) -> bool:
@@ -88,13 +115,23 @@ class OriginGate:
     long or too slow is answered 400 and closed. Refusals are logged with `log`, at most once per log_every_s per
     origin, and counted in `refused`. upstream_tls_cert: PEM certificate of a TLS-only upstream, pinned."""
 
-    def __init__(self, upstream_host: str, upstream_port: int, host: str = "127.0.0.1", port: int = 0,
-                 allowed_origins: Iterable[str] = DEFAULT_ALLOWED_ORIGINS, max_head_bytes: int = 16384,
-                 head_timeout_s: float = 5.0, log: Callable[[str], None] = print, log_every_s: float = 10.0,
-                 upstream_tls_cert: Optional[bytes] = None):
+    def __init__(
+        self,
+        upstream_host: str,
+        upstream_port: int,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        allowed_origins: Iterable[str] = DEFAULT_ALLOWED_ORIGINS,
+        max_head_bytes: int = 16384,
+        head_timeout_s: float = 5.0,
+        log: Callable[[str], None] = print,
+        log_every_s: float = 10.0,
+        upstream_tls_cert: Optional[bytes] = None,
+    ):
         self.upstream = (upstream_host, upstream_port)
-        self._upstream_ssl = (ssl.create_default_context(cadata=upstream_tls_cert.decode())
-                              if upstream_tls_cert else None)
+        self._upstream_ssl = (
+            ssl.create_default_context(cadata=upstream_tls_cert.decode()) if upstream_tls_cert else None
+        )
         self.host, self.port = host, port
         self.allowed = frozenset(parse_allowed_origin(o) for o in allowed_origins)
         self.max_head_bytes, self.head_timeout_s = max_head_bytes, head_timeout_s
@@ -114,8 +151,9 @@ class OriginGate:
         def main():
             asyncio.set_event_loop(self._loop)
             try:
-                self._server = self._loop.run_until_complete(asyncio.start_server(
-                    self._handle, self.host, self.port, limit=self.max_head_bytes))
+                self._server = self._loop.run_until_complete(
+                    asyncio.start_server(self._handle, self.host, self.port, limit=self.max_head_bytes)
+                )
                 self.port = self._server.sockets[0].getsockname()[1]
             except OSError as exc:
                 failure.append(exc)
@@ -191,8 +229,10 @@ class OriginGate:
             if len(self._last_log) >= 1024:  # many distinct origins must not grow memory without bound
                 self._last_log.clear()
             self._last_log[origin] = now
-            self.log(f"[origin_gate] refused a WebSocket handshake from Origin {origin!r} ({self.refused} refused so "
-                     f"far); allow a trusted web app with --foxglove-allow-origin")
+            self.log(
+                f"[origin_gate] refused a WebSocket handshake from Origin {origin!r} ({self.refused} refused so "
+                f"far); allow a trusted web app with --foxglove-allow-origin"
+            )
 
 
 async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -1,4 +1,5 @@
 """Progress of long commands with the time left: one way for every command (tqdm, pinned)."""
+
 from __future__ import annotations
 
 import os
@@ -11,8 +12,15 @@ def progress(total: int, desc: str, unit: str = "it"):
     from tqdm import tqdm
 
     force = os.environ.get("POSE_PERCEPTION_PROGRESS") == "1"
-    return tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, dynamic_ncols=True,
-                disable=False if force else not sys.stderr.isatty(), mininterval=0.5 if force else 0.1)
+    return tqdm(
+        total=total,
+        desc=desc,
+        unit=unit,
+        file=sys.stderr,
+        dynamic_ncols=True,
+        disable=False if force else not sys.stderr.isatty(),
+        mininterval=0.5 if force else 0.1,
+    )
 
 
 def time_left(elapsed_s: float, done: int, total: int) -> str:

@@ -3,6 +3,7 @@ file descriptor 2 (no Python logging, no environment variable silences the absl 
 more per model. filter_native_stderr() routes fd 2 through a pipe and drops those lines; everything else (Python
 warnings and tracebacks, ROS logs, native ERROR / FATAL lines) is forwarded unchanged.
 POSE_PERCEPTION_NATIVE_LOGS=1 keeps them all."""
+
 from __future__ import annotations
 
 import atexit

@@ -2,6 +2,7 @@
 
 One resolver for every eval command and test, so a source run, an installed package run from the clone, and a
 run from the package folder all find the same folder (the data is never shipped: see its README's licences)."""
+
 from __future__ import annotations
 
 import os

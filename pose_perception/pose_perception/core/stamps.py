@@ -7,6 +7,7 @@ more than `tolerance_s` is refused on its own; when `rebase_frames` frames in a 
 clock (the source restarted, a bag looped, the clock was reset), the guard re-bases: it maps the sensor's stamps
 onto a continuous pipeline time, so trackers see time go on and keep their ids.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -47,8 +48,11 @@ class StampGuard:
         off = stamp_s - expected
         if abs(off) <= self.tolerance_s:
             if stamp_s <= s.last_stamp:
-                return StampVerdict(None, f"'{sensor}' frame stamp {stamp_s:.3f} s is not after the previous "
-                                          f"{s.last_stamp:.3f} s (out of order or repeated): frame refused")
+                return StampVerdict(
+                    None,
+                    f"'{sensor}' frame stamp {stamp_s:.3f} s is not after the previous "
+                    f"{s.last_stamp:.3f} s (out of order or repeated): frame refused",
+                )
             s.last_stamp, s.last_arrival, s.candidates = stamp_s, arrival_s, []
             return StampVerdict(stamp_s + s.offset)
         # a jump: refused unless the last refused frames agree with this one on a new clock
@@ -57,12 +61,18 @@ class StampGuard:
         s.candidates.append((stamp_s, arrival_s))
         if len(s.candidates) < self.rebase_frames:
             when = "ahead of" if off > 0 else "behind"
-            return StampVerdict(None, f"'{sensor}' frame stamp {stamp_s:.3f} s is {abs(off):.3f} s {when} what its "
-                                      f"arrival implies: frame refused, tracks kept ({self.rebase_frames} frames in a "
-                                      "row on one new clock re-base it)")
+            return StampVerdict(
+                None,
+                f"'{sensor}' frame stamp {stamp_s:.3f} s is {abs(off):.3f} s {when} what its "
+                f"arrival implies: frame refused, tracks kept ({self.rebase_frames} frames in a "
+                "row on one new clock re-base it)",
+            )
         # re-base: pipeline time continues from the last accepted frame by the arrival interval
         pipeline_now = s.last_stamp + s.offset + (arrival_s - s.last_arrival)
         s.offset = pipeline_now - stamp_s
         s.last_stamp, s.last_arrival, s.candidates = stamp_s, arrival_s, []
-        return StampVerdict(stamp_s + s.offset, f"'{sensor}' clock jumped by {off:+.3f} s for {self.rebase_frames} "
-                                                "frames in a row (source restarted or clock reset): re-based, tracks kept")
+        return StampVerdict(
+            stamp_s + s.offset,
+            f"'{sensor}' clock jumped by {off:+.3f} s for {self.rebase_frames} "
+            "frames in a row (source restarted or clock reset): re-based, tracks kept",
+        )

@@ -2,6 +2,7 @@
 not per lifetime), how long to wait before each restart (exponential back-off), and when a running node counts as
 hung (its /diagnostics stopped, or they say input arrives while nothing comes out).
 """
+
 from __future__ import annotations
 
 from collections import deque
@@ -39,7 +40,7 @@ class RestartBudget:
         if k >= self.policy.max_restarts:
             return None
         self._restarts.append(now)
-        return min(self.policy.backoff_initial_s * 2 ** k, self.policy.backoff_max_s)
+        return min(self.policy.backoff_initial_s * 2**k, self.policy.backoff_max_s)
 
 
 class HangDetector:

@@ -2,6 +2,7 @@
 
 Every array names its frame and unit; keypoints use the layout named in core.keypoints.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -3,6 +3,7 @@
 MediaPipe Holistic (weights in the mediapipe 0.10.21 wheel) is the default; user-supplied RTMW / DWPose /
 RTMPose-wholebody ONNX exports run top-down with SimCC decoding on onnxruntime.
 """
+
 from __future__ import annotations
 
 import threading
@@ -47,8 +48,9 @@ class KeypointEstimate:
 
 
 class KeypointBackend(Protocol):
-    def estimate(self, rgb: np.ndarray, bbox_xyxy: Optional[np.ndarray], lane: Optional[int] = None
-                 ) -> Optional[KeypointEstimate]:
+    def estimate(
+        self, rgb: np.ndarray, bbox_xyxy: Optional[np.ndarray], lane: Optional[int] = None
+    ) -> Optional[KeypointEstimate]:
         """rgb: (H, W, 3) uint8; bbox_xyxy: (4,) pixels of the person or None for the whole image; lane: the
         id of one person followed across video frames (a backend may track within a lane), None for a still."""
 
@@ -83,8 +85,9 @@ def clip_box(bbox_xyxy: Optional[np.ndarray], width: int, height: int) -> Option
     return np.array([max(0.0, x0), max(0.0, y0), min(float(width), x1), min(float(height), y1)], np.float32)
 
 
-def keypoint_extent(keypoints_uv: np.ndarray, confidence: np.ndarray, width: int, height: int,
-                    min_conf: float = 0.3) -> np.ndarray:
+def keypoint_extent(
+    keypoints_uv: np.ndarray, confidence: np.ndarray, width: int, height: int, min_conf: float = 0.3
+) -> np.ndarray:
     """(4,) float32 box around the keypoints with confidence > min_conf, clipped to the image (NaN if none)."""
     ok = (confidence > min_conf) & np.all(np.isfinite(keypoints_uv), axis=1)
     if not np.any(ok):
@@ -116,17 +119,79 @@ _SMALL_TOE = (1, 4)
 # table. Jaw points are the closest mesh vertices on the face contour, so they are approximate.
 MP_FACE_468_TO_IBUG_68 = (
     # jaw 0-16
-    162, 234, 93, 58, 172, 136, 149, 148, 152, 377, 378, 365, 397, 288, 323, 454, 389,
+    162,
+    234,
+    93,
+    58,
+    172,
+    136,
+    149,
+    148,
+    152,
+    377,
+    378,
+    365,
+    397,
+    288,
+    323,
+    454,
+    389,
     # right brow 17-21, left brow 22-26
-    71, 63, 105, 66, 107, 336, 296, 334, 293, 301,
+    71,
+    63,
+    105,
+    66,
+    107,
+    336,
+    296,
+    334,
+    293,
+    301,
     # nose bridge 27-30, nostrils 31-35
-    168, 197, 5, 4, 75, 97, 2, 326, 305,
+    168,
+    197,
+    5,
+    4,
+    75,
+    97,
+    2,
+    326,
+    305,
     # right eye 36-41, left eye 42-47
-    33, 160, 158, 133, 153, 144, 362, 385, 387, 263, 373, 380,
+    33,
+    160,
+    158,
+    133,
+    153,
+    144,
+    362,
+    385,
+    387,
+    263,
+    373,
+    380,
     # outer lips 48-59
-    61, 39, 37, 0, 267, 269, 291, 405, 314, 17, 84, 181,
+    61,
+    39,
+    37,
+    0,
+    267,
+    269,
+    291,
+    405,
+    314,
+    17,
+    84,
+    181,
     # inner lips 60-67
-    78, 82, 13, 312, 308, 317, 14, 87,
+    78,
+    82,
+    13,
+    312,
+    308,
+    317,
+    14,
+    87,
 )
 # Jaw contour points (0-16) sit on the silhouette: their correspondence is the loosest.
 JAW_CONFIDENCE_FACTOR = 0.8
@@ -180,8 +245,10 @@ def holistic_to_wholebody(
         conf[FEET] = vis[feet_idx]
         conf[FEET.start + np.array(_SMALL_TOE)] *= SMALL_TOE_CONFIDENCE_FACTOR
         face_anchor_conf = max(PART_CONFIDENCE_FLOOR, float(np.mean(vis[[0, 2, 5, 7, 8]])))
-        wrist_conf = {"left": max(PART_CONFIDENCE_FLOOR, float(vis[15])),
-                      "right": max(PART_CONFIDENCE_FLOOR, float(vis[16]))}
+        wrist_conf = {
+            "left": max(PART_CONFIDENCE_FLOOR, float(vis[15])),
+            "right": max(PART_CONFIDENCE_FLOOR, float(vis[16])),
+        }
         if pose_world_m is not None:
             world = np.full((NUM_KEYPOINTS, 3), np.nan, np.float32)
             world[BODY] = pose_world_m[body_idx, :3]
@@ -190,7 +257,7 @@ def holistic_to_wholebody(
         idx = np.array(MP_FACE_468_TO_IBUG_68)
         uv[FACE] = to_px(face_norm[idx])
         conf[FACE] = face_anchor_conf
-        conf[FACE.start:FACE.start + 17] *= JAW_CONFIDENCE_FACTOR
+        conf[FACE.start : FACE.start + 17] *= JAW_CONFIDENCE_FACTOR
     for hand_norm, part, side in ((left_hand_norm, LEFT_HAND, "left"), (right_hand_norm, RIGHT_HAND, "right")):
         if hand_norm is not None:
             uv[part] = to_px(hand_norm[:21])
@@ -303,8 +370,9 @@ class MediaPipeHolisticBackend:
         """Run Holistic on a whole (H, W, 3) uint8 image and return MediaPipe's own result (for benchmarks)."""
         return self._graph(lane).process(check_rgb(rgb))
 
-    def estimate(self, rgb: np.ndarray, bbox_xyxy: Optional[np.ndarray] = None, lane: Optional[int] = None
-                 ) -> Optional[KeypointEstimate]:
+    def estimate(
+        self, rgb: np.ndarray, bbox_xyxy: Optional[np.ndarray] = None, lane: Optional[int] = None
+    ) -> Optional[KeypointEstimate]:
         rgb = check_rgb(rgb)
         H, W = rgb.shape[:2]
         box = clip_box(bbox_xyxy, W, H)
@@ -322,14 +390,18 @@ class MediaPipeHolisticBackend:
             import cv2
 
             s = self.max_side_px / longest
-            crop = cv2.resize(crop, (max(1, round(crop.shape[1] * s)), max(1, round(crop.shape[0] * s))),
-                              interpolation=cv2.INTER_AREA)
+            crop = cv2.resize(
+                crop, (max(1, round(crop.shape[1] * s)), max(1, round(crop.shape[0] * s))), interpolation=cv2.INTER_AREA
+            )
         result = self.raw_process(np.ascontiguousarray(crop), lane)
         if result.pose_landmarks is None:
             return None
         pose = _landmarks_to_array(result.pose_landmarks, 33, True)
-        world = (_landmarks_to_array(result.pose_world_landmarks, 33, False)
-                 if result.pose_world_landmarks is not None else None)
+        world = (
+            _landmarks_to_array(result.pose_world_landmarks, 33, False)
+            if result.pose_world_landmarks is not None
+            else None
+        )
         face = _landmarks_to_array(result.face_landmarks, 468, False) if result.face_landmarks else None
         lh = _landmarks_to_array(result.left_hand_landmarks, 21, False) if result.left_hand_landmarks else None
         rh = _landmarks_to_array(result.right_hand_landmarks, 21, False) if result.right_hand_landmarks else None
@@ -384,8 +456,9 @@ def load_onnx_session(model_path: str | Path, device: str = "auto", threads: int
         raise ModelFileError(f"ONNX model '{path}' cannot be loaded (corrupt or not an ONNX file?): {exc}") from exc
 
 
-def topdown_affine(bbox_xyxy: np.ndarray, input_wh: tuple[int, int], padding: float = 1.25
-                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def topdown_affine(
+    bbox_xyxy: np.ndarray, input_wh: tuple[int, int], padding: float = 1.25
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """mmpose TopdownAffine without rotation: the box grown by `padding` and to the input aspect ratio.
 
     Returns M (2, 3) float64 mapping image pixels to input pixels, center (2,) and scale (2,) (w, h) in pixels.
@@ -472,8 +545,9 @@ class OnnxWholeBodyBackend:
             x = x[..., ::-1]
         return np.ascontiguousarray(x.transpose(2, 0, 1)[None]), center, scale
 
-    def postprocess(self, simcc_x: np.ndarray, simcc_y: np.ndarray, center: np.ndarray, scale: np.ndarray
-                    ) -> tuple[np.ndarray, np.ndarray]:
+    def postprocess(
+        self, simcc_x: np.ndarray, simcc_y: np.ndarray, center: np.ndarray, scale: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Raw outputs (1, K, W*r), (1, K, H*r) -> keypoints_uv (K, 2) image pixels, scores (K,)."""
         locs, scores = decode_simcc(simcc_x[0], simcc_y[0], self.split_ratio)
         in_wh = np.asarray(self.input_wh, np.float64)
@@ -483,8 +557,9 @@ class OnnxWholeBodyBackend:
     def release_lane(self, lane: int) -> None:
         """Top-down per box: nothing is carried between calls."""
 
-    def estimate(self, rgb: np.ndarray, bbox_xyxy: Optional[np.ndarray] = None, lane: Optional[int] = None
-                 ) -> Optional[KeypointEstimate]:
+    def estimate(
+        self, rgb: np.ndarray, bbox_xyxy: Optional[np.ndarray] = None, lane: Optional[int] = None
+    ) -> Optional[KeypointEstimate]:
         rgb = check_rgb(rgb)
         H, W = rgb.shape[:2]
         box = clip_box(bbox_xyxy, W, H)
@@ -492,8 +567,9 @@ class OnnxWholeBodyBackend:
             return None
         x, center, scale = self.preprocess(rgb, box)
         out_x, out_y = self.session.run(self.output_names, {self.input_name: x})
-        if out_x.shape[-1] != round(self.input_wh[0] * self.split_ratio) and \
-                out_y.shape[-1] == round(self.input_wh[0] * self.split_ratio):
+        if out_x.shape[-1] != round(self.input_wh[0] * self.split_ratio) and out_y.shape[-1] == round(
+            self.input_wh[0] * self.split_ratio
+        ):
             out_x, out_y = out_y, out_x  # outputs were in (y, x) order
         K = out_x.shape[1]
         if K > NUM_KEYPOINTS or out_y.shape[1] != K:

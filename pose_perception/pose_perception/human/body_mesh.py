@@ -9,12 +9,13 @@ hinge/joint-limit terms for knees and elbows. A warm fit starts from the previou
 adds a temporal term; shape drifts slowly towards what the keypoints support. Works in any sensor frame (no
 gravity assumed). Bad input never raises: the fitter keeps the last good mesh for a while or returns None.
 """
+
 from __future__ import annotations
 
 import logging
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -38,8 +39,15 @@ from pose_perception.human.body_model import (
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "BodyMeshFitter", "fit_meshes_image", "FitterConfig", "FitResult", "MeshRateLimiter", "BodyMeshError", "BodyModelError",
-    "BodyModelUnavailableError", "model_keypoint_index",
+    "BodyMeshFitter",
+    "fit_meshes_image",
+    "FitterConfig",
+    "FitResult",
+    "MeshRateLimiter",
+    "BodyMeshError",
+    "BodyModelError",
+    "BodyModelUnavailableError",
+    "model_keypoint_index",
 ]
 
 
@@ -68,26 +76,38 @@ def model_keypoint_index(num_input_keypoints: int) -> tuple[np.ndarray, np.ndarr
 # Limb segments (parent keypoint, child keypoint) used for the shape choice and the plausibility checks, with the
 # range of lengths a person can have in metres (generous: children to tall adults, noisy depth).
 _SEGMENTS = (
-    ("left_shoulder", "left_elbow", 0.12, 0.55), ("right_shoulder", "right_elbow", 0.12, 0.55),
-    ("left_elbow", "left_wrist", 0.10, 0.50), ("right_elbow", "right_wrist", 0.10, 0.50),
-    ("left_hip", "left_knee", 0.18, 0.75), ("right_hip", "right_knee", 0.18, 0.75),
-    ("left_knee", "left_ankle", 0.18, 0.75), ("right_knee", "right_ankle", 0.18, 0.75),
-    ("left_shoulder", "right_shoulder", 0.15, 0.65), ("left_hip", "right_hip", 0.08, 0.50),
-    ("left_shoulder", "left_hip", 0.20, 0.90), ("right_shoulder", "right_hip", 0.20, 0.90),
+    ("left_shoulder", "left_elbow", 0.12, 0.55),
+    ("right_shoulder", "right_elbow", 0.12, 0.55),
+    ("left_elbow", "left_wrist", 0.10, 0.50),
+    ("right_elbow", "right_wrist", 0.10, 0.50),
+    ("left_hip", "left_knee", 0.18, 0.75),
+    ("right_hip", "right_knee", 0.18, 0.75),
+    ("left_knee", "left_ankle", 0.18, 0.75),
+    ("right_knee", "right_ankle", 0.18, 0.75),
+    ("left_shoulder", "right_shoulder", 0.15, 0.65),
+    ("left_hip", "right_hip", 0.08, 0.50),
+    ("left_shoulder", "left_hip", 0.20, 0.90),
+    ("right_shoulder", "right_hip", 0.20, 0.90),
 )
 _TORSO = ("left_shoulder", "right_shoulder", "left_hip", "right_hip")
 
 # Groups aligned to a bone direction during the analytic initialisation: (group, from keypoint, to keypoints).
 _ALIGN = (
-    ("thigh_l", "left_hip", ("left_knee",)), ("thigh_r", "right_hip", ("right_knee",)),
-    ("shin_l", "left_knee", ("left_ankle",)), ("shin_r", "right_knee", ("right_ankle",)),
+    ("thigh_l", "left_hip", ("left_knee",)),
+    ("thigh_r", "right_hip", ("right_knee",)),
+    ("shin_l", "left_knee", ("left_ankle",)),
+    ("shin_r", "right_knee", ("right_ankle",)),
     ("foot_l", "left_ankle", ("left_big_toe", "left_small_toe")),
     ("foot_r", "right_ankle", ("right_big_toe", "right_small_toe")),
-    ("upperarm_l", "left_shoulder", ("left_elbow",)), ("upperarm_r", "right_shoulder", ("right_elbow",)),
-    ("forearm_l", "left_elbow", ("left_wrist",)), ("forearm_r", "right_elbow", ("right_wrist",)),
+    ("upperarm_l", "left_shoulder", ("left_elbow",)),
+    ("upperarm_r", "right_shoulder", ("right_elbow",)),
+    ("forearm_l", "left_elbow", ("left_wrist",)),
+    ("forearm_r", "right_elbow", ("right_wrist",)),
     ("neck", "left_shoulder", ("nose",)),  # from the shoulder midpoint, see _initialise
     ("head", "nose", ("left_ear", "right_ear")),  # face frame: ears and nose, see _initialise
 )
+
+
 def _depth(group: int) -> int:
     return 0 if GROUP_PARENTS[group] < 0 else 1 + _depth(GROUP_PARENTS[group])
 
@@ -100,14 +120,30 @@ _ALIGN_LEVELS = tuple(
 _LIMB_END = {"thigh_l": "left_ankle", "thigh_r": "right_ankle", "upperarm_l": "left_wrist", "upperarm_r": "right_wrist"}
 # Hinge joints: (group, parent-end keypoint, joint keypoint, child-end keypoint, which way flexion moves the child).
 _HINGES = (
-    ("shin_l", "left_knee", "left_ankle", "back"), ("shin_r", "right_knee", "right_ankle", "back"),
-    ("forearm_l", "left_elbow", "left_wrist", "front"), ("forearm_r", "right_elbow", "right_wrist", "front"),
+    ("shin_l", "left_knee", "left_ankle", "back"),
+    ("shin_r", "right_knee", "right_ankle", "back"),
+    ("forearm_l", "left_elbow", "left_wrist", "front"),
+    ("forearm_r", "right_elbow", "right_wrist", "front"),
 )
 # Per-group weight of the pose prior (larger = stiffer). Groups observed well by keypoints get a light prior.
 _PRIOR = {
-    "pelvis": 0.0, "thigh_l": 0.2, "thigh_r": 0.2, "spine_low": 2.0, "shin_l": 0.2, "shin_r": 0.2,
-    "spine_high": 2.0, "foot_l": 1.0, "foot_r": 1.0, "neck": 2.0, "clavicle_l": 8.0, "clavicle_r": 8.0,
-    "head": 2.0, "upperarm_l": 0.1, "upperarm_r": 0.1, "forearm_l": 0.2, "forearm_r": 0.2,
+    "pelvis": 0.0,
+    "thigh_l": 0.2,
+    "thigh_r": 0.2,
+    "spine_low": 2.0,
+    "shin_l": 0.2,
+    "shin_r": 0.2,
+    "spine_high": 2.0,
+    "foot_l": 1.0,
+    "foot_r": 1.0,
+    "neck": 2.0,
+    "clavicle_l": 8.0,
+    "clavicle_r": 8.0,
+    "head": 2.0,
+    "upperarm_l": 0.1,
+    "upperarm_r": 0.1,
+    "forearm_l": 0.2,
+    "forearm_r": 0.2,
 }
 
 
@@ -115,31 +151,31 @@ _PRIOR = {
 class FitterConfig:
     """Tuning of the fit. Distances in metres, times in seconds."""
 
-    min_confidence: float = 0.3          # keypoints below this do not pull
-    cold_iterations: int = 40            # L-BFGS iterations of a cold (first / re-initialised) fit
-    warm_iterations: int = 6             # ... of a warm-started fit
-    prior_weight: float = 2e-4           # pose prior (per rad^2, times the per-group _PRIOR)
-    hinge_weight: float = 5e-2           # off-axis bending and hyper-extension of knees and elbows
-    temporal_weight: float = 5e-4        # pull towards the previous frame's pose (warm fits)
-    shape_temporal_weight: float = 1.0   # pull of the shape towards the track's shape (warm fits; slow drift)
-    shape_prior_weight: float = 1e-3     # pull of the shape towards the model's mean
-    robust_scale_m: float = 0.10         # Geman-McClure scale of the keypoint residuals
-    max_residual_m: float = 0.12         # a fit with a larger mean keypoint error is rejected
-    max_speed_m_s: float = 4.0           # pelvis speed above which a track is treated as jumped (re-initialised)
-    keep_last_s: float = 1.0             # how long the last good mesh is returned for frames that cannot be fitted
-    shape_update_every: int = 5          # warm fits between two shape refinements (shape changes slowly)
-    cpu_threads: int = 1                 # torch.set_num_threads on CPU (process-wide; 0 leaves torch's default)
+    min_confidence: float = 0.3  # keypoints below this do not pull
+    cold_iterations: int = 40  # L-BFGS iterations of a cold (first / re-initialised) fit
+    warm_iterations: int = 6  # ... of a warm-started fit
+    prior_weight: float = 2e-4  # pose prior (per rad^2, times the per-group _PRIOR)
+    hinge_weight: float = 5e-2  # off-axis bending and hyper-extension of knees and elbows
+    temporal_weight: float = 5e-4  # pull towards the previous frame's pose (warm fits)
+    shape_temporal_weight: float = 1.0  # pull of the shape towards the track's shape (warm fits; slow drift)
+    shape_prior_weight: float = 1e-3  # pull of the shape towards the model's mean
+    robust_scale_m: float = 0.10  # Geman-McClure scale of the keypoint residuals
+    max_residual_m: float = 0.12  # a fit with a larger mean keypoint error is rejected
+    max_speed_m_s: float = 4.0  # pelvis speed above which a track is treated as jumped (re-initialised)
+    keep_last_s: float = 1.0  # how long the last good mesh is returned for frames that cannot be fitted
+    shape_update_every: int = 5  # warm fits between two shape refinements (shape changes slowly)
+    cpu_threads: int = 1  # torch.set_num_threads on CPU (process-wide; 0 leaves torch's default)
     # Reprojection fit (fit_image): 2D keypoints through the camera, SMPLify-style.
-    image_iterations: int = 60           # L-BFGS iterations of the whole-pose stage of a cold image fit
-    image_warm_iterations: int = 15      # ... of a warm-started one (same track, recent)
-    image_root_iterations: int = 15      # L-BFGS iterations of the first stage (root rotation + translation only)
-    image_robust_scale: float = 0.04     # Geman-McClure scale of 2D residuals, as a fraction of the person's size
-    image_prior_scale: float = 0.3       # the 3D fit's pose prior and hinge weights, scaled for the 2D data term
-    image_init_weight: float = 2e-3      # pull of the limbs towards their initial pose (the lifter's 3D guess)
-    image_depth_weight: float = 1.0      # weight of the depth-measured 3D keypoints next to the 2D term
-    max_image_residual: float = 0.08     # fits whose median 2D error is above this fraction of the person are rejected
-    image_good_enough: float = 0.03      # a start whose median 2D error is under this fraction skips the others
-    min_image_keypoints: int = 4         # confident 2D body points needed (both shoulders among them)
+    image_iterations: int = 60  # L-BFGS iterations of the whole-pose stage of a cold image fit
+    image_warm_iterations: int = 15  # ... of a warm-started one (same track, recent)
+    image_root_iterations: int = 15  # L-BFGS iterations of the first stage (root rotation + translation only)
+    image_robust_scale: float = 0.04  # Geman-McClure scale of 2D residuals, as a fraction of the person's size
+    image_prior_scale: float = 0.3  # the 3D fit's pose prior and hinge weights, scaled for the 2D data term
+    image_init_weight: float = 2e-3  # pull of the limbs towards their initial pose (the lifter's 3D guess)
+    image_depth_weight: float = 1.0  # weight of the depth-measured 3D keypoints next to the 2D term
+    max_image_residual: float = 0.08  # fits whose median 2D error is above this fraction of the person are rejected
+    image_good_enough: float = 0.03  # a start whose median 2D error is under this fraction skips the others
+    min_image_keypoints: int = 4  # confident 2D body points needed (both shoulders among them)
 
 
 @dataclass(frozen=True)
@@ -162,9 +198,9 @@ class FitResult:
 
 @dataclass
 class _Track:
-    rotvecs: torch.Tensor        # (J, 3)
-    translation: torch.Tensor    # (3,)
-    shape: torch.Tensor          # (S,)
+    rotvecs: torch.Tensor  # (J, 3)
+    translation: torch.Tensor  # (3,)
+    shape: torch.Tensor  # (S,)
     stamp_s: float
     last_good: Optional[FitResult] = None
     fits_since_shape: int = 0
@@ -236,7 +272,9 @@ class _ReducedBody:
         self.levels = []
         for d in range(1, max(depth) + 1):
             members = [j for j in range(self.num_groups) if depth[j] == d]
-            self.levels.append((members[0], members[-1] + 1, torch.tensor([GROUP_PARENTS[j] for j in members], device=device)))
+            self.levels.append(
+                (members[0], members[-1] + 1, torch.tensor([GROUP_PARENTS[j] for j in members], device=device))
+            )
         self.nodes = [torch.as_tensor(n, **f64) for n in data.shape_nodes]
         for n in data.shape_nodes:
             if len(n) < 2 or not np.allclose(np.diff(n), n[1] - n[0]):
@@ -248,11 +286,11 @@ class _ReducedBody:
         # Keypoint moments per group: a_kj = sum_v W_kv S_vj, b_kj = sum_v W_kv S_vj vref_v (per shape node).
         ws = (kw[:, None, :] * skin.T[None, :, :]).reshape(K * J, num_vertices)
         vn = data.node_vertices.astype(np.float64).transpose(1, 0, 2).reshape(num_vertices, num_nodes * 3)
-        self.kp_a = torch.as_tensor(kw @ skin, **f64)                                                  # (K, J)
+        self.kp_a = torch.as_tensor(kw @ skin, **f64)  # (K, J)
         self.kp_b = torch.as_tensor((ws @ vn).reshape(K, J, num_nodes, 3).transpose(2, 0, 1, 3), **f64)  # (N, K, J, 3)
-        self.node_heads = torch.as_tensor(data.node_heads.astype(np.float64), **f64)                  # (N, J, 3)
+        self.node_heads = torch.as_tensor(data.node_heads.astype(np.float64), **f64)  # (N, J, 3)
         self.node_vertices = torch.as_tensor(data.node_vertices, dtype=torch.float32, device=device)  # (N, V, 3)
-        self.skin = torch.as_tensor(data.skin_weights, dtype=torch.float32, device=device)            # (V, J)
+        self.skin = torch.as_tensor(data.skin_weights, dtype=torch.float32, device=device)  # (V, J)
 
     def node_weights(self, shape: torch.Tensor) -> torch.Tensor:
         """Multilinear interpolation weights (N,) of the grid nodes for shape (S,), clamped to the grid."""
@@ -312,9 +350,16 @@ class BodyMeshFitter:
     this many faces (None = full mesh).
     """
 
-    def __init__(self, device: str = "auto", model: str = "anny", smplx_model_path: Optional[str] = None,
-                 cache_dir: Optional[str] = None, max_faces: Optional[int] = None,
-                 config: FitterConfig = FitterConfig(), smplx_gender: str = "neutral"):
+    def __init__(
+        self,
+        device: str = "auto",
+        model: str = "anny",
+        smplx_model_path: Optional[str] = None,
+        cache_dir: Optional[str] = None,
+        max_faces: Optional[int] = None,
+        config: FitterConfig = FitterConfig(),
+        smplx_gender: str = "neutral",
+    ):
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
         if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
@@ -338,7 +383,8 @@ class BodyMeshFitter:
             if not smplx_model_path:
                 raise BodyModelUnavailableError(
                     "model='smplx' needs smplx_model_path: the folder of your own licensed SMPL-X model files "
-                    "(https://smpl-x.is.tue.mpg.de; non-commercial licence, not bundled)")
+                    "(https://smpl-x.is.tue.mpg.de; non-commercial licence, not bundled)"
+                )
             self.data = load_smplx_model_data(smplx_model_path, smplx_gender, cache)
         else:
             raise BodyMeshError(f"unknown body model {model!r}; choose 'anny' or 'smplx'")
@@ -378,7 +424,9 @@ class BodyMeshFitter:
         calling fit_meshes meanwhile sees either the old or the new camera."""
         self._camera = None if K is None else (np.array(K, dtype=np.float64).reshape(3, 3), image_size_wh)
 
-    def fit(self, track_id: int, keypoints_3d: np.ndarray, confidence: np.ndarray, stamp_s: float) -> Optional[BodyMesh]:
+    def fit(
+        self, track_id: int, keypoints_3d: np.ndarray, confidence: np.ndarray, stamp_s: float
+    ) -> Optional[BodyMesh]:
         """Mesh for one person in one frame: keypoints_3d (K>=17, 3) float32 metres (COCO / COCO-WholeBody order,
         NaN where unknown), confidence (K,). Returns the posed mesh in the keypoints' frame, the last good mesh
         of this track (for up to keep_last_s) when this frame cannot be fitted, or None. Never raises on bad input.
@@ -386,8 +434,9 @@ class BodyMeshFitter:
         result = self.fit_details(track_id, keypoints_3d, confidence, stamp_s)
         return None if result is None else result.mesh
 
-    def fit_details(self, track_id: int, keypoints_3d: np.ndarray, confidence: np.ndarray,
-                    stamp_s: float) -> Optional[FitResult]:
+    def fit_details(
+        self, track_id: int, keypoints_3d: np.ndarray, confidence: np.ndarray, stamp_s: float
+    ) -> Optional[FitResult]:
         """Like fit, returning the FitResult (model keypoints, residual, shape, pose, timing)."""
         try:
             return self._fit(int(track_id), keypoints_3d, confidence, float(stamp_s))
@@ -396,10 +445,18 @@ class BodyMeshFitter:
             return self._fallback(int(track_id), float(stamp_s) if np.isfinite(stamp_s) else math.inf)
 
     # ------------------------------------------------------------------------------- reprojection (RGB) fit
-    def fit_image(self, track_id: int, keypoints_uv: np.ndarray, confidence: np.ndarray, K: np.ndarray,
-                  stamp_s: float, keypoints_3d: Optional[np.ndarray] = None,
-                  confidence_3d: Optional[np.ndarray] = None, depth_measured: bool = False,
-                  image_size_wh: Optional[tuple[int, int]] = None) -> Optional[FitResult]:
+    def fit_image(
+        self,
+        track_id: int,
+        keypoints_uv: np.ndarray,
+        confidence: np.ndarray,
+        K: np.ndarray,
+        stamp_s: float,
+        keypoints_3d: Optional[np.ndarray] = None,
+        confidence_3d: Optional[np.ndarray] = None,
+        depth_measured: bool = False,
+        image_size_wh: Optional[tuple[int, int]] = None,
+    ) -> Optional[FitResult]:
         """Mesh for one person from 2D keypoints, by reprojection through the camera (the approach of SMPLify /
         SPIN): the body model's keypoints, projected with K, are pulled onto the 2D keypoints (robust, confidence
         weighted), under the pose prior and the knee / elbow limits; the bone lengths are the body model's.
@@ -418,14 +475,34 @@ class BodyMeshFitter:
         NaN without), the track's last good fit (for keep_last_s), or None. Never raises on bad input.
         """
         try:
-            return self._fit_image(int(track_id), keypoints_uv, confidence, K, float(stamp_s), keypoints_3d,
-                                   confidence_3d, bool(depth_measured), image_size_wh)
-        except Exception as exc:  # never into the caller's loop: log (throttled) and degrade
+            return self._fit_image(
+                int(track_id),
+                keypoints_uv,
+                confidence,
+                K,
+                float(stamp_s),
+                keypoints_3d,
+                confidence_3d,
+                bool(depth_measured),
+                image_size_wh,
+            )
+        except Exception as exc:  # noqa: BLE001 - never into the caller's loop: log (throttled) and degrade
             self._warn("error", f"body mesh image fit failed for track {track_id}: {type(exc).__name__}: {exc}")
             return self._fallback(int(track_id), float(stamp_s) if np.isfinite(stamp_s) else math.inf)
 
-    def _fit_image(self, track_id, keypoints_uv, confidence, K, stamp_s, keypoints_3d, confidence_3d,
-                   depth_measured, image_size_wh=None, force_cold: bool = False) -> Optional[FitResult]:
+    def _fit_image(
+        self,
+        track_id,
+        keypoints_uv,
+        confidence,
+        K,
+        stamp_s,
+        keypoints_3d,
+        confidence_3d,
+        depth_measured,
+        image_size_wh=None,
+        force_cold: bool = False,
+    ) -> Optional[FitResult]:
         t0 = time.perf_counter()
         cfg = self.config
         if not np.isfinite(stamp_s):
@@ -449,9 +526,12 @@ class BodyMeshFitter:
         w2[mdl] = np.where(ok, c, 0.0)
         ls, rs = _kp("left_shoulder"), _kp("right_shoulder")
         if w2[ls] == 0 or w2[rs] == 0 or np.count_nonzero(w2) < cfg.min_image_keypoints:
-            self._warn(f"img{track_id}", f"track {track_id}: an image mesh fit needs both shoulders and "
-                       f"{cfg.min_image_keypoints} confident body points in the image, got "
-                       f"{'no ' if not (w2[ls] and w2[rs]) else ''}shoulders and {np.count_nonzero(w2)} points")
+            self._warn(
+                f"img{track_id}",
+                f"track {track_id}: an image mesh fit needs both shoulders and "
+                f"{cfg.min_image_keypoints} confident body points in the image, got "
+                f"{'no ' if not (w2[ls] and w2[rs]) else ''}shoulders and {np.count_nonzero(w2)} points",
+            )
             return self._fallback(track_id, stamp_s)
         # The person's size in pixels: residuals are fractions of it, so the fit behaves the same near and far.
         shoulders_px = float(np.linalg.norm(tgt2[ls] - tgt2[rs]))
@@ -475,7 +555,7 @@ class BodyMeshFitter:
                     tgt3 = w3 = None
 
         track = self._tracks.get(track_id)
-        warm = (not force_cold and track is not None and 0.0 <= stamp_s - track.stamp_s <= 5 * cfg.keep_last_s)
+        warm = not force_cold and track is not None and 0.0 <= stamp_s - track.stamp_s <= 5 * cfg.keep_last_s
         torso3 = tgt3 is not None and all(w3[_kp(nm)] > 0 for nm in _TORSO)
         if warm:
             shape = track.shape.clone()
@@ -492,12 +572,26 @@ class BodyMeshFitter:
         # Starts: the track's last pose (warm), else the lifter's 3D guess and an upright body facing the way the
         # shoulders say; 2D keypoints alone have mirror-like local minima (a limb towards or away from the camera,
         # a crouch read as a lean), so a cold fit keeps whichever start ends with the lower loss.
-        starts = [(rot0, trans0)] if warm else \
-            ([self._initialise(tgt3, w3, shape)] if torso3 else []) + [self._image_initial_pose(tgt2, w2, K, shape)]
+        starts = (
+            [(rot0, trans0)]
+            if warm
+            else ([self._initialise(tgt3, w3, shape)] if torso3 else [])
+            + [self._image_initial_pose(tgt2, w2, K, shape)]
+        )
         best = None
         for r0, t0_ in starts:
-            fitted = self._optimise_image(tgt2, w2, size_px, K, r0, t0_, shape, iterations,
-                                          tgt3 if depth_measured else None, w3 if depth_measured else None)
+            fitted = self._optimise_image(
+                tgt2,
+                w2,
+                size_px,
+                K,
+                r0,
+                t0_,
+                shape,
+                iterations,
+                tgt3 if depth_measured else None,
+                w3 if depth_measured else None,
+            )
             if best is None or fitted[3] < best[3]:
                 best = fitted
             err = np.linalg.norm(_project_np(best[2], K) - tgt2, axis=1)[w2 > 0]
@@ -512,13 +606,30 @@ class BodyMeshFitter:
         # Rejected on the median error: a fit in the wrong minimum misses most points, while a good fit may leave
         # a few out-of-reach ones (a guessed occluded ankle) far off.
         median_px = float(np.median(err_px[w2 > 0]))
-        if not np.isfinite(residual_px) or median_px > cfg.max_image_residual * size_px or \
-                not np.all(kp_model[:, 2] > 0) or (np.isfinite(residual_m) and residual_m > cfg.max_residual_m):
-            self._warn(f"imgres{track_id}", f"track {track_id}: image mesh fit rejected, median 2D error "
-                       f"{median_px:.1f} px of a {size_px:.0f} px person")
+        if (
+            not np.isfinite(residual_px)
+            or median_px > cfg.max_image_residual * size_px
+            or not np.all(kp_model[:, 2] > 0)
+            or (np.isfinite(residual_m) and residual_m > cfg.max_residual_m)
+        ):
+            self._warn(
+                f"imgres{track_id}",
+                f"track {track_id}: image mesh fit rejected, median 2D error "
+                f"{median_px:.1f} px of a {size_px:.0f} px person",
+            )
             if warm:  # try once more from scratch before giving up on this frame
-                return self._fit_image(track_id, keypoints_uv, confidence, K, stamp_s, keypoints_3d,
-                                       confidence_3d, depth_measured, image_size_wh, force_cold=True)
+                return self._fit_image(
+                    track_id,
+                    keypoints_uv,
+                    confidence,
+                    K,
+                    stamp_s,
+                    keypoints_3d,
+                    confidence_3d,
+                    depth_measured,
+                    image_size_wh,
+                    force_cold=True,
+                )
             return self._fallback(track_id, stamp_s)
         with torch.no_grad():
             vertices = self.body.vertices(rot, trans, shape).cpu().numpy()
@@ -526,12 +637,24 @@ class BodyMeshFitter:
             vertices = vertices[self._vertex_subset]
         result = FitResult(
             mesh=BodyMesh(vertices=np.ascontiguousarray(vertices, dtype=np.float32), faces=self._faces),
-            keypoints_3d=kp_model.astype(np.float32), residual_m=residual_m, iterations=iterations, cold=not warm,
-            shape=shape.detach().cpu().numpy().copy(), group_rotvecs=rot.cpu().numpy().copy(),
-            translation=trans.cpu().numpy().copy(), fit_time_s=time.perf_counter() - t0, residual_px=residual_px,
+            keypoints_3d=kp_model.astype(np.float32),
+            residual_m=residual_m,
+            iterations=iterations,
+            cold=not warm,
+            shape=shape.detach().cpu().numpy().copy(),
+            group_rotvecs=rot.cpu().numpy().copy(),
+            translation=trans.cpu().numpy().copy(),
+            fit_time_s=time.perf_counter() - t0,
+            residual_px=residual_px,
         )
-        self._tracks[track_id] = _Track(rotvecs=rot, translation=trans, shape=shape.detach(), stamp_s=stamp_s,
-                                        last_good=result, num_fits=(track.num_fits if warm else 0) + 1)
+        self._tracks[track_id] = _Track(
+            rotvecs=rot,
+            translation=trans,
+            shape=shape.detach(),
+            stamp_s=stamp_s,
+            last_good=result,
+            num_fits=(track.num_fits if warm else 0) + 1,
+        )
         return result
 
     def _image_initial_pose(self, tgt2, w2, K, shape) -> tuple[torch.Tensor, torch.Tensor]:
@@ -551,8 +674,10 @@ class BodyMeshFitter:
         qc = q.mean(axis=0)
         centre = np.array([(qc[0] - K[0, 2]) / K[0, 0] * z, (qc[1] - K[1, 2]) / K[1, 1] * z, z])
         translation = centre - P.mean(axis=0)
-        return (torch.as_tensor(rot, dtype=torch.float64, device=self.device),
-                torch.as_tensor(translation, dtype=torch.float64, device=self.device))
+        return (
+            torch.as_tensor(rot, dtype=torch.float64, device=self.device),
+            torch.as_tensor(translation, dtype=torch.float64, device=self.device),
+        )
 
     def _optimise_image(self, tgt2, w2, size_px, K, rot0, trans0, shape, iterations, tgt3, w3):
         """Two stages, as SMPLify: the root rotation and translation on the 2D points alone, then the whole pose.
@@ -564,13 +689,13 @@ class BodyMeshFitter:
         w_sum = w.sum()
         fxy = torch.as_tensor([K[0, 0], K[1, 1]], **dev)
         cxy = torch.as_tensor([K[0, 2], K[1, 2]], **dev)
-        sigma2 = cfg.image_robust_scale ** 2
+        sigma2 = cfg.image_robust_scale**2
         with torch.no_grad():
             heads_ref, local = self.body.shape_terms(shape)
         init_rot = rot0.detach().clone()
         # The 3D fit's prior and hinge weights are per m^2 of keypoint error (scale robust_scale_m); here the data
         # term is a fraction of its ceiling, so they are rescaled by that ceiling.
-        prior_scale = cfg.image_prior_scale / cfg.robust_scale_m ** 2
+        prior_scale = cfg.image_prior_scale / cfg.robust_scale_m**2
         d3 = None
         if tgt3 is not None:
             d3 = (torch.as_tensor(tgt3, **dev), torch.as_tensor(w3, **dev))
@@ -581,16 +706,23 @@ class BodyMeshFitter:
             uv = kp[:, :2] / z.clamp(min=1e-3)[:, None] * fxy + cxy
             r2 = (((uv - uvt) / size_px) ** 2).sum(-1)
             loss = (w * r2 / (r2 + sigma2)).sum() / w_sum
-            loss = loss + 10.0 * (torch.relu(0.2 - z) ** 2).sum()           # in front of the camera
+            loss = loss + 10.0 * (torch.relu(0.2 - z) ** 2).sum()  # in front of the camera
             if d3 is not None:
                 e2 = ((kp - d3[0]) ** 2).sum(-1)
-                s3 = cfg.robust_scale_m ** 2
+                s3 = cfg.robust_scale_m**2
                 loss = loss + cfg.image_depth_weight * (d3[1] * e2 / (e2 + s3)).sum() / d3[1].sum().clamp(min=1e-9)
             return loss
 
         def lbfgs(params, closure_loss, max_iter):
-            opt = torch.optim.LBFGS(params, lr=1.0, max_iter=max_iter, history_size=20, line_search_fn="strong_wolfe",
-                                    tolerance_grad=1e-10, tolerance_change=1e-12)
+            opt = torch.optim.LBFGS(
+                params,
+                lr=1.0,
+                max_iter=max_iter,
+                history_size=20,
+                line_search_fn="strong_wolfe",
+                tolerance_grad=1e-10,
+                tolerance_change=1e-12,
+            )
 
             def closure():
                 opt.zero_grad()
@@ -613,7 +745,7 @@ class BodyMeshFitter:
             prior = cfg.prior_weight * (self._prior_w[1:] * (rot[1:] ** 2).sum(-1)).sum()
             r_h = rot[self._hinge_groups]
             along = (r_h * self._hinge_axes).sum(-1)
-            off_axis = (r_h ** 2).sum(-1) - along ** 2
+            off_axis = (r_h**2).sum(-1) - along**2
             hinge = cfg.hinge_weight * (off_axis + torch.relu(-along) ** 2 + torch.relu(along - 2.6) ** 2).sum()
             loss = loss + prior_scale * (prior + hinge)
             return loss + cfg.image_init_weight * ((rot[1:] - init_rot[1:]) ** 2).sum()
@@ -652,8 +784,11 @@ class BodyMeshFitter:
         # Decimated vertices snap to the nearest original vertex so that they can follow the skinning.
         _, subset_of_new = cKDTree(vref).query(np.asarray(small.vertices))
         new_faces = subset_of_new[np.asarray(small.triangles)]
-        new_faces = new_faces[(new_faces[:, 0] != new_faces[:, 1]) & (new_faces[:, 1] != new_faces[:, 2])
-                              & (new_faces[:, 0] != new_faces[:, 2])]
+        new_faces = new_faces[
+            (new_faces[:, 0] != new_faces[:, 1])
+            & (new_faces[:, 1] != new_faces[:, 2])
+            & (new_faces[:, 0] != new_faces[:, 2])
+        ]
         subset, compact = np.unique(new_faces, return_inverse=True)
         return subset.astype(np.int64), compact.reshape(-1, 3).astype(np.int32)
 
@@ -668,13 +803,21 @@ class BodyMeshFitter:
         fine = [np.linspace(n[0], n[-1], 7) for n in self.data.shape_nodes]
         self._candidates = np.array(np.meshgrid(*fine, indexing="ij")).reshape(len(fine), -1).T
         with torch.no_grad():
-            self._candidate_kp = np.stack([
-                self.body.keypoints(zero, torch.zeros(3, dtype=torch.float64, device=self.device),
-                                    torch.as_tensor(c, dtype=torch.float64, device=self.device)).cpu().numpy()
-                for c in self._candidates])
+            self._candidate_kp = np.stack(
+                [
+                    self.body.keypoints(
+                        zero,
+                        torch.zeros(3, dtype=torch.float64, device=self.device),
+                        torch.as_tensor(c, dtype=torch.float64, device=self.device),
+                    )
+                    .cpu()
+                    .numpy()
+                    for c in self._candidates
+                ]
+            )
         left = kp[_kp("left_hip")] - kp[_kp("right_hip")] + kp[_kp("left_shoulder")] - kp[_kp("right_shoulder")]
         up = 0.5 * (kp[_kp("left_shoulder")] + kp[_kp("right_shoulder")] - kp[_kp("left_hip")] - kp[_kp("right_hip")])
-        self._ref_frame = _frame(left, up)          # columns: left, up, front-or-back
+        self._ref_frame = _frame(left, up)  # columns: left, up, front-or-back
         nose_dir = kp[_kp("nose")] - 0.5 * (kp[_kp("left_ear")] + kp[_kp("right_ear")])
         front = self._ref_frame[:, 2] * np.sign(np.dot(nose_dir, self._ref_frame[:, 2]))
         axes, groups = [], []
@@ -713,8 +856,9 @@ class BodyMeshFitter:
                     weight[ib] = 0.0
         return target, weight
 
-    def _fit(self, track_id: int, keypoints_3d, confidence, stamp_s: float,
-             force_cold: bool = False) -> Optional[FitResult]:
+    def _fit(
+        self, track_id: int, keypoints_3d, confidence, stamp_s: float, force_cold: bool = False
+    ) -> Optional[FitResult]:
         t0 = time.perf_counter()
         if not np.isfinite(stamp_s):
             raise ValueError(f"stamp_s must be finite, got {stamp_s}")
@@ -732,14 +876,20 @@ class BodyMeshFitter:
         if not cold:
             dt = stamp_s - track.stamp_s
             pelvis_now = 0.5 * (target[_kp("left_hip")] + target[_kp("right_hip")])
-            last_pelvis = 0.5 * (track.last_good.keypoints_3d[_kp("left_hip")] + track.last_good.keypoints_3d[_kp("right_hip")]) \
-                if track.last_good is not None else None
+            last_pelvis = (
+                0.5 * (track.last_good.keypoints_3d[_kp("left_hip")] + track.last_good.keypoints_3d[_kp("right_hip")])
+                if track.last_good is not None
+                else None
+            )
             if dt < 0 or dt > self.config.keep_last_s * 5:
                 cold = True
             elif last_pelvis is not None and weight[_kp("left_hip")] > 0 and weight[_kp("right_hip")] > 0:
                 if np.linalg.norm(pelvis_now - last_pelvis) > 0.3 + self.config.max_speed_m_s * max(dt, 0.0):
-                    self._warn(f"jump{track_id}", f"track {track_id} jumped {np.linalg.norm(pelvis_now - last_pelvis):.2f} m "
-                               f"in {dt:.3f} s: re-initialising its body fit")
+                    self._warn(
+                        f"jump{track_id}",
+                        f"track {track_id} jumped {np.linalg.norm(pelvis_now - last_pelvis):.2f} m "
+                        f"in {dt:.3f} s: re-initialising its body fit",
+                    )
                     cold = True
         if cold and not torso_ok:
             self._warn(f"torso{track_id}", f"track {track_id}: a cold body fit needs both shoulders and hips")
@@ -751,13 +901,15 @@ class BodyMeshFitter:
             prev = None
         else:
             shape = track.shape.clone()
-            rotvecs, translation = self._initialise(target, weight, shape, track.rotvecs.cpu().numpy(),
-                                                    track.translation.cpu().numpy(), passes=1)
+            rotvecs, translation = self._initialise(
+                target, weight, shape, track.rotvecs.cpu().numpy(), track.translation.cpu().numpy(), passes=1
+            )
             iterations = self.config.warm_iterations
             prev = track
         fit_shape = cold or (prev is not None and prev.fits_since_shape + 1 >= self.config.shape_update_every)
-        rotvecs, translation, shape, kp_model = self._optimise(target, weight, rotvecs, translation, shape,
-                                                               iterations, prev, fit_shape)
+        rotvecs, translation, shape, kp_model = self._optimise(
+            target, weight, rotvecs, translation, shape, iterations, prev, fit_shape
+        )
         w = weight
         residual = float((np.linalg.norm(kp_model - target, axis=1) * w).sum() / w.sum())
         if not np.isfinite(residual) or residual > self.config.max_residual_m:
@@ -771,13 +923,25 @@ class BodyMeshFitter:
             vertices = vertices[self._vertex_subset]
         mesh = BodyMesh(vertices=np.ascontiguousarray(vertices, dtype=np.float32), faces=self._faces)
         result = FitResult(
-            mesh=mesh, keypoints_3d=kp_model.astype(np.float32), residual_m=residual, iterations=iterations,
-            cold=cold, shape=shape.detach().cpu().numpy().copy(), group_rotvecs=rotvecs.detach().cpu().numpy().copy(),
-            translation=translation.detach().cpu().numpy().copy(), fit_time_s=time.perf_counter() - t0,
+            mesh=mesh,
+            keypoints_3d=kp_model.astype(np.float32),
+            residual_m=residual,
+            iterations=iterations,
+            cold=cold,
+            shape=shape.detach().cpu().numpy().copy(),
+            group_rotvecs=rotvecs.detach().cpu().numpy().copy(),
+            translation=translation.detach().cpu().numpy().copy(),
+            fit_time_s=time.perf_counter() - t0,
         )
-        new = _Track(rotvecs=rotvecs.detach(), translation=translation.detach(), shape=shape.detach(), stamp_s=stamp_s,
-                     last_good=result, num_fits=(0 if prev is None else prev.num_fits) + 1,
-                     fits_since_shape=0 if fit_shape else prev.fits_since_shape + 1)
+        new = _Track(
+            rotvecs=rotvecs.detach(),
+            translation=translation.detach(),
+            shape=shape.detach(),
+            stamp_s=stamp_s,
+            last_good=result,
+            num_fits=(0 if prev is None else prev.num_fits) + 1,
+            fits_since_shape=0 if fit_shape else prev.fits_since_shape + 1,
+        )
         self._tracks[track_id] = new
         return result
 
@@ -789,12 +953,19 @@ class BodyMeshFitter:
         a, b = np.array(pairs).T
         observed = np.linalg.norm(target[a] - target[b], axis=1)
         pw = np.minimum(weight[a], weight[b])
-        model_len = np.linalg.norm(self._candidate_kp[:, a] - self._candidate_kp[:, b], axis=2)   # (C, P)
+        model_len = np.linalg.norm(self._candidate_kp[:, a] - self._candidate_kp[:, b], axis=2)  # (C, P)
         best = int(np.argmin((pw * (model_len - observed) ** 2).sum(axis=1)))
         return torch.as_tensor(self._candidates[best], dtype=torch.float64, device=self.device)
 
-    def _initialise(self, target, weight, shape, rotvecs: Optional[np.ndarray] = None,
-                    translation: Optional[np.ndarray] = None, passes: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
+    def _initialise(
+        self,
+        target,
+        weight,
+        shape,
+        rotvecs: Optional[np.ndarray] = None,
+        translation: Optional[np.ndarray] = None,
+        passes: int = 2,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Analytic pose: the pelvis frame turned onto the hips + shoulders, then each limb group onto its bone
         direction. Starts from the reference pose (cold) or from the track's previous pose (warm)."""
         rot = np.zeros((len(GROUP_NAMES), 3)) if rotvecs is None else np.array(rotvecs, dtype=np.float64)
@@ -803,8 +974,10 @@ class BodyMeshFitter:
         if all(weight[i] > 0 for i in (lh, rh, ls, rs)):
             kp = self._keypoints_np(rot, translation, shape)
             F_model = _frame(kp[lh] - kp[rh] + kp[ls] - kp[rs], 0.5 * (kp[ls] + kp[rs] - kp[lh] - kp[rh]))
-            F_obs = _frame(target[lh] - target[rh] + target[ls] - target[rs],
-                           0.5 * (target[ls] + target[rs] - target[lh] - target[rh]))
+            F_obs = _frame(
+                target[lh] - target[rh] + target[ls] - target[rs],
+                0.5 * (target[ls] + target[rs] - target[lh] - target[rh]),
+            )
             R_delta = F_obs @ F_model.T
             R_root = R_delta @ Rotation.from_rotvec(rot[0]).as_matrix()
             rot[0] = _matrix_to_rotvec(R_root)
@@ -820,12 +993,15 @@ class BodyMeshFitter:
                     if R_align is not None:
                         j = _grp(group)
                         rot[j] = _matrix_to_rotvec(H[GROUP_PARENTS[j]].T @ R_align @ H[j])
-        return (torch.as_tensor(rot, dtype=torch.float64, device=self.device),
-                torch.as_tensor(translation, dtype=torch.float64, device=self.device))
+        return (
+            torch.as_tensor(rot, dtype=torch.float64, device=self.device),
+            torch.as_tensor(translation, dtype=torch.float64, device=self.device),
+        )
 
     @staticmethod
-    def _alignment(group: str, start: str, ends: tuple, kp: np.ndarray, target: np.ndarray,
-                   weight: np.ndarray) -> Optional[np.ndarray]:
+    def _alignment(
+        group: str, start: str, ends: tuple, kp: np.ndarray, target: np.ndarray, weight: np.ndarray
+    ) -> Optional[np.ndarray]:
         """World rotation (3, 3) turning the model's segment of `group` onto the observed one, or None."""
         ls, rs = _kp("left_shoulder"), _kp("right_shoulder")
         if group == "head":  # face frame: ears and nose
@@ -858,8 +1034,9 @@ class BodyMeshFitter:
             e = _kp(ends_ok[0])
             u2, v2 = kp[_kp(third)] - kp[e], target[_kp(third)] - target[e]
             nu, nv = np.cross(u, u2), np.cross(v, v2)
-            if (np.linalg.norm(nu) > 0.25 * np.linalg.norm(u) * np.linalg.norm(u2)
-                    and np.linalg.norm(nv) > 0.25 * np.linalg.norm(v) * np.linalg.norm(v2)):
+            if np.linalg.norm(nu) > 0.25 * np.linalg.norm(u) * np.linalg.norm(u2) and np.linalg.norm(
+                nv
+            ) > 0.25 * np.linalg.norm(v) * np.linalg.norm(v2):
                 return _frame(v, nv) @ _frame(u, nu).T
         return _min_rotation(u, v)
 
@@ -868,9 +1045,15 @@ class BodyMeshFitter:
             key = shape.cpu().numpy().tobytes()
             if self._shape_terms_cache[0] != key:  # the init evaluates one shape a dozen times
                 self._shape_terms_cache = (key, self.body.shape_terms(shape))
-            return self.body.keypoints_posed(torch.as_tensor(rot, dtype=torch.float64, device=self.device),
-                                             torch.as_tensor(translation, dtype=torch.float64, device=self.device),
-                                             *self._shape_terms_cache[1]).cpu().numpy()
+            return (
+                self.body.keypoints_posed(
+                    torch.as_tensor(rot, dtype=torch.float64, device=self.device),
+                    torch.as_tensor(translation, dtype=torch.float64, device=self.device),
+                    *self._shape_terms_cache[1],
+                )
+                .cpu()
+                .numpy()
+            )
 
     def _world_rotations(self, rot: np.ndarray) -> np.ndarray:
         D = Rotation.from_rotvec(rot).as_matrix()
@@ -879,7 +1062,9 @@ class BodyMeshFitter:
             H[j] = D[j] if p < 0 else H[p] @ D[j]
         return H
 
-    def _optimise(self, target, weight, rotvecs, translation, shape, iterations, prev: Optional[_Track], fit_shape: bool):
+    def _optimise(
+        self, target, weight, rotvecs, translation, shape, iterations, prev: Optional[_Track], fit_shape: bool
+    ):
         cfg = self.config
         dev = dict(dtype=torch.float64, device=self.device)
         tgt = torch.as_tensor(target, **dev)
@@ -891,13 +1076,20 @@ class BodyMeshFitter:
         params = [rot, trans] + ([shp] if fit_shape else [])
         lo, hi = (torch.as_tensor(b, **dev) for b in self.data.shape_bounds())
         mean_shape = torch.as_tensor(self.data.default_shape, **dev)
-        sigma2 = cfg.robust_scale_m ** 2
+        sigma2 = cfg.robust_scale_m**2
         prev_rot = prev.rotvecs if prev is not None else None
         prev_shape = prev.shape if prev is not None else None
         with torch.no_grad():
             fixed_terms = self.body.shape_terms(shape)
-        optimiser = torch.optim.LBFGS(params, lr=1.0, max_iter=iterations, history_size=20,
-                                      line_search_fn="strong_wolfe", tolerance_grad=1e-9, tolerance_change=1e-12)
+        optimiser = torch.optim.LBFGS(
+            params,
+            lr=1.0,
+            max_iter=iterations,
+            history_size=20,
+            line_search_fn="strong_wolfe",
+            tolerance_grad=1e-9,
+            tolerance_change=1e-12,
+        )
 
         def closure():
             optimiser.zero_grad()
@@ -908,11 +1100,11 @@ class BodyMeshFitter:
                 s = shp
                 kp = self.body.keypoints_posed(rot, trans, *fixed_terms)
             e2 = ((kp - tgt) ** 2).sum(-1)
-            data = (w * sigma2 * e2 / (e2 + sigma2)).sum() / w_sum          # Geman-McClure, confidence weighted
+            data = (w * sigma2 * e2 / (e2 + sigma2)).sum() / w_sum  # Geman-McClure, confidence weighted
             prior = cfg.prior_weight * (self._prior_w[1:] * (rot[1:] ** 2).sum(-1)).sum()
             r_h = rot[self._hinge_groups]
             along = (r_h * self._hinge_axes).sum(-1)
-            off_axis = (r_h ** 2).sum(-1) - along ** 2
+            off_axis = (r_h**2).sum(-1) - along**2
             hinge = cfg.hinge_weight * (off_axis + torch.relu(-along) ** 2 + torch.relu(along - 2.6) ** 2).sum()
             loss = data + prior + hinge + cfg.shape_prior_weight * ((s - mean_shape) ** 2).sum()
             if prev_rot is not None:
@@ -939,12 +1131,22 @@ def fit_meshes(fitter: "BodyMeshFitter", humans: list, stamp_s: float) -> list:
     if camera is not None:
         return fit_meshes_image(fitter, humans, stamp_s, camera[0], None, camera[1])
     fitter.retain({h.track_id for h in humans})
-    return [replace(h, mesh=fitter.fit(h.track_id, h.keypoints_3d, h.confidence, stamp_s))
-            if h.keypoints_3d is not None else replace(h, mesh=None) for h in humans]
+    return [
+        replace(h, mesh=fitter.fit(h.track_id, h.keypoints_3d, h.confidence, stamp_s))
+        if h.keypoints_3d is not None
+        else replace(h, mesh=None)
+        for h in humans
+    ]
 
 
-def fit_meshes_image(fitter: "BodyMeshFitter", humans: list, stamp_s: float, K: np.ndarray,
-                     confidence_2d: Optional[list] = None, image_size_wh: Optional[tuple[int, int]] = None) -> list:
+def fit_meshes_image(
+    fitter: "BodyMeshFitter",
+    humans: list,
+    stamp_s: float,
+    K: np.ndarray,
+    confidence_2d: Optional[list] = None,
+    image_size_wh: Optional[tuple[int, int]] = None,
+) -> list:
     """Each HumanPose gets a mesh fitted to its 2D keypoints through the camera K (3, 3) (fit_image), its 3D
     keypoints as the starting guess, or as measurements when they come from depth (Source.RGBD).
     confidence_2d: per human, the (K,) confidence of its 2D keypoints when it differs from HumanPose.confidence
@@ -957,8 +1159,17 @@ def fit_meshes_image(fitter: "BodyMeshFitter", humans: list, stamp_s: float, K: 
     out = []
     for i, h in enumerate(humans):
         conf2 = h.confidence if confidence_2d is None else confidence_2d[i]
-        result = fitter.fit_image(h.track_id, h.keypoints_uv, conf2, K, stamp_s, h.keypoints_3d, h.confidence,
-                                  depth_measured=h.source == Source.RGBD, image_size_wh=image_size_wh)
+        result = fitter.fit_image(
+            h.track_id,
+            h.keypoints_uv,
+            conf2,
+            K,
+            stamp_s,
+            h.keypoints_3d,
+            h.confidence,
+            depth_measured=h.source == Source.RGBD,
+            image_size_wh=image_size_wh,
+        )
         out.append(replace(h, mesh=None if result is None else result.mesh))
     return out
 

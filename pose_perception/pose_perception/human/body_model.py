@@ -10,6 +10,7 @@ toes, twist bones) move rigidly with their group. Everything is expressed in the
 `v = sum_j S_vj (H_j @ (vref - Jref_j) + J_j)`. Shape is a multilinear interpolation over a small grid of
 phenotype values (anny: gender x height x proportions; SMPL-X: the first betas, for which it is exact).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -33,43 +34,81 @@ MODEL_KEYPOINT_NAMES: tuple[str, ...] = COCO_BODY_17_NAMES + FEET_6_NAMES
 # Group order is topological (a parent precedes its children). Names are the model-independent roles.
 GROUP_NAMES: tuple[str, ...] = (
     "pelvis",
-    "thigh_l", "thigh_r", "spine_low",
-    "shin_l", "shin_r", "spine_high",
-    "foot_l", "foot_r", "neck", "clavicle_l", "clavicle_r",
-    "head", "upperarm_l", "upperarm_r",
-    "forearm_l", "forearm_r",
+    "thigh_l",
+    "thigh_r",
+    "spine_low",
+    "shin_l",
+    "shin_r",
+    "spine_high",
+    "foot_l",
+    "foot_r",
+    "neck",
+    "clavicle_l",
+    "clavicle_r",
+    "head",
+    "upperarm_l",
+    "upperarm_r",
+    "forearm_l",
+    "forearm_r",
 )
 GROUP_PARENTS: tuple[int, ...] = (
     -1,
-    0, 0, 0,
-    1, 2, 3,
-    4, 5, 6, 6, 6,
-    9, 10, 11,
-    13, 14,
+    0,
+    0,
+    0,
+    1,
+    2,
+    3,
+    4,
+    5,
+    6,
+    6,
+    6,
+    9,
+    10,
+    11,
+    13,
+    14,
 )
 
 # Model bone that carries each group, per model.
 ANNY_GROUP_BONES = {
     "pelvis": "root",
-    "thigh_l": "upperleg01.L", "thigh_r": "upperleg01.R",
-    "shin_l": "lowerleg01.L", "shin_r": "lowerleg01.R",
-    "foot_l": "foot.L", "foot_r": "foot.R",
-    "spine_low": "spine04", "spine_high": "spine02",
-    "neck": "neck01", "head": "head",
-    "clavicle_l": "clavicle.L", "clavicle_r": "clavicle.R",
-    "upperarm_l": "upperarm01.L", "upperarm_r": "upperarm01.R",
-    "forearm_l": "lowerarm01.L", "forearm_r": "lowerarm01.R",
+    "thigh_l": "upperleg01.L",
+    "thigh_r": "upperleg01.R",
+    "shin_l": "lowerleg01.L",
+    "shin_r": "lowerleg01.R",
+    "foot_l": "foot.L",
+    "foot_r": "foot.R",
+    "spine_low": "spine04",
+    "spine_high": "spine02",
+    "neck": "neck01",
+    "head": "head",
+    "clavicle_l": "clavicle.L",
+    "clavicle_r": "clavicle.R",
+    "upperarm_l": "upperarm01.L",
+    "upperarm_r": "upperarm01.R",
+    "forearm_l": "lowerarm01.L",
+    "forearm_r": "lowerarm01.R",
 }
 SMPLX_GROUP_BONES = {
     "pelvis": "pelvis",
-    "thigh_l": "left_hip", "thigh_r": "right_hip",
-    "shin_l": "left_knee", "shin_r": "right_knee",
-    "foot_l": "left_ankle", "foot_r": "right_ankle",
-    "spine_low": "spine1", "spine_high": "spine3",
-    "neck": "neck", "head": "head",
-    "clavicle_l": "left_collar", "clavicle_r": "right_collar",
-    "upperarm_l": "left_shoulder", "upperarm_r": "right_shoulder",
-    "forearm_l": "left_elbow", "forearm_r": "right_elbow",
+    "thigh_l": "left_hip",
+    "thigh_r": "right_hip",
+    "shin_l": "left_knee",
+    "shin_r": "right_knee",
+    "foot_l": "left_ankle",
+    "foot_r": "right_ankle",
+    "spine_low": "spine1",
+    "spine_high": "spine3",
+    "neck": "neck",
+    "head": "head",
+    "clavicle_l": "left_collar",
+    "clavicle_r": "right_collar",
+    "upperarm_l": "left_shoulder",
+    "upperarm_r": "right_shoulder",
+    "forearm_l": "left_elbow",
+    "forearm_r": "right_elbow",
 }
 
 # anny shape grid: phenotype values at the grid nodes (age, weight, muscle stay at anny's default 0.5).
@@ -128,9 +167,14 @@ class BodyModelData:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")  # per process: concurrent builders never clash
         np.savez(
-            tmp, name=self.name, faces=self.faces, skin_weights=self.skin_weights,
-            keypoint_weights=self.keypoint_weights, shape_axes=np.array(self.shape_axes),
-            node_vertices=self.node_vertices, node_heads=self.node_heads,
+            tmp,
+            name=self.name,
+            faces=self.faces,
+            skin_weights=self.skin_weights,
+            keypoint_weights=self.keypoint_weights,
+            shape_axes=np.array(self.shape_axes),
+            node_vertices=self.node_vertices,
+            node_heads=self.node_heads,
             **{f"shape_nodes_{i}": n for i, n in enumerate(self.shape_nodes)},
         )
         os.replace(tmp, path)  # atomic: a concurrent reader never sees half a file
@@ -140,10 +184,14 @@ class BodyModelData:
         with np.load(path) as z:
             axes = tuple(str(a) for a in z["shape_axes"])
             return BodyModelData(
-                name=str(z["name"]), faces=z["faces"], skin_weights=z["skin_weights"],
-                keypoint_weights=z["keypoint_weights"], shape_axes=axes,
+                name=str(z["name"]),
+                faces=z["faces"],
+                skin_weights=z["skin_weights"],
+                keypoint_weights=z["keypoint_weights"],
+                shape_axes=axes,
                 shape_nodes=tuple(z[f"shape_nodes_{i}"] for i in range(len(axes))),
-                node_vertices=z["node_vertices"], node_heads=z["node_heads"],
+                node_vertices=z["node_vertices"],
+                node_heads=z["node_heads"],
             )
 
 
@@ -233,7 +281,9 @@ def _build_anny_model_data() -> BodyModelData:
     weights = model.vertex_bone_weights.detach().cpu().numpy()
     indices = model.vertex_bone_indices.detach().cpu().numpy()
     skin = np.zeros((num_vertices, len(GROUP_NAMES)), dtype=np.float64)
-    np.add.at(skin, (np.repeat(np.arange(num_vertices), indices.shape[1]), group_of_bone[indices].ravel()), weights.ravel())
+    np.add.at(
+        skin, (np.repeat(np.arange(num_vertices), indices.shape[1]), group_of_bone[indices].ravel()), weights.ravel()
+    )
     skin /= np.maximum(skin.sum(axis=1, keepdims=True), 1e-12)
 
     regressor = anny.KeypointsRegressor.coco(model)
@@ -266,21 +316,49 @@ def _build_anny_model_data() -> BodyModelData:
 
 # SMPL-X vertex ids of the COCO face and foot points (the `smplx` package's vertex_ids['smplx'] table).
 SMPLX_LANDMARK_VERTICES = {
-    "nose": 9120, "left_eye": 9448, "right_eye": 9929, "left_ear": 6, "right_ear": 616,
-    "left_big_toe": 5770, "left_small_toe": 5780, "left_heel": 8846,
-    "right_big_toe": 8463, "right_small_toe": 8474, "right_heel": 8635,
+    "nose": 9120,
+    "left_eye": 9448,
+    "right_eye": 9929,
+    "left_ear": 6,
+    "right_ear": 616,
+    "left_big_toe": 5770,
+    "left_small_toe": 5780,
+    "left_heel": 8846,
+    "right_big_toe": 8463,
+    "right_small_toe": 8474,
+    "right_heel": 8635,
 }
 # SMPL-X skeleton joints standing in for the COCO limb points (hips sit lower and wider than COCO's; documented).
 SMPLX_JOINT_KEYPOINTS = {name: name for name in LIMB_12_NAMES}  # same joint names in both skeletons
 SMPLX_JOINT_NAMES = (
-    "pelvis", "left_hip", "right_hip", "spine1", "left_knee", "right_knee", "spine2", "left_ankle",
-    "right_ankle", "spine3", "left_foot", "right_foot", "neck", "left_collar", "right_collar", "head",
-    "left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",
+    "pelvis",
+    "left_hip",
+    "right_hip",
+    "spine1",
+    "left_knee",
+    "right_knee",
+    "spine2",
+    "left_ankle",
+    "right_ankle",
+    "spine3",
+    "left_foot",
+    "right_foot",
+    "neck",
+    "left_collar",
+    "right_collar",
+    "head",
+    "left_shoulder",
+    "right_shoulder",
+    "left_elbow",
+    "right_elbow",
+    "left_wrist",
+    "right_wrist",
 )
 
 
-def load_smplx_model_data(model_path: str | os.PathLike, gender: str = "neutral",
-                          cache_dir: Optional[Path] = None) -> BodyModelData:
+def load_smplx_model_data(
+    model_path: str | os.PathLike, gender: str = "neutral", cache_dir: Optional[Path] = None
+) -> BodyModelData:
     """SMPL-X from the user's own licensed model files (SMPLX_<GENDER>.npz / .pkl, non-commercial licence).
 
     Raises BodyModelUnavailableError with what to install or download when the package or files are missing.
@@ -315,8 +393,14 @@ def _build_smplx_model_data(model_path: Path, gender: str) -> BodyModelData:  # 
     import torch
 
     try:
-        model = smplx.create(str(model_path), model_type="smplx", gender=gender, num_betas=SMPLX_NUM_BETAS,
-                             use_pca=False, ext="npz" if model_path.suffix != ".pkl" else "pkl")
+        model = smplx.create(
+            str(model_path),
+            model_type="smplx",
+            gender=gender,
+            num_betas=SMPLX_NUM_BETAS,
+            use_pca=False,
+            ext="npz" if model_path.suffix != ".pkl" else "pkl",
+        )
     except Exception as exc:  # smplx raises bare Exceptions/AssertionErrors for wrong layouts
         raise BodyModelError(f"smplx could not load '{model_path}': {exc}") from exc
     parents = [int(p) for p in model.parents.cpu().numpy()]
@@ -344,8 +428,12 @@ def _build_smplx_model_data(model_path: Path, gender: str) -> BodyModelData:  # 
             node_vertices.append(out.vertices[0].numpy())
             node_heads.append(out.joints[0, group_bone_index].numpy())
     return BodyModelData(
-        name="smplx", faces=model.faces.astype(np.int32), skin_weights=skin.astype(np.float32),
-        keypoint_weights=kw, shape_axes=tuple(f"beta{i}" for i in range(SMPLX_NUM_BETAS)),
+        name="smplx",
+        faces=model.faces.astype(np.int32),
+        skin_weights=skin.astype(np.float32),
+        keypoint_weights=kw,
+        shape_axes=tuple(f"beta{i}" for i in range(SMPLX_NUM_BETAS)),
         shape_nodes=tuple(nodes.copy() for _ in range(SMPLX_NUM_BETAS)),
-        node_vertices=np.asarray(node_vertices, np.float32), node_heads=np.asarray(node_heads, np.float32),
+        node_vertices=np.asarray(node_vertices, np.float32),
+        node_heads=np.asarray(node_heads, np.float32),
     )

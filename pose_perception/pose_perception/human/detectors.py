@@ -7,6 +7,7 @@ graph options (SsdAnchorsCalculator / TensorsToDetectionsCalculator in pose_dete
 face_detection_full_range.pbtxt, palm_detection_cpu.pbtxt), on any window of the image (letterboxed), so
 that tiles and several scales find small people, and all detections above a threshold are kept.
 """
+
 from __future__ import annotations
 
 import os
@@ -36,8 +37,7 @@ class SsdSpec:
 # Options as in MediaPipe's graphs (see module docstring); min_score is this package's default, lower than
 # MediaPipe's for the pose detector because fused proposals are checked by the keypoint model afterwards.
 POSE_DETECTOR = SsdSpec("pose_detection/pose_detection.tflite", 224, (8, 16, 32, 32, 32), True, 4, (-1.0, 1.0), 0.5)
-FACE_DETECTOR = SsdSpec("face_detection/face_detection_full_range_sparse.tflite", 192, (4,), False, 6,
-                        (-1.0, 1.0), 0.6)
+FACE_DETECTOR = SsdSpec("face_detection/face_detection_full_range_sparse.tflite", 192, (4,), False, 6, (-1.0, 1.0), 0.6)
 PALM_DETECTOR = SsdSpec("palm_detection/palm_detection_lite.tflite", 192, (8, 16, 16, 16), True, 7, (0.0, 1.0), 0.5)
 
 
@@ -91,9 +91,11 @@ def tflite_interpreter_class():
         try:
             from ai_edge_litert.interpreter import Interpreter
         except ImportError:
-            raise BackendError(f"MediaPipe's detector and landmark models run on tflite-runtime==2.14.0 (Python <= "
-                               f"3.11) or ai-edge-litert (3.12+): pip install one, or use backend 'mediapipe' "
-                               f"with proposer 'face' ({exc})") from exc
+            raise BackendError(
+                f"MediaPipe's detector and landmark models run on tflite-runtime==2.14.0 (Python <= "
+                f"3.11) or ai-edge-litert (3.12+): pip install one, or use backend 'mediapipe' "
+                f"with proposer 'face' ({exc})"
+            ) from exc
     return Interpreter
 
 
@@ -101,8 +103,9 @@ def _modules_dir() -> str:
     try:
         import mediapipe
     except ImportError as exc:
-        raise BackendError(f"the bundled detectors need mediapipe==0.10.21 (their weights are in its wheel): {exc}") \
-            from exc
+        raise BackendError(
+            f"the bundled detectors need mediapipe==0.10.21 (their weights are in its wheel): {exc}"
+        ) from exc
     return os.path.join(os.path.dirname(mediapipe.__file__), "modules")
 
 
@@ -149,8 +152,11 @@ class SsdDetector:
         ox, oy = (side - nw) // 2, (side - nh) // 2
         lo, hi = self.spec.input_range
         x = np.zeros((side, side, 3), np.float32)  # zero border in the model's range, as MediaPipe
-        x[oy:oy + nh, ox:ox + nw] = cv2.resize(crop, (nw, nh), interpolation=cv2.INTER_AREA if s < 1 else
-                                               cv2.INTER_LINEAR).astype(np.float32) * ((hi - lo) / 255.0) + lo
+        x[oy : oy + nh, ox : ox + nw] = (
+            cv2.resize(crop, (nw, nh), interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR).astype(np.float32)
+            * ((hi - lo) / 255.0)
+            + lo
+        )
         with self._lock:
             self._interp.set_tensor(self._input, x[None])
             self._interp.invoke()
@@ -164,7 +170,7 @@ class SsdDetector:
         r = raw[keep] / side  # fixed-size anchors (w = h = 1): offsets in units of the input side
         cx, cy = r[:, 0] + a[:, 0], r[:, 1] + a[:, 1]
         w, h = r[:, 2], r[:, 3]
-        k = r[:, 4:4 + 2 * self.spec.num_keypoints].reshape(len(keep), -1, 2) + a[:, None, :]
+        k = r[:, 4 : 4 + 2 * self.spec.num_keypoints].reshape(len(keep), -1, 2) + a[:, None, :]
 
         def to_image(u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             return (u * side - ox) / s + x0, (v * side - oy) / s + y0
@@ -183,6 +189,7 @@ class SsdDetector:
 def tile_windows(width: int, height: int, tile_px: float, overlap: float = 0.25) -> list[np.ndarray]:
     """Square-ish windows of about tile_px covering the image with `overlap` of a tile between neighbours;
     [(4,) float32]. A dimension no larger than tile_px gets one window."""
+
     def starts(extent: int) -> list[float]:
         if extent <= tile_px:
             return [0.0]
@@ -190,5 +197,8 @@ def tile_windows(width: int, height: int, tile_px: float, overlap: float = 0.25)
         return list(np.linspace(0, extent - tile_px, n))
 
     t = float(tile_px)
-    return [np.array([x, y, min(width, x + t), min(height, y + t)], np.float32)
-            for y in starts(height) for x in starts(width)]
+    return [
+        np.array([x, y, min(width, x + t), min(height, y + t)], np.float32)
+        for y in starts(height)
+        for x in starts(width)
+    ]

@@ -8,6 +8,7 @@ tiles (small people become big enough for the 192-224 px model inputs), within a
 of one person from several windows and sources are merged into one proposal with a body box, a head box
 and a score. The keypoint model then confirms or rejects each proposal (pipeline).
 """
+
 from __future__ import annotations
 
 import time
@@ -68,8 +69,15 @@ def body_box_from_pose(det: Detection, width: int, height: int) -> np.ndarray:
     hip, scale = det.keypoints_uv[0], det.keypoints_uv[1]
     r = float(np.linalg.norm(scale - hip))
     box = np.array([hip[0] - r, hip[1] - r, hip[0] + r, hip[1] + r], np.float32)
-    box = np.array([min(box[0], det.box_xyxy[0]), min(box[1], det.box_xyxy[1]), max(box[2], det.box_xyxy[2]),
-                    max(box[3], det.box_xyxy[3])], np.float32)
+    box = np.array(
+        [
+            min(box[0], det.box_xyxy[0]),
+            min(box[1], det.box_xyxy[1]),
+            max(box[2], det.box_xyxy[2]),
+            max(box[3], det.box_xyxy[3]),
+        ],
+        np.float32,
+    )
     return np.clip(box, 0, [width, height, width, height]).astype(np.float32)
 
 
@@ -110,8 +118,9 @@ class PersonFinder:
                 out += tile_windows(width, height, f * short, self.config.tile_overlap)
         return out
 
-    def detect(self, rgb: np.ndarray, budget_ms: Optional[float] = None
-               ) -> tuple[list[Detection], list[Detection], list[Detection]]:
+    def detect(
+        self, rgb: np.ndarray, budget_ms: Optional[float] = None
+    ) -> tuple[list[Detection], list[Detection], list[Detection]]:
         """Pose, face and palm detections (NMS within each source) over the windows this call's budget
         allows; returns ([pose], [face], [palm])."""
         H, W = rgb.shape[:2]
@@ -151,14 +160,17 @@ class PersonFinder:
         iou = self.config.nms_iou
         return nms(pose, iou), nms(face, iou), nms(palm, iou)
 
-    def propose(self, rgb: np.ndarray, depth_m: Optional[np.ndarray] = None,
-                budget_ms: Optional[float] = None) -> list[PersonProposal]:
+    def propose(
+        self, rgb: np.ndarray, depth_m: Optional[np.ndarray] = None, budget_ms: Optional[float] = None
+    ) -> list[PersonProposal]:
         """rgb: (H, W, 3) uint8; depth_m: (H, W) metres or None. Proposals, best first."""
         H, W = rgb.shape[:2]
         pose, face, palm = self.detect(rgb, budget_ms)
         people: list[_Person] = []
         for d in pose:
-            people.append(_Person(d.box_xyxy, body_box_from_pose(d, W, H), d.score, d.keypoints_uv[:2].copy(), {"pose"}))
+            people.append(
+                _Person(d.box_xyxy, body_box_from_pose(d, W, H), d.score, d.keypoints_uv[:2].copy(), {"pose"})
+            )
         for d in face:
             match = next((p for p in people if p.head is not None and _same_head(p.head, d.box_xyxy)), None)
             if match is not None:
@@ -174,14 +186,23 @@ class PersonFinder:
             if holder:
                 continue
             s = max(d.box_xyxy[2] - d.box_xyxy[0], d.box_xyxy[3] - d.box_xyxy[1])
-            body = np.clip(np.array([c[0] - 3 * s, c[1] - 4 * s, c[0] + 3 * s, c[1] + 4 * s], np.float32), 0,
-                           [W, H, W, H]).astype(np.float32)
+            body = np.clip(
+                np.array([c[0] - 3 * s, c[1] - 4 * s, c[0] + 3 * s, c[1] + 4 * s], np.float32), 0, [W, H, W, H]
+            ).astype(np.float32)
             people.append(_Person(None, body, 0.5 * d.score, None, {"palm"}))
         people = [p for p in people if p.sources != {"pose"} or p.score >= self.config.pose_only_min_score]
         people.sort(key=lambda p: -p.score)
         proposals = []
         for p in people:
             anchor = None if p.head is None else (0.5 * (p.head[:2] + p.head[2:])).astype(np.float32)
-            proposals.append(PersonProposal(p.body, float(p.score), anchor, source="+".join(sorted(p.sources)),
-                                            head_xyxy=p.head, alignment_uv=p.alignment))
+            proposals.append(
+                PersonProposal(
+                    p.body,
+                    float(p.score),
+                    anchor,
+                    source="+".join(sorted(p.sources)),
+                    head_xyxy=p.head,
+                    alignment_uv=p.alignment,
+                )
+            )
         return apply_depth(proposals, depth_m, self.config.depth_band_m)

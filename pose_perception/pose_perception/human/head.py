@@ -2,6 +2,7 @@
 
 Gives T_cam_head for the `head_<id>` TF frame (REP-155 axes: x forward out of the face, y left, z up).
 """
+
 from __future__ import annotations
 
 from typing import Optional
@@ -38,8 +39,16 @@ def _face_template_68_mm() -> np.ndarray:
     pts[27:31] = np.stack([np.zeros(4), [8.0, -7.0, -22.0, -37.0], [2.0, 10.0, 19.0, 30.0]], axis=1)
     pts[31:36] = np.stack([[-15.0, -8.0, 0.0, 8.0, 15.0], np.full(5, -45.0), [12.0, 16.0, 20.0, 16.0, 12.0]], axis=1)
     # Eyes: right 36 outer, 37-38 upper lid, 39 inner, 40-41 lower lid; left 42 inner ... 45 outer.
-    right_eye = np.array([[-47.0, 0.0, -8.0], [-39.0, 5.0, -2.0], [-27.0, 5.0, -1.0], [-18.0, 0.0, -2.0],
-                          [-27.0, -4.0, -1.0], [-39.0, -4.0, -2.0]])
+    right_eye = np.array(
+        [
+            [-47.0, 0.0, -8.0],
+            [-39.0, 5.0, -2.0],
+            [-27.0, 5.0, -1.0],
+            [-18.0, 0.0, -2.0],
+            [-27.0, -4.0, -1.0],
+            [-39.0, -4.0, -2.0],
+        ]
+    )
     pts[36:42] = right_eye
     left_eye = right_eye[[3, 2, 1, 0, 5, 4]] * np.array([-1.0, 1.0, 1.0])
     pts[42:48] = left_eye
@@ -96,8 +105,7 @@ def head_pose_from_face(
     ok, rvec, tvec = cv2.solvePnP(obj, img, K, dist, flags=cv2.SOLVEPNP_EPNP)
     if not ok:
         return None
-    ok, rvec, tvec = cv2.solvePnP(obj, img, K, dist, rvec, tvec, useExtrinsicGuess=True,
-                                  flags=cv2.SOLVEPNP_ITERATIVE)
+    ok, rvec, tvec = cv2.solvePnP(obj, img, K, dist, rvec, tvec, useExtrinsicGuess=True, flags=cv2.SOLVEPNP_ITERATIVE)
     if not ok or not np.all(np.isfinite(tvec)) or tvec[2, 0] <= 0:
         return None
     R, _ = cv2.Rodrigues(rvec)

@@ -3,6 +3,7 @@ interest in normalised image coordinates (hri_msgs Skeleton2D / NormalizedRegion
 frames: joint frames with the human kinematic model's link names parented to body_<id>, face_<id> (head pose:
 origin between the eyes, x out of the face, z up) and gaze_<id> (same origin, optical axes: z along the gaze, x
 right, y down; without a gaze estimate its z is the face's x, as REP-155 says). ros/hri.py publishes them."""
+
 from __future__ import annotations
 
 from typing import Optional
@@ -14,16 +15,41 @@ from pose_perception.core.keypoints import KeypointLayout
 from pose_perception.core.types import HumanPose
 
 # hri_msgs/Skeleton2D order (OpenPose COCO-18): COCO-WholeBody names; NECK is the shoulders' midpoint.
-SKELETON18 = ("nose", "neck", "right_shoulder", "right_elbow", "right_wrist", "left_shoulder", "left_elbow",
-              "left_wrist", "right_hip", "right_knee", "right_ankle", "left_hip", "left_knee", "left_ankle",
-              "left_eye", "right_eye", "left_ear", "right_ear")
+SKELETON18 = (
+    "nose",
+    "neck",
+    "right_shoulder",
+    "right_elbow",
+    "right_wrist",
+    "left_shoulder",
+    "left_elbow",
+    "left_wrist",
+    "right_hip",
+    "right_knee",
+    "right_ankle",
+    "left_hip",
+    "left_knee",
+    "left_ankle",
+    "left_eye",
+    "right_eye",
+    "left_ear",
+    "right_ear",
+)
 # REP-155 kinematic model links -> the keypoints whose 3D mean places them (torso: between the shoulders).
 REP155_JOINTS = {
     "torso": ("left_shoulder", "right_shoulder"),
-    "l_shoulder": ("left_shoulder",), "l_elbow": ("left_elbow",), "l_wrist": ("left_wrist",),
-    "r_shoulder": ("right_shoulder",), "r_elbow": ("right_elbow",), "r_wrist": ("right_wrist",),
-    "l_hip": ("left_hip",), "l_knee": ("left_knee",), "l_ankle": ("left_ankle",),
-    "r_hip": ("right_hip",), "r_knee": ("right_knee",), "r_ankle": ("right_ankle",),
+    "l_shoulder": ("left_shoulder",),
+    "l_elbow": ("left_elbow",),
+    "l_wrist": ("left_wrist",),
+    "r_shoulder": ("right_shoulder",),
+    "r_elbow": ("right_elbow",),
+    "r_wrist": ("right_wrist",),
+    "l_hip": ("left_hip",),
+    "l_knee": ("left_knee",),
+    "l_ankle": ("left_ankle",),
+    "r_hip": ("right_hip",),
+    "r_knee": ("right_knee",),
+    "r_ankle": ("right_ankle",),
 }
 # gaze_<id> in face_<id>: columns are the gaze frame's x (right = -y_face), y (down = -z_face), z (= x_face).
 R_FACE_GAZE = np.array([[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])
@@ -35,15 +61,17 @@ def _mean_point(values: np.ndarray, conf: np.ndarray, idx: list[int], min_conf: 
     return np.mean([values[i] for i in idx], axis=0)
 
 
-def skeleton18_normalized(h: HumanPose, layout: KeypointLayout, width: int, height: int,
-                          min_conf: float = 0.0) -> np.ndarray:
+def skeleton18_normalized(
+    h: HumanPose, layout: KeypointLayout, width: int, height: int, min_conf: float = 0.0
+) -> np.ndarray:
     """(18, 3) float32 (x, y, c) in Skeleton2D order: x = u / width, y = v / height in [0, 1], c the confidence;
     (0, 0, 0) for a point that is unknown, below min_conf or outside the image."""
     out = np.zeros((18, 3), np.float32)
     uv, conf = np.asarray(h.keypoints_uv, np.float64), np.asarray(h.confidence, np.float64)
     for k, name in enumerate(SKELETON18):
-        idx = [layout.index("left_shoulder"), layout.index("right_shoulder")] if name == "neck" else \
-            [layout.index(name)]
+        idx = (
+            [layout.index("left_shoulder"), layout.index("right_shoulder")] if name == "neck" else [layout.index(name)]
+        )
         p = _mean_point(uv, conf, idx, min_conf)
         if p is None:
             continue
@@ -63,8 +91,9 @@ def roi_normalized(bbox_xyxy: np.ndarray, width: int, height: int) -> Optional[t
     return tuple(float(v) for v in box) if box[2] > box[0] and box[3] > box[1] else None
 
 
-def rep155_frames(h: HumanPose, layout: KeypointLayout, sensor_frame: str, body_id: str,
-                  min_conf: float = 0.5) -> list[tuple[str, str, np.ndarray]]:
+def rep155_frames(
+    h: HumanPose, layout: KeypointLayout, sensor_frame: str, body_id: str, min_conf: float = 0.5
+) -> list[tuple[str, str, np.ndarray]]:
     """(parent, child, T_parent_child) of the REP-155 frames besides body_<id> itself: the joints (axes of the
     body frame) parented to body_<body_id>, face_<body_id> parented to sensor_frame, gaze_<body_id> to the face."""
     frames = []
@@ -75,8 +104,9 @@ def rep155_frames(h: HumanPose, layout: KeypointLayout, sensor_frame: str, body_
         for link, names in REP155_JOINTS.items():
             p = _mean_point(np.asarray(h.keypoints_3d, np.float64), conf, [layout.index(n) for n in names], min_conf)
             if p is not None:
-                frames.append((body, f"{link}_{body_id}", make_T(np.eye(3), T_body_sensor[:3, :3] @ p
-                                                                  + T_body_sensor[:3, 3])))
+                frames.append(
+                    (body, f"{link}_{body_id}", make_T(np.eye(3), T_body_sensor[:3, :3] @ p + T_body_sensor[:3, 3]))
+                )
     if h.T_sensor_head is not None and np.all(np.isfinite(h.T_sensor_head)):
         face = f"face_{body_id}"
         frames.append((sensor_frame, face, np.asarray(h.T_sensor_head, np.float64)))
@@ -84,8 +114,9 @@ def rep155_frames(h: HumanPose, layout: KeypointLayout, sensor_frame: str, body_
     return frames
 
 
-def face_roi_normalized(h: HumanPose, layout: KeypointLayout, width: int, height: int,
-                        min_conf: float = 0.3) -> Optional[tuple[float, float, float, float]]:
+def face_roi_normalized(
+    h: HumanPose, layout: KeypointLayout, width: int, height: int, min_conf: float = 0.3
+) -> Optional[tuple[float, float, float, float]]:
     """The box around the confident face landmarks (COCO-WholeBody face_*), normalised; None without a face."""
     idx = [i for i, n in enumerate(layout.keypoint_names) if n.startswith("face_")]
     uv = np.asarray(h.keypoints_uv, np.float64)[idx]

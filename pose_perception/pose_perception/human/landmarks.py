@@ -9,9 +9,9 @@ then the face model on a ROI from the pose's face points and the hand model on R
 pair, each mapped back through its own affine. Weights: `pose_landmark_full`, `face_landmark`,
 `hand_landmark_full` from the mediapipe 0.10.21 wheel (Apache-2.0), run on tflite-runtime.
 """
+
 from __future__ import annotations
 
-import math
 import os
 import threading
 from dataclasses import dataclass
@@ -102,8 +102,14 @@ class _Model:
 
         A = roi.crop_to_image(self.side)
         M = cv2.invertAffineTransform(A)
-        crop = cv2.warpAffine(rgb, M, (self.side, self.side), flags=cv2.INTER_LINEAR,
-                              borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
+        crop = cv2.warpAffine(
+            rgb,
+            M,
+            (self.side, self.side),
+            flags=cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_CONSTANT,
+            borderValue=(0, 0, 0),
+        )
         x = (crop.astype(np.float32) * (1.0 / 255.0))[None]
         with self.lock:
             self.interp.set_tensor(self.input, x)
@@ -137,8 +143,15 @@ class WholeBodyLandmarker:
     """Pose 33 + face 468 + hands 21 of the person inside a given ROI. min_part_px: parts whose ROI is smaller
     are skipped (too few pixels for their models, and it saves time in crowds). Thread-safe per model."""
 
-    def __init__(self, threads: int = 1, min_presence: float = 0.5, min_part_px: float = 20.0,
-                 face: bool = True, hands: bool = True, refine_face: bool = True) -> None:
+    def __init__(
+        self,
+        threads: int = 1,
+        min_presence: float = 0.5,
+        min_part_px: float = 20.0,
+        face: bool = True,
+        hands: bool = True,
+        refine_face: bool = True,
+    ) -> None:
         self.pose = _Model("pose_landmark/pose_landmark_full.tflite", threads)
         self.face = _Model("face_landmark/face_landmark.tflite", threads) if face else None
         self.hand = _Model("hand_landmark/hand_landmark_full.tflite", threads) if hands else None
@@ -168,8 +181,11 @@ class WholeBodyLandmarker:
             return None
         eye_l, eye_r = pose_uv[2], pose_uv[5]
         eyes, mouth = 0.5 * (eye_l + eye_r), 0.5 * (pose_uv[9] + pose_uv[10])
-        side = max(4.5 * float(np.hypot(*(mouth - eyes))), 3.5 * float(np.hypot(*(eye_l - eye_r))),
-                   1.5 * float(np.hypot(*(pose_uv[7] - pose_uv[8]))))
+        side = max(
+            4.5 * float(np.hypot(*(mouth - eyes))),
+            3.5 * float(np.hypot(*(eye_l - eye_r))),
+            1.5 * float(np.hypot(*(pose_uv[7] - pose_uv[8]))),
+        )
         right = eye_l - eye_r  # the subject's left eye is on the image's right for a frontal face
         n = float(np.hypot(*right))
         up = np.array([right[1], -right[0]]) / n if n > 1e-6 else np.array([0.0, -1.0])
@@ -191,8 +207,9 @@ class WholeBodyLandmarker:
                 roi = Roi(0.5 * (lo + hi), 1.5 * float(max(hi - lo)), up)
         return lm
 
-    def hand_from_pose(self, rgb: np.ndarray, wrist: np.ndarray, pinky: np.ndarray, index: np.ndarray,
-                       vis: float) -> Optional[np.ndarray]:
+    def hand_from_pose(
+        self, rgb: np.ndarray, wrist: np.ndarray, pinky: np.ndarray, index: np.ndarray, vis: float
+    ) -> Optional[np.ndarray]:
         """21 hand landmarks (image pixels) from a ROI along the wrist -> knuckles axis, or None."""
         if self.hand is None or vis < 0.5:
             return None
@@ -225,8 +242,9 @@ class WholeBodyLandmarker:
         face = self.face_from_pose(rgb, body.pose_uv, body.pose_vis)
         lh = self.hand_from_pose(rgb, body.pose_uv[15], body.pose_uv[17], body.pose_uv[19], body.pose_vis[15])
         rh = self.hand_from_pose(rgb, body.pose_uv[16], body.pose_uv[18], body.pose_uv[20], body.pose_vis[16])
-        return BodyLandmarks(body.pose_uv, body.pose_vis, body.world_m, body.presence, body.next_roi, face, lh, rh,
-                             body.roi)
+        return BodyLandmarks(
+            body.pose_uv, body.pose_vis, body.world_m, body.presence, body.next_roi, face, lh, rh, body.roi
+        )
 
 
 def landmarks_to_estimate(lm: BodyLandmarks, width: int, height: int) -> KeypointEstimate:
@@ -236,8 +254,9 @@ def landmarks_to_estimate(lm: BodyLandmarks, width: int, height: int) -> Keypoin
     def as3(uv):
         return None if uv is None else np.concatenate([uv, np.zeros((len(uv), 1))], axis=1)
 
-    uv, conf, world = holistic_to_wholebody(pose, lm.world_m, as3(lm.face_uv), as3(lm.left_hand_uv),
-                                            as3(lm.right_hand_uv), (0.0, 0.0, 1.0, 1.0))
+    uv, conf, world = holistic_to_wholebody(
+        pose, lm.world_m, as3(lm.face_uv), as3(lm.left_hand_uv), as3(lm.right_hand_uv), (0.0, 0.0, 1.0, 1.0)
+    )
     score = float(np.mean(conf[BODY]))
     return KeypointEstimate(uv, conf, world, score, keypoint_extent(uv, conf, width, height))
 
@@ -248,8 +267,11 @@ def _head_within(est: KeypointEstimate, head_xyxy: np.ndarray, grow: float = 1.0
     c = est.keypoints_uv[:5].mean(axis=0)
     b = np.asarray(head_xyxy, np.float64)
     w, h = b[2] - b[0], b[3] - b[1]
-    return bool(np.all(np.isfinite(c)) and b[0] - grow * w <= c[0] <= b[2] + grow * w
-                and b[1] - grow * h <= c[1] <= b[3] + grow * h)
+    return bool(
+        np.all(np.isfinite(c))
+        and b[0] - grow * w <= c[0] <= b[2] + grow * w
+        and b[1] - grow * h <= c[1] <= b[3] + grow * h
+    )
 
 
 class RoiWholeBodyBackend:
@@ -260,8 +282,9 @@ class RoiWholeBodyBackend:
     first (video: no detector while the person stays found). estimate_roi: landmarks in a known ROI.
     """
 
-    def __init__(self, threads: int = 1, min_presence: float = 0.5, detector_min_score: float = 0.3,
-                 crop_padding: float = 0.25) -> None:
+    def __init__(
+        self, threads: int = 1, min_presence: float = 0.5, detector_min_score: float = 0.3, crop_padding: float = 0.25
+    ) -> None:
         self.landmarker = WholeBodyLandmarker(threads, min_presence)
         self.detector = SsdDetector(POSE_DETECTOR, threads, detector_min_score)
         self.crop_padding = crop_padding
@@ -285,8 +308,9 @@ class RoiWholeBodyBackend:
         with self._lock:
             self._lanes.pop(lane, None)
 
-    def estimate_roi(self, rgb: np.ndarray, roi: Roi, lane: Optional[int] = None, refine: bool = True
-                     ) -> Optional[KeypointEstimate]:
+    def estimate_roi(
+        self, rgb: np.ndarray, roi: Roi, lane: Optional[int] = None, refine: bool = True
+    ) -> Optional[KeypointEstimate]:
         """Landmarks in a ROI (refine: see WholeBodyLandmarker.landmarks); with a lane, it follows them."""
         rgb = check_rgb(rgb)
         lm = self.landmarker.landmarks(rgb, roi, refine)
@@ -303,8 +327,9 @@ class RoiWholeBodyBackend:
                     self._recent[id(est)] = (lm.roi, lm.next_roi)
         return est
 
-    def find_roi(self, rgb: np.ndarray, bbox_xyxy: Optional[np.ndarray], head_xyxy: Optional[np.ndarray] = None
-                 ) -> Optional[Roi]:
+    def find_roi(
+        self, rgb: np.ndarray, bbox_xyxy: Optional[np.ndarray], head_xyxy: Optional[np.ndarray] = None
+    ) -> Optional[Roi]:
         """The person detector inside the (padded) box; with head_xyxy, the best detection whose head box centre
         lies in head_xyxy grown by its size on each side (the detector's head box and the landmarks' head points
         differ by up to a head), else the best one."""
@@ -330,8 +355,13 @@ class RoiWholeBodyBackend:
             return None
         return roi_from_detection(max(dets, key=lambda d: d.score))
 
-    def estimate(self, rgb: np.ndarray, bbox_xyxy: Optional[np.ndarray] = None, lane: Optional[int] = None,
-                 head_xyxy: Optional[np.ndarray] = None) -> Optional[KeypointEstimate]:
+    def estimate(
+        self,
+        rgb: np.ndarray,
+        bbox_xyxy: Optional[np.ndarray] = None,
+        lane: Optional[int] = None,
+        head_xyxy: Optional[np.ndarray] = None,
+    ) -> Optional[KeypointEstimate]:
         rgb = check_rgb(rgb)
         if lane is not None:
             with self._lock:

@@ -1,6 +1,7 @@
 """Lifting 2D whole-body keypoints to metric 3D in the camera frame: from a registered depth image, or from
 MediaPipe's metric world landmarks placed by solving for the camera-frame translation; plus bone clean-up.
 """
+
 from __future__ import annotations
 
 from typing import Optional
@@ -28,9 +29,25 @@ class DepthSizeError(LiftingError):
 # uses seed 0).
 # Face points lie on the skin; toes are on the surface, heels are seen through the foot from the front.
 _BODY_SURFACE_OFFSET_M = np.array(
-    [0.005, 0.007, 0.007, 0.01, 0.01,  # nose, eyes, ears
-     0.06, 0.06, 0.04, 0.04, 0.03, 0.03,  # shoulders, elbows, wrists
-     0.10, 0.10, 0.06, 0.06, 0.045, 0.045],  # hips, knees, ankles
+    [
+        0.005,
+        0.007,
+        0.007,
+        0.01,
+        0.01,  # nose, eyes, ears
+        0.06,
+        0.06,
+        0.04,
+        0.04,
+        0.03,
+        0.03,  # shoulders, elbows, wrists
+        0.10,
+        0.10,
+        0.06,
+        0.06,
+        0.045,
+        0.045,
+    ],  # hips, knees, ankles
     dtype=np.float64,
 )
 _FEET_SURFACE_OFFSET_M = np.array([0.0, 0.0, 0.055, 0.0, 0.0, 0.055])  # big toe, small toe, heel (L, R)
@@ -114,7 +131,7 @@ def lift_with_depth(
     idx = np.flatnonzero(inside)
     if idx.size:
         # All windows at once: (N, S) with S = window_area, NaN outside the image and where depth is invalid.
-        dy, dx = np.mgrid[-r:r + 1, -r:r + 1]
+        dy, dx = np.mgrid[-r : r + 1, -r : r + 1]
         wr = rows[idx, None] + dy.ravel()[None]
         wc = cols[idx, None] + dx.ravel()[None]
         outside = (wr < 0) | (wr >= H) | (wc < 0) | (wc >= W)
@@ -122,7 +139,7 @@ def lift_with_depth(
         win[outside | ~(win > 0) | ~np.isfinite(win)] = np.nan
         # Pixels near the keypoint count more: the keypoint lies on its own limb, a neighbouring limb or the
         # background may fill the window's corners.
-        centre_weight = np.exp(-0.5 * (dx ** 2 + dy ** 2).ravel() / max(r / 1.5, 0.5) ** 2)
+        centre_weight = np.exp(-0.5 * (dx**2 + dy**2).ravel() / max(r / 1.5, 0.5) ** 2)
         order = np.argsort(win, axis=1)  # NaN sorts last
         z = np.take_along_axis(win, order, axis=1)
         w = np.where(np.isfinite(z), centre_weight[order], 0.0)
@@ -149,7 +166,7 @@ def lift_with_depth(
 
     found = np.isfinite(surface)
     body = found.copy()
-    body[min(17, n):] = False
+    body[min(17, n) :] = False
     ref = surface[body] if np.count_nonzero(body) >= 3 else surface[found]
     if ref.size:
         person_z = float(np.median(ref))
@@ -182,7 +199,11 @@ def _world_anchor(num_keypoints: int) -> np.ndarray:
 
 
 def solve_translation(
-    points_m: np.ndarray, uv: np.ndarray, weights: np.ndarray, K: np.ndarray, iterations: int = 10,
+    points_m: np.ndarray,
+    uv: np.ndarray,
+    weights: np.ndarray,
+    K: np.ndarray,
+    iterations: int = 10,
     robust_scale_px: float = 5.0,
 ) -> Optional[np.ndarray]:
     """Translation t (3,) such that project(points_m + t) ~ uv, robust to a few wrong keypoints.
@@ -199,10 +220,12 @@ def solve_translation(
     du, dv = q[:, 0] - cx, q[:, 1] - cy
     # fx*tx - du*tz = du*Z - fx*X ; fy*ty - dv*tz = dv*Z - fy*Y
     zeros = np.zeros_like(du)
-    A = np.concatenate([
-        np.stack([np.full_like(du, fx), zeros, -du], axis=1),
-        np.stack([zeros, np.full_like(dv, fy), -dv], axis=1),
-    ])
+    A = np.concatenate(
+        [
+            np.stack([np.full_like(du, fx), zeros, -du], axis=1),
+            np.stack([zeros, np.full_like(dv, fy), -dv], axis=1),
+        ]
+    )
     b = np.concatenate([du * P[:, 2] - fx * P[:, 0], dv * P[:, 2] - fy * P[:, 1]])
     ww = np.concatenate([w, w])
     t, *_ = np.linalg.lstsq(A * ww[:, None], b * ww, rcond=None)
@@ -278,11 +301,16 @@ def lift_with_world_landmarks(
 # Limb chains of COCO body 17 (root, middle, end) with the typical adult bone lengths root-middle and
 # middle-end (metres, joint centre to joint centre; the scale is fitted per person so only ratios matter).
 _LIMB_CHAINS: tuple[tuple[int, int, int, float, float], ...] = (
-    (5, 7, 9, 0.29, 0.25), (6, 8, 10, 0.29, 0.25),  # arms
-    (11, 13, 15, 0.42, 0.41), (12, 14, 16, 0.42, 0.41),  # legs
+    (5, 7, 9, 0.29, 0.25),
+    (6, 8, 10, 0.29, 0.25),  # arms
+    (11, 13, 15, 0.42, 0.41),
+    (12, 14, 16, 0.42, 0.41),  # legs
 )
 _TORSO_BONES: tuple[tuple[int, int, float], ...] = (
-    (5, 6, 0.35), (11, 12, 0.22), (5, 11, 0.50), (6, 12, 0.50),
+    (5, 6, 0.35),
+    (11, 12, 0.22),
+    (5, 11, 0.50),
+    (6, 12, 0.50),
 )
 # Groups whose points must stay close to an anchor: (slice, anchor keypoint, max distance m, max depth spread).
 _GROUPS_133 = (
@@ -294,8 +322,7 @@ _FOOT_MAX_M = 0.28  # ankle to toe or heel, adult, with margin
 _FOOT_TYPICAL_M = 0.13
 
 
-def _slide_along_ray(point: np.ndarray, anchors: list[tuple[np.ndarray, float]], slack_m: float = 0.05
-                     ) -> np.ndarray:
+def _slide_along_ray(point: np.ndarray, anchors: list[tuple[np.ndarray, float]], slack_m: float = 0.05) -> np.ndarray:
     """Moves point along its camera ray to the range that best gives the wanted distances to the anchors.
 
     A depth camera sees the first surface on the ray, so the joint cannot be in front of its measured range
@@ -349,8 +376,11 @@ def enforce_bone_lengths(
     def length(a: int, b: int) -> float:
         return float(np.linalg.norm(pts[a] - pts[b])) if finite[a] and finite[b] else np.nan
 
-    bones = list(_TORSO_BONES) + [(r, m, l1) for r, m, _, l1, _ in _LIMB_CHAINS] + \
-        [(m, e, l2) for _, m, e, _, l2 in _LIMB_CHAINS]
+    bones = (
+        list(_TORSO_BONES)
+        + [(r, m, l1) for r, m, _, l1, _ in _LIMB_CHAINS]
+        + [(m, e, l2) for _, m, e, _, l2 in _LIMB_CHAINS]
+    )
     ratios = np.array([length(a, b) / typ for a, b, typ in bones])
     ratios = ratios[np.isfinite(ratios) & (ratios > 0)]
     if ratios.size < 3:

@@ -7,6 +7,7 @@ under `dark_below`); it is then stretched so that percentile lands at `target` a
 gamma, the same for every pixel, so geometry is untouched and keypoints found on the normalised frame are the
 keypoints of the original. Normally exposed frames (highlights far above `dark_below`) are returned unchanged.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -48,5 +49,5 @@ def normalise_low_light(rgb: np.ndarray, config: LowLightConfig = LowLightConfig
         return rgb
     gain = min(config.max_gain, config.target / max(level, 1.0))
     v = np.clip(np.arange(256, dtype=np.float32) * gain, 0.0, 255.0) / 255.0
-    lut = np.round(255.0 * v ** config.gamma).astype(np.uint8)
+    lut = np.round(255.0 * v**config.gamma).astype(np.uint8)
     return lut[rgb]

@@ -3,6 +3,7 @@
 Stages: person proposals -> keypoint backend per person -> 3D lifting (depth, else world landmarks) ->
 tracking -> head pose -> optional body mesh. Used by the CLI, the ROS node and the benchmark alike.
 """
+
 from __future__ import annotations
 
 import os
@@ -15,7 +16,7 @@ import numpy as np
 
 from pose_perception.core.camera import CameraIntrinsics
 from pose_perception.core.keypoints import BODY, COCO_WHOLEBODY_133, FACE
-from pose_perception.core.types import BodyMesh, HumanPose, Source
+from pose_perception.core.types import HumanPose, Source
 from pose_perception.human.backends import (
     KeypointEstimate,
     MediaPipeHolisticBackend,
@@ -105,8 +106,9 @@ class _Followed:
 def as_rgb(image: np.ndarray) -> np.ndarray:
     """Any common image array -> (H, W, 3) uint8 RGB: grey (H, W) / (H, W, 1), RGBA, uint16, float 0-1."""
     if not isinstance(image, np.ndarray) or image.ndim not in (2, 3) or image.size == 0:
-        raise HumanInputError(f"expected an (H, W[, C]) image array, got "
-                              f"{getattr(image, 'shape', type(image).__name__)}")
+        raise HumanInputError(
+            f"expected an (H, W[, C]) image array, got {getattr(image, 'shape', type(image).__name__)}"
+        )
     img = image
     if img.dtype == np.uint16:
         img = (img >> 8).astype(np.uint8)
@@ -182,16 +184,21 @@ class HumanPosePipeline:
         if config.proposer == "fused":
             from pose_perception.human.finder import FinderConfig, PersonFinder
 
-            self.proposer = PersonFinder(FinderConfig(face_min_score=config.face_min_confidence,
-                                                      tile_fractions=tuple(config.finder_tile_fractions),
-                                                      budget_ms=config.finder_budget_ms,
-                                                      palms=config.finder_palms,
-                                                      depth_band_m=config.depth_band_m))
+            self.proposer = PersonFinder(
+                FinderConfig(
+                    face_min_score=config.face_min_confidence,
+                    tile_fractions=tuple(config.finder_tile_fractions),
+                    budget_ms=config.finder_budget_ms,
+                    palms=config.finder_palms,
+                    depth_band_m=config.depth_band_m,
+                )
+            )
         elif config.proposer == "face":
             self.proposer = MediaPipeFaceProposer(config.face_min_confidence, config.depth_band_m)
         elif config.proposer == "onnx":
-            self.proposer = OnnxPersonDetector(config.detector_model_path, device=config.device,
-                                               depth_band_m=config.depth_band_m)
+            self.proposer = OnnxPersonDetector(
+                config.detector_model_path, device=config.device, depth_band_m=config.depth_band_m
+            )
         elif config.proposer == "none":
             self.proposer = None
         else:
@@ -200,9 +207,11 @@ class HumanPosePipeline:
             raise PipelineConfigError("proposer 'none' needs full_frame_search=true, else nobody is ever searched")
         self._lift = None
         if config.lift_3d:
-            self._lift = _load_stage("pose_perception.human.lifting",
-                                     ("lift_with_depth", "lift_with_world_landmarks", "enforce_bone_lengths",
-                                      "body_frame"), "lift_3d")
+            self._lift = _load_stage(
+                "pose_perception.human.lifting",
+                ("lift_with_depth", "lift_with_world_landmarks", "enforce_bone_lengths", "body_frame"),
+                "lift_3d",
+            )
         self.tracker = None
         if config.tracking:
             (HumanTracker,) = _load_stage("pose_perception.human.tracking", ("HumanTracker",), "tracking")
@@ -213,11 +222,16 @@ class HumanPosePipeline:
         self.mesh_fitter = None
         if config.mesh:
             (BodyMeshFitter,) = _load_stage("pose_perception.human.body_mesh", ("BodyMeshFitter",), "mesh")
-            self.mesh_fitter = BodyMeshFitter(device=config.device, model=config.mesh_model,
-                                              smplx_model_path=config.smplx_model_path or None,
-                                              max_faces=config.mesh_max_faces or None)
+            self.mesh_fitter = BodyMeshFitter(
+                device=config.device,
+                model=config.mesh_model,
+                smplx_model_path=config.smplx_model_path or None,
+                max_faces=config.mesh_max_faces or None,
+            )
         workers = config.workers or os.cpu_count() or 1
-        self._pool = ThreadPoolExecutor(min(workers, config.max_people)) if min(workers, config.max_people) > 1 else None
+        self._pool = (
+            ThreadPoolExecutor(min(workers, config.max_people)) if min(workers, config.max_people) > 1 else None
+        )
         self._followed: list[_Followed] = []  # last frame's people, looked for first in the next frame
         self._next_lane = 0
         self._frame_index = 0
@@ -264,8 +278,13 @@ class HumanPosePipeline:
         confirmed: dict[int, int] = {}  # index in found -> frame of the last detection that saw the person
         self._frame_index += 1
 
-        def accept(est: Optional[KeypointEstimate], box: Optional[np.ndarray] = None, searched: bool = False,
-                   masked: bool = False, lane: Optional[int] = None) -> bool:
+        def accept(
+            est: Optional[KeypointEstimate],
+            box: Optional[np.ndarray] = None,
+            searched: bool = False,
+            masked: bool = False,
+            lane: Optional[int] = None,
+        ) -> bool:
             if est is None or est.score < cfg.min_person_score or not np.all(np.isfinite(est.bbox_xyxy)):
                 return False
             # The pose detector hallucinates people in background clutter when pushed into crops; a person found
@@ -284,20 +303,26 @@ class HumanPosePipeline:
         for i, tr in enumerate(self._followed):
             image = rgb
             if tr.masked:  # found with the others greyed out: look again the same way
-                image = grey_out_boxes(rgb, [_pad_box(o.keypoint_box, 0.1)
-                                             for k, o in enumerate(self._followed) if k != i])
-            requests.append((image, tr.crop_box, tr.lane) +
-                            ((tr.head_box,) if hasattr(self.backend, "estimate_roi") else ()))
-        for tr, est, (image, box, lane, *hint) in zip(self._followed, estimate_all(self.backend, requests, self._pool),
-                                                      requests):
+                image = grey_out_boxes(
+                    rgb, [_pad_box(o.keypoint_box, 0.1) for k, o in enumerate(self._followed) if k != i]
+                )
+            requests.append(
+                (image, tr.crop_box, tr.lane) + ((tr.head_box,) if hasattr(self.backend, "estimate_roi") else ())
+            )
+        for tr, est, (image, box, lane, *hint) in zip(
+            self._followed, estimate_all(self.backend, requests, self._pool), requests
+        ):
             # A lane can go on following a stale region into clutter (the person left, the scene cut). A person
             # seen without a face is re-confirmed by a fresh detection on the same crop: at once when they had
             # a face last frame, else at least every search_period frames.
             confirmed_at = tr.confirmed_at
             if est is not None and _has_face(est):
                 confirmed_at = self._frame_index  # the face-landmark model accepted a face: a person is there
-            elif est is not None and not hasattr(self.backend, "estimate_roi") and \
-                    (tr.had_face or self._frame_index - tr.confirmed_at >= cfg.search_period):
+            elif (
+                est is not None
+                and not hasattr(self.backend, "estimate_roi")
+                and (tr.had_face or self._frame_index - tr.confirmed_at >= cfg.search_period)
+            ):
                 # (A region backend's lane checks presence and head continuity itself, every frame.)
                 est, confirmed_at = self.backend.estimate(image, box, None, *hint), self._frame_index
             # Without a face, only continuity says it is the same person: people do not jump between frames.
@@ -323,8 +348,11 @@ class HumanPosePipeline:
         for p in proposals:
             if len(found) >= cfg.max_people:
                 break
-            failed = None if p.head_xyxy is None else \
-                next((k for k, f in enumerate(self._failed) if box_iou(p.head_xyxy, f[0]) > 0.5), None)
+            failed = (
+                None
+                if p.head_xyxy is None
+                else next((k for k, f in enumerate(self._failed) if box_iou(p.head_xyxy, f[0]) > 0.5), None)
+            )
             if failed is not None and self._failed[failed][1] > self._frame_index:
                 continue  # nobody was found there lately (video: the same false detection would cost every round)
             if any(_covers(f, p) for f in found):
@@ -336,11 +364,13 @@ class HumanPosePipeline:
             if est is not None and not belongs_to(est, p):
                 # The keypoint model took a neighbour inside the crop (it keeps its detector's best person):
                 # look again with every other head in the crop greyed out, so only this person's head is left.
-                others = [q.head_xyxy for q in proposals if q is not p and q.head_xyxy is not None
-                          and not _same_box(q.head_xyxy, p.head_xyxy)]
+                others = [
+                    q.head_xyxy
+                    for q in proposals
+                    if q is not p and q.head_xyxy is not None and not _same_box(q.head_xyxy, p.head_xyxy)
+                ]
                 others += [_head_box(f) for f in found]
-                est = self.backend.estimate(grey_out_boxes(image, [b for b in others if b is not None]),
-                                            p.bbox_xyxy)
+                est = self.backend.estimate(grey_out_boxes(image, [b for b in others if b is not None]), p.bbox_xyxy)
                 if est is not None and not belongs_to(est, p):
                     est = None
             if not accept(est, p.bbox_xyxy) and p.head_xyxy is not None:
@@ -351,8 +381,11 @@ class HumanPosePipeline:
                 self._failed.append((p.head_xyxy, self._frame_index + wait, wait))
 
         self._frames_since_search += 1
-        if (cfg.full_frame_search and len(found) < cfg.max_people
-                and self._frames_since_search >= cfg.search_period * self._search_backoff):
+        if (
+            cfg.full_frame_search
+            and len(found) < cfg.max_people
+            and self._frames_since_search >= cfg.search_period * self._search_backoff
+        ):
             self._frames_since_search = 0
             self._search(rgb, found, accept)
         keep = [i for i, f in enumerate(found) if not inside_another(f, found)]
@@ -370,8 +403,17 @@ class HumanPosePipeline:
                 if hasattr(self.backend, "adopt"):
                     self.backend.adopt(f, lane)  # the lane follows this person from where they were found
             crop = _pad_box(f.bbox_xyxy, 0.2) if box is None else _union(box, _pad_box(f.bbox_xyxy, 0.2))
-            followed.append(_Followed(crop, f.bbox_xyxy, masked, lane, _has_face(f),
-                                      confirmed.get(len(followed), self._frame_index), head_hint(f)))
+            followed.append(
+                _Followed(
+                    crop,
+                    f.bbox_xyxy,
+                    masked,
+                    lane,
+                    _has_face(f),
+                    confirmed.get(len(followed), self._frame_index),
+                    head_hint(f),
+                )
+            )
         self._followed = followed
         return found, t_prop
 
@@ -416,8 +458,9 @@ class HumanPosePipeline:
             if tried >= budget or len(found) >= cfg.max_people:
                 break
             tried += 1
-            if box is not None and any(box_iou(box, f.bbox_xyxy) > 0 and is_same_person(box, f.bbox_xyxy, 0.5)
-                                       for f in found):
+            if box is not None and any(
+                box_iou(box, f.bbox_xyxy) > 0 and is_same_person(box, f.bbox_xyxy, 0.5) for f in found
+            ):
                 continue  # someone found earlier in this search already fills this strip
             if accept(self.backend.estimate(masked, box), box, searched=searched, masked=bool(found)):
                 masked = grey_out_boxes(masked, [_pad_box(found[-1].bbox_xyxy, 0.1)])
@@ -431,8 +474,9 @@ class HumanPosePipeline:
                 self._search_misses = 0
                 self._search_backoff = min(2 * self._search_backoff, cfg.max_search_backoff)
 
-    def lift(self, est: KeypointEstimate, depth_m: Optional[np.ndarray], intrinsics: Optional[CameraIntrinsics]
-             ) -> tuple[Optional[np.ndarray], np.ndarray, Source]:
+    def lift(
+        self, est: KeypointEstimate, depth_m: Optional[np.ndarray], intrinsics: Optional[CameraIntrinsics]
+    ) -> tuple[Optional[np.ndarray], np.ndarray, Source]:
         """3D keypoints (133, 3) metres in the camera frame (or None), confidence (133,), source."""
         conf = est.confidence
         if self._lift is None or intrinsics is None:
@@ -440,8 +484,9 @@ class HumanPosePipeline:
         lift_with_depth, lift_with_world, enforce_bones, _ = self._lift
         kp3d, source = None, Source.RGB
         if depth_m is not None:
-            d3, dconf = lift_with_depth(est.keypoints_uv, conf, depth_m, intrinsics.K,
-                                        window_px=self.config.depth_window_px)
+            d3, dconf = lift_with_depth(
+                est.keypoints_uv, conf, depth_m, intrinsics.K, window_px=self.config.depth_window_px
+            )
             if np.count_nonzero(np.all(np.isfinite(d3[BODY]), axis=1)) >= self.config.min_depth_body_keypoints:
                 kp3d, conf, source = d3, dconf, Source.RGBD
         if kp3d is None and est.keypoints_world_m is not None:
@@ -450,8 +495,13 @@ class HumanPosePipeline:
             kp3d, conf = enforce_bones(kp3d, conf, COCO_WHOLEBODY_133)
         return kp3d, conf, source
 
-    def fit_meshes(self, humans: list[HumanPose], stamp_s: float, intrinsics: Optional[CameraIntrinsics] = None,
-                   confidence_2d: Optional[list[np.ndarray]] = None) -> list[HumanPose]:
+    def fit_meshes(
+        self,
+        humans: list[HumanPose],
+        stamp_s: float,
+        intrinsics: Optional[CameraIntrinsics] = None,
+        confidence_2d: Optional[list[np.ndarray]] = None,
+    ) -> list[HumanPose]:
         """Body meshes (slow: the node runs this at a lower rate on its own thread). With intrinsics (of the input
         image) and mesh_fit 'image', fitted to each person's 2D keypoints by reprojection, else to their 3D
         keypoints. confidence_2d: per human, its 2D keypoint confidence when known (HumanPose.confidence is the
@@ -461,8 +511,9 @@ class HumanPosePipeline:
         from pose_perception.human.body_mesh import fit_meshes, fit_meshes_image
 
         if intrinsics is not None and self.config.mesh_fit == "image":
-            return fit_meshes_image(self.mesh_fitter, humans, stamp_s, intrinsics.K, confidence_2d,
-                                    (intrinsics.width, intrinsics.height))
+            return fit_meshes_image(
+                self.mesh_fitter, humans, stamp_s, intrinsics.K, confidence_2d, (intrinsics.width, intrinsics.height)
+            )
         return fit_meshes(self.mesh_fitter, humans, stamp_s)
 
     def _set_mesh_camera(self, intrinsics: Optional[CameraIntrinsics]) -> None:
@@ -470,13 +521,20 @@ class HumanPosePipeline:
         humans (the node's) fits them by reprojection too (mesh_fit 'image'), or by their 3D keypoints."""
         if self.mesh_fitter is not None:
             image = intrinsics is not None and self.config.mesh_fit == "image"
-            self.mesh_fitter.set_camera(intrinsics.K if image else None,
-                                        (intrinsics.width, intrinsics.height) if image else None)
+            self.mesh_fitter.set_camera(
+                intrinsics.K if image else None, (intrinsics.width, intrinsics.height) if image else None
+            )
 
     # ---- the whole frame ----------------------------------------------------------------------------------
 
-    def process(self, rgb: np.ndarray, depth_m: Optional[np.ndarray], intrinsics: Optional[CameraIntrinsics],
-                stamp_s: float, with_mesh: bool = True) -> tuple[list[HumanPose], dict[str, float]]:
+    def process(
+        self,
+        rgb: np.ndarray,
+        depth_m: Optional[np.ndarray],
+        intrinsics: Optional[CameraIntrinsics],
+        stamp_s: float,
+        with_mesh: bool = True,
+    ) -> tuple[list[HumanPose], dict[str, float]]:
         """rgb: (H, W[, C]) image; depth_m: (H, W) metres registered to rgb or None; intrinsics of rgb or None
         (then no 3D). Returns humans (pixels in the input image, 3D in the camera frame) and timing_ms per stage
         plus 'total'. with_mesh=False leaves the mesh to a separate fit_meshes call (the node's mesh thread)."""
@@ -486,8 +544,10 @@ class HumanPosePipeline:
         H, W = rgb.shape[:2]
         depth = check_depth(depth_m, H, W)
         if intrinsics is not None and (intrinsics.width, intrinsics.height) != (W, H):
-            raise HumanInputError(f"camera info is for {intrinsics.width}x{intrinsics.height} but the image is "
-                                  f"{W}x{H}: use the camera_info of this image stream")
+            raise HumanInputError(
+                f"camera info is for {intrinsics.width}x{intrinsics.height} but the image is "
+                f"{W}x{H}: use the camera_info of this image stream"
+            )
         if min(H, W) < self.config.min_image_side_px:
             timing["total"] = (time.perf_counter() - t_start) * 1e3
             return [], timing
@@ -515,10 +575,17 @@ class HumanPosePipeline:
         humans = []
         for est in estimates:
             kp3d, conf, source = self.lift(est, work_depth, work_K)
-            humans.append(HumanPose(
-                track_id=-1, score=est.score, keypoints_uv=(est.keypoints_uv / scale).astype(np.float32),
-                confidence=conf.astype(np.float32), keypoints_3d=kp3d,
-                bbox_xyxy=(est.bbox_xyxy / scale).astype(np.float32), source=source))
+            humans.append(
+                HumanPose(
+                    track_id=-1,
+                    score=est.score,
+                    keypoints_uv=(est.keypoints_uv / scale).astype(np.float32),
+                    confidence=conf.astype(np.float32),
+                    keypoints_3d=kp3d,
+                    bbox_xyxy=(est.bbox_xyxy / scale).astype(np.float32),
+                    source=source,
+                )
+            )
         timing["lifting"] = (time.perf_counter() - t0) * 1e3
 
         t0 = time.perf_counter()
@@ -554,8 +621,9 @@ class HumanPosePipeline:
 
 def _head_points(est: KeypointEstimate) -> np.ndarray:
     """(N, 2) confident head points of an estimate: nose, eyes, ears and the face landmarks."""
-    head = np.concatenate([est.keypoints_uv[:5][est.confidence[:5] > 0.3],
-                           est.keypoints_uv[FACE][est.confidence[FACE] > 0]])
+    head = np.concatenate(
+        [est.keypoints_uv[:5][est.confidence[:5] > 0.3], est.keypoints_uv[FACE][est.confidence[FACE] > 0]]
+    )
     return head[np.all(np.isfinite(head), axis=1)]
 
 
@@ -610,9 +678,16 @@ def same_estimate(a: KeypointEstimate, b: KeypointEstimate, iou_threshold: float
     ok = (a.confidence[:17] > 0.3) & (b.confidence[:17] > 0.3)
     if np.count_nonzero(ok) >= 4:
         mirror = np.asarray(COCO_BODY_17_MIRROR)
-        return max(keypoint_similarity(a.keypoints_uv[:17], a.confidence[:17], uv, c, b.bbox_xyxy, min_conf=0.3)
-                   for uv, c in ((b.keypoints_uv[:17], b.confidence[:17]),
-                                 (b.keypoints_uv[:17][mirror], b.confidence[:17][mirror]))) > 0.4
+        return (
+            max(
+                keypoint_similarity(a.keypoints_uv[:17], a.confidence[:17], uv, c, b.bbox_xyxy, min_conf=0.3)
+                for uv, c in (
+                    (b.keypoints_uv[:17], b.confidence[:17]),
+                    (b.keypoints_uv[:17][mirror], b.confidence[:17][mirror]),
+                )
+            )
+            > 0.4
+        )
     return is_same_person(a.bbox_xyxy, b.bbox_xyxy, iou_threshold)
 
 
@@ -624,8 +699,13 @@ def same_head(a: KeypointEstimate, b: KeypointEstimate) -> bool:
     ha, hb = a.keypoints_uv[:5], b.keypoints_uv[:5]
     if not (np.all(np.isfinite(ha)) and np.all(np.isfinite(hb))):
         return False
-    size = min(max(a.bbox_xyxy[2] - a.bbox_xyxy[0], a.bbox_xyxy[3] - a.bbox_xyxy[1]),
-               max(b.bbox_xyxy[2] - b.bbox_xyxy[0], b.bbox_xyxy[3] - b.bbox_xyxy[1])) / 7.0
+    size = (
+        min(
+            max(a.bbox_xyxy[2] - a.bbox_xyxy[0], a.bbox_xyxy[3] - a.bbox_xyxy[1]),
+            max(b.bbox_xyxy[2] - b.bbox_xyxy[0], b.bbox_xyxy[3] - b.bbox_xyxy[1]),
+        )
+        / 7.0
+    )
     return bool(np.hypot(*(ha.mean(axis=0) - hb.mean(axis=0))) < max(0.7 * size, 2.0))
 
 
@@ -648,8 +728,12 @@ def _on_body_of_another(est: KeypointEstimate, others: list[KeypointEstimate]) -
     for o in others:
         c = o.bbox_xyxy
         o_head = o.keypoints_uv[:5].mean(axis=0)
-        if np.all(np.isfinite(o_head)) and c[0] <= head[0] <= c[2] and \
-                o_head[1] + 1.5 * (c[3] - c[1]) / 7.0 < head[1] <= c[3] and _fraction_inside(est.bbox_xyxy, c) > 0.7:
+        if (
+            np.all(np.isfinite(o_head))
+            and c[0] <= head[0] <= c[2]
+            and o_head[1] + 1.5 * (c[3] - c[1]) / 7.0 < head[1] <= c[3]
+            and _fraction_inside(est.bbox_xyxy, c) > 0.7
+        ):
             return True
     return False
 
@@ -685,8 +769,9 @@ def _covers(found: KeypointEstimate, p: PersonProposal) -> bool:
     the proposal box is mostly the person's box."""
     if p.anchor_uv is None:
         return is_same_person(p.bbox_xyxy, found.bbox_xyxy, 0.5)
-    head = np.concatenate([found.keypoints_uv[:5][found.confidence[:5] > 0.3],
-                           found.keypoints_uv[FACE][found.confidence[FACE] > 0]])
+    head = np.concatenate(
+        [found.keypoints_uv[:5][found.confidence[:5] > 0.3], found.keypoints_uv[FACE][found.confidence[FACE] > 0]]
+    )
     head = head[np.all(np.isfinite(head), axis=1)]
     if len(head) < 2:
         return False
@@ -718,8 +803,9 @@ def is_same_person(a: np.ndarray, b: np.ndarray, iou_threshold: float, containme
 
 def uncovered_strips(boxes_xyxy: list[np.ndarray], width: int, min_width: float) -> list[tuple[float, float]]:
     """x-intervals [x0, x1) of the image not covered by any box, at least min_width wide, widest first."""
-    edges = sorted((max(0.0, float(b[0])), min(float(width), float(b[2]))) for b in boxes_xyxy
-                   if np.all(np.isfinite(b)))
+    edges = sorted(
+        (max(0.0, float(b[0])), min(float(width), float(b[2]))) for b in boxes_xyxy if np.all(np.isfinite(b))
+    )
     strips, x = [], 0.0
     for a, b in edges:
         if a - x >= min_width:

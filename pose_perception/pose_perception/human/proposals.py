@@ -3,6 +3,7 @@
 Licence-clean by default (MediaPipe's bundled full-range face detector, Apache-2.0); depth tightens boxes and
 separates overlapping people; a user-supplied ONNX person detector (mmdeploy RTMDet / YOLOX export) plugs in.
 """
+
 from __future__ import annotations
 
 import threading
@@ -48,8 +49,15 @@ def body_box_from_face(face_xyxy: np.ndarray, width: int, height: int) -> np.nda
     x0, y0, x1, y1 = face_xyxy
     fw, fh = x1 - x0, y1 - y0
     cx = 0.5 * (x0 + x1)
-    box = np.array([cx - FACE_TO_BODY_HALF_WIDTH * fw, y0 - FACE_TO_BODY_ABOVE * fh, cx + FACE_TO_BODY_HALF_WIDTH * fw,
-                    y0 + FACE_TO_BODY_BELOW * fh], np.float32)
+    box = np.array(
+        [
+            cx - FACE_TO_BODY_HALF_WIDTH * fw,
+            y0 - FACE_TO_BODY_ABOVE * fh,
+            cx + FACE_TO_BODY_HALF_WIDTH * fw,
+            y0 + FACE_TO_BODY_BELOW * fh,
+        ],
+        np.float32,
+    )
     return np.clip(box, 0, [width, height, width, height]).astype(np.float32)
 
 
@@ -57,13 +65,14 @@ def person_depth_at(depth_m: np.ndarray, uv: np.ndarray, radius_px: int) -> floa
     """Median valid depth (metres) in a (2r+1)^2 window around uv; NaN if none."""
     H, W = depth_m.shape
     u, v = int(round(float(uv[0]))), int(round(float(uv[1])))
-    win = depth_m[max(0, v - radius_px):min(H, v + radius_px + 1), max(0, u - radius_px):min(W, u + radius_px + 1)]
+    win = depth_m[max(0, v - radius_px) : min(H, v + radius_px + 1), max(0, u - radius_px) : min(W, u + radius_px + 1)]
     valid = win[np.isfinite(win) & (win > 0)]
     return float(np.median(valid)) if valid.size else float("nan")
 
 
-def refine_box_with_depth(bbox_xyxy: np.ndarray, depth_m: np.ndarray, person_depth_m: float, band_m: float,
-                          min_fraction: float = 0.02) -> np.ndarray:
+def refine_box_with_depth(
+    bbox_xyxy: np.ndarray, depth_m: np.ndarray, person_depth_m: float, band_m: float, min_fraction: float = 0.02
+) -> np.ndarray:
     """Shrink a body box to the pixels whose depth lies within band_m of the person's depth.
 
     Rows / columns with fewer than min_fraction of such pixels are trimmed from the edges; the box is kept as
@@ -85,8 +94,9 @@ def refine_box_with_depth(bbox_xyxy: np.ndarray, depth_m: np.ndarray, person_dep
     return np.array([x0 + cols[0], y0 + rows[0], x0 + cols[-1] + 1, y0 + rows[-1] + 1], np.float32)
 
 
-def mask_other_depths(rgb: np.ndarray, depth_m: np.ndarray, person_depth_m: float, band_m: float,
-                      fill: int = 128) -> np.ndarray:
+def mask_other_depths(
+    rgb: np.ndarray, depth_m: np.ndarray, person_depth_m: float, band_m: float, fill: int = 128
+) -> np.ndarray:
     """Copy of rgb with pixels whose valid depth is farther than band_m from the person's set to grey.
 
     Separates a person from people in front of / behind them; invalid depth pixels are left untouched.
@@ -122,8 +132,7 @@ def suppress_duplicates(proposals: list[PersonProposal], iou_threshold: float = 
     return kept
 
 
-def apply_depth(proposals: list[PersonProposal], depth_m: Optional[np.ndarray], band_m: float
-                ) -> list[PersonProposal]:
+def apply_depth(proposals: list[PersonProposal], depth_m: Optional[np.ndarray], band_m: float) -> list[PersonProposal]:
     """Attach each proposal's depth (at its anchor, else its box centre) and tighten its box with it."""
     if depth_m is None:
         return proposals
@@ -180,8 +189,9 @@ class MediaPipeFaceProposer:
         proposals = []
         for face, score in self.faces(rgb):
             centre = np.array([(face[0] + face[2]) / 2, (face[1] + face[3]) / 2], np.float32)
-            proposals.append(PersonProposal(body_box_from_face(face, W, H), score, centre, source="face",
-                                            head_xyxy=face))
+            proposals.append(
+                PersonProposal(body_box_from_face(face, W, H), score, centre, source="face", head_xyxy=face)
+            )
         return suppress_duplicates(apply_depth(proposals, depth_m, self.depth_band_m))
 
 
@@ -233,8 +243,10 @@ class OnnxPersonDetector:
         self.input_wh = (int(shape[3]), int(shape[2]))
         self.output_names = [o.name for o in self.session.get_outputs()]
         if len(self.output_names) not in (1, 2):
-            raise ModelFileError(f"ONNX detector '{model_path}' must output (dets, labels) or one (1, N, 6) "
-                                 f"array, has {self.output_names}")
+            raise ModelFileError(
+                f"ONNX detector '{model_path}' must output (dets, labels) or one (1, N, 6) "
+                f"array, has {self.output_names}"
+            )
         self.score_threshold = score_threshold
         self.person_class = person_class
         self.mean = np.asarray(mean, np.float32)
@@ -257,8 +269,9 @@ class OnnxPersonDetector:
             arr = np.asarray(outputs[0])[0]
             dets, labels = arr[:, :5], arr[:, 5]
         if dets.ndim != 2 or dets.shape[1] < 5 or labels.shape[0] != dets.shape[0]:
-            raise ModelFileError(f"detector outputs have shapes {[np.shape(o) for o in outputs]}: expected "
-                                 f"(1, N, 5) and (1, N)")
+            raise ModelFileError(
+                f"detector outputs have shapes {[np.shape(o) for o in outputs]}: expected (1, N, 5) and (1, N)"
+            )
         keep = (labels.astype(np.int64) == self.person_class) & (dets[:, 4] >= self.score_threshold)
         found = []
         for d in dets[keep]:

@@ -2,6 +2,7 @@
 
 Assignment by box IoU + keypoint similarity (OKS-like), births and losses with hysteresis, ids never reused.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -38,17 +39,28 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> float:
     return float(inter / union) if union > 0 else 0.0
 
 
-def keypoint_similarity(uv_a: np.ndarray, conf_a: np.ndarray, uv_b: np.ndarray, conf_b: np.ndarray,
-                        box: np.ndarray, kappa: float = 0.1, min_conf: float = 0.2) -> float:
+def keypoint_similarity(
+    uv_a: np.ndarray,
+    conf_a: np.ndarray,
+    uv_b: np.ndarray,
+    conf_b: np.ndarray,
+    box: np.ndarray,
+    kappa: float = 0.1,
+    min_conf: float = 0.2,
+) -> float:
     """OKS-like similarity in [0, 1]: mean of exp(-d^2 / (2 s^2 kappa^2)) over keypoints confident in both,
     s = sqrt(box area); 0 with fewer than 3 shared keypoints."""
-    ok = (conf_a >= min_conf) & (conf_b >= min_conf) & np.all(np.isfinite(uv_a), axis=1) & \
-        np.all(np.isfinite(uv_b), axis=1)
+    ok = (
+        (conf_a >= min_conf)
+        & (conf_b >= min_conf)
+        & np.all(np.isfinite(uv_a), axis=1)
+        & np.all(np.isfinite(uv_b), axis=1)
+    )
     if np.count_nonzero(ok) < 3:
         return 0.0
     s2 = max((box[2] - box[0]) * (box[3] - box[1]), 1.0)
     d2 = np.sum((uv_a[ok] - uv_b[ok]) ** 2, axis=1)
-    return float(np.mean(np.exp(-d2 / (2.0 * s2 * kappa ** 2))))
+    return float(np.mean(np.exp(-d2 / (2.0 * s2 * kappa**2))))
 
 
 def _pelvis_3d(human: HumanPose) -> Optional[np.ndarray]:
@@ -79,10 +91,19 @@ class HumanTracker:
     One-Euro filters (2D in pixels, 3D in metres).
     """
 
-    def __init__(self, iou_weight: float = 0.5, keypoint_weight: float = 0.5, min_similarity: float = 0.2,
-                 min_hits: int = 3, max_misses: int = 5, sigma_3d_m: float = 0.4,
-                 min_cutoff_2d: float = 1.5, beta_2d: float = 0.05, min_cutoff_3d: float = 1.0,
-                 beta_3d: float = 2.0) -> None:
+    def __init__(
+        self,
+        iou_weight: float = 0.5,
+        keypoint_weight: float = 0.5,
+        min_similarity: float = 0.2,
+        min_hits: int = 3,
+        max_misses: int = 5,
+        sigma_3d_m: float = 0.4,
+        min_cutoff_2d: float = 1.5,
+        beta_2d: float = 0.05,
+        min_cutoff_3d: float = 1.0,
+        beta_3d: float = 2.0,
+    ) -> None:
         if min_hits < 1 or max_misses < 0:
             raise ValueError(f"min_hits must be >= 1 and max_misses >= 0, got {min_hits} and {max_misses}")
         if iou_weight < 0 or keypoint_weight < 0 or iou_weight + keypoint_weight <= 0:
@@ -111,12 +132,17 @@ class HumanTracker:
         box_a, box_b = bbox_of(a), bbox_of(b)
         if box_a is not None and box_b is not None:
             iou = box_iou(box_a, box_b)
-            oks = keypoint_similarity(np.asarray(a.keypoints_uv), np.asarray(a.confidence),
-                                      np.asarray(b.keypoints_uv), np.asarray(b.confidence), box_b)
+            oks = keypoint_similarity(
+                np.asarray(a.keypoints_uv),
+                np.asarray(a.confidence),
+                np.asarray(b.keypoints_uv),
+                np.asarray(b.confidence),
+                box_b,
+            )
             return (self.iou_weight * iou + self.keypoint_weight * oks) / (self.iou_weight + self.keypoint_weight)
         pa, pb = _pelvis_3d(a), _pelvis_3d(b)
         if pa is not None and pb is not None:
-            return float(math.exp(-0.5 * float(np.sum((pa - pb) ** 2)) / self.sigma_3d_m ** 2))
+            return float(math.exp(-0.5 * float(np.sum((pa - pb) ** 2)) / self.sigma_3d_m**2))
         return 0.0
 
     def update(self, stamp_s: float, humans: list[HumanPose]) -> list[HumanPose]:

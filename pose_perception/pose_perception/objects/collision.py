@@ -1,6 +1,7 @@
 """Collision geometry of tracked objects for a motion planner, without ROS: which objects to add to a planning scene,
 move or remove as they appear, move and vanish (CollisionScene), and the light mesh each is added with
 (simplified_mesh). ros/moveit.py turns these into moveit_msgs/CollisionObject messages."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ ADD, MOVE, REMOVE = "add", "move", "remove"
 class CollisionUpdate:
     """One planning-scene operation. object_id: "<name>_<instance>" (the object's TF frame name); name: the model
     (whose geometry an ADD carries); pose: the ObjectPose (None for REMOVE)."""
+
     object_id: str
     operation: str
     name: str
@@ -40,7 +42,7 @@ class CollisionScene:
         self.refresh_s = float(refresh_s)
         self.remove_after_s = float(remove_after_s)
         self._added_at: dict[str, float] = {}  # object id -> stamp of its last ADD
-        self._seen_at: dict[str, float] = {}   # object id -> stamp it was last seen
+        self._seen_at: dict[str, float] = {}  # object id -> stamp it was last seen
         self._names: dict[str, str] = {}
 
     @property

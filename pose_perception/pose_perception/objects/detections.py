@@ -7,6 +7,7 @@ empty for "any object"; `bbox.center.position` (x, y) and `bbox.size_x`, `size_y
 [cx - sx/2, cy - sy/2, cx + sx/2, cy + sy/2); `bbox.center.theta` is ignored (an axis-aligned box around a turned
 one would be needed; detectors publish 0).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -24,7 +25,10 @@ class Detection2D:
 
 
 def valid_detections(
-    detections: Iterable[Detection2D], width: int, height: int, known: Sequence[str],
+    detections: Iterable[Detection2D],
+    width: int,
+    height: int,
+    known: Sequence[str],
 ) -> tuple[list[Detection2D], list[str]]:
     """The usable detections, boxes clipped to the image, and one message per dropped one: boxes that are not
     finite, empty, or wholly outside the width x height image, and names that are not loaded (`known`)."""
@@ -41,7 +45,8 @@ def valid_detections(
         clipped = np.clip(box, 0, [width, height, width, height])
         if clipped[2] - clipped[0] < 1 or clipped[3] - clipped[1] < 1:
             problems.append(
-                f"detection {i}: box {box.round(1).tolist()} is empty or outside the {width}x{height} image")
+                f"detection {i}: box {box.round(1).tolist()} is empty or outside the {width}x{height} image"
+            )
             continue
         kept.append(Detection2D(clipped, d.name))
     return kept, problems

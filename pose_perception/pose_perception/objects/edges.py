@@ -5,6 +5,7 @@ same depth), and there the colour image usually has an edge. As in LINE-MOD, gra
 and spread over a few pixels once per frame, so testing a hypothesis's contour is a lookup. Meshes need no colour:
 only the contour's position and direction are compared.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -64,9 +65,7 @@ def image_edges(rgb: np.ndarray, config: EdgeConfig = EdgeConfig()) -> ImageEdge
     bins = orientation_bins(gx, gy, config.n_bins)
     size = 2 * config.spread_px + 1
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
-    spread = np.stack([
-        cv2.dilate((strong & (bins == b)).astype(np.uint8), kernel) > 0 for b in range(config.n_bins)
-    ])
+    spread = np.stack([cv2.dilate((strong & (bins == b)).astype(np.uint8), kernel) > 0 for b in range(config.n_bins)])
     return ImageEdges(spread, spread.any(axis=0), config)
 
 
@@ -78,7 +77,11 @@ def orientation_bins(gx: np.ndarray, gy: np.ndarray, n_bins: int) -> np.ndarray:
 
 
 def contour_support(
-    edges: ImageEdges, inside: np.ndarray, u: np.ndarray, v: np.ndarray, usable: np.ndarray | None = None,
+    edges: ImageEdges,
+    inside: np.ndarray,
+    u: np.ndarray,
+    v: np.ndarray,
+    usable: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Which contour pixels of rendered silhouettes lie on image edges of the same orientation.
 

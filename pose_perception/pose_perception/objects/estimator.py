@@ -1,11 +1,12 @@
 """6D pose of known-mesh ("unseen", never trained on) objects in RGB-D frames: estimate from scratch
 (segment -> FPFH/RANSAC hypotheses -> ICP -> render-and-compare verification) and track frame to frame.
 """
+
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field, replace
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -15,7 +16,13 @@ from pose_perception.core.types import ObjectPose
 from pose_perception.objects.edges import EdgeConfig, image_edges
 from pose_perception.objects.model import ObjectModel
 from pose_perception.objects.prefilter import (
-    PrefilterConfig, could_be_part, fits_alone, is_flat, off_the_plane, segment_shape, size_rank,
+    PrefilterConfig,
+    could_be_part,
+    fits_alone,
+    is_flat,
+    off_the_plane,
+    segment_shape,
+    size_rank,
 )
 from pose_perception.objects.registration import (
     ModelIndex,
@@ -29,7 +36,11 @@ from pose_perception.objects.registration import (
     refine_icp_visible,
 )
 from pose_perception.objects.segmentation import (
-    Segment, SegmentationConfig, cluster_points, remove_flying_pixels, segment_depth,
+    Segment,
+    SegmentationConfig,
+    cluster_points,
+    remove_flying_pixels,
+    segment_depth,
 )
 from pose_perception.objects.verification import VerificationConfig, projected_bbox, verify_hypotheses
 
@@ -105,7 +116,7 @@ class EstimatorConfig:
 
 
 def resolve_device(device: str) -> str:
-    """"cpu" | "cuda" | "cuda:N" | "auto" -> the device used; auto picks CUDA when torch sees one."""
+    """ "cpu" | "cuda" | "cuda:N" | "auto" -> the device used; auto picks CUDA when torch sees one."""
     if device == "auto":
         try:
             import torch
@@ -218,8 +229,13 @@ class ObjectPoseEstimator:
 
     # ----- estimation --------------------------------------------------------------------------------------
     def estimate(
-        self, rgb: np.ndarray | None, depth_m: np.ndarray, intrinsics: CameraIntrinsics, masks=None,
-        explained: Sequence[ObjectPose] = (), cancelled: Callable[[], bool] | None = None,
+        self,
+        rgb: np.ndarray | None,
+        depth_m: np.ndarray,
+        intrinsics: CameraIntrinsics,
+        masks=None,
+        explained: Sequence[ObjectPose] = (),
+        cancelled: Callable[[], bool] | None = None,
     ) -> list[ObjectPose]:
         """All confidently found instances.
 
@@ -244,8 +260,13 @@ class ObjectPoseEstimator:
         self._plane = seg.plane
         found: list[_Candidate] = []
         budget = self.config.time_budget_s
-        stats = {"segments": len(seg.segments), "searches": 0, "skipped": 0, "retried": 0,
-                 "deadline": None if budget is None else time.monotonic() + budget}
+        stats: dict[str, Any] = {
+            "segments": len(seg.segments),
+            "searches": 0,
+            "skipped": 0,
+            "retried": 0,
+            "deadline": None if budget is None else time.monotonic() + budget,
+        }
         empty: list[tuple[Segment, dict]] = []
         for segment in seg.segments:
             if cancelled is not None and cancelled():
@@ -257,9 +278,16 @@ class ObjectPoseEstimator:
                 name = names[segment.source]
                 searched = {name: index[name]} if name in index else {}
             if searched:
-                new = self._search_segment(searched, segment, depth, intrinsics, seg.plane, edges, stats,
-                                           named=names is not None and segment.source >= 0
-                                           and names[segment.source] is not None)
+                new = self._search_segment(
+                    searched,
+                    segment,
+                    depth,
+                    intrinsics,
+                    seg.plane,
+                    edges,
+                    stats,
+                    named=names is not None and segment.source >= 0 and names[segment.source] is not None,
+                )
                 found.extend(new)
                 if not new:
                     empty.append((segment, searched))
@@ -274,16 +302,32 @@ class ObjectPoseEstimator:
             if keep.sum() <= (1.0 - self.config.min_explained_retry) * len(keep):
                 retry = replace(segment, points_m=segment.points_m[keep], pixel_index=segment.pixel_index[keep])
                 stats["retried"] += 1
-                found.extend(self._search_segment(
-                    searched, retry, depth, intrinsics, seg.plane, edges, stats,
-                    named=names is not None and segment.source >= 0 and names[segment.source] is not None))
+                found.extend(
+                    self._search_segment(
+                        searched,
+                        retry,
+                        depth,
+                        intrinsics,
+                        seg.plane,
+                        edges,
+                        stats,
+                        named=names is not None and segment.source >= 0 and names[segment.source] is not None,
+                    )
+                )
         stats.pop("deadline")
         self.last_stats = stats
         return self._assign_instances(self._suppress_duplicates(found), previous=[])
 
     def _search_segment(
-        self, index: dict[str, ModelIndex], seg: Segment, depth: np.ndarray, intrinsics: CameraIntrinsics, plane,
-        edges=None, stats: dict | None = None, named: bool = False,
+        self,
+        index: dict[str, ModelIndex],
+        seg: Segment,
+        depth: np.ndarray,
+        intrinsics: CameraIntrinsics,
+        plane,
+        edges=None,
+        stats: dict | None = None,
+        named: bool = False,
     ) -> list[_Candidate]:
         """Instances in one segment: the best model's best pose, then what it leaves unexplained, split again into
         connected parts (touching objects merge into one segment; once one is explained the others come apart),
@@ -368,7 +412,11 @@ class ObjectPoseEstimator:
         return cand if best is None or cand.score > best.score else best  # ties keep the first
 
     def _models_for(
-        self, index: dict[str, ModelIndex], points: np.ndarray, plane, area_m2: float = 0.0,
+        self,
+        index: dict[str, ModelIndex],
+        points: np.ndarray,
+        plane,
+        area_m2: float = 0.0,
     ) -> list[list[ModelIndex]]:
         """The models worth searching in a segment (points (N, 3), seen area area_m2) as two groups, each likeliest
         first: those that alone can explain it, then those that can only be part of it (EstimatorConfig.prefilter).
@@ -379,8 +427,11 @@ class ObjectPoseEstimator:
         cfg = self.config
         extent = float(np.max(points.max(0) - points.min(0)))
         least_area = cfg.area_margin * cfg.min_coarse_rank * area_m2
-        cands = [ix for ix in index.values()
-                 if extent >= cfg.min_segment_fraction * ix.model.diameter_m and ix.area_m2 >= least_area]
+        cands = [
+            ix
+            for ix in index.values()
+            if extent >= cfg.min_segment_fraction * ix.model.diameter_m and ix.area_m2 >= least_area
+        ]
         if cfg.prefilter is None or len(cands) <= 1:
             return [cands]
         shape = off_the_plane([ix.model for ix in index.values()], segment_shape(points, plane), cfg.prefilter)
@@ -438,15 +489,25 @@ class ObjectPoseEstimator:
         # unoccluded object) no other can beat it, and argmax below would pick it anyway, so the rest are skipped.
         refined: list[np.ndarray] = []
         scores = []
-        for part in (c.poses[:1], c.poses[1:]):
-            if not len(part):
+        for batch in (c.poses[:1], c.poses[1:]):
+            if not len(batch):
                 break
-            part = list(refine_icp_visible(
-                c.index, c.patch.icp_points, part, depth, intrinsics.K, cfg.registration, c.tau))
+            part = list(
+                refine_icp_visible(c.index, c.patch.icp_points, batch, depth, intrinsics.K, cfg.registration, c.tau)
+            )
             refined += part
             scores += verify_hypotheses(
-                model, part, depth, intrinsics, cfg.verification, roi_xyxy=roi, device=self.device, plane=plane,
-                plane_tol_m=1.5 * cfg.segmentation.plane_distance_m, min_score=threshold, edges=edges,
+                model,
+                part,
+                depth,
+                intrinsics,
+                cfg.verification,
+                roi_xyxy=roi,
+                device=self.device,
+                plane=plane,
+                plane_tol_m=1.5 * cfg.segmentation.plane_distance_m,
+                min_score=threshold,
+                edges=edges,
             )
             if scores[0].score >= 1.0:
                 break
@@ -575,8 +636,15 @@ class ObjectPoseEstimator:
             return None
         vcfg = VerificationConfig(**{**cfg.verification.__dict__, "stride": max(cfg.verification.stride, 3)})
         score = verify_hypotheses(
-            model, [T], depth, intrinsics, vcfg, device=self.device, plane=plane,
-            plane_tol_m=1.5 * cfg.segmentation.plane_distance_m, min_score=cfg.track_score_threshold,
+            model,
+            [T],
+            depth,
+            intrinsics,
+            vcfg,
+            device=self.device,
+            plane=plane,
+            plane_tol_m=1.5 * cfg.segmentation.plane_distance_m,
+            min_score=cfg.track_score_threshold,
         )[0].score
         if score < cfg.track_score_threshold:
             return None

@@ -4,6 +4,7 @@ formats, counted by a streaming byte scan that builds nothing).
 A full parse of a 2,000,000-face mesh takes seconds and hundreds of MB; refusing an oversized file from its header
 costs microseconds and no memory. Used by `objects.model` before `trimesh.load`.
 """
+
 from __future__ import annotations
 
 import json
@@ -58,8 +59,10 @@ def _stl_faces(path: Path) -> int:
         return _count_occurrences(path, b"endfacet")
     if len(head) < 84:
         raise MeshFileError(f"STL file of {size} bytes is shorter than a binary STL header (84 bytes)")
-    raise MeshFileError(f"binary STL header declares {n} triangles ({84 + 50 * n} bytes) but the file has {size} "
-                        "bytes: truncated or not an STL file")
+    raise MeshFileError(
+        f"binary STL header declares {n} triangles ({84 + 50 * n} bytes) but the file has {size} "
+        "bytes: truncated or not an STL file"
+    )
 
 
 def _read_header_lines(path: Path, end: bytes) -> list[bytes]:
@@ -111,7 +114,7 @@ def _count_occurrences(path: Path, token: bytes) -> int:
             count += data.count(token)
             # Keep the last len-1 bytes: a token crossing the boundary is whole in the next `data`, and one fully
             # inside the kept tail cannot be (it is shorter than the token), so nothing is counted twice.
-            tail = data[-(len(token) - 1):] if len(token) > 1 else b""
+            tail = data[-(len(token) - 1) :] if len(token) > 1 else b""
 
 
 def _count_line_starts(path: Path, prefixes: tuple[bytes, ...]) -> int:
@@ -168,4 +171,6 @@ def _gltf_json_faces(gltf: dict) -> int:
             return sum(per_mesh)
         return sum(per_mesh[int(n["mesh"])] for n in nodes)
     except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
-        raise MeshFileError(f"glTF JSON has an inconsistent mesh/accessor table ({type(exc).__name__}: {exc})") from None
+        raise MeshFileError(
+            f"glTF JSON has an inconsistent mesh/accessor table ({type(exc).__name__}: {exc})"
+        ) from None

@@ -2,6 +2,7 @@
 
 Surface samples with normals, diameter, multi-scale FPFH features, symmetry and a ray-casting scene, cached on disk.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -135,8 +136,10 @@ def check_mesh_file(path: Path, max_faces: int, limits: MeshLimits = MeshLimits(
             f"mesh file '{path}' has unsupported type '{path.suffix}'; use one of {', '.join(SUPPORTED_SUFFIXES)}"
         )
     if st.st_size > limits.max_file_mb * 1e6:
-        raise ObjectModelError(f"mesh file '{path}' has {st.st_size / 1e6:.0f} MB, more than the {limits.max_file_mb:g} "
-                               "MB allowed; decimate it before onboarding")
+        raise ObjectModelError(
+            f"mesh file '{path}' has {st.st_size / 1e6:.0f} MB, more than the {limits.max_file_mb:g} "
+            "MB allowed; decimate it before onboarding"
+        )
     try:
         faces = count_faces(path)
     except MeshFileError as exc:
@@ -190,7 +193,7 @@ def resolve_mesh_path(spec: str | Path) -> Path:
             import pybullet_data
         except ImportError:
             raise ObjectModelError(f"'{text}' needs the pybullet package (pip install pybullet)") from None
-        return Path(pybullet_data.getDataPath()) / text[len("pybullet_data:"):]
+        return Path(pybullet_data.getDataPath()) / text[len("pybullet_data:") :]
     return Path(text).expanduser()
 
 
@@ -233,7 +236,7 @@ def compute_fpfh(
 
     pcd = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(points.astype(np.float64)))
     pcd.normals = o3d.utility.Vector3dVector(normals.astype(np.float64))
-    extra = ()
+    extra: tuple = ()
     if indices is not None:
         indices = np.asarray(indices, dtype=np.int64)
         order = np.unique(indices)  # open3d returns the features of the given indices in ascending order
@@ -283,14 +286,16 @@ def symmetry_transforms_for(spec: str, centre: np.ndarray, continuous_steps: int
         return np.eye(4)[None]
     if parts[0] == "continuous" and len(parts) == 2:
         axis = _axis_vector(parts[1])
-        return np.stack([_rotation_about(axis, 2 * np.pi * k / continuous_steps, centre) for k in range(continuous_steps)])
+        return np.stack(
+            [_rotation_about(axis, 2 * np.pi * k / continuous_steps, centre) for k in range(continuous_steps)]
+        )
     if parts[0] == "discrete" and len(parts) == 2:
         return _group_generated_by([_discrete_generator(g, centre) for g in parts[1].split(",")], spec)
     raise ObjectModelError(f"symmetry must be {SYMMETRY_FORMS}, got '{spec}'")
 
 
 def _discrete_generator(axis_order: str, centre: np.ndarray) -> np.ndarray:
-    """"<axis>:<order>" -> the rotation by 2 pi / order about that axis through centre, (4, 4)."""
+    """ "<axis>:<order>" -> the rotation by 2 pi / order about that axis through centre, (4, 4)."""
     axis, _, order_text = axis_order.partition(":")
     try:
         order = int(order_text)
@@ -441,8 +446,9 @@ def load_object_model(
     parsing) and for sizes outside `limits`; warns MeshUnitsWarning for implausible sizes inside them. What a refused
     load allocated is given back to the system (`core.memory.trim_heap`).
     """
-    return assemble_object_model(prepare_object_model(name, mesh_path, units, symmetry, cache_dir, params, limits),
-                                 params)
+    return assemble_object_model(
+        prepare_object_model(name, mesh_path, units, symmetry, cache_dir, params, limits), params
+    )
 
 
 def prepare_object_model(
@@ -493,8 +499,13 @@ def _prepare(name, mesh_path, units, symmetry, cache_dir, params: ModelParams, l
         )
 
     key_src = json.dumps(
-        [_CACHE_VERSION, _file_hash(path), units, symmetry,
-         params.__dict__ | {"fpfh_radii_voxels": list(params.fpfh_radii_voxels)}],
+        [
+            _CACHE_VERSION,
+            _file_hash(path),
+            units,
+            symmetry,
+            params.__dict__ | {"fpfh_radii_voxels": list(params.fpfh_radii_voxels)},
+        ],
         sort_keys=True,
     )
     key = hashlib.sha256(key_src.encode()).hexdigest()[:24]
@@ -534,12 +545,15 @@ def _bounded_mesh(mesh, max_faces: int) -> tuple[np.ndarray, np.ndarray]:
         return np.asarray(mesh.vertices, dtype=np.float32), np.asarray(mesh.faces, dtype=np.int32)
     import open3d as o3d
 
-    o3d_mesh = o3d.geometry.TriangleMesh(o3d.utility.Vector3dVector(np.asarray(mesh.vertices, np.float64)),
-                                         o3d.utility.Vector3iVector(np.asarray(mesh.faces, np.int32)))
+    o3d_mesh = o3d.geometry.TriangleMesh(
+        o3d.utility.Vector3dVector(np.asarray(mesh.vertices, np.float64)),
+        o3d.utility.Vector3iVector(np.asarray(mesh.faces, np.int32)),
+    )
     voxel = float(np.sqrt(2.0 * mesh.area / (0.75 * max_faces)))  # a surface has ~2 triangles per voxel face
     while True:
-        small = o3d_mesh.simplify_vertex_clustering(voxel_size=voxel,
-                                                   contraction=o3d.geometry.SimplificationContraction.Average)
+        small = o3d_mesh.simplify_vertex_clustering(
+            voxel_size=voxel, contraction=o3d.geometry.SimplificationContraction.Average
+        )
         small.remove_degenerate_triangles()
         small.remove_unreferenced_vertices()
         if len(small.triangles) <= max_faces:

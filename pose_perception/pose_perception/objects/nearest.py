@@ -1,5 +1,6 @@
 """Bounded nearest-neighbour queries for the ICPs: scipy's KD-tree on the CPU, brute force in torch on a GPU.
 Both answer as scipy's cKDTree.query(q, distance_upper_bound=r): (distance (N,), index (N,)), inf and M if none."""
+
 from __future__ import annotations
 
 import numpy as np

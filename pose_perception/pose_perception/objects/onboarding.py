@@ -11,6 +11,7 @@
 `python -m pose_perception.objects.onboarding` is that worker process: a JSON request on stdin, the prepared arrays
 in a .npz, one result line on stdout.
 """
+
 from __future__ import annotations
 
 import json
@@ -140,14 +141,19 @@ class Onboarder:
     """Loads one mesh at a time for a running node. load() blocks: call it from a worker thread, never from an
     executor's callback."""
 
-    def __init__(self, limits: OnboardingLimits = OnboardingLimits(), cache_dir: Optional[str] = None,
-                 params: ModelParams = ModelParams()):
+    def __init__(
+        self,
+        limits: OnboardingLimits = OnboardingLimits(),
+        cache_dir: Optional[str] = None,
+        params: ModelParams = ModelParams(),
+    ):
         self.limits = limits
         self.cache_dir = cache_dir
         self.params = params if params.max_faces == limits.max_faces else _replace(params, max_faces=limits.max_faces)
 
-    def load(self, name: str, mesh_path: str, units: str, symmetry: str,
-             loaded: Mapping[str, ObjectModel]) -> tuple[ObjectModel, list[str]]:
+    def load(
+        self, name: str, mesh_path: str, units: str, symmetry: str, loaded: Mapping[str, ObjectModel]
+    ) -> tuple[ObjectModel, list[str]]:
         """-> (model, warning messages). Raises ObjectModelError (MeshPathRefused, OnboardingLimitError or what the
         mesh itself is refused for)."""
         path = allowed_mesh_path(mesh_path, self.limits.mesh_roots)
@@ -155,8 +161,9 @@ class Onboarder:
         if symmetry != "auto":
             symmetry_transforms_for(symmetry, np.zeros(3))
         if name not in loaded and len(loaded) >= self.limits.max_objects:
-            raise OnboardingLimitError(f"{len(loaded)} objects are loaded, the most this node holds (max_objects); "
-                                       "remove one first")
+            raise OnboardingLimitError(
+                f"{len(loaded)} objects are loaded, the most this node holds (max_objects); remove one first"
+            )
         check_mesh_file(path, self.params.max_faces, self.limits.mesh)
         from pose_perception.objects.mesh_files import count_faces
 
@@ -169,7 +176,8 @@ class Onboarder:
         if used + needed > cap:
             raise OnboardingLimitError(
                 f"loaded objects hold {used / 1e6:.0f} MB and this mesh needs about {needed / 1e6:.0f} MB, more than "
-                f"the {self.limits.max_models_mb:g} MB cap (max_models_mb); remove objects or decimate the mesh")
+                f"the {self.limits.max_models_mb:g} MB cap (max_models_mb); remove objects or decimate the mesh"
+            )
         prepared, messages = self._prepare_in_worker(name, str(path), units, symmetry)
         model = assemble_object_model(prepared, self.params)
         del prepared
@@ -177,30 +185,46 @@ class Onboarder:
         if used + actual > cap:
             raise OnboardingLimitError(
                 f"'{name}' holds {actual / 1e6:.0f} MB once loaded; with the {used / 1e6:.0f} MB already loaded that "
-                f"is more than the {self.limits.max_models_mb:g} MB cap (max_models_mb)")
+                f"is more than the {self.limits.max_models_mb:g} MB cap (max_models_mb)"
+            )
         return model, messages
 
     def _prepare_in_worker(self, name: str, path: str, units: str, symmetry: str) -> tuple[dict, list[str]]:
         with tempfile.TemporaryDirectory(prefix="onboarding-") as tmp:
             out = Path(tmp) / "model.npz"
-            request = {"name": name, "mesh_path": path, "units": units, "symmetry": symmetry,
-                       "cache_dir": self.cache_dir, "params": _params_to_json(self.params),
-                       "limits": asdict(self.limits.mesh), "memory_mb": self.limits.worker_memory_mb,
-                       "nice": self.limits.worker_nice,
-                       "out": str(out)}
+            request = {
+                "name": name,
+                "mesh_path": path,
+                "units": units,
+                "symmetry": symmetry,
+                "cache_dir": self.cache_dir,
+                "params": _params_to_json(self.params),
+                "limits": asdict(self.limits.mesh),
+                "memory_mb": self.limits.worker_memory_mb,
+                "nice": self.limits.worker_nice,
+                "out": str(out),
+            }
             env = {**os.environ, **WORKER_THREAD_ENV}
             package_parent = str(Path(__file__).resolve().parents[2])
             env["PYTHONPATH"] = package_parent + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-            proc = _run_throttled([sys.executable, "-m", "pose_perception.objects.onboarding"],
-                                  json.dumps(request).encode(), env, self.limits.timeout_s, self.limits.worker_cpu_share)
+            proc = _run_throttled(
+                [sys.executable, "-m", "pose_perception.objects.onboarding"],
+                json.dumps(request).encode(),
+                env,
+                self.limits.timeout_s,
+                self.limits.worker_cpu_share,
+            )
             if proc is None:
-                raise OnboardingLimitError(f"loading '{name}' took longer than {self.limits.timeout_s:g} s "
-                                           "(onboarding_timeout_s): stopped")
+                raise OnboardingLimitError(
+                    f"loading '{name}' took longer than {self.limits.timeout_s:g} s (onboarding_timeout_s): stopped"
+                )
             result = _parse_result(proc.stdout.decode(errors="replace"))
             if result is None:
                 how = f"signal {-proc.returncode}" if proc.returncode < 0 else f"exit code {proc.returncode}"
-                raise OnboardingLimitError(f"the onboarding process for '{name}' died ({how}) without a result: "
-                                           f"{proc.stderr.decode(errors='replace').strip()[-300:]}")
+                raise OnboardingLimitError(
+                    f"the onboarding process for '{name}' died ({how}) without a result: "
+                    f"{proc.stderr.decode(errors='replace').strip()[-300:]}"
+                )
             if not result["ok"]:
                 raise ObjectModelError(result["error"])
             with np.load(out, allow_pickle=False) as z:
@@ -208,8 +232,9 @@ class Onboarder:
             return prepared, list(result.get("warnings", []))
 
 
-def _run_throttled(argv: list[str], stdin: bytes, env: dict, timeout_s: float,
-                   cpu_share: float, period_s: float = 0.1) -> Optional[subprocess.CompletedProcess]:
+def _run_throttled(
+    argv: list[str], stdin: bytes, env: dict, timeout_s: float, cpu_share: float, period_s: float = 0.1
+) -> Optional[subprocess.CompletedProcess]:
     """Run argv to completion, letting it run only `cpu_share` of each period (SIGSTOP / SIGCONT duty cycle), so it
     takes at most that share of a CPU even from a sibling hyperthread, which nice cannot stop. None on timeout
     (the process is killed)."""
@@ -219,8 +244,9 @@ def _run_throttled(argv: list[str], stdin: bytes, env: dict, timeout_s: float,
 
     proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     out: dict = {}
-    reader = threading.Thread(target=lambda: out.update(zip(("stdout", "stderr"), proc.communicate(stdin))),
-                              daemon=True)
+    reader = threading.Thread(
+        target=lambda: out.update(zip(("stdout", "stderr"), proc.communicate(stdin))), daemon=True
+    )
     reader.start()
     deadline = time.monotonic() + timeout_s
     try:
@@ -245,8 +271,16 @@ def _run_throttled(argv: list[str], stdin: bytes, env: dict, timeout_s: float,
 
 # One compute thread in the worker: numpy's BLAS, open3d's OpenMP loops and torch would otherwise start one per core
 # and, each time the worker runs, take every core from the node at once (read before those libraries load).
-WORKER_THREAD_ENV = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-                                            "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")}
+WORKER_THREAD_ENV = {
+    name: "1"
+    for name in (
+        "OMP_NUM_THREADS",
+        "OPENBLAS_NUM_THREADS",
+        "MKL_NUM_THREADS",
+        "NUMEXPR_NUM_THREADS",
+        "VECLIB_MAXIMUM_THREADS",
+    )
+}
 
 
 def yield_cpu(nice: int) -> list[str]:
@@ -284,7 +318,7 @@ def _parse_result(stdout: str) -> Optional[dict]:
     for line in reversed(stdout.splitlines()):
         if line.startswith(_RESULT_PREFIX):
             try:
-                return json.loads(line[len(_RESULT_PREFIX):])
+                return json.loads(line[len(_RESULT_PREFIX) :])
             except json.JSONDecodeError:
                 return None
     return None
@@ -304,16 +338,25 @@ def _worker_main() -> int:
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            prepared = prepare_object_model(request["name"], request["mesh_path"], request["units"],
-                                            request["symmetry"], request["cache_dir"], params,
-                                            MeshLimits(**request["limits"]))
+            prepared = prepare_object_model(
+                request["name"],
+                request["mesh_path"],
+                request["units"],
+                request["symmetry"],
+                request["cache_dir"],
+                params,
+                MeshLimits(**request["limits"]),
+            )
         np.savez(request["out"], **{k: np.asarray(v) for k, v in prepared.items()})
         result = {"ok": True, "warnings": [str(w.message) for w in caught if issubclass(w.category, UserWarning)]}
     except ObjectModelError as exc:
         result = {"ok": False, "error": str(exc)}
     except MemoryError:
-        result = {"ok": False, "error": f"loading '{request['name']}' needs more than the {request['memory_mb']:g} MB "
-                                        "the onboarding process may use (onboarding_memory_mb); decimate the mesh"}
+        result = {
+            "ok": False,
+            "error": f"loading '{request['name']}' needs more than the {request['memory_mb']:g} MB "
+            "the onboarding process may use (onboarding_memory_mb); decimate the mesh",
+        }
     print(_RESULT_PREFIX + json.dumps(result), flush=True)
     return 0
 

@@ -4,6 +4,7 @@ With a catalogue of tens of meshes the search (features, hypotheses, ICP, verifi
 what costs; most models cannot fit a given segment (a pitcher in a 3 cm high clamp, a marker in a cereal box), and
 the visible points already bound the object's size from below.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

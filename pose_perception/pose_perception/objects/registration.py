@@ -2,6 +2,7 @@
 half turns), one-way point-to-plane ICP, and a two-way ICP that also uses the free space the camera sees.
 Poses are T_cam_obj (4, 4): object-model points -> camera frame.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -92,11 +93,7 @@ def prepare_patch(
 def feature_correspondences(scene_feats: np.ndarray, model_feats: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """k nearest model features per scene feature (L2, brute force: both sets are a few thousand at most).
     Returns (scene_idx (C,), model_idx (C,)) int64."""
-    d2 = (
-        (scene_feats**2).sum(1)[:, None]
-        + (model_feats**2).sum(1)[None, :]
-        - 2.0 * scene_feats @ model_feats.T
-    )
+    d2 = (scene_feats**2).sum(1)[:, None] + (model_feats**2).sum(1)[None, :] - 2.0 * scene_feats @ model_feats.T
     k = min(k, model_feats.shape[0])
     nn = np.argpartition(d2, kth=k - 1, axis=1)[:, :k]
     s_idx = np.repeat(np.arange(len(scene_feats)), k)
@@ -142,8 +139,12 @@ class ModelIndex:
     bounding box, in model voxels."""
 
     def __init__(
-        self, model: ObjectModel, bound_cell_voxels: float = 0.25, bound_margin_voxels: float = 3.0,
-        device: str = "cpu", nn_backend: str | None = None,
+        self,
+        model: ObjectModel,
+        bound_cell_voxels: float = 0.25,
+        bound_margin_voxels: float = 3.0,
+        device: str = "cpu",
+        nn_backend: str | None = None,
     ):
         from scipy import ndimage
         from scipy.spatial import cKDTree
@@ -453,7 +454,11 @@ def free_space_consistency_batch(
 
 
 def over_free_space(
-    points_obj: np.ndarray, normals_obj: np.ndarray, T_cam_obj: np.ndarray, depth_m: np.ndarray, K: np.ndarray,
+    points_obj: np.ndarray,
+    normals_obj: np.ndarray,
+    T_cam_obj: np.ndarray,
+    depth_m: np.ndarray,
+    K: np.ndarray,
     tau_m: float,
 ) -> np.ndarray:
     """Mask (N,) of the object-frame surface samples that, posed at T_cam_obj (4, 4), face the camera where it

@@ -2,6 +2,7 @@
 
 Used for verification (model depth at a hypothesis) and for synthetic scenes with ground truth.
 """
+
 from __future__ import annotations
 
 from typing import Sequence

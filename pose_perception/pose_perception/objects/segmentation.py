@@ -2,6 +2,7 @@
 
 A segment is the set of camera-frame points (and their pixels) that may belong to one or more objects.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -121,15 +122,22 @@ def remove_support_plane(points: np.ndarray, config: SegmentationConfig, seed: i
         # support surface is one large connected region of them.
         parts = cluster_points(points[rest[on]], config) if len(on) >= config.cluster_min_points else []
         region = rest[on[max(parts, key=len)]] if parts else np.zeros(0, np.int64)
-        if len(region) < config.extra_plane_min_fraction * len(points) or \
-                _in_plane_span(points[region]) < config.extra_plane_min_span_m:
+        if (
+            len(region) < config.extra_plane_min_fraction * len(points)
+            or _in_plane_span(points[region]) < config.extra_plane_min_span_m
+        ):
             continue
         keep[region] = False
     return keep, plane
 
 
-def remove_flying_pixels(depth_m: np.ndarray, radius_px: int = 2, min_gap_m: float = 0.015,
-                         gap_per_m: float = 0.01, max_same_fraction: float = 1.0) -> np.ndarray:
+def remove_flying_pixels(
+    depth_m: np.ndarray,
+    radius_px: int = 2,
+    min_gap_m: float = 0.015,
+    gap_per_m: float = 0.01,
+    max_same_fraction: float = 1.0,
+) -> np.ndarray:
     """Copy of depth_m (H, W) float32 metres (NaN invalid) with "flying pixels" set to NaN: pixels whose depth lies
     between a nearer and a farther surface within radius_px, more than gap = min_gap_m + gap_per_m * depth from
     both, and which have few neighbours on their own surface (at most max_same_fraction of the valid pixels in the

@@ -9,6 +9,7 @@ A full estimation takes 1-2 s on a CPU; tracking a few tens of ms. So tracking r
 most one full estimation runs on a daemon thread; what it finds joins the tracks at a later step(), after being
 tracked through the frames that arrived meanwhile (a find about a frame 1 s old is useless to a tracker).
 """
+
 from __future__ import annotations
 
 import threading
@@ -43,9 +44,14 @@ class ObjectTracker:
     on_search_error(exc) is called from step() (the caller's thread) with the exception of a search that failed;
     the tracks are kept and the next search starts as usual."""
 
-    def __init__(self, models: Sequence[ObjectModel], estimator_config: EstimatorConfig = EstimatorConfig(),
-                 config: ObjectTrackerConfig = ObjectTrackerConfig(), device: str = "cpu",
-                 on_search_error: Optional[Callable[[Exception], None]] = None) -> None:
+    def __init__(
+        self,
+        models: Sequence[ObjectModel],
+        estimator_config: EstimatorConfig = EstimatorConfig(),
+        config: ObjectTrackerConfig = ObjectTrackerConfig(),
+        device: str = "cpu",
+        on_search_error: Optional[Callable[[Exception], None]] = None,
+    ) -> None:
         # The estimator's own re-detection inside track() is off: this class searches on its own thread.
         self.estimator = ObjectPoseEstimator(list(models), replace(estimator_config, redetect_on_loss=False), device)
         self.config = config
@@ -99,8 +105,13 @@ class ObjectTracker:
         return self._search.busy()
 
     # ---- per frame ------------------------------------------------------------------------------------------
-    def step(self, rgb: Optional[np.ndarray], depth_m: np.ndarray, intrinsics: CameraIntrinsics,
-             masks: Optional[list[Any]] = None) -> list[ObjectPose]:
+    def step(
+        self,
+        rgb: Optional[np.ndarray],
+        depth_m: np.ndarray,
+        intrinsics: CameraIntrinsics,
+        masks: Optional[list[Any]] = None,
+    ) -> list[ObjectPose]:
         """One frame: rgb (H, W, 3) uint8 or None, depth_m (H, W) metres (NaN / 0 invalid), masks as for
         ObjectPoseEstimator.estimate -> the poses in this frame, sorted by name, instance. Raises
         objects.estimator.EstimatorInputError for a frame it cannot use (the tracks are kept)."""
@@ -117,13 +128,17 @@ class ObjectTracker:
             elif found:
                 tracks = estimator.merge(tracks, [p for p in found if p.name in estimator.models])
             poses = estimator.track(rgb, depth_m, intrinsics, tracks, masks=masks) if tracks else []
-            due = (len(poses) < len(tracks) or not poses
-                   or self._search.seconds_since_finished() >= self.config.redetect_period_s)
+            due = (
+                len(poses) < len(tracks)
+                or not poses
+                or self._search.seconds_since_finished() >= self.config.redetect_period_s
+            )
             if due and not self._search.busy():
                 explained = poses
                 self._search.start(
-                    lambda cancelled: estimator.estimate(rgb, depth_m, intrinsics, masks, explained=explained,
-                                                         cancelled=cancelled),
+                    lambda cancelled: estimator.estimate(
+                        rgb, depth_m, intrinsics, masks, explained=explained, cancelled=cancelled
+                    ),
                     follow_with(estimator),
                 )
             self._tracks = poses
@@ -181,6 +196,7 @@ class BackgroundSearch:
     def start(self, search: Callable[[Callable[[], bool]], Any], follow: Callable[[Any, Any], Any]) -> None:
         """search(cancelled) -> poses in the frame it was given, where cancelled() turns True once the search is
         discarded (the search may then stop early, by raising); follow(poses, frame) -> poses tracked into `frame`."""
+
         def run() -> None:
             try:
                 result = search(lambda: self._generation != generation)
@@ -198,7 +214,11 @@ class BackgroundSearch:
                 with self._lock:
                     if self._generation == generation:
                         self._result, self._finished_at, self._collecting, self._frames = (
-                            exc, time.monotonic(), False, [])
+                            exc,
+                            time.monotonic(),
+                            False,
+                            [],
+                        )
 
         with self._lock:
             self._frames, self._collecting = [], True

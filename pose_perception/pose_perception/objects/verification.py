@@ -1,6 +1,7 @@
 """Hypothesis verification: render the model at each pose and score it against the observed depth with a
 visibility-aware, VSD-like test plus normal consistency; batched (numpy on CPU, torch on CUDA).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -176,8 +177,17 @@ def observed_normals(points_hw3: np.ndarray, step: int = 1, max_jump_m: float = 
 
 
 def boundary_scores(
-    dr_grid, pts_grid, normals_grid, plane, tau: float, gap_cells: int, ring_cells: int, plane_tol_m: float,
-    min_informative: float = 0.25, contour_on_edge=None, forgive=None,
+    dr_grid,
+    pts_grid,
+    normals_grid,
+    plane,
+    tau: float,
+    gap_cells: int,
+    ring_cells: int,
+    plane_tol_m: float,
+    min_informative: float = 0.25,
+    contour_on_edge=None,
+    forgive=None,
 ) -> np.ndarray:
     """dr_grid (B, h, w) rendered model depth (NaN off the model); pts_grid (h, w, 3) observed camera-frame
     points (NaN invalid); normals_grid (h, w, 3) observed normals; plane (4,) or None -> boundary score (B,) in [0, 1].
@@ -376,8 +386,11 @@ def verify_hypotheses(
             hidden = (do[None] < dr - tau).reshape(len(poses), *grid_hw)  # an occluder's edge is seen there
         _, on_edge, edge = contour_support(edges, inside, u, v, usable=~hidden)
         if config.edge_full > config.edge_zero:
-            edge_term = np.where(np.isfinite(edge), np.clip(
-                (edge - config.edge_zero) / (config.edge_full - config.edge_zero), 0.0, 1.0), 1.0)
+            edge_term = np.where(
+                np.isfinite(edge),
+                np.clip((edge - config.edge_zero) / (config.edge_full - config.edge_zero), 0.0, 1.0),
+                1.0,
+            )
 
     in_image = np.ones(len(poses))
     if config.in_image_full > config.in_image_zero:
@@ -385,18 +398,25 @@ def verify_hypotheses(
             pc = model.points @ T[:3, :3].T.astype(np.float32) + T[:3, 3].astype(np.float32)
             with np.errstate(invalid="ignore", divide="ignore"):
                 uv = project(pc, intrinsics.K)
-                inside_img = ((uv[:, 0] >= 0) & (uv[:, 0] < intrinsics.width)
-                              & (uv[:, 1] >= 0) & (uv[:, 1] < intrinsics.height))
-            in_image[i] = np.clip((inside_img.mean() - config.in_image_zero)
-                                  / (config.in_image_full - config.in_image_zero), 0.0, 1.0)
+                inside_img = (
+                    (uv[:, 0] >= 0) & (uv[:, 0] < intrinsics.width) & (uv[:, 1] >= 0) & (uv[:, 1] < intrinsics.height)
+                )
+            in_image[i] = np.clip(
+                (inside_img.mean() - config.in_image_zero) / (config.in_image_full - config.in_image_zero), 0.0, 1.0
+            )
     missing_weight = np.full(len(poses), config.missing_weight)
     if edges is not None:
         a, b = config.edge_explains_missing
         missing_weight *= 1.0 - np.clip((np.nan_to_num(edge, nan=0.0) - a) / max(b - a, 1e-9), 0.0, 1.0)
 
     def score_bound(n_x):  # the score with a perfect boundary, and the fit
-        denom = (n_m + config.violating_weight * n_v + config.normal_penalty * n_w + missing_weight * n_x
-                 + config.embedded_weight * n_e)
+        denom = (
+            n_m
+            + config.violating_weight * n_v
+            + config.normal_penalty * n_w
+            + missing_weight * n_x
+            + config.embedded_weight * n_e
+        )
         fit = np.where(denom > 0, n_m / np.maximum(denom, 1e-12), 0.0)
         fit_term = np.clip((fit - config.fit_zero) / (config.fit_full - config.fit_zero), 0.0, 1.0)
         return fit_term * np.minimum(1.0, visible / config.full_visibility) * support * edge_term * in_image, fit
@@ -414,12 +434,23 @@ def verify_hypotheses(
         ring_cells = max(2, round(config.ring_px / config.stride))
         gap_cells = min(ring_cells - 1, round(config.ring_gap_px / config.stride))
         boundary[todo] = boundary_scores(
-            dr[todo].reshape(len(todo), len(v), len(u)), pts_grid, no.reshape(len(v), len(u), 3), plane, tau,
-            gap_cells, ring_cells, plane_tol_m,
+            dr[todo].reshape(len(todo), len(v), len(u)),
+            pts_grid,
+            no.reshape(len(v), len(u), 3),
+            plane,
+            tau,
+            gap_cells,
+            ring_cells,
+            plane_tol_m,
             contour_on_edge=on_edge[todo] if (on_edge is not None and config.edge_forgives_boundary) else None,
-            forgive=None if config.edge_forgives_boundary is None else np.clip(
+            forgive=None
+            if config.edge_forgives_boundary is None
+            else np.clip(
                 (np.nan_to_num(edge[todo], nan=0.0) - config.edge_forgives_boundary[0])
-                / (config.edge_forgives_boundary[1] - config.edge_forgives_boundary[0]), 0.0, 1.0),
+                / (config.edge_forgives_boundary[1] - config.edge_forgives_boundary[0]),
+                0.0,
+                1.0,
+            ),
         )
     results = []
     for i in range(len(poses)):
@@ -431,9 +462,19 @@ def verify_hypotheses(
             score *= min(1.0, boundary[i] / config.full_boundary)
         results.append(
             Verification(
-                score, float(fit[i]), float(visible[i]), int(n_r[i]), int(n_m[i]), int(n_v[i]), int(n_o[i]),
-                float(boundary[i]), float(support[i]), int(n_w[i]), int(n_x[i]),
-                float(edge[i]) if np.isfinite(edge[i]) else None, int(n_e[i]),
+                score,
+                float(fit[i]),
+                float(visible[i]),
+                int(n_r[i]),
+                int(n_m[i]),
+                int(n_v[i]),
+                int(n_o[i]),
+                float(boundary[i]),
+                float(support[i]),
+                int(n_w[i]),
+                int(n_x[i]),
+                float(edge[i]) if np.isfinite(edge[i]) else None,
+                int(n_e[i]),
                 float(in_image[i]),
             )
         )

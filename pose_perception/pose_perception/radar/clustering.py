@@ -1,6 +1,7 @@
 """People from radar points: suppress static clutter, then density-based clustering (DBSCAN) on position and
 Doppler velocity. Points are (N, 5) float32 [x, y, z, velocity, intensity] in the radar frame (REP-103).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -68,8 +69,11 @@ def dbscan(features: np.ndarray, eps: float, min_samples: int, weights: np.ndarr
     w = np.ones(n) if weights is None else np.asarray(weights, np.float64)
     tree = cKDTree(features)
     pairs = tree.query_pairs(eps, output_type="ndarray")
-    counts = w + np.bincount(pairs[:, 0], weights=w[pairs[:, 1]], minlength=n) + np.bincount(
-        pairs[:, 1], weights=w[pairs[:, 0]], minlength=n)
+    counts = (
+        w
+        + np.bincount(pairs[:, 0], weights=w[pairs[:, 1]], minlength=n)
+        + np.bincount(pairs[:, 1], weights=w[pairs[:, 0]], minlength=n)
+    )
     core = counts >= min_samples
     labels = np.full(n, -1, np.int64)
     if not core.any():
@@ -93,16 +97,19 @@ def cluster_people(points: np.ndarray, config: ClusterConfig = ClusterConfig()) 
     """(N, 5) radar points -> person clusters, largest first."""
     if len(points) == 0:
         return []
-    feats = np.column_stack([
-        points[:, 0], points[:, 1], points[:, 2] * config.z_scale, points[:, VELOCITY] * config.velocity_scale_s
-    ]).astype(np.float64)
+    feats = np.column_stack(
+        [points[:, 0], points[:, 1], points[:, 2] * config.z_scale, points[:, VELOCITY] * config.velocity_scale_s]
+    ).astype(np.float64)
     # Accumulated clouds are dense: cluster voxels of eps/3 weighted by their point count (same clusters up
     # to the voxel size, and far fewer neighbour pairs).
     keys = np.floor(feats / (config.eps_m / 3.0)).astype(np.int64)
     keys -= keys.min(axis=0)
     dims = keys.max(axis=0) + 1
-    flat = np.ravel_multi_index(keys.T, dims) if np.prod(dims.astype(np.float64)) < 2 ** 62 else (
-        np.unique(keys, axis=0, return_inverse=True)[1].ravel())
+    flat = (
+        np.ravel_multi_index(keys.T, dims)
+        if np.prod(dims.astype(np.float64)) < 2**62
+        else (np.unique(keys, axis=0, return_inverse=True)[1].ravel())
+    )
     _, inverse, counts = np.unique(flat, return_inverse=True, return_counts=True)
     centres = np.zeros((len(counts), feats.shape[1]))
     np.add.at(centres, inverse, feats)
@@ -122,8 +129,9 @@ def cluster_people(points: np.ndarray, config: ClusterConfig = ClusterConfig()) 
     return sorted(clusters, key=lambda c: -len(c.indices))
 
 
-def merge_fragments_and_ghosts(points: np.ndarray, clusters: list[Cluster], config: ClusterConfig = ClusterConfig()
-                               ) -> list[Cluster]:
+def merge_fragments_and_ghosts(
+    points: np.ndarray, clusters: list[Cluster], config: ClusterConfig = ClusterConfig()
+) -> list[Cluster]:
     """Clusters (largest first) of the (N, 5) points -> the same people with body fragments merged into their
     body and multipath ghosts dropped, largest first (see ClusterConfig). Two people of similar size are never
     merged (the ratios); a ghost is dropped only behind a larger cluster (is_multipath_ghost)."""
@@ -196,8 +204,9 @@ class StaticClutterMap:
     than the memory, which matches what radar drivers do.
     """
 
-    def __init__(self, voxel_m: float = 0.25, memory_s: float = 10.0, persistence: float = 0.6,
-                 static_velocity_mps: float = 0.05):
+    def __init__(
+        self, voxel_m: float = 0.25, memory_s: float = 10.0, persistence: float = 0.6, static_velocity_mps: float = 0.05
+    ):
         self.voxel_m = voxel_m
         self.memory_s = memory_s
         self.persistence = persistence
@@ -227,8 +236,9 @@ class StaticClutterMap:
         corner = np.floor(points[:, :3] / self.voxel_m - 0.5).astype(np.int64)
         for i in np.flatnonzero(static):
             cx, cy, cz = corner[i]
-            occ = sum(self._occupancy.get((cx + a, cy + b, cz + c), 0.0)
-                      for a in (0, 1) for b in (0, 1) for c in (0, 1))
+            occ = sum(
+                self._occupancy.get((cx + a, cy + b, cz + c), 0.0) for a in (0, 1) for b in (0, 1) for c in (0, 1)
+            )
             keep[i] = occ < self.persistence
         for key in {k for k, s in zip(keys, static) if s}:
             self._occupancy[key] = self._occupancy.get(key, 0.0) + rate

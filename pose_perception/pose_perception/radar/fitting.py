@@ -4,6 +4,7 @@ network's estimate (weighted by its confidence) and the network's bone lengths k
 
 All people of a frame are fitted as one torch batch. Units: metres; every array is in one frame (the radar's).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -15,12 +16,31 @@ import torch
 # body (evaluation/radar/simulator.py CAPSULES); the torso runs from the mid-hip to the mid-shoulder point.
 L_SHO, R_SHO, L_ELB, R_ELB, L_WRI, R_WRI, L_HIP, R_HIP, L_KNE, R_KNE, L_ANK, R_ANK = range(5, 17)
 LIMB_CAPSULES = (
-    (L_SHO, L_ELB, 0.05), (R_SHO, R_ELB, 0.05), (L_ELB, L_WRI, 0.04), (R_ELB, R_WRI, 0.04),
-    (L_HIP, L_KNE, 0.075), (R_HIP, R_KNE, 0.075), (L_KNE, L_ANK, 0.055), (R_KNE, R_ANK, 0.055),
-    (L_SHO, R_SHO, 0.07), (L_HIP, R_HIP, 0.11),
+    (L_SHO, L_ELB, 0.05),
+    (R_SHO, R_ELB, 0.05),
+    (L_ELB, L_WRI, 0.04),
+    (R_ELB, R_WRI, 0.04),
+    (L_HIP, L_KNE, 0.075),
+    (R_HIP, R_KNE, 0.075),
+    (L_KNE, L_ANK, 0.055),
+    (R_KNE, R_ANK, 0.055),
+    (L_SHO, R_SHO, 0.07),
+    (L_HIP, R_HIP, 0.11),
 )
-BONES = ((L_SHO, L_ELB), (R_SHO, R_ELB), (L_ELB, L_WRI), (R_ELB, R_WRI), (L_HIP, L_KNE), (R_HIP, R_KNE),
-         (L_KNE, L_ANK), (R_KNE, R_ANK), (L_SHO, R_SHO), (L_HIP, R_HIP), (L_SHO, L_HIP), (R_SHO, R_HIP))
+BONES = (
+    (L_SHO, L_ELB),
+    (R_SHO, R_ELB),
+    (L_ELB, L_WRI),
+    (R_ELB, R_WRI),
+    (L_HIP, L_KNE),
+    (R_HIP, R_KNE),
+    (L_KNE, L_ANK),
+    (R_KNE, R_ANK),
+    (L_SHO, R_SHO),
+    (L_HIP, R_HIP),
+    (L_SHO, L_HIP),
+    (R_SHO, R_HIP),
+)
 TORSO_RADIUS_M = 0.13
 HEAD_RADIUS_M = 0.1
 
@@ -75,8 +95,13 @@ def _sensor_axes(x: torch.Tensor) -> torch.Tensor:
     return torch.stack([u_r, u_az, torch.linalg.cross(u_r, u_az)], -2)
 
 
-def refine_skeletons(joints: np.ndarray, confidence: np.ndarray, people_points: list[np.ndarray],
-                     people_age_s: list[np.ndarray], config: FitConfig = FitConfig()) -> np.ndarray:
+def refine_skeletons(
+    joints: np.ndarray,
+    confidence: np.ndarray,
+    people_points: list[np.ndarray],
+    people_age_s: list[np.ndarray],
+    config: FitConfig = FitConfig(),
+) -> np.ndarray:
     """joints (P, 17, 3) m and confidence (P, 17) from the network, per person points (M_p, >=3) m and their
     age (M_p,) s, all in one frame -> refined joints (P, 17, 3) float32 in that frame."""
     if len(joints) == 0:
@@ -86,8 +111,8 @@ def refine_skeletons(joints: np.ndarray, confidence: np.ndarray, people_points: 
     pts = np.ones((len(sel), m, 3), np.float32)  # padding: any finite point away from the radar (weight 0)
     mask = np.zeros((len(sel), m), np.float32)
     for i, s in enumerate(sel):
-        pts[i, :len(s)] = s
-        mask[i, :len(s)] = 1.0
+        pts[i, : len(s)] = s
+        mask[i, : len(s)] = 1.0
     with torch.enable_grad():
         j0 = torch.from_numpy(np.asarray(joints, np.float32))
         x = torch.from_numpy(pts)
@@ -98,13 +123,18 @@ def refine_skeletons(joints: np.ndarray, confidence: np.ndarray, people_points: 
         length0 = torch.linalg.norm(j0[:, list(bones[0])] - j0[:, list(bones[1])], dim=-1)
         j = j0.clone().requires_grad_(True)
         opt = torch.optim.Adam([j], lr=config.lr_m)
-        c2 = config.robust_scale ** 2
+        c2 = config.robust_scale**2
         # Noise of each point along range, azimuth and elevation (m): the residuals are weighed in units of
         # the sensor's noise, so the fit trusts a point's range and doubts its elevation.
         rng_m = torch.linalg.norm(x, dim=-1, keepdim=True)
-        sigma_pt = torch.cat([torch.full_like(rng_m, config.range_sigma_m),
-                              rng_m * np.radians(config.azimuth_sigma_deg),
-                              rng_m * np.radians(config.elevation_sigma_deg)], -1).clamp(min=1e-3)  # (P, M, 3)
+        sigma_pt = torch.cat(
+            [
+                torch.full_like(rng_m, config.range_sigma_m),
+                rng_m * np.radians(config.azimuth_sigma_deg),
+                rng_m * np.radians(config.elevation_sigma_deg),
+            ],
+            -1,
+        ).clamp(min=1e-3)  # (P, M, 3)
         axes = _sensor_axes(x)
         for _ in range(config.steps):
             res = _surface_residuals(j, x, config.girth)  # (P, M, K, 3)

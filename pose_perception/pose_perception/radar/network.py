@@ -1,6 +1,7 @@
 """Skeleton regression from one person's accumulated radar points: a small PointNet (torch) that maps
 person-centred points to COCO body 17 joints (metres) with a per-joint confidence; CUDA when present.
 """
+
 from __future__ import annotations
 
 import json
@@ -82,8 +83,11 @@ class RadarPoseNet(nn.Module):
         self.point_mlp = nn.Sequential(*layers)
         slots = max(1, len(config.time_slots_s))
         self.head = nn.Sequential(
-            nn.Linear(2 * c * slots, config.head_width), nn.LayerNorm(config.head_width), nn.GELU(),
-            nn.Linear(config.head_width, config.head_width), nn.GELU(),
+            nn.Linear(2 * c * slots, config.head_width),
+            nn.LayerNorm(config.head_width),
+            nn.GELU(),
+            nn.Linear(config.head_width, config.head_width),
+            nn.GELU(),
             nn.Linear(config.head_width, NUM_JOINTS * 4),
         )
 
@@ -102,7 +106,8 @@ class RadarPoseNet(nn.Module):
         group = (torch.arange(b, device=x.device).unsqueeze(1) * (slots + 1) + slot).reshape(-1)
         flat = f.reshape(-1, c)
         f_max = flat.new_zeros(b * (slots + 1), c).scatter_reduce(
-            0, group.unsqueeze(1).expand(-1, c), flat, "amax", include_self=False)  # empty slot: 0
+            0, group.unsqueeze(1).expand(-1, c), flat, "amax", include_self=False
+        )  # empty slot: 0
         f_sum = flat.new_zeros(b * (slots + 1), c).index_add(0, group, flat)
         count = flat.new_zeros(b * (slots + 1)).index_add(0, group, flat.new_ones(b * n))
         f_mean = f_sum / count.clamp(min=1).unsqueeze(1)
@@ -119,9 +124,16 @@ def person_frame(centroid_m: np.ndarray) -> np.ndarray:
     return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
 
 
-def prepare_input(points: np.ndarray, age_s: np.ndarray, centroid_m: np.ndarray, num_points: int,
-                  rng: np.random.Generator | None = None, radar_height_m: float = 1.0,
-                  intensity_log: bool = False, azimuth_bin_feature: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def prepare_input(
+    points: np.ndarray,
+    age_s: np.ndarray,
+    centroid_m: np.ndarray,
+    num_points: int,
+    rng: np.random.Generator | None = None,
+    radar_height_m: float = 1.0,
+    intensity_log: bool = False,
+    azimuth_bin_feature: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
     """One person's points (M, 5) radar frame, their frame age_s (M,), centroid (3,) ->
     features (num_points, 8) float32 and mask (num_points,) bool.
 
@@ -133,13 +145,19 @@ def prepare_input(points: np.ndarray, age_s: np.ndarray, centroid_m: np.ndarray,
     R = person_frame(centroid_m)
     m = len(points)
     if m > num_points:
-        idx = rng.choice(m, num_points, replace=False) if rng is not None else np.linspace(0, m - 1, num_points).astype(int)
+        idx = (
+            rng.choice(m, num_points, replace=False)
+            if rng is not None
+            else np.linspace(0, m - 1, num_points).astype(int)
+        )
         points, age_s = points[idx], age_s[idx]
         m = num_points
     feats = np.zeros((num_points, NUM_FEATURES + int(azimuth_bin_feature)), np.float32)
     feats[:m, :3] = (points[:, :3] - centroid_m) @ R
     feats[:m, 3] = points[:, VELOCITY]
-    feats[:m, 4] = np.log10(1.0 + np.maximum(points[:, INTENSITY], 0.0)) if intensity_log else points[:, INTENSITY] / 10.0
+    feats[:m, 4] = (
+        np.log10(1.0 + np.maximum(points[:, INTENSITY], 0.0)) if intensity_log else points[:, INTENSITY] / 10.0
+    )
     feats[:m, 5] = age_s / AGE_SCALE_S
     feats[:m, 6] = np.linalg.norm(centroid_m[:2]) / 5.0
     feats[:m, 7] = centroid_m[2] + radar_height_m
@@ -166,8 +184,13 @@ class RadarPoseRegressor:
     estimates of the same skeleton with partly independent errors; it costs a batch twice as large.
     """
 
-    def __init__(self, weights_path: str | Path | None = None, device: str = "auto", radar_height_m: float = 1.0,
-                 mirror_average: bool = True):
+    def __init__(
+        self,
+        weights_path: str | Path | None = None,
+        device: str = "auto",
+        radar_height_m: float = 1.0,
+        mirror_average: bool = True,
+    ):
         path = SHIPPED_WEIGHTS.get(str(weights_path), Path(weights_path)) if weights_path else DEFAULT_WEIGHTS
         self.device = pick_device(device)
         self.net, self.meta = load_weights(path, self.device)
@@ -181,10 +204,20 @@ class RadarPoseRegressor:
         joints (P, 17, 3) float32 metres in the radar frame, confidence (P, 17) float32 in [0, 1]."""
         if not people:
             return np.zeros((0, NUM_JOINTS, 3), np.float32), np.zeros((0, NUM_JOINTS), np.float32)
-        feats, masks = zip(*(prepare_input(p, a, c, self.num_points, radar_height_m=self.radar_height_m,
-                                           intensity_log=self.net.config.intensity_log,
-                                           azimuth_bin_feature=self.net.config.azimuth_bin_feature)
-                             for p, a, c in people))
+        feats, masks = zip(
+            *(
+                prepare_input(
+                    p,
+                    a,
+                    c,
+                    self.num_points,
+                    radar_height_m=self.radar_height_m,
+                    intensity_log=self.net.config.intensity_log,
+                    azimuth_bin_feature=self.net.config.azimuth_bin_feature,
+                )
+                for p, a, c in people
+            )
+        )
         x = torch.from_numpy(np.stack(feats)).to(self.device)
         mask = torch.from_numpy(np.stack(masks)).to(self.device)
         if self.mirror_average:
@@ -222,15 +255,20 @@ def load_weights(path: Path, device: torch.device = torch.device("cpu")) -> tupl
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
         cfg = blob["config"]
-        net = RadarPoseNet(NetConfig(num_points=int(cfg["num_points"]), widths=tuple(cfg["widths"]),
-                                     head_width=int(cfg["head_width"]),
-                                     # weights from before these fields saw 4 frames pooled together
-                                     context_frames=int(cfg.get("context_frames", 4)),
-                                     time_slots_s=tuple(float(t) for t in cfg.get("time_slots_s", ())),
-                                     intensity_log=bool(cfg.get("intensity_log", False)),
-                                     azimuth_bin_feature=bool(cfg.get("azimuth_bin_feature", False)),
-                                     context_max_age_s=float(cfg.get("context_max_age_s", 0.0)),
-                                     mirror_symmetric=bool(cfg.get("mirror_symmetric", True))))
+        net = RadarPoseNet(
+            NetConfig(
+                num_points=int(cfg["num_points"]),
+                widths=tuple(cfg["widths"]),
+                head_width=int(cfg["head_width"]),
+                # weights from before these fields saw 4 frames pooled together
+                context_frames=int(cfg.get("context_frames", 4)),
+                time_slots_s=tuple(float(t) for t in cfg.get("time_slots_s", ())),
+                intensity_log=bool(cfg.get("intensity_log", False)),
+                azimuth_bin_feature=bool(cfg.get("azimuth_bin_feature", False)),
+                context_max_age_s=float(cfg.get("context_max_age_s", 0.0)),
+                mirror_symmetric=bool(cfg.get("mirror_symmetric", True)),
+            )
+        )
         net.load_state_dict({k: v.float() for k, v in blob["state_dict"].items()})
     except (RuntimeError, KeyError, TypeError, ValueError, EOFError, OSError, pickle.UnpicklingError) as exc:
         raise RadarModelError(f"cannot load radar network weights '{path}': {exc}") from exc

@@ -1,6 +1,7 @@
 """Radar frames in, tracked people with COCO body 17 skeletons out: validation, static-clutter suppression,
 accumulation, clustering, tracking and the point-set network, as one object the node and the CLI call.
 """
+
 from __future__ import annotations
 
 import time
@@ -12,8 +13,13 @@ from pose_perception.core.filters import OneEuroFilter
 from pose_perception.core.keypoints import BODY, COCO_WHOLEBODY_133
 from pose_perception.core.types import HumanPose, Source
 from pose_perception.human.lifting import body_frame
-from pose_perception.radar.clustering import (ClusterConfig, Cluster, StaticClutterMap, cluster_people,
-                                              merge_fragments_and_ghosts)
+from pose_perception.radar.clustering import (
+    ClusterConfig,
+    Cluster,
+    StaticClutterMap,
+    cluster_people,
+    merge_fragments_and_ghosts,
+)
 from pose_perception.radar.fitting import FitConfig, refine_skeletons
 from pose_perception.radar.network import RadarPoseRegressor
 from pose_perception.radar.points import FrameAccumulator, StampOrderError, validate_points
@@ -68,10 +74,14 @@ def gate_field_of_view(points: np.ndarray, config: RadarPipelineConfig) -> np.nd
     return points[keep]
 
 
-def people_from_cloud(points: np.ndarray, age_s: np.ndarray, config: ClusterConfig,
-                      frames_back: np.ndarray | None = None, cluster_frames: int | None = None,
-                      context_radius_m: float = CONTEXT_RADIUS_M,
-                      ) -> tuple[list[Cluster], list[tuple[np.ndarray, np.ndarray, np.ndarray]]]:
+def people_from_cloud(
+    points: np.ndarray,
+    age_s: np.ndarray,
+    config: ClusterConfig,
+    frames_back: np.ndarray | None = None,
+    cluster_frames: int | None = None,
+    context_radius_m: float = CONTEXT_RADIUS_M,
+) -> tuple[list[Cluster], list[tuple[np.ndarray, np.ndarray, np.ndarray]]]:
     """Accumulated (M, 5) points, their age (M,) s and frame index (M,) (0 = newest) -> clusters and the network
     inputs (points, age, centroid) of each. Training uses this same function, so the network sees what the
     pipeline gives it.
@@ -81,7 +91,9 @@ def people_from_cloud(points: np.ndarray, age_s: np.ndarray, config: ClusterConf
     network input of the nearest cluster: temporal context (where the limbs were, their radial velocities)
     without changing the clusters, the centroids or the tracking.
     """
-    recent = np.ones(len(points), bool) if frames_back is None or cluster_frames is None else frames_back < cluster_frames
+    recent = (
+        np.ones(len(points), bool) if frames_back is None or cluster_frames is None else frames_back < cluster_frames
+    )
     recent_idx = np.flatnonzero(recent)
     recent_pts = points[recent_idx]
     clusters = merge_fragments_and_ghosts(recent_pts, cluster_people(recent_pts, config), config)
@@ -113,12 +125,15 @@ class RadarPosePipeline:
     Raises RadarInputError subclasses for bad frames (the state is left untouched).
     """
 
-    def __init__(self, config: RadarPipelineConfig = RadarPipelineConfig(), regressor: RadarPoseRegressor | None = None):
+    def __init__(
+        self, config: RadarPipelineConfig = RadarPipelineConfig(), regressor: RadarPoseRegressor | None = None
+    ):
         self.config = config
         self.regressor = regressor or RadarPoseRegressor(config.weights_path, config.device, config.radar_height_m)
         net_cfg = self.regressor.net.config
-        self.accumulator = FrameAccumulator(max(config.window_frames, net_cfg.context_frames),
-                                            max(config.max_window_s, net_cfg.context_max_age_s))
+        self.accumulator = FrameAccumulator(
+            max(config.window_frames, net_cfg.context_frames), max(config.max_window_s, net_cfg.context_max_age_s)
+        )
         self.clutter = StaticClutterMap()
         self.tracker = MultiTargetTracker(config.tracker)
         self._memory: dict[int, _TrackMemory] = {}
@@ -149,8 +164,11 @@ class RadarPosePipeline:
         t1 = time.perf_counter()
         clusters, inputs = people_from_cloud(cloud, age, self.config.cluster, back, self.config.window_frames)
         t2 = time.perf_counter()
-        tracks = self.tracker.update(stamp_s, np.array([c.centroid_m for c in clusters]).reshape(-1, 3),
-                                     np.array([len(c.indices) for c in clusters]))
+        tracks = self.tracker.update(
+            stamp_s,
+            np.array([c.centroid_m for c in clusters]).reshape(-1, 3),
+            np.array([len(c.indices) for c in clusters]),
+        )
         measured = [t for t in tracks if t.cluster is not None]
         t3 = time.perf_counter()
         people = [inputs[t.cluster] for t in measured]
@@ -158,13 +176,18 @@ class RadarPosePipeline:
         t4 = time.perf_counter()
         self.last_timings_s = {"input+clutter": t1 - t0, "clustering": t2 - t1, "tracking": t3 - t2, "network": t4 - t3}
         if self.config.refine is not None:
-            joints = refine_skeletons(joints, conf, [p for p, _, _ in people], [a for _, a, _ in people], self.config.refine)
+            joints = refine_skeletons(
+                joints, conf, [p for p, _, _ in people], [a for _, a, _ in people], self.config.refine
+            )
             self.last_timings_s["refine"] = time.perf_counter() - t4
         cfg = self.config
         for t, j, c in zip(measured, joints, conf):
             old = self._memory.get(t.id)
-            smoother = old.smoother if old is not None else (
-                OneEuroFilter(cfg.smooth_min_cutoff_hz, cfg.smooth_beta) if cfg.smoothing else None)
+            smoother = (
+                old.smoother
+                if old is not None
+                else (OneEuroFilter(cfg.smooth_min_cutoff_hz, cfg.smooth_beta) if cfg.smoothing else None)
+            )
             if smoother is not None:
                 j = smoother(stamp_s, j).astype(np.float32)
             self._memory[t.id] = _TrackMemory(j - t.position_m, c, stamp_s, smoother)
@@ -188,8 +211,12 @@ class RadarPosePipeline:
         conf = np.zeros(k, np.float32)
         conf[BODY] = confidence17
         return HumanPose(
-            track_id=int(track_id), score=float(np.mean(confidence17)),
-            keypoints_uv=np.full((k, 2), np.nan, np.float32), confidence=conf, keypoints_3d=kp3d,
-            bbox_xyxy=np.full(4, np.nan, np.float32), source=Source.RADAR,
+            track_id=int(track_id),
+            score=float(np.mean(confidence17)),
+            keypoints_uv=np.full((k, 2), np.nan, np.float32),
+            confidence=conf,
+            keypoints_3d=kp3d,
+            bbox_xyxy=np.full(4, np.nan, np.float32),
+            source=Source.RADAR,
             T_sensor_body=body_frame(joints17_m.astype(np.float64)),
         )

@@ -1,6 +1,7 @@
 """Radar point frames: parse structured arrays as TI mmWave drivers publish them into (N, 5) float32
 [x, y, z, velocity, intensity] in REP-103 axes, drop invalid points, and accumulate the last frames.
 """
+
 from __future__ import annotations
 
 from collections import deque
@@ -109,9 +110,7 @@ def validate_points(points: np.ndarray, max_points: int | None = None) -> np.nda
     """(N, 5) array-like -> (M, 5) float32 with rows containing NaN/inf removed. Raises RadarInputError."""
     points = np.asarray(points)
     if points.ndim != 2 or points.shape[1] != NUM_COLUMNS:
-        raise RadarInputError(
-            f"radar points must be (N, 5) [x, y, z, velocity, intensity], got shape {points.shape}"
-        )
+        raise RadarInputError(f"radar points must be (N, 5) [x, y, z, velocity, intensity], got shape {points.shape}")
     if not np.issubdtype(points.dtype, np.number):
         raise RadarInputError(f"radar points must be numeric, got dtype {points.dtype}")
     if max_points is not None and points.shape[0] > max_points:
@@ -164,7 +163,9 @@ class FrameAccumulator:
         if not self._frames:
             return np.zeros((0, NUM_COLUMNS), np.float32), np.zeros((0,), np.float32), np.zeros((0,), np.int64)
         newest = self._frames[-1][0]
-        kept = [(back, t, p) for back, (t, p) in enumerate(reversed(self._frames)) if newest - t <= self.max_age_s][::-1]
+        kept = [(back, t, p) for back, (t, p) in enumerate(reversed(self._frames)) if newest - t <= self.max_age_s][
+            ::-1
+        ]
         points = np.concatenate([p for _, _, p in kept], axis=0)
         age = np.concatenate([np.full(len(p), newest - t, np.float32) for _, t, p in kept])
         back = np.concatenate([np.full(len(p), b, np.int64) for b, _, p in kept])

@@ -1,6 +1,7 @@
 """Multi-person tracking on the radar's ground plane: constant-velocity Kalman filters on (x, y), Hungarian
 assignment of cluster centroids (scipy), birth/loss hysteresis, ids stable and never reused.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -70,7 +71,7 @@ class MultiTargetTracker:
     def _predict(self, dt: float) -> None:
         F = np.eye(4)
         F[0, 2] = F[1, 3] = dt
-        q = self.config.accel_sigma ** 2
+        q = self.config.accel_sigma**2
         G = np.array([[0.5 * dt * dt, 0], [0, 0.5 * dt * dt], [dt, 0], [0, dt]])
         Q = G @ G.T * q
         for tr in self.tracks:
@@ -80,7 +81,7 @@ class MultiTargetTracker:
     def _correct(self, tr: Track, z: np.ndarray, stamp_s: float, size: float) -> None:
         H = np.zeros((2, 4))
         H[0, 0] = H[1, 1] = 1.0
-        Rm = np.eye(2) * self.config.meas_sigma_m ** 2
+        Rm = np.eye(2) * self.config.meas_sigma_m**2
         S = H @ tr.P @ H.T + Rm
         # Closed-form 2x2 inverse: LAPACK's thread pool costs milliseconds per call on a busy machine.
         S_inv = np.array([[S[1, 1], -S[0, 1]], [-S[1, 0], S[0, 0]]]) / (S[0, 0] * S[1, 1] - S[0, 1] * S[1, 0])
@@ -122,24 +123,36 @@ class MultiTargetTracker:
         measured = np.array([tr.state[:2] for tr in self.tracks if tr.cluster is not None]).reshape(-1, 2)
         for tr in self.tracks:
             if tr.cluster is None:
-                if len(measured) and np.min(np.linalg.norm(measured - tr.state[:2], axis=1)) < self.config.coast_exclusion_m:
+                if (
+                    len(measured)
+                    and np.min(np.linalg.norm(measured - tr.state[:2], axis=1)) < self.config.coast_exclusion_m
+                ):
                     continue
                 tr.misses += 1
                 tr.total_misses += 1
                 if not tr.confirmed and tr.total_misses > self.config.max_tentative_misses:
                     continue
-                if tr.confirmed and (stamp_s - tr.last_update_s > self.config.max_coast_s
-                                     or tr.hits < self.config.min_hits_to_coast):
+                if tr.confirmed and (
+                    stamp_s - tr.last_update_s > self.config.max_coast_s or tr.hits < self.config.min_hits_to_coast
+                ):
                     continue
                 # A coasting person most likely stopped: bleed off the velocity instead of drifting away.
                 tr.state[2:] *= 0.5
             alive.append(tr)
         for c in sorted(unassigned):
             z = centroids_m[c]
-            P = np.diag([self.config.meas_sigma_m ** 2] * 2 + [1.0, 1.0])
-            alive.append(Track(next(self._ids), np.array([z[0], z[1], 0.0, 0.0]), P, float(z[2]), stamp_s,
-                               points_sum=float(sizes[c]),
-                               confirmed=self.config.min_hits <= 1 and sizes[c] >= self.config.min_confirm_points,
-                               cluster=c))
+            P = np.diag([self.config.meas_sigma_m**2] * 2 + [1.0, 1.0])
+            alive.append(
+                Track(
+                    next(self._ids),
+                    np.array([z[0], z[1], 0.0, 0.0]),
+                    P,
+                    float(z[2]),
+                    stamp_s,
+                    points_sum=float(sizes[c]),
+                    confirmed=self.config.min_hits <= 1 and sizes[c] >= self.config.min_confirm_points,
+                    cluster=c,
+                )
+            )
         self.tracks = alive
         return [tr for tr in self.tracks if tr.confirmed]

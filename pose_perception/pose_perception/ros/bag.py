@@ -1,5 +1,6 @@
 """rosbag2 recording and playback without ros2cli/rosbag2 (absent from PyPI): rclpy raw (serialised)
 subscriptions and publishers, files written and read by `rosbags` (MCAP or sqlite3, rosbag2 format)."""
+
 from __future__ import annotations
 
 import importlib
@@ -85,8 +86,9 @@ class BagRecorder:
         self._closed = False
         for topic, type_name in (topics or OUTPUT_TOPICS).items():
             conn = self._writer.add_connection(topic, type_name, typestore=self._store)
-            node.create_subscription(message_class(type_name), topic, self._make_cb(topic, conn), _qos_for(topic),
-                                     raw=True)
+            node.create_subscription(
+                message_class(type_name), topic, self._make_cb(topic, conn), _qos_for(topic), raw=True
+            )
             self.counts[topic] = 0
 
     def _make_cb(self, topic, conn):
@@ -95,6 +97,7 @@ class BagRecorder:
                 if not self._closed:
                     self._writer.write(conn, time.time_ns(), data)
                     self.counts[topic] += 1
+
         return cb
 
     def close(self) -> None:
@@ -109,7 +112,11 @@ def read_bag(path: str | Path, topics: Optional[Iterable[str]] = None):
     from rosbags.highlevel import AnyReader
 
     path = Path(path)
-    bag_dir = path.parent if path.is_file() and path.suffix in (".mcap", ".db3") and (path.parent / "metadata.yaml").exists() else path
+    bag_dir = (
+        path.parent
+        if path.is_file() and path.suffix in (".mcap", ".db3") and (path.parent / "metadata.yaml").exists()
+        else path
+    )
     if not bag_dir.exists():
         raise BagError(f"bag '{path}' does not exist")
     try:
@@ -129,8 +136,14 @@ def read_bag(path: str | Path, topics: Optional[Iterable[str]] = None):
 class BagPlayer:
     """Publishes a bag's messages with their recorded timing (scaled by rate), topics remapped as asked."""
 
-    def __init__(self, node: Node, path: str | Path, remaps: Optional[dict[str, str]] = None, rate: float = 1.0,
-                 topics: Optional[Iterable[str]] = None):
+    def __init__(
+        self,
+        node: Node,
+        path: str | Path,
+        remaps: Optional[dict[str, str]] = None,
+        rate: float = 1.0,
+        topics: Optional[Iterable[str]] = None,
+    ):
         if rate <= 0:
             raise BagError("playback rate must be positive")
         self.node, self.path, self.rate = node, path, rate
@@ -172,8 +185,9 @@ def parse_remaps(items: Iterable[str]) -> dict[str, str]:
     return remaps
 
 
-def replay_bag(bag: str | Path, remaps: dict[str, str], rate: float = 1.0,
-               topics: Optional[Iterable[str]] = None) -> dict[str, int]:
+def replay_bag(
+    bag: str | Path, remaps: dict[str, str], rate: float = 1.0, topics: Optional[Iterable[str]] = None
+) -> dict[str, int]:
     """`pose-perception replay`: play `bag` into the live topics from a node of its own (ROS started and shut
     down here) -> messages published per topic. Raises BagError for a bag it cannot play."""
     import rclpy
@@ -189,8 +203,14 @@ def replay_bag(bag: str | Path, remaps: dict[str, str], rate: float = 1.0,
         rclpy.try_shutdown()
 
 
-def record_bag(out: str | Path, topics: dict[str, str], storage: str, stop: threading.Event,
-               duration_s: float = 0.0, on_recording=None) -> dict[str, int]:
+def record_bag(
+    out: str | Path,
+    topics: dict[str, str],
+    storage: str,
+    stop: threading.Event,
+    duration_s: float = 0.0,
+    on_recording=None,
+) -> dict[str, int]:
     """`pose-perception record`: record `topics` (name -> pkg/msg/Type) to `out` until `stop` is set, Ctrl-C, or
     duration_s (0: no limit) -> messages recorded per topic. on_recording() is called once the recorder listens.
     Raises BagError for a bag it cannot write."""

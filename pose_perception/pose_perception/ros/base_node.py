@@ -2,6 +2,7 @@
 
 Subclasses implement load_pipeline / create_inputs / process; they convert messages and call one pipeline.
 """
+
 from __future__ import annotations
 
 import threading
@@ -27,27 +28,54 @@ from pose_perception.ros.tf import TfPublisher
 # Read-only where the value is used once (at start, configure or activate): a change at run time would be
 # accepted and do nothing.
 COMMON_PARAMS = (
-    ParamSpec("autostart", True, "Configure and activate on start (set false when a lifecycle manager drives the "
-              "node).", read_only=True),
+    ParamSpec(
+        "autostart",
+        True,
+        "Configure and activate on start (set false when a lifecycle manager drives the node).",
+        read_only=True,
+    ),
     ParamSpec("input_qos", "sensor_data", "QoS of sensor subscriptions.", choices=INPUT_QOS_NAMES, read_only=True),
     ParamSpec("diagnostics_period_s", 1.0, "Period of /diagnostics messages.", min=0.1, max=60.0, read_only=True),
     ParamSpec("error_throttle_s", 5.0, "Minimum time between two logs of the same error.", min=0.0, max=3600.0),
-    ParamSpec("health_window_s", 10.0, "/diagnostics judges the errors, drops and losses of this many seconds.",
-              min=1.0, max=3600.0, read_only=True),
-    ParamSpec("stale_input_s", 5.0, "Input older than this is stale (WARN); input arriving with no output for "
-              "this long is a hung pipeline (ERROR).", min=0.5, max=3600.0, read_only=True),
+    ParamSpec(
+        "health_window_s",
+        10.0,
+        "/diagnostics judges the errors, drops and losses of this many seconds.",
+        min=1.0,
+        max=3600.0,
+        read_only=True,
+    ),
+    ParamSpec(
+        "stale_input_s",
+        5.0,
+        "Input older than this is stale (WARN); input arriving with no output for "
+        "this long is a hung pipeline (ERROR).",
+        min=0.5,
+        max=3600.0,
+        read_only=True,
+    ),
 )
 
 # Body meshes off the skeleton path (ros/mesh_thread.py), shared by the human and radar nodes. mesh_rate_hz tops
 # out at 30: the thread fits the newest frame, so a rate above the sensor's frame rate (cameras and radars here
 # run at 10-30 Hz) changes nothing; a fit costs far more than 33 ms on a CPU anyway.
 MESH_PARAMS = (
-    ParamSpec("mesh", False, "Fit a body mesh per person, on its own thread at most mesh_rate_hz (skeletons "
-              "never wait for it).", read_only=True),
+    ParamSpec(
+        "mesh",
+        False,
+        "Fit a body mesh per person, on its own thread at most mesh_rate_hz (skeletons never wait for it).",
+        read_only=True,
+    ),
     ParamSpec("mesh_model", "anny", "Body model of the mesh fitter.", choices=("anny", "smplx"), read_only=True),
     ParamSpec("mesh_rate_hz", 2.0, "Most mesh fits per second.", min=0.1, max=30.0, read_only=True),
-    ParamSpec("mesh_max_faces", 5000, "Faces of the published mesh (decimated; 0 = full, ~27k faces).",
-              min=0, max=100000, read_only=True),
+    ParamSpec(
+        "mesh_max_faces",
+        5000,
+        "Faces of the published mesh (decimated; 0 = full, ~27k faces).",
+        min=0,
+        max=100000,
+        read_only=True,
+    ),
 )
 
 
@@ -184,8 +212,11 @@ class PerceptionNode(LifecycleNode):
         super().__init__(node_name, **kwargs)
         self.param_specs = tuple(COMMON_PARAMS) + tuple(param_specs)
         self.params = declare_parameters(self, self.param_specs, self.on_parameters_changed)
-        self.stats = PipelineStats(health=HealthMonitor(HealthThresholds(
-            window_s=self.params["health_window_s"], stale_input_s=self.params["stale_input_s"])))
+        self.stats = PipelineStats(
+            health=HealthMonitor(
+                HealthThresholds(window_s=self.params["health_window_s"], stale_input_s=self.params["stale_input_s"])
+            )
+        )
         self.tf = TfPublisher(self)
         self._error_log_times: dict[str, float] = {}
         self._suppressed: dict[str, int] = {}
@@ -219,8 +250,9 @@ class PerceptionNode(LifecycleNode):
         from pose_perception.ros.mesh_thread import MeshThread  # it imports this module
 
         self._stop_meshes()
-        self.mesh_thread = MeshThread(fitter, self.params["mesh_rate_hz"],
-                                      lambda message: self.report_error(message, key="mesh"), on_fit_ms)
+        self.mesh_thread = MeshThread(
+            fitter, self.params["mesh_rate_hz"], lambda message: self.report_error(message, key="mesh"), on_fit_ms
+        )
 
     def attach_meshes(self, humans: list, stamp_s: float) -> list:
         """humans with the latest mesh of each track (none without start_meshes); this frame goes to the fitter."""
@@ -232,18 +264,30 @@ class PerceptionNode(LifecycleNode):
 
     def subscribe(self, msg_type, topic: str, callback: Callable[[Any], None], qos=None):
         """Input subscription (destroyed on deactivate); callback exceptions are reported, never raised."""
-        sub = self.create_subscription(msg_type, topic, self._guarded(callback, topic),
-                                       qos or input_qos(self.params["input_qos"]), event_callbacks=self._lost_events())
+        sub = self.create_subscription(
+            msg_type,
+            topic,
+            self._guarded(callback, topic),
+            qos or input_qos(self.params["input_qos"]),
+            event_callbacks=self._lost_events(),
+        )
         self._input_subscriptions.append(sub)
         return sub
 
-    def synchronise(self, topics: Sequence[tuple[type, str]], callback: Callable[..., None], slop_s: float,
-                    queue_size: int = 10):
+    def synchronise(
+        self, topics: Sequence[tuple[type, str]], callback: Callable[..., None], slop_s: float, queue_size: int = 10
+    ):
         from pose_perception.ros.sync import ApproximateTimeSync
 
-        sync = ApproximateTimeSync(self, topics, input_qos(self.params["input_qos"]), slop_s,
-                                   self._guarded(callback, "+".join(t for _, t in topics)), queue_size,
-                                   event_callbacks=self._lost_events())
+        sync = ApproximateTimeSync(
+            self,
+            topics,
+            input_qos(self.params["input_qos"]),
+            slop_s,
+            self._guarded(callback, "+".join(t for _, t in topics)),
+            queue_size,
+            event_callbacks=self._lost_events(),
+        )
         self._input_subscriptions += sync.subscriptions
         return sync
 
@@ -345,6 +389,7 @@ class PerceptionNode(LifecycleNode):
                 callback(*msgs)
             except Exception as exc:  # noqa: BLE001 - bad input must never kill the executor
                 self.report_error(f"input on {what} refused: {type(exc).__name__}: {exc}", key=f"input:{what}")
+
         return guarded
 
     def _run_process(self, frame: Any, t_submit: float) -> None:
@@ -364,9 +409,15 @@ class PerceptionNode(LifecycleNode):
         snap = self.stats.snapshot(now)
         verdict = self.stats.health.verdict(now, self._active)
         snap.update(verdict.values)
-        status = DiagnosticStatus(level=bytes([verdict.level]), name=f"{self.get_name()}: pipeline",
-                                  message=verdict.message, hardware_id=self.get_fully_qualified_name())
-        status.values = [KeyValue(key=k, value=(f"{v:.3f}" if isinstance(v, float) else str(v))) for k, v in snap.items()]
+        status = DiagnosticStatus(
+            level=bytes([verdict.level]),
+            name=f"{self.get_name()}: pipeline",
+            message=verdict.message,
+            hardware_id=self.get_fully_qualified_name(),
+        )
+        status.values = [
+            KeyValue(key=k, value=(f"{v:.3f}" if isinstance(v, float) else str(v))) for k, v in snap.items()
+        ]
         msg = DiagnosticArray(status=[status])
         msg.header.stamp = self.get_clock().now().to_msg()
         self._diag_pub.publish(msg)

@@ -3,6 +3,7 @@
 Images honour `step` padding and `is_bigendian` and are zero-copy views where the layout allows; inconsistent
 messages raise a ConversionError subclass that says what is wrong.
 """
+
 from __future__ import annotations
 
 import sys
@@ -90,8 +91,11 @@ def image_to_numpy(msg: Image) -> np.ndarray:
     big = bool(msg.is_bigendian)
     typed = dtype.newbyteorder(">" if big else "<") if dtype.itemsize > 1 else dtype
     rows = np.frombuffer(buffer, dtype=np.uint8, count=step * h).reshape(h, step)
-    pixels = rows[:, :row_bytes].view(typed).reshape(h, w, channels) if step != row_bytes else \
-        np.frombuffer(buffer, dtype=typed, count=h * w * channels).reshape(h, w, channels)
+    pixels = (
+        rows[:, :row_bytes].view(typed).reshape(h, w, channels)
+        if step != row_bytes
+        else np.frombuffer(buffer, dtype=typed, count=h * w * channels).reshape(h, w, channels)
+    )
     if dtype.itemsize > 1 and big != _HOST_BIG_ENDIAN:
         pixels = pixels.astype(dtype)  # byte swap into native order (one copy)
     return pixels[:, :, 0] if channels == 1 else pixels
@@ -136,10 +140,13 @@ def numpy_to_image(array: np.ndarray, encoding: str, header: Optional[Header] = 
     if arr.ndim == 2:
         arr = arr[:, :, None]
     if arr.ndim != 3 or arr.shape[2] != channels:
-        raise ImageConversionError(f"array of shape {array.shape} does not fit encoding {encoding} ({channels} channels)")
+        raise ImageConversionError(
+            f"array of shape {array.shape} does not fit encoding {encoding} ({channels} channels)"
+        )
     h, w = arr.shape[:2]
-    msg = Image(height=h, width=w, encoding=encoding, is_bigendian=int(_HOST_BIG_ENDIAN),
-                step=w * channels * dtype.itemsize)
+    msg = Image(
+        height=h, width=w, encoding=encoding, is_bigendian=int(_HOST_BIG_ENDIAN), step=w * channels * dtype.itemsize
+    )
     if header is not None:
         msg.header = header
     msg.data = arr.tobytes()
@@ -149,7 +156,9 @@ def numpy_to_image(array: np.ndarray, encoding: str, header: Optional[Header] = 
 def camera_info_to_intrinsics(msg: CameraInfo) -> CameraIntrinsics:
     K = np.asarray(msg.k, dtype=np.float64).reshape(3, 3)
     try:
-        return CameraIntrinsics(K=K, width=int(msg.width), height=int(msg.height), dist=np.asarray(msg.d, dtype=np.float64))
+        return CameraIntrinsics(
+            K=K, width=int(msg.width), height=int(msg.height), dist=np.asarray(msg.d, dtype=np.float64)
+        )
     except CameraModelError as exc:
         raise CameraInfoError(f"camera_info unusable: {exc}") from exc
 
@@ -170,10 +179,14 @@ def intrinsics_to_camera_info(intrinsics: CameraIntrinsics, header: Optional[Hea
 
 # PointField datatype -> numpy dtype
 _POINTFIELD_DTYPES: dict[int, np.dtype] = {
-    PointField.INT8: np.dtype(np.int8), PointField.UINT8: np.dtype(np.uint8),
-    PointField.INT16: np.dtype(np.int16), PointField.UINT16: np.dtype(np.uint16),
-    PointField.INT32: np.dtype(np.int32), PointField.UINT32: np.dtype(np.uint32),
-    PointField.FLOAT32: np.dtype(np.float32), PointField.FLOAT64: np.dtype(np.float64),
+    PointField.INT8: np.dtype(np.int8),
+    PointField.UINT8: np.dtype(np.uint8),
+    PointField.INT16: np.dtype(np.int16),
+    PointField.UINT16: np.dtype(np.uint16),
+    PointField.INT32: np.dtype(np.int32),
+    PointField.UINT32: np.dtype(np.uint32),
+    PointField.FLOAT32: np.dtype(np.float32),
+    PointField.FLOAT64: np.dtype(np.float64),
 }
 _DTYPE_POINTFIELDS = {v: k for k, v in _POINTFIELD_DTYPES.items()}
 
@@ -195,15 +208,19 @@ def pointcloud2_to_array(msg: PointCloud2) -> np.ndarray:
         names.append(f.name)
         formats.append(base if f.count <= 1 else (base, (f.count,)))
         offsets.append(f.offset)
-    spans = sorted((off, off + np.dtype(fmt if isinstance(fmt, np.dtype) else fmt[0]).itemsize * max(f.count, 1), f.name)
-                   for off, fmt, f in zip(offsets, formats, msg.fields))
+    spans = sorted(
+        (off, off + np.dtype(fmt if isinstance(fmt, np.dtype) else fmt[0]).itemsize * max(f.count, 1), f.name)
+        for off, fmt, f in zip(offsets, formats, msg.fields)
+    )
     for (a0, a1, a), (b0, _, b) in zip(spans, spans[1:]):
         if b0 < a1:
-            raise PointCloudConversionError(f"fields '{a}' (bytes {a0}-{a1 - 1}) and '{b}' (from byte {b0}) overlap: "
-                                            "the field offsets are wrong")
+            raise PointCloudConversionError(
+                f"fields '{a}' (bytes {a0}-{a1 - 1}) and '{b}' (from byte {b0}) overlap: the field offsets are wrong"
+            )
     if spans and spans[-1][1] > msg.point_step:
-        raise PointCloudConversionError(f"field '{spans[-1][2]}' ends at byte {spans[-1][1]}, beyond point_step "
-                                        f"{msg.point_step}")
+        raise PointCloudConversionError(
+            f"field '{spans[-1][2]}' ends at byte {spans[-1][1]}, beyond point_step {msg.point_step}"
+        )
     try:
         dtype = np.dtype({"names": names, "formats": formats, "offsets": offsets, "itemsize": msg.point_step})
     except (ValueError, TypeError) as exc:
@@ -216,9 +233,13 @@ def pointcloud2_to_array(msg: PointCloud2) -> np.ndarray:
     data = msg.data
     buffer = data if isinstance(data, (bytes, bytearray, memoryview)) else np.asarray(data, dtype=np.uint8)
     if len(buffer) < msg.row_step * h:
-        raise PointCloudConversionError(f"cloud data has {len(buffer)} bytes, expected row_step*height = {msg.row_step * h}")
+        raise PointCloudConversionError(
+            f"cloud data has {len(buffer)} bytes, expected row_step*height = {msg.row_step * h}"
+        )
     rows = np.frombuffer(buffer, dtype=np.uint8, count=msg.row_step * h).reshape(h, msg.row_step)
-    cloud: np.ndarray = np.ndarray(shape=(h, w), dtype=dtype, buffer=np.ascontiguousarray(rows[:, : w * msg.point_step]))
+    cloud: np.ndarray = np.ndarray(
+        shape=(h, w), dtype=dtype, buffer=np.ascontiguousarray(rows[:, : w * msg.point_step])
+    )
     if msg.is_bigendian != _HOST_BIG_ENDIAN:
         cloud = cloud.astype(cloud.dtype.newbyteorder("="))
     return cloud[0] if h == 1 else cloud
@@ -237,8 +258,15 @@ def array_to_pointcloud2(cloud: np.ndarray, header: Optional[Header] = None) -> 
         if key not in _DTYPE_POINTFIELDS:
             raise PointCloudConversionError(f"field '{name}' has dtype {base} that PointCloud2 cannot carry")
         fields.append(PointField(name=name, offset=offset, datatype=_DTYPE_POINTFIELDS[key], count=count))
-    msg = PointCloud2(height=arr.shape[0], width=arr.shape[1], fields=fields, is_bigendian=_HOST_BIG_ENDIAN,
-                      point_step=arr.dtype.itemsize, row_step=arr.dtype.itemsize * arr.shape[1], is_dense=False)
+    msg = PointCloud2(
+        height=arr.shape[0],
+        width=arr.shape[1],
+        fields=fields,
+        is_bigendian=_HOST_BIG_ENDIAN,
+        point_step=arr.dtype.itemsize,
+        row_step=arr.dtype.itemsize * arr.shape[1],
+        is_dense=False,
+    )
     if header is not None:
         msg.header = header
     msg.data = np.ascontiguousarray(arr).tobytes()
@@ -272,7 +300,9 @@ def pose_to_T(pose: Pose) -> np.ndarray:
 
 def mesh_to_msg(mesh: BodyMesh) -> Mesh:
     msg = Mesh()
-    msg.vertices = [Point(x=float(x), y=float(y), z=float(z)) for x, y, z in np.asarray(mesh.vertices, dtype=np.float64)]
+    msg.vertices = [
+        Point(x=float(x), y=float(y), z=float(z)) for x, y, z in np.asarray(mesh.vertices, dtype=np.float64)
+    ]
     msg.triangles = [MeshTriangle(vertex_indices=[int(a), int(b), int(c)]) for a, b, c in np.asarray(mesh.faces)]
     return msg
 
@@ -301,7 +331,9 @@ def humans_to_msg(header: Header, humans: Sequence[HumanPose], layout: KeypointL
         m.keypoints_uv = np.asarray(h.keypoints_uv, dtype=np.float32).ravel()
         m.confidence = np.asarray(h.confidence, dtype=np.float32)
         if h.keypoints_3d is not None:
-            m.keypoints_3d = [Point(x=float(x), y=float(y), z=float(z)) for x, y, z in np.asarray(h.keypoints_3d, dtype=np.float64)]
+            m.keypoints_3d = [
+                Point(x=float(x), y=float(y), z=float(z)) for x, y, z in np.asarray(h.keypoints_3d, dtype=np.float64)
+            ]
         if h.T_sensor_body is not None:
             m.has_root_pose = True
             m.root_pose = T_to_pose(h.T_sensor_body)
@@ -317,15 +349,24 @@ def msg_to_humans(msg) -> list[HumanPose]:
     humans = []
     n = len(msg.keypoint_names)
     for m in msg.humans:
-        k3 = np.array([[p.x, p.y, p.z] for p in m.keypoints_3d], dtype=np.float32).reshape(-1, 3) if m.keypoints_3d else None
-        humans.append(HumanPose(
-            track_id=int(m.id), score=float(m.score),
-            keypoints_uv=np.asarray(m.keypoints_uv, dtype=np.float32).reshape(n, 2),
-            confidence=np.asarray(m.confidence, dtype=np.float32),
-            keypoints_3d=k3, bbox_xyxy=np.asarray(m.bbox, dtype=np.float32), source=Source(m.source),
-            T_sensor_body=pose_to_T(m.root_pose) if m.has_root_pose else None,
-            mesh=msg_to_mesh(m.mesh) if m.has_mesh else None,
-        ))
+        k3 = (
+            np.array([[p.x, p.y, p.z] for p in m.keypoints_3d], dtype=np.float32).reshape(-1, 3)
+            if m.keypoints_3d
+            else None
+        )
+        humans.append(
+            HumanPose(
+                track_id=int(m.id),
+                score=float(m.score),
+                keypoints_uv=np.asarray(m.keypoints_uv, dtype=np.float32).reshape(n, 2),
+                confidence=np.asarray(m.confidence, dtype=np.float32),
+                keypoints_3d=k3,
+                bbox_xyxy=np.asarray(m.bbox, dtype=np.float32),
+                source=Source(m.source),
+                T_sensor_body=pose_to_T(m.root_pose) if m.has_root_pose else None,
+                mesh=msg_to_mesh(m.mesh) if m.has_mesh else None,
+            )
+        )
     return humans
 
 
@@ -338,10 +379,17 @@ def objects_to_msg(header: Header, objects: Sequence[ObjectPose]):
     for o in objects:
         sx, sy, sz = (float(v) for v in o.bbox_size_m)
         cx, cy, cz = (float(v) for v in _bbox_center(o))
-        out.objects.append(ObjectPoseMsg(
-            name=o.name, instance=int(o.instance), score=float(o.score), mesh_resource=o.mesh_uri,
-            pose=_pose_with_covariance(o), bbox_size=Vector3(x=sx, y=sy, z=sz), bbox_center=Point(x=cx, y=cy, z=cz),
-        ))
+        out.objects.append(
+            ObjectPoseMsg(
+                name=o.name,
+                instance=int(o.instance),
+                score=float(o.score),
+                mesh_resource=o.mesh_uri,
+                pose=_pose_with_covariance(o),
+                bbox_size=Vector3(x=sx, y=sy, z=sz),
+                bbox_center=Point(x=cx, y=cy, z=cz),
+            )
+        )
     return out
 
 
@@ -379,10 +427,16 @@ def objects_to_detections_msg(header: Header, objects: Sequence[ObjectPose]):
 
 def msg_to_objects(msg) -> list[ObjectPose]:
     return [
-        ObjectPose(name=o.name, instance=int(o.instance), T_cam_obj=pose_to_T(o.pose.pose), score=float(o.score),
-                   bbox_size_m=np.array([o.bbox_size.x, o.bbox_size.y, o.bbox_size.z]), mesh_uri=o.mesh_resource,
-                   covariance=np.asarray(o.pose.covariance, dtype=np.float64).reshape(6, 6),
-                   bbox_center_m=np.array([o.bbox_center.x, o.bbox_center.y, o.bbox_center.z]))
+        ObjectPose(
+            name=o.name,
+            instance=int(o.instance),
+            T_cam_obj=pose_to_T(o.pose.pose),
+            score=float(o.score),
+            bbox_size_m=np.array([o.bbox_size.x, o.bbox_size.y, o.bbox_size.z]),
+            mesh_uri=o.mesh_resource,
+            covariance=np.asarray(o.pose.covariance, dtype=np.float64).reshape(6, 6),
+            bbox_center_m=np.array([o.bbox_center.x, o.bbox_center.y, o.bbox_center.z]),
+        )
         for o in msg.objects
     ]
 

@@ -3,6 +3,7 @@
 Fast DDS 2.x (ROS 2 Jazzy) reads FASTRTPS_DEFAULT_PROFILES_FILE, Fast DDS 3.x (Kilted and later) reads
 FASTDDS_DEFAULT_PROFILES_FILE: set both so the same code is right on every distro.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

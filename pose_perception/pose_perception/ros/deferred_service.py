@@ -6,6 +6,7 @@ returned. `DeferredService` replaces that method on its own service object: the 
 calls `respond(response)` (from any thread), and whichever of the two comes second sends the reply. So a callback
 can hand minutes of work to a worker thread and return at once, and the executor keeps serving everything else.
 """
+
 from __future__ import annotations
 
 import threading

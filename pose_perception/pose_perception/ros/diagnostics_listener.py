@@ -1,5 +1,6 @@
 """/diagnostics heard from another process (`pose-perception up`'s hang watchdog): calls on_status(node, message)
 for every pipeline status a node publishes."""
+
 from __future__ import annotations
 
 import os

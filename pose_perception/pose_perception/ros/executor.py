@@ -5,6 +5,7 @@ The events executor dispatches each callback from C++ instead of rebuilding a Py
 takes about 1 ms off each 640x480 image hand-over (`pose-perception bench transport --executor ...`).
 It is still `rclpy.experimental`; set POSE_PERCEPTION_EXECUTOR=single if it misbehaves on your rclpy.
 """
+
 from __future__ import annotations
 
 import os

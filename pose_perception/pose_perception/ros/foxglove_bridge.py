@@ -3,6 +3,7 @@ images, markers and TF show in Foxglove without foxglove_bridge or rosbridge (ab
 
 Clients reach the SDK server only through `core/origin_gate.py`, which refuses web pages whose Origin is not allowed
 (the SDK itself accepts any Origin, so any page open in a browser on the robot could read every topic)."""
+
 from __future__ import annotations
 
 import time
@@ -17,8 +18,14 @@ class FoxgloveBridge:
 
     allowed_origins: web origins allowed besides native clients (no Origin header); default the Foxglove web app."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 8765, topics: Optional[Iterable[str]] = None,
-                 discovery_period_s: float = 1.0, allowed_origins: Iterable[str] = DEFAULT_ALLOWED_ORIGINS):
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 8765,
+        topics: Optional[Iterable[str]] = None,
+        discovery_period_s: float = 1.0,
+        allowed_origins: Iterable[str] = DEFAULT_ALLOWED_ORIGINS,
+    ):
         self.host, self.port = host, port
         self.allowed_origins = tuple(allowed_origins)
         self.only = set(topics) if topics else None
@@ -45,14 +52,17 @@ class FoxgloveBridge:
             key: Optional[bytes]
             cert, key = self_signed_tls()
         except OriginGateError as exc:
-            print(f"[foxglove] WARNING: {exc}; the SDK's own loopback port accepts plain ws:// from any page",
-                  flush=True)
+            print(
+                f"[foxglove] WARNING: {exc}; the SDK's own loopback port accepts plain ws:// from any page", flush=True
+            )
             cert = key = None
-        self._server = foxglove.start_server(name="pose_perception", host="127.0.0.1", port=0, tls_cert=cert,
-                                             tls_key=key)
+        self._server = foxglove.start_server(
+            name="pose_perception", host="127.0.0.1", port=0, tls_cert=cert, tls_key=key
+        )
         self.upstream_port = self._server.port
-        self.gate = OriginGate("127.0.0.1", self.upstream_port, self.host, self.port, self.allowed_origins,
-                               upstream_tls_cert=cert)
+        self.gate = OriginGate(
+            "127.0.0.1", self.upstream_port, self.host, self.port, self.allowed_origins, upstream_tls_cert=cert
+        )
         try:
             self.port = self.gate.start()
         except Exception:
@@ -61,8 +71,11 @@ class FoxgloveBridge:
         self._node.create_timer(self.discovery_period_s, self._discover)
         self._discover()
         self._spinner = BackgroundSpinner(self._node, self._context)
-        print(f"[foxglove] serving on ws://{self.host}:{self.port} (web origins allowed: "
-              f"{', '.join(self.allowed_origins) or 'none'})", flush=True)
+        print(
+            f"[foxglove] serving on ws://{self.host}:{self.port} (web origins allowed: "
+            f"{', '.join(self.allowed_origins) or 'none'})",
+            flush=True,
+        )
 
     def _discover(self) -> None:
         import foxglove
@@ -89,6 +102,7 @@ class FoxgloveBridge:
         def cb(data: bytes):
             channel.log(bytes(data), log_time=time.time_ns())
             self.forwarded[topic] += 1
+
         return cb
 
     def stop(self) -> None:

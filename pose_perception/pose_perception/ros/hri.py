@@ -14,6 +14,7 @@ under its ROS4HRI name). Topics are relative ("humans/..."): /humans/... in the 
 per-id publishers are created when an id appears and destroyed when it is gone. Needs hri_msgs (setup_env.sh
 builds the four types here; a real install has the package); without it the node warns and publishes none of this.
 """
+
 from __future__ import annotations
 
 from typing import Any, Sequence
@@ -30,8 +31,13 @@ except ImportError:  # no hri_msgs: the output is off (the node warns when it wa
     IdsList = None
 
 PARAMS = (
-    ParamSpec("hri_output", False, "Publish ROS4HRI (REP-155) topics under humans/bodies/ and humans/faces/ and the "
-              "REP-155 joint, face_<id> and gaze_<id> TF frames (needs hri_msgs).", read_only=True),
+    ParamSpec(
+        "hri_output",
+        False,
+        "Publish ROS4HRI (REP-155) topics under humans/bodies/ and humans/faces/ and the "
+        "REP-155 joint, face_<id> and gaze_<id> TF frames (needs hri_msgs).",
+        read_only=True,
+    ),
 )
 
 
@@ -47,8 +53,9 @@ class HriOutput:
         if not params["hri_output"]:
             return None
         if IdsList is None:
-            node.get_logger().warning("hri_output is true but hri_msgs is not importable: no ROS4HRI output "
-                                      "(install ros-jazzy-hri-msgs)")
+            node.get_logger().warning(
+                "hri_output is true but hri_msgs is not importable: no ROS4HRI output (install ros-jazzy-hri-msgs)"
+            )
             return None
         return cls(node, layout, params["min_joint_confidence"])
 
@@ -66,9 +73,13 @@ class HriOutput:
         for h in humans:
             bid = hri_id(h.track_id)
             bodies.append(bid)
-            skel = Skeleton2D(header=header, skeleton=[
-                NormalizedPointOfInterest2D(x=float(x), y=float(y), c=float(c))
-                for x, y, c in skeleton18_normalized(h, self._layout, width, height)])
+            skel = Skeleton2D(
+                header=header,
+                skeleton=[
+                    NormalizedPointOfInterest2D(x=float(x), y=float(y), c=float(c))
+                    for x, y, c in skeleton18_normalized(h, self._layout, width, height)
+                ],
+            )
             topics[f"humans/bodies/{bid}/skeleton2d"] = skel
             roi = roi_normalized(h.bbox_xyxy, width, height) if h.bbox_xyxy is not None else None
             if roi is not None:
@@ -96,5 +107,6 @@ def hri_id(track_id: int) -> str:
 
 def _roi_msg(header, roi, score: float):
     xmin, ymin, xmax, ymax = roi
-    return NormalizedRegionOfInterest2D(header=header, xmin=xmin, ymin=ymin, xmax=xmax, ymax=ymax,
-                                        c=float(min(max(score, 0.0), 1.0)))
+    return NormalizedRegionOfInterest2D(
+        header=header, xmin=xmin, ymin=ymin, xmax=xmax, ymax=ymax, c=float(min(max(score, 0.0), 1.0))
+    )

@@ -2,6 +2,7 @@
 
 Thin shell over human.pipeline.HumanPosePipeline; body meshes are fitted on their own thread at mesh_rate_hz.
 """
+
 from __future__ import annotations
 
 import threading
@@ -41,53 +42,126 @@ _C = HumanPipelineConfig
 # read-only: the pipeline is built at configure), then the node's own. Run-time changes of the others apply at the
 # next frame.
 PARAMS = (
-    config_param(_C, "backend", "Keypoint backend: MediaPipe's landmark models on regions chosen per person (roi), "
-                 "MediaPipe Holistic, or an ONNX model.", choices=("roi", "mediapipe", "onnx")),
-    config_param(_C, "model_path", "ONNX whole-body model (RTMW / DWPose / RTMPose-wholebody export) for backend "
-                 "onnx."),
+    config_param(
+        _C,
+        "backend",
+        "Keypoint backend: MediaPipe's landmark models on regions chosen per person (roi), "
+        "MediaPipe Holistic, or an ONNX model.",
+        choices=("roi", "mediapipe", "onnx"),
+    ),
+    config_param(
+        _C, "model_path", "ONNX whole-body model (RTMW / DWPose / RTMPose-wholebody export) for backend onnx."
+    ),
     config_param(_C, "device", "Device for ONNX models and the mesh fitter.", choices=("auto", "cpu", "cuda")),
-    config_param(_C, "proposer", "Person proposals: MediaPipe's person, face and palm detectors fused over tiles "
-                 "(fused), the face detector alone, a user ONNX detector, or none (search only).",
-                 choices=("fused", "face", "onnx", "none")),
+    config_param(
+        _C,
+        "proposer",
+        "Person proposals: MediaPipe's person, face and palm detectors fused over tiles "
+        "(fused), the face detector alone, a user ONNX detector, or none (search only).",
+        choices=("fused", "face", "onnx", "none"),
+    ),
     # Video: a budget keeps a proposal round inside a frame (the CLI, on single images, looks at all tiles at once).
-    config_param(_C, "finder_budget_ms", "Proposer fused: detector time per proposal round; tiles left over are "
-                 "looked at in the next rounds (0: all at once).", default=25.0, min=0.0, max=10000.0),
-    config_param(_C, "detector_model_path", "ONNX person detector (mmdeploy RTMDet / YOLOX export) for proposer "
-                 "onnx."),
+    config_param(
+        _C,
+        "finder_budget_ms",
+        "Proposer fused: detector time per proposal round; tiles left over are "
+        "looked at in the next rounds (0: all at once).",
+        default=25.0,
+        min=0.0,
+        max=10000.0,
+    ),
+    config_param(_C, "detector_model_path", "ONNX person detector (mmdeploy RTMDet / YOLOX export) for proposer onnx."),
     config_param(_C, "max_people", "Most people estimated per frame.", min=1, max=20),
     config_param(_C, "min_person_score", "Mean body confidence below which a person is dropped.", min=0.0, max=1.0),
     # Video: people found are followed every frame, so searching every 3rd frame costs little (docs/human-real.md);
     # the dataclass default 1 is for single images.
-    config_param(_C, "search_period", "Run the proposer and look for people it missed every N frames (people "
-                 "already found are followed every frame).", default=3, min=1, max=10000),
-    config_param(_C, "workers", "People whose keypoints are estimated concurrently (0: one per CPU core).",
-                 min=0, max=64),
-    config_param(_C, "max_search_backoff", "Searches that find nobody stretch search_period up to this factor "
-                 "(reset when someone is found or lost).", default=8, min=1, max=1000),
-    config_param(_C, "search_calls_per_frame", "Keypoint-model runs one search may make (0: as many as needed); "
-                 "searches resume where the last one stopped.", default=1, min=0, max=100),
-    config_param(_C, "depth_band_m", "Depth difference that separates a person from others and the background.",
-                 min=0.05, max=5.0),
+    config_param(
+        _C,
+        "search_period",
+        "Run the proposer and look for people it missed every N frames (people "
+        "already found are followed every frame).",
+        default=3,
+        min=1,
+        max=10000,
+    ),
+    config_param(
+        _C, "workers", "People whose keypoints are estimated concurrently (0: one per CPU core).", min=0, max=64
+    ),
+    config_param(
+        _C,
+        "max_search_backoff",
+        "Searches that find nobody stretch search_period up to this factor (reset when someone is found or lost).",
+        default=8,
+        min=1,
+        max=1000,
+    ),
+    config_param(
+        _C,
+        "search_calls_per_frame",
+        "Keypoint-model runs one search may make (0: as many as needed); searches resume where the last one stopped.",
+        default=1,
+        min=0,
+        max=100,
+    ),
+    config_param(
+        _C,
+        "depth_band_m",
+        "Depth difference that separates a person from others and the background.",
+        min=0.05,
+        max=5.0,
+    ),
     config_param(_C, "lift_3d", "Estimate 3D keypoints (depth, else MediaPipe world landmarks; needs camera_info)."),
     config_param(_C, "head_pose", "Estimate head orientation (head_<id> frames) from the face landmarks."),
-    ParamSpec("use_depth", False, "Subscribe depth/image (registered to image, 16UC1 mm or 32FC1 m) and lift with "
-              "it.", read_only=True),
-    ParamSpec("sync_slop_s", 0.03, "Largest stamp difference between image and depth paired together.", min=0.0,
-              max=1.0, read_only=True),
+    ParamSpec(
+        "use_depth",
+        False,
+        "Subscribe depth/image (registered to image, 16UC1 mm or 32FC1 m) and lift with it.",
+        read_only=True,
+    ),
+    ParamSpec(
+        "sync_slop_s",
+        0.03,
+        "Largest stamp difference between image and depth paired together.",
+        min=0.0,
+        max=1.0,
+        read_only=True,
+    ),
     *MESH_PARAMS,
     ParamSpec("publish_tf", True, "Publish body_<id>, head_<id> and joint frames on /tf."),
     ParamSpec("frame_prefix", "", "Prefix of every TF frame name (e.g. 'cam1_' when several nodes track people)."),
-    ParamSpec("joint_frames", "", "Comma-separated keypoint names (COCO-WholeBody) published as <name>_<id> frames, "
-              "e.g. 'left_wrist,right_wrist'.", read_only=True),
+    ParamSpec(
+        "joint_frames",
+        "",
+        "Comma-separated keypoint names (COCO-WholeBody) published as <name>_<id> frames, "
+        "e.g. 'left_wrist,right_wrist'.",
+        read_only=True,
+    ),
     ParamSpec("min_joint_confidence", 0.5, "Joint frames and marker joints need this confidence.", min=0.0, max=1.0),
     ParamSpec("debug_image", False, "Publish debug/image with the skeletons drawn.", read_only=True),
     ParamSpec("min_depth_m", 0.1, "Depth pixels nearer than this are invalid.", min=0.0, max=100.0),
-    ParamSpec("max_depth_m", 10.0, "Depth pixels farther than this are invalid (65.535 m: saturated 16-bit).",
-              min=0.1, max=1000.0),
-    ParamSpec("min_valid_depth_fraction", 0.01, "A depth frame with fewer valid pixels is not used: that frame's "
-              "people are published without 3D (never lifted from a guess), and the node says so.", min=0.0, max=1.0),
-    ParamSpec("stage_window", 100, "Frames over which the per-stage times on /diagnostics are averaged.",
-              min=1, max=10000, read_only=True),
+    ParamSpec(
+        "max_depth_m",
+        10.0,
+        "Depth pixels farther than this are invalid (65.535 m: saturated 16-bit).",
+        min=0.1,
+        max=1000.0,
+    ),
+    ParamSpec(
+        "min_valid_depth_fraction",
+        0.01,
+        "A depth frame with fewer valid pixels is not used: that frame's "
+        "people are published without 3D (never lifted from a guess), and the node says so.",
+        min=0.0,
+        max=1.0,
+    ),
+    ParamSpec(
+        "stage_window",
+        100,
+        "Frames over which the per-stage times on /diagnostics are averaged.",
+        min=1,
+        max=10000,
+        read_only=True,
+    ),
     *hri.PARAMS,  # ROS4HRI output: ros/hri.py
 )
 
@@ -97,8 +171,7 @@ class HumanPoseNode(PerceptionNode):
         super().__init__("human_pose_node", PARAMS, **kwargs)
         self.pipeline: Optional[HumanPosePipeline] = None
         self._intrinsics: Optional[CameraIntrinsics] = None
-        self._stage_ms: dict[str, deque] = {s: deque(maxlen=self.params["stage_window"])
-                                            for s in STAGES + ("total",)}
+        self._stage_ms: dict[str, deque] = {s: deque(maxlen=self.params["stage_window"]) for s in STAGES + ("total",)}
         self._stage_lock = threading.Lock()
         self._stage_pub = self.create_publisher(DiagnosticArray, "/diagnostics", result_qos(10))
         self._stage_timer = self.create_timer(self.params["diagnostics_period_s"], self._publish_stage_timing)
@@ -109,10 +182,16 @@ class HumanPoseNode(PerceptionNode):
         self.joint_frames = [n.strip() for n in p["joint_frames"].split(",") if n.strip()]
         unknown = [n for n in self.joint_frames if n not in LAYOUT.keypoint_names]
         if unknown:
-            raise ValueError(f"joint_frames names {unknown}, which are not COCO-WholeBody keypoints "
-                             f"(e.g. 'left_wrist', 'nose', 'right_hand_index_tip')")
-        config = replace(config_from_params(HumanPipelineConfig, PARAMS, p), mesh=p["mesh"],
-                         mesh_model=p["mesh_model"], mesh_max_faces=p["mesh_max_faces"])
+            raise ValueError(
+                f"joint_frames names {unknown}, which are not COCO-WholeBody keypoints "
+                f"(e.g. 'left_wrist', 'nose', 'right_hand_index_tip')"
+            )
+        config = replace(
+            config_from_params(HumanPipelineConfig, PARAMS, p),
+            mesh=p["mesh"],
+            mesh_model=p["mesh_model"],
+            mesh_max_faces=p["mesh_max_faces"],
+        )
         if self.pipeline is not None:
             self.pipeline.close()
         self.pipeline = HumanPosePipeline(config)
@@ -132,8 +211,11 @@ class HumanPoseNode(PerceptionNode):
             self.hri_out = hri.HriOutput.from_params(self, LAYOUT, self.params)
         self.subscribe(CameraInfo, "camera_info", self._on_camera_info)
         if self.params["use_depth"]:
-            self.synchronise([(Image, "image"), (Image, "depth/image")], lambda im, d: self.submit((im, d)),
-                             slop_s=self.params["sync_slop_s"])
+            self.synchronise(
+                [(Image, "image"), (Image, "depth/image")],
+                lambda im, d: self.submit((im, d)),
+                slop_s=self.params["sync_slop_s"],
+            )
         else:
             self.subscribe(Image, "image", lambda im: self.submit((im, None)))
 
@@ -158,22 +240,33 @@ class HumanPoseNode(PerceptionNode):
         intrinsics = self._intrinsics
         if intrinsics is None:
             if self.params["lift_3d"] or self.params["head_pose"]:
-                self.report_error("no camera_info received on 'camera_info' yet: publishing 2D keypoints only",
-                                  key="no_camera_info")
+                self.report_error(
+                    "no camera_info received on 'camera_info' yet: publishing 2D keypoints only", key="no_camera_info"
+                )
         elif (intrinsics.width, intrinsics.height) != (W, H):
-            self.report_error(f"camera_info is for {intrinsics.width}x{intrinsics.height} but the image is {W}x{H}: "
-                              f"publishing 2D keypoints only", key="camera_info_size")
+            self.report_error(
+                f"camera_info is for {intrinsics.width}x{intrinsics.height} but the image is {W}x{H}: "
+                f"publishing 2D keypoints only",
+                key="camera_info_size",
+            )
             intrinsics = None
         depth_m = None
         if depth_msg is not None:
             depth_m = depth_to_m(depth_msg)
             if depth_m.shape != (H, W):
-                self.report_error(f"depth is {depth_m.shape[1]}x{depth_m.shape[0]} but the image is {W}x{H}: register "
-                                  f"depth to colour; this frame is lifted without depth", key="depth_size")
+                self.report_error(
+                    f"depth is {depth_m.shape[1]}x{depth_m.shape[0]} but the image is {W}x{H}: register "
+                    f"depth to colour; this frame is lifted without depth",
+                    key="depth_size",
+                )
                 depth_m = None
             else:
-                depth_m, problem = validate_depth(depth_m, DepthRange(
-                    self.params["min_depth_m"], self.params["max_depth_m"], self.params["min_valid_depth_fraction"]))
+                depth_m, problem = validate_depth(
+                    depth_m,
+                    DepthRange(
+                        self.params["min_depth_m"], self.params["max_depth_m"], self.params["min_valid_depth_fraction"]
+                    ),
+                )
                 if depth_m is None:
                     # no 3D from this frame at all: the world-landmark fallback would publish the person at a
                     # guessed distance (2.0 m -> 1.15 m) as if measured
@@ -232,16 +325,22 @@ class HumanPoseNode(PerceptionNode):
             for k, d in self._stage_ms.items():
                 if d:
                     a = np.asarray(d)
-                    values += [KeyValue(key=f"{k}_mean_ms", value=f"{a.mean():.2f}"),
-                               KeyValue(key=f"{k}_p95_ms", value=f"{np.percentile(a, 95):.2f}")]
+                    values += [
+                        KeyValue(key=f"{k}_mean_ms", value=f"{a.mean():.2f}"),
+                        KeyValue(key=f"{k}_p95_ms", value=f"{np.percentile(a, 95):.2f}"),
+                    ]
         if not values:
             return
-        status = DiagnosticStatus(level=DiagnosticStatus.OK, name=f"{self.get_name()}/stages", message="ok",
-                                  hardware_id=self.get_fully_qualified_name(), values=values)
+        status = DiagnosticStatus(
+            level=DiagnosticStatus.OK,
+            name=f"{self.get_name()}/stages",
+            message="ok",
+            hardware_id=self.get_fully_qualified_name(),
+            values=values,
+        )
         msg = DiagnosticArray(status=[status])
         msg.header.stamp = self.get_clock().now().to_msg()
         self._stage_pub.publish(msg)
-
 
     def _record_mesh_ms(self, ms: float) -> None:
         with self._stage_lock:

@@ -6,6 +6,7 @@ Bad launch input (an unknown argument, a namespace with a trailing slash, a para
 the node does not take, or whose sections do not apply to the node under its namespace) raises LaunchArgumentError
 with a message naming the argument; `ros2 launch` prints it as one line, without a traceback.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -25,12 +26,16 @@ from pose_perception.ros.dds import set_profile
 # `ros2 launch zed_wrapper zed_camera.launch.py camera_model:=zed2i` publishes under /zed/zed_node/
 # (depth_registered: 32FC1 metres, registered to the left rectified image).
 CAMERAS = {
-    "realsense": {"image": "/camera/camera/color/image_raw",
-                  "camera_info": "/camera/camera/color/camera_info",
-                  "depth/image": "/camera/camera/aligned_depth_to_color/image_raw"},
-    "zed": {"image": "/zed/zed_node/rgb/image_rect_color",
-            "camera_info": "/zed/zed_node/rgb/camera_info",
-            "depth/image": "/zed/zed_node/depth/depth_registered"},
+    "realsense": {
+        "image": "/camera/camera/color/image_raw",
+        "camera_info": "/camera/camera/color/camera_info",
+        "depth/image": "/camera/camera/aligned_depth_to_color/image_raw",
+    },
+    "zed": {
+        "image": "/zed/zed_node/rgb/image_rect_color",
+        "camera_info": "/zed/zed_node/rgb/camera_info",
+        "depth/image": "/zed/zed_node/depth/depth_registered",
+    },
 }
 # TI mmWave ROS 2 driver (ti_mmwave_rospkg): its point cloud topic.
 RADAR_CLOUD_TOPIC = "/ti_mmwave/radar_scan_pcl"
@@ -67,6 +72,7 @@ NODE_MALLOC_ENV = {"MALLOC_ARENA_MAX": "2"}
 @dataclass(frozen=True)
 class NodeSpec:
     """One node to start: what launch_ros.actions.Node takes, in plain values."""
+
     executable: str
     name: str
     namespace: str
@@ -75,10 +81,18 @@ class NodeSpec:
     ros_arguments: tuple[str, ...] = field(default=())
 
     def launch_kwargs(self) -> dict:
-        return dict(package="pose_perception", executable=self.executable, name=self.name,
-                    namespace=self.namespace, parameters=list(self.parameters), remappings=list(self.remappings),
-                    ros_arguments=list(self.ros_arguments), output="screen", emulate_tty=True,
-                    additional_env={k: os.environ.get(k, v) for k, v in NODE_MALLOC_ENV.items()})
+        return dict(
+            package="pose_perception",
+            executable=self.executable,
+            name=self.name,
+            namespace=self.namespace,
+            parameters=list(self.parameters),
+            remappings=list(self.remappings),
+            ros_arguments=list(self.ros_arguments),
+            output="screen",
+            emulate_tty=True,
+            additional_env={k: os.environ.get(k, v) for k, v in NODE_MALLOC_ENV.items()},
+        )
 
     def ros_args(self) -> list[str]:
         """The same node as `--ros-args ...` (what launch_ros passes it), for `ros2 run` or a test."""
@@ -101,10 +115,18 @@ def _ros_value(v) -> str:
 def arguments(executables: Sequence[str]) -> list[Argument]:
     """The launch arguments of a launch file starting these executables."""
     args = [
-        Argument("namespace", "", "Namespace of the nodes, e.g. robot1 (no trailing slash). Inputs given as "
-                 "absolute topics are unchanged; outputs move under it."),
-        Argument("params_file", "", "A ROS parameter file applied after the shipped one (config/<node>.yaml) of "
-                 "each node; key its sections '/**/<node name>:' so they apply under any namespace."),
+        Argument(
+            "namespace",
+            "",
+            "Namespace of the nodes, e.g. robot1 (no trailing slash). Inputs given as "
+            "absolute topics are unchanged; outputs move under it.",
+        ),
+        Argument(
+            "params_file",
+            "",
+            "A ROS parameter file applied after the shipped one (config/<node>.yaml) of "
+            "each node; key its sections '/**/<node name>:' so they apply under any namespace.",
+        ),
         # booleans carry no `choices`: launch compares those case-sensitively, and users write True as often as true
         Argument("use_sim_time", "false", "Use /clock (rosbag2 playback with --clock): true or false."),
         Argument("log_level", "info", "Log level of the nodes.", ("debug", "info", "warn", "error")),
@@ -114,21 +136,26 @@ def arguments(executables: Sequence[str]) -> list[Argument]:
     if any(e in CAMERA_NODES for e in executables):
         cam = ", ".join(f"{k}: {v['image']}" for k, v in CAMERAS.items())
         args += [
-            Argument("camera", "realsense", f"Camera driver whose default topics the inputs use ({cam}).",
-                     tuple(CAMERAS)),
+            Argument(
+                "camera", "realsense", f"Camera driver whose default topics the inputs use ({cam}).", tuple(CAMERAS)
+            ),
             Argument("image_topic", "", "Colour image topic (empty: the camera's default)."),
             Argument("camera_info_topic", "", "CameraInfo of the colour image (empty: the camera's default)."),
-            Argument("depth_topic", "", "Depth registered to the colour image, 16UC1 mm or 32FC1 m (empty: the "
-                     "camera's default)."),
+            Argument(
+                "depth_topic",
+                "",
+                "Depth registered to the colour image, 16UC1 mm or 32FC1 m (empty: the camera's default).",
+            ),
         ]
     if "human_pose_node" in executables:
-        args.append(Argument("use_depth", "", "Human node: lift with depth, true or false (empty: the params "
-                             "file's value)."))
+        args.append(
+            Argument("use_depth", "", "Human node: lift with depth, true or false (empty: the params file's value).")
+        )
     if "radar_pose_node" in executables:
-        args += [Argument("cloud_topic", RADAR_CLOUD_TOPIC, "Radar PointCloud2 topic (default: the TI mmWave "
-                          "driver's)."),
-                 Argument("axes", "", "Radar axes: rep103 or ti (empty: the params file's value).",
-                          ("", "rep103", "ti"))]
+        args += [
+            Argument("cloud_topic", RADAR_CLOUD_TOPIC, "Radar PointCloud2 topic (default: the TI mmWave driver's)."),
+            Argument("axes", "", "Radar axes: rep103 or ti (empty: the params file's value).", ("", "rep103", "ti")),
+        ]
     return args
 
 
@@ -142,12 +169,15 @@ def check_namespace(value: str) -> str:
     if not ns or ns == "/":
         return ""
     if ns.endswith("/"):
-        raise LaunchArgumentError(f"launch argument 'namespace' = '{value}' ends with '/': give "
-                                  f"'{ns.rstrip('/')}' instead")
+        raise LaunchArgumentError(
+            f"launch argument 'namespace' = '{value}' ends with '/': give '{ns.rstrip('/')}' instead"
+        )
     bad = [t for t in ns.lstrip("/").split("/") if not _TOKEN.match(t)]
     if bad:
-        raise LaunchArgumentError(f"launch argument 'namespace' = '{value}': {bad[0]!r} is not a valid ROS name "
-                                  f"(letters, digits and '_', not starting with a digit; '/' between parts)")
+        raise LaunchArgumentError(
+            f"launch argument 'namespace' = '{value}': {bad[0]!r} is not a valid ROS name "
+            f"(letters, digits and '_', not starting with a digit; '/' between parts)"
+        )
     return "/" + ns.lstrip("/")
 
 
@@ -155,8 +185,9 @@ def check_topic(argument: str, value: str) -> str:
     topic = value.strip()
     bad = [t for t in topic.lstrip("/").split("/") if not _TOKEN.match(t)]
     if not topic or topic.endswith("/") or bad:
-        raise LaunchArgumentError(f"launch argument '{argument}' = '{value}' is not a valid topic name "
-                                  f"(e.g. /camera/camera/color/image_raw)")
+        raise LaunchArgumentError(
+            f"launch argument '{argument}' = '{value}' is not a valid topic name (e.g. /camera/camera/color/image_raw)"
+        )
     return topic
 
 
@@ -174,8 +205,7 @@ def unknown_arguments(given: Sequence[str], declared: Sequence[Argument]) -> Non
         if g not in names:
             close = difflib.get_close_matches(g, names, n=1)
             hint = f"did you mean '{close[0]}'? " if close else ""
-            raise LaunchArgumentError(f"unknown launch argument '{g}': {hint}this launch file takes "
-                                      f"{', '.join(names)}")
+            raise LaunchArgumentError(f"unknown launch argument '{g}': {hint}this launch file takes {', '.join(names)}")
 
 
 def command_line_arguments(launch_file: str, argv: Optional[Sequence[str]] = None) -> list[str]:
@@ -186,7 +216,7 @@ def command_line_arguments(launch_file: str, argv: Optional[Sequence[str]] = Non
     hits = [i for i, a in enumerate(argv) if os.path.basename(a) == base]
     if not hits:
         return []
-    return [a.split(":=", 1)[0] for a in argv[hits[0] + 1:] if ":=" in a and not a.startswith("-")]
+    return [a.split(":=", 1)[0] for a in argv[hits[0] + 1 :] if ":=" in a and not a.startswith("-")]
 
 
 def key_applies(key: str, fqn: str) -> bool:
@@ -225,8 +255,14 @@ def node_param_specs(executable: str) -> dict:
     return {s.name: s for s in tuple(COMMON_PARAMS) + tuple(module.PARAMS)}
 
 
-def check_params_file(path: str, executable: str, fqn: str, argument: str = "params_file",
-                      specs: Optional[dict] = None, required: bool = True) -> dict:
+def check_params_file(
+    path: str,
+    executable: str,
+    fqn: str,
+    argument: str = "params_file",
+    specs: Optional[dict] = None,
+    required: bool = True,
+) -> dict:
     """The parameters the file sets for node fqn, after checking every key and value against the node's
     declarations. required: the file must have a section for this node (else a message saying how to key it)."""
     p = Path(path)
@@ -237,8 +273,10 @@ def check_params_file(path: str, executable: str, fqn: str, argument: str = "par
     except yaml.YAMLError as exc:
         raise LaunchArgumentError(f"launch argument '{argument}': '{path}' is not valid YAML: {exc}") from exc
     if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
-        raise LaunchArgumentError(f"launch argument '{argument}': '{path}' is not a ROS parameter file "
-                                  f"('<node>:' then 'ros__parameters:' then the parameters)")
+        raise LaunchArgumentError(
+            f"launch argument '{argument}': '{path}' is not a ROS parameter file "
+            f"('<node>:' then 'ros__parameters:' then the parameters)"
+        )
     specs = node_param_specs(executable) if specs is None else specs
     values: dict = {}
     applied = []
@@ -246,8 +284,9 @@ def check_params_file(path: str, executable: str, fqn: str, argument: str = "par
         if not key_applies(str(key), fqn):
             continue
         if "ros__parameters" not in body or not isinstance(body["ros__parameters"], dict):
-            raise LaunchArgumentError(f"launch argument '{argument}': section '{key}' of '{path}' has no "
-                                      f"'ros__parameters:' mapping")
+            raise LaunchArgumentError(
+                f"launch argument '{argument}': section '{key}' of '{path}' has no 'ros__parameters:' mapping"
+            )
         applied.append(key)
         for name, value in _flatten(body["ros__parameters"]).items():
             if name in ROS_PARAMETERS or name.startswith("qos_overrides."):
@@ -256,8 +295,9 @@ def check_params_file(path: str, executable: str, fqn: str, argument: str = "par
             if spec is None:
                 close = difflib.get_close_matches(name, list(specs), n=1)
                 hint = f" (did you mean '{close[0]}'?)" if close else ""
-                raise LaunchArgumentError(f"launch argument '{argument}': '{path}' sets '{name}', which "
-                                          f"{executable} does not have{hint}")
+                raise LaunchArgumentError(
+                    f"launch argument '{argument}': '{path}' sets '{name}', which {executable} does not have{hint}"
+                )
             if isinstance(spec.default, float) and isinstance(value, int) and not isinstance(value, bool):
                 value = float(value)
             problem = spec.check(value)
@@ -266,10 +306,15 @@ def check_params_file(path: str, executable: str, fqn: str, argument: str = "par
             values[name] = value
     if required and not applied:
         wrong = [k for k in data if str(k).strip("/").split("/")[-1] == executable]
-        why = (f"its section {wrong[0]!r} applies only to /{executable} in the root namespace"
-               if wrong else f"it has sections {sorted(map(str, data))}")
-        raise LaunchArgumentError(f"launch argument '{argument}': '{path}' sets nothing for {fqn}: {why}; key the "
-                                  f"section '/**/{executable}:' so it applies under any namespace")
+        why = (
+            f"its section {wrong[0]!r} applies only to /{executable} in the root namespace"
+            if wrong
+            else f"it has sections {sorted(map(str, data))}"
+        )
+        raise LaunchArgumentError(
+            f"launch argument '{argument}': '{path}' sets nothing for {fqn}: {why}; key the "
+            f"section '/**/{executable}:' so it applies under any namespace"
+        )
     return values
 
 
@@ -284,8 +329,9 @@ def shipped_config(name: str) -> str:
     return str(Path(get_package_share_directory("pose_perception")) / "config" / name)
 
 
-def node_specs(executables: Sequence[str], values: Mapping[str, str], given: Sequence[str] = (),
-               check_files: bool = True) -> list[NodeSpec]:
+def node_specs(
+    executables: Sequence[str], values: Mapping[str, str], given: Sequence[str] = (), check_files: bool = True
+) -> list[NodeSpec]:
     """The nodes a launch file starting `executables` runs for argument values `values` (defaults filled in by
     launch), after refusing unknown names in `given` and bad values. check_files: check every parameter file
     against the node's declarations (imports the node modules)."""
@@ -311,8 +357,11 @@ def node_specs(executables: Sequence[str], values: Mapping[str, str], given: Seq
         remaps: list[tuple[str, str]] = []
         if exe in CAMERA_NODES:
             camera = CAMERAS[v["camera"]]
-            for topic, arg in (("image", "image_topic"), ("camera_info", "camera_info_topic"),
-                               ("depth/image", "depth_topic")):
+            for topic, arg in (
+                ("image", "image_topic"),
+                ("camera_info", "camera_info_topic"),
+                ("depth/image", "depth_topic"),
+            ):
                 remaps.append((topic, check_topic(arg, v[arg] or camera[topic])))
         if exe == "human_pose_node" and v["use_depth"]:
             node_overrides["use_depth"] = check_bool("use_depth", v["use_depth"])
@@ -321,11 +370,13 @@ def node_specs(executables: Sequence[str], values: Mapping[str, str], given: Seq
             if v["axes"]:
                 node_overrides["axes"] = v["axes"]
         files = (shipped,) + ((user_file,) if user_file else ())
-        specs.append(NodeSpec(exe, exe, namespace, files + (node_overrides,), tuple(remaps),
-                              ("--log-level", v["log_level"])))
+        specs.append(
+            NodeSpec(exe, exe, namespace, files + (node_overrides,), tuple(remaps), ("--log-level", v["log_level"]))
+        )
     if not specs:
-        raise LaunchArgumentError(f"launch arguments {', '.join(NODES[e][0] for e in executables)} are all false: "
-                                  f"no node to start")
+        raise LaunchArgumentError(
+            f"launch arguments {', '.join(NODES[e][0] for e in executables)} are all false: no node to start"
+        )
     if check_files and user_file and not any(_has_section(user_file, f"{namespace}/{s.name}") for s in specs):
         check_params_file(user_file, specs[0].executable, f"{namespace}/{specs[0].name}")  # raises, saying why
     return specs
@@ -347,9 +398,15 @@ def launch_description(executables: Sequence[str], launch_file: str):
         specs = node_specs(executables, context.launch_configurations, given)
         return [Node(**s.launch_kwargs()) for s in specs]
 
-    declared = [DeclareLaunchArgument(a.name, default_value=a.default, description=a.description,
-                                      **({"choices": list(a.choices)} if a.choices else {}))
-                for a in arguments(executables)]
+    declared = [
+        DeclareLaunchArgument(
+            a.name,
+            default_value=a.default,
+            description=a.description,
+            **({"choices": list(a.choices)} if a.choices else {}),
+        )
+        for a in arguments(executables)
+    ]
     return LaunchDescription(declared + [OpaqueFunction(function=nodes)])
 
 

@@ -2,6 +2,7 @@
 
 Every MarkerArray starts with a DELETEALL for its namespace so people and objects that left vanish at once.
 """
+
 from __future__ import annotations
 
 import colorsys
@@ -33,8 +34,14 @@ def delete_all_marker(header: Header, ns: str = "") -> Marker:
     return Marker(header=header, ns=ns, action=Marker.DELETEALL)
 
 
-def skeleton_markers(header: Header, humans: Sequence[HumanPose], layout: KeypointLayout, ns: str = "skeleton",
-                     min_confidence: float = 0.3, lifetime_s: float = 1.0) -> list[Marker]:
+def skeleton_markers(
+    header: Header,
+    humans: Sequence[HumanPose],
+    layout: KeypointLayout,
+    ns: str = "skeleton",
+    min_confidence: float = 0.3,
+    lifetime_s: float = 1.0,
+) -> list[Marker]:
     """One LINE_LIST (bones) and one SPHERE_LIST (joints) per person with 3D keypoints."""
     markers = []
     for h in humans:
@@ -43,15 +50,32 @@ def skeleton_markers(header: Header, humans: Sequence[HumanPose], layout: Keypoi
         pts = np.asarray(h.keypoints_3d, dtype=np.float64)
         ok = np.isfinite(pts).all(axis=1) & (np.asarray(h.confidence) >= min_confidence)
         color = color_for_id(h.track_id)
-        bones = Marker(header=header, ns=ns, id=2 * int(h.track_id), type=Marker.LINE_LIST, action=Marker.ADD,
-                       color=color, lifetime=_duration(lifetime_s))
+        bones = Marker(
+            header=header,
+            ns=ns,
+            id=2 * int(h.track_id),
+            type=Marker.LINE_LIST,
+            action=Marker.ADD,
+            color=color,
+            lifetime=_duration(lifetime_s),
+        )
         bones.pose.orientation.w = 1.0
         bones.scale.x = 0.02
         for a, b in layout.edges:
             if ok[a] and ok[b]:
-                bones.points += [Point(x=pts[a, 0], y=pts[a, 1], z=pts[a, 2]), Point(x=pts[b, 0], y=pts[b, 1], z=pts[b, 2])]
-        joints = Marker(header=header, ns=ns, id=2 * int(h.track_id) + 1, type=Marker.SPHERE_LIST,
-                        action=Marker.ADD, color=color, lifetime=_duration(lifetime_s))
+                bones.points += [
+                    Point(x=pts[a, 0], y=pts[a, 1], z=pts[a, 2]),
+                    Point(x=pts[b, 0], y=pts[b, 1], z=pts[b, 2]),
+                ]
+        joints = Marker(
+            header=header,
+            ns=ns,
+            id=2 * int(h.track_id) + 1,
+            type=Marker.SPHERE_LIST,
+            action=Marker.ADD,
+            color=color,
+            lifetime=_duration(lifetime_s),
+        )
         joints.pose.orientation.w = 1.0
         joints.scale.x = joints.scale.y = joints.scale.z = 0.04
         joints.points = [Point(x=x, y=y, z=z) for x, y, z in pts[ok]]
@@ -59,11 +83,25 @@ def skeleton_markers(header: Header, humans: Sequence[HumanPose], layout: Keypoi
     return markers
 
 
-def mesh_triangle_marker(header: Header, vertices: np.ndarray, faces: np.ndarray, marker_id: int, ns: str = "mesh",
-                         color: Optional[ColorRGBA] = None, lifetime_s: float = 1.0) -> Marker:
+def mesh_triangle_marker(
+    header: Header,
+    vertices: np.ndarray,
+    faces: np.ndarray,
+    marker_id: int,
+    ns: str = "mesh",
+    color: Optional[ColorRGBA] = None,
+    lifetime_s: float = 1.0,
+) -> Marker:
     """vertices (V, 3) metres in header frame, faces (F, 3) -> TRIANGLE_LIST marker."""
-    m = Marker(header=header, ns=ns, id=int(marker_id), type=Marker.TRIANGLE_LIST, action=Marker.ADD,
-               color=color or color_for_id(marker_id, 0.6), lifetime=_duration(lifetime_s))
+    m = Marker(
+        header=header,
+        ns=ns,
+        id=int(marker_id),
+        type=Marker.TRIANGLE_LIST,
+        action=Marker.ADD,
+        color=color or color_for_id(marker_id, 0.6),
+        lifetime=_duration(lifetime_s),
+    )
     m.pose.orientation.w = 1.0
     m.scale.x = m.scale.y = m.scale.z = 1.0
     tri = np.asarray(vertices, dtype=np.float64)[np.asarray(faces).ravel()]
@@ -71,20 +109,52 @@ def mesh_triangle_marker(header: Header, vertices: np.ndarray, faces: np.ndarray
     return m
 
 
-def mesh_resource_marker(header: Header, mesh_uri: str, T_frame_obj: np.ndarray, marker_id: int, ns: str = "objects",
-                         color: Optional[ColorRGBA] = None, scale: float = 1.0, lifetime_s: float = 1.0) -> Marker:
+def mesh_resource_marker(
+    header: Header,
+    mesh_uri: str,
+    T_frame_obj: np.ndarray,
+    marker_id: int,
+    ns: str = "objects",
+    color: Optional[ColorRGBA] = None,
+    scale: float = 1.0,
+    lifetime_s: float = 1.0,
+) -> Marker:
     """A mesh file (file:// or package:// URI) drawn at T_frame_obj; scale converts the file's units to metres."""
-    m = Marker(header=header, ns=ns, id=int(marker_id), type=Marker.MESH_RESOURCE, action=Marker.ADD,
-               mesh_resource=mesh_uri, color=color or color_for_id(marker_id, 0.8), lifetime=_duration(lifetime_s))
+    m = Marker(
+        header=header,
+        ns=ns,
+        id=int(marker_id),
+        type=Marker.MESH_RESOURCE,
+        action=Marker.ADD,
+        mesh_resource=mesh_uri,
+        color=color or color_for_id(marker_id, 0.8),
+        lifetime=_duration(lifetime_s),
+    )
     m.pose = T_to_pose(T_frame_obj)
     m.scale.x = m.scale.y = m.scale.z = float(scale)
     return m
 
 
-def text_marker(header: Header, text: str, position_m: np.ndarray, marker_id: int, ns: str = "labels",
-                height_m: float = 0.08, color: Optional[ColorRGBA] = None, lifetime_s: float = 1.0) -> Marker:
-    m = Marker(header=header, ns=ns, id=int(marker_id), type=Marker.TEXT_VIEW_FACING, action=Marker.ADD,
-               text=text, color=color or ColorRGBA(r=1.0, g=1.0, b=1.0, a=1.0), lifetime=_duration(lifetime_s))
+def text_marker(
+    header: Header,
+    text: str,
+    position_m: np.ndarray,
+    marker_id: int,
+    ns: str = "labels",
+    height_m: float = 0.08,
+    color: Optional[ColorRGBA] = None,
+    lifetime_s: float = 1.0,
+) -> Marker:
+    m = Marker(
+        header=header,
+        ns=ns,
+        id=int(marker_id),
+        type=Marker.TEXT_VIEW_FACING,
+        action=Marker.ADD,
+        text=text,
+        color=color or ColorRGBA(r=1.0, g=1.0, b=1.0, a=1.0),
+        lifetime=_duration(lifetime_s),
+    )
     m.pose.position.x, m.pose.position.y, m.pose.position.z = (float(v) for v in position_m)
     m.pose.orientation.w = 1.0
     m.scale.z = height_m

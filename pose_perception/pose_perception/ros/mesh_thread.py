@@ -1,5 +1,6 @@
 """Body meshes off the skeleton path, for the human and radar nodes: a worker thread fits the newest frame's
 people at most rate_hz; every published frame carries the latest mesh of each track, skeletons never wait."""
+
 from __future__ import annotations
 
 import threading
@@ -12,8 +13,13 @@ from pose_perception.ros.base_node import LatestFrameWorker
 
 
 class MeshThread:
-    def __init__(self, fitter: Any, rate_hz: float, on_error: Callable[[str], None],
-                 on_fit_ms: Optional[Callable[[float], None]] = None):
+    def __init__(
+        self,
+        fitter: Any,
+        rate_hz: float,
+        on_error: Callable[[str], None],
+        on_fit_ms: Optional[Callable[[float], None]] = None,
+    ):
         self.fitter = fitter
         self.period_s = 1.0 / rate_hz if rate_hz > 0 else 0.0
         self._on_error, self._on_fit_ms = on_error, on_fit_ms

@@ -8,6 +8,7 @@
   in a ROS package's share directory (RViz resolves it on its own machine), else, with mesh_markers "triangles",
   the simplified mesh inline as a TRIANGLE_LIST marker.
 """
+
 from __future__ import annotations
 
 import functools
@@ -32,20 +33,53 @@ except ImportError:  # no moveit_msgs: the output is off (the node warns when it
     CollisionObject = None
 
 PARAMS = (
-    ParamSpec("collision_objects", False, "Publish moveit_msgs/CollisionObject on `collision_object` (MoveIt's "
-              "planning scene follows the tracked objects: ADD, MOVE every frame, REMOVE when gone).", read_only=True),
-    ParamSpec("collision_shape", "mesh", "Geometry of the collision objects: the simplified mesh, or its "
-              "bounding box.", choices=("mesh", "box"), read_only=True),
-    ParamSpec("collision_mesh_max_faces", 2000, "Faces of the simplified meshes sent to the planner and drawn by "
-              "mesh_markers triangles (0: all).", min=0, max=1_000_000, read_only=True),
-    ParamSpec("collision_refresh_s", 5.0, "Seconds between two ADDs of the same object (a planning scene started "
-              "later gets it; MOVE in between).", min=0.1, max=3600.0, read_only=True),
-    ParamSpec("collision_remove_after_s", 0.0, "An object missing this long is REMOVEd (0: at once).",
-              min=0.0, max=3600.0, read_only=True),
-    ParamSpec("mesh_markers", "resource", "Mesh markers: 'resource' (MESH_RESOURCE with a package:// URI where the "
-              "mesh is in a ROS package's share directory, else file://, which only RViz on this machine opens) or "
-              "'triangles' (the simplified mesh inline: any RViz, more bandwidth).",
-              choices=("resource", "triangles"), read_only=True),
+    ParamSpec(
+        "collision_objects",
+        False,
+        "Publish moveit_msgs/CollisionObject on `collision_object` (MoveIt's "
+        "planning scene follows the tracked objects: ADD, MOVE every frame, REMOVE when gone).",
+        read_only=True,
+    ),
+    ParamSpec(
+        "collision_shape",
+        "mesh",
+        "Geometry of the collision objects: the simplified mesh, or its bounding box.",
+        choices=("mesh", "box"),
+        read_only=True,
+    ),
+    ParamSpec(
+        "collision_mesh_max_faces",
+        2000,
+        "Faces of the simplified meshes sent to the planner and drawn by mesh_markers triangles (0: all).",
+        min=0,
+        max=1_000_000,
+        read_only=True,
+    ),
+    ParamSpec(
+        "collision_refresh_s",
+        5.0,
+        "Seconds between two ADDs of the same object (a planning scene started later gets it; MOVE in between).",
+        min=0.1,
+        max=3600.0,
+        read_only=True,
+    ),
+    ParamSpec(
+        "collision_remove_after_s",
+        0.0,
+        "An object missing this long is REMOVEd (0: at once).",
+        min=0.0,
+        max=3600.0,
+        read_only=True,
+    ),
+    ParamSpec(
+        "mesh_markers",
+        "resource",
+        "Mesh markers: 'resource' (MESH_RESOURCE with a package:// URI where the "
+        "mesh is in a ROS package's share directory, else file://, which only RViz on this machine opens) or "
+        "'triangles' (the simplified mesh inline: any RViz, more bandwidth).",
+        choices=("resource", "triangles"),
+        read_only=True,
+    ),
 )
 
 
@@ -54,8 +88,16 @@ class CollisionObjectOutput:
 
     models(): name -> ObjectModel of the node's estimator (read when an object is first ADDed)."""
 
-    def __init__(self, node, models: Callable[[], Mapping], shape: str = "mesh", max_faces: int = 2000,
-                 refresh_s: float = 5.0, remove_after_s: float = 0.0, topic: str = "collision_object"):
+    def __init__(
+        self,
+        node,
+        models: Callable[[], Mapping],
+        shape: str = "mesh",
+        max_faces: int = 2000,
+        refresh_s: float = 5.0,
+        remove_after_s: float = 0.0,
+        topic: str = "collision_object",
+    ):
         self._pub = node.result_publisher(CollisionObject, topic, depth=100)
         self._models, self._shape, self._max_faces = models, shape, int(max_faces)
         self.scene = CollisionScene(refresh_s, remove_after_s)
@@ -67,11 +109,19 @@ class CollisionObjectOutput:
         if not params["collision_objects"]:
             return None
         if CollisionObject is None:
-            node.get_logger().warning("collision_objects is true but moveit_msgs is not importable: no "
-                                      "collision_object output (install ros-jazzy-moveit-msgs)")
+            node.get_logger().warning(
+                "collision_objects is true but moveit_msgs is not importable: no "
+                "collision_object output (install ros-jazzy-moveit-msgs)"
+            )
             return None
-        return cls(node, models, params["collision_shape"], params["collision_mesh_max_faces"],
-                   params["collision_refresh_s"], params["collision_remove_after_s"])
+        return cls(
+            node,
+            models,
+            params["collision_shape"],
+            params["collision_mesh_max_faces"],
+            params["collision_refresh_s"],
+            params["collision_remove_after_s"],
+        )
 
     def publish(self, header, t_s: float, poses: Sequence[ObjectPose]) -> None:
         for u in self.scene.update(t_s, poses):
@@ -116,8 +166,10 @@ class CollisionObjectOutput:
 
 def mesh_msg(vertices: np.ndarray, faces: np.ndarray) -> Mesh:
     """vertices (V, 3) metres, faces (F, 3) -> shape_msgs/Mesh."""
-    return Mesh(vertices=[Point(x=float(x), y=float(y), z=float(z)) for x, y, z in np.asarray(vertices, float)],
-                triangles=[MeshTriangle(vertex_indices=[int(a), int(b), int(c)]) for a, b, c in np.asarray(faces)])
+    return Mesh(
+        vertices=[Point(x=float(x), y=float(y), z=float(z)) for x, y, z in np.asarray(vertices, float)],
+        triangles=[MeshTriangle(vertex_indices=[int(a), int(b), int(c)]) for a, b, c in np.asarray(faces)],
+    )
 
 
 @functools.lru_cache(maxsize=1)
@@ -127,7 +179,9 @@ def _package_shares() -> tuple[tuple[str, Path], ...]:
         from ament_index_python.packages import get_packages_with_prefixes
     except ImportError:
         return ()
-    shares = [(name, (Path(prefix) / "share" / name).resolve()) for name, prefix in get_packages_with_prefixes().items()]
+    shares = [
+        (name, (Path(prefix) / "share" / name).resolve()) for name, prefix in get_packages_with_prefixes().items()
+    ]
     return tuple(sorted(shares, key=lambda s: -len(str(s[1]))))
 
 
@@ -163,9 +217,11 @@ class MeshMarkers:
                     self._meshes[key] = simplified_mesh(model.vertices, model.faces, self._max_faces)
                 vertices, faces = self._meshes[key]
                 T = pose.T_cam_obj
-                return mesh_triangle_marker(header, vertices @ T[:3, :3].T + T[:3, 3], faces, marker_id,
-                                            ns="objects", color=color)
+                return mesh_triangle_marker(
+                    header, vertices @ T[:3, :3].T + T[:3, 3], faces, marker_id, ns="objects", color=color
+                )
         if not pose.mesh_uri:
             return None
-        return mesh_resource_marker(header, ros_mesh_uri(pose.mesh_uri), pose.T_cam_obj, marker_id, ns="objects",
-                                    color=color, scale=scale)
+        return mesh_resource_marker(
+            header, ros_mesh_uri(pose.mesh_uri), pose.T_cam_obj, marker_id, ns="objects", color=color, scale=scale
+        )

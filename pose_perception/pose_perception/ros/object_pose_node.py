@@ -2,6 +2,7 @@
 
 Publishes ObjectPoseArray, TF `<object>_<instance>`, mesh markers and /diagnostics; services add/remove/reset.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -35,30 +36,68 @@ except ImportError:
     Detection3DArray = None
 
 PARAMS = (
-    ParamSpec("objects", [], 'Objects to load at start, each "NAME=PATH" (PATH may be ycb:<object> or '
-              "pybullet_data:<file>).", read_only=True),
+    ParamSpec(
+        "objects",
+        [],
+        'Objects to load at start, each "NAME=PATH" (PATH may be ycb:<object> or pybullet_data:<file>).',
+        read_only=True,
+    ),
     ParamSpec("mesh_units", "m", "Units of the start-up meshes.", choices=("m", "mm"), read_only=True),
-    ParamSpec("symmetry", "auto", 'Symmetry of the start-up meshes: "none", "auto", "continuous:<axis>", '
-              '"discrete:<axis>:<order>[,<axis>:<order>...]".', read_only=True),
+    ParamSpec(
+        "symmetry",
+        "auto",
+        'Symmetry of the start-up meshes: "none", "auto", "continuous:<axis>", '
+        '"discrete:<axis>:<order>[,<axis>:<order>...]".',
+        read_only=True,
+    ),
     ParamSpec("cache_dir", "", "Feature cache directory (empty: ~/.cache/pose_perception/objects).", read_only=True),
-    ParamSpec("device", "cpu", "Where hypothesis scoring and the ICPs' nearest-sample searches run; auto picks CUDA "
-              "when torch sees one.",
-              choices=("cpu", "cuda", "auto"), read_only=True),
+    ParamSpec(
+        "device",
+        "cpu",
+        "Where hypothesis scoring and the ICPs' nearest-sample searches run; auto picks CUDA when torch sees one.",
+        choices=("cpu", "cuda", "auto"),
+        read_only=True,
+    ),
     # Applied at run time (on_parameters_changed -> ObjectTracker.configure).
-    config_param(EstimatorConfig, "score_threshold", "Verification score below which nothing is reported.",
-                 min=0.0, max=1.0, read_only=False),
-    config_param(ObjectTrackerConfig, "track", "Track from the previous poses between full estimations.",
-                 read_only=False),
-    config_param(ObjectTrackerConfig, "redetect_period_s", "Seconds between the end of one background search for "
-                 "new objects and the start of the next while tracking (a lost object or an empty scene starts one "
-                 "at once).", min=0.0, max=3600.0, read_only=False),
-    ParamSpec("use_masks", False, "Also subscribe `masks` (label image, 0 = background, each other value one "
-              "object) synchronised with the RGB-D frames.", read_only=True),
-    ParamSpec("use_detections", False, "Also subscribe `detections` (vision_msgs/Detection2DArray: per detection the "
-              "object name as class_id of its first hypothesis, empty for any, and a box in pixels) synchronised with "
-              "the RGB-D frames: each box is searched for its object only.", read_only=True),
-    ParamSpec("slop_s", 0.03, "Maximum stamp difference between synchronised inputs.", min=0.0, max=1.0,
-              read_only=True),
+    config_param(
+        EstimatorConfig,
+        "score_threshold",
+        "Verification score below which nothing is reported.",
+        min=0.0,
+        max=1.0,
+        read_only=False,
+    ),
+    config_param(
+        ObjectTrackerConfig, "track", "Track from the previous poses between full estimations.", read_only=False
+    ),
+    config_param(
+        ObjectTrackerConfig,
+        "redetect_period_s",
+        "Seconds between the end of one background search for "
+        "new objects and the start of the next while tracking (a lost object or an empty scene starts one "
+        "at once).",
+        min=0.0,
+        max=3600.0,
+        read_only=False,
+    ),
+    ParamSpec(
+        "use_masks",
+        False,
+        "Also subscribe `masks` (label image, 0 = background, each other value one "
+        "object) synchronised with the RGB-D frames.",
+        read_only=True,
+    ),
+    ParamSpec(
+        "use_detections",
+        False,
+        "Also subscribe `detections` (vision_msgs/Detection2DArray: per detection the "
+        "object name as class_id of its first hypothesis, empty for any, and a box in pixels) synchronised with "
+        "the RGB-D frames: each box is searched for its object only.",
+        read_only=True,
+    ),
+    ParamSpec(
+        "slop_s", 0.03, "Maximum stamp difference between synchronised inputs.", min=0.0, max=1.0, read_only=True
+    ),
     *ONBOARDING_PARAMS,
     *optional_outputs.PARAMS,  # collision_object output, mesh markers for remote RViz: ros/moveit.py
 )
@@ -88,13 +127,17 @@ class ObjectPoseNode(PerceptionNode):
             self.get_logger().warning(
                 f"no objects to look for: parameter 'objects' is empty for {self.get_fully_qualified_name()} (a "
                 f"params file's section must match this node: key it '/**/object_pose_node:'); add some with "
-                f"~/add_object")
+                f"~/add_object"
+            )
         if self.tracker is not None:
             self.tracker.close()
         self.tracker = ObjectTracker(
-            models, config_from_params(EstimatorConfig, PARAMS, self.params),
-            config_from_params(ObjectTrackerConfig, PARAMS, self.params), device=self.params["device"],
-            on_search_error=lambda exc: self.report_error(f"object search failed: {exc}", key="search"))
+            models,
+            config_from_params(EstimatorConfig, PARAMS, self.params),
+            config_from_params(ObjectTrackerConfig, PARAMS, self.params),
+            device=self.params["device"],
+            on_search_error=lambda exc: self.report_error(f"object search failed: {exc}", key="search"),
+        )
         if not self._object_services:
             from pose_perception_msgs.srv import AddObject, RemoveObject
 
@@ -108,8 +151,10 @@ class ObjectPoseNode(PerceptionNode):
     def on_parameters_changed(self, names: set[str]) -> None:
         tracker = self.tracker
         if tracker is not None and names & {"score_threshold", "track", "redetect_period_s"}:
-            tracker.configure(config_from_params(ObjectTrackerConfig, PARAMS, self.params, base=tracker.config),
-                              score_threshold=self.params["score_threshold"])
+            tracker.configure(
+                config_from_params(ObjectTrackerConfig, PARAMS, self.params, base=tracker.config),
+                score_threshold=self.params["score_threshold"],
+            )
 
     def release_pipeline(self) -> None:
         tracker, self.tracker = self.tracker, None
@@ -121,14 +166,17 @@ class ObjectPoseNode(PerceptionNode):
         self.marker_pub = self.result_publisher(MarkerArray, "object_markers")
         self.detections_pub = self.result_publisher(Detection3DArray, "detections_3d") if Detection3DArray else None
         if Detection3DArray is None:
-            self.get_logger().warning("vision_msgs is not importable: no detections_3d output (install "
-                                      "ros-jazzy-vision-msgs)")
+            self.get_logger().warning(
+                "vision_msgs is not importable: no detections_3d output (install ros-jazzy-vision-msgs)"
+            )
+
         def models():
             return self.tracker.models if self.tracker is not None else {}
 
         self.collision_out = optional_outputs.CollisionObjectOutput.from_params(self, models, self.params)
-        self.mesh_markers = optional_outputs.MeshMarkers(models, self.params["mesh_markers"],
-                                                         self.params["collision_mesh_max_faces"])
+        self.mesh_markers = optional_outputs.MeshMarkers(
+            models, self.params["mesh_markers"], self.params["collision_mesh_max_faces"]
+        )
         topics = [(Image, "image"), (Image, "depth/image"), (CameraInfo, "camera_info")]
         if self.params["use_masks"]:
             topics.append((Image, "masks"))
@@ -185,8 +233,9 @@ class ObjectPoseNode(PerceptionNode):
             if mesh is not None:
                 markers.append(mesh)
             label_pos = p.T_cam_obj[:3, 3] + np.array([0.0, -0.5 * float(np.max(p.bbox_size_m)) - 0.03, 0.0])
-            markers.append(text_marker(header, f"{p.name}_{p.instance} {p.score:.2f}", label_pos, i, ns="labels",
-                                       height_m=0.03))
+            markers.append(
+                text_marker(header, f"{p.name}_{p.instance} {p.score:.2f}", label_pos, i, ns="labels", height_m=0.03)
+            )
         self.marker_pub.publish(marker_array(header, markers, namespaces=("objects", "labels")))
         if self.detections_pub is not None:
             self.detections_pub.publish(objects_to_detections_msg(header, poses))
@@ -201,9 +250,15 @@ class ObjectPoseNode(PerceptionNode):
         limits = onboarding_limits(self.params)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", MeshUnitsWarning)
-            model = load_object_model(name, path, units=units, symmetry=symmetry or "auto",
-                                      cache_dir=self.params["cache_dir"] or None,
-                                      params=ModelParams(max_faces=limits.max_faces), limits=limits.mesh)
+            model = load_object_model(
+                name,
+                path,
+                units=units,
+                symmetry=symmetry or "auto",
+                cache_dir=self.params["cache_dir"] or None,
+                params=ModelParams(max_faces=limits.max_faces),
+                limits=limits.mesh,
+            )
         for w in caught:
             self.get_logger().warning(str(w.message))
         return model

@@ -8,6 +8,7 @@ a field is never copied by hand. Such a config is built when the node is configu
 read-only at run time unless the node applies a change itself (read_only=False, handled in
 PerceptionNode.on_parameters_changed).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -56,7 +57,9 @@ class ParamSpec:
             if isinstance(self.default, int):
                 d.integer_range = [IntegerRange(from_value=int(self.min), to_value=int(self.max), step=0)]
             elif isinstance(self.default, float):
-                d.floating_point_range = [FloatingPointRange(from_value=float(self.min), to_value=float(self.max), step=0.0)]
+                d.floating_point_range = [
+                    FloatingPointRange(from_value=float(self.min), to_value=float(self.max), step=0.0)
+                ]
         return d
 
 
@@ -80,15 +83,34 @@ def config_default(config_cls: type, path: str) -> Any:
     return value
 
 
-def config_param(config_cls: type, name: str, description: str, field: Optional[str] = None,
-                 default: Any = _FROM_CONFIG, *, min: Optional[float] = None, max: Optional[float] = None,
-                 choices: Optional[Sequence[Any]] = None, read_only: bool = True,
-                 to_config: Optional[Callable[[Any], Any]] = None) -> ParamSpec:
+def config_param(
+    config_cls: type,
+    name: str,
+    description: str,
+    field: Optional[str] = None,
+    default: Any = _FROM_CONFIG,
+    *,
+    min: Optional[float] = None,
+    max: Optional[float] = None,
+    choices: Optional[Sequence[Any]] = None,
+    read_only: bool = True,
+    to_config: Optional[Callable[[Any], Any]] = None,
+) -> ParamSpec:
     """A parameter setting field `field` (default: `name`) of config_cls; its default is the field's unless given."""
     field = field or name
     value = config_default(config_cls, field) if default is _FROM_CONFIG else default
-    return ParamSpec(name, value, description, min=min, max=max, choices=choices, read_only=read_only,
-                     config=config_cls, field=field, to_config=to_config)
+    return ParamSpec(
+        name,
+        value,
+        description,
+        min=min,
+        max=max,
+        choices=choices,
+        read_only=read_only,
+        config=config_cls,
+        field=field,
+        to_config=to_config,
+    )
 
 
 def config_from_params(config_cls: type, specs: Sequence[ParamSpec], values: dict[str, Any], base: Any = None) -> Any:
@@ -109,7 +131,7 @@ def _replace_path(obj: Any, path: list[str], value: Any) -> Any:
 
 
 def split_list(text: str) -> tuple[str, ...]:
-    """"a, b,c" -> ("a", "b", "c"): list parameters given as one comma-separated string."""
+    """ "a, b,c" -> ("a", "b", "c"): list parameters given as one comma-separated string."""
     return tuple(s.strip() for s in str(text).split(",") if s.strip())
 
 
@@ -117,8 +139,9 @@ class ParameterValueError(ValueError):
     """A parameter file or override gave a value the node cannot use."""
 
 
-def declare_parameters(node: Node, specs: Sequence[ParamSpec],
-                       on_changed: Optional[Callable[[set[str]], None]] = None) -> dict[str, Any]:
+def declare_parameters(
+    node: Node, specs: Sequence[ParamSpec], on_changed: Optional[Callable[[set[str]], None]] = None
+) -> dict[str, Any]:
     """Declare every spec on node, validate the start-up values, keep the returned dict current on change;
     on_changed(names) is called after an accepted change, with the values already updated."""
     by_name = {s.name: s for s in specs}

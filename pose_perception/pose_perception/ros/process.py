@@ -8,6 +8,7 @@ default|reuse` shows the difference end to end (2 cores: ~585 against ~54 page f
 ~4.5 against ~1.5 ms). This is the page-fault advice of ROS 2's real-time guidelines (mallopt instead of a
 custom allocator).
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -50,7 +51,9 @@ def reuse_message_buffers(choice: Optional[str] = None) -> bool:
     except (OSError, AttributeError):
         return False
     mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
-    return bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)) and bool(mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES))
+    return bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)) and bool(
+        mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES)
+    )
 
 
 def init_ros(args: Optional[list[str]] = None, context=None) -> None:

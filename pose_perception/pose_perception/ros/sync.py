@@ -2,6 +2,7 @@
 
 The matching policy is ROS-free (`ApproximateMatcher`); `ApproximateTimeSync` wires it to subscriptions.
 """
+
 from __future__ import annotations
 
 import threading
@@ -53,8 +54,16 @@ class ApproximateTimeSync:
     Messages without a header (or with a zero stamp) cannot be synchronised and are refused by the matcher.
     """
 
-    def __init__(self, node, topics: Sequence[tuple[type, str]], qos, slop_s: float,
-                 callback: Callable[..., None], queue_size: int = 10, event_callbacks=None):
+    def __init__(
+        self,
+        node,
+        topics: Sequence[tuple[type, str]],
+        qos,
+        slop_s: float,
+        callback: Callable[..., None],
+        queue_size: int = 10,
+        event_callbacks=None,
+    ):
         """event_callbacks: rclpy SubscriptionEventCallbacks for every input (e.g. message_lost)."""
         self._matcher = ApproximateMatcher(len(topics), slop_s, queue_size)
         self._callback = callback
@@ -70,4 +79,5 @@ class ApproximateTimeSync:
                 matched = self._matcher.add(index, stamp_to_s(msg.header.stamp), msg)
             if matched is not None:
                 self._callback(*matched)
+
         return cb

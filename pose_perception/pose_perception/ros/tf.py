@@ -3,6 +3,7 @@
 Static frames accumulate: each /tf_static message repeats every static frame sent so far, as tf2 expects
 of a transient-local topic whose last message is all a late joiner gets.
 """
+
 from __future__ import annotations
 
 from typing import Iterable, Sequence

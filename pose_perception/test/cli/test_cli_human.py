@@ -1,5 +1,6 @@
 """`pose-perception human IMAGE ... --out OUT.json`: the JSON schema of the issue, the overlay, and clear errors
 for missing or unreadable inputs (exit code 2, no traceback)."""
+
 import json
 
 import numpy as np
@@ -44,7 +45,9 @@ def test_depth_and_camera_info_files_are_read(astronaut_png, tmp_path):
     depth, info, out = tmp_path / "d.png", tmp_path / "info.yaml", tmp_path / "o.json"
     write_depth_png_mm(depth, np.full((512, 512), 2.0, np.float32))
     write_camera_info_yaml(info, CameraIntrinsics.default_for_size(512, 512))
-    assert main(["human", str(astronaut_png), "--depth", str(depth), "--camera-info", str(info), "--out", str(out)]) == 0
+    assert (
+        main(["human", str(astronaut_png), "--depth", str(depth), "--camera-info", str(info), "--out", str(out)]) == 0
+    )
     assert len(json.loads(out.read_text())["humans"]) == 1
 
 
@@ -58,8 +61,10 @@ def test_bad_inputs_exit_2_with_a_message(astronaut_png, tmp_path, capsys):
     np.save(small, np.ones((10, 10), np.float32))
     assert main(["human", str(astronaut_png), "--depth", str(small), "--out", out]) == 2
     assert "registered" in capsys.readouterr().err
-    assert main(["human", str(astronaut_png), "--backend", "onnx", "--model", str(tmp_path / "rtmw.onnx"),
-                 "--out", out]) == 2
+    assert (
+        main(["human", str(astronaut_png), "--backend", "onnx", "--model", str(tmp_path / "rtmw.onnx"), "--out", out])
+        == 2
+    )
     assert "does not exist" in capsys.readouterr().err
 
 

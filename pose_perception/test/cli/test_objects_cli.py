@@ -1,4 +1,5 @@
 """`pose-perception objects estimate`: files in, the issue's OUT.json schema out, clear errors for bad files."""
+
 import json
 import sys
 from pathlib import Path
@@ -29,9 +30,26 @@ def test_estimate_writes_poses_in_the_documented_schema(tmp_path, capsys):
     _write_frame(tmp_path, scene)
     for depth in ("depth.png", "depth.npy"):
         out = tmp_path / f"out_{depth}.json"
-        rc = main(["objects", "estimate", "--mesh", f"mustard={ycb_path('006_mustard_bottle')}",
-                   "--mesh", f"mug={ycb_path('025_mug')}", "--mesh-units", "m", "--rgb", str(tmp_path / "rgb.png"),
-                   "--depth", str(tmp_path / depth), "--camera-info", str(tmp_path / "info.yaml"), "--out", str(out)])
+        rc = main(
+            [
+                "objects",
+                "estimate",
+                "--mesh",
+                f"mustard={ycb_path('006_mustard_bottle')}",
+                "--mesh",
+                f"mug={ycb_path('025_mug')}",
+                "--mesh-units",
+                "m",
+                "--rgb",
+                str(tmp_path / "rgb.png"),
+                "--depth",
+                str(tmp_path / depth),
+                "--camera-info",
+                str(tmp_path / "info.yaml"),
+                "--out",
+                str(out),
+            ]
+        )
         assert rc == 0
         result = json.loads(out.read_text())
         assert set(result) == {"objects", "timing_ms"} and "total" in result["timing_ms"]
@@ -47,14 +65,26 @@ def test_estimate_writes_poses_in_the_documented_schema(tmp_path, capsys):
 def test_bad_mesh_and_bad_depth_exit_with_a_message(tmp_path, capsys):
     scene = make_scene([load_object_model("mug", ycb_path("025_mug"), cache_dir=tmp_path)], np.random.default_rng(1))
     _write_frame(tmp_path, scene)
-    args = ["--rgb", str(tmp_path / "rgb.png"), "--camera-info", str(tmp_path / "info.yaml"),
-            "--out", str(tmp_path / "o.json")]
-    rc = main(["objects", "estimate", "--mesh", f"x={tmp_path / 'nope.stl'}", "--depth", str(tmp_path / "depth.png")] + args)
+    args = [
+        "--rgb",
+        str(tmp_path / "rgb.png"),
+        "--camera-info",
+        str(tmp_path / "info.yaml"),
+        "--out",
+        str(tmp_path / "o.json"),
+    ]
+    rc = main(
+        ["objects", "estimate", "--mesh", f"x={tmp_path / 'nope.stl'}", "--depth", str(tmp_path / "depth.png")] + args
+    )
     assert rc == 2 and "does not exist" in capsys.readouterr().err
     np.save(tmp_path / "zeros.npy", np.zeros((480, 640), np.float32))
-    rc = main(["objects", "estimate", "--mesh", f"mug={ycb_path('025_mug')}", "--depth", str(tmp_path / "zeros.npy")] + args)
+    rc = main(
+        ["objects", "estimate", "--mesh", f"mug={ycb_path('025_mug')}", "--depth", str(tmp_path / "zeros.npy")] + args
+    )
     assert rc == 2 and "no valid pixels" in capsys.readouterr().err
     np.save(tmp_path / "small.npy", np.ones((240, 320), np.float32))
-    rc = main(["objects", "estimate", "--mesh", f"mug={ycb_path('025_mug')}", "--depth", str(tmp_path / "small.npy")] + args)
+    rc = main(
+        ["objects", "estimate", "--mesh", f"mug={ycb_path('025_mug')}", "--depth", str(tmp_path / "small.npy")] + args
+    )
     assert rc == 2 and "camera info says" in capsys.readouterr().err
     assert not (tmp_path / "o.json").exists()

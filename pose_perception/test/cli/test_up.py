@@ -1,4 +1,5 @@
 """`pose-perception up`: which nodes a parameter file starts, and refusals of bad files."""
+
 import pytest
 
 from pose_perception.cli.up import NODE_MODULES, ConfigError, build_specs, nodes_in_config
@@ -14,9 +15,14 @@ def test_parameter_file_names_the_nodes_to_start(tmp_path):
     assert "--params-file" in argv and "image:=/camera/color/image_raw" in argv and "use_sim_time:=true" in argv
 
 
-@pytest.mark.parametrize("text,match", [("nope_node:\n  ros__parameters: {}\n", "unknown node"),
-                                        ("human_pose_node: 3\n", "ros__parameters"),
-                                        ("a: [\n", "not valid YAML")])
+@pytest.mark.parametrize(
+    "text,match",
+    [
+        ("nope_node:\n  ros__parameters: {}\n", "unknown node"),
+        ("human_pose_node: 3\n", "ros__parameters"),
+        ("a: [\n", "not valid YAML"),
+    ],
+)
 def test_bad_parameter_files_are_refused(tmp_path, text, match):
     cfg = tmp_path / "p.yaml"
     cfg.write_text(text)
@@ -39,8 +45,16 @@ def test_foxglove_allowed_origins_are_checked():
     from pose_perception.cli.main import build_parser
     from pose_perception.cli.up import allowed_foxglove_origins
 
-    args = build_parser().parse_args(["up", "--foxglove", "--foxglove-allow-origin", "http://LOCALHOST:8080/",
-                                      "--foxglove-allow-origin", "https://app.foxglove.dev"])
+    args = build_parser().parse_args(
+        [
+            "up",
+            "--foxglove",
+            "--foxglove-allow-origin",
+            "http://LOCALHOST:8080/",
+            "--foxglove-allow-origin",
+            "https://app.foxglove.dev",
+        ]
+    )
     assert allowed_foxglove_origins(args.foxglove_allow_origin) == ("https://app.foxglove.dev", "http://localhost:8080")
     for bad in ("app.example", "*", "https://a.example/path"):
         with pytest.raises(ValueError, match="SCHEME://HOST"):

@@ -1,5 +1,6 @@
 """`pose-perception up` for a robot watched from a laptop: the Fast DDS profile of the nodes (local / lan / default /
 a file) and the Foxglove server's bind address; the shipped LAN profile is one Fast DDS accepts and delivers with."""
+
 import os
 import subprocess
 import sys
@@ -45,8 +46,9 @@ def test_nodes_get_two_malloc_arenas_unless_the_user_chose(monkeypatch):
 
 
 def test_foxglove_bind_address_and_profile_options():
-    args = build_parser().parse_args(["up", "--foxglove", "--foxglove-host", "0.0.0.0", "--foxglove-port", "9000",
-                                      "--dds-profile", "lan"])
+    args = build_parser().parse_args(
+        ["up", "--foxglove", "--foxglove-host", "0.0.0.0", "--foxglove-port", "9000", "--dds-profile", "lan"]
+    )
     assert (args.foxglove_host, args.foxglove_port, args.dds_profile) == ("0.0.0.0", 9000, "lan")
     assert build_parser().parse_args(["up"]).foxglove_host == "127.0.0.1"
 

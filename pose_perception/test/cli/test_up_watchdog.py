@@ -1,5 +1,6 @@
 """`pose-perception up` notices a node that stops (SIGSTOP: its process lives, nothing comes out), kills it and
 starts it again, in a real process over real DDS."""
+
 import os
 import signal
 import subprocess
@@ -19,10 +20,25 @@ def test_a_stopped_node_is_killed_and_restarted(tmp_path):
     cfg.write_text("radar_pose_node:\n  ros__parameters:\n    diagnostics_period_s: 0.5\n")
     log = tmp_path / "up.log"
     with open(log, "wb") as out:
-        up = subprocess.Popen([sys.executable, "-m", "pose_perception.cli.main", "up", "--config", str(cfg),
-                               "--hang-timeout", "3", "--log-dir", str(tmp_path / "logs")],
-                              env=ros_env(), stdout=out, stderr=subprocess.STDOUT, cwd=str(REPO),
-                              start_new_session=True)
+        up = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "pose_perception.cli.main",
+                "up",
+                "--config",
+                str(cfg),
+                "--hang-timeout",
+                "3",
+                "--log-dir",
+                str(tmp_path / "logs"),
+            ],
+            env=ros_env(),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=str(REPO),
+            start_new_session=True,
+        )
     try:
         first = int(wait_for(lambda: _pid(log, 1), 30, "the node started"))
         wait_for(lambda: f"(pid {first}) heard on /diagnostics" in log.read_text(), 120, "the node heard by up")

@@ -1,4 +1,5 @@
 """Pinhole model: projection and back-projection invert each other; nonsense intrinsics are refused."""
+
 import numpy as np
 import pytest
 
@@ -31,8 +32,7 @@ def test_default_intrinsics_use_image_width_as_focal_length():
     assert c.fx == c.fy == 640 and c.cx == 319.5 and c.cy == 239.5
 
 
-@pytest.mark.parametrize("K_bad,match", [(np.zeros((3, 3)), "uncalibrated"),
-                                         (np.diag([-5.0, 5, 1]), "positive")])
+@pytest.mark.parametrize("K_bad,match", [(np.zeros((3, 3)), "uncalibrated"), (np.diag([-5.0, 5, 1]), "positive")])
 def test_bad_intrinsics_are_refused(K_bad, match):
     with pytest.raises(CameraModelError, match=match):
         CameraIntrinsics(K=K_bad, width=640, height=480)

@@ -1,4 +1,5 @@
 """OneEuroFilter: smooths jitter at rest, follows motion, NaN-aware, robust to time going backwards."""
+
 import numpy as np
 import pytest
 

@@ -1,8 +1,16 @@
 """Rigid transforms and ROS-order quaternions."""
+
 import numpy as np
 import transforms3d.euler as te
 
-from pose_perception.core.frames import T_to_xyz_quat, invert_T, make_T, rotation_from_axes, transform_points, xyz_quat_to_T
+from pose_perception.core.frames import (
+    T_to_xyz_quat,
+    invert_T,
+    make_T,
+    rotation_from_axes,
+    transform_points,
+    xyz_quat_to_T,
+)
 
 
 def test_quaternion_round_trip_in_ros_order():

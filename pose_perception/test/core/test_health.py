@@ -1,5 +1,6 @@
 """Health from recent events: OK only while frames come out clean; errors, losses, stale input and a hung pipeline
 are told, with the level they deserve, whatever happened before."""
+
 from pose_perception.core.health import ERROR, OK, WARN, HealthMonitor, HealthThresholds
 
 

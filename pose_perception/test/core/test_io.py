@@ -1,10 +1,17 @@
 """CLI file formats: depth PNG in mm / npy in m, ROS camera_info YAML; broken files get clear errors."""
+
 import numpy as np
 import pytest
 
 from pose_perception.core.camera import CameraIntrinsics, CameraModelError
-from pose_perception.core.io import (InputFileError, read_camera_info_yaml, read_depth_m, read_image_rgb,
-                                     write_camera_info_yaml, write_depth_png_mm)
+from pose_perception.core.io import (
+    InputFileError,
+    read_camera_info_yaml,
+    read_depth_m,
+    read_image_rgb,
+    write_camera_info_yaml,
+    write_depth_png_mm,
+)
 
 
 def test_depth_png_and_npy_agree(tmp_path):

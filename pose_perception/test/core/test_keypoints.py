@@ -1,9 +1,19 @@
 """The keypoint layout table: COCO-WholeBody 133 order, names, edges."""
+
 import numpy as np
 import pytest
 
-from pose_perception.core.keypoints import (BODY, COCO_BODY_17, COCO_WHOLEBODY_133, FACE, FEET, LEFT_HAND,
-                                            RIGHT_HAND, get_layout, pelvis)
+from pose_perception.core.keypoints import (
+    BODY,
+    COCO_BODY_17,
+    COCO_WHOLEBODY_133,
+    FACE,
+    FEET,
+    LEFT_HAND,
+    RIGHT_HAND,
+    get_layout,
+    pelvis,
+)
 
 
 def test_wholebody_has_133_unique_names_in_coco_order():

@@ -1,5 +1,6 @@
 """The Origin gate over loopback: a foreign web origin gets 403 and not one byte of the server, native clients and
 allowed origins reach a real WebSocket server through it, bad heads are bounded."""
+
 import asyncio
 import socket
 import ssl
@@ -16,8 +17,15 @@ from websockets.exceptions import InvalidStatus  # noqa: E402
 
 
 def handshake(port: int, *headers: str) -> bytes:
-    lines = ["GET / HTTP/1.1", f"Host: 127.0.0.1:{port}", "Upgrade: websocket", "Connection: Upgrade",
-             "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Version: 13", *headers]
+    lines = [
+        "GET / HTTP/1.1",
+        f"Host: 127.0.0.1:{port}",
+        "Upgrade: websocket",
+        "Connection: Upgrade",
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+        "Sec-WebSocket-Version: 13",
+        *headers,
+    ]
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 
@@ -38,8 +46,13 @@ def test_origin_rules():
     allowed = frozenset({"https://app.foxglove.dev"})
     assert origin_allowed([], allowed)
     assert origin_allowed(["HTTPS://App.Foxglove.dev/"], allowed)
-    for refused in (["https://evil.example"], ["null"], ["https://app.foxglove.dev", "https://evil.example"],
-                    ["https://app.foxglove.dev.evil.example"], ["http://app.foxglove.dev"]):
+    for refused in (
+        ["https://evil.example"],
+        ["null"],
+        ["https://app.foxglove.dev", "https://evil.example"],
+        ["https://app.foxglove.dev.evil.example"],
+        ["http://app.foxglove.dev"],
+    ):
         assert not origin_allowed(refused, allowed), refused
     assert request_origins(handshake(1, "origin:  https://a.example ")) == ["https://a.example"]
     assert request_origins(handshake(1)) == []
@@ -57,9 +70,13 @@ def test_gate_refuses_foreign_origins_and_splices_allowed_ones():
     async def main():
         async with serve(echo, "127.0.0.1", 0) as server:
             upstream_port = server.sockets[0].getsockname()[1]
-            gate = OriginGate("127.0.0.1", upstream_port, allowed_origins=["https://app.foxglove.dev",
-                                                                           "http://localhost:3000"],
-                              head_timeout_s=0.5, log=logs.append)
+            gate = OriginGate(
+                "127.0.0.1",
+                upstream_port,
+                allowed_origins=["https://app.foxglove.dev", "http://localhost:3000"],
+                head_timeout_s=0.5,
+                log=logs.append,
+            )
             port = gate.start()
             try:
                 # Refused: 403 during the handshake, and nothing from the server ever.
@@ -135,8 +152,10 @@ def test_gate_speaks_tls_to_a_pinned_upstream_that_browsers_cannot_use(tls):
                 async with connect(f"ws://127.0.0.1:{port}", origin="https://app.foxglove.dev", open_timeout=5) as ws:
                     await ws.send("through")
                     assert await asyncio.wait_for(ws.recv(), 5) == "through"
-                for uri, ctx in ((f"ws://127.0.0.1:{upstream_port}", None),
-                                 (f"wss://127.0.0.1:{upstream_port}", ssl.create_default_context())):
+                for uri, ctx in (
+                    (f"ws://127.0.0.1:{upstream_port}", None),
+                    (f"wss://127.0.0.1:{upstream_port}", ssl.create_default_context()),
+                ):
                     with pytest.raises((OSError, websockets.exceptions.InvalidMessage, asyncio.TimeoutError)):
                         async with connect(uri, ssl=ctx, open_timeout=3):
                             pass

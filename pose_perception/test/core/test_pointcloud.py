@@ -1,4 +1,5 @@
 """A cloud whose declared byte order or point_step is wrong parses into garbage: refused with the likely fix."""
+
 import numpy as np
 import pytest
 
@@ -23,6 +24,6 @@ def test_plausible_cloud_passes_and_swapped_bytes_are_named():
 
 def test_misaligned_fields_are_refused():
     raw = cloud().tobytes()
-    shifted = np.frombuffer(raw[2:2 + 16 * 49], DTYPE)  # a point_step / offset off by 2 bytes
+    shifted = np.frombuffer(raw[2 : 2 + 16 * 49], DTYPE)  # a point_step / offset off by 2 bytes
     with pytest.raises(PointLayoutError, match="does not match the data"):
         check_plausible_xyz(shifted, ("x", "y", "z"), False)

@@ -1,4 +1,5 @@
 """core.depth.sanitize_depth_m: the one depth clean-up (0, negative, NaN, inf -> NaN; float32 copy)."""
+
 import numpy as np
 
 from pose_perception.core.depth import sanitize_depth_m

@@ -1,5 +1,6 @@
 """One frame whose stamp jumps (1000 s ahead, 5 s behind, 0.5 s ahead) is refused on its own and the next frames are
 taken as before; a clock that really moved (several frames agree) is followed without a reset; sensors are separate."""
+
 from pose_perception.core.stamps import StampGuard
 
 

@@ -1,4 +1,5 @@
 """Restarts within a budget per time window with back-off; a node is hung when its diagnostics stop or say so."""
+
 from pose_perception.core.supervision import HangDetector, RestartBudget, RestartPolicy
 
 

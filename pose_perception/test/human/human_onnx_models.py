@@ -1,6 +1,7 @@
 """Tiny ONNX models built with onnx.helper, standing in for user-supplied RTMW / DWPose exports and person
 detectors: same input / output contract, trivially predictable outputs, so the loading, pre-processing and
 decoding code is tested for real (no weights are downloadable here)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -52,8 +53,10 @@ def bright_spot_simcc_model(path: Path, input_hw=(256, 192), num_keypoints=133, 
             helper.make_node("Reshape", [f"e_{axis}", shape], [f"r_{axis}"]),
             helper.make_node("Expand", [f"r_{axis}", kshape], [out]),
         ]
-    inits += [numpy_helper.from_array(np.array([1, 1, W], np.int64), "flat_x"),
-              numpy_helper.from_array(np.array([1, 1, H], np.int64), "flat_y")]
+    inits += [
+        numpy_helper.from_array(np.array([1, 1, W], np.int64), "flat_x"),
+        numpy_helper.from_array(np.array([1, 1, H], np.int64), "flat_y"),
+    ]
     graph = helper.make_graph(nodes, "bright_spot_simcc", [inp], [out_x, out_y], inits)
     return _save(graph, path)
 
@@ -66,9 +69,11 @@ def constant_detector_model(path: Path, dets: np.ndarray, labels: np.ndarray, in
     inp = helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, H, W])
     out_d = helper.make_tensor_value_info("dets", TensorProto.FLOAT, [1, N, 5])
     out_l = helper.make_tensor_value_info("labels", TensorProto.INT64, [1, N])
-    inits = [numpy_helper.from_array(np.asarray(dets, np.float32)[None], "const_dets"),
-             numpy_helper.from_array(np.asarray(labels, np.int64)[None], "const_labels"),
-             numpy_helper.from_array(np.array([0.0], np.float32), "zero")]
+    inits = [
+        numpy_helper.from_array(np.asarray(dets, np.float32)[None], "const_dets"),
+        numpy_helper.from_array(np.asarray(labels, np.int64)[None], "const_labels"),
+        numpy_helper.from_array(np.array([0.0], np.float32), "zero"),
+    ]
     nodes = [
         helper.make_node("ReduceMean", ["input"], ["m"], axes=[1, 2, 3], keepdims=0),
         helper.make_node("Mul", ["m", "zero"], ["z"]),

@@ -2,6 +2,7 @@
 
 Ground truth comes from anny's own full forward pass (AnnyPoser) posed from real mocap, not from the fitter's model.
 """
+
 import numpy as np
 import pytest
 import torch
@@ -17,7 +18,12 @@ from pose_perception.human.body_mesh import (
     MeshRateLimiter,
     model_keypoint_index,
 )
-from pose_perception.human.body_model import GROUP_NAMES, MODEL_KEYPOINT_NAMES, anny_bone_rotations, load_anny_model_data
+from pose_perception.human.body_model import (
+    GROUP_NAMES,
+    MODEL_KEYPOINT_NAMES,
+    anny_bone_rotations,
+    load_anny_model_data,
+)
 from pose_perception.evaluation.human.mocap import clip_bodies
 from pose_perception.evaluation.human.synthetic import AnnyPoser
 
@@ -38,8 +44,10 @@ def fitter():
 
 def clip_frames(poser, name, count, rate_hz=10.0, offset_m=(0.0, 0.0, 0.0)):
     """[(stamp_s, true vertices (V, 3), true keypoints (23, 3)), ...] of a SYNTHETIC body along a mocap clip."""
-    return [(t, (v + offset_m).astype(np.float32), (kp + offset_m).astype(np.float32))
-            for t, v, kp in clip_bodies(poser, name, rate_hz, count, PHENOTYPE)]
+    return [
+        (t, (v + offset_m).astype(np.float32), (kp + offset_m).astype(np.float32))
+        for t, v, kp in clip_bodies(poser, name, rate_hz, count, PHENOTYPE)
+    ]
 
 
 def to_wholebody(keypoints_23):
@@ -100,7 +108,9 @@ def test_fit_works_in_any_sensor_frame(fitter, poser):
 def test_warm_start_converges_faster_than_cold(poser):
     """With the same small iteration budget, starting from the previous frame beats starting from scratch."""
     frames = clip_frames(poser, "dance_a", 12)
-    fitter = BodyMeshFitter(device="cpu", config=FitterConfig(cold_iterations=5, warm_iterations=5, max_residual_m=10.0))
+    fitter = BodyMeshFitter(
+        device="cpu", config=FitterConfig(cold_iterations=5, warm_iterations=5, max_residual_m=10.0)
+    )
     warm, cold = [], []
     fitter.fit_details(0, frames[0][2], np.ones(23, np.float32), frames[0][0])
     for k, (stamp, _, keypoints) in enumerate(frames[1:]):
@@ -138,16 +148,19 @@ def test_most_joints_missing_keeps_last_good_mesh_then_none(fitter, poser):
     fitter.forget(4)
 
 
-@pytest.mark.parametrize("keypoints, confidence, stamp", [
-    (np.full((133, 3), np.nan, np.float32), np.ones(133, np.float32), 0.0),
-    (np.full((23, 3), np.inf, np.float32), np.ones(23, np.float32), 0.0),
-    (np.zeros((23, 3), np.float32), np.ones(23, np.float32), 0.0),            # everything at one point
-    (np.zeros((5, 3), np.float32), np.ones(5, np.float32), 0.0),              # too few keypoints
-    (np.zeros((23, 2), np.float32), np.ones(23, np.float32), 0.0),            # 2D, not 3D
-    (np.zeros((23, 3), np.float32), np.ones(7, np.float32), 0.0),             # confidence of the wrong length
-    (None, None, 0.0),
-    (np.zeros((23, 3), np.float32), np.full(23, np.nan, np.float32), float("nan")),
-])
+@pytest.mark.parametrize(
+    "keypoints, confidence, stamp",
+    [
+        (np.full((133, 3), np.nan, np.float32), np.ones(133, np.float32), 0.0),
+        (np.full((23, 3), np.inf, np.float32), np.ones(23, np.float32), 0.0),
+        (np.zeros((23, 3), np.float32), np.ones(23, np.float32), 0.0),  # everything at one point
+        (np.zeros((5, 3), np.float32), np.ones(5, np.float32), 0.0),  # too few keypoints
+        (np.zeros((23, 2), np.float32), np.ones(23, np.float32), 0.0),  # 2D, not 3D
+        (np.zeros((23, 3), np.float32), np.ones(7, np.float32), 0.0),  # confidence of the wrong length
+        (None, None, 0.0),
+        (np.zeros((23, 3), np.float32), np.full(23, np.nan, np.float32), float("nan")),
+    ],
+)
 def test_bad_input_never_raises(fitter, keypoints, confidence, stamp):
     assert fitter.fit(77, keypoints, confidence, stamp) is None
 
@@ -241,4 +254,4 @@ def test_a_rejected_fit_returns_the_last_good_mesh(poser):
     assert good is not None
     scrambled = frames[1][2] + np.random.default_rng(0).normal(0.0, 0.08, (23, 3)).astype(np.float32)
     assert fitter.fit(1, scrambled, np.ones(23, np.float32), 0.1) is good  # no fit within 2 cm: keep the last
-    assert fitter.fit(2, scrambled, np.ones(23, np.float32), 0.1) is None   # a new track has nothing to keep
+    assert fitter.fit(2, scrambled, np.ones(23, np.float32), 0.1) is None  # a new track has nothing to keep

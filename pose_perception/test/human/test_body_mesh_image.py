@@ -4,6 +4,7 @@ SYNTHETIC bodies: anny's own full forward pass (AnnyPoser) posed from real mocap
 sees only their projected keypoints (and, where said, their 3D keypoints as depth). REAL: the astronaut photo
 (scikit-image), a person seen from the waist up.
 """
+
 import numpy as np
 import pytest
 import torch
@@ -133,8 +134,13 @@ def test_real_waist_up_photo_gets_a_mesh_inside_the_person():
     finally:
         pipeline.close()
     assert len(humans) == 1 and humans[0].mesh is not None
-    inside = mesh_inside_fraction(humans[0].mesh.vertices.astype(np.float64), cam.K,
-                                  np.asarray(humans[0].bbox_xyxy, np.float64), rgb.shape[1], rgb.shape[0])
+    inside = mesh_inside_fraction(
+        humans[0].mesh.vertices.astype(np.float64),
+        cam.K,
+        np.asarray(humans[0].bbox_xyxy, np.float64),
+        rgb.shape[1],
+        rgb.shape[0],
+    )
     assert inside > 0.9
 
 

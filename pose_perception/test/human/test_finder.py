@@ -1,6 +1,7 @@
 """The person finder and the ROI-driven landmarks on real photos: SSD anchors and decoding of MediaPipe's bundled
 detectors, tiles, the fused proposals, regions of interest and their affine maps, one person's whole body from
 a region, and overlapping people who each keep their own keypoints."""
+
 import numpy as np
 import pytest
 
@@ -10,7 +11,7 @@ from pose_perception.evaluation.samples.photos import three_person_frame
 pytest.importorskip("mediapipe")
 pytest.importorskip("tflite_runtime")
 
-from pose_perception.human.detectors import (  # noqa: E402
+from pose_perception.human.detectors import (
     FACE_DETECTOR,
     PALM_DETECTOR,
     POSE_DETECTOR,
@@ -19,8 +20,8 @@ from pose_perception.human.detectors import (  # noqa: E402
     ssd_anchors,
     tile_windows,
 )
-from pose_perception.human.finder import FinderConfig, PersonFinder  # noqa: E402
-from pose_perception.human.landmarks import Roi, RoiWholeBodyBackend, roi_from_alignment  # noqa: E402
+from pose_perception.human.finder import FinderConfig, PersonFinder
+from pose_perception.human.landmarks import Roi, RoiWholeBodyBackend, roi_from_alignment
 
 
 @pytest.fixture(scope="module")
@@ -58,14 +59,16 @@ def test_pose_and_face_detectors_find_the_astronaut_head_and_nothing_in_black(as
     # The same head seen through a window: decoded back to the same image pixels.
     best = max(pose.detect(astronaut), key=lambda d: d.score)
     win = max(pose.detect(astronaut, np.array([100, 20, 400, 320], np.float32)), key=lambda d: d.score)
-    assert np.abs(0.5 * (win.box_xyxy[:2] + win.box_xyxy[2:]) - 0.5 * (best.box_xyxy[:2] + best.box_xyxy[2:])).max() < 15
+    assert (
+        np.abs(0.5 * (win.box_xyxy[:2] + win.box_xyxy[2:]) - 0.5 * (best.box_xyxy[:2] + best.box_xyxy[2:])).max() < 15
+    )
 
 
 def test_tiles_cover_the_image_with_overlap():
     wins = tile_windows(640, 480, 200, 0.25)
     covered = np.zeros((480, 640), bool)
     for w in wins:
-        covered[int(w[1]):int(w[3]), int(w[0]):int(w[2])] = True
+        covered[int(w[1]) : int(w[3]), int(w[0]) : int(w[2])] = True
         assert w[2] - w[0] <= 200 + 1e-3 and w[2] <= 640 and w[3] <= 480
     assert covered.all() and len(wins) == 4 * 3
     assert len(tile_windows(100, 80, 200)) == 1

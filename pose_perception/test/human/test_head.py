@@ -1,4 +1,5 @@
 """Head orientation by PnP against the face template (REP-155 head axes)."""
+
 import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation

@@ -1,10 +1,11 @@
 """Keypoint backends: MediaPipe Holistic mapped to COCO-WholeBody 133 on a real photo, and the ONNX SimCC
 backend's loading, pre-processing and decoding with tiny models the tests build."""
+
 import numpy as np
 import pytest
 
 from human_onnx_models import bright_spot_simcc_model, wrong_input_model
-from pose_perception.core.keypoints import BODY, COCO_WHOLEBODY_133, FACE, FEET, LEFT_HAND, RIGHT_HAND
+from pose_perception.core.keypoints import BODY, FACE, FEET, LEFT_HAND, RIGHT_HAND
 from pose_perception.human import backends as B
 
 # The astronaut photo (scikit-image, NASA, public domain), 512x512: her face lies inside this box and her
@@ -43,11 +44,16 @@ def test_face_map_is_68_distinct_mesh_vertices():
 
 def test_holistic_mapping_puts_each_landmark_where_the_layout_says():
     # Landmark i of each part sits at normalised x = i / 1000 so every output can be traced to its source.
-    pose = np.zeros((33, 4)); pose[:, 0] = np.arange(33) / 1000; pose[:, 3] = 0.9
+    pose = np.zeros((33, 4))
+    pose[:, 0] = np.arange(33) / 1000
+    pose[:, 3] = 0.9
     world = np.arange(99, dtype=float).reshape(33, 3)
-    face = np.zeros((468, 3)); face[:, 0] = np.arange(468) / 1000
-    lh = np.zeros((21, 3)); lh[:, 0] = np.arange(21) / 1000
-    rh = np.zeros((21, 3)); rh[:, 0] = np.arange(21) / 1000 + 0.5
+    face = np.zeros((468, 3))
+    face[:, 0] = np.arange(468) / 1000
+    lh = np.zeros((21, 3))
+    lh[:, 0] = np.arange(21) / 1000
+    rh = np.zeros((21, 3))
+    rh[:, 0] = np.arange(21) / 1000 + 0.5
     uv, conf, w = B.holistic_to_wholebody(pose, world, face, lh, rh, crop_xywh=(10.0, 20.0, 1000.0, 100.0))
     src = np.round(uv[:, 0] - 10.0).astype(int)
     assert src[BODY].tolist() == list(B.MP_POSE_TO_COCO_BODY_17)
@@ -63,7 +69,8 @@ def test_holistic_mapping_puts_each_landmark_where_the_layout_says():
 
 
 def test_missing_parts_stay_nan_with_zero_confidence():
-    pose = np.zeros((33, 4)); pose[:, 3] = 1.0
+    pose = np.zeros((33, 4))
+    pose[:, 3] = 1.0
     uv, conf, w = B.holistic_to_wholebody(pose, None, None, None, None, (0, 0, 100, 100))
     assert w is None
     assert np.isnan(uv[FACE]).all() and np.isnan(uv[LEFT_HAND]).all() and np.isnan(uv[RIGHT_HAND]).all()
@@ -115,6 +122,7 @@ def test_tiny_boxes_give_none_and_bad_arrays_are_refused(holistic, astronaut):
 
 # ---- ONNX -------------------------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def spot_model(tmp_path_factory):
     return bright_spot_simcc_model(tmp_path_factory.mktemp("onnx") / "spot_rtmw_256x192.onnx")
@@ -125,7 +133,7 @@ def test_onnx_backend_reads_input_size_and_finds_the_bright_spot(spot_model):
     assert backend.input_wh == (192, 256) and backend.providers == ["CPUExecutionProvider"]
     img = np.zeros((480, 640, 3), np.uint8)
     u0, v0 = 401, 222
-    img[v0 - 2:v0 + 3, u0 - 2:u0 + 3] = 255
+    img[v0 - 2 : v0 + 3, u0 - 2 : u0 + 3] = 255
     est = backend.estimate(img, np.array([350, 120, 470, 400], np.float32))
     assert est is not None and est.keypoints_world_m is None
     # 1.25 padding of a 280 px tall box over 256 input rows: one input pixel is ~1.4 image pixels.
@@ -142,7 +150,8 @@ def test_topdown_affine_keeps_the_input_aspect_ratio_and_centre():
 
 
 def test_simcc_decoding_takes_argmax_over_split_ratio_and_the_weaker_axis_as_score():
-    sx = np.zeros((2, 20)); sy = np.zeros((2, 40))
+    sx = np.zeros((2, 20))
+    sy = np.zeros((2, 40))
     sx[0, 7], sy[0, 31] = 0.9, 0.6
     locs, scores = B.decode_simcc(sx, sy, 2.0)
     assert locs[0] == pytest.approx([3.5, 15.5]) and scores[0] == pytest.approx(0.6)

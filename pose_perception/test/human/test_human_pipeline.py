@@ -1,5 +1,6 @@
 """The human pose pipeline on real photos: one and three people, nobody, tiny / huge / grey images, depth of
 the wrong size or all invalid, a camera model of another image size; 3D when the lifting stage is present."""
+
 import numpy as np
 import pytest
 
@@ -115,8 +116,11 @@ def test_config_errors_are_specific():
     with pytest.raises(PipelineConfigError, match="max_people"):
         HumanPosePipeline(HumanPipelineConfig(max_people=0))
     with pytest.raises(PipelineConfigError, match="full_frame_search"):
-        HumanPosePipeline(HumanPipelineConfig(proposer="none", full_frame_search=False, lift_3d=False,
-                                              tracking=False, head_pose=False))
+        HumanPosePipeline(
+            HumanPipelineConfig(
+                proposer="none", full_frame_search=False, lift_3d=False, tracking=False, head_pose=False
+            )
+        )
 
 
 def test_image_conversions():
@@ -177,8 +181,11 @@ def test_head_frame_looks_at_the_camera(astronaut):
 
 def test_three_people_stay_tracked_in_video_with_a_bounded_search():
     # Node settings: search every 3rd frame, one backend run per search; the tracker confirms after 3 hits.
-    p = HumanPosePipeline(HumanPipelineConfig(lift_3d=False, head_pose=False, search_period=3,
-                                              search_calls_per_frame=1, max_search_backoff=8))
+    p = HumanPosePipeline(
+        HumanPipelineConfig(
+            lift_3d=False, head_pose=False, search_period=3, search_calls_per_frame=1, max_search_backoff=8
+        )
+    )
     try:
         frame = three_person_frame()
         counts = [len(p.process(frame, None, None, 0.1 * i)[0]) for i in range(9)]
@@ -188,8 +195,11 @@ def test_three_people_stay_tracked_in_video_with_a_bounded_search():
 
 
 def test_fruitless_searches_back_off_in_video(astronaut):
-    p = HumanPosePipeline(HumanPipelineConfig(lift_3d=False, head_pose=False, search_period=1,
-                                              search_calls_per_frame=1, max_search_backoff=4))
+    p = HumanPosePipeline(
+        HumanPipelineConfig(
+            lift_3d=False, head_pose=False, search_period=1, search_calls_per_frame=1, max_search_backoff=4
+        )
+    )
     calls = []
     estimate = p.backend.estimate
     p.backend.estimate = lambda im, box, lane=None, *a, **kw: (calls.append(box), estimate(im, box, lane, *a, **kw))[1]
@@ -207,8 +217,16 @@ def test_fruitless_searches_back_off_in_video(astronaut):
 def test_people_found_are_followed_in_lanes_and_a_scene_cut_leaves_no_ghost(astronaut):
     from skimage import data
 
-    p = HumanPosePipeline(HumanPipelineConfig(lift_3d=False, head_pose=False, tracking=False, search_period=3,
-                                              search_calls_per_frame=1, max_search_backoff=8))
+    p = HumanPosePipeline(
+        HumanPipelineConfig(
+            lift_3d=False,
+            head_pose=False,
+            tracking=False,
+            search_period=3,
+            search_calls_per_frame=1,
+            max_search_backoff=8,
+        )
+    )
     lanes = []
     estimate = p.backend.estimate
     p.backend.estimate = lambda im, box, lane=None, *a, **kw: (lanes.append(lane), estimate(im, box, lane, *a, **kw))[1]

@@ -1,5 +1,6 @@
 """Person proposals: face boxes grown to body boxes, depth tightening and separation, greying found people,
 and a user ONNX person detector (tested with a tiny model the test builds)."""
+
 import numpy as np
 import pytest
 

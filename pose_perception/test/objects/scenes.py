@@ -7,6 +7,7 @@ metrics.adds_error. What stays here is make_scene: it lays out ANY meshes (test 
 in a fixed row with a chosen viewing distance and elevation, which the eval generator's random, catalogue-only
 layouts (synthetic.make_scene) cannot give the unit tests.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -47,8 +48,9 @@ def look_at(eye: np.ndarray, target: np.ndarray) -> np.ndarray:
     return invert_T(_look_at_T_world_cam(np.asarray(eye, float), np.asarray(target, float)))
 
 
-def make_scene(meshes, rng: np.random.Generator, distance_m=0.7, elevation_deg=45.0, noise=True,
-               gap_m=0.05, intrinsics=INTRINSICS) -> Scene:
+def make_scene(
+    meshes, rng: np.random.Generator, distance_m=0.7, elevation_deg=45.0, noise=True, gap_m=0.05, intrinsics=INTRINSICS
+) -> Scene:
     """Place each (vertices, faces)-like mesh upright on a table (world z = 0), in a row along x with a random
     yaw, gap_m between their bounding circles (never interpenetrating), and look at the row from `distance_m`.
     Noise: Gaussian depth noise 1.5 mm * z^2 and 2 % dropout."""

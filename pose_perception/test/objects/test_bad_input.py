@@ -1,6 +1,7 @@
 """Issue 15's "Bad input" list, at the estimator (the node's handling is tested in test/ros): frames with no valid
 depth, a catalogue of 0 or 100 meshes, detections naming unknown objects or lying outside the image, colour and
 depth of different sizes give a clear error or an empty result, and the loaded objects are kept."""
+
 from dataclasses import replace
 
 import numpy as np
@@ -16,8 +17,12 @@ def test_no_valid_depth_and_mismatched_sizes_are_refused_and_the_models_kept(loa
     can = load_ycb("005_tomato_soup_can")
     est = ObjectPoseEstimator([can])
     rgb = np.zeros((480, 640, 3), np.uint8)
-    for depth in (np.full((480, 640), np.nan, np.float32), np.zeros((480, 640), np.float32),
-                  np.full((480, 640), np.inf, np.float32), np.full((480, 640), -1.0, np.float32)):
+    for depth in (
+        np.full((480, 640), np.nan, np.float32),
+        np.zeros((480, 640), np.float32),
+        np.full((480, 640), np.inf, np.float32),
+        np.full((480, 640), -1.0, np.float32),
+    ):
         with pytest.raises(EstimatorInputError, match="no valid pixels"):
             est.estimate(rgb, depth, INTRINSICS)
         with pytest.raises(EstimatorInputError, match="no valid pixels"):
@@ -46,10 +51,13 @@ def test_an_empty_catalogue_gives_empty_results(load_ycb):
 def test_detections_outside_the_image_or_of_unknown_objects_give_nothing_and_bad_boxes_a_clear_error(load_ycb):
     scene = _can_scene(load_ycb)
     est = ObjectPoseEstimator([load_ycb("005_tomato_soup_can")])
-    for box, name in (([700, 10, 800, 60], "005_tomato_soup_can"), ([-50, -50, -10, -10], None),
-                      ([300, 200, 100, 50], None), ([0, 0, 640, 480], "not_loaded")):
-        assert est.estimate(scene.rgb, scene.depth_m, INTRINSICS,
-                            masks=[Detection2D(np.array(box, float), name)]) == []
+    for box, name in (
+        ([700, 10, 800, 60], "005_tomato_soup_can"),
+        ([-50, -50, -10, -10], None),
+        ([300, 200, 100, 50], None),
+        ([0, 0, 640, 480], "not_loaded"),
+    ):
+        assert est.estimate(scene.rgb, scene.depth_m, INTRINSICS, masks=[Detection2D(np.array(box, float), name)]) == []
     with pytest.raises(SegmentationError, match="not 4 finite"):
         est.estimate(scene.rgb, scene.depth_m, INTRINSICS, masks=[Detection2D(np.array([0, 0, np.nan, 5.0]))])
     with pytest.raises(SegmentationError, match="bool mask"):

@@ -1,5 +1,6 @@
 """ObjectPoseEstimator: finds known meshes in RGB-D (synthetic renders of real YCB meshes), reports nothing
 when the object is absent, separates instances, tracks, and refuses unusable input with clear errors."""
+
 import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation

@@ -1,5 +1,4 @@
 """Onboarding a CAD mesh: geometry, features, units, symmetry, cache and the errors users hit."""
-import warnings
 
 import numpy as np
 import pytest
@@ -41,19 +40,30 @@ def test_can_symmetry_is_detected_as_continuous_about_its_axis(load_ycb):
 def test_declared_symmetry_is_used_and_bad_specs_are_refused(tmp_path):
     m = load_object_model("box", ycb_path("003_cracker_box"), symmetry="discrete:z:2", cache_dir=tmp_path)
     assert m.symmetry == "discrete:z:2" and len(m.symmetry_transforms) == 2
-    for bad in ("mirror", "continuous:w", "discrete:z:1", "discrete:z:two", "discrete:z:2,w:2", "discrete:z:2,",
-                "discrete:z:3,y:3"):  # the last: two perpendicular third turns generate no finite group
+    for bad in (
+        "mirror",
+        "continuous:w",
+        "discrete:z:1",
+        "discrete:z:two",
+        "discrete:z:2,w:2",
+        "discrete:z:2,",
+        "discrete:z:3,y:3",
+    ):  # the last: two perpendicular third turns generate no finite group
         with pytest.raises(ObjectModelError):
             symmetry_transforms_for(bad, np.zeros(3))
 
 
 def _is_group(transforms: np.ndarray) -> bool:
     """Closed under composition, identity first, no element twice."""
+
     def index_of(T):
         return [i for i, E in enumerate(transforms) if np.allclose(T, E, atol=1e-9)]
 
-    return (np.allclose(transforms[0], np.eye(4)) and all(len(index_of(T)) == 1 for T in transforms)
-            and all(len(index_of(A @ B)) == 1 for A in transforms for B in transforms))
+    return (
+        np.allclose(transforms[0], np.eye(4))
+        and all(len(index_of(T)) == 1 for T in transforms)
+        and all(len(index_of(A @ B)) == 1 for A in transforms for B in transforms)
+    )
 
 
 def test_a_discrete_set_gives_the_group_its_rotations_generate():
@@ -140,8 +150,12 @@ def test_obj_quads_are_triangulated(tmp_path):
         ("missing.stl", None, "does not exist"),
         ("broken.stl", b"solid x\nfacet normal garbage\n", "cannot read|no triangles"),
         ("empty.obj", b"# nothing here\n", "no triangles|cannot read"),
-        ("points.ply", b"ply\nformat ascii 1.0\nelement vertex 3\nproperty float x\nproperty float y\n"
-                       b"property float z\nend_header\n0 0 0\n1 0 0\n0 1 0\n", "no triangles|cannot read"),
+        (
+            "points.ply",
+            b"ply\nformat ascii 1.0\nelement vertex 3\nproperty float x\nproperty float y\n"
+            b"property float z\nend_header\n0 0 0\n1 0 0\n0 1 0\n",
+            "no triangles|cannot read",
+        ),
         ("mesh.xyz", b"0 0 0\n", "unsupported type"),
     ],
 )

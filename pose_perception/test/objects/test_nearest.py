@@ -1,5 +1,6 @@
 """Bounded nearest-neighbour search: the torch (GPU) path answers as the KD-tree (CPU) path, run here on torch's CPU
 device since these machines have no GPU."""
+
 import numpy as np
 import pytest
 

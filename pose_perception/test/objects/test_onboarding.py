@@ -1,5 +1,6 @@
 """Onboarding on request: which files may be read (one neutral refusal for all others), what a file costs before it
 is parsed, caps on objects, memory and time, and the load in a separate process giving the same model."""
+
 import os
 import struct
 import sys
@@ -84,10 +85,20 @@ def test_paths_outside_the_roots_get_one_neutral_refusal(tmp_path, box):
     (root / "folder.stl").mkdir()
     roots = (str(root),)
     assert allowed_mesh_path(str(root / "box.stl"), roots) == (root / "box.stl").resolve()
-    refused = [str(outside / "secret.stl"), str(outside / "missing.stl"),  # exists / does not: same answer
-               str(root / "missing.stl"), str(root / "escape.stl"), str(root / ".." / "private" / "secret.stl"),
-               str(root / "folder.stl"), "/dev/zero", "/etc/passwd", "box.stl", "", "ycb:../../../../etc/passwd",
-               "pybullet_data:duck.obj"]
+    refused = [
+        str(outside / "secret.stl"),
+        str(outside / "missing.stl"),  # exists / does not: same answer
+        str(root / "missing.stl"),
+        str(root / "escape.stl"),
+        str(root / ".." / "private" / "secret.stl"),
+        str(root / "folder.stl"),
+        "/dev/zero",
+        "/etc/passwd",
+        "box.stl",
+        "",
+        "ycb:../../../../etc/passwd",
+        "pybullet_data:duck.obj",
+    ]
     if os.geteuid() != 0:  # root reads anything
         refused.append(str(root / "unreadable.stl"))
     for path in refused:
@@ -136,7 +147,9 @@ def test_a_throttled_worker_runs_to_completion_and_a_late_one_is_killed():
     done = _run_throttled([sys.executable, "-c", busy], b"", dict(os.environ), 30.0, 0.3)
     assert done.returncode == 0 and done.stdout.strip() == b"done" and time.perf_counter() - t0 > 0.8
     t0 = time.perf_counter()
-    assert _run_throttled([sys.executable, "-c", "import time; time.sleep(30)"], b"", dict(os.environ), 0.5, 0.3) is None
+    assert (
+        _run_throttled([sys.executable, "-c", "import time; time.sleep(30)"], b"", dict(os.environ), 0.5, 0.3) is None
+    )
     assert time.perf_counter() - t0 < 5.0
 
 
@@ -154,15 +167,19 @@ def test_twenty_loads_in_a_row_stay_under_the_cap_and_refused_meshes_free_their_
     write_binary_stl(roots / "torus_1km.stl", v * 1e4, f)  # parsed (10 MB file), then refused for its size
     write_binary_stl(roots / "torus_over.stl", *torus_mesh(500_000))  # refused from its header
     cap_mb = 70.0
-    onboarder = Onboarder(OnboardingLimits(mesh_roots=(str(roots),), max_models_mb=cap_mb, max_faces=450_000,
-                                           worker_cpu_share=1.0), cache_dir=str(tmp_path / "cache"))
+    onboarder = Onboarder(
+        OnboardingLimits(mesh_roots=(str(roots),), max_models_mb=cap_mb, max_faces=450_000, worker_cpu_share=1.0),
+        cache_dir=str(tmp_path / "cache"),
+    )
     # in this process: imports open3d and builds a scene once (not memory a load leaves), fills the feature cache
     load_object_model("warm", roots / "torus.stl", cache_dir=tmp_path / "cache", params=onboarder.params)
     trim_heap()
     rss0 = rss_bytes() / 1e6
-    for path, units, match in ((roots / "torus_1km.stl", "m", "are the units 'mm'"),
-                               (roots / "torus_over.stl", "m", "more than the 450000 allowed"),
-                               (roots / "torus.stl", "", "units must be")):
+    for path, units, match in (
+        (roots / "torus_1km.stl", "m", "are the units 'mm'"),
+        (roots / "torus_over.stl", "m", "more than the 450000 allowed"),
+        (roots / "torus.stl", "", "units must be"),
+    ):
         with pytest.raises(ObjectModelError, match=match):
             onboarder.load("refused", str(path), units, "none", {})
     trim_heap()

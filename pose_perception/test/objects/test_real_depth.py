@@ -4,7 +4,7 @@ silhouette contour, the size prefilter, the batched 6x6 solver, class-restricted
 import numpy as np
 import pytest
 
-from pose_perception.core.camera import CameraIntrinsics, depth_to_points
+from pose_perception.core.camera import CameraIntrinsics
 from pose_perception.core.realdata import realdata_dir
 from pose_perception.objects.detections import Detection2D, valid_detections
 from pose_perception.objects.edges import EdgeConfig, contour_support, image_edges
@@ -49,15 +49,15 @@ def test_a_second_support_surface_is_removed_but_not_an_object_face():
     keep, plane = remove_support_plane(pts, SegmentationConfig())
     assert plane is not None and abs(plane[2]) > 0.99
     n_t, n_tab = len(table), len(tablet)
-    assert not keep[:n_t].any() and not keep[n_t:n_t + n_tab].any()
-    assert keep[n_t + n_tab:].all()
+    assert not keep[:n_t].any() and not keep[n_t : n_t + n_tab].any()
+    assert keep[n_t + n_tab :].all()
     keep_one, _ = remove_support_plane(pts, SegmentationConfig(max_extra_planes=0))
-    assert keep_one[n_t:n_t + n_tab].all()
+    assert keep_one[n_t : n_t + n_tab].all()
 
 
 def _square_image(x0, y0, size=100):
     rgb = np.full((480, 640, 3), 90, np.uint8)
-    rgb[y0:y0 + size, x0:x0 + size] = (220, 60, 40)
+    rgb[y0 : y0 + size, x0 : x0 + size] = (220, 60, 40)
     return rgb
 
 
@@ -133,9 +133,13 @@ def test_boxes_with_class_names_search_only_that_model(load_ycb):
 
 
 def test_detections_outside_the_image_or_of_unknown_objects_are_dropped_with_a_reason():
-    dets = [Detection2D(np.array([10, 10, 50, 60]), "mug"), Detection2D(np.array([700, 10, 800, 60]), "mug"),
-            Detection2D(np.array([-20, 400, 30, 520]), None), Detection2D(np.array([0, 0, np.nan, 5]), "mug"),
-            Detection2D(np.array([10, 10, 50, 60]), "teapot")]
+    dets = [
+        Detection2D(np.array([10, 10, 50, 60]), "mug"),
+        Detection2D(np.array([700, 10, 800, 60]), "mug"),
+        Detection2D(np.array([-20, 400, 30, 520]), None),
+        Detection2D(np.array([0, 0, np.nan, 5]), "mug"),
+        Detection2D(np.array([10, 10, 50, 60]), "teapot"),
+    ]
     kept, problems = valid_detections(dets, 640, 480, known=["mug"])
     assert [k.name for k in kept] == ["mug", None]
     assert np.allclose(kept[1].box_xyxy, [0, 400, 30, 480])
@@ -149,8 +153,10 @@ def test_real_eval_says_clearly_when_the_data_is_missing(tmp_path, capsys):
     assert "not found" in capsys.readouterr().out
 
 
-@pytest.mark.skipif(not (REAL_DIR / "ycb_realsense" / "reference.json").exists(),
-                    reason=f"REAL dev data not at {REAL_DIR} (../shared/realdata beside the repository)")
+@pytest.mark.skipif(
+    not (REAL_DIR / "ycb_realsense" / "reference.json").exists(),
+    reason=f"REAL dev data not at {REAL_DIR} (../shared/realdata beside the repository)",
+)
 def test_real_frame_found_with_nothing_false(tmp_path, capsys):
     """REAL RealSense frame 3 with a 4-mesh catalogue: the drill and the wood block are found (silhouette IoU >= 0.5
     with PoseCNN's label masks), the two absent meshes are not reported."""
@@ -159,9 +165,25 @@ def test_real_frame_found_with_nothing_false(tmp_path, capsys):
     from pose_perception.cli.main import main
 
     out = tmp_path / "r.json"
-    rc = main(["eval", "objects", "--real", str(REAL_DIR), "--frames", "ycb_realsense/000003", "--catalogue",
-               "035_power_drill", "036_wood_block", "003_cracker_box", "019_pitcher_base",
-               "--out-dir", str(tmp_path), "--json", str(out)])
+    rc = main(
+        [
+            "eval",
+            "objects",
+            "--real",
+            str(REAL_DIR),
+            "--frames",
+            "ycb_realsense/000003",
+            "--catalogue",
+            "035_power_drill",
+            "036_wood_block",
+            "003_cracker_box",
+            "019_pitcher_base",
+            "--out-dir",
+            str(tmp_path),
+            "--json",
+            str(out),
+        ]
+    )
     assert rc == 0
     frame = json.loads(out.read_text())["frames"][0]
     assert sorted(frame["found"]) == ["035_power_drill", "036_wood_block"]

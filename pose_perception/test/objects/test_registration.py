@@ -1,4 +1,5 @@
 """Global registration (FPFH + compatibility-guided hypotheses) and point-to-plane ICP."""
+
 import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
@@ -185,8 +186,9 @@ def test_model_index_within_answers_exactly_as_the_kd_tree(load_ycb):
     rng = np.random.default_rng(0)
     v = model.voxel_m
     near = index.dense_points[rng.integers(0, len(index.dense_points), 20000)]
-    P = np.concatenate([near + rng.normal(size=near.shape) * s for s in (0.2 * v, v, 3 * v)]
-                       + [rng.uniform(-0.5, 0.5, size=(2000, 3))])
+    P = np.concatenate(
+        [near + rng.normal(size=near.shape) * s for s in (0.2 * v, v, 3 * v)] + [rng.uniform(-0.5, 0.5, size=(2000, 3))]
+    )
     for bound in (1.5 * v, 2.5 * v, 1.0 * v, 5.0 * v):
         d_kd, _ = index.dense_tree.query(P, distance_upper_bound=bound)
         assert np.array_equal(index.within(P, bound), np.isfinite(d_kd))

@@ -1,4 +1,5 @@
 """Depth rendering by ray casting: exact depth, instance ids and OpenCV pixel-centre conventions."""
+
 import numpy as np
 import pytest
 import trimesh

@@ -1,4 +1,5 @@
 """Candidate segments: support-plane removal + clustering, or the masks/boxes a detector gives."""
+
 import numpy as np
 import pytest
 

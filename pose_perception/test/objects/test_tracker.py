@@ -1,5 +1,6 @@
 """objects.tracker: tracking every frame, searches on a background thread, their finds tracked through the frames
 that arrived meanwhile and merged into the tracks (what object_pose_node runs)."""
+
 import threading
 import time
 
@@ -8,7 +9,12 @@ import pytest
 
 from scenes import add_s_m
 
-from pose_perception.objects.estimator import EstimatorConfig, EstimatorInputError, ObjectPoseEstimator, UnknownObjectError
+from pose_perception.objects.estimator import (
+    EstimatorConfig,
+    EstimatorInputError,
+    ObjectPoseEstimator,
+    UnknownObjectError,
+)
 from pose_perception.evaluation.objects.synthetic import make_sequence
 from pose_perception.objects.tracker import ObjectTracker, ObjectTrackerConfig
 
@@ -31,8 +37,9 @@ def test_tracker_finds_in_the_background_then_tracks_and_forgets_on_reset(load_y
     with EstimatorInputError and the tracks survive it."""
     model = load_ycb("006_mustard_bottle")
     errors = []
-    tracker = ObjectTracker([model], EstimatorConfig(), ObjectTrackerConfig(redetect_period_s=60.0),
-                            on_search_error=errors.append)
+    tracker = ObjectTracker(
+        [model], EstimatorConfig(), ObjectTrackerConfig(redetect_period_s=60.0), on_search_error=errors.append
+    )
     clip = list(make_sequence("006_mustard_bottle", 8, 3, fps=10.0))
     try:
         t0 = time.monotonic()

@@ -1,5 +1,6 @@
 """Render-and-compare verification: true poses score high; shifted poses, smaller models fitted into a larger
 object's surface and poses over missing depth score low; the torch scoring path agrees with numpy."""
+
 import numpy as np
 import pytest
 
@@ -33,7 +34,9 @@ def test_true_pose_scores_high_and_shifted_pose_low(load_ycb, can_scene):
     T_true, T_shift, plane = _true_and_shifted(model, can_scene)
     T_far = T_true.copy()
     T_far[:3, 3] *= 1.3
-    good, shifted, behind = verify_hypotheses(model, [T_true, T_shift, T_far], can_scene.depth_m, INTRINSICS, plane=plane)
+    good, shifted, behind = verify_hypotheses(
+        model, [T_true, T_shift, T_far], can_scene.depth_m, INTRINSICS, plane=plane
+    )
     assert good.score > 0.85 and good.boundary > 0.9
     assert shifted.score < 0.5
     assert behind.score < 0.2  # completely hidden behind the observed can: no support at all
@@ -129,8 +132,9 @@ def test_missing_depth_where_the_model_faces_the_camera_counts_against_it(load_y
     depth = can_scene.depth_m.copy()
     depth[core] = np.nan
     counted = verify_hypotheses(model, [T_true], depth, INTRINSICS, plane=plane)[0]
-    ignored = verify_hypotheses(model, [T_true], depth, INTRINSICS, VerificationConfig(missing_weight=0.0),
-                                plane=plane)[0]
+    ignored = verify_hypotheses(
+        model, [T_true], depth, INTRINSICS, VerificationConfig(missing_weight=0.0), plane=plane
+    )[0]
     assert counted.n_missing > 0.3 * counted.n_rendered
     assert counted.score < 0.7 <= ignored.score
 

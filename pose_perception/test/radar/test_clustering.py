@@ -1,4 +1,5 @@
 """Clustering separates simulated people (SYNTHETIC); static clutter suppression keeps moving points."""
+
 import numpy as np
 
 from pose_perception.evaluation.radar import simulator as sim
@@ -60,6 +61,7 @@ def test_static_clutter_is_suppressed_but_moving_points_are_kept():
 
 def _blob(rng, centre, n, sigma=(0.1, 0.1, 0.3)):
     from pose_perception.radar.points import NUM_COLUMNS
+
     pts = np.zeros((n, NUM_COLUMNS), np.float32)
     pts[:, :3] = rng.normal(centre, sigma, (n, 3))
     return pts
@@ -67,6 +69,7 @@ def _blob(rng, centre, n, sigma=(0.1, 0.1, 0.3)):
 
 def test_limb_fragments_merge_into_their_body_and_multipath_ghosts_are_dropped():
     from pose_perception.radar.clustering import Cluster, merge_fragments_and_ghosts
+
     rng = np.random.default_rng(3)
     body, arm = _blob(rng, [2.0, 0.0, 0.0], 80), _blob(rng, [2.0, -0.6, 0.5], 20, (0.05, 0.05, 0.1))
     ghost_behind = _blob(rng, [3.2, 0.1, 0.0], 15)  # same bearing, farther: reflection
@@ -83,6 +86,7 @@ def test_limb_fragments_merge_into_their_body_and_multipath_ghosts_are_dropped()
 
 def test_tracks_of_small_clusters_are_not_confirmed():
     from pose_perception.radar.tracking import MultiTargetTracker
+
     tr = MultiTargetTracker()
     for k in range(6):
         tracks = tr.update(k * 0.1, np.array([[2.0, 0.0, 0.0], [2.5, -2.0, 0.0]]), np.array([80, 8]))
@@ -93,6 +97,7 @@ def test_a_farther_person_with_the_points_of_its_range_is_not_a_ghost():
     # SYNTHETIC-like numbers of bench radar's scene: a person 1.1 m behind another, 13 degrees apart, with the
     # ~1 / range^2 fewer points of its range and a person's height, is a person; a compact weak cluster there is not.
     from pose_perception.radar.clustering import Cluster, merge_fragments_and_ghosts
+
     rng = np.random.default_rng(5)
     near = _blob(rng, [2.2, -0.7, 0.0], 290)
     far = _blob(rng, [3.4, -0.27, 0.0], 130)  # (3.6 / 2.3)^2 = 2.4x fewer points: as its range predicts

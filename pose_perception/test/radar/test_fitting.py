@@ -1,4 +1,5 @@
 """Model-based refinement: the capsule body pulls a misplaced limb back onto its points (SYNTHETIC body)."""
+
 import numpy as np
 import torch
 

@@ -1,19 +1,29 @@
 """RadarPoseNet and its input: person-frame features, padding/permutation invariance, weights round trip."""
+
 import numpy as np
 import pytest
 import torch
 
 from pose_perception.core.keypoints import COCO_BODY_17_MIRROR
 from pose_perception.radar.network import (
-    NUM_FEATURES, NetConfig, RadarModelError, RadarPoseNet, RadarPoseRegressor, load_weights, person_frame,
-    prepare_input, save_weights,
+    NUM_FEATURES,
+    NetConfig,
+    RadarModelError,
+    RadarPoseNet,
+    RadarPoseRegressor,
+    load_weights,
+    person_frame,
+    prepare_input,
+    save_weights,
 )
 
 torch.set_num_threads(1)
 
 
 def _person(rng, n=60):
-    return np.column_stack([rng.normal([3.0, 0.0, 0.0], [0.15, 0.2, 0.5], (n, 3)), rng.normal(0, 1, (n, 2))]).astype(np.float32)
+    return np.column_stack([rng.normal([3.0, 0.0, 0.0], [0.15, 0.2, 0.5], (n, 3)), rng.normal(0, 1, (n, 2))]).astype(
+        np.float32
+    )
 
 
 def test_features_are_the_same_for_a_person_seen_at_any_azimuth():
@@ -76,7 +86,9 @@ def test_weights_round_trip_is_small_and_keeps_the_predictions(tmp_path):
 
 def test_weights_of_another_architecture_are_refused(tmp_path):
     path = tmp_path / "other.pt"
-    torch.save({"config": {"num_points": 16, "widths": [8], "head_width": 8}, "state_dict": {"nope": torch.zeros(1)}}, path)
+    torch.save(
+        {"config": {"num_points": 16, "widths": [8], "head_width": 8}, "state_dict": {"nope": torch.zeros(1)}}, path
+    )
     with pytest.raises(RadarModelError, match="cannot load"):
         load_weights(path)
 
@@ -130,8 +142,10 @@ def test_weights_without_context_fields_load_as_four_pooled_frames(tmp_path):
     torch.manual_seed(6)
     net = RadarPoseNet().eval()
     path = tmp_path / "old.pt"
-    torch.save({"config": {"num_points": 128, "widths": [48, 96, 192], "head_width": 192},
-                "state_dict": net.state_dict()}, path)
+    torch.save(
+        {"config": {"num_points": 128, "widths": [48, 96, 192], "head_width": 192}, "state_dict": net.state_dict()},
+        path,
+    )
     loaded, _ = load_weights(path)
     assert loaded.config.context_frames == 4 and loaded.config.time_slots_s == ()
     x, mask = torch.randn(2, 128, NUM_FEATURES), torch.ones(2, 128, dtype=torch.bool)

@@ -1,5 +1,6 @@
 """RadarPosePipeline with the shipped weights: bad frames give clear errors or nothing, good frames give tracked
 COCO-17 skeletons close to the SYNTHETIC ground truth of a held-out clip."""
+
 import numpy as np
 import pytest
 import torch
@@ -72,7 +73,9 @@ def test_held_out_clip_gives_one_tracked_person_close_to_ground_truth(regressor)
             for h in humans:
                 d = np.linalg.norm(pelvis(h.keypoints_3d[:17])[:2] - pelvis(joints[0])[:2])
                 if d < 0.6:
-                    errors.append(np.linalg.norm(h.keypoints_3d[list(LIMB_12)] - joints[0][list(LIMB_12)], axis=1).mean())
+                    errors.append(
+                        np.linalg.norm(h.keypoints_3d[list(LIMB_12)] - joints[0][list(LIMB_12)], axis=1).mean()
+                    )
         ids |= {h.track_id for h in humans}
     assert len(errors) > 40  # detected in most frames after the tracker confirms
     # The shipped weights (f5047f0) with mirror averaging give 0.242 m here, untrained weights ~0.53 m;
@@ -105,13 +108,18 @@ def test_older_frames_join_the_nearest_person_as_context_without_changing_the_cl
     rng = np.random.default_rng(7)
 
     def person(x, y, n, age):
-        pts = np.column_stack([rng.normal([x, y, 0.0], [0.1, 0.1, 0.4], (n, 3)), np.full((n, 1), 0.5),
-                               np.full((n, 1), 10.0)]).astype(np.float32)
+        pts = np.column_stack(
+            [rng.normal([x, y, 0.0], [0.1, 0.1, 0.4], (n, 3)), np.full((n, 1), 0.5), np.full((n, 1), 10.0)]
+        ).astype(np.float32)
         return pts, np.full(n, age, np.float32), np.full(n, int(round(age / 0.05)))
 
-    parts = [person(3.0, 1.0, 40, 0.0), person(3.0, -1.0, 40, 0.05),  # two people in the newest frames
-             person(3.3, 1.0, 30, 0.4), person(2.9, -1.2, 30, 0.5),  # the same people earlier
-             person(6.0, 3.0, 20, 0.3)]  # an old cluster far from both: dropped
+    parts = [
+        person(3.0, 1.0, 40, 0.0),
+        person(3.0, -1.0, 40, 0.05),  # two people in the newest frames
+        person(3.3, 1.0, 30, 0.4),
+        person(2.9, -1.2, 30, 0.5),  # the same people earlier
+        person(6.0, 3.0, 20, 0.3),
+    ]  # an old cluster far from both: dropped
     pts, age, back = (np.concatenate(v) for v in zip(*parts))
     recent_only, _ = people_from_cloud(pts[back < 4], age[back < 4], ClusterConfig())
     clusters, inputs = people_from_cloud(pts, age, ClusterConfig(), back, 4)

@@ -1,10 +1,18 @@
 """Radar frame parsing: field names, TI axes, invalid points, oversized frames, accumulation and stamp order."""
+
 import numpy as np
 import pytest
 
 from pose_perception.radar.points import (
-    FieldNames, FrameAccumulator, MissingFieldError, RadarInputError, StampOrderError, TooManyPointsError,
-    parse_structured, to_rep103, validate_points,
+    FieldNames,
+    FrameAccumulator,
+    MissingFieldError,
+    RadarInputError,
+    StampOrderError,
+    TooManyPointsError,
+    parse_structured,
+    to_rep103,
+    validate_points,
 )
 
 

@@ -1,4 +1,5 @@
 """Multi-target tracker: confirmation, stable ids through crossings and short gaps, ids never reused."""
+
 import numpy as np
 
 from pose_perception.radar.tracking import MultiTargetTracker, TrackerConfig

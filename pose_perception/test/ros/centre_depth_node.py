@@ -1,5 +1,6 @@
 """A small real node used by the base-class integration tests: synchronised RGB-D in, the 3D point at the
 image centre out (PointStamped, TF frame `centre_point`, a marker). Exercises every piece of ros/."""
+
 from __future__ import annotations
 
 import time
@@ -23,16 +24,24 @@ class DepthSizeMismatch(ValueError):
 
 class CentreDepthNode(PerceptionNode):
     def __init__(self):
-        super().__init__("centre_depth_node", [
-            ParamSpec("work_ms", 0.0, "Extra processing time per frame (to test frame dropping).", min=0.0, max=5000.0),
-            ParamSpec("slop_s", 0.02, "Synchroniser slop.", min=0.0, max=1.0),
-        ])
+        super().__init__(
+            "centre_depth_node",
+            [
+                ParamSpec(
+                    "work_ms", 0.0, "Extra processing time per frame (to test frame dropping).", min=0.0, max=5000.0
+                ),
+                ParamSpec("slop_s", 0.02, "Synchroniser slop.", min=0.0, max=1.0),
+            ],
+        )
 
     def create_inputs(self) -> None:
         self.point_pub = self.result_publisher(PointStamped, "centre_point")
         self.marker_pub = self.result_publisher(MarkerArray, "markers")
-        self.synchronise([(Image, "image"), (Image, "depth/image"), (CameraInfo, "camera_info")],
-                         lambda *msgs: self.submit(msgs), slop_s=self.params["slop_s"])
+        self.synchronise(
+            [(Image, "image"), (Image, "depth/image"), (CameraInfo, "camera_info")],
+            lambda *msgs: self.submit(msgs),
+            slop_s=self.params["slop_s"],
+        )
 
     def process(self, frame) -> None:
         image_msg, depth_msg, info_msg = frame
@@ -40,8 +49,10 @@ class CentreDepthNode(PerceptionNode):
         depth_m = depth_to_m(depth_msg)
         intr = camera_info_to_intrinsics(info_msg)
         if depth_m.shape != rgb.shape[:2]:
-            raise DepthSizeMismatch(f"depth {depth_m.shape[1]}x{depth_m.shape[0]} does not match image "
-                                    f"{rgb.shape[1]}x{rgb.shape[0]}: register depth to colour")
+            raise DepthSizeMismatch(
+                f"depth {depth_m.shape[1]}x{depth_m.shape[0]} does not match image "
+                f"{rgb.shape[1]}x{rgb.shape[0]}: register depth to colour"
+            )
         time.sleep(self.params["work_ms"] / 1000.0)
         v, u = rgb.shape[0] // 2, rgb.shape[1] // 2
         p = backproject(np.array([[u, v]]), np.array([depth_m[v, u]]), intr.K)[0]

@@ -1,4 +1,5 @@
 """Shared fixture of the ROS integration tests: one in-process client node per test module."""
+
 import pytest
 
 from ros_helpers import RosClient

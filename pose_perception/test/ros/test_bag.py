@@ -1,4 +1,5 @@
 """Recording to MCAP and replaying into live topics, with our own interfaces in the bag."""
+
 import numpy as np
 import pytest
 from rclpy.serialization import deserialize_message
@@ -13,15 +14,18 @@ from ros_helpers import wait_for
 
 
 def _humans_msg():
-    h = HumanPose(track_id=3, score=0.5, keypoints_uv=np.ones((133, 2), np.float32), confidence=np.ones(133, np.float32))
+    h = HumanPose(
+        track_id=3, score=0.5, keypoints_uv=np.ones((133, 2), np.float32), confidence=np.ones(133, np.float32)
+    )
     return humans_to_msg(Header(frame_id="camera"), [h], COCO_WHOLEBODY_133)
 
 
 def test_record_then_replay_with_remap(client, tmp_path):
     HumanArray = message_class("pose_perception_msgs/msg/HumanArray")
     bag = tmp_path / "bag"
-    recorder = BagRecorder(client.node, bag, {"/humans": "pose_perception_msgs/msg/HumanArray",
-                                              "/cam/image": "sensor_msgs/msg/Image"})
+    recorder = BagRecorder(
+        client.node, bag, {"/humans": "pose_perception_msgs/msg/HumanArray", "/cam/image": "sensor_msgs/msg/Image"}
+    )
     pub_h = client.publisher(HumanArray, "/humans")
     pub_i = client.publisher(Image, "/cam/image")
     wait_for(lambda: pub_h.get_subscription_count() and pub_i.get_subscription_count(), 20, "recorder to subscribe")

@@ -1,5 +1,6 @@
 """A real node built on PerceptionNode, in its own process, over real DDS with the shipped profile:
 synchronised inputs, results, TF, diagnostics, frame dropping, and bad input that never stops it."""
+
 import time
 
 import numpy as np
@@ -63,20 +64,31 @@ def test_node_processes_synchronised_frames_publishes_tf_and_survives_bad_input(
         truncated.data = bytes(truncated.data[:100])
         unknown = numpy_to_image(np.zeros((24, 32, 3), np.uint8), "rgb8")
         unknown.encoding = "bayer_weird8"
-        for kwargs in (dict(image_msg=bad_step), dict(image_msg=truncated), dict(image_msg=unknown),
-                       dict(depth_mm=np.full((12, 16), 1000, np.uint16)),  # depth of the wrong size
-                       dict(info=CameraInfo(width=32, height=24))):  # uncalibrated camera_info
+        for kwargs in (
+            dict(image_msg=bad_step),
+            dict(image_msg=truncated),
+            dict(image_msg=unknown),
+            dict(depth_mm=np.full((12, 16), 1000, np.uint16)),  # depth of the wrong size
+            dict(info=CameraInfo(width=32, height=24)),
+        ):  # uncalibrated camera_info
             feeder.send(**kwargs)
             time.sleep(0.15)
         n_before = len(points)
-        wait_for(lambda: (feeder.send(depth_mm=np.full((24, 32), 2000, np.uint16)), len(points) > n_before)[1],
-                 15, "a result after bad input")
+        wait_for(
+            lambda: (feeder.send(depth_mm=np.full((24, 32), 2000, np.uint16)), len(points) > n_before)[1],
+            15,
+            "a result after bad input",
+        )
         assert points[-1].point.z == pytest.approx(2.0)
         assert node.alive()
 
-        values = wait_for(lambda: (lambda v: v if int(v.get("errors", 0)) >= 5 and int(v["frames_processed"]) >= 2
-                                   else None)(diagnostics_values(diags, "centre_depth_node")),
-                          10, "errors and results counted in /diagnostics")
+        values = wait_for(
+            lambda: (lambda v: v if int(v.get("errors", 0)) >= 5 and int(v["frames_processed"]) >= 2 else None)(
+                diagnostics_values(diags, "centre_depth_node")
+            ),
+            10,
+            "errors and results counted in /diagnostics",
+        )
         assert float(values["latency_mean_ms"]) > 0
         log = node.output()
         assert "step" in log and "register depth to colour" in log and "uncalibrated" in log
@@ -95,8 +107,13 @@ def test_slow_pipeline_drops_old_frames_instead_of_queueing(client):
         for _ in range(30):  # 20 Hz for 1.5 s into a 3 Hz pipeline
             feeder.send()
             time.sleep(0.05)
-        values = wait_for(lambda: (lambda v: v if int(v.get("frames_dropped", 0)) >= 10 else None)(
-            diagnostics_values(diags, "centre_depth_node")), 10, "dropped frames in /diagnostics")
+        values = wait_for(
+            lambda: (lambda v: v if int(v.get("frames_dropped", 0)) >= 10 else None)(
+                diagnostics_values(diags, "centre_depth_node")
+            ),
+            10,
+            "dropped frames in /diagnostics",
+        )
         assert int(values["frames_processed"]) < int(values["frames_in"])
     finally:
         node.stop()

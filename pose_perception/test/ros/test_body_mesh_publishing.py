@@ -1,4 +1,5 @@
 """A fitted body mesh goes through the ROS conversions unchanged: shape_msgs/Mesh and a TRIANGLE_LIST marker."""
+
 import numpy as np
 import torch
 from std_msgs.msg import Header
@@ -14,7 +15,7 @@ torch.set_num_threads(1)
 
 
 def test_decimated_body_mesh_round_trips_and_draws():
-    (_, _, keypoints), = clip_bodies(AnnyPoser(), "walk", 10.0, 1, {})
+    ((_, _, keypoints),) = clip_bodies(AnnyPoser(), "walk", 10.0, 1, {})
     fitter = BodyMeshFitter(device="cpu", max_faces=2000)
     mesh = fitter.fit(1, keypoints.astype(np.float32), np.ones(23, np.float32), 0.0)
     back = msg_to_mesh(mesh_to_msg(mesh))

@@ -1,4 +1,5 @@
 """Message <-> numpy conversions: every supported encoding, padding, byte order, and clear refusals."""
+
 import numpy as np
 import pytest
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2, PointField
@@ -18,15 +19,24 @@ def _padded_image(arr: np.ndarray, encoding: str, pad: int, big_endian: bool = F
     a = arr.astype(arr.dtype.newbyteorder(">" if big_endian else "<"))
     row = a.reshape(h, -1).view(np.uint8).reshape(h, -1)
     data = np.concatenate([row, np.full((h, pad), 0xAB, np.uint8)], axis=1)
-    return Image(height=h, width=w, encoding=encoding, is_bigendian=int(big_endian), step=row.shape[1] + pad,
-                 data=data.tobytes())
+    return Image(
+        height=h, width=w, encoding=encoding, is_bigendian=int(big_endian), step=row.shape[1] + pad, data=data.tobytes()
+    )
 
 
-@pytest.mark.parametrize("encoding,shape,dtype", [
-    ("rgb8", (4, 5, 3), np.uint8), ("bgr8", (4, 5, 3), np.uint8), ("rgba8", (4, 5, 4), np.uint8),
-    ("bgra8", (4, 5, 4), np.uint8), ("mono8", (4, 5), np.uint8), ("mono16", (4, 5), np.uint16),
-    ("16UC1", (4, 5), np.uint16), ("32FC1", (4, 5), np.float32),
-])
+@pytest.mark.parametrize(
+    "encoding,shape,dtype",
+    [
+        ("rgb8", (4, 5, 3), np.uint8),
+        ("bgr8", (4, 5, 3), np.uint8),
+        ("rgba8", (4, 5, 4), np.uint8),
+        ("bgra8", (4, 5, 4), np.uint8),
+        ("mono8", (4, 5), np.uint8),
+        ("mono16", (4, 5), np.uint16),
+        ("16UC1", (4, 5), np.uint16),
+        ("32FC1", (4, 5), np.float32),
+    ],
+)
 @pytest.mark.parametrize("pad", [0, 3, 8])
 @pytest.mark.parametrize("big_endian", [False, True])
 def test_image_to_numpy_honours_step_padding_and_byte_order(encoding, shape, dtype, pad, big_endian):
@@ -67,12 +77,15 @@ def test_depth_32fc1_is_metres_and_nan_inf_nonpositive_are_invalid():
     assert d[0, 1] == 2.0 and np.isnan(d[0, 0]) and np.isnan(d[1, 0]) and np.isnan(d[1, 1])
 
 
-@pytest.mark.parametrize("mutate,match", [
-    (lambda m: setattr(m, "encoding", "yuv422_yuy2"), "unsupported image encoding"),
-    (lambda m: setattr(m, "step", 5), "step"),
-    (lambda m: setattr(m, "data", bytes(m.data[:-7])), "truncated"),
-    (lambda m: setattr(m, "width", 0), "no pixels"),
-])
+@pytest.mark.parametrize(
+    "mutate,match",
+    [
+        (lambda m: setattr(m, "encoding", "yuv422_yuy2"), "unsupported image encoding"),
+        (lambda m: setattr(m, "step", 5), "step"),
+        (lambda m: setattr(m, "data", bytes(m.data[:-7])), "truncated"),
+        (lambda m: setattr(m, "width", 0), "no pixels"),
+    ],
+)
 def test_inconsistent_images_are_refused_with_a_clear_error(mutate, match):
     msg = cv.numpy_to_image(np.zeros((4, 6, 3), np.uint8), "rgb8")
     mutate(msg)
@@ -95,8 +108,17 @@ def test_camera_info_round_trip_and_all_zero_K_refused():
 
 
 def test_pointcloud_round_trip_with_mixed_fields_and_vectors():
-    dtype = np.dtype([("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("intensity", "<u2"), ("ring", "u1"), ("t", "<f8"),
-                      ("rgb3", "<f4", (3,))])
+    dtype = np.dtype(
+        [
+            ("x", "<f4"),
+            ("y", "<f4"),
+            ("z", "<f4"),
+            ("intensity", "<u2"),
+            ("ring", "u1"),
+            ("t", "<f8"),
+            ("rgb3", "<f4", (3,)),
+        ]
+    )
     cloud = np.zeros(7, dtype)
     for name in ("x", "y", "z", "t"):
         cloud[name] = RNG.random(7)
@@ -113,12 +135,22 @@ def _raw_cloud(points: np.ndarray, point_step: int, big_endian: bool, height: in
     order = ">" if big_endian else "<"
     buf = np.zeros((n, point_step), np.uint8)
     for i, off in enumerate((0, 4, 8, 16)):
-        buf[:, off:off + 4] = points[:, i].astype(order + "f4").view(np.uint8).reshape(n, 4)
-    fields = [PointField(name=nm, offset=off, datatype=PointField.FLOAT32, count=1)
-              for nm, off in zip(("x", "y", "z", "velocity"), (0, 4, 8, 16))]
+        buf[:, off : off + 4] = points[:, i].astype(order + "f4").view(np.uint8).reshape(n, 4)
+    fields = [
+        PointField(name=nm, offset=off, datatype=PointField.FLOAT32, count=1)
+        for nm, off in zip(("x", "y", "z", "velocity"), (0, 4, 8, 16))
+    ]
     width = n // height
-    return PointCloud2(height=height, width=width, fields=fields, is_bigendian=big_endian, point_step=point_step,
-                       row_step=point_step * width, data=buf.tobytes(), is_dense=True)
+    return PointCloud2(
+        height=height,
+        width=width,
+        fields=fields,
+        is_bigendian=big_endian,
+        point_step=point_step,
+        row_step=point_step * width,
+        data=buf.tobytes(),
+        is_dense=True,
+    )
 
 
 @pytest.mark.parametrize("big_endian", [False, True])
@@ -153,10 +185,17 @@ def test_humans_round_trip_through_the_message():
     mesh = BodyMesh(vertices=RNG.random((5, 3)).astype(np.float32), faces=np.array([[0, 1, 2], [2, 3, 4]], np.int32))
     kp3 = RNG.random((n, 3)).astype(np.float32)
     kp3[100] = np.nan
-    human = HumanPose(track_id=7, score=0.9, keypoints_uv=RNG.random((n, 2)).astype(np.float32) * 100,
-                      confidence=RNG.random(n).astype(np.float32), keypoints_3d=kp3,
-                      bbox_xyxy=np.array([1, 2, 30, 40], np.float32), source=Source.RGBD,
-                      T_sensor_body=make_T(np.eye(3), [0.1, 0.2, 2.0]), mesh=mesh)
+    human = HumanPose(
+        track_id=7,
+        score=0.9,
+        keypoints_uv=RNG.random((n, 2)).astype(np.float32) * 100,
+        confidence=RNG.random(n).astype(np.float32),
+        keypoints_3d=kp3,
+        bbox_xyxy=np.array([1, 2, 30, 40], np.float32),
+        source=Source.RGBD,
+        T_sensor_body=make_T(np.eye(3), [0.1, 0.2, 2.0]),
+        mesh=mesh,
+    )
     msg = cv.humans_to_msg(Header(frame_id="cam"), [human], COCO_WHOLEBODY_133)
     assert msg.layout == "coco_wholebody_133" and len(msg.keypoint_names) == n
     (back,) = cv.msg_to_humans(msg)
@@ -168,15 +207,25 @@ def test_humans_round_trip_through_the_message():
 
 
 def test_human_with_wrong_keypoint_count_is_refused():
-    human = HumanPose(track_id=1, score=1.0, keypoints_uv=np.zeros((17, 2), np.float32), confidence=np.zeros(17, np.float32))
+    human = HumanPose(
+        track_id=1, score=1.0, keypoints_uv=np.zeros((17, 2), np.float32), confidence=np.zeros(17, np.float32)
+    )
     with pytest.raises(cv.ConversionError, match="do not match layout"):
         cv.humans_to_msg(Header(), [human], COCO_WHOLEBODY_133)
 
 
 def test_objects_round_trip_through_the_message():
     T = make_T(np.array([[0, -1, 0], [1, 0, 0], [0, 0, 1.0]]), [0.1, -0.2, 0.8])
-    obj = ObjectPose(name="mug", instance=2, T_cam_obj=T, score=0.8, bbox_size_m=np.array([0.1, 0.1, 0.12]),
-                     mesh_uri="file:///tmp/mug.stl", covariance=np.eye(6) * 1e-4, bbox_center_m=np.array([0.0, 0.01, 0.06]))
+    obj = ObjectPose(
+        name="mug",
+        instance=2,
+        T_cam_obj=T,
+        score=0.8,
+        bbox_size_m=np.array([0.1, 0.1, 0.12]),
+        mesh_uri="file:///tmp/mug.stl",
+        covariance=np.eye(6) * 1e-4,
+        bbox_center_m=np.array([0.0, 0.01, 0.06]),
+    )
     (back,) = cv.msg_to_objects(cv.objects_to_msg(Header(frame_id="cam"), [obj]))
     assert (back.name, back.instance, back.mesh_uri) == ("mug", 2, "file:///tmp/mug.stl")
     np.testing.assert_allclose(back.T_cam_obj, T, atol=1e-9)
@@ -188,8 +237,14 @@ def test_objects_round_trip_through_the_message():
 def test_detection_3d_holds_the_model_pose_and_the_box_posed_at_its_centre():
     pytest.importorskip("vision_msgs.msg")
     T = make_T(np.array([[0, -1, 0], [1, 0, 0], [0, 0, 1.0]]), [0.1, -0.2, 0.8])
-    obj = ObjectPose(name="mug", instance=2, T_cam_obj=T, score=0.8, bbox_size_m=np.array([0.1, 0.12, 0.14]),
-                     bbox_center_m=np.array([0.0, 0.01, 0.07]))
+    obj = ObjectPose(
+        name="mug",
+        instance=2,
+        T_cam_obj=T,
+        score=0.8,
+        bbox_size_m=np.array([0.1, 0.12, 0.14]),
+        bbox_center_m=np.array([0.0, 0.01, 0.07]),
+    )
     msg = cv.objects_to_detections_msg(Header(frame_id="cam"), [obj])
     (det,) = msg.detections
     assert msg.header.frame_id == "cam" and det.header.frame_id == "cam" and det.id == "mug_2"

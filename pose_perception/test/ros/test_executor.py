@@ -1,4 +1,5 @@
 """The executor choice: events by default where rclpy has it, single on request, clear error otherwise."""
+
 import pytest
 
 from pose_perception.ros.executor import EXECUTOR_ENV, ExecutorChoiceError, executor_choice, make_executor
@@ -9,6 +10,7 @@ def test_events_executor_is_the_default_where_rclpy_has_it(monkeypatch):
     monkeypatch.delenv(EXECUTOR_ENV, raising=False)
     try:
         from rclpy.experimental import EventsExecutor  # noqa: F401
+
         expected = "events"
     except ImportError:
         expected = "single"

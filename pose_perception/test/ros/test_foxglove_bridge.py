@@ -1,5 +1,6 @@
 """A Foxglove WebSocket client connects to the bridge, sees our topics advertised with ros2msg schemas,
 subscribes, and receives the CDR bytes of a HumanArray published on the ROS graph."""
+
 import asyncio
 import json
 import struct
@@ -27,13 +28,13 @@ def test_foxglove_client_receives_ros_messages():
     bridge.start()
     try:
         wait_for(lambda: pub.get_subscription_count() > 0, 20, "bridge to subscribe")
-        human = HumanPose(track_id=9, score=0.7, keypoints_uv=np.zeros((133, 2), np.float32),
-                          confidence=np.ones(133, np.float32))
+        human = HumanPose(
+            track_id=9, score=0.7, keypoints_uv=np.zeros((133, 2), np.float32), confidence=np.ones(133, np.float32)
+        )
         msg = humans_to_msg(Header(frame_id="camera"), [human], COCO_WHOLEBODY_133)
 
         async def session():
-            async with websockets.connect(f"ws://127.0.0.1:{bridge.port}",
-                                          subprotocols=["foxglove.sdk.v1"]) as ws:
+            async with websockets.connect(f"ws://127.0.0.1:{bridge.port}", subprotocols=["foxglove.sdk.v1"]) as ws:
                 channel = None
                 while channel is None:
                     frame = json.loads(await asyncio.wait_for(ws.recv(), 10))
@@ -67,8 +68,12 @@ def test_foxglove_bridge_refuses_foreign_web_origins():
     the SDK's serverInfo."""
     from websockets.exceptions import InvalidStatus
 
-    bridge = FoxgloveBridge(port=0, topics=["/nothing"], discovery_period_s=5.0,
-                            allowed_origins=["https://app.foxglove.dev", "http://localhost:8080"])
+    bridge = FoxgloveBridge(
+        port=0,
+        topics=["/nothing"],
+        discovery_period_s=5.0,
+        allowed_origins=["https://app.foxglove.dev", "http://localhost:8080"],
+    )
     bridge.start()
     try:
         url = f"ws://127.0.0.1:{bridge.port}"
@@ -85,7 +90,13 @@ def test_foxglove_bridge_refuses_foreign_web_origins():
         assert bridge.gate.refused == 1
         # The SDK's own port, found by a port scan, speaks TLS with a certificate no browser trusts.
         with pytest.raises(Exception):  # noqa: B017 - whichever the TLS handshake raises: no connection
-            asyncio.run(asyncio.wait_for(websockets.connect(f"ws://127.0.0.1:{bridge.upstream_port}",
-                                                            origin="https://evil.example", open_timeout=5), 10))
+            asyncio.run(
+                asyncio.wait_for(
+                    websockets.connect(
+                        f"ws://127.0.0.1:{bridge.upstream_port}", origin="https://evil.example", open_timeout=5
+                    ),
+                    10,
+                )
+            )
     finally:
         bridge.stop()

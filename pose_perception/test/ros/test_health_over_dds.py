@@ -1,5 +1,6 @@
 """/diagnostics over real DDS tells the truth about the recent past: OK while frames come out, ERROR while every
 frame fails (even after earlier successes), OK again once clean frames return, WARN when input stops."""
+
 import time
 
 import numpy as np
@@ -28,6 +29,7 @@ def level_becomes(diags, feeder, level, send=None, timeout_s=20.0, says=""):
             time.sleep(0.05)
         status = newest_status(diags)
         return status if status is not None and status.level == level and says in status.message else None
+
     return wait_for(check, timeout_s, f"diagnostics level {level!r}")
 
 
@@ -41,8 +43,13 @@ def test_diagnostics_level_follows_recent_errors_and_input(client):
         wait_for(lambda: (feeder.send(), points)[1], 30, "first centre point")
         level_becomes(diags, feeder, DiagnosticStatus.OK, feeder.send)
         bad_depth = np.full((12, 16), 1000, np.uint16)  # wrong size: every frame fails
-        status = level_becomes(diags, feeder, DiagnosticStatus.ERROR, lambda: feeder.send(depth_mm=bad_depth),
-                               says="every frame in the last 2 s failed")
+        status = level_becomes(
+            diags,
+            feeder,
+            DiagnosticStatus.ERROR,
+            lambda: feeder.send(depth_mm=bad_depth),
+            says="every frame in the last 2 s failed",
+        )
         assert "every frame in the last 2 s failed" in status.message and "register depth" in status.message
         level_becomes(diags, feeder, DiagnosticStatus.OK, feeder.send)
         status = level_becomes(diags, feeder, DiagnosticStatus.WARN)  # nothing sent

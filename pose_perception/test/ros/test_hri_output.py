@@ -1,6 +1,7 @@
 """ROS4HRI output of human_pose_node: the 2D skeleton / ROI mapping and REP-155 frames (human/hri.py), the hri_msgs
 types built here, and over real DDS an hri_msgs client sees every tracked person: /humans/bodies/tracked, per-body
 skeleton2d and roi, face_<id> / gaze_<id> and joint frames parented to body_<id>."""
+
 import time
 
 import numpy as np
@@ -33,8 +34,16 @@ def person():
         pts[k] = (0.1 * i, 0.0, 2.0)
     T_body = make_T(np.array([[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, -1.0, 0.0]]).T, np.array([0.0, 0.3, 2.0]))
     T_head = make_T(np.eye(3), np.array([0.0, -0.5, 2.0]))
-    return HumanPose(track_id=7, score=0.8, keypoints_uv=uv, confidence=conf, keypoints_3d=pts,
-                     bbox_xyxy=np.array([-20.0, 100.0, 300.0, 500.0]), T_sensor_body=T_body, T_sensor_head=T_head)
+    return HumanPose(
+        track_id=7,
+        score=0.8,
+        keypoints_uv=uv,
+        confidence=conf,
+        keypoints_3d=pts,
+        bbox_xyxy=np.array([-20.0, 100.0, 300.0, 500.0]),
+        T_sensor_body=T_body,
+        T_sensor_head=T_head,
+    )
 
 
 def test_skeleton18_roi_and_rep155_frames():
@@ -90,13 +99,21 @@ def test_hri_client_sees_every_tracked_person_over_dds(client):
         depth.publish(dm)
         time.sleep(0.2)
 
-    node = start_node("pose_perception.ros.human_pose_node",
-                      params={"use_depth": True, "hri_output": True, "search_period": 1000},
-                      extra_args=("--ros-args", "-r", f"__ns:={ns}"))
+    node = start_node(
+        "pose_perception.ros.human_pose_node",
+        params={"use_depth": True, "hri_output": True, "search_period": 1000},
+        extra_args=("--ros-args", "-r", f"__ns:={ns}"),
+    )
     try:
         client.wait_for_subscribers(image, timeout_s=60)
-        wait_for(lambda: (send(), any(m.ids for m in tracked) and any(m.humans and m.humans[0].has_root_pose
-                                                                      for m in humans))[1], 60, "a tracked body")
+        wait_for(
+            lambda: (
+                send(),
+                any(m.ids for m in tracked) and any(m.humans and m.humans[0].has_root_pose for m in humans),
+            )[1],
+            60,
+            "a tracked body",
+        )
         for _ in range(3):
             send()
         bid = next(m for m in tracked if m.ids).ids[0]
@@ -135,7 +152,10 @@ def pose_to_T_tf(tr):
     from geometry_msgs.msg import Pose
 
     p = Pose()
-    p.position.x, p.position.y, p.position.z = tr.transform.translation.x, tr.transform.translation.y, \
-        tr.transform.translation.z
+    p.position.x, p.position.y, p.position.z = (
+        tr.transform.translation.x,
+        tr.transform.translation.y,
+        tr.transform.translation.z,
+    )
     p.orientation = tr.transform.rotation
     return pose_to_T(p)

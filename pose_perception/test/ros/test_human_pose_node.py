@@ -1,6 +1,9 @@
 """human_pose_node in its own process over real DDS: a real photo in, tracked people out as HumanArray,
-markers, TF (body_<id>, head_<id>, joint frames), debug image and per-stage diagnostics; missing camera_info
-gives 2D only; every kind of bad input is reported and the node keeps serving."""
+markers, TF (body_<id>, head_<id>, joint frames), debug image and per-stage diagnostics
+missing camera_info
+gives 2D only
+every kind of bad input is reported and the node keeps serving."""
+
 import time
 
 import numpy as np
@@ -55,8 +58,16 @@ def test_node_publishes_people_frames_and_survives_bad_input(client):
     debug = client.collect(Image, "debug/image")
     tf = client.collect(TFMessage, "/tf", 100)
     diags = client.collect(DiagnosticArray, "/diagnostics")
-    node = start_node(NODE, params={"use_depth": True, "debug_image": True, "joint_frames": "nose,left_shoulder",
-                                    "search_period": 1000, "error_throttle_s": 0.0})
+    node = start_node(
+        NODE,
+        params={
+            "use_depth": True,
+            "debug_image": True,
+            "joint_frames": "nose,left_shoulder",
+            "search_period": 1000,
+            "error_throttle_s": 0.0,
+        },
+    )
     try:
         cam = Camera(client)
         client.wait_for_subscribers(cam.image, timeout_s=60)
@@ -64,6 +75,7 @@ def test_node_publishes_people_frames_and_survives_bad_input(client):
         # No camera_info yet: people come out in 2D only (after the tracker's 3 confirming frames).
         def people():
             return [m for m in humans if m.humans]
+
         wait_for(lambda: (cam.send(info=False), time.sleep(0.25), people())[2], 60, "a person without camera_info")
         m = people()[-1]
         assert m.layout == "coco_wholebody_133" and len(m.keypoint_names) == 133
@@ -72,56 +84,81 @@ def test_node_publishes_people_frames_and_survives_bad_input(client):
 
         # With camera_info and depth: 3D at the depth of the (synthetic) 2 m plane, frames on /tf.
         def with_3d():
-            return [m for m in humans if m.humans and len(m.humans[0].keypoints_3d) == 133 and m.humans[0].has_root_pose]
+            return [
+                m for m in humans if m.humans and len(m.humans[0].keypoints_3d) == 133 and m.humans[0].has_root_pose
+            ]
+
         wait_for(lambda: (cam.send(), time.sleep(0.25), with_3d())[2], 40, "a person in 3D")
         h = with_3d()[-1].humans[0]
         z = np.array([p.z for p in h.keypoints_3d[:7]])
         assert np.nanmedian(z) == pytest.approx(2.0, abs=0.15)
         assert h.source == 1 and h.id >= 1
         assert with_3d()[-1].header.frame_id == "camera_color_optical_frame"
-        children = wait_for(lambda: {t.child_frame_id for m in tf for t in m.transforms} >= {f"body_{h.id}", f"nose_{h.id}"}
-                            and {t.child_frame_id for m in tf for t in m.transforms}, 10, "body and joint frames")
+        children = wait_for(
+            lambda: (
+                {t.child_frame_id for m in tf for t in m.transforms} >= {f"body_{h.id}", f"nose_{h.id}"}
+                and {t.child_frame_id for m in tf for t in m.transforms}
+            ),
+            10,
+            "body and joint frames",
+        )
         assert f"head_{h.id}" in children
         # markers and debug/image follow humans from the same frame; they may arrive a little later.
         wait_for(lambda: any(mk.type == mk.LINE_LIST for ma in markers for mk in ma.markers), 10, "skeleton markers")
         wait_for(lambda: debug, 10, "debug image")
         assert debug[-1].width == W and debug[-1].encoding == "rgb8"
-        stages = wait_for(lambda: diagnostics_values(diags, "human_pose_node") and any(
-            s.name.endswith("/stages") for d in diags for s in d.status), 10, "stage timings")
+        stages = wait_for(
+            lambda: (
+                diagnostics_values(diags, "human_pose_node")
+                and any(s.name.endswith("/stages") for d in diags for s in d.status)
+            ),
+            10,
+            "stage timings",
+        )
         assert stages
         stage_keys = {kv.key for d in diags for s in d.status if s.name.endswith("/stages") for kv in s.values}
         assert {"proposals_mean_ms", "keypoints_mean_ms", "lifting_mean_ms", "total_p95_ms"} <= stage_keys
 
         # Bad input of every kind; the node logs each and keeps serving.
-        bad_step = numpy_to_image(cam.rgb, "rgb8"); bad_step.step = 10
-        weird = numpy_to_image(cam.rgb, "rgb8"); weird.encoding = "bayer_weird8"
+        bad_step = numpy_to_image(cam.rgb, "rgb8")
+        bad_step.step = 10
+        weird = numpy_to_image(cam.rgb, "rgb8")
+        weird.encoding = "bayer_weird8"
         tiny = numpy_to_image(np.zeros((4, 4, 3), np.uint8), "rgb8")
         nan_depth = numpy_to_image(np.full((H, W), np.nan, np.float32), "32FC1")
         bad_depth_enc = numpy_to_image(np.zeros((H, W, 3), np.uint8), "rgb8")
         # Each bad input is resent until the node has reported it (the latest-frame worker may drop some).
         for kwargs, expected in (
-                (dict(image_msg=bad_step), "image step 10"),
-                (dict(image_msg=weird), "bayer_weird8"),
-                (dict(depth_mm=np.full((240, 320), 2000, np.uint16)), "register depth to colour"),
-                (dict(depth_msg=bad_depth_enc), "depth encoding must be"),
-                (dict(info_msg=CameraInfo(width=W, height=H)), "uncalibrated"),
-                (dict(info_msg=intrinsics_to_camera_info(CameraIntrinsics.default_for_size(320, 240))),
-                 "camera_info is for 320x240"),
-                (dict(image_msg=tiny), None), (dict(depth_msg=nan_depth), None)):
+            (dict(image_msg=bad_step), "image step 10"),
+            (dict(image_msg=weird), "bayer_weird8"),
+            (dict(depth_mm=np.full((240, 320), 2000, np.uint16)), "register depth to colour"),
+            (dict(depth_msg=bad_depth_enc), "depth encoding must be"),
+            (dict(info_msg=CameraInfo(width=W, height=H)), "uncalibrated"),
+            (
+                dict(info_msg=intrinsics_to_camera_info(CameraIntrinsics.default_for_size(320, 240))),
+                "camera_info is for 320x240",
+            ),
+            (dict(image_msg=tiny), None),
+            (dict(depth_msg=nan_depth), None),
+        ):
             if expected is None:
                 cam.send(**kwargs)
                 time.sleep(0.5)
             else:
-                wait_for(lambda: (cam.send(**kwargs), time.sleep(0.3), expected in node.output())[2], 30,
-                         f"'{expected}' to be reported")
+                wait_for(
+                    lambda: (cam.send(**kwargs), time.sleep(0.3), expected in node.output())[2],
+                    30,
+                    f"'{expected}' to be reported",
+                )
             assert node.alive(), node.output()[-3000:]
         n = len(with_3d())
         try:
             wait_for(lambda: (cam.send(), time.sleep(0.25), len(with_3d()) > n)[2], 30, "3D people after bad input")
         except TimeoutError:
             last = humans[-1]
-            raise AssertionError(f"{[(len(h.keypoints_3d), h.has_root_pose) for h in last.humans]} "
-                                 f"{node.output()[-2500:]}") from None
+            raise AssertionError(
+                f"{[(len(h.keypoints_3d), h.has_root_pose) for h in last.humans]} {node.output()[-2500:]}"
+            ) from None
         errors = int(diagnostics_values(diags, "human_pose_node").get("errors", "0"))
         assert errors >= 5
     finally:
@@ -165,11 +202,20 @@ def test_meshes_arrive_without_holding_up_skeletons(client):
         from skimage import data
 
         # The cameraman stands with his hips in view (the astronaut's are out of frame: no body to fit).
-        cam = Camera(client, np.pad(cv2.resize(np.repeat(data.camera()[:, :, None], 3, axis=2), (H, H)),
-                               ((0, 0), (80, 80), (0, 0)), constant_values=114))
+        cam = Camera(
+            client,
+            np.pad(
+                cv2.resize(np.repeat(data.camera()[:, :, None], 3, axis=2), (H, H)),
+                ((0, 0), (80, 80), (0, 0)),
+                constant_values=114,
+            ),
+        )
         client.wait_for_subscribers(cam.image, timeout_s=60)
-        wait_for(lambda: (cam.send(), time.sleep(0.25), any(h.has_mesh for m in humans for h in m.humans))[2], 120,
-                 "a person with a mesh")
+        wait_for(
+            lambda: (cam.send(), time.sleep(0.25), any(h.has_mesh for m in humans for h in m.humans))[2],
+            120,
+            "a person with a mesh",
+        )
         with_mesh = [h for m in humans for h in m.humans if h.has_mesh]
         assert len(with_mesh[-1].mesh.vertices) > 100 and len(with_mesh[-1].mesh.triangles) > 100
         wait_for(lambda: any(mk.type == mk.TRIANGLE_LIST for ma in markers for mk in ma.markers), 10, "mesh marker")

@@ -1,4 +1,5 @@
 """RViz markers: one skeleton per person in its own colour, meshes, and DELETEALL first."""
+
 import numpy as np
 from std_msgs.msg import Header
 from visualization_msgs.msg import Marker
@@ -6,16 +7,23 @@ from visualization_msgs.msg import Marker
 from pose_perception.core.frames import make_T
 from pose_perception.core.keypoints import COCO_WHOLEBODY_133
 from pose_perception.core.types import HumanPose
-from pose_perception.ros.markers import (color_for_id, marker_array, mesh_resource_marker, mesh_triangle_marker,
-                                         skeleton_markers, text_marker)
+from pose_perception.ros.markers import (
+    color_for_id,
+    marker_array,
+    mesh_resource_marker,
+    mesh_triangle_marker,
+    skeleton_markers,
+    text_marker,
+)
 
 
 def _human(track_id, n_visible=133):
     kp3 = np.random.default_rng(track_id).random((133, 3)).astype(np.float32)
     conf = np.zeros(133, np.float32)
     conf[:n_visible] = 0.9
-    return HumanPose(track_id=track_id, score=0.9, keypoints_uv=np.zeros((133, 2), np.float32), confidence=conf,
-                     keypoints_3d=kp3)
+    return HumanPose(
+        track_id=track_id, score=0.9, keypoints_uv=np.zeros((133, 2), np.float32), confidence=conf, keypoints_3d=kp3
+    )
 
 
 def test_skeleton_has_bones_between_confident_joints_only_and_a_colour_per_id():

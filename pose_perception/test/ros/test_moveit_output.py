@@ -1,6 +1,7 @@
 """MoveIt output of object_pose_node: moveit_msgs/CollisionObject with the genuine type hash, ADD / MOVE / REMOVE
 as objects appear, move and vanish (CollisionScene), and over real DDS a subscriber playing MoveIt's planning scene
 gets every tracked object with the pose of the same frame; meshes for a remote RViz (package:// or inline)."""
+
 import sys
 import time
 from pathlib import Path
@@ -43,9 +44,13 @@ def test_collision_scene_adds_moves_refreshes_and_removes():
     ops = scene.update(0.0, [pose("mug"), pose("box", 1)])
     assert [(u.object_id, u.operation) for u in ops] == [("mug_0", ADD), ("box_1", ADD)]
     assert [(u.object_id, u.operation) for u in scene.update(0.1, [pose("mug", x=0.1), pose("box", 1)])] == [
-        ("mug_0", MOVE), ("box_1", MOVE)]
-    assert [(u.object_id, u.operation) for u in scene.update(0.2, [pose("mug")])] == [("mug_0", MOVE),
-                                                                                       ("box_1", REMOVE)]
+        ("mug_0", MOVE),
+        ("box_1", MOVE),
+    ]
+    assert [(u.object_id, u.operation) for u in scene.update(0.2, [pose("mug")])] == [
+        ("mug_0", MOVE),
+        ("box_1", REMOVE),
+    ]
     assert [u.operation for u in scene.update(1.3, [pose("mug")])] == [ADD]  # refreshed after refresh_s
     assert [u.operation for u in scene.update(1.0, [pose("mug")])] == [ADD]  # stamps went back (bag loop)
     assert [(u.object_id, u.operation) for u in scene.remove_all()] == [("mug_0", REMOVE)]
@@ -83,8 +88,10 @@ def test_types_hash_as_the_real_packages(client):
     from moveit_msgs.msg import CollisionObject
     from object_recognition_msgs.msg import ObjectType
 
-    for t, name in ((CollisionObject, "moveit_msgs/msg/CollisionObject"),
-                    (ObjectType, "object_recognition_msgs/msg/ObjectType")):
+    for t, name in (
+        (CollisionObject, "moveit_msgs/msg/CollisionObject"),
+        (ObjectType, "object_recognition_msgs/msg/ObjectType"),
+    ):
         topic = f"/hash_check/{t.__name__}"
         client.publisher(t, topic)
         [info] = client.node.get_publishers_info_by_topic(topic)
@@ -99,7 +106,6 @@ def test_planning_scene_follows_the_tracked_object_over_dds(client, tmp_path):
     from pose_perception_msgs.msg import ObjectPoseArray
     from pose_perception_msgs.srv import RemoveObject
 
-
     model = load_object_model("mustard", ycb_path("006_mustard_bottle"), cache_dir=tmp_path)
     sc = make_scene([model], np.random.default_rng(71), distance_m=0.8)
     ns = "/moveit_test"
@@ -107,19 +113,26 @@ def test_planning_scene_follows_the_tracked_object_over_dds(client, tmp_path):
     objects = client.collect(ObjectPoseArray, f"{ns}/objects")
     pubs = {t: client.publisher(Image, f"{ns}/{t}", qos_profile_sensor_data) for t in ("image", "depth/image")}
     info_pub = client.publisher(CameraInfo, f"{ns}/camera_info", qos_profile_sensor_data)
-    node = start_node("pose_perception.ros.object_pose_node",
-                      params={"objects": '["mustard=ycb:006_mustard_bottle"]', "symmetry": "none",
-                              "cache_dir": str(tmp_path), "collision_objects": True,
-                              "collision_mesh_max_faces": 800},
-                      extra_args=("--ros-args", "-r", f"__ns:={ns}"))
+    node = start_node(
+        "pose_perception.ros.object_pose_node",
+        params={
+            "objects": '["mustard=ycb:006_mustard_bottle"]',
+            "symmetry": "none",
+            "cache_dir": str(tmp_path),
+            "collision_objects": True,
+            "collision_mesh_max_faces": 800,
+        },
+        extra_args=("--ros-args", "-r", f"__ns:={ns}"),
+    )
     t = [time.time()]
 
     def send():
         t[0] += 0.1
         header = Header(stamp=s_to_stamp(t[0]), frame_id="camera")
         pubs["image"].publish(numpy_to_image(sc.rgb, "rgb8", header))
-        pubs["depth/image"].publish(numpy_to_image(np.nan_to_num(sc.depth_m * 1000, nan=0).astype(np.uint16),
-                                                   "16UC1", header))
+        pubs["depth/image"].publish(
+            numpy_to_image(np.nan_to_num(sc.depth_m * 1000, nan=0).astype(np.uint16), "16UC1", header)
+        )
         info = intrinsics_to_camera_info(INTRINSICS)
         info.header = header
         info_pub.publish(info)
@@ -148,8 +161,9 @@ def test_planning_scene_follows_the_tracked_object_over_dds(client, tmp_path):
             assert np.allclose(pose_to_T(c.pose), pose_to_T(by_stamp[stamp(c.header)].pose.pose), atol=1e-9)
         assert {stamp(m.header) for m in objects if m.objects} <= {stamp(c.header) for c in collisions}
         # the object vanishes (forgotten): REMOVE
-        assert client.call(RemoveObject, f"{ns}/object_pose_node/remove_object",
-                           RemoveObject.Request(name="mustard"), 30).success
+        assert client.call(
+            RemoveObject, f"{ns}/object_pose_node/remove_object", RemoveObject.Request(name="mustard"), 30
+        ).success
         wait_for(lambda: (send(), any(c.operation == CollisionObject.REMOVE for c in collisions))[1], 20, "REMOVE")
         assert next(c for c in collisions if c.operation == CollisionObject.REMOVE).id == "mustard_0"
     finally:
@@ -172,6 +186,12 @@ def test_triangle_mesh_markers_carry_the_mesh_at_the_pose():
     assert m.type == Marker.TRIANGLE_LIST and len(m.points) == 3 * len(box.faces)
     xs = np.array([[q.x, q.y, q.z] for q in m.points])
     assert np.allclose(xs.min(0), [0.95, -0.1, -0.15]) and np.allclose(xs.max(0), [1.05, 0.1, 0.15])
-    resource = MeshMarkers(lambda: {}, "resource").marker(Header(), ObjectPose(
-        name="x", instance=0, T_cam_obj=np.eye(4), score=1.0, bbox_size_m=np.ones(3), mesh_uri="file:///m.stl"), 0, None)
+    resource = MeshMarkers(lambda: {}, "resource").marker(
+        Header(),
+        ObjectPose(
+            name="x", instance=0, T_cam_obj=np.eye(4), score=1.0, bbox_size_m=np.ones(3), mesh_uri="file:///m.stl"
+        ),
+        0,
+        None,
+    )
     assert resource.type == Marker.MESH_RESOURCE and resource.mesh_resource == "file:///m.stl"

@@ -1,6 +1,7 @@
 """object_pose_node's ~/add_object over real DDS: answered from a worker while the node keeps tracking (the tracked
 object keeps its instance id), one at a time, the same neutral refusal for files outside mesh_roots whether they
 exist or not, refusals reported on /diagnostics (not OK), and read-only limits."""
+
 import sys
 import threading
 import time
@@ -17,13 +18,13 @@ from std_msgs.msg import Header
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "objects"))
 
-from scenes import INTRINSICS, make_scene, ycb_path  # noqa: E402
+from scenes import INTRINSICS, make_scene, ycb_path
 
-from pose_perception.evaluation.cli.bench_onboarding import torus_mesh, write_binary_stl  # noqa: E402
-from pose_perception.objects.model import load_object_model  # noqa: E402
-from pose_perception.objects.onboarding import NEUTRAL_REFUSAL  # noqa: E402
-from pose_perception.ros.conversions import intrinsics_to_camera_info, numpy_to_image, s_to_stamp  # noqa: E402
-from ros_helpers import start_node, wait_for  # noqa: E402
+from pose_perception.evaluation.cli.bench_onboarding import torus_mesh, write_binary_stl
+from pose_perception.objects.model import load_object_model
+from pose_perception.objects.onboarding import NEUTRAL_REFUSAL
+from pose_perception.ros.conversions import intrinsics_to_camera_info, numpy_to_image, s_to_stamp
+from ros_helpers import start_node, wait_for
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -46,10 +47,16 @@ def test_add_object_never_stalls_tracking_and_leaks_nothing(client, scene, tmp_p
     diags = client.collect(DiagnosticArray, "/diagnostics")
     pubs = [client.publisher(Image, t, qos_profile_sensor_data) for t in ("image", "depth/image")]
     info_pub = client.publisher(CameraInfo, "camera_info", qos_profile_sensor_data)
-    node = start_node("pose_perception.ros.object_pose_node",
-                      params={"objects": '["mustard=ycb:006_mustard_bottle"]', "symmetry": "none",
-                              "cache_dir": str(tmp_path / "cache"), "mesh_roots": f'["{roots}"]',
-                              "onboarding_cpu_share": 1.0})
+    node = start_node(
+        "pose_perception.ros.object_pose_node",
+        params={
+            "objects": '["mustard=ycb:006_mustard_bottle"]',
+            "symmetry": "none",
+            "cache_dir": str(tmp_path / "cache"),
+            "mesh_roots": f'["{roots}"]',
+            "onboarding_cpu_share": 1.0,
+        },
+    )
     stop = threading.Event()
 
     def stream():
@@ -74,8 +81,13 @@ def test_add_object_never_stalls_tracking_and_leaks_nothing(client, scene, tmp_p
         def call(key, request):
             replies[key] = client.call(AddObject, "/object_pose_node/add_object", request, 180)
 
-        first = threading.Thread(target=call, args=("torus", AddObject.Request(
-            name="torus", mesh_path=str(roots / "torus.stl"), units="m", symmetry="none")))
+        first = threading.Thread(
+            target=call,
+            args=(
+                "torus",
+                AddObject.Request(name="torus", mesh_path=str(roots / "torus.stl"), units="m", symmetry="none"),
+            ),
+        )
         t0 = time.time()
         first.start()
         time.sleep(1.0)
@@ -94,13 +106,29 @@ def test_add_object_never_stalls_tracking_and_leaks_nothing(client, scene, tmp_p
         call("units", AddObject.Request(name="x", mesh_path=str(roots / "torus.stl"), units="", symmetry="none"))
         assert not replies["units"].success and "units must be 'm' or 'mm'" in replies["units"].message
         # the refusals are on /diagnostics: not OK, and the message says what was refused
-        status = wait_for(lambda: next((s for m in reversed(diags[-5:]) for s in m.status
-                                        if s.name.startswith("object_pose_node:") and "add_object" in s.message), None),
-                          15, "an add_object refusal on /diagnostics")
+        status = wait_for(
+            lambda: next(
+                (
+                    s
+                    for m in reversed(diags[-5:])
+                    for s in m.status
+                    if s.name.startswith("object_pose_node:") and "add_object" in s.message
+                ),
+                None,
+            ),
+            15,
+            "an add_object refusal on /diagnostics",
+        )
         assert status.level != DiagnosticStatus.OK, status.message
         # read-only: nobody on the domain may widen the roots
-        request = SetParameters.Request(parameters=[Parameter(name="mesh_roots", value=ParameterValue(
-            type=ParameterType.PARAMETER_STRING_ARRAY, string_array_value=["/"]))])
+        request = SetParameters.Request(
+            parameters=[
+                Parameter(
+                    name="mesh_roots",
+                    value=ParameterValue(type=ParameterType.PARAMETER_STRING_ARRAY, string_array_value=["/"]),
+                )
+            ]
+        )
         result = client.call(SetParameters, "/object_pose_node/set_parameters", request, 30).results[0]
         assert not result.successful and "read-only" in result.reason
         assert node.alive()

@@ -1,5 +1,6 @@
 """object_pose_node in its own process over real DDS: a rendered RGB-D frame of a real YCB mesh (synthetic) in,
 ObjectPoseArray + Detection3DArray + TF + mesh markers + /diagnostics out; services; bad input never stops it."""
+
 import sys
 import time
 from pathlib import Path
@@ -46,9 +47,15 @@ def test_node_publishes_poses_tf_markers_and_survives_bad_input(client, scene, t
     image_pub = client.publisher(Image, "image", qos_profile_sensor_data)
     depth_pub = client.publisher(Image, "depth/image", qos_profile_sensor_data)
     info_pub = client.publisher(CameraInfo, "camera_info", qos_profile_sensor_data)
-    node = start_node("pose_perception.ros.object_pose_node",
-                      params={"objects": '["mustard=ycb:006_mustard_bottle"]', "symmetry": "none",
-                              "cache_dir": str(tmp_path), "redetect_period_s": 0.0})
+    node = start_node(
+        "pose_perception.ros.object_pose_node",
+        params={
+            "objects": '["mustard=ycb:006_mustard_bottle"]',
+            "symmetry": "none",
+            "cache_dir": str(tmp_path),
+            "redetect_period_s": 0.0,
+        },
+    )
     t = [time.time()]
 
     def send(depth_m=None, rgb=None):
@@ -109,16 +116,30 @@ def test_node_publishes_poses_tf_markers_and_survives_bad_input(client, scene, t
         wait_for(lambda: (send(), len(objects) > n and objects[-1].objects)[1], 60, "a result after bad input")
 
         # Services: a bad path is refused with a message; a good mesh loads; remove; reset.
-        bad = client.call(AddObject, "/object_pose_node/add_object", AddObject.Request(name="ghost", mesh_path="/nope/ghost.stl",
-                                                                    units="m", symmetry="none"), 30)
+        bad = client.call(
+            AddObject,
+            "/object_pose_node/add_object",
+            AddObject.Request(name="ghost", mesh_path="/nope/ghost.stl", units="m", symmetry="none"),
+            30,
+        )
         assert not bad.success and bad.message == NEUTRAL_REFUSAL  # says nothing about files outside mesh_roots
-        bad_symmetry = client.call(AddObject, "/object_pose_node/add_object", AddObject.Request(
-            name="mug", mesh_path=ycb_path("025_mug"), units="m", symmetry="discrete:z:3,y:3"), 30)
+        bad_symmetry = client.call(
+            AddObject,
+            "/object_pose_node/add_object",
+            AddObject.Request(name="mug", mesh_path=ycb_path("025_mug"), units="m", symmetry="discrete:z:3,y:3"),
+            30,
+        )
         assert not bad_symmetry.success and "no finite group" in bad_symmetry.message
-        good = client.call(AddObject, "/object_pose_node/add_object", AddObject.Request(name="mug", mesh_path=ycb_path("025_mug"),
-                                                                     units="m", symmetry="auto"), 60)
+        good = client.call(
+            AddObject,
+            "/object_pose_node/add_object",
+            AddObject.Request(name="mug", mesh_path=ycb_path("025_mug"), units="m", symmetry="auto"),
+            60,
+        )
         assert good.success, good.message
-        assert not client.call(RemoveObject, "/object_pose_node/remove_object", RemoveObject.Request(name="ghost")).success
+        assert not client.call(
+            RemoveObject, "/object_pose_node/remove_object", RemoveObject.Request(name="ghost")
+        ).success
         assert client.call(RemoveObject, "/object_pose_node/remove_object", RemoveObject.Request(name="mug")).success
         assert client.call(Trigger, "/object_pose_node/reset", Trigger.Request()).success
         assert node.alive()
@@ -134,9 +155,16 @@ def test_node_uses_a_synchronised_mask_label_image(client, scene, tmp_path):
     objects = client.collect(ObjectPoseArray, "objects")
     pubs = {t: client.publisher(Image, t, qos_profile_sensor_data) for t in ("image", "depth/image", "masks")}
     info_pub = client.publisher(CameraInfo, "camera_info", qos_profile_sensor_data)
-    node = start_node("pose_perception.ros.object_pose_node",
-                      params={"objects": '["mustard=ycb:006_mustard_bottle"]', "symmetry": "none",
-                              "cache_dir": str(tmp_path), "use_masks": True, "track": False})
+    node = start_node(
+        "pose_perception.ros.object_pose_node",
+        params={
+            "objects": '["mustard=ycb:006_mustard_bottle"]',
+            "symmetry": "none",
+            "cache_dir": str(tmp_path),
+            "use_masks": True,
+            "track": False,
+        },
+    )
     labels = np.where(sc.instance_ids == 0, 7, 0).astype(np.uint16)  # one detection, label 7
     t = [time.time()]
 
@@ -157,8 +185,11 @@ def test_node_uses_a_synchronised_mask_label_image(client, scene, tmp_path):
         assert add_s_m(model.dense_points, pose_to_T(o.pose.pose), sc.poses[0]) < 0.1 * model.diameter_m
         # An empty detection (all background) gives an empty result, not an error.
         n = len(objects)
-        wait_for(lambda: (send(np.zeros_like(labels)), len(objects) > n and not objects[-1].objects)[1], 60,
-                 "an empty result for an empty mask")
+        wait_for(
+            lambda: (send(np.zeros_like(labels)), len(objects) > n and not objects[-1].objects)[1],
+            60,
+            "an empty result for an empty mask",
+        )
     finally:
         node.stop()
 
@@ -175,9 +206,16 @@ def test_node_searches_detection2d_boxes_for_their_object_and_skips_bad_ones(cli
     pubs = {t: client.publisher(Image, t, qos_profile_sensor_data) for t in ("image", "depth/image")}
     det_pub = client.publisher(Detection2DArray, "detections", qos_profile_sensor_data)
     info_pub = client.publisher(CameraInfo, "camera_info", qos_profile_sensor_data)
-    node = start_node("pose_perception.ros.object_pose_node",
-                      params={"objects": '["mustard=ycb:006_mustard_bottle"]', "symmetry": "none",
-                              "cache_dir": str(tmp_path), "use_detections": True, "track": False})
+    node = start_node(
+        "pose_perception.ros.object_pose_node",
+        params={
+            "objects": '["mustard=ycb:006_mustard_bottle"]',
+            "symmetry": "none",
+            "cache_dir": str(tmp_path),
+            "use_detections": True,
+            "track": False,
+        },
+    )
     v, u = np.nonzero(sc.instance_ids == 0)
     t = [time.time()]
 
@@ -210,8 +248,11 @@ def test_node_searches_detection2d_boxes_for_their_object_and_skips_bad_ones(cli
         assert add_s_m(model.dense_points, pose_to_T(o.pose.pose), sc.poses[0]) < 0.1 * model.diameter_m
         bad = [detection("teapot", u.min(), v.min(), u.max(), v.max()), detection("mustard", 900, 10, 980, 60)]
         n = len(objects)
-        wait_for(lambda: (send(bad), len(objects) > n and not objects[-1].objects)[1], 60,
-                 "an empty result for detections of unknown objects or outside the image")
+        wait_for(
+            lambda: (send(bad), len(objects) > n and not objects[-1].objects)[1],
+            60,
+            "an empty result for detections of unknown objects or outside the image",
+        )
         assert node.alive(), node.output()[-3000:]
     finally:
         node.stop()

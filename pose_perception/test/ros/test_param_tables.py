@@ -1,5 +1,6 @@
 """Each node's one parameter table: config-dataclass fields with their defaults, the shipped parameter files
 (config/*.yaml) agreeing with it, load-time parameters read-only."""
+
 from pathlib import Path
 
 import pytest
@@ -12,8 +13,11 @@ from pose_perception.ros.params import config_default, config_from_params
 from pose_perception.ros.radar_pose_node import PARAMS as RADAR
 
 CONFIG_DIR = Path(__file__).parents[2] / "config"
-TABLES = {"human_pose_node": (HUMAN, "human_pose.yaml"), "object_pose_node": (OBJECT, "object_pose.yaml"),
-          "radar_pose_node": (RADAR, "radar_pose.yaml")}
+TABLES = {
+    "human_pose_node": (HUMAN, "human_pose.yaml"),
+    "object_pose_node": (OBJECT, "object_pose.yaml"),
+    "radar_pose_node": (RADAR, "radar_pose.yaml"),
+}
 # Values the shipped files set on purpose to something other than the default (an example a user edits).
 EXAMPLES = {("human_pose_node", "joint_frames"), ("object_pose_node", "objects")}
 
@@ -54,11 +58,20 @@ def test_shipped_parameter_files_agree_with_the_table(node):
 
 def test_load_time_parameters_are_read_only():
     """A parameter used only when the node configures or activates would accept a change and do nothing."""
-    live = {"error_throttle_s",  # common
-            "publish_tf", "frame_prefix", "min_joint_confidence", "min_depth_m", "max_depth_m",
-            "min_valid_depth_fraction",  # human, per frame
-            "score_threshold", "track", "redetect_period_s",  # object: ObjectTracker.configure
-            "axes", "marker_min_confidence"}  # radar, per frame
+    live = {
+        "error_throttle_s",  # common
+        "publish_tf",
+        "frame_prefix",
+        "min_joint_confidence",
+        "min_depth_m",
+        "max_depth_m",
+        "min_valid_depth_fraction",  # human, per frame
+        "score_threshold",
+        "track",
+        "redetect_period_s",  # object: ObjectTracker.configure
+        "axes",
+        "marker_min_confidence",
+    }  # radar, per frame
     for table in (COMMON_PARAMS, HUMAN, OBJECT, RADAR):
         for spec in table:
             assert spec.read_only == (spec.name not in live), spec.name

@@ -1,4 +1,5 @@
 """Parameters: declared with descriptors, validated at start and on change."""
+
 import pytest
 import rclpy
 
@@ -6,8 +7,11 @@ from pose_perception.ros.params import ParamSpec, ParameterValueError, declare_p
 from pose_perception.ros.process import init_ros
 from rclpy.parameter import Parameter
 
-SPECS = [ParamSpec("rate_hz", 5.0, "Rate.", min=0.5, max=30.0), ParamSpec("backend", "mediapipe", "Backend.",
-         choices=("mediapipe", "onnx")), ParamSpec("mesh", False, "Mesh.")]
+SPECS = [
+    ParamSpec("rate_hz", 5.0, "Rate.", min=0.5, max=30.0),
+    ParamSpec("backend", "mediapipe", "Backend.", choices=("mediapipe", "onnx")),
+    ParamSpec("mesh", False, "Mesh."),
+]
 
 
 @pytest.fixture
@@ -33,8 +37,7 @@ def test_defaults_and_runtime_changes_validated(ctx):
 
 
 def test_bad_startup_override_raises_a_specific_error(ctx):
-    node = rclpy.create_node("params_test2", context=ctx,
-                             parameter_overrides=[Parameter("backend", value="yolo")])
+    node = rclpy.create_node("params_test2", context=ctx, parameter_overrides=[Parameter("backend", value="yolo")])
     with pytest.raises(ParameterValueError, match="backend"):
         declare_parameters(node, SPECS)
     node.destroy_node()
@@ -46,8 +49,18 @@ def test_model_weight_and_mesh_paths_cannot_be_changed_at_run_time():
     from pose_perception.ros.object_pose_node import PARAMS as OBJECT
     from pose_perception.ros.radar_pose_node import PARAMS as RADAR
 
-    fixed = {"model_path", "detector_model_path", "weights_path", "objects", "cache_dir", "mesh_roots",
-             "max_models_mb", "max_objects", "max_mesh_faces", "max_mesh_file_mb"}
+    fixed = {
+        "model_path",
+        "detector_model_path",
+        "weights_path",
+        "objects",
+        "cache_dir",
+        "mesh_roots",
+        "max_models_mb",
+        "max_objects",
+        "max_mesh_faces",
+        "max_mesh_file_mb",
+    }
     seen = set()
     for table in (HUMAN, OBJECT, RADAR):
         for spec in table:
@@ -74,9 +87,11 @@ def test_changes_are_passed_on_and_config_fields_filled_from_the_table(ctx):
         path: str | None = None
         inner: Inner = field(default_factory=Inner)
 
-    specs = [config_param(Config, "rate_hz", "Rate.", min=0.5, max=30.0, read_only=False),
-             config_param(Config, "path", "Path.", default="", to_config=lambda p: p or None),
-             config_param(Config, "eps_m", "Radius.", "inner.eps_m", min=0.05, max=2.0)]
+    specs = [
+        config_param(Config, "rate_hz", "Rate.", min=0.5, max=30.0, read_only=False),
+        config_param(Config, "path", "Path.", default="", to_config=lambda p: p or None),
+        config_param(Config, "eps_m", "Radius.", "inner.eps_m", min=0.05, max=2.0),
+    ]
     assert [s.default for s in specs] == [5.0, "", 0.35] and specs[2].read_only
     node = rclpy.create_node("params_test3", context=ctx, parameter_overrides=[Parameter("eps_m", value=0.5)])
     heard = []

@@ -1,4 +1,5 @@
 """Process set-up: large message buffers stay on the heap (no mmap per image) unless the user opts out."""
+
 import platform
 import subprocess
 import sys
@@ -27,13 +28,15 @@ libc.free(buffer)
 print(int(set_up), during - before)
 """
 
-glibc_only = pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ver()[0] != "glibc",
-                                reason="mallopt thresholds are glibc's")
+glibc_only = pytest.mark.skipif(
+    platform.system() != "Linux" or platform.libc_ver()[0] != "glibc", reason="mallopt thresholds are glibc's"
+)
 
 
 def _mmapped_blocks_for_one_image(choice: str) -> tuple[int, int]:
-    out = subprocess.run([sys.executable, "-c", _COUNT_MMAPPED_BLOCKS, choice], capture_output=True, text=True,
-                         check=True).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", _COUNT_MMAPPED_BLOCKS, choice], capture_output=True, text=True, check=True
+    ).stdout.split()
     return int(out[0]), int(out[1])
 
 

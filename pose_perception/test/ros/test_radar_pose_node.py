@@ -1,6 +1,7 @@
 """radar_pose_node in its own process over real DDS: SYNTHETIC radar clouds of a simulated person in, HumanArray
 (source radar, body 17 of COCO-WholeBody filled), markers, TF body_<id> and /diagnostics out; every kind of bad
 cloud is refused with a counted error and the node keeps serving."""
+
 import time
 
 import numpy as np
@@ -17,8 +18,9 @@ from pose_perception.ros.conversions import array_to_pointcloud2, s_to_stamp
 from pose_perception.ros.qos import input_qos
 from ros_helpers import REPO, diagnostics_values, start_node, wait_for
 
-POINT_DTYPE = np.dtype([("x", np.float32), ("y", np.float32), ("z", np.float32), ("velocity", np.float32),
-                        ("intensity", np.float32)])
+POINT_DTYPE = np.dtype(
+    [("x", np.float32), ("y", np.float32), ("z", np.float32), ("velocity", np.float32), ("intensity", np.float32)]
+)
 
 
 def to_cloud(points: np.ndarray, stamp_s: float, dtype=POINT_DTYPE) -> PointCloud2:
@@ -35,16 +37,20 @@ def test_radar_node_tracks_a_simulated_person_and_survives_bad_clouds(client):
     markers = client.collect(MarkerArray, "radar/markers")
     tf = client.collect(TFMessage, "/tf", 100)
     diags = client.collect(DiagnosticArray, "/diagnostics")
-    node = start_node("pose_perception.ros.radar_pose_node", params_file=REPO / "config" / "radar_pose.yaml",
-                      params={"device": "cpu", "error_throttle_s": 0.0, "input_qos": "reliable",
-                              "frame_prefix": "radar_"})
+    node = start_node(
+        "pose_perception.ros.radar_pose_node",
+        params_file=REPO / "config" / "radar_pose.yaml",
+        params={"device": "cpu", "error_throttle_s": 0.0, "input_qos": "reliable", "frame_prefix": "radar_"},
+    )
     try:
         # Reliable: a 2 MB best-effort cloud can be dropped by DDS before the node sees it, and this test wants
         # the node to receive (and refuse) it.
         pub = client.publisher(PointCloud2, "radar/points", input_qos("reliable"))
         client.wait_for_subscribers(pub, timeout_s=60)
         rng = np.random.default_rng(7)
-        frames = random_sequence(rng, sim.load_skeleton(), [sim.load_clip("humanoid3d_spinkick")], 60, allow_mirror=False)
+        frames = random_sequence(
+            rng, sim.load_skeleton(), [sim.load_clip("humanoid3d_spinkick")], 60, allow_mirror=False
+        )
         t0 = time.time()
 
         def send(k: int, points=None, stamp=None, dtype=POINT_DTYPE, pause_s=0.05):
@@ -69,8 +75,11 @@ def test_radar_node_tracks_a_simulated_person_and_survives_bad_clouds(client):
         assert np.all(np.isfinite(body)) and all(np.isnan(p.x) for p in h.keypoints_3d[17:])
         truth = frames[(k - 1) % len(frames)][2][0]
         assert np.linalg.norm(pelvis(body)[:2] - pelvis(truth)[:2]) < 0.5
-        wait_for(lambda: any(t.child_frame_id.startswith("radar_body_") for m in tf for t in m.transforms), 10,
-                 "TF radar_body_<id> (frame_prefix radar_)")
+        wait_for(
+            lambda: any(t.child_frame_id.startswith("radar_body_") for m in tf for t in m.transforms),
+            10,
+            "TF radar_body_<id> (frame_prefix radar_)",
+        )
         assert markers and markers[-1].markers[0].action == 3  # DELETEALL first
 
         # Bad clouds: empty, all NaN/inf, missing z, 100k points, a stamp from the past.
@@ -90,8 +99,11 @@ def test_radar_node_tracks_a_simulated_person_and_survives_bad_clouds(client):
             send(k, pause_s=0.5, **kw)
             k += 1 if "stamp" not in kw else 0
         assert node.alive()
-        wait_for(lambda: int(diagnostics_values(diags, "radar_pose_node").get("errors", "0")) >= n_err + 3, 10,
-                 "errors counted in /diagnostics")
+        wait_for(
+            lambda: int(diagnostics_values(diags, "radar_pose_node").get("errors", "0")) >= n_err + 3,
+            10,
+            "errors counted in /diagnostics",
+        )
         n_before = len(with_people())
         for _ in range(20):
             send(k)

@@ -2,6 +2,7 @@
 the next frame is answered and the person keeps its id; a cloud with the wrong is_bigendian flag is refused with
 the fix, one whose point_step is shorter than its fields with the byte ranges; each fault leaves OK on /diagnostics
 and the person keeps its id."""
+
 import time
 
 import numpy as np
@@ -23,14 +24,16 @@ def test_stamp_jumps_and_byte_order_keep_ids(client):
 
     humans = client.collect(HumanArray, "radar/humans")
     diags = client.collect(DiagnosticArray, "/diagnostics")
-    node = start_node("pose_perception.ros.radar_pose_node",
-                      params={"device": "cpu", "error_throttle_s": 0.0, "input_qos": "reliable",
-                              "health_window_s": 30.0})
+    node = start_node(
+        "pose_perception.ros.radar_pose_node",
+        params={"device": "cpu", "error_throttle_s": 0.0, "input_qos": "reliable", "health_window_s": 30.0},
+    )
     try:
         pub = client.publisher(PointCloud2, "radar/points", input_qos("reliable"))
         client.wait_for_subscribers(pub, timeout_s=60)
-        frames = random_sequence(np.random.default_rng(7), sim.load_skeleton(), [sim.load_clip("humanoid3d_walk")],
-                                 400, allow_mirror=False)
+        frames = random_sequence(
+            np.random.default_rng(7), sim.load_skeleton(), [sim.load_clip("humanoid3d_walk")], 400, allow_mirror=False
+        )
         state = {"k": 0}
 
         def send(offset_s=0.0, swap=False, short_step=False):
@@ -41,7 +44,7 @@ def test_stamp_jumps_and_byte_order_keep_ids(client):
             if short_step:  # a driver that declares 4 bytes less per point than its fields take
                 msg.point_step -= 4
                 msg.row_step = msg.point_step * msg.width
-                msg.data = bytes(msg.data)[:msg.row_step]
+                msg.data = bytes(msg.data)[: msg.row_step]
             pub.publish(msg)
             state["k"] += 1
             time.sleep(0.05)
@@ -53,8 +56,11 @@ def test_stamp_jumps_and_byte_order_keep_ids(client):
         for _ in range(10):
             send()
         person = max(set(ids()), key=ids().count)
-        for offset, expected in ((1000.0, "ahead of what its arrival implies"), (-5.0, "behind what its arrival"),
-                                 (0.5, "ahead of what its arrival implies")):
+        for offset, expected in (
+            (1000.0, "ahead of what its arrival implies"),
+            (-5.0, "behind what its arrival"),
+            (0.5, "ahead of what its arrival implies"),
+        ):
             send(offset)
             n = len(humans)
             for _ in range(5):
@@ -64,8 +70,11 @@ def test_stamp_jumps_and_byte_order_keep_ids(client):
             assert expected in node.output()
         send(swap=True)
         wait_for(lambda: "publisher wrote big-endian" in node.output(), 10, "the byte-order refusal")
-        status = wait_for(lambda: next((s for m in reversed(diags) for s in m.status
-                                        if s.name.startswith("radar_pose_node:")), None), 10, "diagnostics")
+        status = wait_for(
+            lambda: next((s for m in reversed(diags) for s in m.status if s.name.startswith("radar_pose_node:")), None),
+            10,
+            "diagnostics",
+        )
         assert status.level != DiagnosticStatus.OK
         for _ in range(5):
             send()
@@ -75,9 +84,19 @@ def test_stamp_jumps_and_byte_order_keep_ids(client):
         for _ in range(5):
             send()
         wait_for(lambda: person in ids(), 10, "the same person after the short point_step")
-        status = wait_for(lambda: next((s for m in reversed(diags[-3:]) for s in m.status
-                                        if s.name.startswith("radar_pose_node:") and "point_step" in s.message), None),
-                          10, "the point_step refusal on /diagnostics")
+        status = wait_for(
+            lambda: next(
+                (
+                    s
+                    for m in reversed(diags[-3:])
+                    for s in m.status
+                    if s.name.startswith("radar_pose_node:") and "point_step" in s.message
+                ),
+                None,
+            ),
+            10,
+            "the point_step refusal on /diagnostics",
+        )
         assert status.level != DiagnosticStatus.OK and "5 errors" in status.message, status.message
     finally:
         node.stop()

@@ -1,4 +1,5 @@
 """Approximate-time matching of image, depth and camera_info streams."""
+
 import pytest
 
 from pose_perception.ros.sync import ApproximateMatcher

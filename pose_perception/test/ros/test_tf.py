@@ -1,4 +1,5 @@
 """TF over real DDS: /tf carries the genuine tf2_msgs/msg/TFMessage type; /tf_static reaches late joiners."""
+
 import numpy as np
 import pytest
 from builtin_interfaces.msg import Time
@@ -35,8 +36,11 @@ def test_tf_round_trip_and_static_frames_for_late_joiners(two_clients):
     stamp = pub_side.node.get_clock().now().to_msg()
     tf.publish_static(stamp, [("base_link", "camera", make_T(np.eye(3), [0.1, 0, 1.2]))])
     tf.publish_static(stamp, [("base_link", "radar", make_T(np.eye(3), [0.2, 0, 0.9]))])
-    wait_for(lambda: (tf.publish(stamp, [("camera", "body_3", make_T(np.eye(3), [0, 0, 2.0]))]), dynamic)[1],
-             10, "/tf message")
+    wait_for(
+        lambda: (tf.publish(stamp, [("camera", "body_3", make_T(np.eye(3), [0, 0, 2.0]))]), dynamic)[1],
+        10,
+        "/tf message",
+    )
     assert dynamic[-1].transforms[0].child_frame_id == "body_3"
     # A transform with NaN is never sent.
     tf.publish(stamp, [("camera", "body_4", np.full((4, 4), np.nan))])

@@ -1,4 +1,5 @@
 """`pose-perception bench ...`: speed measurements, each printing the machine it ran on."""
+
 from pose_perception.cli._dispatch import register_group
 
 MEMBERS = {

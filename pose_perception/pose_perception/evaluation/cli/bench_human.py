@@ -4,6 +4,7 @@
 Frames are real photos (scikit-image astronaut; 3 people = astronaut, cameraman and the mirrored astronaut
 composed side by side). Latency is receive time of `humans` minus the image header stamp (one machine clock).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,8 +29,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--warmup", type=float, default=4.0, help="seconds per scenario before measuring")
     parser.add_argument("--rate", type=float, default=30.0, help="camera publish rate in Hz")
     parser.add_argument("--raw-iterations", type=int, default=30, help="raw Holistic calls timed")
-    parser.add_argument("--closed-loop-frames", type=int, default=15,
-                        help="frames sent one at a time after each result (e2e without queueing)")
+    parser.add_argument(
+        "--closed-loop-frames",
+        type=int,
+        default=15,
+        help="frames sent one at a time after each result (e2e without queueing)",
+    )
     parser.add_argument("--search-period", type=int, default=3, help="node parameter search_period")
     parser.add_argument("--json", metavar="OUT.json", help="also write the results as JSON")
 
@@ -69,11 +74,21 @@ def raw_inference_ms(frame: np.ndarray, iterations: int, people: int) -> dict[st
 
 
 def _start_node(env: dict, search_period: int) -> subprocess.Popen:
-    argv = [sys.executable, "-m", "pose_perception.ros.human_pose_node", "--ros-args",
-            "-p", f"search_period:={search_period}", "-p", "stage_window:=30", "-p", "joint_frames:=''",
-            "-p", "input_qos:=reliable"]
-    return subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    argv = [
+        sys.executable,
+        "-m",
+        "pose_perception.ros.human_pose_node",
+        "--ros-args",
+        "-p",
+        f"search_period:={search_period}",
+        "-p",
+        "stage_window:=30",
+        "-p",
+        "joint_frames:=''",
+        "-p",
+        "input_qos:=reliable",
+    ]
+    return subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
 
 
 def run(args) -> int:
@@ -83,8 +98,10 @@ def run(args) -> int:
 
     W, H = 640, 480
     frames = {"1 person": one_person_frame(W, H), "3 people": three_person_frame(W, H)}
-    print(f"bench human: 640x480, camera at {args.rate:g} Hz, {args.seconds:g} s per scenario "
-          f"(real photos; 3 people = composite of real photos)")
+    print(
+        f"bench human: 640x480, camera at {args.rate:g} Hz, {args.seconds:g} s per scenario "
+        f"(real photos; 3 people = composite of real photos)"
+    )
     print(f"machine: {machine_description()}")
     print("  raw Holistic ...", file=sys.stderr, flush=True)
     raw = {name: raw_inference_ms(f, args.raw_iterations, people=int(name[0])) for name, f in frames.items()}
@@ -201,27 +218,36 @@ def run(args) -> int:
         node.destroy_node()
         rclpy.try_shutdown()
 
-    print("open loop = camera at --rate (a frame waits for the one in progress); closed loop = next frame "
-          "after each result; raw = Holistic alone per person, summed: video mode (as the node follows people; "
-          "the ratios use it) and still mode (pose detector every call)")
-    print(f"{'scenario':9} {'rate Hz':>8} {'people':>7} {'e2e mean':>9} {'e2e p95':>8} {'closed mean':>12} "
-          f"{'raw video':>10} {'raw still':>10} {'e2e/raw':>8} {'closed/raw':>11}")
+    print(
+        "open loop = camera at --rate (a frame waits for the one in progress); closed loop = next frame "
+        "after each result; raw = Holistic alone per person, summed: video mode (as the node follows people; "
+        "the ratios use it) and still mode (pose detector every call)"
+    )
+    print(
+        f"{'scenario':9} {'rate Hz':>8} {'people':>7} {'e2e mean':>9} {'e2e p95':>8} {'closed mean':>12} "
+        f"{'raw video':>10} {'raw still':>10} {'e2e/raw':>8} {'closed/raw':>11}"
+    )
     for name, r in results.items():
-        print(f"{name:9} {r['output_rate_hz']:8.1f} {r['people_mean']:7.2f} {r['end_to_end']['mean_ms']:9.1f} "
-              f"{r['end_to_end']['p95_ms']:8.1f} {r['end_to_end_closed_loop']['mean_ms']:12.1f} "
-              f"{r['raw_inference']['video']['mean_ms']:10.1f} {r['raw_inference']['still']['mean_ms']:10.1f} "
-              f"{r['node_over_raw']:8.2f} {r['node_over_raw_closed_loop']:11.2f}")
+        print(
+            f"{name:9} {r['output_rate_hz']:8.1f} {r['people_mean']:7.2f} {r['end_to_end']['mean_ms']:9.1f} "
+            f"{r['end_to_end']['p95_ms']:8.1f} {r['end_to_end_closed_loop']['mean_ms']:12.1f} "
+            f"{r['raw_inference']['video']['mean_ms']:10.1f} {r['raw_inference']['still']['mean_ms']:10.1f} "
+            f"{r['node_over_raw']:8.2f} {r['node_over_raw_closed_loop']:11.2f}"
+        )
     for name, r in results.items():
         print(f"{name}: closed-loop frames answered {r['end_to_end_closed_loop']['n']}/{args.closed_loop_frames}")
     for name, r in results.items():
         print(f"{name} stages (node, mean ms): " + ", ".join(f"{k} {v:.1f}" for k, v in r["stages_mean_ms"].items()))
     one, three = results.get("1 person"), results.get("3 people")
     if one and three:
-        print(f"targets: 1 person >= {TARGETS['one_person_rate_hz']:g} Hz: {one['output_rate_hz']:.1f}; "
-              f"node e2e / raw <= {TARGETS['node_over_raw']:g}: {one['node_over_raw']:.2f} "
-              f"(closed loop {one['node_over_raw_closed_loop']:.2f}); "
-              f"3 people >= {TARGETS['three_people_rate_hz']:g} Hz: {three['output_rate_hz']:.1f}")
+        print(
+            f"targets: 1 person >= {TARGETS['one_person_rate_hz']:g} Hz: {one['output_rate_hz']:.1f}; "
+            f"node e2e / raw <= {TARGETS['node_over_raw']:g}: {one['node_over_raw']:.2f} "
+            f"(closed loop {one['node_over_raw_closed_loop']:.2f}); "
+            f"3 people >= {TARGETS['three_people_rate_hz']:g} Hz: {three['output_rate_hz']:.1f}"
+        )
     if args.json:
-        Path(args.json).write_text(json.dumps({"machine": machine_description(), "rate_hz": args.rate,
-                                               "results": results}, indent=2))
+        Path(args.json).write_text(
+            json.dumps({"machine": machine_description(), "rate_hz": args.rate, "results": results}, indent=2)
+        )
     return 0 if all(r["output_rate_hz"] > 0 for r in results.values()) else 1

@@ -3,6 +3,7 @@
 Prints model load, cold and warm fit times (wall mean, p95, Hz; CPU time, which a busy machine inflates less)
 and, as the peer, one forward pass of the full anny model.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,15 +23,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--max-faces", type=int, default=None, help="also time a decimated mesh of this many faces")
-    parser.add_argument("--no-publish", action="store_true",
-                        help="skip timing the ROS conversions (shape_msgs/Mesh, TRIANGLE_LIST marker) of the mesh")
+    parser.add_argument(
+        "--no-publish",
+        action="store_true",
+        help="skip timing the ROS conversions (shape_msgs/Mesh, TRIANGLE_LIST marker) of the mesh",
+    )
     add_common_output(parser)
 
 
 def _stats(times_s: list[float]) -> dict:
     t = np.asarray(times_s) * 1000.0
-    return {"n": int(t.size), "mean_ms": float(t.mean()), "p50_ms": float(np.percentile(t, 50)),
-            "p95_ms": float(np.percentile(t, 95)), "rate_hz": float(1000.0 / t.mean())}
+    return {
+        "n": int(t.size),
+        "mean_ms": float(t.mean()),
+        "p50_ms": float(np.percentile(t, 50)),
+        "p95_ms": float(np.percentile(t, 95)),
+        "rate_hz": float(1000.0 / t.mean()),
+    }
 
 
 def _publish_ms(mesh) -> dict | None:
@@ -71,8 +80,12 @@ def run(args: argparse.Namespace) -> int:
     # The clip repeats (DeepMimic clips loop); the fitter sees one continuous track.
     frames = [bodies[i % count][2].astype(np.float32) for i in range(args.frames + 1)]
     confidence = np.ones(23, np.float32)
-    results = {"machine": machine_description(), "threads": args.threads, "clip": args.clip,
-               "data": "SYNTHETIC keypoints of anny posed from DeepMimic mocap"}
+    results = {
+        "machine": machine_description(),
+        "threads": args.threads,
+        "clip": args.clip,
+        "data": "SYNTHETIC keypoints of anny posed from DeepMimic mocap",
+    }
     variants = [("full mesh", None)] + ([(f"max_faces={args.max_faces}", args.max_faces)] if args.max_faces else [])
     for label, max_faces in variants:
         t0 = time.perf_counter()
@@ -92,18 +105,30 @@ def run(args: argparse.Namespace) -> int:
         publish = None if args.no_publish or r is None else _publish_ms(r.mesh)
         ws = _stats(warm)
         cpu_ms = 1000 * float(np.mean(cpu))
-        results[label] = {"load_s": load_s, "faces": faces, "cold_mean_ms": 1000 * float(np.nanmean(cold)),
-                          "warm": ws, "warm_cpu_ms_mean": cpu_ms, "warm_failures_or_reinits": int(failures),
-                          "publish_ms": publish}
-        print(f"  {label:18s} faces {faces:6d}  load {load_s:.2f} s  cold fit {1000 * np.nanmean(cold):.0f} ms  "
-              f"warm fit mean {ws['mean_ms']:.1f} ms  p50 {ws['p50_ms']:.1f}  p95 {ws['p95_ms']:.1f} ms  "
-              f"=> {ws['rate_hz']:.1f} Hz per person  (CPU time {cpu_ms:.1f} ms a fit; re-inits {failures})")
+        results[label] = {
+            "load_s": load_s,
+            "faces": faces,
+            "cold_mean_ms": 1000 * float(np.nanmean(cold)),
+            "warm": ws,
+            "warm_cpu_ms_mean": cpu_ms,
+            "warm_failures_or_reinits": int(failures),
+            "publish_ms": publish,
+        }
+        print(
+            f"  {label:18s} faces {faces:6d}  load {load_s:.2f} s  cold fit {1000 * np.nanmean(cold):.0f} ms  "
+            f"warm fit mean {ws['mean_ms']:.1f} ms  p50 {ws['p50_ms']:.1f}  p95 {ws['p95_ms']:.1f} ms  "
+            f"=> {ws['rate_hz']:.1f} Hz per person  (CPU time {cpu_ms:.1f} ms a fit; re-inits {failures})"
+        )
         if publish:
-            print(f"  {'':18s} ROS conversion of one mesh: mesh_to_msg {publish['mesh_to_msg']:.0f} ms, "
-                  f"mesh_triangle_marker {publish['triangle_marker']:.0f} ms")
+            print(
+                f"  {'':18s} ROS conversion of one mesh: mesh_to_msg {publish['mesh_to_msg']:.0f} ms, "
+                f"mesh_triangle_marker {publish['triangle_marker']:.0f} ms"
+            )
     results["peer_anny_forward_ms"] = peer_ms
-    print(f"  peer: one full anny forward pass (synthetic.AnnyPoser.pose, no fitting) {peer_ms:.1f} ms; "
-          f"warm fit / anny forward = {results['full mesh']['warm']['mean_ms'] / peer_ms:.2f}x")
+    print(
+        f"  peer: one full anny forward pass (synthetic.AnnyPoser.pose, no fitting) {peer_ms:.1f} ms; "
+        f"warm fit / anny forward = {results['full mesh']['warm']['mean_ms'] / peer_ms:.2f}x"
+    )
     verdict = results["full mesh"]["warm"]["rate_hz"] >= 5.0
     print(f"target >= 5 Hz per person with warm start: {'PASS' if verdict else 'FAIL'}")
     if args.json:

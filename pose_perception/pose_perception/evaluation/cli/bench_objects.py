@@ -3,6 +3,7 @@
 `pose-perception bench objects [--object NAME] [--frames N]`: prints mean/p95 and the machine; compares with the
 Open3D tutorial baseline in the same run. Frames are rendered first and are not part of any timing.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,11 +22,19 @@ from pose_perception.evaluation.objects.synthetic import CATALOGUE, SYNTHETIC_LA
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--object", default="006_mustard_bottle", choices=sorted(CATALOGUE),
-                        help="catalogue object that slides and turns on the table (default 006_mustard_bottle)")
+    parser.add_argument(
+        "--object",
+        default="006_mustard_bottle",
+        choices=sorted(CATALOGUE),
+        help="catalogue object that slides and turns on the table (default 006_mustard_bottle)",
+    )
     parser.add_argument("--frames", type=int, default=30, help="sequence length at 30 fps (default 30)")
-    parser.add_argument("--estimates", type=int, default=3,
-                        help="frames on which the full estimate (and the baseline) is timed (default 3)")
+    parser.add_argument(
+        "--estimates",
+        type=int,
+        default=3,
+        help="frames on which the full estimate (and the baseline) is timed (default 3)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu", help="estimator device: cpu | cuda | auto")
     parser.add_argument("--no-baseline", action="store_true", help="skip the Open3D tutorial baseline")
@@ -42,8 +51,10 @@ def _stats(times_s: list[float]) -> dict:
 def _line(label: str, s: dict) -> str:
     if not s.get("n"):
         return f"  {label:34s} -"
-    return (f"  {label:34s} mean {s['mean_ms']:7.1f} ms   p95 {s['p95_ms']:7.1f} ms   "
-            f"({1000 / s['mean_ms']:.1f} Hz, n={s['n']})")
+    return (
+        f"  {label:34s} mean {s['mean_ms']:7.1f} ms   p95 {s['p95_ms']:7.1f} ms   "
+        f"({1000 / s['mean_ms']:.1f} Hz, n={s['n']})"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -55,10 +66,16 @@ def run(args: argparse.Namespace) -> int:
     obj = load_eval_object(args.object)
     start = time.perf_counter()
     frames = list(make_sequence(args.object, args.frames, args.seed))
-    print(f"{args.frames} frames of '{args.object}' sliding 0.10 m/s and turning 30 deg/s at 30 fps, 640x480 "
-          f"(rendered in {time.perf_counter() - start:.1f} s, not timed below)")
-    out: dict = {"label": SYNTHETIC_LABEL, "machine": machine_description(), "object": args.object,
-                 "frames": args.frames}
+    print(
+        f"{args.frames} frames of '{args.object}' sliding 0.10 m/s and turning 30 deg/s at 30 fps, 640x480 "
+        f"(rendered in {time.perf_counter() - start:.1f} s, not timed below)"
+    )
+    out: dict = {
+        "label": SYNTHETIC_LABEL,
+        "machine": machine_description(),
+        "object": args.object,
+        "frames": args.frames,
+    }
     n_est = min(args.estimates, args.frames)
     api = estimator_api()
     if api is None:
@@ -73,8 +90,11 @@ def run(args: argparse.Namespace) -> int:
             est_times.append(time.perf_counter() - t0)
             best = max((p for p in poses if p.name == args.object), key=lambda p: p.score, default=None)
             first = first if first is not None else best
-            est_errors.append(np.inf if best is None else
-                              metrics.adds_error(best.T_cam_obj, frame.object(args.object).T_cam_obj, obj.points_m))
+            est_errors.append(
+                np.inf
+                if best is None
+                else metrics.adds_error(best.T_cam_obj, frame.object(args.object).T_cam_obj, obj.points_m)
+            )
         track_times, track_errors, lost = [], [], 0
         previous = [first] if first is not None else []
         for frame in frames[1:]:
@@ -84,15 +104,18 @@ def run(args: argparse.Namespace) -> int:
             mine = [p for p in tracked if p.name == args.object]
             if mine:
                 previous = tracked
-                track_errors.append(metrics.adds_error(mine[0].T_cam_obj, frame.object(args.object).T_cam_obj,
-                                                       obj.points_m))
+                track_errors.append(
+                    metrics.adds_error(mine[0].T_cam_obj, frame.object(args.object).T_cam_obj, obj.points_m)
+                )
             else:
                 lost += 1
                 track_errors.append(np.inf)
         th = metrics.ADD_THRESHOLD_FRACTION * obj.diameter_m
         out["estimate"] = _stats(est_times) | {"adds_recall": float(np.mean(np.asarray(est_errors) < th))}
-        out["track"] = _stats(track_times) | {"adds_recall": float(np.mean(np.asarray(track_errors) < th)),
-                                              "frames_lost": lost}
+        out["track"] = _stats(track_times) | {
+            "adds_recall": float(np.mean(np.asarray(track_errors) < th)),
+            "frames_lost": lost,
+        }
         print(_line("estimate (full pipeline, no masks)", out["estimate"]))
         print(_line("track (from previous pose)", out["track"]))
         print(f"  tracking ADD-S@0.1d over the sequence: {out['track']['adds_recall']:.2f}, frames lost: {lost}")

@@ -2,6 +2,7 @@
 
 Frames are simulated before timing starts; only RadarPosePipeline.process is timed.
 """
+
 from __future__ import annotations
 
 import json
@@ -20,8 +21,11 @@ def add_arguments(parser) -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--weights", default=None)
     parser.add_argument("--seed", type=int, default=3)
-    parser.add_argument("--refine", action="store_true",
-                        help="also run the opt-in model-based refinement (radar/fitting.py), timed as its own stage")
+    parser.add_argument(
+        "--refine",
+        action="store_true",
+        help="also run the opt-in model-based refinement (radar/fitting.py), timed as its own stage",
+    )
     parser.add_argument("--json", metavar="OUT.json", help="also write the results as JSON")
 
 
@@ -38,8 +42,11 @@ def simulate_scene(people: int, rate_hz: float, seconds: float, seed: int, with_
     for i in range(people):
         az = np.radians(-35 + 70 * (i + 0.5) / people)
         r = 2.5 + 1.0 * (i % 2)
-        persons.append(sim.random_person(rng, skeleton, [clips[i % len(clips)]], np.array([r * np.cos(az), r * np.sin(az)]),
-                                         allow_mirror=False))
+        persons.append(
+            sim.random_person(
+                rng, skeleton, [clips[i % len(clips)]], np.array([r * np.cos(az), r * np.sin(az)]), allow_mirror=False
+            )
+        )
     scene = sim.SimScene(persons, skeleton, model, rate_hz=rate_hz)
     times = np.arange(int(seconds * rate_hz)) / rate_hz
     return [(float(t), f[0], f[2]) if with_truth else (float(t), f[0]) for t, f in zip(times, scene.frames(times, rng))]
@@ -57,10 +64,13 @@ def run(args) -> int:
     print(f"machine: {machine_description()} (torch threads {args.threads}; load average {load:.1f} at start)")
     t0 = time.time()
     frames = simulate_scene(args.people, args.rate, args.seconds, args.seed, with_truth=True)
-    print(f"simulated {len(frames)} SYNTHETIC frames of {args.people} people at {args.rate:g} Hz in {time.time() - t0:.1f} s "
-          f"(not timed); {np.mean([len(p) for _, p, _ in frames]):.0f} points per frame")
-    pipe = RadarPosePipeline(RadarPipelineConfig(weights_path=args.weights, device=args.device,
-                                                refine=FitConfig() if args.refine else None))
+    print(
+        f"simulated {len(frames)} SYNTHETIC frames of {args.people} people at {args.rate:g} Hz in {time.time() - t0:.1f} s "
+        f"(not timed); {np.mean([len(p) for _, p, _ in frames]):.0f} points per frame"
+    )
+    pipe = RadarPosePipeline(
+        RadarPipelineConfig(weights_path=args.weights, device=args.device, refine=FitConfig() if args.refine else None)
+    )
     for t, p, _ in frames[:10]:  # warm-up (torch kernels, allocator)
         pipe.process(t, p)
     pipe.reset()
@@ -75,7 +85,9 @@ def run(args) -> int:
         truth = joints[:, [11, 12], :2].mean(axis=1)
         found = [np.linalg.norm(truth - np.nanmean(h.keypoints_3d[[11, 12], :2], axis=0), axis=1) for h in humans]
         on_person += sum(int(d.min() < 1.0) for d in found)
-        all_people += int(len(humans) == len(truth) and all(np.any(np.array(found)[:, i] < 1.0) for i in range(len(truth))))
+        all_people += int(
+            len(humans) == len(truth) and all(np.any(np.array(found)[:, i] < 1.0) for i in range(len(truth)))
+        )
         for k, v in pipe.last_timings_s.items():
             stage.setdefault(k, []).append(v)
     total = float(np.sum(per_frame))
@@ -83,10 +95,20 @@ def run(args) -> int:
     from pose_perception.radar.network import prepare_input
 
     rng = np.random.default_rng(0)
-    batch = [(np.column_stack([rng.normal(0, 0.3, (90, 3)), rng.normal(0, 1, (90, 2))]).astype(np.float32),
-              np.zeros(90, np.float32), np.array([3.0, 0.0, 0.0])) for _ in range(args.people)]
-    feats = torch.from_numpy(np.stack([prepare_input(*b, pipe.regressor.num_points)[0] for b in batch])).to(pipe.regressor.device)
-    masks = torch.from_numpy(np.stack([prepare_input(*b, pipe.regressor.num_points)[1] for b in batch])).to(pipe.regressor.device)
+    batch = [
+        (
+            np.column_stack([rng.normal(0, 0.3, (90, 3)), rng.normal(0, 1, (90, 2))]).astype(np.float32),
+            np.zeros(90, np.float32),
+            np.array([3.0, 0.0, 0.0]),
+        )
+        for _ in range(args.people)
+    ]
+    feats = torch.from_numpy(np.stack([prepare_input(*b, pipe.regressor.num_points)[0] for b in batch])).to(
+        pipe.regressor.device
+    )
+    masks = torch.from_numpy(np.stack([prepare_input(*b, pipe.regressor.num_points)[1] for b in batch])).to(
+        pipe.regressor.device
+    )
     with torch.inference_mode():
         for _ in range(5):
             pipe.regressor.net(feats, masks)
@@ -101,16 +123,37 @@ def run(args) -> int:
         v = np.array(v) * 1000
         print(f"{k:16s} {v.mean():8.2f} {np.percentile(v, 95):8.2f}")
     print(f"{'end to end':16s} {ms.mean():8.2f} {np.percentile(ms, 95):8.2f}")
-    print(f"bare network, batch {args.people}: {net_s * 1000:.2f} ms; pipeline / network = {ms.mean() / 1000 / net_s:.1f}x")
-    print(f"person-estimates per second: {rate:.0f} ({estimates} estimates in {total:.2f} s of processing); "
-          f"frame budget at {args.rate:g} Hz: {1000 / args.rate:.0f} ms -> real-time factor {1 / args.rate / (ms.mean() / 1000):.1f}x")
-    print(f"people: {estimates} estimates in {len(frames)} frames of {args.people} SYNTHETIC people, {on_person} of them "
-          f"within 1 m of a person's pelvis; every person reported (and nothing else) in {all_people / len(frames):.1%} of frames")
+    print(
+        f"bare network, batch {args.people}: {net_s * 1000:.2f} ms; pipeline / network = {ms.mean() / 1000 / net_s:.1f}x"
+    )
+    print(
+        f"person-estimates per second: {rate:.0f} ({estimates} estimates in {total:.2f} s of processing); "
+        f"frame budget at {args.rate:g} Hz: {1000 / args.rate:.0f} ms -> real-time factor {1 / args.rate / (ms.mean() / 1000):.1f}x"
+    )
+    print(
+        f"people: {estimates} estimates in {len(frames)} frames of {args.people} SYNTHETIC people, {on_person} of them "
+        f"within 1 m of a person's pelvis; every person reported (and nothing else) in {all_people / len(frames):.1%} of frames"
+    )
     if args.json:
-        Path(args.json).write_text(json.dumps({
-            "machine": machine_description(), "load_average_at_start": load, "synthetic": True, "people": args.people, "rate_hz": args.rate,
-            "frames": len(frames), "end_to_end_ms_mean": float(ms.mean()), "end_to_end_ms_p95": float(np.percentile(ms, 95)),
-            "stages_ms_mean": {k: float(np.mean(v) * 1000) for k, v in stage.items()},
-            "network_ms": net_s * 1000, "person_estimates_per_s": rate,
-            "estimates": estimates, "estimates_on_a_person": on_person, "frames_all_people": all_people / len(frames)}, indent=2))
+        Path(args.json).write_text(
+            json.dumps(
+                {
+                    "machine": machine_description(),
+                    "load_average_at_start": load,
+                    "synthetic": True,
+                    "people": args.people,
+                    "rate_hz": args.rate,
+                    "frames": len(frames),
+                    "end_to_end_ms_mean": float(ms.mean()),
+                    "end_to_end_ms_p95": float(np.percentile(ms, 95)),
+                    "stages_ms_mean": {k: float(np.mean(v) * 1000) for k, v in stage.items()},
+                    "network_ms": net_s * 1000,
+                    "person_estimates_per_s": rate,
+                    "estimates": estimates,
+                    "estimates_on_a_person": on_person,
+                    "frames_all_people": all_people / len(frames),
+                },
+                indent=2,
+            )
+        )
     return 0

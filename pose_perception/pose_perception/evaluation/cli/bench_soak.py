@@ -6,6 +6,7 @@ mocap radar) at --rate Hz, writes <out>/soak_<node>.csv, a plot soak_<node>.png,
 targets: RSS growth < 50 MB after warm-up (the first minute), 0 errors, latency p95 of the last minute within 20 %
 of the first minute's (medians of the intervals' p95).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,12 +20,17 @@ import numpy as np
 from pose_perception.cli._dispatch import add_common_output
 from pose_perception.core.machine import machine_description
 
-NODES = {"human": ("human_pose_node", "human_pose.yaml", 15.0), "objects": ("object_pose_node", "object_pose.yaml", 15.0),
-         "radar": ("radar_pose_node", "radar_pose.yaml", 20.0)}
+NODES = {
+    "human": ("human_pose_node", "human_pose.yaml", 15.0),
+    "objects": ("object_pose_node", "object_pose.yaml", 15.0),
+    "radar": ("radar_pose_node", "radar_pose.yaml", 20.0),
+}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--node", choices=(*NODES, "all"), default="all", help="which node (default all, one after another)")
+    parser.add_argument(
+        "--node", choices=(*NODES, "all"), default="all", help="which node (default all, one after another)"
+    )
     parser.add_argument("--duration-s", type=float, default=3600.0, help="seconds per node (default 3600)")
     parser.add_argument("--interval-s", type=float, default=10.0, help="sampling interval (default 10)")
     parser.add_argument("--warmup-s", type=float, default=60.0, help="warm-up excluded from RSS growth (default 60)")
@@ -61,18 +67,28 @@ def soak_one(key: str, args) -> dict:
             window = harness.outputs_between(t1 - args.interval_s, t1)
             lat = np.array([o[1] for o in window]) * 1e3
             diag = dict(harness.diagnostics)
-            rows.append({"t_s": t1 - t_start, "rss_mb": node.rss_mb(), "outputs_hz": len(window) / args.interval_s,
-                         "latency_p50_ms": float(np.percentile(lat, 50)) if lat.size else float("nan"),
-                         "latency_p95_ms": float(np.percentile(lat, 95)) if lat.size else float("nan"),
-                         "errors": int(diag.get("errors", 0)), "level": int(diag.get("level", -1)),
-                         "frames_dropped": int(diag.get("frames_dropped", 0)), "frames_lost": int(diag.get("frames_lost", 0)),
-                         # the machine's 1-minute load average: the latency target depends on what else runs
-                         "load_avg_1min": os.getloadavg()[0]})
+            rows.append(
+                {
+                    "t_s": t1 - t_start,
+                    "rss_mb": node.rss_mb(),
+                    "outputs_hz": len(window) / args.interval_s,
+                    "latency_p50_ms": float(np.percentile(lat, 50)) if lat.size else float("nan"),
+                    "latency_p95_ms": float(np.percentile(lat, 95)) if lat.size else float("nan"),
+                    "errors": int(diag.get("errors", 0)),
+                    "level": int(diag.get("level", -1)),
+                    "frames_dropped": int(diag.get("frames_dropped", 0)),
+                    "frames_lost": int(diag.get("frames_lost", 0)),
+                    # the machine's 1-minute load average: the latency target depends on what else runs
+                    "load_avg_1min": os.getloadavg()[0],
+                }
+            )
             r = rows[-1]
-            print(f"[soak] {node_name} {r['t_s']:6.0f} s  RSS {r['rss_mb']:7.1f} MB  {r['outputs_hz']:5.1f} Hz  latency p50 "
-                  f"{r['latency_p50_ms']:6.1f} p95 {r['latency_p95_ms']:6.1f} ms  errors {r['errors']}  level {r['level']}  "
-                  f"load {r['load_avg_1min']:.1f}",
-                  flush=True)
+            print(
+                f"[soak] {node_name} {r['t_s']:6.0f} s  RSS {r['rss_mb']:7.1f} MB  {r['outputs_hz']:5.1f} Hz  latency p50 "
+                f"{r['latency_p50_ms']:6.1f} p95 {r['latency_p95_ms']:6.1f} ms  errors {r['errors']}  level {r['level']}  "
+                f"load {r['load_avg_1min']:.1f}",
+                flush=True,
+            )
             t_next += args.interval_s
             if node.proc.poll() is not None:
                 raise RuntimeError(f"{node_name} exited during the soak: see {node.log_path}")
@@ -94,12 +110,15 @@ def summarise(node_name: str, rows: list[dict], args) -> dict:
     rss = np.array([r["rss_mb"] for r in rows])
     p95 = np.array([r["latency_p95_ms"] for r in rows])
     warm = t > args.warmup_s
-    first_min = (t <= 60.0)
+    first_min = t <= 60.0
     summary = {
-        "node": node_name, "duration_s": float(t[-1]), "samples": len(rows),
+        "node": node_name,
+        "duration_s": float(t[-1]),
+        "samples": len(rows),
         "rss_after_warmup_mb": float(rss[warm][0]) if warm.any() else float("nan"),
         "rss_growth_after_warmup_mb": float(rss[warm].max() - rss[warm][0]) if warm.any() else float("nan"),
-        "rss_end_mb": float(rss[-1]), "errors": rows[-1]["errors"],
+        "rss_end_mb": float(rss[-1]),
+        "errors": rows[-1]["errors"],
         "latency_p95_first_min_ms": float(np.nanmedian(p95[first_min])) if first_min.any() else float("nan"),
         "latency_p95_last_min_ms": float(np.nanmedian(p95[t >= t[-1] - 60.0])),
         "outputs_hz_mean": float(np.mean([r["outputs_hz"] for r in rows])),
@@ -136,11 +155,13 @@ def run(args: argparse.Namespace) -> int:
     summaries = [soak_one(k, args) for k in keys]
     print(f"\nmachine: {machine_description()}")
     for s in summaries:
-        print(f"{s['node']}: {s['duration_s'] / 60:.1f} min, RSS {s['rss_after_warmup_mb']:.0f} MB after warm-up, growth "
-              f"{s['rss_growth_after_warmup_mb']:.1f} MB (target < 50), errors {s['errors']} (target 0), latency p95 "
-              f"{s['latency_p95_first_min_ms']:.1f} ms first minute -> {s['latency_p95_last_min_ms']:.1f} ms last minute "
-              f"({100 * s['latency_p95_change']:+.0f} %, target within 20 %), {s['outputs_hz_mean']:.1f} outputs/s, machine load "
-              f"average {s['load_avg_mean']:.1f} mean / {s['load_avg_max']:.1f} max")
+        print(
+            f"{s['node']}: {s['duration_s'] / 60:.1f} min, RSS {s['rss_after_warmup_mb']:.0f} MB after warm-up, growth "
+            f"{s['rss_growth_after_warmup_mb']:.1f} MB (target < 50), errors {s['errors']} (target 0), latency p95 "
+            f"{s['latency_p95_first_min_ms']:.1f} ms first minute -> {s['latency_p95_last_min_ms']:.1f} ms last minute "
+            f"({100 * s['latency_p95_change']:+.0f} %, target within 20 %), {s['outputs_hz_mean']:.1f} outputs/s, machine load "
+            f"average {s['load_avg_mean']:.1f} mean / {s['load_avg_max']:.1f} max"
+        )
     if args.json:
         Path(args.json).write_text(json.dumps(summaries, indent=2))
     return 0

@@ -1,4 +1,5 @@
 """Child process of `pose-perception bench transport`: publishes the image + depth stream."""
+
 import argparse
 import sys
 

@@ -3,6 +3,7 @@ SYNTHETIC RGB-D, SYNTHETIC radar), every output recorded to an MCAP rosbag2, a s
 
 Point the same nodes at a robot with `pose-perception up` and remaps (see the README).
 """
+
 from __future__ import annotations
 
 import threading
@@ -23,27 +24,45 @@ class DemoPart:
     key: str
     node: str
     config: str
-    remaps: dict[str, str]          # node topic -> demo topic
+    remaps: dict[str, str]  # node topic -> demo topic
     result_topic: str
     result_type: str
     rate_hz: float
-    published: dict[float, float] = field(default_factory=dict)   # input stamp -> publish wall time
+    published: dict[float, float] = field(default_factory=dict)  # input stamp -> publish wall time
     results: list[tuple[float, Any]] = field(default_factory=list)  # (receive wall time, msg)
 
 
 PARTS = {
-    "human": DemoPart("human", "human_pose_node", "human_pose.yaml",
-                      {"image": "/demo/people/image", "camera_info": "/demo/people/camera_info"},
-                      "/humans", "pose_perception_msgs/msg/HumanArray", rate_hz=5.0),
-    "objects": DemoPart("objects", "object_pose_node", "object_pose.yaml",
-                        {"image": "/demo/table/image", "depth/image": "/demo/table/depth",
-                         "camera_info": "/demo/table/camera_info"},
-                        "/objects", "pose_perception_msgs/msg/ObjectPoseArray", rate_hz=5.0),
-    "radar": DemoPart("radar", "radar_pose_node", "radar_pose.yaml", {"radar/points": "/demo/radar/points"},
-                      "/radar/humans", "pose_perception_msgs/msg/HumanArray", rate_hz=20.0),
+    "human": DemoPart(
+        "human",
+        "human_pose_node",
+        "human_pose.yaml",
+        {"image": "/demo/people/image", "camera_info": "/demo/people/camera_info"},
+        "/humans",
+        "pose_perception_msgs/msg/HumanArray",
+        rate_hz=5.0,
+    ),
+    "objects": DemoPart(
+        "objects",
+        "object_pose_node",
+        "object_pose.yaml",
+        {"image": "/demo/table/image", "depth/image": "/demo/table/depth", "camera_info": "/demo/table/camera_info"},
+        "/objects",
+        "pose_perception_msgs/msg/ObjectPoseArray",
+        rate_hz=5.0,
+    ),
+    "radar": DemoPart(
+        "radar",
+        "radar_pose_node",
+        "radar_pose.yaml",
+        {"radar/points": "/demo/radar/points"},
+        "/radar/humans",
+        "pose_perception_msgs/msg/HumanArray",
+        rate_hz=20.0,
+    ),
 }
-DEMO_OBJECT = "006_mustard_bottle"          # moves on the table; config/object_pose.yaml loads it as "mustard"
-RUNTIME_OBJECT = ("bowl", "ycb:024_bowl")    # onboarded through the add_object service while running
+DEMO_OBJECT = "006_mustard_bottle"  # moves on the table; config/object_pose.yaml loads it as "mustard"
+RUNTIME_OBJECT = ("bowl", "ycb:024_bowl")  # onboarded through the add_object service while running
 
 
 def register(subparsers) -> None:
@@ -81,8 +100,10 @@ def _prepare_streams(parts: list[str]) -> dict[str, Any]:
 def _camera_publishers(node, part: DemoPart, depth: bool):
     from sensor_msgs.msg import CameraInfo, Image
 
-    pubs = {"image": node.create_publisher(Image, part.remaps["image"], 10),
-            "camera_info": node.create_publisher(CameraInfo, part.remaps["camera_info"], 10)}
+    pubs = {
+        "image": node.create_publisher(Image, part.remaps["image"], 10),
+        "camera_info": node.create_publisher(CameraInfo, part.remaps["camera_info"], 10),
+    }
     if depth:
         pubs["depth"] = node.create_publisher(Image, part.remaps["depth/image"], 10)
     return pubs
@@ -102,7 +123,11 @@ def _feed(node, parts: dict[str, DemoPart], streams: dict[str, Any], seconds: fl
             pubs = _camera_publishers(node, part, depth=key == "objects")
             frame_id = "demo_people_camera" if key == "human" else "demo_table_camera"
             images = [numpy_to_image(f.rgb, "rgb8") for f in stream.frames]
-            depths = [numpy_to_image(f.depth_m.astype(np.float32), "32FC1") for f in stream.frames] if key == "objects" else None
+            depths = (
+                [numpy_to_image(f.depth_m.astype(np.float32), "32FC1") for f in stream.frames]
+                if key == "objects"
+                else None
+            )
             info = intrinsics_to_camera_info(stream.intrinsics)
 
             def feed_camera(k, t, pubs=pubs, images=images, depths=depths, info=info, frame_id=frame_id, stream=stream):
@@ -115,6 +140,7 @@ def _feed(node, parts: dict[str, DemoPart], streams: dict[str, Any], seconds: fl
                 if depths is not None:
                     depths[i].header = header
                     pubs["depth"].publish(depths[i])
+
             feeders.append((part, feed_camera))
         else:
             pub = node.create_publisher(PointCloud2, part.remaps["radar/points"], 10)
@@ -124,6 +150,7 @@ def _feed(node, parts: dict[str, DemoPart], streams: dict[str, Any], seconds: fl
                 msg = clouds[k % len(clouds)]
                 msg.header = Header(stamp=_stamp(t), frame_id="demo_radar")
                 pub.publish(msg)
+
             feeders.append((part, feed_radar))
 
     t_start = time.monotonic()
@@ -150,13 +177,17 @@ def _summarise(parts: dict[str, DemoPart], seconds: float) -> list[dict]:
             if stamp in part.published:
                 latencies.append(t_recv - part.published[stamp])
         lat = np.array(latencies) * 1e3
-        rows.append({
-            "node": part.node, "frames_in": len(part.published), "results_out": len(part.results),
-            "rate_hz": len(part.results) / seconds,
-            "latency_mean_ms": float(lat.mean()) if lat.size else float("nan"),
-            "latency_p95_ms": float(np.percentile(lat, 95)) if lat.size else float("nan"),
-            "found": _found(part),
-        })
+        rows.append(
+            {
+                "node": part.node,
+                "frames_in": len(part.published),
+                "results_out": len(part.results),
+                "rate_hz": len(part.results) / seconds,
+                "latency_mean_ms": float(lat.mean()) if lat.size else float("nan"),
+                "latency_p95_ms": float(np.percentile(lat, 95)) if lat.size else float("nan"),
+                "found": _found(part),
+            }
+        )
     return rows
 
 
@@ -170,8 +201,10 @@ def _found(part: DemoPart) -> str:
             for o in m.objects:
                 names.setdefault(f"{o.name}#{o.instance}", []).append(o.score)
         found_in = sum(1 for m in msgs if m.objects)
-        return ", ".join(f"{k} in {len(v)}/{len(msgs)} frames (score {np.mean(v):.2f})" for k, v in names.items()) \
+        return (
+            ", ".join(f"{k} in {len(v)}/{len(msgs)} frames (score {np.mean(v):.2f})" for k, v in names.items())
             or f"no object above threshold ({found_in} frames)"
+        )
     counts = [len(m.humans) for m in msgs]
     ids = sorted({h.id for m in msgs for h in m.humans})
     return f"up to {max(counts)} people per frame, {len(ids)} track ids"
@@ -181,8 +214,10 @@ def _print_table(rows: list[dict]) -> None:
     print()
     print(f"{'node':18} {'frames in':>9} {'results':>8} {'rate Hz':>8} {'mean ms':>8} {'p95 ms':>8}  found")
     for r in rows:
-        print(f"{r['node']:18} {r['frames_in']:9d} {r['results_out']:8d} {r['rate_hz']:8.1f} "
-              f"{r['latency_mean_ms']:8.1f} {r['latency_p95_ms']:8.1f}  {r['found']}")
+        print(
+            f"{r['node']:18} {r['frames_in']:9d} {r['results_out']:8d} {r['rate_hz']:8.1f} "
+            f"{r['latency_mean_ms']:8.1f} {r['latency_p95_ms']:8.1f}  {r['found']}"
+        )
     print()
 
 
@@ -211,8 +246,12 @@ def run(args) -> int:
     node = rclpy.create_node("pose_perception_demo")
     recorder = BagRecorder(node, bag_dir, OUTPUT_TOPICS)
     for part in parts.values():
-        node.create_subscription(message_class(part.result_type), part.result_topic,
-                                 lambda msg, part=part: part.results.append((time.time(), msg)), 50)
+        node.create_subscription(
+            message_class(part.result_type),
+            part.result_topic,
+            lambda msg, part=part: part.results.append((time.time(), msg)),
+            50,
+        )
     spinner = BackgroundSpinner(node)
     stop = threading.Event()
     code = 0

@@ -1,4 +1,5 @@
 """`pose-perception eval ...`: accuracy on data with ground truth (synthetic data is labelled synthetic)."""
+
 from pose_perception.cli._dispatch import register_group
 
 MEMBERS = {

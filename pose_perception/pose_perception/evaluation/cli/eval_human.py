@@ -6,6 +6,7 @@
 ../shared/realdata/humans beside the repository. Recall and PCK count annotated people at least 40 px tall;
 a find is false only on photos whose every person is annotated, outside PoseTrack18's ignore regions.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,23 +26,38 @@ TARGETS = {"recall": 0.9, "precision": 0.9, "pck_box": 0.85}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--real", metavar="DIR", default=str(DEFAULT_REAL),
-                        help="the realdata/humans folder (default: ../shared/realdata/humans beside the repository)")
+    parser.add_argument(
+        "--real",
+        metavar="DIR",
+        default=str(DEFAULT_REAL),
+        help="the realdata/humans folder (default: ../shared/realdata/humans beside the repository)",
+    )
     parser.add_argument("--out-dir", default="out/eval_human", help="overlay PNGs go here (default out/eval_human)")
     parser.add_argument("--max-people", type=int, default=20, help="most people reported per photo (default 20)")
     parser.add_argument("--proposer", default=None, help="pipeline proposer (default: the pipeline's default)")
     parser.add_argument("--palms", action="store_true", help="the finder also runs the palm detector")
     parser.add_argument("--no-coco", action="store_true", help="skip the 20 unannotated COCO photos")
-    parser.add_argument("--mesh", action="store_true",
-                        help="also fit body meshes (RGB only, default camera) on every photo and report how many "
-                             "people get one and whether it projects inside their box")
+    parser.add_argument(
+        "--mesh",
+        action="store_true",
+        help="also fit body meshes (RGB only, default camera) on every photo and report how many "
+        "people get one and whether it projects inside their box",
+    )
     parser.add_argument("--mesh-only", action="store_true", help="only the mesh part of --mesh (implies --mesh)")
-    parser.add_argument("--mesh-fit", choices=("image", "keypoints3d"), default="image",
-                        help="mesh fit: 'image' (the body model reprojected onto the 2D keypoints, default) or "
-                             "'keypoints3d' (fitted to the lifted 3D keypoints, the earlier method)")
+    parser.add_argument(
+        "--mesh-fit",
+        choices=("image", "keypoints3d"),
+        default="image",
+        help="mesh fit: 'image' (the body model reprojected onto the 2D keypoints, default) or "
+        "'keypoints3d' (fitted to the lifted 3D keypoints, the earlier method)",
+    )
     parser.add_argument("--no-video", action="store_true", help="skip the PoseTrack18 video frames (tracks)")
-    parser.add_argument("--sets", default=None, metavar="A,B",
-                        help="only these annotated sets (posetrack18, mpii, mhp, exlpose, jhmdb; default all)")
+    parser.add_argument(
+        "--sets",
+        default=None,
+        metavar="A,B",
+        help="only these annotated sets (posetrack18, mpii, mhp, exlpose, jhmdb; default all)",
+    )
     add_common_output(parser)
 
 
@@ -78,10 +94,21 @@ def _overlay(path: Path, rgb: np.ndarray, humans, image=None, score=None, max_si
         for gi, g in enumerate(image.people):
             for a, b in COCO_BODY_17_EDGES:
                 if g.visible[a] and g.visible[b]:
-                    cv2.line(img, tuple(np.round(g.keypoints_uv[a]).astype(int)),
-                             tuple(np.round(g.keypoints_uv[b]).astype(int)), (255, 255, 255), t, cv2.LINE_AA)
-            color = (128, 128, 128) if g.height_px < MIN_PERSON_HEIGHT_PX else \
-                (0, 220, 0) if gi in score.matched else (255, 0, 255)
+                    cv2.line(
+                        img,
+                        tuple(np.round(g.keypoints_uv[a]).astype(int)),
+                        tuple(np.round(g.keypoints_uv[b]).astype(int)),
+                        (255, 255, 255),
+                        t,
+                        cv2.LINE_AA,
+                    )
+            color = (
+                (128, 128, 128)
+                if g.height_px < MIN_PERSON_HEIGHT_PX
+                else (0, 220, 0)
+                if gi in score.matched
+                else (255, 0, 255)
+            )
             x0, y0, x1, y1 = np.round(g.bbox_xyxy).astype(int)
             cv2.rectangle(img, (x0, y0), (x1, y1), color, t)
     img = draw_humans(img, humans, COCO_WHOLEBODY_133)
@@ -108,7 +135,12 @@ def _rate(hits: list) -> float:
 
 def evaluate(args, log=print) -> dict:
     from pose_perception.core.io import read_image_rgb
-    from pose_perception.evaluation.human.real_eval import load_annotated_sets, score_image, unannotated_photos, video_frames
+    from pose_perception.evaluation.human.real_eval import (
+        load_annotated_sets,
+        score_image,
+        unannotated_photos,
+        video_frames,
+    )
 
     real = Path(args.real)
     images = load_annotated_sets(real)
@@ -116,8 +148,10 @@ def evaluate(args, log=print) -> dict:
         wanted = {w.strip() for w in args.sets.split(",") if w.strip()}
         unknown = wanted - {im.dataset for im in images}
         if unknown:
-            raise SystemExit(f"eval human --sets: no annotated set named {', '.join(sorted(unknown))} in {real} "
-                             f"(there are: {', '.join(sorted({im.dataset for im in images}))})")
+            raise SystemExit(
+                f"eval human --sets: no annotated set named {', '.join(sorted(unknown))} in {real} "
+                f"(there are: {', '.join(sorted({im.dataset for im in images}))})"
+            )
         images = [im for im in images if im.dataset in wanted]
     out_dir = Path(args.out_dir)
     if getattr(args, "mesh_only", False):
@@ -142,8 +176,10 @@ def evaluate(args, log=print) -> dict:
             agg = per_set.setdefault(image.dataset, {"scores": [], "ms": []})
             agg["scores"].append(s)
             agg["ms"].append(dt)
-            log(f"  {name:60s} {rgb.shape[1]}x{rgb.shape[0]} found {s.found}/{s.required}, estimates {s.estimates}, "
-                f"false {s.false}, PCK@0.2 {_rate(s.pck_box):.2f}, {dt:.0f} ms")
+            log(
+                f"  {name:60s} {rgb.shape[1]}x{rgb.shape[0]} found {s.found}/{s.required}, estimates {s.estimates}, "
+                f"false {s.false}, PCK@0.2 {_rate(s.pck_box):.2f}, {dt:.0f} ms"
+            )
     finally:
         pipeline.close()
 
@@ -153,18 +189,25 @@ def evaluate(args, log=print) -> dict:
         judged = sum(s.judged for s in scores)
         false = sum(s.false for s in scores)
         return {
-            "images": len(scores), "people": req, "found": found, "estimates": sum(s.estimates for s in scores),
-            "false": false, "recall": found / req if req else float("nan"),
+            "images": len(scores),
+            "people": req,
+            "found": found,
+            "estimates": sum(s.estimates for s in scores),
+            "false": false,
+            "recall": found / req if req else float("nan"),
             "precision": (judged - false) / judged if judged else float("nan"),
             "pck_torso": _rate(sum((s.pck_torso for s in scores), [])),
             "pck_box": _rate(sum((s.pck_box for s in scores), [])),
             "pck_box_found": _rate(sum((s.pck_box_found for s in scores), [])),
             "oks_body": _rate(sum((s.oks for s in scores), [])),
-            "ms_mean": float(np.mean(ms)), "ms_max": float(np.max(ms)),
+            "ms_mean": float(np.mean(ms)),
+            "ms_max": float(np.max(ms)),
         }
 
-    result = {"sets": {k: summarise(v["scores"], v["ms"]) for k, v in per_set.items()},
-              "all": summarise([r[1] for r in rows], times)}
+    result = {
+        "sets": {k: summarise(v["scores"], v["ms"]) for k, v in per_set.items()},
+        "all": summarise([r[1] for r in rows], times),
+    }
 
     if not args.no_video:
         result["tracks"] = _tracks(args, video_frames(real), out_dir, log)
@@ -175,8 +218,9 @@ def evaluate(args, log=print) -> dict:
     return result
 
 
-def mesh_inside_fraction(vertices_m: np.ndarray, K: np.ndarray, box_xyxy: np.ndarray, width: int, height: int,
-                         pad: float = 0.15) -> float:
+def mesh_inside_fraction(
+    vertices_m: np.ndarray, K: np.ndarray, box_xyxy: np.ndarray, width: int, height: int, pad: float = 0.15
+) -> float:
     """Fraction of a mesh's vertices (V, 3, camera frame) that project inside the person's box grown by `pad` of its
     size on each side, counted over the vertices that project inside the image (a body cut by the frame edge
     has vertices beyond it, which no box can hold); NaN if none does."""
@@ -204,8 +248,9 @@ def _meshes(args, photos: list[Path], out_dir: Path, log) -> dict:
     from pose_perception.human.pipeline import HumanPipelineConfig, HumanPosePipeline
 
     fit = getattr(args, "mesh_fit", "image")
-    config = replace(HumanPipelineConfig(max_people=args.max_people, tracking=False, head_pose=False), mesh=True,
-                     mesh_fit=fit)
+    config = replace(
+        HumanPipelineConfig(max_people=args.max_people, tracking=False, head_pose=False), mesh=True, mesh_fit=fit
+    )
     pipeline = HumanPosePipeline(config)
     eligible = meshed = 0
     inside: list[float] = []
@@ -247,22 +292,30 @@ def _meshes(args, photos: list[Path], out_dir: Path, log) -> dict:
                 cv2.rectangle(img, (x0, y0), (x1, y1), (255, 0, 0), t)
             s = min(1.0, 1280 / max(H, W))
             out_dir.mkdir(parents=True, exist_ok=True)
-            cv2.imwrite(str(out_dir / f"mesh_{p.parent.name}_{p.stem}.png"),
-                        cv2.cvtColor(cv2.resize(img, None, fx=s, fy=s) if s < 1 else img, cv2.COLOR_RGB2BGR))
+            cv2.imwrite(
+                str(out_dir / f"mesh_{p.parent.name}_{p.stem}.png"),
+                cv2.cvtColor(cv2.resize(img, None, fx=s, fy=s) if s < 1 else img, cv2.COLOR_RGB2BGR),
+            )
     finally:
         pipeline.close()
     a = np.asarray([x for x in inside if np.isfinite(x)])
-    out = {"fit": fit, "people_with_shoulders": eligible, "meshes": meshed,
-           "inside_median": float(np.median(a)) if a.size else float("nan"),
-           "inside_min": float(a.min()) if a.size else float("nan"),
-           "meshes_inside_0_9": int(np.sum(a >= 0.9)),
-           "meshes_inside_0_8": int(np.sum(a >= 0.8)),
-           "fit_ms_per_person_mean": float(np.mean(fit_ms)) if fit_ms else float("nan"),
-           "worst": [w for _, w in sorted(worst)[:8]]}
-    log(f"  meshes (RGB only, fit '{fit}'): {meshed} of {eligible} people with both shoulders seen; in-image vertices "
+    out = {
+        "fit": fit,
+        "people_with_shoulders": eligible,
+        "meshes": meshed,
+        "inside_median": float(np.median(a)) if a.size else float("nan"),
+        "inside_min": float(a.min()) if a.size else float("nan"),
+        "meshes_inside_0_9": int(np.sum(a >= 0.9)),
+        "meshes_inside_0_8": int(np.sum(a >= 0.8)),
+        "fit_ms_per_person_mean": float(np.mean(fit_ms)) if fit_ms else float("nan"),
+        "worst": [w for _, w in sorted(worst)[:8]],
+    }
+    log(
+        f"  meshes (RGB only, fit '{fit}'): {meshed} of {eligible} people with both shoulders seen; in-image vertices "
         f"inside their box +15 %: median {out['inside_median']:.2f}, min {out['inside_min']:.2f}, "
         f"{out['meshes_inside_0_9']} meshes >= 0.9, {out['meshes_inside_0_8']} >= 0.8; "
-        f"{out['fit_ms_per_person_mean']:.0f} ms per person")
+        f"{out['fit_ms_per_person_mean']:.0f} ms per person"
+    )
     log(f"  lowest: {', '.join(out['worst'])}")
     return out
 
@@ -297,10 +350,17 @@ def _tracks(args, frames: list[Path], out_dir: Path, log) -> dict:
                 total += 1
                 kept += int(best[0] == tid)
     ids = sorted({tid for fr in per_frame for tid, _ in fr})
-    out = {"frames": len(seq), "people_per_frame": [len(fr) for fr in per_frame], "ids": ids,
-           "id_kept": kept / total if total else float("nan"), "ms_mean": float(np.mean(ms))}
-    log(f"  tracks: {len(seq)} frames, people per frame {out['people_per_frame']}, ids {ids}, "
-        f"id kept frame to frame {out['id_kept']:.2f}")
+    out = {
+        "frames": len(seq),
+        "people_per_frame": [len(fr) for fr in per_frame],
+        "ids": ids,
+        "id_kept": kept / total if total else float("nan"),
+        "ms_mean": float(np.mean(ms)),
+    }
+    log(
+        f"  tracks: {len(seq)} frames, people per frame {out['people_per_frame']}, ids {ids}, "
+        f"id kept frame to frame {out['id_kept']:.2f}"
+    )
     return out
 
 
@@ -319,10 +379,16 @@ def _coco(args, photos: list[Path], out_dir: Path, log) -> dict:
             _overlay(out_dir / f"coco_{p.stem}.png", rgb, humans)
     finally:
         pipeline.close()
-    out = {"photos": len(photos), "people_found": counts, "total": int(sum(counts.values())),
-           "ms_mean": float(np.mean(ms)) if ms else float("nan")}
-    log(f"  COCO photos (no annotations): {out['total']} people found in {len(photos)} photos, "
-        f"{out['ms_mean']:.0f} ms per photo")
+    out = {
+        "photos": len(photos),
+        "people_found": counts,
+        "total": int(sum(counts.values())),
+        "ms_mean": float(np.mean(ms)) if ms else float("nan"),
+    }
+    log(
+        f"  COCO photos (no annotations): {out['total']} people found in {len(photos)} photos, "
+        f"{out['ms_mean']:.0f} ms per photo"
+    )
     return out
 
 
@@ -339,21 +405,30 @@ def run(args) -> int:
     if "sets" not in result:  # --mesh-only
         print(f"overlays: {args.out_dir}/mesh_*.png")
         return 0
-    print("recall: annotated people >= 40 px tall that were found (OKS match >= 0.1); precision over finds on photos "
-          "where everyone is annotated; PCK@0.2 over all annotated body points of those people, misses wrong "
-          "(PCK: 0.2 x longer box side, mmpose's convention; torso: 0.2 x longer shoulder-hip diagonal, stricter; "
-          "found: box PCK over found people only); OKS: COCO body sigmas, 0 for a miss")
-    print(f"{'set':12} {'imgs':>4} {'people':>6} {'found':>5} {'recall':>6} {'finds':>5} {'false':>5} {'prec':>5} "
-          f"{'PCK@0.2':>7} {'torso':>6} {'found':>6} {'OKS':>5} {'ms mean':>8} {'ms max':>7}")
+    print(
+        "recall: annotated people >= 40 px tall that were found (OKS match >= 0.1); precision over finds on photos "
+        "where everyone is annotated; PCK@0.2 over all annotated body points of those people, misses wrong "
+        "(PCK: 0.2 x longer box side, mmpose's convention; torso: 0.2 x longer shoulder-hip diagonal, stricter; "
+        "found: box PCK over found people only); OKS: COCO body sigmas, 0 for a miss"
+    )
+    print(
+        f"{'set':12} {'imgs':>4} {'people':>6} {'found':>5} {'recall':>6} {'finds':>5} {'false':>5} {'prec':>5} "
+        f"{'PCK@0.2':>7} {'torso':>6} {'found':>6} {'OKS':>5} {'ms mean':>8} {'ms max':>7}"
+    )
     for name, r in list(result["sets"].items()) + [("ALL", result["all"])]:
-        print(f"{name:12} {r['images']:4d} {r['people']:6d} {r['found']:5d} {r['recall']:6.3f} {r['estimates']:5d} "
-              f"{r['false']:5d} {r['precision']:5.3f} {r['pck_box']:7.3f} {r['pck_torso']:6.3f} "
-              f"{r['pck_box_found']:6.3f} {r['oks_body']:5.3f} {r['ms_mean']:8.0f} {r['ms_max']:7.0f}")
+        print(
+            f"{name:12} {r['images']:4d} {r['people']:6d} {r['found']:5d} {r['recall']:6.3f} {r['estimates']:5d} "
+            f"{r['false']:5d} {r['precision']:5.3f} {r['pck_box']:7.3f} {r['pck_torso']:6.3f} "
+            f"{r['pck_box_found']:6.3f} {r['oks_body']:5.3f} {r['ms_mean']:8.0f} {r['ms_max']:7.0f}"
+        )
     a = result["all"]
-    print(f"targets: recall >= {TARGETS['recall']}: {a['recall']:.3f}; precision >= {TARGETS['precision']}: "
-          f"{a['precision']:.3f}; body PCK@0.2 >= {TARGETS['pck_box']}: {a['pck_box']:.3f}")
+    print(
+        f"targets: recall >= {TARGETS['recall']}: {a['recall']:.3f}; precision >= {TARGETS['precision']}: "
+        f"{a['precision']:.3f}; body PCK@0.2 >= {TARGETS['pck_box']}: {a['pck_box']:.3f}"
+    )
     print(f"overlays: {args.out_dir}/")
     if args.json:
+
         def clean(o):
             if isinstance(o, float) and not np.isfinite(o):
                 return None
@@ -362,5 +437,6 @@ def run(args) -> int:
             if isinstance(o, list):
                 return [clean(v) for v in o]
             return o
+
         Path(args.json).write_text(json.dumps(clean({"machine": machine_description(), **result}), indent=2))
     return 0

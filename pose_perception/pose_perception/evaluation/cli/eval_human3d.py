@@ -8,6 +8,7 @@ placed by the translation solve) on the same frames; and with --detected, the er
 area human's MediaPipe backend on the shaded render and the head-orientation error of PnP on the detected face
 landmarks (close-up renders, known head frame).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,17 +30,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--width", type=int, default=640)
     parser.add_argument("--height", type=int, default=480)
     parser.add_argument("--no-noise", action="store_true", help="exact depth instead of the sensor noise model")
-    parser.add_argument("--poses", choices=("mocap", "random"), default="mocap",
-                        help="body poses from pybullet_data's DeepMimic mocap clips (default) or random anny pose "
-                             "parameters")
-    parser.add_argument("--detected", action="store_true",
-                        help="also lift keypoints detected by the MediaPipe backend on the shaded render")
-    parser.add_argument("--world-noise-m", type=float, default=0.02,
-                        help="Gaussian noise (m) added to the true hip-centred joints fed to the no-depth path")
+    parser.add_argument(
+        "--poses",
+        choices=("mocap", "random"),
+        default="mocap",
+        help="body poses from pybullet_data's DeepMimic mocap clips (default) or random anny pose parameters",
+    )
+    parser.add_argument(
+        "--detected",
+        action="store_true",
+        help="also lift keypoints detected by the MediaPipe backend on the shaded render",
+    )
+    parser.add_argument(
+        "--world-noise-m",
+        type=float,
+        default=0.02,
+        help="Gaussian noise (m) added to the true hip-centred joints fed to the no-depth path",
+    )
     parser.add_argument("--threads", type=int, default=1, help="torch threads for the body model (default 1)")
-    parser.add_argument("--surface-offsets", action="store_true",
-                        help="also print the median joint-behind-surface distance per joint (unoccluded joints), "
-                             "the check behind lifting's surface offsets (use a seed other than the evaluation's)")
+    parser.add_argument(
+        "--surface-offsets",
+        action="store_true",
+        help="also print the median joint-behind-surface distance per joint (unoccluded joints), "
+        "the check behind lifting's surface offsets (use a seed other than the evaluation's)",
+    )
     add_common_output(parser)
 
 
@@ -48,8 +62,12 @@ def _stats(errors_m: list[float]) -> dict:
     e = e[np.isfinite(e)]
     if e.size == 0:
         return {"n": 0, "median_cm": None, "mean_cm": None, "p90_cm": None}
-    return {"n": int(e.size), "median_cm": round(float(np.median(e)) * 100, 2),
-            "mean_cm": round(float(np.mean(e)) * 100, 2), "p90_cm": round(float(np.percentile(e, 90)) * 100, 2)}
+    return {
+        "n": int(e.size),
+        "median_cm": round(float(np.median(e)) * 100, 2),
+        "mean_cm": round(float(np.mean(e)) * 100, 2),
+        "p90_cm": round(float(np.percentile(e, 90)) * 100, 2),
+    }
 
 
 def _load_detector():
@@ -77,9 +95,19 @@ def run(args: argparse.Namespace) -> int:
     detector, detector_note = _load_detector() if args.detected else (None, "not requested (--detected)")
     head_rng = np.random.default_rng(args.seed + 2)
 
-    rows: dict[str, list[float]] = {k: [] for k in (
-        "depth_true2d_all", "depth_true2d_unoccluded", "depth_true2d_raw_all", "depth_true2d_raw_unoccluded",
-        "world_true2d_all", "depth_detected", "world_detected", "world_detected_root_relative")}
+    rows: dict[str, list[float]] = {
+        k: []
+        for k in (
+            "depth_true2d_all",
+            "depth_true2d_unoccluded",
+            "depth_true2d_raw_all",
+            "depth_true2d_raw_unoccluded",
+            "world_true2d_all",
+            "depth_detected",
+            "world_detected",
+            "world_detected_root_relative",
+        )
+    }
     missing = 0
     behind_surface: list[np.ndarray] = []
     lift_ms: list[float] = []
@@ -93,8 +121,9 @@ def run(args: argparse.Namespace) -> int:
         conf = np.where(in_image & np.all(np.isfinite(frame.keypoints_3d), axis=1), 1.0, 0.0).astype(np.float32)
 
         t = time.perf_counter()
-        raw, raw_conf = lift_with_depth(frame.keypoints_uv, conf, frame.depth_m, intrinsics.K,
-                                        image_size_wh=(args.width, args.height))
+        raw, raw_conf = lift_with_depth(
+            frame.keypoints_uv, conf, frame.depth_m, intrinsics.K, image_size_wh=(args.width, args.height)
+        )
         pts, _ = enforce_bone_lengths(raw, raw_conf, kp.COCO_WHOLEBODY_133)
         lift_ms.append((time.perf_counter() - t) * 1000.0)
         sel = conf[:NUM_JOINTS] > 0
@@ -145,14 +174,18 @@ def run(args: argparse.Namespace) -> int:
         "world_detected_root_relative": "  the same, pelvis-aligned (shape only, no scale/distance error)",
     }
     results = {name: _stats(values) for name, values in rows.items()}
-    print(f"{args.frames} SYNTHETIC frames {args.width}x{args.height}, seed {args.seed}, {args.poses} poses, "
-          f"{'exact depth' if args.no_noise else 'sensor noise model'}; body model load {t_load:.1f} s")
+    print(
+        f"{args.frames} SYNTHETIC frames {args.width}x{args.height}, seed {args.seed}, {args.poses} poses, "
+        f"{'exact depth' if args.no_noise else 'sensor noise model'}; body model load {t_load:.1f} s"
+    )
     print(f"{'case':<72} {'n':>5} {'median cm':>10} {'mean cm':>8} {'p90 cm':>7}")
     for name, stats in results.items():
         if stats["n"] == 0:
             continue
-        print(f"{labels[name]:<72} {stats['n']:>5} {stats['median_cm']:>10.2f} {stats['mean_cm']:>8.2f} "
-              f"{stats['p90_cm']:>7.2f}")
+        print(
+            f"{labels[name]:<72} {stats['n']:>5} {stats['median_cm']:>10.2f} {stats['mean_cm']:>8.2f} "
+            f"{stats['p90_cm']:>7.2f}"
+        )
     print(f"joints left unknown by the depth lifting: {missing}")
     if behind_surface:
         import warnings
@@ -161,23 +194,41 @@ def run(args: argparse.Namespace) -> int:
             warnings.simplefilter("ignore", RuntimeWarning)
             med = np.nanmedian(np.stack(behind_surface), axis=0)
         names = kp.COCO_WHOLEBODY_133.keypoint_names[:NUM_JOINTS]
-        print("median joint depth behind the visible surface (cm, unoccluded): " +
-              ", ".join(f"{n} {m * 100:.1f}" for n, m in zip(names, med)))
+        print(
+            "median joint depth behind the visible surface (cm, unoccluded): "
+            + ", ".join(f"{n} {m * 100:.1f}" for n, m in zip(names, med))
+        )
     print(f"lifting time per person (depth + clean-up): median {np.median(lift_ms):.1f} ms")
     print(f"detected keypoints: {detector_note or f'MediaPipe found the person in {detected_frames}/{args.frames}'}")
     head = _head_eval(poser, detector, head_rng, intrinsics, args.frames) if detector is not None else None
     if head is not None:
-        print(f"head orientation, PnP on detected face landmarks, {head['frames']} SYNTHETIC close-ups (1.0-1.6 m, "
-              f"body yaw +-45, neck yaw +-30 deg): pose found in {head['found']}/{head['frames']}; forward-axis "
-              f"error median {head['forward_median_deg']} deg, mean {head['forward_mean_deg']} deg; full rotation "
-              f"error median {head['rotation_median_deg']} deg")
+        print(
+            f"head orientation, PnP on detected face landmarks, {head['frames']} SYNTHETIC close-ups (1.0-1.6 m, "
+            f"body yaw +-45, neck yaw +-30 deg): pose found in {head['found']}/{head['frames']}; forward-axis "
+            f"error median {head['forward_median_deg']} deg, mean {head['forward_mean_deg']} deg; full rotation "
+            f"error median {head['rotation_median_deg']} deg"
+        )
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"synthetic": True, "machine": machine_description(), "frames": args.frames,
-                       "seed": args.seed, "poses": args.poses, "noise": not args.no_noise, "results": results,
-                       "labels": labels, "missing": missing, "lift_ms_median": float(np.median(lift_ms)),
-                       "detected_frames": detected_frames, "detector_note": detector_note,
-                       "head": head}, f, indent=2)
+            json.dump(
+                {
+                    "synthetic": True,
+                    "machine": machine_description(),
+                    "frames": args.frames,
+                    "seed": args.seed,
+                    "poses": args.poses,
+                    "noise": not args.no_noise,
+                    "results": results,
+                    "labels": labels,
+                    "missing": missing,
+                    "lift_ms_median": float(np.median(lift_ms)),
+                    "detected_frames": detected_frames,
+                    "detector_note": detector_note,
+                    "head": head,
+                },
+                f,
+                indent=2,
+            )
     return 0
 
 
@@ -216,8 +267,9 @@ def _head_eval(poser, detector, rng: np.random.Generator, intrinsics, frames: in
         pose["spine03"] = {"x": float(rng.uniform(-8, 4))}
         body = poser.pose(pose, {"age": float(rng.uniform(0.5, 0.9)), "gender": float(rng.uniform(0.2, 0.8))})
         head_z = float(body.keypoints_133[0, 2])
-        T = synthetic.camera_facing_body(distance_m=float(rng.uniform(1.0, 1.6)), yaw_deg=float(rng.uniform(-45, 45)),
-                                         height_m=head_z - 0.15)
+        T = synthetic.camera_facing_body(
+            distance_m=float(rng.uniform(1.0, 1.6)), yaw_deg=float(rng.uniform(-45, 45)), height_m=head_z - 0.15
+        )
         frame = synthetic.render_frame(body, T, intrinsics, rng=rng)
         est = detector.estimate(frame.rgb, None)
         if est is None:
@@ -228,7 +280,10 @@ def _head_eval(poser, detector, rng: np.random.Generator, intrinsics, frames: in
             continue
         forward_err.append(float(np.degrees(np.arccos(np.clip(T_cam_head[:3, 0] @ R_ref[:, 0], -1.0, 1.0)))))
         rot_err.append(_angle_deg(T_cam_head[:3, :3], R_ref))
-    return {"frames": n, "found": len(forward_err),
-            "forward_median_deg": round(float(np.median(forward_err)), 1) if forward_err else None,
-            "forward_mean_deg": round(float(np.mean(forward_err)), 1) if forward_err else None,
-            "rotation_median_deg": round(float(np.median(rot_err)), 1) if rot_err else None}
+    return {
+        "frames": n,
+        "found": len(forward_err),
+        "forward_median_deg": round(float(np.median(forward_err)), 1) if forward_err else None,
+        "forward_mean_deg": round(float(np.mean(forward_err)), 1) if forward_err else None,
+        "rotation_median_deg": round(float(np.median(rot_err)), 1) if rot_err else None,
+    }

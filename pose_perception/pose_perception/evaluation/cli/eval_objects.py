@@ -3,6 +3,7 @@
 `pose-perception eval objects [--objects ...] [--scenes N] [--occlusion lo,hi] [--seed S]`; see docs/objects-eval.md.
 `pose-perception eval objects --real [DIR] [--boxes]`: REAL frames, whole YCB-Video catalogue; see docs/objects-real.md.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -117,8 +118,10 @@ class MethodResults:
             return {"n": 0}
         add_like = [_add_s_hit(e, o) for e, o in zip(self.errors, objs)]
         adds = [e.adds_m < metrics.ADD_THRESHOLD_FRACTION * o.diameter_m for e, o in zip(self.errors, objs)]
-        mssd = [np.mean([e.mssd_m < th for th in metrics.mssd_thresholds_m(o.diameter_m)])
-                for e, o in zip(self.errors, objs)]
+        mssd = [
+            np.mean([e.mssd_m < th for th in metrics.mssd_thresholds_m(o.diameter_m)])
+            for e, o in zip(self.errors, objs)
+        ]
         mspd = [np.mean([e.mspd_px < th for th in metrics.mspd_thresholds_px(w)]) for e, w in zip(self.errors, widths)]
         times = np.asarray(self.times_s) * 1000.0
         return {
@@ -189,25 +192,51 @@ def parse_range(text: str) -> tuple[float, float]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--objects", nargs="+", default=list(DEV_OBJECTS), metavar="NAME",
-                        help=f"catalogue objects (default: the 10 YCB dev objects); known: {', '.join(CATALOGUE)}")
+    parser.add_argument(
+        "--objects",
+        nargs="+",
+        default=list(DEV_OBJECTS),
+        metavar="NAME",
+        help=f"catalogue objects (default: the 10 YCB dev objects); known: {', '.join(CATALOGUE)}",
+    )
     parser.add_argument("--scenes", type=int, default=3, help="scenes with the object, per object (default 3)")
-    parser.add_argument("--negatives", type=int, default=1,
-                        help="scenes WITHOUT the object, per object, to count false positives (default 1)")
-    parser.add_argument("--occlusion", type=parse_range, default=(0.0, 0.5), metavar="LO,HI",
-                        help="fraction of the object hidden by an occluder, drawn uniformly (default 0,0.5)")
+    parser.add_argument(
+        "--negatives",
+        type=int,
+        default=1,
+        help="scenes WITHOUT the object, per object, to count false positives (default 1)",
+    )
+    parser.add_argument(
+        "--occlusion",
+        type=parse_range,
+        default=(0.0, 0.5),
+        metavar="LO,HI",
+        help="fraction of the object hidden by an occluder, drawn uniformly (default 0,0.5)",
+    )
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--masks", choices=("gt", "none"), default="gt",
-                        help="gt: both methods get the object's visible mask (a perfect detector; on negative "
-                             "scenes a distractor's mask, i.e. a wrong detection); none: the estimator segments "
-                             "by itself and the baseline gets the whole scene (slow)")
-    parser.add_argument("--noise", choices=("sensor", "none"), default="sensor",
-                        help="sensor: RGB-D sensor depth noise model (default); none: exact depth (ablation)")
+    parser.add_argument(
+        "--masks",
+        choices=("gt", "none"),
+        default="gt",
+        help="gt: both methods get the object's visible mask (a perfect detector; on negative "
+        "scenes a distractor's mask, i.e. a wrong detection); none: the estimator segments "
+        "by itself and the baseline gets the whole scene (slow)",
+    )
+    parser.add_argument(
+        "--noise",
+        choices=("sensor", "none"),
+        default="sensor",
+        help="sensor: RGB-D sensor depth noise model (default); none: exact depth (ablation)",
+    )
     parser.add_argument("--no-baseline", action="store_true", help="skip the Open3D tutorial baseline")
     parser.add_argument("--no-estimator", action="store_true", help="measure only the baseline")
     parser.add_argument("--device", default="cpu", help="estimator device: cpu | cuda | auto")
-    parser.add_argument("--score-threshold", type=float, default=None,
-                        help="estimator verification threshold (default: the estimator's own)")
+    parser.add_argument(
+        "--score-threshold",
+        type=float,
+        default=None,
+        help="estimator verification threshold (default: the estimator's own)",
+    )
     from pose_perception.evaluation.cli.eval_objects_real import add_real_arguments
 
     add_real_arguments(parser)
@@ -217,8 +246,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _fmt(summary: dict) -> str:
     if not summary.get("n"):
         return "      -      -      -      -        -"
-    return (f"{summary['add_s_recall']:6.2f} {summary['adds_recall']:6.2f} {summary['ar_mssd']:6.2f} "
-            f"{summary['ar_mspd']:6.2f} {summary['time_ms_mean']:8.0f}")
+    return (
+        f"{summary['add_s_recall']:6.2f} {summary['adds_recall']:6.2f} {summary['ar_mssd']:6.2f} "
+        f"{summary['ar_mspd']:6.2f} {summary['time_ms_mean']:8.0f}"
+    )
 
 
 def evaluate(args: argparse.Namespace, log=print) -> dict:
@@ -260,33 +291,47 @@ def evaluate(args: argparse.Namespace, log=print) -> dict:
             mask = scene.mask(name) if use_masks else None
             if estimator is not None:
                 start = time.perf_counter()
-                poses = results["estimator"].call(estimator.estimate, scene.rgb, scene.depth_m, scene.intrinsics,
-                                                  masks=[mask] if mask is not None else None)
+                poses = results["estimator"].call(
+                    estimator.estimate,
+                    scene.rgb,
+                    scene.depth_m,
+                    scene.intrinsics,
+                    masks=[mask] if mask is not None else None,
+                )
                 results["estimator"].times_s.append(time.perf_counter() - start)
                 best = _best_for(poses, name)
-                results["estimator"].errors.append(metrics.pose_errors(
-                    None if best is None else best.T_cam_obj, gt.T_cam_obj, obj.points_m, obj.symmetries,
-                    scene.intrinsics.K))
+                results["estimator"].errors.append(
+                    metrics.pose_errors(
+                        None if best is None else best.T_cam_obj,
+                        gt.T_cam_obj,
+                        obj.points_m,
+                        obj.symmetries,
+                        scene.intrinsics.K,
+                    )
+                )
             if run_baseline:
                 T, elapsed = _run_baseline(obj, dense, scene, mask, baseline_config)
                 results["baseline"].times_s.append(elapsed)
                 results["baseline"].errors.append(
-                    metrics.pose_errors(T, gt.T_cam_obj, obj.points_m, obj.symmetries, scene.intrinsics.K))
+                    metrics.pose_errors(T, gt.T_cam_obj, obj.points_m, obj.symmetries, scene.intrinsics.K)
+                )
             bar.update()
         for j in range(args.negatives):
             scene = make_scene(None, [args.seed, oi, 1000 + j], config, exclude=(name,))
             distractors = [o.name for o in scene.objects if o.role == "distractor"]
             masks = [scene.mask(distractors[0])] if (use_masks and distractors) else None
             if estimator is not None:
-                poses = results["estimator"].call(estimator.estimate, scene.rgb, scene.depth_m, scene.intrinsics,
-                                                  masks=masks)
+                poses = results["estimator"].call(
+                    estimator.estimate, scene.rgb, scene.depth_m, scene.intrinsics, masks=masks
+                )
                 results["estimator"].negatives += 1
                 results["estimator"].false_positives += int(any(p.name == name for p in poses))
             if run_baseline:
                 # the tutorial recipe has no rejection step: it reports a pose whenever registration runs
                 results["baseline"].negatives += 1
                 results["baseline"].false_positives += int(
-                    _run_baseline(obj, dense, scene, masks[0] if masks else None, baseline_config)[0] is not None)
+                    _run_baseline(obj, dense, scene, masks[0] if masks else None, baseline_config)[0] is not None
+                )
             bar.update()
         per_object[name] = {
             m: results[m].summary([obj] * len(results[m].errors), [config.width] * len(results[m].errors))
@@ -304,18 +349,29 @@ def evaluate(args: argparse.Namespace, log=print) -> dict:
         all_objs += [obj] * args.scenes
         all_widths += [config.width] * args.scenes
         visible_all += visible
-        log(f"  {name:22s} " + "  |  ".join(f"{m}: {_fmt(per_object[name][m])}" for m in methods)
-            + f"  vis {np.mean(visible):.2f}")
+        log(
+            f"  {name:22s} "
+            + "  |  ".join(f"{m}: {_fmt(per_object[name][m])}" for m in methods)
+            + f"  vis {np.mean(visible):.2f}"
+        )
     bar.close()
     overall = {m: all_results[m].summary(all_objs, all_widths) for m in methods}
     by_occlusion = {m: _recall_by_occlusion(all_results[m].errors, all_objs, visible_all) for m in methods}
     out = {
         "label": SYNTHETIC_LABEL,
         "machine": machine_description(),
-        "command": "pose-perception eval objects " + " ".join(
-            [f"--objects {' '.join(args.objects)}", f"--scenes {args.scenes}", f"--negatives {args.negatives}",
-             f"--occlusion {args.occlusion[0]},{args.occlusion[1]}", f"--seed {args.seed}", f"--masks {args.masks}",
-             f"--noise {args.noise}"]),
+        "command": "pose-perception eval objects "
+        + " ".join(
+            [
+                f"--objects {' '.join(args.objects)}",
+                f"--scenes {args.scenes}",
+                f"--negatives {args.negatives}",
+                f"--occlusion {args.occlusion[0]},{args.occlusion[1]}",
+                f"--seed {args.seed}",
+                f"--masks {args.masks}",
+                f"--noise {args.noise}",
+            ]
+        ),
         "per_object": per_object,
         "overall": overall,
         "visible_fraction_mean": float(np.mean(visible_all)),
@@ -337,9 +393,11 @@ def run(args: argparse.Namespace) -> int:
         return run_real(args)
     print(f"eval objects on {SYNTHETIC_LABEL}")
     print(f"machine: {machine_description()}")
-    print(f"{len(args.objects)} objects x {args.scenes} scenes (+{args.negatives} without the object), 640x480, "
-          f"occlusion {args.occlusion[0]:.2f}-{args.occlusion[1]:.2f}, masks={args.masks}, depth noise={args.noise}, "
-          f"seed {args.seed}")
+    print(
+        f"{len(args.objects)} objects x {args.scenes} scenes (+{args.negatives} without the object), 640x480, "
+        f"occlusion {args.occlusion[0]:.2f}-{args.occlusion[1]:.2f}, masks={args.masks}, depth noise={args.noise}, "
+        f"seed {args.seed}"
+    )
     print("  per object: ADD(-S)@0.1d  ADD-S@0.1d  AR_MSSD  AR_MSPD  time ms")
     try:
         out = evaluate(args)
@@ -350,20 +408,26 @@ def run(args: argparse.Namespace) -> int:
     for m, s in out["overall"].items():
         if not s.get("n"):
             continue
-        print(f"  {m:9s} n={s['n']:3d}  ADD(-S)@0.1d {s['add_s_recall']:.3f}  ADD-S@0.1d {s['adds_recall']:.3f}  "
-              f"AR_MSSD {s['ar_mssd']:.3f}  AR_MSPD {s['ar_mspd']:.3f}  time/image mean {s['time_ms_mean']:.0f} ms "
-              f"p95 {s['time_ms_p95']:.0f} ms  false positives {s['false_positives']}/{s['negatives']}")
+        print(
+            f"  {m:9s} n={s['n']:3d}  ADD(-S)@0.1d {s['add_s_recall']:.3f}  ADD-S@0.1d {s['adds_recall']:.3f}  "
+            f"AR_MSSD {s['ar_mssd']:.3f}  AR_MSPD {s['ar_mspd']:.3f}  time/image mean {s['time_ms_mean']:.0f} ms "
+            f"p95 {s['time_ms_p95']:.0f} ms  false positives {s['false_positives']}/{s['negatives']}"
+        )
         if s["failures"]:
             print(f"  {m} RAISED on {s['failures']} images (counted as misses); first: {s['first_failure']}")
     if "baseline_comparison" in out:
         c = out["baseline_comparison"]
-        print("  estimator vs Open3D tutorial baseline: ADD(-S) recall "
-              f"{c['add_s_recall_estimator_minus_baseline']:+.3f}, "
-              f"baseline takes {c['time_ratio_baseline_over_estimator']:.1f}x the estimator's time")
+        print(
+            "  estimator vs Open3D tutorial baseline: ADD(-S) recall "
+            f"{c['add_s_recall_estimator_minus_baseline']:+.3f}, "
+            f"baseline takes {c['time_ratio_baseline_over_estimator']:.1f}x the estimator's time"
+        )
     for m, buckets in out["add_s_recall_by_occlusion"].items():
         if buckets:
-            print(f"  {m:9s} ADD(-S)@0.1d by hidden fraction: "
-                  + ", ".join(f"{k}: {b['recall']:.2f} (n={b['n']})" for k, b in buckets.items()))
+            print(
+                f"  {m:9s} ADD(-S)@0.1d by hidden fraction: "
+                + ", ".join(f"{k}: {b['recall']:.2f} (n={b['n']})" for k, b in buckets.items())
+            )
     print(f"  mean visible fraction of the targets: {out['visible_fraction_mean']:.2f}")
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=2))

@@ -3,6 +3,7 @@
 Per frame: objects found / missed / reported but not there (silhouette IoU against the reference label masks, or
 box IoU against hand-labelled boxes), time of estimate(), and an overlay PNG. See docs/objects-real.md.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -17,25 +18,59 @@ from pose_perception.core.machine import machine_description
 
 
 def add_real_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--real", nargs="?", const="", default=None, metavar="DIR",
-                        help="evaluate on the REAL frames in DIR (default ../shared/realdata/objects relative to the "
-                             "repository root) with the whole YCB-Video catalogue, instead of synthetic scenes")
-    parser.add_argument("--boxes", action="store_true",
-                        help="with --real: give the estimator the reference 2D box and class of each present object "
-                             "(as a 2D detector would) instead of letting it segment the frame itself")
-    parser.add_argument("--catalogue", nargs="+", default=None, metavar="NAME",
-                        help="with --real: the objects loaded (default: all 21 YCB-Video objects)")
-    parser.add_argument("--frames", nargs="+", default=None, metavar="DATASET/FRAME",
-                        help="with --real: only these frames, e.g. ycb_realsense/000000")
+    parser.add_argument(
+        "--real",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="DIR",
+        help="evaluate on the REAL frames in DIR (default ../shared/realdata/objects relative to the "
+        "repository root) with the whole YCB-Video catalogue, instead of synthetic scenes",
+    )
+    parser.add_argument(
+        "--boxes",
+        action="store_true",
+        help="with --real: give the estimator the reference 2D box and class of each present object "
+        "(as a 2D detector would) instead of letting it segment the frame itself",
+    )
+    parser.add_argument(
+        "--catalogue",
+        nargs="+",
+        default=None,
+        metavar="NAME",
+        help="with --real: the objects loaded (default: all 21 YCB-Video objects)",
+    )
+    parser.add_argument(
+        "--frames",
+        nargs="+",
+        default=None,
+        metavar="DATASET/FRAME",
+        help="with --real: only these frames, e.g. ycb_realsense/000000",
+    )
     parser.add_argument("--out-dir", default="out/objects_real", help="with --real: where overlay PNGs go")
-    parser.add_argument("--time-budget", type=float, default=None, metavar="S",
-                        help="with --real: per-frame search budget in seconds (EstimatorConfig.time_budget_s)")
-    parser.add_argument("--no-prefilter", action="store_true",
-                        help="with --real: search every segment for every model (no size prefilter)")
-    parser.add_argument("--profile", action="store_true",
-                        help="with --real: profile estimate() (cProfile) and print the time of its stages")
-    parser.add_argument("--min-iou", type=float, default=0.5,
-                        help="with --real: IoU with the reference from which a report counts as found (default 0.5)")
+    parser.add_argument(
+        "--time-budget",
+        type=float,
+        default=None,
+        metavar="S",
+        help="with --real: per-frame search budget in seconds (EstimatorConfig.time_budget_s)",
+    )
+    parser.add_argument(
+        "--no-prefilter",
+        action="store_true",
+        help="with --real: search every segment for every model (no size prefilter)",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="with --real: profile estimate() (cProfile) and print the time of its stages",
+    )
+    parser.add_argument(
+        "--min-iou",
+        type=float,
+        default=0.5,
+        help="with --real: IoU with the reference from which a report counts as found (default 0.5)",
+    )
 
 
 def run_real(args: argparse.Namespace, log=print) -> int:
@@ -43,7 +78,13 @@ def run_real(args: argparse.Namespace, log=print) -> int:
     from pose_perception.objects.estimator import EstimatorConfig, ObjectPoseEstimator
     from pose_perception.objects.model import MeshUnitsWarning, ObjectModelError, load_object_model
     from pose_perception.evaluation.objects.realdata import (
-        REAL_LABEL, YCBV_OBJECTS, RealDataMissing, default_real_dir, draw_frame_result, load_real_frames, score_frame,
+        REAL_LABEL,
+        YCBV_OBJECTS,
+        RealDataMissing,
+        default_real_dir,
+        draw_frame_result,
+        load_real_frames,
+        score_frame,
     )
 
     root = Path(args.real) if args.real else default_real_dir()
@@ -80,13 +121,19 @@ def run_real(args: argparse.Namespace, log=print) -> int:
     mode = "reference 2D boxes + classes" if args.boxes else "own segmentation"
     log(f"eval objects on {REAL_LABEL}, data {root}")
     log(f"machine: {machine_description()}")
-    log(f"catalogue: {len(models)} meshes (ycb:<name>), loaded in {load_s:.1f} s; input: {mode}; "
+    log(
+        f"catalogue: {len(models)} meshes (ycb:<name>), loaded in {load_s:.1f} s; input: {mode}; "
         f"found = same name and IoU >= {args.min_iou}; prefilter {'off' if args.no_prefilter else 'on'}; "
-        f"time budget {'none' if args.time_budget is None else f'{args.time_budget:g} s'}")
-    log("time s: wall time of estimate(); cpu s: CPU time of this process meanwhile (all its threads), which other "
-        "jobs on a shared machine do not inflate")
-    log(f"{'frame':22s} {'present':>7s} {'found':>5s} {'missed':>6s} {'false':>5s} {'time s':>7s} {'cpu s':>6s}"
-        "  details")
+        f"time budget {'none' if args.time_budget is None else f'{args.time_budget:g} s'}"
+    )
+    log(
+        "time s: wall time of estimate(); cpu s: CPU time of this process meanwhile (all its threads), which other "
+        "jobs on a shared machine do not inflate"
+    )
+    log(
+        f"{'frame':22s} {'present':>7s} {'found':>5s} {'missed':>6s} {'false':>5s} {'time s':>7s} {'cpu s':>6s}"
+        "  details"
+    )
     import cv2
 
     rows = []
@@ -111,41 +158,80 @@ def run_real(args: argparse.Namespace, log=print) -> int:
         cv2.imwrite(str(png), cv2.cvtColor(draw_frame_result(res), cv2.COLOR_RGB2BGR))
         false = [f"{m.pose.name} {m.pose.score:.2f} (iou {m.iou:.2f})" for m in res.matches if not m.found]
         st = estimator.last_stats
-        detail = (f"missed: {', '.join(res.missed) or '-'}; false: {', '.join(false) or '-'}; "
-                  f"{st.get('segments', 0)} segments, {st.get('searches', 0)} model searches"
-                  + (f", {st['skipped']} skipped (budget)" if st.get("skipped") else "")
-                  + (f", {st['retried']} segments searched again" if st.get("retried") else ""))
-        log(f"{frame.key:22s} {len(frame.present):7d} {res.n_found:5d} {len(res.missed):6d} {res.n_false:5d} "
-            f"{elapsed:7.2f} {cpu:6.2f}  {detail}")
-        rows.append({
-            "frame": frame.key, "present": [r.name for r in frame.present],
-            "reference": sorted({r.source for r in frame.present}),
-            "found": [m.pose.name for m in res.matches if m.found], "missed": res.missed,
-            "false": [{"name": m.pose.name, "score": m.pose.score, "iou": m.iou} for m in res.matches if not m.found],
-            "reports": [{"name": m.pose.name, "score": m.pose.score, "iou": m.iou, "found": m.found,
-                         "T_cam_obj": m.pose.T_cam_obj.tolist()} for m in res.matches],
-            "time_s": elapsed, "cpu_s": cpu, "overlay": str(png), "search_stats": dict(estimator.last_stats),
-        })
+        detail = (
+            f"missed: {', '.join(res.missed) or '-'}; false: {', '.join(false) or '-'}; "
+            f"{st.get('segments', 0)} segments, {st.get('searches', 0)} model searches"
+            + (f", {st['skipped']} skipped (budget)" if st.get("skipped") else "")
+            + (f", {st['retried']} segments searched again" if st.get("retried") else "")
+        )
+        log(
+            f"{frame.key:22s} {len(frame.present):7d} {res.n_found:5d} {len(res.missed):6d} {res.n_false:5d} "
+            f"{elapsed:7.2f} {cpu:6.2f}  {detail}"
+        )
+        rows.append(
+            {
+                "frame": frame.key,
+                "present": [r.name for r in frame.present],
+                "reference": sorted({r.source for r in frame.present}),
+                "found": [m.pose.name for m in res.matches if m.found],
+                "missed": res.missed,
+                "false": [
+                    {"name": m.pose.name, "score": m.pose.score, "iou": m.iou} for m in res.matches if not m.found
+                ],
+                "reports": [
+                    {
+                        "name": m.pose.name,
+                        "score": m.pose.score,
+                        "iou": m.iou,
+                        "found": m.found,
+                        "T_cam_obj": m.pose.T_cam_obj.tolist(),
+                    }
+                    for m in res.matches
+                ],
+                "time_s": elapsed,
+                "cpu_s": cpu,
+                "overlay": str(png),
+                "search_stats": dict(estimator.last_stats),
+            }
+        )
     n_present = sum(len(r["present"]) for r in rows)
     n_found = sum(len(r["found"]) for r in rows)
     n_false = sum(len(r["false"]) for r in rows)
     times = np.array([r["time_s"] for r in rows])
     cpus = np.array([r["cpu_s"] for r in rows])
     recall = n_found / n_present if n_present else float("nan")
-    log(f"overall (REAL, {mode}): recall {n_found}/{n_present} = {recall:.2f}, false reports {n_false} in "
+    log(
+        f"overall (REAL, {mode}): recall {n_found}/{n_present} = {recall:.2f}, false reports {n_false} in "
         f"{len(rows)} frames, time/frame mean {times.mean():.2f} s, max {times.max():.2f} s, "
         f"CPU time/frame mean {cpus.mean():.2f} s "
-        f"({len(models)} meshes); overlays in {out_dir}/")
+        f"({len(models)} meshes); overlays in {out_dir}/"
+    )
     if profiler is not None:
         _print_stages(profiler, len(rows), log)
     if args.json:
-        Path(args.json).write_text(json.dumps({
-            "label": REAL_LABEL, "machine": machine_description(), "data": str(root), "mode": mode,
-            "catalogue": names, "min_iou": args.min_iou, "frames": rows,
-            "overall": {"present": n_present, "found": n_found, "recall": recall, "false_reports": n_false,
-                        "time_s_mean": float(times.mean()), "time_s_max": float(times.max()),
-                        "cpu_s_mean": float(cpus.mean())},
-        }, indent=2))
+        Path(args.json).write_text(
+            json.dumps(
+                {
+                    "label": REAL_LABEL,
+                    "machine": machine_description(),
+                    "data": str(root),
+                    "mode": mode,
+                    "catalogue": names,
+                    "min_iou": args.min_iou,
+                    "frames": rows,
+                    "overall": {
+                        "present": n_present,
+                        "found": n_found,
+                        "recall": recall,
+                        "false_reports": n_false,
+                        "time_s_mean": float(times.mean()),
+                        "time_s_max": float(times.max()),
+                        "cpu_s_mean": float(cpus.mean()),
+                    },
+                },
+                indent=2,
+            )
+        )
         log(f"wrote {args.json}")
     return 0
 

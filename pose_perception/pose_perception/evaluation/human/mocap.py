@@ -2,9 +2,9 @@
 
 Loading and retargeting are evaluation/human/synthetic.py's (load_mocap_clip, mocap_pose); this adds time: a clip at a rate.
 """
+
 from __future__ import annotations
 
-import numpy as np
 
 from pose_perception.human.body_model import MODEL_KEYPOINT_NAMES
 
@@ -20,7 +20,7 @@ def clip_bodies(poser, clip: str, rate_hz: float, count: int, phenotype: dict[st
 
     frames = load_mocap_clip(clip)
     stride = max(1, int(round(1.0 / (rate_hz * frames[0, 0]))))  # column 0: the frame duration in seconds
-    picked = frames[::stride][first:first + count]
+    picked = frames[::stride][first : first + count]
     rest = poser.pose().keypoints_133
     out = []
     for k, frame in enumerate(picked):

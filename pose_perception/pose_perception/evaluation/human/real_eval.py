@@ -5,6 +5,7 @@ JHMDB; each in its own keypoint order) into one form, COCO body 17 with a visibi
 estimates against them: person recall / precision, body PCK@0.2 with misses counted as wrong, OKS with the
 COCO-WholeBody body sigmas. Used by `pose-perception eval human --real DIR`.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,8 +18,28 @@ from scipy.optimize import linear_sum_assignment
 
 # COCO-WholeBody sigmas of the body 17 (the COCO keypoint sigmas; cocoapi / xtcocotools). The annotated sets
 # here have body keypoints only, so OKS is given for the body part alone.
-BODY_SIGMAS = np.array([.026, .025, .025, .035, .035, .079, .079, .072, .072, .062, .062, .107, .107, .087, .087,
-                        .089, .089], np.float64)
+BODY_SIGMAS = np.array(
+    [
+        0.026,
+        0.025,
+        0.025,
+        0.035,
+        0.035,
+        0.079,
+        0.079,
+        0.072,
+        0.072,
+        0.062,
+        0.062,
+        0.107,
+        0.107,
+        0.087,
+        0.087,
+        0.089,
+        0.089,
+    ],
+    np.float64,
+)
 
 # Index into each dataset's keypoint list for COCO body 17 (nose, eyes, ears, shoulders, elbows, wrists, hips,
 # knees, ankles; -1: the dataset has no such point). Orders from each JSON's `categories[0].keypoints`.
@@ -83,8 +104,9 @@ def _extent_box(uv: np.ndarray, ok: np.ndarray, pad: float = 0.1) -> np.ndarray:
     return np.concatenate([lo - pad * size, hi + pad * size])
 
 
-def _coco_style(json_path: Path, image_root: Path, dataset: str, index: tuple[int, ...], exhaustive: bool,
-                n_src: int) -> list[AnnotatedImage]:
+def _coco_style(
+    json_path: Path, image_root: Path, dataset: str, index: tuple[int, ...], exhaustive: bool, n_src: int
+) -> list[AnnotatedImage]:
     """COCO-format annotation files (images + annotations with flat [x, y, v] keypoints)."""
     data = json.loads(json_path.read_text())
     out = []
@@ -112,8 +134,11 @@ def _coco_style(json_path: Path, image_root: Path, dataset: str, index: tuple[in
             people.append(AnnotatedPerson(uv, ok, box, int(a.get("track_id", -1)), head))
         ignore = ()
         if "ignore_regions_x" in im:
-            ignore = tuple(np.stack([np.asarray(xs, np.float64), np.asarray(ys, np.float64)], axis=1)
-                           for xs, ys in zip(im["ignore_regions_x"], im["ignore_regions_y"]) if len(xs) >= 3)
+            ignore = tuple(
+                np.stack([np.asarray(xs, np.float64), np.asarray(ys, np.float64)], axis=1)
+                for xs, ys in zip(im["ignore_regions_x"], im["ignore_regions_y"])
+                if len(xs) >= 3
+            )
         out.append(AnnotatedImage(dataset, image_root / im["file_name"], tuple(people), exhaustive, ignore))
     return out
 
@@ -146,15 +171,14 @@ def load_annotated_sets(humans_dir: Path) -> list[AnnotatedImage]:
     if not root.is_dir():
         raise RealDataMissingError(
             f"no annotated real photos at '{root}': the eval reads ../shared/realdata/humans beside the repository "
-            f"(or pass --real DIR pointing at a realdata/humans folder)")
+            f"(or pass --real DIR pointing at a realdata/humans folder)"
+        )
     images: list[AnnotatedImage] = []
     pt = root / "posetrack18"
-    images += _coco_style(pt / "annotations" / "test_posetrack18_val.json", pt, "posetrack18", _POSETRACK_17,
-                          True, 17)
+    images += _coco_style(pt / "annotations" / "test_posetrack18_val.json", pt, "posetrack18", _POSETRACK_17, True, 17)
     images += _mpii(root / "mpii" / "test_mpii.json", root / "mpii")
     images += _coco_style(root / "mhp" / "test_mhp.json", root / "mhp", "mhp", _MPII_16, True, 16)
-    images += _coco_style(root / "exlpose" / "test_exlpose.json", root / "exlpose", "exlpose", _EXLPOSE_14,
-                          True, 14)
+    images += _coco_style(root / "exlpose" / "test_exlpose.json", root / "exlpose", "exlpose", _EXLPOSE_14, True, 14)
     # JHMDB clips named np1 show one person: the annotation is exhaustive.
     images += _coco_style(root / "jhmdb" / "test_jhmdb_sub1.json", root / "jhmdb", "jhmdb", _JHMDB_15, True, 15)
     missing = [str(im.path) for im in images if not im.path.is_file()]
@@ -189,8 +213,11 @@ def body_oks(pred_uv: np.ndarray, gt: AnnotatedPerson) -> float:
 def torso_size_px(gt: AnnotatedPerson) -> float:
     """PCK normaliser: the longer shoulder-hip diagonal; without both diagonals, 0.3 x the box height (a
     standing adult's torso diagonal is about that)."""
-    diags = [np.linalg.norm(gt.keypoints_uv[a] - gt.keypoints_uv[b]) for a, b in ((5, 12), (6, 11))
-             if gt.visible[a] and gt.visible[b]]
+    diags = [
+        np.linalg.norm(gt.keypoints_uv[a] - gt.keypoints_uv[b])
+        for a, b in ((5, 12), (6, 11))
+        if gt.visible[a] and gt.visible[b]
+    ]
     return float(max(diags)) if diags else 0.3 * gt.height_px
 
 
@@ -206,8 +233,9 @@ def pck_hits(pred_uv: Optional[np.ndarray], gt: AnnotatedPerson, alpha: float = 
     return d <= alpha * torso_size_px(gt), d <= alpha * box
 
 
-def match_people(pred_uvs: list[np.ndarray], people: tuple[AnnotatedPerson, ...], min_oks: float = 0.1
-                 ) -> dict[int, int]:
+def match_people(
+    pred_uvs: list[np.ndarray], people: tuple[AnnotatedPerson, ...], min_oks: float = 0.1
+) -> dict[int, int]:
     """Hungarian matching by body OKS: {annotated person index: estimate index} for pairs with OKS >= min_oks."""
     if not pred_uvs or not people:
         return {}

@@ -5,6 +5,7 @@ The body is the `anny` parametric model (Apache-2.0 code, CC0 MakeHuman assets) 
 depth and masks are ray-cast exactly (objects.render, open3d RaycastingScene, headless CPU) and degraded with a
 depth-sensor noise model. Every output of this module is synthetic and says so.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -119,7 +120,8 @@ class AnnyPoser:
         }
 
     def pose(
-        self, pose_deg: Optional[dict[str, dict[str, float] | np.ndarray]] = None,
+        self,
+        pose_deg: Optional[dict[str, dict[str, float] | np.ndarray]] = None,
         phenotype: Optional[dict[str, float]] = None,
     ) -> PosedBody:
         """pose_deg: {bone label: {"x"|"y"|"z": degrees} (applied in that order) or a (3, 3) rotation}, anny
@@ -155,9 +157,21 @@ MOCAP_CLIPS = ("walk", "run", "jump", "kick", "punch", "dance_a", "dance_b", "sp
 # Humanoid frame (x forward, y up, z right) -> anny world (x left, y backward, z up).
 _M_ANNY_FROM_HUMANOID = np.array([[0.0, 0.0, -1.0], [-1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
 # Frame layout: duration, root xyz, then per joint a (w, x, y, z) quaternion or a revolute angle (rad).
-_MOCAP_JOINTS = (("root", 4), ("chest", 4), ("neck", 4), ("right_hip", 4), ("right_knee", 1),
-                 ("right_ankle", 4), ("right_shoulder", 4), ("right_elbow", 1), ("left_hip", 4), ("left_knee", 1),
-                 ("left_ankle", 4), ("left_shoulder", 4), ("left_elbow", 1))
+_MOCAP_JOINTS = (
+    ("root", 4),
+    ("chest", 4),
+    ("neck", 4),
+    ("right_hip", 4),
+    ("right_knee", 1),
+    ("right_ankle", 4),
+    ("right_shoulder", 4),
+    ("right_elbow", 1),
+    ("left_hip", 4),
+    ("left_knee", 1),
+    ("left_ankle", 4),
+    ("left_shoulder", 4),
+    ("left_elbow", 1),
+)
 
 
 def load_mocap_clip(name: str) -> np.ndarray:
@@ -207,7 +221,7 @@ def mocap_pose(frame: np.ndarray, rest_keypoints: np.ndarray, face_forward: bool
     i = 4
     for name, n in _MOCAP_JOINTS:
         if n == 4:
-            w, x, y, z = frame[i:i + 4]
+            w, x, y, z = frame[i : i + 4]
             q[name] = Rotation.from_quat([x, y, z, w]).as_matrix()
         else:
             q[name] = Rotation.from_rotvec([0.0, 0.0, frame[i]]).as_matrix()  # revolute about the joint's z
@@ -236,7 +250,7 @@ def mocap_pose(frame: np.ndarray, rest_keypoints: np.ndarray, face_forward: bool
     for side, s in (("left", "L"), ("right", "R")):
         li = 0 if side == "left" else 1
         sh, el, wr, hp, kn, an = (5 + li, 7 + li, 9 + li, 11 + li, 13 + li, 15 + li)
-        for (parent, upper_bone, lower_bone, h_upper, h_lower, a, b, c) in (
+        for parent, upper_bone, lower_bone, h_upper, h_lower, a, b, c in (
             (G["chest"], f"upperarm01.{s}", f"lowerarm01.{s}", f"{side}_shoulder", f"{side}_elbow", sh, el, wr),
             (G["root"], f"upperleg01.{s}", f"lowerleg01.{s}", f"{side}_hip", f"{side}_knee", hp, kn, an),
         ):
@@ -247,8 +261,9 @@ def mocap_pose(frame: np.ndarray, rest_keypoints: np.ndarray, face_forward: bool
     return pose
 
 
-def camera_facing_body(distance_m: float, yaw_deg: float, height_m: float = 1.2, pitch_deg: float = 0.0,
-                       lateral_m: float = 0.0) -> np.ndarray:
+def camera_facing_body(
+    distance_m: float, yaw_deg: float, height_m: float = 1.2, pitch_deg: float = 0.0, lateral_m: float = 0.0
+) -> np.ndarray:
     """T_cam_world for a camera at height_m, distance_m in front of the body (which stands at the world origin
     facing -y), looking at it; yaw_deg turns the body about its vertical axis (0 = facing the camera)."""
     from scipy.spatial.transform import Rotation
@@ -319,7 +334,7 @@ def render_frame(
         centre = padded[1:-1, 1:-1]
         jump = np.zeros((H, W), dtype=bool)
         for dy, dx in ((0, 1), (2, 1), (1, 0), (1, 2)):
-            jump |= np.abs(padded[dy:dy + H, dx:dx + W] - centre) > 0.05
+            jump |= np.abs(padded[dy : dy + H, dx : dx + W] - centre) > 0.05
         depth[jump] = np.nan
         depth[rng.random(depth.shape) < 0.005] = np.nan
 
@@ -341,8 +356,15 @@ def render_frame(
     )
 
 
-def _unoccluded(kp_cam: np.ndarray, kp_uv: np.ndarray, depth: np.ndarray, person: np.ndarray, W: int, H: int,
-                limb_depth_m: float = 0.15) -> np.ndarray:
+def _unoccluded(
+    kp_cam: np.ndarray,
+    kp_uv: np.ndarray,
+    depth: np.ndarray,
+    person: np.ndarray,
+    W: int,
+    H: int,
+    limb_depth_m: float = 0.15,
+) -> np.ndarray:
     """A keypoint is unoccluded when the body surface at its pixel is less than limb_depth_m in front of it."""
     ok = np.all(np.isfinite(kp_uv), axis=1)
     u = np.round(np.nan_to_num(kp_uv[:, 0], nan=-1)).astype(int)
@@ -355,8 +377,13 @@ def _unoccluded(kp_cam: np.ndarray, kp_uv: np.ndarray, depth: np.ndarray, person
     return out
 
 
-def random_frame(poser: AnnyPoser, rng: np.random.Generator, intrinsics: Optional[CameraIntrinsics] = None,
-                 noise: bool = True, poses: str = "mocap") -> SyntheticFrame:
+def random_frame(
+    poser: AnnyPoser,
+    rng: np.random.Generator,
+    intrinsics: Optional[CameraIntrinsics] = None,
+    noise: bool = True,
+    poses: str = "mocap",
+) -> SyntheticFrame:
     """A random SYNTHETIC frame: random adult phenotype, pose from a random mocap frame (poses="mocap") or
     random anny pose parameters (poses="random"), body 2.2-3.8 m away, yaw within +-70 degrees."""
     if poses not in ("mocap", "random"):
@@ -366,8 +393,10 @@ def random_frame(poser: AnnyPoser, rng: np.random.Generator, intrinsics: Optiona
     pose = poser.sample_mocap_pose(rng) if poses == "mocap" else poser.sample_pose_deg(rng)
     body = poser.pose(pose, phenotype)
     T = camera_facing_body(
-        distance_m=float(rng.uniform(2.2, 3.8)), yaw_deg=float(rng.uniform(-70, 70)),
-        height_m=float(rng.uniform(0.9, 1.3)), pitch_deg=float(rng.uniform(-8, 8)),
+        distance_m=float(rng.uniform(2.2, 3.8)),
+        yaw_deg=float(rng.uniform(-70, 70)),
+        height_m=float(rng.uniform(0.9, 1.3)),
+        pitch_deg=float(rng.uniform(-8, 8)),
         lateral_m=float(rng.uniform(-0.3, 0.3)),
     )
     return render_frame(body, T, intrinsics, rng=rng, noise=noise)

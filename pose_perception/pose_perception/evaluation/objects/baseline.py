@@ -3,6 +3,7 @@ point-to-plane ICP), kept at the tutorial's settings as the peer that `eval obje
 
 Only the voxel size is adapted: the tutorial's 5 cm suits room scans, so here it is a fraction of the model diameter.
 """
+
 from __future__ import annotations
 
 import time
@@ -121,5 +122,6 @@ def _register(source_pts: np.ndarray, target_pts: np.ndarray, voxel: float, conf
         source, target, voxel * 0.4, ransac.transformation, reg.TransformationEstimationPointToPlane()
     )
     elapsed = time.perf_counter() - start
-    return BaselineResult(np.asarray(icp.transformation, dtype=np.float64).copy(), float(icp.fitness),
-                          float(icp.inlier_rmse), elapsed)
+    return BaselineResult(
+        np.asarray(icp.transformation, dtype=np.float64).copy(), float(icp.fitness), float(icp.inlier_rmse), elapsed
+    )

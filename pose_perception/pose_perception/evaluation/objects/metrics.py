@@ -2,6 +2,7 @@
 
 All poses are T_cam_obj (4, 4) mapping model points (metres) into the camera frame; errors are metres or pixels.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ MSPD_THRESHOLDS_PX_AT_640 = np.arange(1, 11) * 5.0
 ADD_THRESHOLD_FRACTION = 0.1
 # BOP toolkit's discretisation of continuous symmetries: a step of 1 % of the diameter on the rim.
 MAX_SYMMETRY_STEP_FRACTION = 0.01
+
 
 class SymmetrySpecError(ValueError):
     """A symmetry declaration that is not 'none', 'continuous:<axis>' or 'discrete:<axis>:<order>[,...]'."""

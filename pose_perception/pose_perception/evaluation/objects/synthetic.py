@@ -3,6 +3,7 @@ distractors, box occluders and RGB-D-sensor-like depth noise, seeded and determi
 
 Everything produced here is synthetic (rendered, not captured); results measured on it must say so.
 """
+
 from __future__ import annotations
 
 import functools
@@ -75,8 +76,16 @@ CATALOGUE: dict[str, CatalogueEntry] = {
 }
 
 DEV_OBJECTS: tuple[str, ...] = (
-    "002_master_chef_can", "003_cracker_box", "004_sugar_box", "005_tomato_soup_can", "006_mustard_bottle",
-    "007_tuna_fish_can", "008_pudding_box", "011_banana", "024_bowl", "025_mug",
+    "002_master_chef_can",
+    "003_cracker_box",
+    "004_sugar_box",
+    "005_tomato_soup_can",
+    "006_mustard_bottle",
+    "007_tuna_fish_can",
+    "008_pudding_box",
+    "011_banana",
+    "024_bowl",
+    "025_mug",
 )
 
 
@@ -259,9 +268,19 @@ class DepthNoiseConfig:
     @staticmethod
     def noiseless() -> "DepthNoiseConfig":
         return DepthNoiseConfig(
-            axial_a_m=0.0, axial_b_per_m=0.0, axial_angle_m=0.0, lateral_px=0.0, lateral_angle_px=0.0,
-            edge_dropout_prob=0.0, grazing_start_deg=90.0, grazing_full_deg=91.0, random_dropout_prob=0.0,
-            disparity_subpixel=0.0, quantise_mm=False, min_range_m=0.0, max_range_m=np.inf,
+            axial_a_m=0.0,
+            axial_b_per_m=0.0,
+            axial_angle_m=0.0,
+            lateral_px=0.0,
+            lateral_angle_px=0.0,
+            edge_dropout_prob=0.0,
+            grazing_start_deg=90.0,
+            grazing_full_deg=91.0,
+            random_dropout_prob=0.0,
+            disparity_subpixel=0.0,
+            quantise_mm=False,
+            min_range_m=0.0,
+            max_range_m=np.inf,
         )
 
     def axial_sigma_m(self, z_m: np.ndarray, theta_rad: np.ndarray | float = 0.0) -> np.ndarray:
@@ -503,9 +522,7 @@ class _Composer:
         _, ids = self.renderer(items, crop)
         return float((ids == 0).sum()) / n_alone
 
-    def occluder(
-        self, target: Placement, T_cam_world: np.ndarray, goal: float
-    ) -> Optional[tuple[Placement, float]]:
+    def occluder(self, target: Placement, T_cam_world: np.ndarray, goal: float) -> Optional[tuple[Placement, float]]:
         """A box standing between camera and target, slid sideways until it hides `goal` of the target.
 
         Returns the occluder and the target's visible fraction behind it, or None when the box cannot hide enough.
@@ -625,7 +642,7 @@ def compose_layout(
                 taken.append((c, r))
         pool = [n for n in config.distractor_pool if n != target and n not in exclude]
         n_distractors = int(rng.integers(config.n_distractors[0], config.n_distractors[1] + 1))
-        for name in rng.permutation(pool)[: n_distractors]:
+        for name in rng.permutation(pool)[:n_distractors]:
             T = composer.place(str(name), T_cam_world, taken, avoid)
             if T is not None:
                 obj = load_eval_object(str(name))
@@ -724,9 +741,7 @@ def apply_depth_noise(
     return out
 
 
-def _albedo(
-    placement: Placement, points_obj_m: np.ndarray
-) -> np.ndarray:
+def _albedo(placement: Placement, points_obj_m: np.ndarray) -> np.ndarray:
     """Per-point albedo (N, 3): a two-tone label pattern in model coordinates that respects declared symmetry."""
     if isinstance(placement.mesh, EvalObject):
         obj = placement.mesh

@@ -7,6 +7,7 @@ Layout of a MARS directory (as in ../shared/realdata/radar/mars):
 variant: `woutlier` (as recorded) or `wooutlier` (outlier points removed by the dataset's authors).
 Both files use TI's native axes (x right, y forward from the radar, z up; metres, origin at the radar).
 """
+
 from __future__ import annotations
 
 import gzip
@@ -24,19 +25,52 @@ DOPPLER_STEP_MPS = 0.356  # the recordings' radial velocity resolution (values a
 VARIANTS = ("woutlier", "wooutlier")
 
 KINECT_25_NAMES: tuple[str, ...] = (
-    "SpineBase", "SpineMid", "Neck", "Head", "ShoulderLeft", "ElbowLeft", "WristLeft", "HandLeft",
-    "ShoulderRight", "ElbowRight", "WristRight", "HandRight", "HipLeft", "KneeLeft", "AnkleLeft", "FootLeft",
-    "HipRight", "KneeRight", "AnkleRight", "FootRight", "SpineShoulder", "HandTipLeft", "ThumbLeft",
-    "HandTipRight", "ThumbRight",
+    "SpineBase",
+    "SpineMid",
+    "Neck",
+    "Head",
+    "ShoulderLeft",
+    "ElbowLeft",
+    "WristLeft",
+    "HandLeft",
+    "ShoulderRight",
+    "ElbowRight",
+    "WristRight",
+    "HandRight",
+    "HipLeft",
+    "KneeLeft",
+    "AnkleLeft",
+    "FootLeft",
+    "HipRight",
+    "KneeRight",
+    "AnkleRight",
+    "FootRight",
+    "SpineShoulder",
+    "HandTipLeft",
+    "ThumbLeft",
+    "HandTipRight",
+    "ThumbRight",
 )
 # Kinect labels joints from the subject's point of view, as COCO does (checked on the data: the subject faces
 # the radar, and ShoulderLeft is on the radar's right, +x in TI axes). The 12 limb joints map one to one; the
 # head keypoints of COCO have no Kinect counterpart and all take the Kinect head (used only as training targets).
 COCO_FROM_KINECT: dict[str, str] = {
-    "nose": "Head", "left_eye": "Head", "right_eye": "Head", "left_ear": "Head", "right_ear": "Head",
-    "left_shoulder": "ShoulderLeft", "right_shoulder": "ShoulderRight", "left_elbow": "ElbowLeft",
-    "right_elbow": "ElbowRight", "left_wrist": "WristLeft", "right_wrist": "WristRight", "left_hip": "HipLeft",
-    "right_hip": "HipRight", "left_knee": "KneeLeft", "right_knee": "KneeRight", "left_ankle": "AnkleLeft",
+    "nose": "Head",
+    "left_eye": "Head",
+    "right_eye": "Head",
+    "left_ear": "Head",
+    "right_ear": "Head",
+    "left_shoulder": "ShoulderLeft",
+    "right_shoulder": "ShoulderRight",
+    "left_elbow": "ElbowLeft",
+    "right_elbow": "ElbowRight",
+    "left_wrist": "WristLeft",
+    "right_wrist": "WristRight",
+    "left_hip": "HipLeft",
+    "right_hip": "HipRight",
+    "left_knee": "KneeLeft",
+    "right_knee": "KneeRight",
+    "left_ankle": "AnkleLeft",
     "right_ankle": "AnkleRight",
 }
 COCO17_FROM_KINECT25 = np.array([KINECT_25_NAMES.index(COCO_FROM_KINECT[n]) for n in COCO_BODY_17_NAMES])
@@ -92,7 +126,7 @@ def read_radar_csv(path: Path) -> tuple[np.ndarray, list[np.ndarray]]:
     """radar_data_*.csv.gz -> frame numbers (T,) int64 in file order and T frames (N_i, 5) float32 REP-103."""
     header, data = _read_csv(path)
     want = ["Frame #", "# Obj", "X", "Y", "Z", "Doppler", "Intensity"]
-    if header[:len(want)] != want:
+    if header[: len(want)] != want:
         raise MarsDataError(f"'{path}' header {header} does not start with {want}")
     if len(data) == 0:
         return np.zeros(0, np.int64), []
@@ -129,17 +163,24 @@ def read_recording(root: str | Path, subject: int, split: str, variant: str = "w
         raise MarsDataError(f"'{radar}' has {len(frames)} frames but '{kinect}' {len(joints)} skeletons")
     if np.any(np.diff(numbers) <= 0):
         raise MarsDataError(f"'{radar}': frame numbers are not increasing in file order")
-    return MarsRecording(f"{variant}/subject{subject}/{split}", subject, split, variant,
-                         numbers.astype(np.float64) * FRAME_PERIOD_S, tuple(frames), joints)
+    return MarsRecording(
+        f"{variant}/subject{subject}/{split}",
+        subject,
+        split,
+        variant,
+        numbers.astype(np.float64) * FRAME_PERIOD_S,
+        tuple(frames),
+        joints,
+    )
 
 
 def list_recordings(root: str | Path, variant: str = "woutlier") -> list[tuple[int, str]]:
     """(subject, split) of every radar + Kinect pair under root/variant, sorted."""
     out = []
     for radar in sorted((Path(root) / variant).glob("subject*/radar_data_*.csv.gz")):
-        split = radar.name[len("radar_data_"):-len(".csv.gz")]
+        split = radar.name[len("radar_data_") : -len(".csv.gz")]
         if radar.with_name(f"kinect_data_{split}.csv.gz").is_file():
-            out.append((int(radar.parent.name[len("subject"):]), split))
+            out.append((int(radar.parent.name[len("subject") :]), split))
     return out
 
 
@@ -154,8 +195,11 @@ def read_subject(root: str | Path, subject: int, variant: str = "woutlier") -> l
 def read_kinect_motion(root: str | Path, subjects: list[int], variant: str = "woutlier") -> list[np.ndarray]:
     """Every kinect_data_*.csv.gz of these subjects under root/variant (including Kinect-only splits) -> list of
     (T, 25, 3) REP-103."""
-    return [read_kinect_csv(p) for s in subjects
-            for p in sorted((Path(root) / variant / f"subject{s}").glob("kinect_data_*.csv.gz"))]
+    return [
+        read_kinect_csv(p)
+        for s in subjects
+        for p in sorted((Path(root) / variant / f"subject{s}").glob("kinect_data_*.csv.gz"))
+    ]
 
 
 def radar_height_from_skeletons(kinect_m: np.ndarray) -> float:

@@ -1,6 +1,7 @@
 """REAL evaluation on recorded MARS radar (TI IWR1443 + Kinect V2): the whole pipeline (clutter map,
 clustering, tracking, network) frame by frame, and a fixed-template baseline, on the 12 COCO limb joints.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -23,8 +24,14 @@ def joint_metrics(pred_m: np.ndarray, gt_m: np.ndarray) -> dict[str, float]:
     d = pred_m - gt_m
     e = np.linalg.norm(d, axis=-1)
     mae = np.abs(d).reshape(-1, 3).mean(0) * 100
-    return {"mpjpe_cm": float(e.mean() * 100), "pck10": float(np.mean(e < 0.10)), "mae_cm": float(mae.mean()),
-            "mae_x_cm": float(mae[0]), "mae_y_cm": float(mae[1]), "mae_z_cm": float(mae[2])}
+    return {
+        "mpjpe_cm": float(e.mean() * 100),
+        "pck10": float(np.mean(e < 0.10)),
+        "mae_cm": float(mae.mean()),
+        "mae_x_cm": float(mae[0]),
+        "mae_y_cm": float(mae[1]),
+        "mae_z_cm": float(mae[2]),
+    }
 
 
 def cloud_median(points: np.ndarray) -> np.ndarray | None:
@@ -58,8 +65,9 @@ class PipelineRun:
     pred_m: np.ndarray
 
 
-def run_pipeline(recording: MarsRecording, config: RadarPipelineConfig, regressor=None,
-                 radar_height_m: float | None = None) -> PipelineRun:
+def run_pipeline(
+    recording: MarsRecording, config: RadarPipelineConfig, regressor=None, radar_height_m: float | None = None
+) -> PipelineRun:
     """Runs a fresh pipeline over the recording's frames in order (gaps between takes: the tracker coasts and
     ends tracks as it would live). The estimate whose pelvis is nearest the Kinect pelvis (within
     MATCH_RADIUS_M) is the subject's."""
@@ -67,6 +75,7 @@ def run_pipeline(recording: MarsRecording, config: RadarPipelineConfig, regresso
     if regressor is not None:
         regressor.radar_height_m = h
     from dataclasses import replace
+
     pipe = RadarPosePipeline(replace(config, radar_height_m=h), regressor=regressor)
     if regressor is None:
         pipe.regressor.radar_height_m = h
@@ -106,8 +115,9 @@ def summarise(pred_m: np.ndarray, gt_m: np.ndarray, people_per_frame: np.ndarray
     return out
 
 
-def ghost_candidates(stamps_s: np.ndarray, frames, pelvis_xy_m, config: RadarPipelineConfig
-                     ) -> list[tuple[bool, float, float, float, float]]:
+def ghost_candidates(
+    stamps_s: np.ndarray, frames, pelvis_xy_m, config: RadarPipelineConfig
+) -> list[tuple[bool, float, float, float, float]]:
     """Evidence for the multipath-ghost rule (clustering.is_multipath_ghost): the front end with the ghost rules
     off, frame by frame; for every cluster other than the largest: (a person: bool, its range-normalised point
     deficit n_largest / (n * (r / r_largest)^2), its height extent m, how much farther than the largest it is (m),
@@ -136,5 +146,7 @@ def ghost_candidates(stamps_s: np.ndarray, frames, pelvis_xy_m, config: RadarPip
         r0, n0 = float(np.hypot(*big.centroid_m[:2])), len(big.indices)
         for c, person, (pts, _, _) in zip(clusters[1:], owner[1:], inputs[1:]):
             r = float(np.hypot(*c.centroid_m[:2]))
-            out.append((person, n0 / (len(c.indices) * (r / r0) ** 2), float(np.ptp(pts[:, 2])), r - r0, n0 / len(c.indices)))
+            out.append(
+                (person, n0 / (len(c.indices) * (r / r0) ** 2), float(np.ptp(pts[:, 2])), r - r0, n0 / len(c.indices))
+            )
     return out

@@ -4,6 +4,7 @@ Each frame goes through the pipeline's own front end (field-of-view gate, static
 clustering: `front_end`), so the network is trained on exactly what the node gives it; the cluster nearest the
 Kinect pelvis is the subject, and its target is the Kinect skeleton mapped to COCO 17 in the person frame.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -35,9 +36,13 @@ class RealDataConfig:
     seed: int = 0
 
 
-def front_end(stamps_s: np.ndarray, frames: tuple[np.ndarray, ...], config: RadarPipelineConfig,
-              context_frames: int, context_max_age_s: float = 0.0
-              ) -> Iterator[tuple[int, list[Cluster], list[tuple[np.ndarray, np.ndarray, np.ndarray]]]]:
+def front_end(
+    stamps_s: np.ndarray,
+    frames: tuple[np.ndarray, ...],
+    config: RadarPipelineConfig,
+    context_frames: int,
+    context_max_age_s: float = 0.0,
+) -> Iterator[tuple[int, list[Cluster], list[tuple[np.ndarray, np.ndarray, np.ndarray]]]]:
     """The pipeline's steps before tracking, frame by frame: yields (frame index, clusters, network inputs)."""
     clutter = StaticClutterMap()
     acc = FrameAccumulator(max(config.window_frames, context_frames), max(config.max_window_s, context_max_age_s))
@@ -61,9 +66,13 @@ def mirror_samples(features: np.ndarray, joints: np.ndarray) -> tuple[np.ndarray
     return f, j
 
 
-def real_dataset(recordings: list[MarsRecording], net_config: NetConfig = NetConfig(),
-                 pipeline_config: RadarPipelineConfig = RadarPipelineConfig(),
-                 config: RealDataConfig = RealDataConfig(), radar_height_m: float | None = None) -> dict[str, np.ndarray]:
+def real_dataset(
+    recordings: list[MarsRecording],
+    net_config: NetConfig = NetConfig(),
+    pipeline_config: RadarPipelineConfig = RadarPipelineConfig(),
+    config: RealDataConfig = RealDataConfig(),
+    radar_height_m: float | None = None,
+) -> dict[str, np.ndarray]:
     """REAL training samples: features (S, N, 8) float32, mask (S, N) bool, joints (S, 17, 3) float32 in the
     person frame relative to the cluster centroid (what the network predicts)."""
     rng = np.random.default_rng(config.seed)
@@ -71,8 +80,9 @@ def real_dataset(recordings: list[MarsRecording], net_config: NetConfig = NetCon
     for rec in recordings:
         h = radar_height_from_skeletons(rec.kinect_m) if radar_height_m is None else radar_height_m
         gt_all = rec.coco17_m
-        for k, clusters, inputs in front_end(rec.stamps_s, rec.frames, pipeline_config, net_config.context_frames,
-                                             net_config.context_max_age_s):
+        for k, clusters, inputs in front_end(
+            rec.stamps_s, rec.frames, pipeline_config, net_config.context_frames, net_config.context_max_age_s
+        ):
             if not clusters:
                 continue
             gt = gt_all[k]
@@ -83,9 +93,16 @@ def real_dataset(recordings: list[MarsRecording], net_config: NetConfig = NetCon
             p, a, c = inputs[i]
             target = ((gt - c) @ person_frame(c)).astype(np.float32)
             for _ in range(config.draws):
-                f, m = prepare_input(p, a, c, net_config.num_points, rng, radar_height_m=h,
-                                     intensity_log=net_config.intensity_log,
-                                     azimuth_bin_feature=net_config.azimuth_bin_feature)
+                f, m = prepare_input(
+                    p,
+                    a,
+                    c,
+                    net_config.num_points,
+                    rng,
+                    radar_height_m=h,
+                    intensity_log=net_config.intensity_log,
+                    azimuth_bin_feature=net_config.azimuth_bin_feature,
+                )
                 t = target
                 if config.scale_range is not None:
                     s = np.float32(rng.uniform(*config.scale_range))
@@ -101,6 +118,9 @@ def real_dataset(recordings: list[MarsRecording], net_config: NetConfig = NetCon
     out = {"features": np.stack(feats), "mask": np.stack(masks), "joints": np.stack(targets).astype(np.float32)}
     if config.mirror:
         f, j = mirror_samples(out["features"], out["joints"])
-        out = {"features": np.concatenate([out["features"], f]), "mask": np.concatenate([out["mask"], out["mask"]]),
-               "joints": np.concatenate([out["joints"], j])}
+        out = {
+            "features": np.concatenate([out["features"], f]),
+            "mask": np.concatenate([out["mask"], out["mask"]]),
+            "joints": np.concatenate([out["joints"], j]),
+        }
     return out

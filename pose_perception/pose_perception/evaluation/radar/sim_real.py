@@ -6,6 +6,7 @@ on the zero-azimuth bin (y exactly 0), Doppler in 0.356 m/s steps, static body p
 intensity distribution (quantile-mapped), and outliers spread over the room. `sensor_statistics` prints the
 same statistics for real and simulated recordings so the match can be checked (docs/radar.md).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -14,21 +15,42 @@ import numpy as np
 from scipy.special import erf
 
 from pose_perception.evaluation.radar import simulator as sim
-from pose_perception.evaluation.radar.mars import (DOPPLER_STEP_MPS, FRAME_PERIOD_S, KINECT_25_NAMES, MarsRecording,
-                                        radar_height_from_skeletons)
+from pose_perception.evaluation.radar.mars import (
+    DOPPLER_STEP_MPS,
+    FRAME_PERIOD_S,
+    KINECT_25_NAMES,
+    MarsRecording,
+    radar_height_from_skeletons,
+)
 from pose_perception.radar.points import INTENSITY, VELOCITY
 
 _J = {n: i for i, n in enumerate(KINECT_25_NAMES)}
 # (joint a, joint b, radius m): a capsule per body segment between Kinect joints.
-CAPSULES: tuple[tuple[int, int, float], ...] = tuple((_J[a], _J[b], r) for a, b, r in (
-    ("SpineBase", "SpineMid", 0.14), ("SpineMid", "SpineShoulder", 0.15), ("SpineShoulder", "Neck", 0.06),
-    ("Neck", "Head", 0.10), ("SpineShoulder", "ShoulderLeft", 0.06), ("SpineShoulder", "ShoulderRight", 0.06),
-    ("ShoulderLeft", "ElbowLeft", 0.05), ("ShoulderRight", "ElbowRight", 0.05), ("ElbowLeft", "WristLeft", 0.04),
-    ("ElbowRight", "WristRight", 0.04), ("WristLeft", "HandTipLeft", 0.04), ("WristRight", "HandTipRight", 0.04),
-    ("SpineBase", "HipLeft", 0.09), ("SpineBase", "HipRight", 0.09), ("HipLeft", "KneeLeft", 0.07),
-    ("HipRight", "KneeRight", 0.07), ("KneeLeft", "AnkleLeft", 0.05), ("KneeRight", "AnkleRight", 0.05),
-    ("AnkleLeft", "FootLeft", 0.04), ("AnkleRight", "FootRight", 0.04),
-))
+CAPSULES: tuple[tuple[int, int, float], ...] = tuple(
+    (_J[a], _J[b], r)
+    for a, b, r in (
+        ("SpineBase", "SpineMid", 0.14),
+        ("SpineMid", "SpineShoulder", 0.15),
+        ("SpineShoulder", "Neck", 0.06),
+        ("Neck", "Head", 0.10),
+        ("SpineShoulder", "ShoulderLeft", 0.06),
+        ("SpineShoulder", "ShoulderRight", 0.06),
+        ("ShoulderLeft", "ElbowLeft", 0.05),
+        ("ShoulderRight", "ElbowRight", 0.05),
+        ("ElbowLeft", "WristLeft", 0.04),
+        ("ElbowRight", "WristRight", 0.04),
+        ("WristLeft", "HandTipLeft", 0.04),
+        ("WristRight", "HandTipRight", 0.04),
+        ("SpineBase", "HipLeft", 0.09),
+        ("SpineBase", "HipRight", 0.09),
+        ("HipLeft", "KneeLeft", 0.07),
+        ("HipRight", "KneeRight", 0.07),
+        ("KneeLeft", "AnkleLeft", 0.05),
+        ("KneeRight", "AnkleRight", 0.05),
+        ("AnkleLeft", "FootLeft", 0.04),
+        ("AnkleRight", "FootRight", 0.04),
+    )
+)
 MAX_POINTS_PER_FRAME = 64  # the MARS recordings never hold more (the TI demo's output cap)
 
 
@@ -81,17 +103,25 @@ class CapsuleSampler:
         return centre + normal * self.radius[:, None], normal
 
 
-def simulate_recording(joints_m: np.ndarray, rng: np.random.Generator, config: RealSensorConfig = RealSensorConfig(),
-                       name: str = "sim") -> MarsRecording:
+def simulate_recording(
+    joints_m: np.ndarray, rng: np.random.Generator, config: RealSensorConfig = RealSensorConfig(), name: str = "sim"
+) -> MarsRecording:
     """(T, 25, 3) Kinect joints in the radar frame (REP-103), 0.1 s apart -> a MarsRecording of SYNTHETIC radar
     frames with those skeletons as truth. The body's surface moves with the joints; consecutive frames that
     jump more than 0.5 m (a cut between takes) get zero velocity."""
     # Every visible surface may reflect (static_velocity 0); the Doppler is noisy (limbs' micro-motion, 10 Hz
     # Kinect motion is smooth), and after quantisation the demo's clutter removal thins the zero bin.
-    model = sim.RadarModel(points_at_ref=config.points_at_ref, static_keep_prob=1.0, static_velocity_mps=0.0,
-                           fov_elevation_deg=35.0, range_sigma_m=float(rng.uniform(0.02, 0.05)),
-                           azimuth_sigma_deg=float(rng.uniform(1.0, 3.0)), elevation_sigma_deg=float(rng.uniform(2.0, 5.0)),
-                           velocity_sigma_mps=config.doppler_sigma_mps, ghosts_per_frame=float(rng.uniform(0.5, 2.0)))
+    model = sim.RadarModel(
+        points_at_ref=config.points_at_ref,
+        static_keep_prob=1.0,
+        static_velocity_mps=0.0,
+        fov_elevation_deg=35.0,
+        range_sigma_m=float(rng.uniform(0.02, 0.05)),
+        azimuth_sigma_deg=float(rng.uniform(1.0, 3.0)),
+        elevation_sigma_deg=float(rng.uniform(2.0, 5.0)),
+        velocity_sigma_mps=config.doppler_sigma_mps,
+        ghosts_per_frame=float(rng.uniform(0.5, 2.0)),
+    )
     sampler = CapsuleSampler(rng)
     frames = []
     quant = np.asarray(config.intensity_quantiles, np.float64)
@@ -131,15 +161,20 @@ def simulate_recording(joints_m: np.ndarray, rng: np.random.Generator, config: R
     return MarsRecording(name, 0, "sim", "synthetic", stamps, tuple(frames), joints_m.astype(np.float32))
 
 
-def random_sequences(motions: list[np.ndarray], sequences: int, frames: int, rng: np.random.Generator,
-                     config: RealSensorConfig = RealSensorConfig()) -> list[MarsRecording]:
+def random_sequences(
+    motions: list[np.ndarray],
+    sequences: int,
+    frames: int,
+    rng: np.random.Generator,
+    config: RealSensorConfig = RealSensorConfig(),
+) -> list[MarsRecording]:
     """`sequences` SYNTHETIC recordings of `frames` consecutive Kinect frames from random places in the motions,
     each body scaled about the floor (x0.88-1.12) and moved by up to +-0.3 m (x, y)."""
     out = []
     for s in range(sequences):
         m = motions[int(rng.integers(len(motions)))]
         k0 = int(rng.integers(0, max(1, len(m) - frames)))
-        j = m[k0:k0 + frames].astype(np.float64)
+        j = m[k0 : k0 + frames].astype(np.float64)
         floor = -radar_height_from_skeletons(m)
         scale = rng.uniform(0.88, 1.12)
         centre = np.array([*j[:, 0, :2].mean(0), floor])
@@ -154,11 +189,14 @@ def sensor_statistics(recordings: list[MarsRecording]) -> dict[str, float]:
     pts = np.concatenate([f for r in recordings for f in r.frames])
     counts = np.array([len(f) for r in recordings for f in r.frames])
     v = pts[:, VELOCITY]
-    return {"points_per_frame": float(np.median(counts)), "zero_azimuth": float(np.mean(pts[:, 1] == 0)),
-            "zero_doppler": float(np.mean(v == 0)),
-            "doppler_on_steps": float(np.mean(np.abs(v / DOPPLER_STEP_MPS - np.round(v / DOPPLER_STEP_MPS)) < 1e-3)),
-            "intensity_median": float(np.median(pts[:, INTENSITY])),
-            "intensity_p95": float(np.percentile(pts[:, INTENSITY], 95))}
+    return {
+        "points_per_frame": float(np.median(counts)),
+        "zero_azimuth": float(np.mean(pts[:, 1] == 0)),
+        "zero_doppler": float(np.mean(v == 0)),
+        "doppler_on_steps": float(np.mean(np.abs(v / DOPPLER_STEP_MPS - np.round(v / DOPPLER_STEP_MPS)) < 1e-3)),
+        "intensity_median": float(np.median(pts[:, INTENSITY])),
+        "intensity_p95": float(np.percentile(pts[:, INTENSITY], 95)),
+    }
 
 
 def intensity_quantiles(recordings: list[MarsRecording], n: int = 101) -> tuple[float, ...]:
@@ -166,12 +204,23 @@ def intensity_quantiles(recordings: list[MarsRecording], n: int = 101) -> tuple[
     return tuple(float(x) for x in np.percentile(pts, np.linspace(0, 100, n)))
 
 
-def matched_dataset(motions: list[np.ndarray], sequences: int, net_config, pipeline_config, seed: int = 0,
-                    config: RealSensorConfig = RealSensorConfig(), frames: int = 20) -> dict[str, np.ndarray]:
+def matched_dataset(
+    motions: list[np.ndarray],
+    sequences: int,
+    net_config,
+    pipeline_config,
+    seed: int = 0,
+    config: RealSensorConfig = RealSensorConfig(),
+    frames: int = 20,
+) -> dict[str, np.ndarray]:
     """SYNTHETIC training samples from `sequences` simulated recordings of the Kinect motions, through the
     pipeline's front end like the REAL ones (mars_training.real_dataset)."""
     from pose_perception.evaluation.radar.mars_training import RealDataConfig, real_dataset
 
     recs = random_sequences(motions, sequences, frames, np.random.default_rng([seed, 17]), config)
-    return real_dataset(recs, net_config, pipeline_config,
-                        RealDataConfig(mirror=net_config.mirror_symmetric, seed=seed + 1, scale_range=None))
+    return real_dataset(
+        recs,
+        net_config,
+        pipeline_config,
+        RealDataConfig(mirror=net_config.mirror_symmetric, seed=seed + 1, scale_range=None),
+    )

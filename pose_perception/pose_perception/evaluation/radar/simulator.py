@@ -14,6 +14,7 @@ COCO body 17 ground truth (document of the correspondence):
     wrists -> the fixed `*_wrist` joint origins (end of the forearm);
     nose, eyes, ears -> fixed points on the head sphere of the `neck` link (approximations, see HEAD_POINTS).
 """
+
 from __future__ import annotations
 
 import json
@@ -29,24 +30,61 @@ URDF_SCALE = 0.25  # DeepMimic loads humanoid.urdf with globalScaling=0.25
 
 # Clips the radar network may be trained on (issue 5); every other humanoid3d clip is held out.
 TRAIN_CLIPS = (
-    "humanoid3d_walk", "humanoid3d_run", "humanoid3d_jump", "humanoid3d_dance_a", "humanoid3d_punch",
-    "humanoid3d_kick", "humanoid3d_getup_faceup", "humanoid3d_crawl",
-    "walker/0walk_forward", "walker/turn_left0", "walker/turn_left1", "walker/turn_right0", "walker/turn_right1",
+    "humanoid3d_walk",
+    "humanoid3d_run",
+    "humanoid3d_jump",
+    "humanoid3d_dance_a",
+    "humanoid3d_punch",
+    "humanoid3d_kick",
+    "humanoid3d_getup_faceup",
+    "humanoid3d_crawl",
+    "walker/0walk_forward",
+    "walker/turn_left0",
+    "walker/turn_left1",
+    "walker/turn_right0",
+    "walker/turn_right1",
 )
 EVAL_CLIPS = (
-    "humanoid3d_backflip", "humanoid3d_cartwheel", "humanoid3d_dance_b", "humanoid3d_getup_facedown",
-    "humanoid3d_roll", "humanoid3d_spin", "humanoid3d_spinkick",
+    "humanoid3d_backflip",
+    "humanoid3d_cartwheel",
+    "humanoid3d_dance_b",
+    "humanoid3d_getup_facedown",
+    "humanoid3d_roll",
+    "humanoid3d_spin",
+    "humanoid3d_spinkick",
 )
 
 LINKS = (
-    "root", "chest", "neck",
-    "right_hip", "right_knee", "right_ankle", "right_shoulder", "right_elbow", "right_wrist",
-    "left_hip", "left_knee", "left_ankle", "left_shoulder", "left_elbow", "left_wrist",
+    "root",
+    "chest",
+    "neck",
+    "right_hip",
+    "right_knee",
+    "right_ankle",
+    "right_shoulder",
+    "right_elbow",
+    "right_wrist",
+    "left_hip",
+    "left_knee",
+    "left_ankle",
+    "left_shoulder",
+    "left_elbow",
+    "left_wrist",
 )
 # Joints driven by the mocap, in file order; 1 value = revolute about local z, 4 = quaternion (w, x, y, z).
 MOTION_JOINTS = (
-    ("chest", 4), ("neck", 4), ("right_hip", 4), ("right_knee", 1), ("right_ankle", 4), ("right_shoulder", 4),
-    ("right_elbow", 1), ("left_hip", 4), ("left_knee", 1), ("left_ankle", 4), ("left_shoulder", 4), ("left_elbow", 1),
+    ("chest", 4),
+    ("neck", 4),
+    ("right_hip", 4),
+    ("right_knee", 1),
+    ("right_ankle", 4),
+    ("right_shoulder", 4),
+    ("right_elbow", 1),
+    ("left_hip", 4),
+    ("left_knee", 1),
+    ("left_ankle", 4),
+    ("left_shoulder", 4),
+    ("left_elbow", 1),
 )
 FRAME_LENGTH = 1 + 3 + 4 + sum(n for _, n in MOTION_JOINTS)
 
@@ -95,7 +133,9 @@ def pybullet_data_path() -> Path:
     try:
         import pybullet_data
     except ImportError as exc:
-        raise SimulatorError("the radar simulator needs the `pybullet` wheel (pybullet_data): pip install pybullet") from exc
+        raise SimulatorError(
+            "the radar simulator needs the `pybullet` wheel (pybullet_data): pip install pybullet"
+        ) from exc
     return Path(pybullet_data.getDataPath())
 
 
@@ -155,11 +195,14 @@ class MocapClip:
 def _quat_wxyz_to_mat(q: np.ndarray) -> np.ndarray:
     q = q / np.linalg.norm(q, axis=-1, keepdims=True)
     w, x, y, z = q[..., 0], q[..., 1], q[..., 2], q[..., 3]
-    return np.stack([
-        np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)], -1),
-        np.stack([2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)], -1),
-        np.stack([2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)], -1),
-    ], -2)
+    return np.stack(
+        [
+            np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)], -1),
+            np.stack([2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)], -1),
+            np.stack([2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)], -1),
+        ],
+        -2,
+    )
 
 
 def _rot_z(angle: np.ndarray) -> np.ndarray:
@@ -184,7 +227,7 @@ def load_clip(name: str, path: Path | None = None) -> MocapClip:
     col = 8
     for joint, n in MOTION_JOINTS:
         li = LINKS.index(joint)
-        rotations[:, li] = _quat_wxyz_to_mat(frames[:, col:col + 4]) if n == 4 else _rot_z(frames[:, col])
+        rotations[:, li] = _quat_wxyz_to_mat(frames[:, col : col + 4]) if n == 4 else _rot_z(frames[:, col])
         col += n
     return MocapClip(name, times, frames[:, 1:4].copy(), rotations, wraps=data.get("Loop") == "wrap")
 
@@ -201,8 +244,14 @@ class BodyShape:
 
 def random_body_shape(rng: np.random.Generator) -> BodyShape:
     limb = rng.uniform(0.94, 1.06, len(LINKS))
-    for left, right in (("left_hip", "right_hip"), ("left_knee", "right_knee"), ("left_ankle", "right_ankle"),
-                        ("left_shoulder", "right_shoulder"), ("left_elbow", "right_elbow"), ("left_wrist", "right_wrist")):
+    for left, right in (
+        ("left_hip", "right_hip"),
+        ("left_knee", "right_knee"),
+        ("left_ankle", "right_ankle"),
+        ("left_shoulder", "right_shoulder"),
+        ("left_elbow", "right_elbow"),
+        ("left_wrist", "right_wrist"),
+    ):
         limb[LINKS.index(right)] = limb[LINKS.index(left)]  # people are roughly symmetric
     return BodyShape(scale=float(rng.uniform(0.85, 1.12)), girth=float(rng.uniform(0.8, 1.35)), limb=limb)
 
@@ -212,7 +261,7 @@ def _interp_rotations(clip: MocapClip, t_s: np.ndarray) -> tuple[np.ndarray, np.
     t = np.clip(t_s, 0.0, clip.duration_s)
     i1 = np.clip(np.searchsorted(clip.times_s, t, side="right"), 1, len(clip.times_s) - 1)
     i0 = i1 - 1
-    a = ((t - clip.times_s[i0]) / np.maximum(clip.times_s[i1] - clip.times_s[i0], 1e-9))
+    a = (t - clip.times_s[i0]) / np.maximum(clip.times_s[i1] - clip.times_s[i0], 1e-9)
     pos = clip.root_pos[i0] * (1 - a[:, None]) + clip.root_pos[i1] * a[:, None]
     # Frames are 1/30 s apart: a linear blend re-orthonormalised by SVD is within a fraction of a degree of slerp.
     R = clip.rotations[i0] * (1 - a[:, None, None, None]) + clip.rotations[i1] * a[:, None, None, None]
@@ -220,8 +269,9 @@ def _interp_rotations(clip: MocapClip, t_s: np.ndarray) -> tuple[np.ndarray, np.
     return pos, u @ vt
 
 
-def forward_kinematics(skeleton: Skeleton, clip: MocapClip, t_s: np.ndarray, shape: BodyShape = BodyShape()
-                       ) -> tuple[np.ndarray, np.ndarray]:
+def forward_kinematics(
+    skeleton: Skeleton, clip: MocapClip, t_s: np.ndarray, shape: BodyShape = BodyShape()
+) -> tuple[np.ndarray, np.ndarray]:
     """World link poses at times t_s (T,): rotations (T, L, 3, 3) and origins (T, L, 3), metres, Z-up world
     (x forward of the clip's start heading, y left, z up), body scaled by `shape`."""
     root_pos, local = _interp_rotations(clip, np.atleast_1d(np.asarray(t_s, np.float64)))
@@ -327,8 +377,9 @@ def _cartesian(r: np.ndarray, az: np.ndarray, el: np.ndarray) -> np.ndarray:
     return np.stack([r * np.cos(el) * np.cos(az), r * np.cos(el) * np.sin(az), r * np.sin(el)], axis=1)
 
 
-def radar_frame(surfaces: list[tuple[np.ndarray, np.ndarray, np.ndarray]], model: RadarModel,
-                rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def radar_frame(
+    surfaces: list[tuple[np.ndarray, np.ndarray, np.ndarray]], model: RadarModel, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """One radar frame from the people in view.
 
     surfaces: per person (points (S, 3), normals (S, 3), velocities (S, 3)) in the radar frame (REP-103).
@@ -344,8 +395,13 @@ def radar_frame(surfaces: list[tuple[np.ndarray, np.ndarray, np.ndarray]], model
     r, az, el = _spherical(pts)
     ray = pts / np.maximum(r, 1e-9)[:, None]
     facing = np.einsum("ij,ij->i", nrm, -ray)
-    inside = ((facing > 0.05) & (r > model.min_range_m) & (r < model.max_range_m)
-              & (np.abs(np.degrees(az)) < model.fov_azimuth_deg) & (np.abs(np.degrees(el)) < model.fov_elevation_deg))
+    inside = (
+        (facing > 0.05)
+        & (r > model.min_range_m)
+        & (r < model.max_range_m)
+        & (np.abs(np.degrees(az)) < model.fov_azimuth_deg)
+        & (np.abs(np.degrees(el)) < model.fov_elevation_deg)
+    )
     # Occlusion: within each angular cell only surface close to the nearest one reflects.
     b = np.radians(model.occlusion_bin_deg)
     cell = np.floor(az / b).astype(np.int64) * 100000 + np.floor(el / b).astype(np.int64)
@@ -381,7 +437,9 @@ def radar_frame(surfaces: list[tuple[np.ndarray, np.ndarray, np.ndarray]], model
     el_n = el[src] + np.radians(rng.normal(0, model.elevation_sigma_deg, n))
     xyz = _cartesian(r_n, az_n, el_n)
     v_n = v_sel + rng.normal(0, model.velocity_sigma_mps, n)
-    snr = 10 * np.log10(np.maximum(facing[src], 0.05)) - 40 * np.log10(r_n / model.ref_range_m) + 18 + rng.normal(0, 3, n)
+    snr = (
+        10 * np.log10(np.maximum(facing[src], 0.05)) - 40 * np.log10(r_n / model.ref_range_m) + 18 + rng.normal(0, 3, n)
+    )
     out = [np.column_stack([xyz, v_n, snr])]
     labels = [owner[src]]
     # Ghosts: multipath copies behind real detections and a few uniform false alarms.
@@ -456,8 +514,9 @@ class SimPerson:
         offset = np.array([self.position_xy[0], self.position_xy[1], -radar_height_m])
         return Rz @ R, p @ Rz.T + offset
 
-    def observe(self, skeleton: Skeleton, t_s: np.ndarray, radar_height_m: float, dt_s: float = 1 / 120
-                ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    def observe(
+        self, skeleton: Skeleton, t_s: np.ndarray, radar_height_m: float, dt_s: float = 1 / 120
+    ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
         """Scene times (T,) -> per time: surface points, normals, velocities (S, 3) and COCO 17 joints (17, 3),
         all in the radar frame. One batched forward kinematics for all times."""
         t = np.atleast_1d(np.asarray(t_s, np.float64))
@@ -502,7 +561,9 @@ class OrientationAugment:
     # inside a limb of radius ~5-10 cm), metres at body scale 1.
     FLOOR_CLEARANCE_M = 0.03
 
-    def apply(self, t_s: np.ndarray, R: np.ndarray, p: np.ndarray, body_scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    def apply(
+        self, t_s: np.ndarray, R: np.ndarray, p: np.ndarray, body_scale: float = 1.0
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Scene times (T,), link rotations (T, L, 3, 3) and origins (T, L, 3) in the Z-up clip frame (floor at
         z = 0) -> the same, turned about the pelvis (link 0) and kept on / above the floor."""
         A = _rotvec_to_mat(np.asarray(t_s, np.float64)[:, None] * np.asarray(self.rate_radps)[None]) @ self.tilt
@@ -538,23 +599,34 @@ def source_balanced_weights(clip_names: tuple[str, ...]) -> np.ndarray:
     return w / w.sum()
 
 
-_MIRROR_LINKS = tuple(
-    LINKS.index(n.replace("left", "#").replace("right", "left").replace("#", "right")) for n in LINKS
-)
+_MIRROR_LINKS = tuple(LINKS.index(n.replace("left", "#").replace("right", "left").replace("#", "right")) for n in LINKS)
 
 
-def random_person(rng: np.random.Generator, skeleton: Skeleton, clips: list[MocapClip], position_xy: np.ndarray,
-                  allow_mirror: bool = True, orientation_prob: float = 0.0, speed_range: tuple[float, float] | None = None,
-                  clip_weights: np.ndarray | None = None) -> SimPerson:
+def random_person(
+    rng: np.random.Generator,
+    skeleton: Skeleton,
+    clips: list[MocapClip],
+    position_xy: np.ndarray,
+    allow_mirror: bool = True,
+    orientation_prob: float = 0.0,
+    speed_range: tuple[float, float] | None = None,
+    clip_weights: np.ndarray | None = None,
+) -> SimPerson:
     """A random body, clip, phase, heading (and mirror) at position_xy. Training augmentation (off by default, and
     then the random draws are those of earlier versions, so evaluation sequences do not change): with probability
     orientation_prob a random whole-body orientation / tumble (OrientationAugment); speed_range: clip playback
     speed drawn uniformly from it; clip_weights (len(clips),): probabilities of the clips (default uniform)."""
     shape = random_body_shape(rng)
     clip = clips[rng.integers(len(clips)) if clip_weights is None else rng.choice(len(clips), p=clip_weights)]
-    person = SimPerson(clip=clip, shape=shape, surface=BodySurface(shape, rng), t0_s=float(rng.uniform(0, clip.duration_s)),
-                       position_xy=np.asarray(position_xy, np.float64), yaw_rad=float(rng.uniform(-np.pi, np.pi)),
-                       mirror=bool(allow_mirror and rng.random() < 0.5))
+    person = SimPerson(
+        clip=clip,
+        shape=shape,
+        surface=BodySurface(shape, rng),
+        t0_s=float(rng.uniform(0, clip.duration_s)),
+        position_xy=np.asarray(position_xy, np.float64),
+        yaw_rad=float(rng.uniform(-np.pi, np.pi)),
+        mirror=bool(allow_mirror and rng.random() < 0.5),
+    )
     if orientation_prob > 0 and rng.random() < orientation_prob:
         person.orientation = random_orientation_augment(rng)
     if speed_range is not None:
@@ -562,8 +634,13 @@ def random_person(rng: np.random.Generator, skeleton: Skeleton, clips: list[Moca
     return person
 
 
-def random_position(rng: np.random.Generator, model: RadarModel, min_range_m: float = 1.5, max_range_m: float = 6.0,
-                    max_azimuth_deg: float = 45.0) -> np.ndarray:
+def random_position(
+    rng: np.random.Generator,
+    model: RadarModel,
+    min_range_m: float = 1.5,
+    max_range_m: float = 6.0,
+    max_azimuth_deg: float = 45.0,
+) -> np.ndarray:
     r = rng.uniform(min_range_m, max_range_m)
     az = np.radians(rng.uniform(-max_azimuth_deg, max_azimuth_deg))
     return np.array([r * np.cos(az), r * np.sin(az)])
@@ -579,8 +656,7 @@ class SimScene:
     radar_height_m: float = 1.0
     rate_hz: float = 20.0
 
-    def frames(self, times_s: np.ndarray, rng: np.random.Generator
-               ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    def frames(self, times_s: np.ndarray, rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """Scene times (T,) -> per time: points (N, 5) float32, person index (N,) int32 (-1 ghost) and joints
         (P, 17, 3) float64, all in the radar frame (REP-103). SYNTHETIC."""
         obs = [p.observe(self.skeleton, times_s, self.radar_height_m) for p in self.people]

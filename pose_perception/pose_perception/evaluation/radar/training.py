@@ -1,6 +1,7 @@
 """Training and evaluation of the radar skeleton network on SYNTHETIC radar data from the simulator
 (training clips only; evaluation on the held-out clips through the whole pipeline).
 """
+
 from __future__ import annotations
 
 import time
@@ -22,22 +23,40 @@ RATE_HZ = 20.0
 def random_radar_model(rng: np.random.Generator) -> sim.RadarModel:
     """Sensor variation for domain randomisation (point density, noise, ghosts, clutter-removal leakage)."""
     return sim.RadarModel(
-        points_at_ref=float(rng.uniform(25, 70)), range_sigma_m=float(rng.uniform(0.015, 0.04)),
-        azimuth_sigma_deg=float(rng.uniform(0.8, 2.0)), elevation_sigma_deg=float(rng.uniform(1.5, 4.0)),
-        velocity_sigma_mps=float(rng.uniform(0.02, 0.08)), ghosts_per_frame=float(rng.uniform(0.0, 3.0)),
+        points_at_ref=float(rng.uniform(25, 70)),
+        range_sigma_m=float(rng.uniform(0.015, 0.04)),
+        azimuth_sigma_deg=float(rng.uniform(0.8, 2.0)),
+        elevation_sigma_deg=float(rng.uniform(1.5, 4.0)),
+        velocity_sigma_mps=float(rng.uniform(0.02, 0.08)),
+        ghosts_per_frame=float(rng.uniform(0.0, 3.0)),
         static_keep_prob=float(rng.uniform(0.02, 0.08)),
     )
 
 
-def random_sequence(rng: np.random.Generator, skeleton: sim.Skeleton, clips: list[sim.MocapClip], num_frames: int,
-                    allow_mirror: bool = True, radar_height_m: float = 1.0, orientation_prob: float = 0.0,
-                    speed_range: tuple[float, float] | None = None, clip_weights: np.ndarray | None = None
-                    ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+def random_sequence(
+    rng: np.random.Generator,
+    skeleton: sim.Skeleton,
+    clips: list[sim.MocapClip],
+    num_frames: int,
+    allow_mirror: bool = True,
+    radar_height_m: float = 1.0,
+    orientation_prob: float = 0.0,
+    speed_range: tuple[float, float] | None = None,
+    clip_weights: np.ndarray | None = None,
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """One person, random placement / body / sensor: frames (points (N, 5), labels (N,), joints (1, 17, 3)).
     orientation_prob / speed_range: training augmentation (see simulator.random_person); off for evaluation."""
     model = random_radar_model(rng)
-    person = sim.random_person(rng, skeleton, clips, sim.random_position(rng, model, 1.0, 6.0, 50.0), allow_mirror,
-                               orientation_prob, speed_range, clip_weights)
+    person = sim.random_person(
+        rng,
+        skeleton,
+        clips,
+        sim.random_position(rng, model, 1.0, 6.0, 50.0),
+        allow_mirror,
+        orientation_prob,
+        speed_range,
+        clip_weights,
+    )
     scene = sim.SimScene([person], skeleton, model, radar_height_m=radar_height_m, rate_hz=RATE_HZ)
     return scene.frames(np.arange(num_frames) / RATE_HZ, rng)
 
@@ -57,8 +76,9 @@ class DatasetConfig:
     balance_sources: bool = False  # walker/* clips together as likely as one top-level clip (source_balanced_weights)
 
 
-def generate_dataset(clip_names: tuple[str, ...], config: DatasetConfig, net_config: NetConfig = NetConfig(),
-                     log=print) -> dict[str, np.ndarray]:
+def generate_dataset(
+    clip_names: tuple[str, ...], config: DatasetConfig, net_config: NetConfig = NetConfig(), log=print
+) -> dict[str, np.ndarray]:
     """SYNTHETIC training set: features (S, N, 7) float32, mask (S, N) bool, joints (S, 17, 3) float32 in the
     person frame relative to the cluster centroid (what the network predicts)."""
     rng = np.random.default_rng(config.seed)
@@ -69,9 +89,16 @@ def generate_dataset(clip_names: tuple[str, ...], config: DatasetConfig, net_con
     t0 = time.time()
     for s in range(config.sequences):
         height = float(rng.uniform(0.7, 1.6))
-        frames = random_sequence(rng, skeleton, clips, config.frames_per_sequence, radar_height_m=height,
-                                 orientation_prob=config.orientation_prob, speed_range=config.speed_range,
-                                 clip_weights=sim.source_balanced_weights(clip_names) if config.balance_sources else None)
+        frames = random_sequence(
+            rng,
+            skeleton,
+            clips,
+            config.frames_per_sequence,
+            radar_height_m=height,
+            orientation_prob=config.orientation_prob,
+            speed_range=config.speed_range,
+            clip_weights=sim.source_balanced_weights(clip_names) if config.balance_sources else None,
+        )
         acc = FrameAccumulator(max(config.window_frames, net_config.context_frames), 1.0)
         for k, (points, _, joints) in enumerate(frames):
             acc.add(k / RATE_HZ, points)
@@ -114,8 +141,13 @@ class TrainConfig:
     device: str = "cpu"
 
 
-def train_network(data: dict[str, np.ndarray], val: dict[str, np.ndarray], config: TrainConfig,
-                  net_config: NetConfig = NetConfig(), log=print) -> tuple[RadarPoseNet, dict]:
+def train_network(
+    data: dict[str, np.ndarray],
+    val: dict[str, np.ndarray],
+    config: TrainConfig,
+    net_config: NetConfig = NetConfig(),
+    log=print,
+) -> tuple[RadarPoseNet, dict]:
     """Trains RadarPoseNet: smooth-L1 on the joints + BCE of the confidence against exp(-(err / 10 cm)^2)."""
     torch.manual_seed(config.seed)
     torch.set_num_threads(config.threads)
@@ -136,16 +168,19 @@ def train_network(data: dict[str, np.ndarray], val: dict[str, np.ndarray], confi
         perm = torch.randperm(n, generator=gen).to(device)
         total = 0.0
         for i in range(0, n, config.batch_size):
-            b = perm[i:i + config.batch_size]
+            b = perm[i : i + config.batch_size]
             m = mask[b]
             # Point dropout: the network must cope with sparser frames than the simulator gave.
-            keep = torch.rand(m.shape, generator=gen).to(device) >= torch.rand(len(b), 1, generator=gen).to(device) * config.point_dropout
+            keep = (
+                torch.rand(m.shape, generator=gen).to(device)
+                >= torch.rand(len(b), 1, generator=gen).to(device) * config.point_dropout
+            )
             m2 = m & keep
             m2[:, 0] |= m[:, 0]
             joints, logits = net(x[b], m2)
             err = torch.linalg.norm(joints - y[b], dim=-1)
             loss = torch.nn.functional.smooth_l1_loss(joints, y[b], beta=0.02) * 3
-            target = torch.exp(-(err.detach() / 0.1) ** 2)
+            target = torch.exp(-((err.detach() / 0.1) ** 2))
             loss = loss + 0.05 * torch.nn.functional.binary_cross_entropy_with_logits(logits, target)
             opt.zero_grad()
             loss.backward()
@@ -157,8 +192,10 @@ def train_network(data: dict[str, np.ndarray], val: dict[str, np.ndarray], confi
         if log:
             from pose_perception.core.progress import time_left
 
-            log(f"  epoch {epoch + 1}/{config.epochs} loss {total / n:.4f} val MPJPE(limb 12) {val_mpjpe * 100:.2f} cm "
-                f"({time.time() - t0:.0f} s, {time_left(time.time() - t0, epoch + 1, config.epochs)})")
+            log(
+                f"  epoch {epoch + 1}/{config.epochs} loss {total / n:.4f} val MPJPE(limb 12) {val_mpjpe * 100:.2f} cm "
+                f"({time.time() - t0:.0f} s, {time_left(time.time() - t0, epoch + 1, config.epochs)})"
+            )
     return net.eval(), {"history": history, "train_seconds": time.time() - t0}
 
 
@@ -168,17 +205,22 @@ def evaluate_arrays(net: RadarPoseNet, data: dict[str, np.ndarray], device=torch
     net.eval()
     errs = []
     for i in range(0, len(data["features"]), 1024):
-        x = torch.from_numpy(data["features"][i:i + 1024]).to(device)
-        m = torch.from_numpy(data["mask"][i:i + 1024]).to(device)
+        x = torch.from_numpy(data["features"][i : i + 1024]).to(device)
+        m = torch.from_numpy(data["mask"][i : i + 1024]).to(device)
         j, _ = net(x, m)
-        e = np.linalg.norm(j.cpu().numpy() - data["joints"][i:i + 1024], axis=-1)
+        e = np.linalg.norm(j.cpu().numpy() - data["joints"][i : i + 1024], axis=-1)
         errs.append(e[:, list(LIMB_12)])
     return float(np.mean(np.concatenate(errs)))
 
 
-def evaluate_pipeline(regressor: RadarPoseRegressor, clip_names: tuple[str, ...], sequences_per_clip: int = 12,
-                      frames_per_sequence: int = 40, seed: int = 1000,
-                      pipeline_config: RadarPipelineConfig = RadarPipelineConfig()) -> dict[str, dict]:
+def evaluate_pipeline(
+    regressor: RadarPoseRegressor,
+    clip_names: tuple[str, ...],
+    sequences_per_clip: int = 12,
+    frames_per_sequence: int = 40,
+    seed: int = 1000,
+    pipeline_config: RadarPipelineConfig = RadarPipelineConfig(),
+) -> dict[str, dict]:
     """SYNTHETIC held-out evaluation through the whole pipeline (clutter map, clustering, tracking, network).
 
     Per clip: MPJPE and PCK@10cm over LIMB_12 of every output person matched to the ground truth (pelvis within
@@ -192,7 +234,9 @@ def evaluate_pipeline(regressor: RadarPoseRegressor, clip_names: tuple[str, ...]
         errs, frames_total, frames_hit = [], 0, 0
         for _ in range(sequences_per_clip):
             height = float(rng.uniform(0.7, 1.6))
-            frames = random_sequence(rng, skeleton, [clip], frames_per_sequence, allow_mirror=False, radar_height_m=height)
+            frames = random_sequence(
+                rng, skeleton, [clip], frames_per_sequence, allow_mirror=False, radar_height_m=height
+            )
             regressor.radar_height_m = height  # an installation knows its mounting height
             pipe = RadarPosePipeline(replace(pipeline_config, radar_height_m=height), regressor=regressor)
             for k, (points, _, joints) in enumerate(frames):
@@ -228,8 +272,13 @@ def default_configs(quick: bool = False) -> tuple[DatasetConfig, TrainConfig]:
 
 
 @torch.inference_mode()
-def evaluate_error_split(regressor: RadarPoseRegressor, clip_names: tuple[str, ...], sequences_per_clip: int = 8,
-                         frames_per_sequence: int = 40, seed: int = 2000) -> dict[str, dict]:
+def evaluate_error_split(
+    regressor: RadarPoseRegressor,
+    clip_names: tuple[str, ...],
+    sequences_per_clip: int = 8,
+    frames_per_sequence: int = 40,
+    seed: int = 2000,
+) -> dict[str, dict]:
     """SYNTHETIC: where the error of each clip comes from (no tracker, no smoothing, no mirror averaging).
 
     Per clip, over every frame after the window fills:
@@ -252,7 +301,9 @@ def evaluate_error_split(regressor: RadarPoseRegressor, clip_names: tuple[str, .
         near_counts, in_cluster, offsets, feats, masks, truth = [], [], [], [], [], []
         for _ in range(sequences_per_clip):
             height = float(rng.uniform(0.7, 1.6))
-            frames = random_sequence(rng, skeleton, [clip], frames_per_sequence, allow_mirror=False, radar_height_m=height)
+            frames = random_sequence(
+                rng, skeleton, [clip], frames_per_sequence, allow_mirror=False, radar_height_m=height
+            )
             context = max(window, net.config.context_frames)
             acc, labels = FrameAccumulator(context, 1.0), []
             for k, (points, lab, joints) in enumerate(frames):
@@ -269,7 +320,10 @@ def evaluate_error_split(regressor: RadarPoseRegressor, clip_names: tuple[str, .
                 if not clusters or min(d) >= 1.0:
                     continue
                 i = int(np.argmin(d))
-                in_cluster.append(np.count_nonzero(lab_all[clusters[i].indices] == 0) / max(1, np.count_nonzero(lab_all[back < window] == 0)))
+                in_cluster.append(
+                    np.count_nonzero(lab_all[clusters[i].indices] == 0)
+                    / max(1, np.count_nonzero(lab_all[back < window] == 0))
+                )
                 offsets.append(np.linalg.norm(clusters[i].centroid_m - centre))
                 p, a, c = inputs[i]
                 f, m = prepare_input(p, a, c, net.config.num_points, radar_height_m=height)
@@ -280,14 +334,21 @@ def evaluate_error_split(regressor: RadarPoseRegressor, clip_names: tuple[str, .
         if not feats:
             out[name] = {"frames": len(near), "one_cluster": 0.0}
             continue
-        j, _ = net(torch.from_numpy(np.stack(feats)).to(regressor.device), torch.from_numpy(np.stack(masks)).to(regressor.device))
+        j, _ = net(
+            torch.from_numpy(np.stack(feats)).to(regressor.device),
+            torch.from_numpy(np.stack(masks)).to(regressor.device),
+        )
         pred, gt = j.float().cpu().numpy()[:, limbs], np.stack(truth)[:, limbs]
         pred_c = pred - pred.mean(1, keepdims=True)
         gt_c = gt - gt.mean(1, keepdims=True)
-        best_yaw = np.min(np.linalg.norm(np.einsum("rij,snj->rsni", yaws, pred_c) - gt_c[None], axis=-1).mean(-1), axis=0)
+        best_yaw = np.min(
+            np.linalg.norm(np.einsum("rij,snj->rsni", yaws, pred_c) - gt_c[None], axis=-1).mean(-1), axis=0
+        )
         out[name] = {
             "frames": len(near),
-            "one_cluster": float(np.mean(near == 1)), "missed": float(np.mean(near == 0)), "split": float(np.mean(near >= 2)),
+            "one_cluster": float(np.mean(near == 1)),
+            "missed": float(np.mean(near == 0)),
+            "split": float(np.mean(near >= 2)),
             "person_points_in_cluster": float(np.mean(in_cluster)),
             "centroid_to_pelvis_cm": float(np.mean(offsets) * 100),
             "mpjpe_cm": float(np.linalg.norm(pred - gt, axis=-1).mean() * 100),

@@ -1,6 +1,7 @@
 """Drive one node process over real DDS for benchmarks (`bench onboarding`, `bench soak`): start it, feed it a
 sample stream at a fixed rate, record when each output arrives and how old it is, and sample the node's RSS.
 """
+
 from __future__ import annotations
 
 import os
@@ -29,8 +30,9 @@ def _param_text(value: Any) -> str:
 class NodeProcess:
     """A node started like `pose-perception up` starts it (same module, DDS profile and environment)."""
 
-    def __init__(self, node_name: str, params: dict[str, Any], log_path: Path, env: dict,
-                 params_file: Optional[Path] = None):
+    def __init__(
+        self, node_name: str, params: dict[str, Any], log_path: Path, env: dict, params_file: Optional[Path] = None
+    ):
         from pose_perception.ros.launch_support import NODE_MODULES
 
         argv = [sys.executable, "-m", NODE_MODULES[node_name], "--ros-args", "-r", f"__node:={node_name}"]
@@ -129,8 +131,10 @@ class Harness:
         for status in msg.status:
             if status.name == f"{self._node_name}: pipeline":
                 values = {kv.key: kv.value for kv in status.values}
-                values.update(level=str(status.level[0] if isinstance(status.level, bytes) else status.level),
-                              message=status.message)
+                values.update(
+                    level=str(status.level[0] if isinstance(status.level, bytes) else status.level),
+                    message=status.message,
+                )
                 with self._lock:
                     self.diagnostics = values
 
@@ -182,6 +186,7 @@ class Harness:
             if pub_depth is not None:
                 depths[i].header = header
                 pub_depth.publish(depths[i])
+
         return publish
 
     def _radar_feeder(self):
@@ -202,6 +207,7 @@ class Harness:
             msg = clouds[i if i < n else 2 * n - 2 - i]
             msg.header = Header(stamp=s_to_stamp(t), frame_id="bench_radar")
             pub.publish(msg)
+
         return publish
 
     def call(self, srv_type, name: str, request, timeout_s: float):

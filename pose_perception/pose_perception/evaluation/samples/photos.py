@@ -2,6 +2,7 @@
 (astronaut, NASA, public domain) and a 3-person composite (astronaut, cameraman, mirrored astronaut; public
 domain) placed side by side: a composite, not a real group photo.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -16,7 +17,7 @@ def _letterbox(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
     resized = cv2.resize(rgb, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
     out = np.full((height, width, 3), 114, np.uint8)
     y0, x0 = (height - resized.shape[0]) // 2, (width - resized.shape[1]) // 2
-    out[y0:y0 + resized.shape[0], x0:x0 + resized.shape[1]] = resized
+    out[y0 : y0 + resized.shape[0], x0 : x0 + resized.shape[1]] = resized
     return out
 
 

@@ -1,4 +1,5 @@
 """The demo's annotated PNGs: skeletons on the photos, object mesh outlines on the RGB, radar top view."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -58,8 +59,16 @@ def write_demo_pictures(out: Path, parts: dict, streams: dict) -> list[Path]:
                 hull = cv2.convexHull(uv)
                 cv2.polylines(img, [hull], True, (0, 255, 0), 2)
                 x, y = hull[:, 0].min(axis=0)
-                cv2.putText(img, f"{o.name} {o.score:.2f}", (int(x), max(12, int(y) - 4)), cv2.FONT_HERSHEY_SIMPLEX, 0.5,
-                            (0, 255, 0), 1, cv2.LINE_AA)
+                cv2.putText(
+                    img,
+                    f"{o.name} {o.score:.2f}",
+                    (int(x), max(12, int(y) - 4)),
+                    cv2.FONT_HERSHEY_SIMPLEX,
+                    0.5,
+                    (0, 255, 0),
+                    1,
+                    cv2.LINE_AA,
+                )
         path = out / "objects.png"
         cv2.imwrite(str(path), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
         written.append(path)
@@ -88,13 +97,20 @@ def _radar_top_view(path: Path, part, stream, mars_dir: Path | None = None) -> P
     real = real_radar_frame(mars_dir)
     fig, axes = plt.subplots(1, 2 if real else 1, figsize=(12 if real else 6, 6), dpi=100, squeeze=False)
     ax = axes[0, 0]
-    _draw_top_view(ax, pts, stream.joints_true[k % n], [h.keypoints_3d[:17] for h in msg_to_humans(msg)],
-                   [h.track_id for h in msg_to_humans(msg)], "radar points (5 frames)")
+    _draw_top_view(
+        ax,
+        pts,
+        stream.joints_true[k % n],
+        [h.keypoints_3d[:17] for h in msg_to_humans(msg)],
+        [h.track_id for h in msg_to_humans(msg)],
+        "radar points (5 frames)",
+    )
     ax.set_title(f"SYNTHETIC (dashed: simulator truth), frame {k % n}")
     if real:
         ax = axes[0, 1]
-        _draw_top_view(ax, real["points"], real["truth"][None], real["estimates"], real["ids"],
-                       "radar points (4 frames)")
+        _draw_top_view(
+            ax, real["points"], real["truth"][None], real["estimates"], real["ids"], "radar points (4 frames)"
+        )
         ax.set_title(f"REAL: {real['name']} (dashed: Kinect)", fontsize=9)
     fig.tight_layout()
     fig.savefig(path)
@@ -119,8 +135,9 @@ def _draw_top_view(ax, points: np.ndarray, truths, estimates, ids, label: str) -
     ax.legend(loc="upper right", fontsize=8)
 
 
-def real_radar_frame(mars_dir: Path | None = None, subject: int = 1, split: str = "test", frame: int = 400,
-                     weights: str | None = None) -> dict | None:
+def real_radar_frame(
+    mars_dir: Path | None = None, subject: int = 1, split: str = "test", frame: int = 400, weights: str | None = None
+) -> dict | None:
     """A recorded MARS frame (read at run time, never copied) through the radar pipeline with the shipped weights
     trained on the real sensor (weights None: those): points of its 4-frame window, Kinect truth (17, 3),
     estimates, ids, all REP-103. None when the data is absent."""
@@ -136,12 +153,19 @@ def real_radar_frame(mars_dir: Path | None = None, subject: int = 1, split: str 
     frame = min(frame, len(rec) - 1)
     if weights is None and MARS_WEIGHTS.is_file():
         weights = str(MARS_WEIGHTS)
-    pipe = RadarPosePipeline(RadarPipelineConfig(weights_path=weights, device="cpu",
-                                                 radar_height_m=mars.radar_height_from_skeletons(rec.kinect_m)))
+    pipe = RadarPosePipeline(
+        RadarPipelineConfig(
+            weights_path=weights, device="cpu", radar_height_m=mars.radar_height_from_skeletons(rec.kinect_m)
+        )
+    )
     humans = []
     for k in range(max(0, frame - 60), frame + 1):  # 6 s before it: the tracker confirms, the clutter map fills
         humans = pipe.process(float(rec.stamps_s[k]), rec.frames[k])
-    pts = np.concatenate(rec.frames[max(0, frame - 3):frame + 1])
-    return {"name": f"{rec.name} frame {frame}\n(MARS, MIT licence; in the MARS weights' training data)",
-            "points": pts, "truth": rec.coco17_m[frame],
-            "estimates": [h.keypoints_3d[:17] for h in humans], "ids": [h.track_id for h in humans]}
+    pts = np.concatenate(rec.frames[max(0, frame - 3) : frame + 1])
+    return {
+        "name": f"{rec.name} frame {frame}\n(MARS, MIT licence; in the MARS weights' training data)",
+        "points": pts,
+        "truth": rec.coco17_m[frame],
+        "estimates": [h.keypoints_3d[:17] for h in humans],
+        "ids": [h.track_id for h in humans],
+    }

@@ -3,6 +3,7 @@
 Human: real photos (scikit-image's astronaut, NASA, public domain; its cameraman, public domain). Objects:
 SYNTHETIC RGB-D of a YCB mesh (CC BY 4.0) moving on a table. Radar: SYNTHETIC frames from DeepMimic mocap.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -47,7 +48,7 @@ class CameraStream:
 @dataclass(frozen=True)
 class RadarStream:
     name: str
-    stamps_s: np.ndarray          # (T,) float64
+    stamps_s: np.ndarray  # (T,) float64
     points: tuple[np.ndarray, ...]  # T x (N_i, 5) float32: x, y, z, velocity, intensity (REP-103 radar frame)
     joints_true: tuple[np.ndarray, ...]  # T x (P, 17, 3) ground truth, radar frame
     source: str
@@ -60,17 +61,27 @@ def human_stream(width: int = 640, height: int = 480, frames_per_photo: int = 10
 
     photos = (one_person_frame(width, height), three_person_frame(width, height))
     frames = tuple(RgbdFrame(p) for p in photos for _ in range(frames_per_photo))
-    return CameraStream("human", frames, CameraIntrinsics.default_for_size(width, height),
-                        "real photos: scikit-image astronaut (NASA, public domain) and cameraman (public domain); the 3-person frame is a composite")
+    return CameraStream(
+        "human",
+        frames,
+        CameraIntrinsics.default_for_size(width, height),
+        "real photos: scikit-image astronaut (NASA, public domain) and cameraman (public domain); the 3-person frame is a composite",
+    )
 
 
-def object_stream(target: str = "006_mustard_bottle", n_frames: int = 20, seed: int = 3, fps: float = 10.0) -> CameraStream:
+def object_stream(
+    target: str = "006_mustard_bottle", n_frames: int = 20, seed: int = 3, fps: float = 10.0
+) -> CameraStream:
     """SYNTHETIC RGB-D of a real YCB mesh sliding and turning on a table, sensor-like depth noise."""
     from pose_perception.evaluation.objects.synthetic import make_sequence
 
     scenes = list(make_sequence(target, n_frames, seed, fps=fps))
-    return CameraStream(f"objects:{target}", tuple(RgbdFrame(s.rgb, s.depth_m) for s in scenes), scenes[0].intrinsics,
-                        f"SYNTHETIC render of YCB {target} (CC BY 4.0) on a table with simulated depth noise")
+    return CameraStream(
+        f"objects:{target}",
+        tuple(RgbdFrame(s.rgb, s.depth_m) for s in scenes),
+        scenes[0].intrinsics,
+        f"SYNTHETIC render of YCB {target} (CC BY 4.0) on a table with simulated depth noise",
+    )
 
 
 def radar_stream(seconds: float = 10.0, rate_hz: float = 20.0, n_people: int = 2, seed: int = 5) -> RadarStream:
@@ -89,5 +100,10 @@ def radar_stream(seconds: float = 10.0, rate_hz: float = 20.0, n_people: int = 2
     scene = sim.SimScene(people=people, skeleton=skeleton, model=model, rate_hz=rate_hz)
     stamps = np.arange(0.0, seconds, 1.0 / rate_hz)
     frames = scene.frames(stamps, rng)
-    return RadarStream("radar", stamps, tuple(f[0] for f in frames), tuple(f[2] for f in frames),
-                       "SYNTHETIC radar frames simulated from DeepMimic mocap clips in pybullet_data (zlib licence)")
+    return RadarStream(
+        "radar",
+        stamps,
+        tuple(f[0] for f in frames),
+        tuple(f[2] for f in frames),
+        "SYNTHETIC radar frames simulated from DeepMimic mocap clips in pybullet_data (zlib licence)",
+    )

@@ -1,4 +1,5 @@
 """`pose-perception bench mesh`: runs end to end, prints the machine and the per-person rate, writes JSON."""
+
 import json
 
 from pose_perception.cli.main import build_parser

@@ -1,4 +1,5 @@
 """`pose-perception bench objects` runs on a 2-frame SYNTHETIC sequence and prints timings with the machine."""
+
 import json
 
 from pose_perception.cli.main import main
@@ -6,8 +7,23 @@ from pose_perception.cli.main import main
 
 def test_tiny_bench_prints_machine_and_timings(tmp_path, capsys):
     out = tmp_path / "bench.json"
-    assert main(["bench", "objects", "--object", "007_tuna_fish_can", "--frames", "2", "--estimates", "1",
-                 "--json", str(out)]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                "objects",
+                "--object",
+                "007_tuna_fish_can",
+                "--frames",
+                "2",
+                "--estimates",
+                "1",
+                "--json",
+                str(out),
+            ]
+        )
+        == 0
+    )
     text = capsys.readouterr().out
     assert "machine:" in text and "SYNTHETIC" in text
     result = json.loads(out.read_text())

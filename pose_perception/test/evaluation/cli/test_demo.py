@@ -1,5 +1,6 @@
 """The main job on a shortened stream: three real nodes in their own processes over DDS, fed the sample
 streams; every node answers, the MCAP bag is readable by rosbags, the pictures are written."""
+
 import subprocess
 import sys
 
@@ -9,8 +10,14 @@ from ros_helpers import REPO, ros_env
 
 def test_demo_runs_the_whole_graph_and_records_it(tmp_path):
     out = tmp_path / "demo"
-    proc = subprocess.run([sys.executable, "-m", "pose_perception.cli.main", "demo", "--seconds", "8", "--out", str(out)],
-                          env=ros_env(), cwd=REPO, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pose_perception.cli.main", "demo", "--seconds", "8", "--out", str(out)],
+        env=ros_env(),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, log[-4000:]
     for node in ("human_pose_node", "object_pose_node", "radar_pose_node"):

@@ -1,4 +1,5 @@
 """`pose-perception eval human-3d` and the SYNTHETIC human it renders (anny posed from mocap, ray-cast)."""
+
 import json
 
 import numpy as np
@@ -58,9 +59,10 @@ def test_mocap_frames_are_retargeted_onto_the_body(poser):
     clip = synthetic.load_mocap_clip("punch")
     frame = clip[len(clip) // 2]
     body = poser.pose(synthetic.mocap_pose(frame, rest, face_forward=False))
+
     # The humanoid's right forearm direction (root, chest, right shoulder, right elbow in the DeepMimic layout).
     def rot(i):
-        w, x, y, z = frame[i:i + 4]
+        w, x, y, z = frame[i : i + 4]
         return Rotation.from_quat([x, y, z, w]).as_matrix()
 
     G_forearm = rot(4) @ rot(8) @ rot(25) @ Rotation.from_rotvec([0, 0, frame[29]]).as_matrix()

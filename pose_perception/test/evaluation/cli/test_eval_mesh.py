@@ -1,4 +1,5 @@
 """`pose-perception eval mesh`: runs end to end on SYNTHETIC bodies, labels them, writes JSON."""
+
 import json
 
 from pose_perception.cli.main import build_parser

@@ -1,4 +1,5 @@
 """`pose-perception radar estimate --frames FRAMES.npz --out OUT.json` in the documented format."""
+
 import json
 
 import numpy as np
@@ -15,7 +16,9 @@ def test_estimate_writes_the_documented_json(tmp_path):
     stamps = np.arange(len(frames)) / 20.0
     np.savez(tmp_path / "frames.npz", stamps=stamps, **{f"points_{i:04d}": f[0] for i, f in enumerate(frames)})
     out = tmp_path / "out.json"
-    assert main(["radar", "estimate", "--frames", str(tmp_path / "frames.npz"), "--out", str(out), "--device", "cpu"]) == 0
+    assert (
+        main(["radar", "estimate", "--frames", str(tmp_path / "frames.npz"), "--out", str(out), "--device", "cpu"]) == 0
+    )
     result = json.loads(out.read_text())
     assert result["layout"] == "coco_body_17" and len(result["keypoint_names"]) == 17
     assert [f["stamp"] for f in result["frames"]] == pytest.approx(stamps.tolist())

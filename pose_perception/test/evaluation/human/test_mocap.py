@@ -1,4 +1,5 @@
 """Mocap sequences: DeepMimic clips posed onto anny frame after frame (SYNTHETIC), at a chosen rate."""
+
 import numpy as np
 import pytest
 

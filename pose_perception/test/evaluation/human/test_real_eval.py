@@ -1,5 +1,6 @@
 """The REAL-photo evaluation: dataset readers (COCO-style and MPII annotation files written here), OKS, PCK,
 matching, recall / precision rules, and `pose-perception eval human` without the data (clear message)."""
+
 import json
 from pathlib import Path
 
@@ -27,9 +28,27 @@ REAL = realdata_dir("humans")
 def person(x0, y0, h=200.0):
     """An upright annotated person of height h: COCO body 17 points in a plausible layout."""
     w = 0.35 * h
-    rel = np.array([[0.5, 0.08], [0.45, 0.06], [0.55, 0.06], [0.4, 0.07], [0.6, 0.07], [0.25, 0.2], [0.75, 0.2],
-                    [0.2, 0.38], [0.8, 0.38], [0.18, 0.52], [0.82, 0.52], [0.35, 0.55], [0.65, 0.55], [0.35, 0.77],
-                    [0.65, 0.77], [0.35, 0.98], [0.65, 0.98]])
+    rel = np.array(
+        [
+            [0.5, 0.08],
+            [0.45, 0.06],
+            [0.55, 0.06],
+            [0.4, 0.07],
+            [0.6, 0.07],
+            [0.25, 0.2],
+            [0.75, 0.2],
+            [0.2, 0.38],
+            [0.8, 0.38],
+            [0.18, 0.52],
+            [0.82, 0.52],
+            [0.35, 0.55],
+            [0.65, 0.55],
+            [0.35, 0.77],
+            [0.65, 0.77],
+            [0.35, 0.98],
+            [0.65, 0.98],
+        ]
+    )
     uv = np.array([x0, y0]) + rel * [w, h]
     return AnnotatedPerson(uv, np.ones(17, bool), np.array([x0, y0, x0 + w, y0 + h]))
 
@@ -59,22 +78,29 @@ def test_matching_recall_and_precision_rules():
     # The 30 px person is neither required nor a false find; the far estimate is false.
     assert (s.required, s.found, s.false, s.judged) == (2, 2, 1, 3)
     # Not exhaustive: an unmatched find is not judged.
-    s = score_image(AnnotatedImage("t", Path("x.jpg"), (a, b), exhaustive=False), preds[:2] + preds[3:],
-                    boxes[:2] + boxes[3:])
+    s = score_image(
+        AnnotatedImage("t", Path("x.jpg"), (a, b), exhaustive=False), preds[:2] + preds[3:], boxes[:2] + boxes[3:]
+    )
     assert (s.false, s.judged) == (0, 2)
     # Inside an ignore region: not judged.
     poly = np.array([[850.0, 850], [950, 850], [950, 950], [850, 950]])
-    s = score_image(AnnotatedImage("t", Path("x.jpg"), (a, b), True, (poly,)), preds[:2] + preds[3:],
-                    boxes[:2] + boxes[3:])
+    s = score_image(
+        AnnotatedImage("t", Path("x.jpg"), (a, b), True, (poly,)), preds[:2] + preds[3:], boxes[:2] + boxes[3:]
+    )
     assert (s.false, s.judged) == (0, 2)
 
 
 def test_readers_map_each_dataset_order_to_coco_body(tmp_path):
     # PoseTrack18-style file: nose, head_bottom, head_top, ears (unannotated), then COCO's 12 limb points.
     kps = [10, 20, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0] + [float(v) for i in range(12) for v in (100 + i, 200 + i, 1)]
-    coco = {"images": [{"id": 1, "file_name": "a.jpg", "ignore_regions_x": [[0, 10, 10]], "ignore_regions_y": [[0, 0, 10]]}],
-            "annotations": [{"image_id": 1, "keypoints": kps, "bbox": [0, 0, 50, 300], "track_id": 4,
-                             "bbox_head": [5, 5, 20, 20]}]}
+    coco = {
+        "images": [
+            {"id": 1, "file_name": "a.jpg", "ignore_regions_x": [[0, 10, 10]], "ignore_regions_y": [[0, 0, 10]]}
+        ],
+        "annotations": [
+            {"image_id": 1, "keypoints": kps, "bbox": [0, 0, 50, 300], "track_id": 4, "bbox_head": [5, 5, 20, 20]}
+        ],
+    }
     (tmp_path / "pt.json").write_text(json.dumps(coco))
     (im,) = _coco_style(tmp_path / "pt.json", tmp_path, "posetrack18", _POSETRACK_17, True, 17)
     (p,) = im.people
@@ -84,8 +110,9 @@ def test_readers_map_each_dataset_order_to_coco_body(tmp_path):
     # MPII: r_ankle 0 ... l_wrist 15; -1 marks a missing joint.
     joints = [[float(10 * i), float(10 * i + 1)] for i in range(16)]
     joints[0] = [-1.0, -1.0]
-    (tmp_path / "mpii.json").write_text(json.dumps([{"image": "m.jpg", "joints": joints, "joints_vis": [1] * 16,
-                                                     "center": [0, 0], "scale": 1.0}]))
+    (tmp_path / "mpii.json").write_text(
+        json.dumps([{"image": "m.jpg", "joints": joints, "joints_vis": [1] * 16, "center": [0, 0], "scale": 1.0}])
+    )
     (im,) = _mpii(tmp_path / "mpii.json", tmp_path)
     (p,) = im.people
     assert not im.exhaustive and not p.visible[16]  # right ankle missing

@@ -1,5 +1,6 @@
 """The fixtures and helpers of test/objects/ for the evaluation tests of the same area (tests mirror the package;
 written by tools/split_runtime_eval.py)."""
+
 import importlib.util
 import sys
 from pathlib import Path

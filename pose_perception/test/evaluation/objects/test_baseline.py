@@ -1,4 +1,5 @@
 """The Open3D global-registration tutorial baseline: recovers a pose from a clean segment, refuses empty input."""
+
 import numpy as np
 import pytest
 import trimesh
@@ -13,8 +14,12 @@ NAME = "006_mustard_bottle"
 
 @pytest.fixture(scope="module")
 def segment():
-    cfg = S.SceneConfig(distractor_pool=("013_apple",), n_distractors=(1, 1), occlusion_range=(0.0, 0.0),
-                        noise=S.DepthNoiseConfig(random_dropout_prob=0.0))
+    cfg = S.SceneConfig(
+        distractor_pool=("013_apple",),
+        n_distractors=(1, 1),
+        occlusion_range=(0.0, 0.0),
+        noise=S.DepthNoiseConfig(random_dropout_prob=0.0),
+    )
     scene = S.make_scene(NAME, 21, cfg)
     points, _ = depth_to_points(np.where(scene.mask(NAME), scene.depth_m, np.nan), scene.intrinsics.K)
     obj = S.load_eval_object(NAME)

@@ -1,4 +1,5 @@
 """`pose-perception eval objects` end to end on a tiny SYNTHETIC configuration."""
+
 import json
 
 import pytest
@@ -8,8 +9,24 @@ from pose_perception.cli.main import main
 
 def test_tiny_eval_runs_end_to_end_and_reports_synthetic_results(tmp_path, capsys):
     out = tmp_path / "eval.json"
-    rc = main(["eval", "objects", "--objects", "007_tuna_fish_can", "--scenes", "1", "--negatives", "1",
-               "--occlusion", "0.1,0.2", "--seed", "4", "--json", str(out)])
+    rc = main(
+        [
+            "eval",
+            "objects",
+            "--objects",
+            "007_tuna_fish_can",
+            "--scenes",
+            "1",
+            "--negatives",
+            "1",
+            "--occlusion",
+            "0.1,0.2",
+            "--seed",
+            "4",
+            "--json",
+            str(out),
+        ]
+    )
     assert rc == 0
     text = capsys.readouterr().out
     assert "SYNTHETIC" in text and "machine:" in text

@@ -1,4 +1,5 @@
 """Pose metrics against hand-computed cases: ADD, ADD-S, BOP MSSD / MSPD and their recalls."""
+
 import numpy as np
 import pytest
 import trimesh

@@ -1,4 +1,5 @@
 """SYNTHETIC scene generator: deterministic, physically placed, ground truth consistent, noise as configured."""
+
 import numpy as np
 import pytest
 
@@ -64,8 +65,9 @@ def test_objects_rest_on_the_table(occluded_scenes):
 
 
 def test_negative_scene_leaves_out_the_excluded_object():
-    scene = S.make_scene(None, 3, S.SceneConfig(distractor_pool=("013_apple", TARGET), n_distractors=(2, 2)),
-                         exclude=(TARGET,))
+    scene = S.make_scene(
+        None, 3, S.SceneConfig(distractor_pool=("013_apple", TARGET), n_distractors=(2, 2)), exclude=(TARGET,)
+    )
     assert scene.object(TARGET) is None and not scene.mask(TARGET).any()
     assert scene.object("013_apple") is not None
 

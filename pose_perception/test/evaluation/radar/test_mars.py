@@ -2,6 +2,7 @@
 
 Tests on the real recordings skip when ../shared/realdata/radar/mars is not beside the repository.
 """
+
 import gzip
 
 import numpy as np
@@ -32,8 +33,11 @@ def _write_split(root, subject, split, radar_rows, kinect_rows):
 
 def test_reader_converts_ti_axes_and_kinect_joints(tmp_path):
     # A point 0.3 m to the radar's right, 2 m ahead, 0.1 m up; then two points in the next frame.
-    radar = [(10, 1, 0.3, 2.0, 0.1, 0.356, 20, 1.6e9), (11, 2, 0.0, 1.5, -0.2, 0, 7, 1.6e9),
-             (11, 2, -0.1, 1.6, 0.0, -0.712, 9, 1.6e9)]
+    radar = [
+        (10, 1, 0.3, 2.0, 0.1, 0.356, 20, 1.6e9),
+        (11, 2, 0.0, 1.5, -0.2, 0, 7, 1.6e9),
+        (11, 2, -0.1, 1.6, 0.0, -0.712, 9, 1.6e9),
+    ]
     joints = np.arange(25 * 3, dtype=float).reshape(3, 25) / 100  # X row, Y row, Z row
     kinect = [np.concatenate(joints), np.concatenate(joints) + 1]
     _write_split(tmp_path, 7, "test", radar, kinect)
@@ -98,7 +102,9 @@ def test_real_recording_is_in_front_and_faces_the_radar():
     pts = np.concatenate(rec.frames)
     assert np.median(pts[:, 0]) == pytest.approx(pelvis_x, abs=0.3)
     # The sensor's quantisation: Doppler in 0.356 m/s steps.
-    np.testing.assert_allclose(pts[:, 3] / mars.DOPPLER_STEP_MPS, np.round(pts[:, 3] / mars.DOPPLER_STEP_MPS), atol=0.01)
+    np.testing.assert_allclose(
+        pts[:, 3] / mars.DOPPLER_STEP_MPS, np.round(pts[:, 3] / mars.DOPPLER_STEP_MPS), atol=0.01
+    )
 
 
 @needs_mars
@@ -128,16 +134,33 @@ def test_template_baseline_on_real_frames_is_in_the_expected_range():
 
 def test_simulated_real_sensor_has_the_real_quirks():
     from pose_perception.evaluation.radar import sim_real
+
     # A person standing 2 m ahead waving an arm: Kinect-like joints built from a fixed pose.
     rng = np.random.default_rng(0)
     base = np.zeros((25, 3))
-    for name, xyz in {"SpineBase": (2, 0, -0.1), "SpineMid": (2, 0, 0.15), "SpineShoulder": (2, 0, 0.4),
-                      "Neck": (2, 0, 0.48), "Head": (2, 0, 0.6), "ShoulderLeft": (2, -0.18, 0.38),
-                      "ShoulderRight": (2, 0.18, 0.38), "ElbowLeft": (2, -0.2, 0.1), "ElbowRight": (2, 0.2, 0.1),
-                      "WristLeft": (2, -0.2, -0.15), "WristRight": (2, 0.2, -0.15), "HandTipLeft": (2, -0.2, -0.25),
-                      "HandTipRight": (2, 0.2, -0.25), "HipLeft": (2, -0.1, -0.15), "HipRight": (2, 0.1, -0.15),
-                      "KneeLeft": (2, -0.1, -0.5), "KneeRight": (2, 0.1, -0.5), "AnkleLeft": (2, -0.1, -0.85),
-                      "AnkleRight": (2, 0.1, -0.85), "FootLeft": (1.9, -0.1, -0.93), "FootRight": (1.9, 0.1, -0.93)}.items():
+    for name, xyz in {
+        "SpineBase": (2, 0, -0.1),
+        "SpineMid": (2, 0, 0.15),
+        "SpineShoulder": (2, 0, 0.4),
+        "Neck": (2, 0, 0.48),
+        "Head": (2, 0, 0.6),
+        "ShoulderLeft": (2, -0.18, 0.38),
+        "ShoulderRight": (2, 0.18, 0.38),
+        "ElbowLeft": (2, -0.2, 0.1),
+        "ElbowRight": (2, 0.2, 0.1),
+        "WristLeft": (2, -0.2, -0.15),
+        "WristRight": (2, 0.2, -0.15),
+        "HandTipLeft": (2, -0.2, -0.25),
+        "HandTipRight": (2, 0.2, -0.25),
+        "HipLeft": (2, -0.1, -0.15),
+        "HipRight": (2, 0.1, -0.15),
+        "KneeLeft": (2, -0.1, -0.5),
+        "KneeRight": (2, 0.1, -0.5),
+        "AnkleLeft": (2, -0.1, -0.85),
+        "AnkleRight": (2, 0.1, -0.85),
+        "FootLeft": (1.9, -0.1, -0.93),
+        "FootRight": (1.9, 0.1, -0.93),
+    }.items():
         base[mars.KINECT_25_NAMES.index(name)] = xyz
     joints = np.repeat(base[None], 30, axis=0)
     w = mars.KINECT_25_NAMES.index("WristLeft")
@@ -155,6 +178,7 @@ def test_simulated_real_sensor_has_the_real_quirks():
 @needs_mars
 def test_demo_real_panel_reads_a_recorded_frame_and_runs_the_pipeline():
     from pose_perception.evaluation.samples.pictures import real_radar_frame
+
     r = real_radar_frame(MARS_DIR, frame=80)
     assert r is not None and "MARS" in r["name"]
     assert r["truth"].shape == (17, 3) and len(r["points"]) > 10
@@ -164,14 +188,15 @@ def test_demo_real_panel_reads_a_recorded_frame_and_runs_the_pipeline():
 
 def test_demo_real_panel_is_skipped_without_data(tmp_path):
     from pose_perception.evaluation.samples.pictures import real_radar_frame
+
     assert real_radar_frame(tmp_path / "missing") is None
 
 
 def test_weights_of_another_architecture_or_truncated_are_clear_errors(tmp_path):
     import torch
 
-    from pose_perception.radar.network import (NetConfig, RadarModelError, RadarPoseNet, RadarPoseRegressor,
-                                               save_weights)
+    from pose_perception.radar.network import NetConfig, RadarModelError, RadarPoseNet, RadarPoseRegressor, save_weights
+
     path = tmp_path / "w.pt"
     save_weights(RadarPoseNet(NetConfig(intensity_log=True, azimuth_bin_feature=True)), path, {"commit": "x"})
     reg = RadarPoseRegressor(path, device="cpu")
@@ -190,6 +215,7 @@ def test_weights_of_another_architecture_or_truncated_are_clear_errors(tmp_path)
 
 def test_shipped_mars_weights_are_small_and_record_their_real_data():
     from pose_perception.radar.network import MARS_WEIGHTS, RadarPoseRegressor
+
     assert MARS_WEIGHTS.stat().st_size < 5e6
     reg = RadarPoseRegressor("mars", device="cpu")
     assert "MARS" in reg.meta["description"] and "MIT" in reg.meta["data_licence"]

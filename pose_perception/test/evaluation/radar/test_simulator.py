@@ -1,5 +1,6 @@
 """Radar simulator: the humanoid forward kinematics equals pybullet's, clip splits, ground truth and sensor effects
 (all data here is SYNTHETIC)."""
+
 import json
 from pathlib import Path
 
@@ -23,15 +24,25 @@ def test_forward_kinematics_matches_pybullet(skeleton):
     cid = pybullet.connect(pybullet.DIRECT)
     try:
         pybullet.setAdditionalSearchPath(pybullet_data.getDataPath(), physicsClientId=cid)
-        h = pybullet.loadURDF("humanoid/humanoid.urdf", [0, 0, 0], globalScaling=0.25, useFixedBase=True,
-                              flags=pybullet.URDF_MAINTAIN_LINK_ORDER, physicsClientId=cid)
-        pybullet.resetBasePositionAndOrientation(h, frame[1:4], [frame[5], frame[6], frame[7], frame[4]], physicsClientId=cid)
-        joint_of = {pybullet.getJointInfo(h, j, physicsClientId=cid)[12].decode(): j
-                    for j in range(pybullet.getNumJoints(h, physicsClientId=cid))}
+        h = pybullet.loadURDF(
+            "humanoid/humanoid.urdf",
+            [0, 0, 0],
+            globalScaling=0.25,
+            useFixedBase=True,
+            flags=pybullet.URDF_MAINTAIN_LINK_ORDER,
+            physicsClientId=cid,
+        )
+        pybullet.resetBasePositionAndOrientation(
+            h, frame[1:4], [frame[5], frame[6], frame[7], frame[4]], physicsClientId=cid
+        )
+        joint_of = {
+            pybullet.getJointInfo(h, j, physicsClientId=cid)[12].decode(): j
+            for j in range(pybullet.getNumJoints(h, physicsClientId=cid))
+        }
         col = 8
         for joint, n in sim.MOTION_JOINTS:
             if n == 4:
-                q = frame[col:col + 4]
+                q = frame[col : col + 4]
                 pybullet.resetJointStateMultiDof(h, joint_of[joint], [q[1], q[2], q[3], q[0]], physicsClientId=cid)
             else:
                 pybullet.resetJointState(h, joint_of[joint], frame[col], physicsClientId=cid)
@@ -48,7 +59,9 @@ def test_forward_kinematics_matches_pybullet(skeleton):
 def test_train_and_eval_clips_are_disjoint_and_cover_every_humanoid_clip():
     assert not set(sim.TRAIN_CLIPS) & set(sim.EVAL_CLIPS)
     motions = sim.pybullet_data_path() / "data" / "motions"
-    on_disk = {p.stem for p in motions.glob("humanoid3d_*.txt")} | {f"walker/{p.stem}" for p in (motions / "walker").glob("*.txt")}
+    on_disk = {p.stem for p in motions.glob("humanoid3d_*.txt")} | {
+        f"walker/{p.stem}" for p in (motions / "walker").glob("*.txt")
+    }
     assert on_disk == set(sim.TRAIN_CLIPS) | set(sim.EVAL_CLIPS)
 
 
@@ -111,11 +124,20 @@ def test_orientation_augment_turns_the_body_about_the_pelvis_and_keeps_it_on_the
     t = np.array([0.0, 0.3])
     R0, p0 = upright.pose(skeleton, t, 0.0)
     flip = np.diag([1.0, -1.0, -1.0])  # upside down (180 degrees about x)
-    upside = sim.SimPerson(upright.clip, upright.shape, upright.surface, upright.t0_s, upright.position_xy,
-                           upright.yaw_rad, orientation=sim.OrientationAugment(flip, np.zeros(3), grounded=True))
+    upside = sim.SimPerson(
+        upright.clip,
+        upright.shape,
+        upright.surface,
+        upright.t0_s,
+        upright.position_xy,
+        upright.yaw_rad,
+        orientation=sim.OrientationAugment(flip, np.zeros(3), grounded=True),
+    )
     R1, p1 = upside.pose(skeleton, t, 0.0)
     j0, j1 = sim.coco17_from_fk(R0, p0, upright.shape), sim.coco17_from_fk(R1, p1, upright.shape)
-    np.testing.assert_allclose(np.linalg.norm(j1[:, 13] - j1[:, 15], axis=1), np.linalg.norm(j0[:, 13] - j0[:, 15], axis=1))
+    np.testing.assert_allclose(
+        np.linalg.norm(j1[:, 13] - j1[:, 15], axis=1), np.linalg.norm(j0[:, 13] - j0[:, 15], axis=1)
+    )
     assert np.all(j1[:, 0, 2] < j1[:, 11, 2]) and np.all(j1[:, 15, 2] > j1[:, 5, 2])  # head below hips, feet up
     np.testing.assert_allclose(p1[..., 2].min(axis=1), sim.OrientationAugment.FLOOR_CLEARANCE_M * upright.shape.scale)
     np.testing.assert_allclose(np.linalg.det(R1), 1.0)
@@ -145,8 +167,10 @@ def test_random_orientations_are_proper_rotations_and_speed_varies_playback(skel
     assert abs(np.mean(tilts[:, 2, 2])) < 0.15  # uniform on SO(3): the body's up axis points anywhere
     assert 0.3 < np.mean([np.any(a.rate_radps) for a in augs]) < 0.7
     clip = sim.load_clip("humanoid3d_punch")
-    people = [sim.random_person(rng, skeleton, [clip], np.array([3.0, 0.0]), orientation_prob=0.5, speed_range=(0.6, 1.6))
-              for _ in range(40)]
+    people = [
+        sim.random_person(rng, skeleton, [clip], np.array([3.0, 0.0]), orientation_prob=0.5, speed_range=(0.6, 1.6))
+        for _ in range(40)
+    ]
     assert 0.2 < np.mean([p.orientation is not None for p in people]) < 0.8
     assert min(p.speed for p in people) >= 0.6 and max(p.speed for p in people) <= 1.6
 

@@ -1,4 +1,5 @@
 """Training / evaluation helpers of the radar network (SYNTHETIC data from the simulator)."""
+
 import numpy as np
 import torch
 
@@ -10,8 +11,9 @@ torch.set_num_threads(1)
 
 
 def test_error_split_finds_the_person_and_orders_its_shares():
-    res = evaluate_error_split(RadarPoseRegressor(device="cpu"), ("humanoid3d_dance_b",), sequences_per_clip=2,
-                               frames_per_sequence=16)["humanoid3d_dance_b"]
+    res = evaluate_error_split(
+        RadarPoseRegressor(device="cpu"), ("humanoid3d_dance_b",), sequences_per_clip=2, frames_per_sequence=16
+    )["humanoid3d_dance_b"]
     assert res["frames"] == 2 * 13 and res["one_cluster"] > 0.7 and res["person_points_in_cluster"] > 0.8
     assert 0 < res["centroid_to_pelvis_cm"] < 50
     # A perfect heading (yaw 0 is among the candidates) can only remove error.

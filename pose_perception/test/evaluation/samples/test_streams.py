@@ -1,4 +1,5 @@
 """The demo's camera clips play forwards then backwards, so a moving object never jumps back to its start."""
+
 import numpy as np
 
 from pose_perception.core.camera import CameraIntrinsics
