@@ -16,6 +16,7 @@ import numpy as np
 from pose_perception.core import keypoints as kp
 from pose_perception.core.camera import CameraIntrinsics, project
 from pose_perception.core.frames import invert_T, make_T, transform_points
+from pose_perception.evaluation.deepmimic import MOTION_JOINTS, MocapClipError, read_clip
 
 
 class SyntheticDataError(RuntimeError):
@@ -156,41 +157,22 @@ class AnnyPoser:
 MOCAP_CLIPS = ("walk", "run", "jump", "kick", "punch", "dance_a", "dance_b", "spin", "spinkick")
 # Humanoid frame (x forward, y up, z right) -> anny world (x left, y backward, z up).
 _M_ANNY_FROM_HUMANOID = np.array([[0.0, 0.0, -1.0], [-1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
-# Frame layout: duration, root xyz, then per joint a (w, x, y, z) quaternion or a revolute angle (rad).
-_MOCAP_JOINTS = (
-    ("root", 4),
-    ("chest", 4),
-    ("neck", 4),
-    ("right_hip", 4),
-    ("right_knee", 1),
-    ("right_ankle", 4),
-    ("right_shoulder", 4),
-    ("right_elbow", 1),
-    ("left_hip", 4),
-    ("left_knee", 1),
-    ("left_ankle", 4),
-    ("left_shoulder", 4),
-    ("left_elbow", 1),
-)
+# The root orientation comes first in a frame (after duration and position), then the driven joints.
+_MOCAP_JOINTS = (("root", 4),) + MOTION_JOINTS
 
 
 def load_mocap_clip(name: str) -> np.ndarray:
     """(T, 44) frames of pybullet_data/data/motions/humanoid3d_<name>.txt (DeepMimic format)."""
-    import json
-
     try:
         import pybullet_data
     except ImportError as exc:
         raise SyntheticDataError(f"mocap poses need the pybullet wheel (pybullet_data): {exc}") from exc
     from pathlib import Path
 
-    path = Path(pybullet_data.getDataPath()) / "data" / "motions" / f"humanoid3d_{name}.txt"
     try:
-        frames = np.asarray(json.loads(path.read_text())["Frames"], dtype=np.float64)
-    except (OSError, ValueError, KeyError) as exc:
-        raise SyntheticDataError(f"cannot read mocap clip '{path}': {exc}") from exc
-    if frames.ndim != 2 or frames.shape[1] != 44:
-        raise SyntheticDataError(f"mocap clip '{path}' has frames of shape {frames.shape}, expected (T, 44)")
+        frames, _ = read_clip(Path(pybullet_data.getDataPath()) / "data" / "motions" / f"humanoid3d_{name}.txt")
+    except MocapClipError as exc:
+        raise SyntheticDataError(str(exc)) from exc
     return frames
 
 

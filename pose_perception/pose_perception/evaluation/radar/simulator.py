@@ -7,7 +7,7 @@ Humanoid: `pybullet_data/humanoid/humanoid.urdf` at DeepMimic's globalScaling 0.
 x forward of the character, z to its right). Clips: `pybullet_data/data/motions/humanoid3d_*.txt`, each
 frame = duration, root position (3), root quaternion (w, x, y, z), then per joint a quaternion (w, x, y, z)
 for spherical joints or an angle (rad, about local z) for the knees and elbows, in the order of
-`MOTION_JOINTS`.
+`evaluation/deepmimic.py: MOTION_JOINTS`.
 
 COCO body 17 ground truth (document of the correspondence):
     shoulders, elbows, hips, knees, ankles -> the URDF joint origins of the same names;
@@ -17,7 +17,6 @@ COCO body 17 ground truth (document of the correspondence):
 
 from __future__ import annotations
 
-import json
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from pose_perception.core.keypoints import COCO_BODY_17_NAMES, LIMB_12_NAMES
+from pose_perception.evaluation.deepmimic import MOTION_JOINTS, MocapClipError, read_clip
 
 URDF_SCALE = 0.25  # DeepMimic loads humanoid.urdf with globalScaling=0.25
 
@@ -71,22 +71,6 @@ LINKS = (
     "left_elbow",
     "left_wrist",
 )
-# Joints driven by the mocap, in file order; 1 value = revolute about local z, 4 = quaternion (w, x, y, z).
-MOTION_JOINTS = (
-    ("chest", 4),
-    ("neck", 4),
-    ("right_hip", 4),
-    ("right_knee", 1),
-    ("right_ankle", 4),
-    ("right_shoulder", 4),
-    ("right_elbow", 1),
-    ("left_hip", 4),
-    ("left_knee", 1),
-    ("left_ankle", 4),
-    ("left_shoulder", 4),
-    ("left_elbow", 1),
-)
-FRAME_LENGTH = 1 + 3 + 4 + sum(n for _, n in MOTION_JOINTS)
 
 # Native (y up, x forward, z right) -> Z-up world (x forward, y left, z up).
 R_ZUP_FROM_NATIVE = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
@@ -215,12 +199,9 @@ def load_clip(name: str, path: Path | None = None) -> MocapClip:
     """Read a DeepMimic motion file (JSON with "Frames") into arrays. Raises SimulatorError."""
     path = path or clip_path(name)
     try:
-        data = json.loads(Path(path).read_text())
-        frames = np.asarray(data["Frames"], dtype=np.float64)
-    except (OSError, ValueError, KeyError) as exc:
-        raise SimulatorError(f"cannot read mocap clip '{path}': {exc}") from exc
-    if frames.ndim != 2 or frames.shape[1] != FRAME_LENGTH or len(frames) < 2:
-        raise SimulatorError(f"mocap clip '{path}' must have >= 2 frames of {FRAME_LENGTH} values, got {frames.shape}")
+        frames, wraps = read_clip(path)
+    except MocapClipError as exc:
+        raise SimulatorError(str(exc)) from exc
     times = np.concatenate([[0.0], np.cumsum(frames[:-1, 0])])
     rotations = np.tile(np.eye(3), (len(frames), len(LINKS), 1, 1))
     rotations[:, 0] = _quat_wxyz_to_mat(frames[:, 4:8])
@@ -229,7 +210,7 @@ def load_clip(name: str, path: Path | None = None) -> MocapClip:
         li = LINKS.index(joint)
         rotations[:, li] = _quat_wxyz_to_mat(frames[:, col : col + 4]) if n == 4 else _rot_z(frames[:, col])
         col += n
-    return MocapClip(name, times, frames[:, 1:4].copy(), rotations, wraps=data.get("Loop") == "wrap")
+    return MocapClip(name, times, frames[:, 1:4].copy(), rotations, wraps=wraps)
 
 
 @dataclass(frozen=True)
