@@ -5,8 +5,13 @@ Quaternions are ROS order (x, y, z, w); transforms3d uses (w, x, y, z) internall
 
 from __future__ import annotations
 
+import math
+from typing import Optional
+
 import numpy as np
 import transforms3d.quaternions as tq
+
+from pose_perception.core.keypoints import pelvis
 
 
 def make_T(R: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -51,3 +56,47 @@ def rotation_from_axes(x_axis: np.ndarray, z_hint: np.ndarray) -> np.ndarray:
     z = z_hint - np.dot(z_hint, x) * x
     z /= np.linalg.norm(z)
     return np.stack([x, np.cross(z, x), z], axis=1)
+
+
+def body_frame(keypoints_3d: np.ndarray) -> Optional[np.ndarray]:
+    """T_sensor_body (4, 4): origin at the pelvis (mid-hips), REP-155 axes: x forward out of the chest, y to the
+    person's left, z up along the spine. keypoints_3d (>=17, 3) COCO order, metres in any sensor frame.
+    None when the hips or both shoulders are unknown, or the skeleton is degenerate."""
+    p = np.asarray(keypoints_3d, dtype=np.float64)
+    if p.ndim != 2 or p.shape[0] < 17 or p.shape[1] != 3:
+        raise ValueError(f"body_frame needs (>=17, 3) keypoints, got shape {p.shape}")
+    ok = np.all(np.isfinite(p[:17]), axis=1)
+    if not (ok[11] and ok[12]) or not (ok[5] or ok[6]):
+        return None
+    origin = pelvis(p)
+    shoulders = [i for i in (5, 6) if ok[i]]
+    chest = p[shoulders].mean(axis=0)
+    up = chest - origin
+    left = p[11] - p[12]
+    if ok[5] and ok[6]:
+        left = left + (p[5] - p[6])
+    if np.linalg.norm(up) < 1e-3 or np.linalg.norm(left) < 1e-3:
+        return None
+    forward = np.cross(left, up)
+    if np.linalg.norm(forward) < 1e-6:
+        return None
+    return make_T(rotation_from_axes(forward, up), origin)
+
+
+def rotation_between(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Smallest rotation (3, 3) taking direction u (3,) onto direction v (3,); a half turn about an axis normal to u
+    when they are opposite."""
+    u = np.asarray(u, dtype=np.float64) / np.linalg.norm(u)
+    v = np.asarray(v, dtype=np.float64) / np.linalg.norm(v)
+    axis = np.cross(u, v)
+    s, c = float(np.linalg.norm(axis)), float(np.clip(u @ v, -1.0, 1.0))
+    if s < 1e-9:
+        if c > 0:
+            return np.eye(3)
+        perp = np.cross(u, [1.0, 0.0, 0.0] if abs(u[0]) < 0.9 else [0.0, 1.0, 0.0])
+        perp /= np.linalg.norm(perp)
+        return 2.0 * np.outer(perp, perp) - np.eye(3)
+    k = axis / s
+    K = np.array([[0.0, -k[2], k[1]], [k[2], 0.0, -k[0]], [-k[1], k[0], 0.0]])
+    angle = math.atan2(s, c)
+    return np.eye(3) + math.sin(angle) * K + (1.0 - math.cos(angle)) * (K @ K)

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from scipy.spatial.transform import Rotation
 
+from pose_perception.core.frames import rotation_between
 from pose_perception.core.keypoints import COCO_WHOLEBODY_133
 from pose_perception.core.types import BodyMesh
 from pose_perception.human.body_model import (
@@ -43,7 +44,6 @@ __all__ = [
     "fit_meshes_image",
     "FitterConfig",
     "FitResult",
-    "MeshRateLimiter",
     "BodyMeshError",
     "BodyModelError",
     "BodyModelUnavailableError",
@@ -229,21 +229,6 @@ def _project_np(points: np.ndarray, K: np.ndarray) -> np.ndarray:
     """(N, 3) camera-frame metres -> (N, 2) pixels (plain pinhole; the points are in front of the camera)."""
     z = np.where(points[:, 2] > 1e-9, points[:, 2], np.nan)
     return points[:, :2] / z[:, None] * [K[0, 0], K[1, 1]] + [K[0, 2], K[1, 2]]
-
-
-def _min_rotation(u: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """Smallest rotation (3, 3) taking direction u onto direction v."""
-    u = u / np.linalg.norm(u)
-    v = v / np.linalg.norm(v)
-    axis = np.cross(u, v)
-    s, c = np.linalg.norm(axis), float(np.dot(u, v))
-    if s < 1e-9:
-        if c > 0:
-            return np.eye(3)
-        perp = np.cross(u, [1.0, 0, 0]) if abs(u[0]) < 0.9 else np.cross(u, [0, 1.0, 0])
-        perp /= np.linalg.norm(perp)
-        return 2 * np.outer(perp, perp) - np.eye(3)
-    return Rotation.from_rotvec(axis / s * math.atan2(s, c)).as_matrix()
 
 
 def _frame(left: np.ndarray, up: np.ndarray) -> np.ndarray:
@@ -1038,7 +1023,7 @@ class BodyMeshFitter:
                 nv
             ) > 0.25 * np.linalg.norm(v) * np.linalg.norm(v2):
                 return _frame(v, nv) @ _frame(u, nu).T
-        return _min_rotation(u, v)
+        return rotation_between(u, v)
 
     def _keypoints_np(self, rot: np.ndarray, translation: np.ndarray, shape: torch.Tensor) -> np.ndarray:
         with torch.no_grad():
@@ -1172,28 +1157,6 @@ def fit_meshes_image(
         )
         out.append(replace(h, mesh=None if result is None else result.mesh))
     return out
-
-
-class MeshRateLimiter:
-    """Decides, per track, whether this frame gets a new mesh: meshes at rate_hz (lower than the skeleton rate when
-    the CPU is short), the last mesh reused in between. rate_hz <= 0 means every frame."""
-
-    def __init__(self, rate_hz: float):
-        if not np.isfinite(rate_hz):
-            raise BodyMeshError(f"mesh rate must be a finite number of Hz, got {rate_hz}")
-        self.period_s = 0.0 if rate_hz <= 0 else 1.0 / rate_hz
-        self._last: dict[int, float] = {}
-
-    def due(self, track_id: int, stamp_s: float) -> bool:
-        """True when track_id's last mesh is at least one period old (or from the future: a replayed bag)."""
-        last = self._last.get(int(track_id))
-        if last is None or stamp_s - last >= self.period_s - 1e-6 or stamp_s < last:
-            self._last[int(track_id)] = float(stamp_s)
-            return True
-        return False
-
-    def forget(self, track_id: int) -> None:
-        self._last.pop(int(track_id), None)
 
 
 class _Unfittable(Exception):

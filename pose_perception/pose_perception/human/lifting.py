@@ -10,7 +10,6 @@ import numpy as np
 
 from pose_perception.core import keypoints as kp
 from pose_perception.core.camera import backproject, project
-from pose_perception.core.frames import make_T, rotation_from_axes
 
 
 class LiftingError(ValueError):
@@ -459,28 +458,3 @@ def enforce_bone_lengths(
     pts[bad] = np.nan
     conf[bad] = 0.0
     return pts.astype(np.float32), conf.astype(np.float32)
-
-
-def body_frame(keypoints_3d: np.ndarray) -> Optional[np.ndarray]:
-    """T_sensor_body (4, 4): origin at the pelvis (mid-hips), REP-155 axes: x forward out of the chest, y to the
-    person's left, z up along the spine. keypoints_3d (>=17, 3) COCO order, metres in any sensor frame.
-    None when the hips or both shoulders are unknown, or the skeleton is degenerate."""
-    p = np.asarray(keypoints_3d, dtype=np.float64)
-    if p.ndim != 2 or p.shape[0] < 17 or p.shape[1] != 3:
-        raise LiftingError(f"body_frame needs (>=17, 3) keypoints, got shape {p.shape}")
-    ok = np.all(np.isfinite(p[:17]), axis=1)
-    if not (ok[11] and ok[12]) or not (ok[5] or ok[6]):
-        return None
-    origin = kp.pelvis(p)
-    shoulders = [i for i in (5, 6) if ok[i]]
-    chest = p[shoulders].mean(axis=0)
-    up = chest - origin
-    left = p[11] - p[12]
-    if ok[5] and ok[6]:
-        left = left + (p[5] - p[6])
-    if np.linalg.norm(up) < 1e-3 or np.linalg.norm(left) < 1e-3:
-        return None
-    forward = np.cross(left, up)
-    if np.linalg.norm(forward) < 1e-6:
-        return None
-    return make_T(rotation_from_axes(forward, up), origin)

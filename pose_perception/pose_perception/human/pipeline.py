@@ -15,6 +15,8 @@ from typing import Optional
 import numpy as np
 
 from pose_perception.core.camera import CameraIntrinsics
+from pose_perception.core.depth import sanitize_depth_m
+from pose_perception.core.frames import body_frame
 from pose_perception.core.keypoints import BODY, COCO_WHOLEBODY_133, FACE
 from pose_perception.core.types import HumanPose, Source
 from pose_perception.human.backends import (
@@ -140,9 +142,7 @@ def check_depth(depth_m: Optional[np.ndarray], height: int, width: int) -> Optio
             f"depth is {depth.shape[:2]} but the image is {(height, width)}: depth must be registered to the colour "
             f"image at the same resolution"
         )
-    depth = depth.astype(np.float32, copy=True)
-    depth[~np.isfinite(depth) | (depth <= 0)] = np.nan
-    return depth
+    return sanitize_depth_m(depth)
 
 
 def _load_stage(module: str, names: tuple[str, ...], flag: str):
@@ -209,7 +209,7 @@ class HumanPosePipeline:
         if config.lift_3d:
             self._lift = _load_stage(
                 "pose_perception.human.lifting",
-                ("lift_with_depth", "lift_with_world_landmarks", "enforce_bone_lengths", "body_frame"),
+                ("lift_with_depth", "lift_with_world_landmarks", "enforce_bone_lengths"),
                 "lift_3d",
             )
         self.tracker = None
@@ -481,7 +481,7 @@ class HumanPosePipeline:
         conf = est.confidence
         if self._lift is None or intrinsics is None:
             return None, conf, Source.RGB
-        lift_with_depth, lift_with_world, enforce_bones, _ = self._lift
+        lift_with_depth, lift_with_world, enforce_bones = self._lift
         kp3d, source = None, Source.RGB
         if depth_m is not None:
             d3, dconf = lift_with_depth(
@@ -613,7 +613,7 @@ class HumanPosePipeline:
         """Body (pelvis) and head frames of one human, in the camera frame."""
         T_body = T_head = None
         if self._lift is not None and h.keypoints_3d is not None:
-            T_body = self._lift[3](h.keypoints_3d)
+            T_body = body_frame(h.keypoints_3d)
         if self._head is not None and intrinsics is not None:
             T_head = self._head(h.keypoints_uv[FACE], h.confidence[FACE], intrinsics.K, intrinsics.dist)
         return replace(h, T_sensor_body=T_body, T_sensor_head=T_head)

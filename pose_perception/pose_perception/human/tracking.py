@@ -16,7 +16,7 @@ from scipy.optimize import linear_sum_assignment
 from pose_perception.core import keypoints as kp
 from pose_perception.core.filters import OneEuroFilter
 from pose_perception.core.types import HumanPose
-from pose_perception.human.lifting import body_frame
+from pose_perception.core.frames import body_frame
 
 
 def bbox_of(human: HumanPose, min_conf: float = 0.2) -> Optional[np.ndarray]:

@@ -12,7 +12,7 @@ import numpy as np
 from pose_perception.core.filters import OneEuroFilter
 from pose_perception.core.keypoints import BODY, COCO_WHOLEBODY_133
 from pose_perception.core.types import HumanPose, Source
-from pose_perception.human.lifting import body_frame
+from pose_perception.core.frames import body_frame
 from pose_perception.radar.clustering import (
     ClusterConfig,
     Cluster,

@@ -15,7 +15,6 @@ from pose_perception.human.body_mesh import (
     BodyMeshFitter,
     BodyModelUnavailableError,
     FitterConfig,
-    MeshRateLimiter,
     model_keypoint_index,
 )
 from pose_perception.human.body_model import (
@@ -233,18 +232,6 @@ def test_model_data_is_cached_on_disk(tmp_path):
     assert first.node_vertices.shape == (27, 13718, 3) and first.faces.shape == (27420, 3)
     np.testing.assert_allclose(first.skin_weights.sum(1), 1.0, atol=1e-5)
     np.testing.assert_allclose(first.keypoint_weights.sum(1), 1.0, atol=1e-3)
-
-
-def test_mesh_rate_limiter_spaces_meshes_per_track():
-    limiter = MeshRateLimiter(rate_hz=5.0)
-    stamps = np.arange(0.0, 1.0, 1 / 30)  # a 30 Hz skeleton stream
-    due = [t for t in stamps if limiter.due(1, t)]
-    assert len(due) == 5 and np.allclose(np.diff(due), 0.2, atol=1 / 30)
-    assert limiter.due(2, 0.5)  # another person has its own schedule
-    assert limiter.due(1, 0.1)  # time went backwards (bag replay): refit at once
-    assert all(MeshRateLimiter(0.0).due(1, t) for t in stamps)
-    with pytest.raises(BodyMeshError):
-        MeshRateLimiter(float("nan"))
 
 
 def test_a_rejected_fit_returns_the_last_good_mesh(poser):

@@ -5,10 +5,10 @@ import pytest
 
 from pose_perception.core import keypoints as kp
 from pose_perception.core.camera import project
+from pose_perception.core.frames import body_frame  # used on lifted skeletons: tested here on one
 from pose_perception.human.lifting import (
     DepthSizeError,
     LiftingError,
-    body_frame,
     enforce_bone_lengths,
     lift_with_depth,
     lift_with_world_landmarks,

@@ -15,7 +15,7 @@ import numpy as np
 
 from pose_perception.core import keypoints as kp
 from pose_perception.core.camera import CameraIntrinsics, project
-from pose_perception.core.frames import invert_T, make_T, transform_points
+from pose_perception.core.frames import invert_T, make_T, rotation_between, transform_points
 from pose_perception.evaluation.deepmimic import MOTION_JOINTS, MocapClipError, read_clip
 
 
@@ -176,22 +176,6 @@ def load_mocap_clip(name: str) -> np.ndarray:
     return frames
 
 
-def _swing(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Smallest rotation (3, 3) taking direction a onto direction b."""
-    from scipy.spatial.transform import Rotation
-
-    a = a / np.linalg.norm(a)
-    b = b / np.linalg.norm(b)
-    axis = np.cross(a, b)
-    s, c = np.linalg.norm(axis), float(np.clip(a @ b, -1.0, 1.0))
-    if s < 1e-9:
-        if c > 0:
-            return np.eye(3)
-        perp = np.cross(a, [1.0, 0.0, 0.0] if abs(a[0]) < 0.9 else [0.0, 1.0, 0.0])
-        return Rotation.from_rotvec(np.pi * perp / np.linalg.norm(perp)).as_matrix()
-    return Rotation.from_rotvec(axis / s * np.arctan2(s, c)).as_matrix()
-
-
 def mocap_pose(frame: np.ndarray, rest_keypoints: np.ndarray, face_forward: bool = True) -> dict[str, np.ndarray]:
     """anny "local-ref" bone rotations reproducing one DeepMimic humanoid frame (44,): root, chest and neck
     orientations are copied; each limb segment is swung from anny's rest direction (rest_keypoints (133, 3),
@@ -236,8 +220,8 @@ def mocap_pose(frame: np.ndarray, rest_keypoints: np.ndarray, face_forward: bool
             (G["chest"], f"upperarm01.{s}", f"lowerarm01.{s}", f"{side}_shoulder", f"{side}_elbow", sh, el, wr),
             (G["root"], f"upperleg01.{s}", f"lowerleg01.{s}", f"{side}_hip", f"{side}_knee", hp, kn, an),
         ):
-            G_upper = _swing(parent @ (k[b] - k[a]), G[h_upper] @ down) @ parent
-            G_lower = _swing(G_upper @ (k[c] - k[b]), G[h_lower] @ down) @ G_upper
+            G_upper = rotation_between(parent @ (k[b] - k[a]), G[h_upper] @ down) @ parent
+            G_lower = rotation_between(G_upper @ (k[c] - k[b]), G[h_lower] @ down) @ G_upper
             pose[upper_bone] = parent.T @ G_upper
             pose[lower_bone] = G_upper.T @ G_lower
     return pose
