@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from scipy.spatial.transform import Rotation
 
+from pose_perception.core.device import DeviceError, resolve_device
 from pose_perception.core.frames import rotation_between
 from pose_perception.core.keypoints import COCO_WHOLEBODY_133
 from pose_perception.core.types import BodyMesh
@@ -345,12 +346,10 @@ class BodyMeshFitter:
         config: FitterConfig = FitterConfig(),
         smplx_gender: str = "neutral",
     ):
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
-            raise BodyMeshError(f"device must be 'auto', 'cpu' or 'cuda', got {device!r}")
-        if device.startswith("cuda") and not torch.cuda.is_available():
-            raise BodyMeshError("device='cuda' but torch sees no CUDA device; use device='auto' or 'cpu'")
+        try:
+            device = resolve_device(device)
+        except DeviceError as exc:
+            raise BodyMeshError(str(exc)) from exc
         if max_faces is not None and max_faces < 100:
             raise BodyMeshError(f"max_faces must be >= 100 (or None for the full mesh), got {max_faces}")
         self.device = torch.device(device)

@@ -11,6 +11,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from pose_perception.core.camera import CameraIntrinsics, backproject
+from pose_perception.core.device import resolve_device
 from pose_perception.core.frames import invert_T
 from pose_perception.core.types import ObjectPose
 from pose_perception.objects.edges import EdgeConfig, image_edges
@@ -113,25 +114,6 @@ class EstimatorConfig:
     max_refined_models: int = 4
     min_coarse_rank: float = 0.3
     area_margin: float = 0.8
-
-
-def resolve_device(device: str) -> str:
-    """ "cpu" | "cuda" | "cuda:N" | "auto" -> the device used; auto picks CUDA when torch sees one."""
-    if device == "auto":
-        try:
-            import torch
-
-            return "cuda" if torch.cuda.is_available() else "cpu"
-        except ImportError:
-            return "cpu"
-    if device == "cpu" or device.startswith("cuda"):
-        if device.startswith("cuda"):
-            import torch
-
-            if not torch.cuda.is_available():
-                raise ValueError(f"device '{device}' requested but torch sees no CUDA device; use 'cpu' or 'auto'")
-        return device
-    raise ValueError(f"device must be 'cpu', 'cuda' or 'auto', got '{device}'")
 
 
 def canonical_symmetric_pose(

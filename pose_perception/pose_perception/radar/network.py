@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from pose_perception.core.device import resolve_device
 from pose_perception.core.keypoints import COCO_BODY_17_MIRROR
 from pose_perception.radar.points import INTENSITY, VELOCITY
 
@@ -169,9 +170,8 @@ def prepare_input(
 
 
 def pick_device(device: str = "auto") -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    """The torch device for a `device` name (core.device.resolve_device's rule). Raises DeviceError."""
+    return torch.device(resolve_device(device))
 
 
 class RadarPoseRegressor:

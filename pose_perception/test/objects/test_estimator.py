@@ -12,7 +12,6 @@ from pose_perception.objects.estimator import (
     ObjectPoseEstimator,
     UnknownObjectError,
     canonical_symmetric_pose,
-    resolve_device,
 )
 from pose_perception.objects.model import load_object_model
 from pose_perception.objects.render import render_depth
@@ -133,13 +132,6 @@ def test_a_call_under_way_keeps_the_models_it_started_with(load_ycb):
     assert list(estimator.models) == ["004_sugar_box"]
     assert estimator.track(None, scene.depth_m, INTRINSICS, found) == []
     assert estimator.merge([], found) == []
-
-
-def test_device_resolution():
-    assert resolve_device("cpu") == "cpu"
-    assert resolve_device("auto") in ("cpu", "cuda")
-    with pytest.raises(ValueError, match="device"):
-        resolve_device("tpu")
 
 
 def test_every_symmetric_equivalent_of_a_box_pose_gets_the_same_frame(tmp_path):
