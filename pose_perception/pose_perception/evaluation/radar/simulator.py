@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pose_perception.core.asset_packages import AssetPackageMissing, pybullet_data_dir
 from pose_perception.core.keypoints import COCO_BODY_17_NAMES, LIMB_12_NAMES
 from pose_perception.evaluation.deepmimic import MOTION_JOINTS, MocapClipError, read_clip
 
@@ -115,12 +116,9 @@ class SimulatorError(RuntimeError):
 
 def pybullet_data_path() -> Path:
     try:
-        import pybullet_data
-    except ImportError as exc:
-        raise SimulatorError(
-            "the radar simulator needs the `pybullet` wheel (pybullet_data): pip install pybullet"
-        ) from exc
-    return Path(pybullet_data.getDataPath())
+        return pybullet_data_dir()
+    except AssetPackageMissing as exc:
+        raise SimulatorError(f"the radar simulator: {exc}") from exc
 
 
 def clip_path(name: str) -> Path:
