@@ -36,7 +36,11 @@ class SegmentationConfig:
     front of the floor), each parallel to it (|cos| > extra_plane_cos), holding at least extra_plane_min_fraction of
     the points in one connected region spanning at least extra_plane_min_span_m along both of its in-plane axes
     (larger than the faces of the objects that stand on it, which must not be removed as planes), and at least
-    extra_plane_min_offset_m above or below the dominant one; flying_*: remove_flying_pixels (radius 0: off)."""
+    extra_plane_min_offset_m above or below the dominant one; flying_*: remove_flying_pixels (radius 0: off);
+    thin_*: a box whose points went with the support plane all but thin_box_max_kept of them (a flat object lying on
+    the table: scissors, a knife) keeps instead its points more than thin_min_height_m above the table, measured from
+    a plane refitted to the box's own table points (thin_local_distance_m: that fit's RANSAC inlier distance), since
+    the table's global fit is off by a few mm locally."""
 
     stride: int = 2
     voxel_m: float = 0.008
@@ -56,6 +60,9 @@ class SegmentationConfig:
     extra_plane_min_fraction: float = 0.04
     extra_plane_min_span_m: float = 0.25
     extra_plane_min_offset_m: float = 0.04
+    thin_box_max_kept: float = 0.1
+    thin_min_height_m: float = 0.004
+    thin_local_distance_m: float = 0.002
 
 
 def _bbox_of(pixel_index: np.ndarray, width: int) -> np.ndarray:
@@ -84,6 +91,43 @@ def _fit_plane(points: np.ndarray, config: SegmentationConfig, seed: int):
     if plane[3] < 0:  # orient the normal towards the camera (origin on the positive side)
         plane = -plane
     return plane, len(inliers) / len(down.points)
+
+
+def _local_plane(points: np.ndarray, plane: np.ndarray, distance_m: float, iterations: int = 100, seed: int = 0):
+    """Plane (4,) refitted by a seeded, single-threaded RANSAC (deterministic) to points (N, 3) that lie near the
+    support plane (4,), oriented like it; the support plane itself when fewer than 30 points are given."""
+    if len(points) < 30:
+        return plane
+    rng = np.random.default_rng(seed)
+    best, best_count = plane, int((np.abs(points @ plane[:3] + plane[3]) < distance_m).sum())
+    for tri in rng.integers(0, len(points), size=(iterations, 3)):
+        a, b, c = points[tri].astype(np.float64)
+        n = np.cross(b - a, c - a)
+        norm = np.linalg.norm(n)
+        if norm < 1e-9:
+            continue
+        n /= norm
+        if n @ plane[:3] < 0:
+            n = -n
+        if n @ plane[:3] < 0.95:  # a slice of an object's side, not the table
+            continue
+        cand = np.append(n, -n @ a)
+        count = int((np.abs(points @ cand[:3] + cand[3]) < distance_m).sum())
+        if count > best_count:
+            best, best_count = cand, count
+    return best
+
+
+def _thin_box_points(points: np.ndarray, sel_box: np.ndarray, plane: np.ndarray, config: SegmentationConfig):
+    """Mask (N,) of the points in a box (sel_box (N,) bool) more than config.thin_min_height_m above the table
+    around them (a local refit of plane (4,)), and below the global plane tolerance (what lies higher is kept
+    anyway)."""
+    box_pts = points[sel_box]
+    near = np.abs(box_pts @ plane[:3] + plane[3]) < _plane_tolerance(box_pts, config)
+    local = _local_plane(box_pts[near], plane, config.thin_local_distance_m)
+    out = np.zeros(len(points), dtype=bool)
+    out[np.flatnonzero(sel_box)] = box_pts @ local[:3] + local[3] > config.thin_min_height_m
+    return out
 
 
 def _in_plane_span(points: np.ndarray) -> float:
@@ -228,7 +272,10 @@ def segment_depth(
                     f"mask {i}: expected an ({H}, {W}) bool mask or a (4,) box [u0, v0, u1, v1], got shape {m.shape}"
                 )
             v, u = np.divmod(pix, W)
-            sel = keep & (u >= m[0]) & (u < m[2]) & (v >= m[1]) & (v < m[3])
+            in_box = (u >= m[0]) & (u < m[2]) & (v >= m[1]) & (v < m[3])
+            sel = keep & in_box
+            if plane is not None and sel.sum() < config.thin_box_max_kept * in_box.sum():
+                sel = sel | _thin_box_points(points, in_box, plane, config)
             if sel.sum() < config.cluster_min_points:
                 continue
             sub = cluster_points(points[sel], config)
