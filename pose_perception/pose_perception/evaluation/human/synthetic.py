@@ -237,12 +237,6 @@ def camera_facing_body(
     return invert_T(T_yaw @ T_world_cam)
 
 
-def sensor_noise_sigma_m(depth_m: np.ndarray) -> np.ndarray:
-    """Axial noise of a structured-light depth camera (Nguyen, Izadi, Lovell 2012, Kinect): 1.2 mm + 1.9 mm
-    x (z - 0.4 m)^2."""
-    return 0.0012 + 0.0019 * (depth_m - 0.4) ** 2
-
-
 def render_frame(
     body: PosedBody,
     T_cam_world: np.ndarray,
@@ -252,10 +246,12 @@ def render_frame(
     background: bool = True,
 ) -> SyntheticFrame:
     """Ray-casts the body (plus a floor at z = 0 and a wall 2.5 m behind it when background) through pixel
-    centres with objects.render.render_depth. Depth noise: per-pixel Gaussian with sensor_noise_sigma_m, 1 mm
+    centres with objects.render.render_depth. Depth noise: per-pixel Gaussian with the axial sigma of
+    evaluation.objects.synthetic.DepthNoiseConfig (Kinect-class, Nguyen et al. 2012), 1 mm
     quantisation, invalid pixels at depth discontinuities (> 5 cm jump to a 4-neighbour, like a sensor's edge
     filter) and 0.5 % random dropout.
     """
+    from pose_perception.evaluation.objects.synthetic import DepthNoiseConfig
     from pose_perception.objects.render import render_depth
 
     intrinsics = intrinsics or default_intrinsics()
@@ -289,7 +285,7 @@ def render_frame(
 
     depth = depth_clean.astype(np.float64)
     if noise:
-        depth = depth + rng.normal(size=depth.shape) * sensor_noise_sigma_m(np.nan_to_num(depth, nan=0.0))
+        depth = depth + rng.normal(size=depth.shape) * DepthNoiseConfig().axial_sigma_m(np.nan_to_num(depth, nan=0.0))
         depth = np.round(depth * 1000.0) / 1000.0
         padded = np.pad(np.nan_to_num(depth_clean, nan=1e3), 1, mode="edge")
         centre = padded[1:-1, 1:-1]

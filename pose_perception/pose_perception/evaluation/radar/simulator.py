@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from scipy.spatial.transform import Rotation
 
 from pose_perception.core.asset_packages import AssetPackageMissing, pybullet_data_dir
 from pose_perception.core.keypoints import COCO_BODY_17_NAMES, LIMB_12_NAMES
@@ -175,22 +176,14 @@ class MocapClip:
 
 
 def _quat_wxyz_to_mat(q: np.ndarray) -> np.ndarray:
-    q = q / np.linalg.norm(q, axis=-1, keepdims=True)
-    w, x, y, z = q[..., 0], q[..., 1], q[..., 2], q[..., 3]
-    return np.stack(
-        [
-            np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)], -1),
-            np.stack([2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)], -1),
-            np.stack([2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)], -1),
-        ],
-        -2,
-    )
+    """(..., 4) quaternions (w, x, y, z), as the mocap files store them -> (..., 3, 3) rotations."""
+    q = np.asarray(q, dtype=np.float64)
+    return Rotation.from_quat(q.reshape(-1, 4)[:, [1, 2, 3, 0]]).as_matrix().reshape(*q.shape[:-1], 3, 3)
 
 
 def _rot_z(angle: np.ndarray) -> np.ndarray:
-    c, s = np.cos(angle), np.sin(angle)
-    zero, one = np.zeros_like(c), np.ones_like(c)
-    return np.stack([np.stack([c, -s, zero], -1), np.stack([s, c, zero], -1), np.stack([zero, zero, one], -1)], -2)
+    """(N,) angles (rad) -> (N, 3, 3) rotations about z (the mocap's revolute knees and elbows)."""
+    return Rotation.from_euler("z", np.asarray(angle, dtype=np.float64)[:, None]).as_matrix()
 
 
 def load_clip(name: str, path: Path | None = None) -> MocapClip:
