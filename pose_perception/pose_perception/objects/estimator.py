@@ -11,6 +11,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from pose_perception.core.camera import CameraIntrinsics, backproject
+from pose_perception.core.depth import sanitize_depth_m
 from pose_perception.core.device import resolve_device
 from pose_perception.core.frames import invert_T
 from pose_perception.core.types import ObjectPose
@@ -204,8 +205,7 @@ class ObjectPoseEstimator:
                     f"colour image {rgb.shape[1]}x{rgb.shape[0]} and depth {depth_m.shape[1]}x{depth_m.shape[0]} "
                     "differ in size: register depth to colour first"
                 )
-        depth = depth_m.astype(np.float32, copy=True)
-        depth[~np.isfinite(depth) | (depth <= 0)] = np.nan
+        depth = sanitize_depth_m(depth_m)
         if not np.isfinite(depth).any():
             raise EstimatorInputError("depth image has no valid pixels (all NaN or zero): is the depth stream running?")
         return depth

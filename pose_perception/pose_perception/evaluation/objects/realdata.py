@@ -17,6 +17,7 @@ from typing import Sequence
 import numpy as np
 
 from pose_perception.core.camera import CameraIntrinsics
+from pose_perception.core.depth import sanitize_depth_m
 from pose_perception.core.realdata import realdata_dir
 from pose_perception.core.types import ObjectPose
 
@@ -106,9 +107,7 @@ def _depth(path: Path, scale_m: float) -> np.ndarray:
     import cv2
 
     raw = _read_png(path, cv2.IMREAD_UNCHANGED)
-    depth = raw.astype(np.float32) * np.float32(scale_m)
-    depth[depth <= 0] = np.nan
-    return depth
+    return sanitize_depth_m(raw.astype(np.float32) * np.float32(scale_m))
 
 
 def _rgb(path: Path) -> np.ndarray:
