@@ -148,3 +148,56 @@ def diagnostics_values(diag_msgs: list, node_name: str) -> dict[str, str]:
             if status.name.startswith(f"{node_name}:"):
                 return {kv.key: kv.value for kv in status.values}
     return {}
+
+
+class RgbdCamera:
+    """Publishes frames as an RGB-D camera driver does: `camera_info`, then `image` (rgb8) and `depth/image`
+    (16UC1, mm) under one stamp, each frame `period_s` after the last. Every argument of `send` replaces one part
+    of the default frame, so a test can send exactly one kind of bad input."""
+
+    def __init__(self, client: RosClient, intrinsics, rgb, depth_m, ns: str = "", frame_id: str = "camera"):
+        from rclpy.qos import qos_profile_sensor_data
+        from sensor_msgs.msg import CameraInfo, Image
+
+        prefix = f"{ns}/" if ns else ""
+        self.image = client.publisher(Image, f"{prefix}image", qos_profile_sensor_data)
+        self.depth = client.publisher(Image, f"{prefix}depth/image", qos_profile_sensor_data)
+        self.info = client.publisher(CameraInfo, f"{prefix}camera_info", qos_profile_sensor_data)
+        self.intrinsics, self.rgb, self.depth_m, self.frame_id = intrinsics, rgb, depth_m, frame_id
+        self.period_s = 0.1
+        self.t = time.time()
+
+    def send(
+        self,
+        rgb=None,
+        depth_m=None,
+        depth_mm=None,
+        image_msg=None,
+        depth_msg=None,
+        info: bool = True,
+        info_msg=None,
+        stamp_s: Optional[float] = None,
+    ):
+        """Publish one frame and return its Header (for topics the test synchronises with it: masks, boxes).
+        stamp_s: the frame's stamp; by default period_s after the last one."""
+        import numpy as np
+        from std_msgs.msg import Header
+
+        from pose_perception.ros.conversions import intrinsics_to_camera_info, numpy_to_image, s_to_stamp
+
+        self.t = self.t + self.period_s if stamp_s is None else stamp_s
+        header = Header(stamp=s_to_stamp(self.t), frame_id=self.frame_id)
+        if info:
+            ci = info_msg or intrinsics_to_camera_info(self.intrinsics)
+            ci.header = header
+            self.info.publish(ci)
+            time.sleep(0.02)  # camera_info is not synchronised with the images: let it arrive first
+        if depth_mm is None:
+            depth_m = self.depth_m if depth_m is None else depth_m
+            depth_mm = np.nan_to_num(np.asarray(depth_m) * 1000.0, nan=0.0, posinf=0.0).astype(np.uint16)
+        im = image_msg or numpy_to_image(self.rgb if rgb is None else rgb, "rgb8")
+        dm = depth_msg or numpy_to_image(depth_mm, "16UC1")
+        im.header = dm.header = header
+        self.image.publish(im)
+        self.depth.publish(dm)
+        return header

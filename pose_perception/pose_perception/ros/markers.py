@@ -30,6 +30,23 @@ def _duration(seconds: float) -> Duration:
     return Duration(sec=int(seconds), nanosec=int((seconds % 1.0) * 1e9))
 
 
+def _added_marker(
+    header: Header, ns: str, marker_id: int, marker_type: int, color: ColorRGBA, lifetime_s: float
+) -> Marker:
+    """An ADD marker with an identity pose (points are given in the header frame unless the pose is set)."""
+    m = Marker(
+        header=header,
+        ns=ns,
+        id=int(marker_id),
+        type=marker_type,
+        action=Marker.ADD,
+        color=color,
+        lifetime=_duration(lifetime_s),
+    )
+    m.pose.orientation.w = 1.0
+    return m
+
+
 def delete_all_marker(header: Header, ns: str = "") -> Marker:
     return Marker(header=header, ns=ns, action=Marker.DELETEALL)
 
@@ -50,16 +67,7 @@ def skeleton_markers(
         pts = np.asarray(h.keypoints_3d, dtype=np.float64)
         ok = np.isfinite(pts).all(axis=1) & (np.asarray(h.confidence) >= min_confidence)
         color = color_for_id(h.track_id)
-        bones = Marker(
-            header=header,
-            ns=ns,
-            id=2 * int(h.track_id),
-            type=Marker.LINE_LIST,
-            action=Marker.ADD,
-            color=color,
-            lifetime=_duration(lifetime_s),
-        )
-        bones.pose.orientation.w = 1.0
+        bones = _added_marker(header, ns, 2 * int(h.track_id), Marker.LINE_LIST, color, lifetime_s)
         bones.scale.x = 0.02
         for a, b in layout.edges:
             if ok[a] and ok[b]:
@@ -67,16 +75,7 @@ def skeleton_markers(
                     Point(x=pts[a, 0], y=pts[a, 1], z=pts[a, 2]),
                     Point(x=pts[b, 0], y=pts[b, 1], z=pts[b, 2]),
                 ]
-        joints = Marker(
-            header=header,
-            ns=ns,
-            id=2 * int(h.track_id) + 1,
-            type=Marker.SPHERE_LIST,
-            action=Marker.ADD,
-            color=color,
-            lifetime=_duration(lifetime_s),
-        )
-        joints.pose.orientation.w = 1.0
+        joints = _added_marker(header, ns, 2 * int(h.track_id) + 1, Marker.SPHERE_LIST, color, lifetime_s)
         joints.scale.x = joints.scale.y = joints.scale.z = 0.04
         joints.points = [Point(x=x, y=y, z=z) for x, y, z in pts[ok]]
         markers += [bones, joints]
@@ -93,16 +92,7 @@ def mesh_triangle_marker(
     lifetime_s: float = 1.0,
 ) -> Marker:
     """vertices (V, 3) metres in header frame, faces (F, 3) -> TRIANGLE_LIST marker."""
-    m = Marker(
-        header=header,
-        ns=ns,
-        id=int(marker_id),
-        type=Marker.TRIANGLE_LIST,
-        action=Marker.ADD,
-        color=color or color_for_id(marker_id, 0.6),
-        lifetime=_duration(lifetime_s),
-    )
-    m.pose.orientation.w = 1.0
+    m = _added_marker(header, ns, marker_id, Marker.TRIANGLE_LIST, color or color_for_id(marker_id, 0.6), lifetime_s)
     m.scale.x = m.scale.y = m.scale.z = 1.0
     tri = np.asarray(vertices, dtype=np.float64)[np.asarray(faces).ravel()]
     m.points = [Point(x=x, y=y, z=z) for x, y, z in tri]
@@ -120,16 +110,8 @@ def mesh_resource_marker(
     lifetime_s: float = 1.0,
 ) -> Marker:
     """A mesh file (file:// or package:// URI) drawn at T_frame_obj; scale converts the file's units to metres."""
-    m = Marker(
-        header=header,
-        ns=ns,
-        id=int(marker_id),
-        type=Marker.MESH_RESOURCE,
-        action=Marker.ADD,
-        mesh_resource=mesh_uri,
-        color=color or color_for_id(marker_id, 0.8),
-        lifetime=_duration(lifetime_s),
-    )
+    m = _added_marker(header, ns, marker_id, Marker.MESH_RESOURCE, color or color_for_id(marker_id, 0.8), lifetime_s)
+    m.mesh_resource = mesh_uri
     m.pose = T_to_pose(T_frame_obj)
     m.scale.x = m.scale.y = m.scale.z = float(scale)
     return m
@@ -145,18 +127,11 @@ def text_marker(
     color: Optional[ColorRGBA] = None,
     lifetime_s: float = 1.0,
 ) -> Marker:
-    m = Marker(
-        header=header,
-        ns=ns,
-        id=int(marker_id),
-        type=Marker.TEXT_VIEW_FACING,
-        action=Marker.ADD,
-        text=text,
-        color=color or ColorRGBA(r=1.0, g=1.0, b=1.0, a=1.0),
-        lifetime=_duration(lifetime_s),
+    m = _added_marker(
+        header, ns, marker_id, Marker.TEXT_VIEW_FACING, color or ColorRGBA(r=1.0, g=1.0, b=1.0, a=1.0), lifetime_s
     )
+    m.text = text
     m.pose.position.x, m.pose.position.y, m.pose.position.z = (float(v) for v in position_m)
-    m.pose.orientation.w = 1.0
     m.scale.z = height_m
     return m
 

@@ -7,39 +7,20 @@ import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PointStamped
-from rclpy.qos import qos_profile_sensor_data
-from sensor_msgs.msg import CameraInfo, Image
-from std_msgs.msg import Header
+from sensor_msgs.msg import CameraInfo
 from tf2_msgs.msg import TFMessage
 
 from pose_perception.core.camera import CameraIntrinsics
-from pose_perception.ros.conversions import intrinsics_to_camera_info, numpy_to_image, s_to_stamp
-from ros_helpers import diagnostics_values, start_node, wait_for
+from pose_perception.ros.conversions import numpy_to_image
+from ros_helpers import RgbdCamera, diagnostics_values, start_node, wait_for
 
 NODE = "test/ros/centre_depth_node.py"
 INTR = CameraIntrinsics(K=np.array([[100.0, 0, 16], [0, 100, 12], [0, 0, 1]]), width=32, height=24)
 
 
-class Feeder:
-    def __init__(self, client):
-        self.image = client.publisher(Image, "image", qos_profile_sensor_data)
-        self.depth = client.publisher(Image, "depth/image", qos_profile_sensor_data)
-        self.info = client.publisher(CameraInfo, "camera_info", qos_profile_sensor_data)
-        self.t = time.time()
-
-    def send(self, rgb=None, depth_mm=None, info=None, image_msg=None, depth_msg=None):
-        self.t += 0.05
-        header = Header(stamp=s_to_stamp(self.t), frame_id="camera")
-        rgb = np.zeros((24, 32, 3), np.uint8) if rgb is None else rgb
-        depth_mm = np.full((24, 32), 1500, np.uint16) if depth_mm is None else depth_mm
-        im = image_msg or numpy_to_image(rgb, "rgb8", header)
-        dm = depth_msg or numpy_to_image(depth_mm, "16UC1", header)
-        im.header = dm.header = header
-        ci = info or intrinsics_to_camera_info(INTR)
-        ci.header = header
-        self.image.publish(im)
-        self.depth.publish(dm)
-        self.info.publish(ci)
+def centre_camera(client) -> RgbdCamera:
+    """The centre-depth node's camera: a black 32x24 image over a flat 1.5 m depth."""
+    return RgbdCamera(client, INTR, np.zeros((24, 32, 3), np.uint8), np.full((24, 32), 1.5))
 
 
 def test_node_processes_synchronised_frames_publishes_tf_and_survives_bad_input(client):
@@ -48,7 +29,7 @@ def test_node_processes_synchronised_frames_publishes_tf_and_survives_bad_input(
     diags = client.collect(DiagnosticArray, "/diagnostics")
     node = start_node(NODE)
     try:
-        feeder = Feeder(client)
+        feeder = centre_camera(client)
         client.wait_for_subscribers(feeder.image, timeout_s=30)
         wait_for(lambda: (feeder.send(), points)[1], 30, "first centre point")
         p = points[-1].point
@@ -69,7 +50,7 @@ def test_node_processes_synchronised_frames_publishes_tf_and_survives_bad_input(
             dict(image_msg=truncated),
             dict(image_msg=unknown),
             dict(depth_mm=np.full((12, 16), 1000, np.uint16)),  # depth of the wrong size
-            dict(info=CameraInfo(width=32, height=24)),
+            dict(info_msg=CameraInfo(width=32, height=24)),
         ):  # uncalibrated camera_info
             feeder.send(**kwargs)
             time.sleep(0.15)
@@ -101,7 +82,7 @@ def test_slow_pipeline_drops_old_frames_instead_of_queueing(client):
     diags = client.collect(DiagnosticArray, "/diagnostics")
     node = start_node(NODE, params={"work_ms": 300.0})
     try:
-        feeder = Feeder(client)
+        feeder = centre_camera(client)
         client.wait_for_subscribers(feeder.image, timeout_s=30)
         wait_for(lambda: (feeder.send(), points)[1], 30, "first centre point")
         for _ in range(30):  # 20 Hz for 1.5 s into a 3 Hz pipeline
@@ -135,7 +116,7 @@ def test_lifecycle_manager_drives_configure_activate_deactivate(client):
     try:
         state = client.call(GetState, "/centre_depth_node/get_state", GetState.Request(), timeout_s=30, resend_s=3)
         assert state.current_state.label == "unconfigured"
-        feeder = Feeder(client)
+        feeder = centre_camera(client)
         for _ in range(5):  # nobody is subscribed yet: an unconfigured node does not consume input
             feeder.send()
             time.sleep(0.05)

@@ -9,7 +9,7 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from geometry_msgs.msg import PointStamped
 
 from ros_helpers import start_node, wait_for
-from test_base_node import NODE, Feeder
+from test_base_node import NODE, centre_camera
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -38,7 +38,7 @@ def test_diagnostics_level_follows_recent_errors_and_input(client):
     diags = client.collect(DiagnosticArray, "/diagnostics")
     node = start_node(NODE, params={"health_window_s": 2.0, "stale_input_s": 1.5, "diagnostics_period_s": 0.2})
     try:
-        feeder = Feeder(client)
+        feeder = centre_camera(client)
         client.wait_for_subscribers(feeder.image, timeout_s=30)
         wait_for(lambda: (feeder.send(), points)[1], 30, "first centre point")
         level_becomes(diags, feeder, DiagnosticStatus.OK, feeder.send)

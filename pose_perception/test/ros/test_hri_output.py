@@ -6,9 +6,6 @@ import time
 
 import numpy as np
 import pytest
-from rclpy.qos import qos_profile_sensor_data
-from sensor_msgs.msg import CameraInfo, Image
-from std_msgs.msg import Header
 from tf2_msgs.msg import TFMessage
 
 from pose_perception.core.camera import CameraIntrinsics
@@ -16,9 +13,9 @@ from pose_perception.core.frames import make_T
 from pose_perception.core.keypoints import COCO_WHOLEBODY_133 as LAYOUT
 from pose_perception.core.types import HumanPose
 from pose_perception.human.hri import R_FACE_GAZE, rep155_frames, roi_normalized, skeleton18_normalized
-from pose_perception.ros.conversions import intrinsics_to_camera_info, numpy_to_image, pose_to_T, s_to_stamp
+from pose_perception.ros.conversions import pose_to_T
 from pose_perception.evaluation.samples.photos import one_person_frame
-from ros_helpers import start_node, wait_for
+from ros_helpers import RgbdCamera, start_node, wait_for
 
 W, H = 640, 480
 
@@ -80,23 +77,17 @@ def test_hri_client_sees_every_tracked_person_over_dds(client):
     faces = client.collect(IdsList, f"{ns}/humans/faces/tracked")
     humans = client.collect(HumanArray, f"{ns}/humans")
     tf = client.collect(TFMessage, "/tf", 100)
-    image = client.publisher(Image, f"{ns}/image", qos_profile_sensor_data)
-    depth = client.publisher(Image, f"{ns}/depth/image", qos_profile_sensor_data)
-    info = client.publisher(CameraInfo, f"{ns}/camera_info", qos_profile_sensor_data)
-    rgb = one_person_frame(W, H)
-    t = [time.time()]
+    cam = RgbdCamera(
+        client,
+        CameraIntrinsics.default_for_size(W, H),
+        one_person_frame(W, H),
+        np.full((H, W), 2.0),
+        ns=ns,
+        frame_id="camera_color_optical_frame",
+    )
 
     def send():
-        t[0] += 0.1
-        header = Header(stamp=s_to_stamp(t[0]), frame_id="camera_color_optical_frame")
-        ci = intrinsics_to_camera_info(CameraIntrinsics.default_for_size(W, H))
-        ci.header = header
-        info.publish(ci)
-        time.sleep(0.02)
-        im, dm = numpy_to_image(rgb, "rgb8"), numpy_to_image(np.full((H, W), 2000, np.uint16), "16UC1")
-        im.header = dm.header = header
-        image.publish(im)
-        depth.publish(dm)
+        cam.send()
         time.sleep(0.2)
 
     node = start_node(
@@ -105,7 +96,7 @@ def test_hri_client_sees_every_tracked_person_over_dds(client):
         extra_args=("--ros-args", "-r", f"__ns:={ns}"),
     )
     try:
-        client.wait_for_subscribers(image, timeout_s=60)
+        client.wait_for_subscribers(cam.image, timeout_s=60)
         wait_for(
             lambda: (
                 send(),

@@ -8,7 +8,7 @@ import pytest
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 
 from ros_helpers import start_node, wait_for
-from test_human_pose_node import NODE, Camera, H, W
+from test_human_pose_node import NODE, H, W, photo_camera
 
 from pose_perception.ros.conversions import numpy_to_image
 
@@ -24,7 +24,7 @@ def test_invalid_depth_gives_no_3d_same_id_and_a_warning(client):
         NODE, params={"use_depth": True, "search_period": 1000, "error_throttle_s": 0.0, "health_window_s": 3.0}
     )
     try:
-        cam = Camera(client)
+        cam = photo_camera(client)
         client.wait_for_subscribers(cam.image, timeout_s=60)
 
         def newest(pred):

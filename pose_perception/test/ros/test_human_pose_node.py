@@ -9,45 +9,24 @@ import time
 import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray
-from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image
-from std_msgs.msg import Header
 from tf2_msgs.msg import TFMessage
 from visualization_msgs.msg import MarkerArray
 
 from pose_perception.core.camera import CameraIntrinsics
-from pose_perception.ros.conversions import intrinsics_to_camera_info, numpy_to_image, s_to_stamp
+from pose_perception.ros.conversions import intrinsics_to_camera_info, numpy_to_image
 from pose_perception.evaluation.samples.photos import one_person_frame
-from ros_helpers import diagnostics_values, start_node, wait_for
+from ros_helpers import RgbdCamera, diagnostics_values, start_node, wait_for
 
 NODE = "pose_perception.ros.human_pose_node"
 W, H = 640, 480
 INTR = CameraIntrinsics.default_for_size(W, H)
 
 
-class Camera:
-    """Publishes the astronaut photo as an RGB-D camera would (depth: a SYNTHETIC flat 2 m plane)."""
-
-    def __init__(self, client, rgb=None):
-        self.image = client.publisher(Image, "image", qos_profile_sensor_data)
-        self.depth = client.publisher(Image, "depth/image", qos_profile_sensor_data)
-        self.info = client.publisher(CameraInfo, "camera_info", qos_profile_sensor_data)
-        self.rgb = one_person_frame(W, H) if rgb is None else rgb
-        self.t = time.time()
-
-    def send(self, info=True, depth_mm=None, image_msg=None, depth_msg=None, info_msg=None):
-        self.t += 0.1
-        header = Header(stamp=s_to_stamp(self.t), frame_id="camera_color_optical_frame")
-        if info:
-            ci = info_msg or intrinsics_to_camera_info(INTR)
-            ci.header = header
-            self.info.publish(ci)
-            time.sleep(0.02)  # camera_info is not synchronised: let it arrive first
-        im = image_msg or numpy_to_image(self.rgb, "rgb8")
-        dm = depth_msg or numpy_to_image(np.full((H, W), 2000, np.uint16) if depth_mm is None else depth_mm, "16UC1")
-        im.header = dm.header = header
-        self.image.publish(im)
-        self.depth.publish(dm)
+def photo_camera(client, rgb=None) -> RgbdCamera:
+    """A photo (the astronaut by default) as an RGB-D camera would publish it (depth: a SYNTHETIC flat 2 m plane)."""
+    rgb = one_person_frame(W, H) if rgb is None else rgb
+    return RgbdCamera(client, INTR, rgb, np.full((H, W), 2.0), frame_id="camera_color_optical_frame")
 
 
 def test_node_publishes_people_frames_and_survives_bad_input(client):
@@ -69,7 +48,7 @@ def test_node_publishes_people_frames_and_survives_bad_input(client):
         },
     )
     try:
-        cam = Camera(client)
+        cam = photo_camera(client)
         client.wait_for_subscribers(cam.image, timeout_s=60)
 
         # No camera_info yet: people come out in 2D only (after the tracker's 3 confirming frames).
@@ -202,7 +181,7 @@ def test_meshes_arrive_without_holding_up_skeletons(client):
         from skimage import data
 
         # The cameraman stands with his hips in view (the astronaut's are out of frame: no body to fit).
-        cam = Camera(
+        cam = photo_camera(
             client,
             np.pad(
                 cv2.resize(np.repeat(data.camera()[:, :, None], 3, axis=2), (H, H)),

@@ -8,8 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from rclpy.qos import qos_profile_sensor_data
-from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
 from pose_perception.core.types import ObjectPose
@@ -21,8 +19,8 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "objects"))
 from scenes import INTRINSICS, add_s_m, make_scene, ycb_path
 
 from pose_perception.objects.model import load_object_model
-from pose_perception.ros.conversions import intrinsics_to_camera_info, numpy_to_image, pose_to_T, s_to_stamp
-from ros_helpers import start_node, wait_for
+from pose_perception.ros.conversions import pose_to_T
+from ros_helpers import RgbdCamera, start_node, wait_for
 
 # Type hashes of a Jazzy build of the real packages (moveit_msgs 2.x, object_recognition_msgs 2.x), from its
 # generated install/moveit_msgs/include/moveit_msgs/moveit_msgs/msg/detail/collision_object__description.c
@@ -111,8 +109,7 @@ def test_planning_scene_follows_the_tracked_object_over_dds(client, tmp_path):
     ns = "/moveit_test"
     collisions = client.collect(CollisionObject, f"{ns}/collision_object", 100)
     objects = client.collect(ObjectPoseArray, f"{ns}/objects")
-    pubs = {t: client.publisher(Image, f"{ns}/{t}", qos_profile_sensor_data) for t in ("image", "depth/image")}
-    info_pub = client.publisher(CameraInfo, f"{ns}/camera_info", qos_profile_sensor_data)
+    cam = RgbdCamera(client, INTRINSICS, sc.rgb, sc.depth_m, ns=ns)
     node = start_node(
         "pose_perception.ros.object_pose_node",
         params={
@@ -124,24 +121,13 @@ def test_planning_scene_follows_the_tracked_object_over_dds(client, tmp_path):
         },
         extra_args=("--ros-args", "-r", f"__ns:={ns}"),
     )
-    t = [time.time()]
-
-    def send():
-        t[0] += 0.1
-        header = Header(stamp=s_to_stamp(t[0]), frame_id="camera")
-        pubs["image"].publish(numpy_to_image(sc.rgb, "rgb8", header))
-        pubs["depth/image"].publish(
-            numpy_to_image(np.nan_to_num(sc.depth_m * 1000, nan=0).astype(np.uint16), "16UC1", header)
-        )
-        info = intrinsics_to_camera_info(INTRINSICS)
-        info.header = header
-        info_pub.publish(info)
+    send = cam.send
 
     def stamp(h):
         return (h.stamp.sec, h.stamp.nanosec)
 
     try:
-        client.wait_for_subscribers(pubs["image"], timeout_s=90)
+        client.wait_for_subscribers(cam.image, timeout_s=90)
         wait_for(lambda: (send(), any(m.objects for m in objects))[1], 120, "an object pose")
         for _ in range(10):
             send()

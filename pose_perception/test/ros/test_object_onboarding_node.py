@@ -12,9 +12,6 @@ import pytest
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
 from rcl_interfaces.srv import SetParameters
-from rclpy.qos import qos_profile_sensor_data
-from sensor_msgs.msg import CameraInfo, Image
-from std_msgs.msg import Header
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "objects"))
 
@@ -23,8 +20,7 @@ from scenes import INTRINSICS, make_scene, ycb_path
 from pose_perception.evaluation.cli.bench_onboarding import torus_mesh, write_binary_stl
 from pose_perception.objects.model import load_object_model
 from pose_perception.objects.onboarding import NEUTRAL_REFUSAL
-from pose_perception.ros.conversions import intrinsics_to_camera_info, numpy_to_image, s_to_stamp
-from ros_helpers import start_node, wait_for
+from ros_helpers import RgbdCamera, start_node, wait_for
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -45,8 +41,7 @@ def test_add_object_never_stalls_tracking_and_leaks_nothing(client, scene, tmp_p
     write_binary_stl(roots / "torus.stl", *torus_mesh(200_000))
     objects = client.collect(ObjectPoseArray, "objects")
     diags = client.collect(DiagnosticArray, "/diagnostics")
-    pubs = [client.publisher(Image, t, qos_profile_sensor_data) for t in ("image", "depth/image")]
-    info_pub = client.publisher(CameraInfo, "camera_info", qos_profile_sensor_data)
+    cam = RgbdCamera(client, INTRINSICS, sc.rgb, sc.depth_m)
     node = start_node(
         "pose_perception.ros.object_pose_node",
         params={
@@ -60,19 +55,13 @@ def test_add_object_never_stalls_tracking_and_leaks_nothing(client, scene, tmp_p
     stop = threading.Event()
 
     def stream():
-        rgb = numpy_to_image(sc.rgb, "rgb8")
-        depth = numpy_to_image(np.nan_to_num(sc.depth_m * 1000.0, nan=0.0).astype(np.uint16), "16UC1")
-        info = intrinsics_to_camera_info(INTRINSICS)
         while not stop.is_set():
-            rgb.header = depth.header = info.header = Header(stamp=s_to_stamp(time.time()), frame_id="camera")
-            info_pub.publish(info)
-            pubs[0].publish(rgb)
-            pubs[1].publish(depth)
-            time.sleep(0.1)
+            cam.send(stamp_s=time.time())
+            time.sleep(0.08)
 
     feeder = threading.Thread(target=stream, daemon=True)
     try:
-        client.wait_for_subscribers(pubs[0], timeout_s=90)
+        client.wait_for_subscribers(cam.image, timeout_s=90)
         feeder.start()
         wait_for(lambda: any(m.objects for m in objects), 120, "a tracked object")
         instance = next(o.instance for m in objects for o in m.objects if o.name == "mustard")

@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.qos import qos_profile_sensor_data
-from sensor_msgs.msg import CameraInfo, Image
-from std_msgs.msg import Header
+from sensor_msgs.msg import Image
 from std_srvs.srv import Trigger
 from tf2_msgs.msg import TFMessage
 from vision_msgs.msg import Detection3DArray
@@ -22,8 +21,8 @@ from scenes import INTRINSICS, add_s_m, make_scene, ycb_path
 
 from pose_perception.objects.model import load_object_model
 from pose_perception.objects.onboarding import NEUTRAL_REFUSAL
-from pose_perception.ros.conversions import intrinsics_to_camera_info, numpy_to_image, pose_to_T, s_to_stamp
-from ros_helpers import diagnostics_values, start_node, wait_for
+from pose_perception.ros.conversions import numpy_to_image, pose_to_T
+from ros_helpers import RgbdCamera, diagnostics_values, start_node, wait_for
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -44,9 +43,7 @@ def test_node_publishes_poses_tf_markers_and_survives_bad_input(client, scene, t
     markers = client.collect(MarkerArray, "object_markers")
     detections = client.collect(Detection3DArray, "detections_3d")
     diags = client.collect(DiagnosticArray, "/diagnostics")
-    image_pub = client.publisher(Image, "image", qos_profile_sensor_data)
-    depth_pub = client.publisher(Image, "depth/image", qos_profile_sensor_data)
-    info_pub = client.publisher(CameraInfo, "camera_info", qos_profile_sensor_data)
+    cam = RgbdCamera(client, INTRINSICS, sc.rgb, sc.depth_m)
     node = start_node(
         "pose_perception.ros.object_pose_node",
         params={
@@ -56,21 +53,10 @@ def test_node_publishes_poses_tf_markers_and_survives_bad_input(client, scene, t
             "redetect_period_s": 0.0,
         },
     )
-    t = [time.time()]
-
-    def send(depth_m=None, rgb=None):
-        t[0] += 0.1
-        header = Header(stamp=s_to_stamp(t[0]), frame_id="camera")
-        d = sc.depth_m if depth_m is None else depth_m
-        mm = np.nan_to_num(d * 1000.0, nan=0.0).astype(np.uint16)
-        image_pub.publish(numpy_to_image(sc.rgb if rgb is None else rgb, "rgb8", header))
-        depth_pub.publish(numpy_to_image(mm, "16UC1", header))
-        info = intrinsics_to_camera_info(INTRINSICS)
-        info.header = header
-        info_pub.publish(info)
+    send = cam.send
 
     try:
-        client.wait_for_subscribers(image_pub, timeout_s=90)
+        client.wait_for_subscribers(cam.image, timeout_s=90)
         wait_for(lambda: (send(), any(m.objects for m in objects))[1], 120, "an object pose")
         msg = next(m for m in objects if m.objects)
         o = msg.objects[0]
@@ -153,8 +139,8 @@ def test_node_uses_a_synchronised_mask_label_image(client, scene, tmp_path):
 
     model, sc = scene
     objects = client.collect(ObjectPoseArray, "objects")
-    pubs = {t: client.publisher(Image, t, qos_profile_sensor_data) for t in ("image", "depth/image", "masks")}
-    info_pub = client.publisher(CameraInfo, "camera_info", qos_profile_sensor_data)
+    cam = RgbdCamera(client, INTRINSICS, sc.rgb, sc.depth_m)
+    mask_pub = client.publisher(Image, "masks", qos_profile_sensor_data)
     node = start_node(
         "pose_perception.ros.object_pose_node",
         params={
@@ -166,20 +152,12 @@ def test_node_uses_a_synchronised_mask_label_image(client, scene, tmp_path):
         },
     )
     labels = np.where(sc.instance_ids == 0, 7, 0).astype(np.uint16)  # one detection, label 7
-    t = [time.time()]
 
     def send(label_image):
-        t[0] += 0.1
-        header = Header(stamp=s_to_stamp(t[0]), frame_id="camera")
-        pubs["image"].publish(numpy_to_image(sc.rgb, "rgb8", header))
-        pubs["depth/image"].publish(numpy_to_image(np.nan_to_num(sc.depth_m * 1000).astype(np.uint16), "16UC1", header))
-        pubs["masks"].publish(numpy_to_image(label_image, "16UC1", header))
-        info = intrinsics_to_camera_info(INTRINSICS)
-        info.header = header
-        info_pub.publish(info)
+        mask_pub.publish(numpy_to_image(label_image, "16UC1", cam.send()))
 
     try:
-        client.wait_for_subscribers(pubs["masks"], timeout_s=90)
+        client.wait_for_subscribers(mask_pub, timeout_s=90)
         wait_for(lambda: (send(labels), any(m.objects for m in objects))[1], 120, "a pose from the masked frame")
         o = next(m for m in objects if m.objects).objects[0]
         assert add_s_m(model.dense_points, pose_to_T(o.pose.pose), sc.poses[0]) < 0.1 * model.diameter_m
@@ -203,9 +181,8 @@ def test_node_searches_detection2d_boxes_for_their_object_and_skips_bad_ones(cli
 
     model, sc = scene
     objects = client.collect(ObjectPoseArray, "objects")
-    pubs = {t: client.publisher(Image, t, qos_profile_sensor_data) for t in ("image", "depth/image")}
+    cam = RgbdCamera(client, INTRINSICS, sc.rgb, sc.depth_m)
     det_pub = client.publisher(Detection2DArray, "detections", qos_profile_sensor_data)
-    info_pub = client.publisher(CameraInfo, "camera_info", qos_profile_sensor_data)
     node = start_node(
         "pose_perception.ros.object_pose_node",
         params={
@@ -217,7 +194,6 @@ def test_node_searches_detection2d_boxes_for_their_object_and_skips_bad_ones(cli
         },
     )
     v, u = np.nonzero(sc.instance_ids == 0)
-    t = [time.time()]
 
     def detection(name, x0, y0, x1, y1):
         d = Detection2D()
@@ -230,14 +206,7 @@ def test_node_searches_detection2d_boxes_for_their_object_and_skips_bad_ones(cli
         return d
 
     def send(dets):
-        t[0] += 0.1
-        header = Header(stamp=s_to_stamp(t[0]), frame_id="camera")
-        pubs["image"].publish(numpy_to_image(sc.rgb, "rgb8", header))
-        pubs["depth/image"].publish(numpy_to_image(np.nan_to_num(sc.depth_m * 1000).astype(np.uint16), "16UC1", header))
-        det_pub.publish(Detection2DArray(header=header, detections=dets))
-        info = intrinsics_to_camera_info(INTRINSICS)
-        info.header = header
-        info_pub.publish(info)
+        det_pub.publish(Detection2DArray(header=cam.send(), detections=dets))
 
     good = detection("mustard", u.min() - 5, v.min() - 5, u.max() + 6, v.max() + 6)
     try:
