@@ -2,7 +2,6 @@
 as objects appear, move and vanish (CollisionScene), and over real DDS a subscriber playing MoveIt's planning scene
 gets every tracked object with the pose of the same frame; meshes for a remote RViz (package:// or inline)."""
 
-import sys
 import time
 from pathlib import Path
 
@@ -14,13 +13,11 @@ from pose_perception.core.types import ObjectPose
 from pose_perception.objects.collision import ADD, MOVE, REMOVE, CollisionScene, simplified_mesh
 from pose_perception.ros.moveit import ros_mesh_uri
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "objects"))
+from scenes import add_s_m
 
-from scenes import INTRINSICS, add_s_m, make_scene, ycb_path
-
-from pose_perception.objects.model import load_object_model
 from pose_perception.ros.conversions import pose_to_T
-from ros_helpers import RgbdCamera, start_node, wait_for
+from mustard_node import scene_camera, start_mustard_node
+from ros_helpers import wait_for
 
 # Type hashes of a Jazzy build of the real packages (moveit_msgs 2.x, object_recognition_msgs 2.x), from its
 # generated install/moveit_msgs/include/moveit_msgs/moveit_msgs/msg/detail/collision_object__description.c
@@ -97,30 +94,19 @@ def test_types_hash_as_the_real_packages(client):
 
 
 @pytest.mark.timeout(240)
-def test_planning_scene_follows_the_tracked_object_over_dds(client, tmp_path):
+def test_planning_scene_follows_the_tracked_object_over_dds(client, scene, tmp_path):
     """A subscriber plays MoveIt's planning scene: the bottle is ADDed with its mesh at the pose the node publishes
     for that frame, MOVEd in later frames with the pose of each, and REMOVEd when the node forgets it."""
     from moveit_msgs.msg import CollisionObject
     from pose_perception_msgs.msg import ObjectPoseArray
     from pose_perception_msgs.srv import RemoveObject
 
-    model = load_object_model("mustard", ycb_path("006_mustard_bottle"), cache_dir=tmp_path)
-    sc = make_scene([model], np.random.default_rng(71), distance_m=0.8)
+    model, sc = scene
     ns = "/moveit_test"
     collisions = client.collect(CollisionObject, f"{ns}/collision_object", 100)
     objects = client.collect(ObjectPoseArray, f"{ns}/objects")
-    cam = RgbdCamera(client, INTRINSICS, sc.rgb, sc.depth_m, ns=ns)
-    node = start_node(
-        "pose_perception.ros.object_pose_node",
-        params={
-            "objects": '["mustard=ycb:006_mustard_bottle"]',
-            "symmetry": "none",
-            "cache_dir": str(tmp_path),
-            "collision_objects": True,
-            "collision_mesh_max_faces": 800,
-        },
-        extra_args=("--ros-args", "-r", f"__ns:={ns}"),
-    )
+    cam = scene_camera(client, sc, ns=ns)
+    node = start_mustard_node(tmp_path, ns=ns, collision_objects=True, collision_mesh_max_faces=800)
     send = cam.send
 
     def stamp(h):

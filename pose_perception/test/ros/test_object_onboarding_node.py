@@ -2,33 +2,21 @@
 object keeps its instance id), one at a time, the same neutral refusal for files outside mesh_roots whether they
 exist or not, refusals reported on /diagnostics (not OK), and read-only limits."""
 
-import sys
 import threading
 import time
-from pathlib import Path
 
-import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
 from rcl_interfaces.srv import SetParameters
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "objects"))
-
-from scenes import INTRINSICS, make_scene, ycb_path
 
 from pose_perception.evaluation.cli.bench_onboarding import torus_mesh, write_binary_stl
-from pose_perception.objects.model import load_object_model
 from pose_perception.objects.onboarding import NEUTRAL_REFUSAL
-from ros_helpers import RgbdCamera, start_node, wait_for
+from mustard_node import scene_camera, start_mustard_node
+from ros_helpers import wait_for
 
 pytestmark = pytest.mark.timeout(240)
-
-
-@pytest.fixture(scope="module")
-def scene(tmp_path_factory):
-    model = load_object_model("mustard", ycb_path("006_mustard_bottle"), cache_dir=tmp_path_factory.mktemp("c"))
-    return model, make_scene([model], np.random.default_rng(71), distance_m=0.8)
 
 
 def test_add_object_never_stalls_tracking_and_leaks_nothing(client, scene, tmp_path):
@@ -41,17 +29,8 @@ def test_add_object_never_stalls_tracking_and_leaks_nothing(client, scene, tmp_p
     write_binary_stl(roots / "torus.stl", *torus_mesh(200_000))
     objects = client.collect(ObjectPoseArray, "objects")
     diags = client.collect(DiagnosticArray, "/diagnostics")
-    cam = RgbdCamera(client, INTRINSICS, sc.rgb, sc.depth_m)
-    node = start_node(
-        "pose_perception.ros.object_pose_node",
-        params={
-            "objects": '["mustard=ycb:006_mustard_bottle"]',
-            "symmetry": "none",
-            "cache_dir": str(tmp_path / "cache"),
-            "mesh_roots": f'["{roots}"]',
-            "onboarding_cpu_share": 1.0,
-        },
-    )
+    cam = scene_camera(client, sc)
+    node = start_mustard_node(tmp_path / "cache", mesh_roots=f'["{roots}"]', onboarding_cpu_share=1.0)
     stop = threading.Event()
 
     def stream():

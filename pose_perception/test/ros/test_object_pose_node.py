@@ -1,9 +1,7 @@
 """object_pose_node in its own process over real DDS: a rendered RGB-D frame of a real YCB mesh (synthetic) in,
 ObjectPoseArray + Detection3DArray + TF + mesh markers + /diagnostics out; services; bad input never stops it."""
 
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,22 +13,14 @@ from tf2_msgs.msg import TFMessage
 from vision_msgs.msg import Detection3DArray
 from visualization_msgs.msg import Marker, MarkerArray
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "objects"))
+from scenes import add_s_m, ycb_path
 
-from scenes import INTRINSICS, add_s_m, make_scene, ycb_path
-
-from pose_perception.objects.model import load_object_model
 from pose_perception.objects.onboarding import NEUTRAL_REFUSAL
 from pose_perception.ros.conversions import numpy_to_image, pose_to_T
-from ros_helpers import RgbdCamera, diagnostics_values, start_node, wait_for
+from mustard_node import scene_camera, start_mustard_node
+from ros_helpers import diagnostics_values, wait_for
 
 pytestmark = pytest.mark.timeout(240)
-
-
-@pytest.fixture(scope="module")
-def scene(tmp_path_factory):
-    model = load_object_model("mustard", ycb_path("006_mustard_bottle"), cache_dir=tmp_path_factory.mktemp("c"))
-    return model, make_scene([model], np.random.default_rng(71), distance_m=0.8)
 
 
 def test_node_publishes_poses_tf_markers_and_survives_bad_input(client, scene, tmp_path):
@@ -43,16 +33,8 @@ def test_node_publishes_poses_tf_markers_and_survives_bad_input(client, scene, t
     markers = client.collect(MarkerArray, "object_markers")
     detections = client.collect(Detection3DArray, "detections_3d")
     diags = client.collect(DiagnosticArray, "/diagnostics")
-    cam = RgbdCamera(client, INTRINSICS, sc.rgb, sc.depth_m)
-    node = start_node(
-        "pose_perception.ros.object_pose_node",
-        params={
-            "objects": '["mustard=ycb:006_mustard_bottle"]',
-            "symmetry": "none",
-            "cache_dir": str(tmp_path),
-            "redetect_period_s": 0.0,
-        },
-    )
+    cam = scene_camera(client, sc)
+    node = start_mustard_node(tmp_path, redetect_period_s=0.0)
     send = cam.send
 
     try:
@@ -139,18 +121,9 @@ def test_node_uses_a_synchronised_mask_label_image(client, scene, tmp_path):
 
     model, sc = scene
     objects = client.collect(ObjectPoseArray, "objects")
-    cam = RgbdCamera(client, INTRINSICS, sc.rgb, sc.depth_m)
+    cam = scene_camera(client, sc)
     mask_pub = client.publisher(Image, "masks", qos_profile_sensor_data)
-    node = start_node(
-        "pose_perception.ros.object_pose_node",
-        params={
-            "objects": '["mustard=ycb:006_mustard_bottle"]',
-            "symmetry": "none",
-            "cache_dir": str(tmp_path),
-            "use_masks": True,
-            "track": False,
-        },
-    )
+    node = start_mustard_node(tmp_path, use_masks=True, track=False)
     labels = np.where(sc.instance_ids == 0, 7, 0).astype(np.uint16)  # one detection, label 7
 
     def send(label_image):
@@ -181,18 +154,9 @@ def test_node_searches_detection2d_boxes_for_their_object_and_skips_bad_ones(cli
 
     model, sc = scene
     objects = client.collect(ObjectPoseArray, "objects")
-    cam = RgbdCamera(client, INTRINSICS, sc.rgb, sc.depth_m)
+    cam = scene_camera(client, sc)
     det_pub = client.publisher(Detection2DArray, "detections", qos_profile_sensor_data)
-    node = start_node(
-        "pose_perception.ros.object_pose_node",
-        params={
-            "objects": '["mustard=ycb:006_mustard_bottle"]',
-            "symmetry": "none",
-            "cache_dir": str(tmp_path),
-            "use_detections": True,
-            "track": False,
-        },
-    )
+    node = start_mustard_node(tmp_path, use_detections=True, track=False)
     v, u = np.nonzero(sc.instance_ids == 0)
 
     def detection(name, x0, y0, x1, y1):
