@@ -85,8 +85,16 @@ def _fit_plane(points: np.ndarray, config: SegmentationConfig, seed: int):
     down = pcd.voxel_down_sample(config.voxel_m)
     if len(down.points) < 50:
         return None, None
-    o3d.utility.random.seed(seed)
-    plane, inliers = down.segment_plane(config.plane_distance_m, 3, config.plane_iterations)
+    # open3d draws the RANSAC samples from one generator on several threads in whatever order they run, so the plane
+    # (and the segments, and borderline finds) changed from run to run; on one thread the seed fixes them. Same
+    # algorithm, so the same planes as before in distribution; ~10 ms more per fit on a 640x480 frame.
+    threads = o3d.utility.get_max_threads()
+    o3d.utility.set_max_threads(1)
+    try:
+        o3d.utility.random.seed(seed)
+        plane, inliers = down.segment_plane(config.plane_distance_m, 3, config.plane_iterations)
+    finally:
+        o3d.utility.set_max_threads(threads)
     plane = np.asarray(plane, dtype=np.float64)
     if plane[3] < 0:  # orient the normal towards the camera (origin on the positive side)
         plane = -plane

@@ -48,7 +48,12 @@ class VerificationConfig:
     continue the surface next to a supported contour pixel count less against the boundary, by
     clip((edge - a) / (b - a), 0, 1) for edge_forgives_boundary = (a, b) (None: not at all): two objects touching at
     the same depth (a drill lying on a box) are told apart by colour where depth cannot, when the outline is
-    confirmed nearly all round.
+    confirmed nearly all round. A continuation is forgiven only where the colour across it changes (the ring pixel's
+    colour differs from the model-side pixel it continues by more than forgive_min_colour_diff, in the blurred
+    image): two touching objects differ in colour, while a shape-alike fitted into
+    part of one object (a can into a mug's body, whose rim or the rest of the body continues the surface) has an
+    image edge on its outline from the label or shading, but the same colour on both sides (None: not required).
+    The colour distance is objects/verification.colour_distance (chromaticity, plus 0.05 x |log brightness ratio|).
     Embedded: a rendered pixel whose observation lies in front of it by less than max(embed_m, 2 tau) puts the model's
     surface just inside an observed surface (a can fitted inside a bottle, a banana sunk into a chair's back): solid
     objects do not interpenetrate, and a real occluder stands clear in front, so such pixels weigh embedded_weight in
@@ -93,6 +98,7 @@ class VerificationConfig:
     in_image_zero: float = 0.6
     in_image_full: float = 0.9
     edge_forgives_boundary: tuple[float, float] | None = (0.8, 0.95)
+    forgive_min_colour_diff: float | None = 0.1
 
 
 @dataclass(frozen=True)
@@ -176,6 +182,16 @@ def observed_normals(points_hw3: np.ndarray, step: int = 1, max_jump_m: float = 
     return n
 
 
+def colour_distance(a: np.ndarray, b: np.ndarray, intensity_weight: float = 0.05, dark: float = 30.0) -> np.ndarray:
+    """Distance (N,) between colours a, b (N, C) on the 8-bit scale: the distance of their chromaticities (each colour
+    divided by its channel sum, plus `dark`, so that the noisy hue of dark pixels counts less) plus intensity_weight x
+    the |log ratio| of their brightness. A shading change of one surface (a side in shadow: same hue, 0.7 x as bright)
+    stays small; another object's hue, or a black drill on a light box, differs."""
+    sa, sb = a.sum(-1, keepdims=True) + dark, b.sum(-1, keepdims=True) + dark
+    chroma = np.linalg.norm((a + dark / a.shape[-1]) / sa - (b + dark / b.shape[-1]) / sb, axis=-1)
+    return chroma + intensity_weight * np.abs(np.log(sa[..., 0] / sb[..., 0]))
+
+
 def boundary_scores(
     dr_grid,
     pts_grid,
@@ -188,6 +204,8 @@ def boundary_scores(
     min_informative: float = 0.25,
     contour_on_edge=None,
     forgive=None,
+    colour_grid=None,
+    min_colour_diff: float | None = None,
 ) -> np.ndarray:
     """dr_grid (B, h, w) rendered model depth (NaN off the model); pts_grid (h, w, 3) observed camera-frame
     points (NaN invalid); normals_grid (h, w, 3) observed normals; plane (4,) or None -> boundary score (B,) in [0, 1].
@@ -200,7 +218,8 @@ def boundary_scores(
     q (occluders) say nothing. 1 when nothing is said.
     contour_on_edge (B, h, w) bool or None: silhouette contour pixels lying on an image edge; a continuation whose
     nearest contour pixel is one of them counts only 1 - forgive[b] (forgive (B,) in [0, 1], default 1): the image
-    shows the object ending there.
+    shows the object ending there; with colour_grid (h, w, C) and min_colour_diff, only where the ring pixel's colour
+    differs from q's by more than min_colour_diff (colour_distance: another object, not more of the same surface).
     boundary = 1 - continuations / max(informative pixels, min_informative * ring pixels)."""
     from scipy import ndimage
 
@@ -245,7 +264,10 @@ def boundary_scores(
             contour_b = mask & ~ndimage.binary_erosion(mask, border_value=0)
             _, (cy, cx) = ndimage.distance_transform_edt(~contour_b, return_indices=True)
             f = 1.0 if forgive is None else float(forgive[b])
-            cont_w = np.where(edge_b[cy[ry, rx], cx[ry, rx]], 1.0 - f, 1.0) * cont
+            forgiven = edge_b[cy[ry, rx], cx[ry, rx]]
+            if colour_grid is not None and min_colour_diff is not None:
+                forgiven &= colour_distance(colour_grid[ry, rx], colour_grid[qy, qx]) > min_colour_diff
+            cont_w = np.where(forgiven, 1.0 - f, 1.0) * cont
         else:
             cont_w = cont.astype(np.float64)
         # A handful of informative pixels (most of the ring on the table or missing) must not decide alone.
@@ -443,6 +465,10 @@ def verify_hypotheses(
             ring_cells,
             plane_tol_m,
             contour_on_edge=on_edge[todo] if (on_edge is not None and config.edge_forgives_boundary) else None,
+            colour_grid=None
+            if (edges is None or edges.colour is None)
+            else edges.colour[np.ix_(v.astype(np.int64), u.astype(np.int64))],
+            min_colour_diff=config.forgive_min_colour_diff,
             forgive=None
             if config.edge_forgives_boundary is None
             else np.clip(
