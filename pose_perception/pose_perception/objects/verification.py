@@ -53,11 +53,12 @@ class VerificationConfig:
     image): two touching objects differ in colour, while a shape-alike fitted into
     part of one object (a can into a mug's body, whose rim or the rest of the body continues the surface) has an
     image edge on its outline from the label or shading, but the same colour on both sides (None: not required).
-    The colour distance is objects/verification.colour_distance (chromaticity, plus 0.05 x |log brightness ratio|).
+    The colour distance is objects/verification.colour_distance (of chromaticities).
     Hollow objects (hollow_aware, for models whose concave_fraction exceeds cavity_min_fraction): in the pixels where
-    the model's ray enters a cavity (its surface lies well behind its convex hull, _cavity_pixels), observations
-    behind or just in front of the rendered inside neither match nor violate, and missing depth there is not
-    counted: the mesh's inside is unreliable and the sensor sees into the real one at any depth.
+    the model's ray enters a cavity (its surface lies well behind its convex hull, _cavity_pixels), an observation
+    counts only when it matches: behind or just in front of the rendered inside, or at its depth with another
+    normal, it does not count against the pose, nor does missing depth there: the mesh's inside is unreliable
+    and the sensor sees into the real one at any depth.
     Embedded: a rendered pixel whose observation lies in front of it by less than max(embed_m, 2 tau) puts the model's
     surface just inside an observed surface (a can fitted inside a bottle, a banana sunk into a chair's back): solid
     objects do not interpenetrate, and a real occluder stands clear in front, so such pixels weigh embedded_weight in
@@ -102,7 +103,7 @@ class VerificationConfig:
     in_image_zero: float = 0.6
     in_image_full: float = 0.9
     edge_forgives_boundary: tuple[float, float] | None = (0.8, 0.95)
-    forgive_min_colour_diff: float | None = 0.1
+    forgive_min_colour_diff: float | None = 0.06
     hollow_aware: bool = True
     cavity_min_fraction: float = 0.1
 
@@ -188,14 +189,12 @@ def observed_normals(points_hw3: np.ndarray, step: int = 1, max_jump_m: float = 
     return n
 
 
-def colour_distance(a: np.ndarray, b: np.ndarray, intensity_weight: float = 0.05, dark: float = 30.0) -> np.ndarray:
-    """Distance (N,) between colours a, b (N, C) on the 8-bit scale: the distance of their chromaticities (each colour
-    divided by its channel sum, plus `dark`, so that the noisy hue of dark pixels counts less) plus intensity_weight x
-    the |log ratio| of their brightness. A shading change of one surface (a side in shadow: same hue, 0.7 x as bright)
-    stays small; another object's hue, or a black drill on a light box, differs."""
+def colour_distance(a: np.ndarray, b: np.ndarray, dark: float = 30.0) -> np.ndarray:
+    """Distance (N,) between the chromaticities of colours a, b (N, C) on the 8-bit scale: each colour divided by
+    its channel sum (plus `dark`, so that the noisy hue of dark pixels counts less). A shading change of one surface
+    (a side in shadow: same hue, 0.7 x as bright) stays small; another object's hue differs."""
     sa, sb = a.sum(-1, keepdims=True) + dark, b.sum(-1, keepdims=True) + dark
-    chroma = np.linalg.norm((a + dark / a.shape[-1]) / sa - (b + dark / b.shape[-1]) / sb, axis=-1)
-    return chroma + intensity_weight * np.abs(np.log(sa[..., 0] / sb[..., 0]))
+    return np.linalg.norm((a + dark / a.shape[-1]) / sa - (b + dark / b.shape[-1]) / sb, axis=-1)
 
 
 def boundary_scores(
@@ -305,8 +304,9 @@ def _where_depth_expected(
     return facing & (smooth & ~near_occluder).reshape(len(dr), -1)
 
 
-def _scores_numpy(dr, nr, do, no, tau, cfg: VerificationConfig):
-    """dr (B, N) rendered depth, nr (B, N, 3) rendered normals, do (N,), no (N, 3) observed."""
+def _scores_numpy(dr, nr, do, no, tau, cfg: VerificationConfig, cavity=None):
+    """dr (B, N) rendered depth, nr (B, N, 3) rendered normals, do (N,), no (N, 3) observed; cavity (B, N) bool or
+    None: pixels that count only when they match (_cavity_pixels)."""
     rendered = np.isfinite(dr)
     both = rendered & np.isfinite(do)[None]
     with np.errstate(invalid="ignore"):
@@ -319,12 +319,16 @@ def _scores_numpy(dr, nr, do, no, tau, cfg: VerificationConfig):
     unknown = ~np.isfinite(no).all(axis=1)[None]  # no observed normal: the depth test alone decides
     matched = close & ((cos > cfg.normal_cos) | unknown)
     wrong_normal = close & ~matched
+    if cavity is not None:
+        violating &= ~cavity
+        embedded &= ~cavity
+        wrong_normal &= ~cavity
     n_r, n_m, n_v, n_o = rendered.sum(1), matched.sum(1), violating.sum(1), occluded.sum(1)
     n_w = wrong_normal.sum(1)
     return n_r, n_m, n_v, n_o, n_w, embedded.sum(1)
 
 
-def _scores_torch(dr, nr, do, no, tau, cfg: VerificationConfig, device: str):
+def _scores_torch(dr, nr, do, no, tau, cfg: VerificationConfig, device: str, cavity=None):
     import torch
 
     dr_t = torch.as_tensor(dr, device=device)
@@ -342,6 +346,9 @@ def _scores_torch(dr, nr, do, no, tau, cfg: VerificationConfig, device: str):
     unknown = ~torch.isfinite(torch.as_tensor(no, device=device)).all(dim=1)[None]
     matched = close & ((cos > cfg.normal_cos) | unknown)
     wrong_normal = close & ~matched
+    if cavity is not None:
+        keep = ~torch.as_tensor(cavity, device=device)
+        violating, embedded, wrong_normal = violating & keep, embedded & keep, wrong_normal & keep
     out = [x.sum(1).cpu().numpy() for x in (rendered, matched, violating, occluded, wrong_normal, embedded)]
     return tuple(out)
 
@@ -410,16 +417,11 @@ def verify_hypotheses(
     nr = np.empty((len(poses), len(do), 3), dtype=np.float32)
     for i, T in enumerate(poses):
         dr[i], nr[i] = cast_model(model.scene, T, dirs)
-    if device.startswith("cuda"):
-        n_r, n_m, n_v, n_o, n_w, n_e = _scores_torch(dr, nr, do, no, tau, config, device)
-    else:
-        n_r, n_m, n_v, n_o, n_w, n_e = _scores_numpy(dr, nr, do, no, tau, config)
     cavity = _cavity_pixels(model, poses, dirs, dr, tau, config)
-    if cavity is not None:  # what is seen inside a cavity neither confirms nor contradicts the pose
-        with np.errstate(invalid="ignore"):
-            diff = do[None] - dr
-            n_v = n_v - (cavity & (diff > tau)).sum(1)
-            n_e = n_e - (cavity & (diff < -tau) & (diff > -max(config.embed_m, 2.0 * tau))).sum(1)
+    if device.startswith("cuda"):
+        n_r, n_m, n_v, n_o, n_w, n_e = _scores_torch(dr, nr, do, no, tau, config, device, cavity)
+    else:
+        n_r, n_m, n_v, n_o, n_w, n_e = _scores_numpy(dr, nr, do, no, tau, config, cavity)
     support = np.ones(len(poses))
     if plane is not None:
         for i, T in enumerate(poses):
