@@ -34,11 +34,14 @@ class EdgeConfig:
 @dataclass(frozen=True)
 class ImageEdges:
     """spread (n_bins, H, W) bool: an edge of that orientation bin lies within spread_px of the pixel;
-    any_edge (H, W) bool: an edge of any orientation lies within spread_px."""
+    any_edge (H, W) bool: an edge of any orientation lies within spread_px;
+    colour (H, W, C) float32: the blurred image the edges came from (8-bit scale), for colour comparisons across
+    an edge (None when not kept)."""
 
     spread: np.ndarray
     any_edge: np.ndarray
     config: EdgeConfig
+    colour: np.ndarray | None = None
 
 
 def image_edges(rgb: np.ndarray, config: EdgeConfig = EdgeConfig()) -> ImageEdges:
@@ -66,7 +69,7 @@ def image_edges(rgb: np.ndarray, config: EdgeConfig = EdgeConfig()) -> ImageEdge
     size = 2 * config.spread_px + 1
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
     spread = np.stack([cv2.dilate((strong & (bins == b)).astype(np.uint8), kernel) > 0 for b in range(config.n_bins)])
-    return ImageEdges(spread, spread.any(axis=0), config)
+    return ImageEdges(spread, spread.any(axis=0), config, img)
 
 
 def orientation_bins(gx: np.ndarray, gy: np.ndarray, n_bins: int) -> np.ndarray:

@@ -96,6 +96,8 @@ class ObjectModel:
     symmetry_transforms: np.ndarray
     params: ModelParams = field(default_factory=ModelParams)
     _scene: Any = field(default=None, repr=False, compare=False)
+    _hull_scene: Any = field(default=None, repr=False, compare=False)
+    concave_fraction: float = 0.0
 
     @property
     def mesh_uri(self) -> str:
@@ -109,6 +111,11 @@ class ObjectModel:
     def scene(self):
         """open3d RaycastingScene holding this mesh in the object frame (geometry id 0)."""
         return self._scene
+
+    @property
+    def hull_scene(self):
+        """open3d RaycastingScene holding the mesh's convex hull in the object frame (None: not built)."""
+        return self._hull_scene
 
 
 def _file_hash(path: Path) -> str:
@@ -386,6 +393,41 @@ def _make_scene(vertices: np.ndarray, faces: np.ndarray):
     return scene
 
 
+# A ray that hits the mesh this fraction of its diameter behind its convex hull has entered a cavity (a mug's
+# inside); a tuna can's recessed lid (a few mm) is not one.
+CAVITY_DEPTH_FRACTION = 0.15
+
+
+def _hull_and_concavity(vertices: np.ndarray, scene, diameter_m: float, n_rays: int = 2000):
+    """(RaycastingScene of the convex hull of vertices (V, 3), concave fraction): of n_rays rays aimed from a sphere
+    around the mesh at points near its centre, the fraction that enter a cavity, i.e. hit the mesh more than CAVITY_DEPTH_FRACTION of
+    the diameter behind the hull (a mug's or bowl's inside, seen through its opening; rays that pass between a
+    drill's handle and body and miss it do not count). (None, 0.0) when the hull cannot be built (flat or degenerate mesh)."""
+    import open3d as o3d
+    from scipy.spatial import ConvexHull, QhullError
+
+    try:
+        hull = ConvexHull(vertices.astype(np.float64))
+    except (QhullError, ValueError):
+        return None, 0.0
+    hull_scene = _make_scene(vertices, hull.simplices.astype(np.int32))
+    rng = np.random.default_rng(0)
+    centre = 0.5 * (vertices.min(axis=0) + vertices.max(axis=0))
+    d = rng.normal(size=(n_rays, 3))
+    d /= np.linalg.norm(d, axis=1, keepdims=True)
+    target = centre + rng.uniform(-0.2, 0.2, (n_rays, 3)) * diameter_m
+    origin = target - 2.0 * diameter_m * d
+    rays = o3d.core.Tensor(np.concatenate([origin, d], axis=1).astype(np.float32))
+    t_mesh = scene.cast_rays(rays)["t_hit"].numpy()
+    t_hull = hull_scene.cast_rays(rays)["t_hit"].numpy()
+    hit = np.isfinite(t_hull)
+    if not hit.any():
+        return hull_scene, 0.0
+    with np.errstate(invalid="ignore"):
+        concave = hit & np.isfinite(t_mesh) & (t_mesh > t_hull + CAVITY_DEPTH_FRACTION * diameter_m)
+    return hull_scene, float(concave.sum() / hit.sum())
+
+
 def _compute(mesh, params: ModelParams, symmetry: str, diameter: float | None = None) -> dict[str, np.ndarray]:
     import open3d as o3d
 
@@ -570,6 +612,8 @@ def assemble_object_model(prepared: dict[str, Any], params: ModelParams = ModelP
     centre = data["bbox_min_m"] + 0.5 * data["bbox_size_m"]
     vertices = np.ascontiguousarray(data["vertices"], dtype=np.float32)
     faces = np.ascontiguousarray(data["faces"], dtype=np.int32)
+    scene = _make_scene(vertices, faces)
+    hull_scene, concave_fraction = _hull_and_concavity(vertices, scene, float(data["diameter_m"]))
     return ObjectModel(
         name=str(data["name"]),
         mesh_path=str(data["mesh_path"]),
@@ -588,5 +632,7 @@ def assemble_object_model(prepared: dict[str, Any], params: ModelParams = ModelP
         symmetry=resolved_sym,
         symmetry_transforms=symmetry_transforms_for(resolved_sym, centre),
         params=params,
-        _scene=_make_scene(vertices, faces),
+        _scene=scene,
+        _hull_scene=hull_scene,
+        concave_fraction=concave_fraction,
     )

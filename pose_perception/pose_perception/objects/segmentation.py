@@ -5,6 +5,7 @@ A segment is the set of camera-frame points (and their pixels) that may belong t
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -74,6 +75,9 @@ def _segment_from(points: np.ndarray, pix: np.ndarray, width: int, source: int =
     return Segment(points.astype(np.float32), pix.astype(np.int64), _bbox_of(pix, width), source)
 
 
+_PLANE_FIT_LOCK = threading.Lock()
+
+
 def _fit_plane(points: np.ndarray, config: SegmentationConfig, seed: int):
     """RANSAC plane (4,) oriented towards the camera and its inlier mask over points (N, 3) (voxel-downsampled
     fit, inliers re-counted on all points), or (None, None) with too few points."""
@@ -85,8 +89,19 @@ def _fit_plane(points: np.ndarray, config: SegmentationConfig, seed: int):
     down = pcd.voxel_down_sample(config.voxel_m)
     if len(down.points) < 50:
         return None, None
-    o3d.utility.random.seed(seed)
-    plane, inliers = down.segment_plane(config.plane_distance_m, 3, config.plane_iterations)
+    # open3d draws the RANSAC samples from one generator on several threads in whatever order they run, so the plane
+    # (and the segments, and borderline finds) changed from run to run; on one thread the seed fixes them. Same
+    # algorithm, so the same planes as before in distribution; ~10 ms more per fit on a 640x480 frame.
+    # The thread count and the generator are open3d globals: one fit at a time, so that two estimations on two
+    # threads neither interleave their draws nor leave open3d on one thread (each restoring the other's setting).
+    with _PLANE_FIT_LOCK:
+        threads = o3d.utility.get_max_threads()
+        o3d.utility.set_max_threads(1)
+        try:
+            o3d.utility.random.seed(seed)
+            plane, inliers = down.segment_plane(config.plane_distance_m, 3, config.plane_iterations)
+        finally:
+            o3d.utility.set_max_threads(threads)
     plane = np.asarray(plane, dtype=np.float64)
     if plane[3] < 0:  # orient the normal towards the camera (origin on the positive side)
         plane = -plane

@@ -48,7 +48,17 @@ class VerificationConfig:
     continue the surface next to a supported contour pixel count less against the boundary, by
     clip((edge - a) / (b - a), 0, 1) for edge_forgives_boundary = (a, b) (None: not at all): two objects touching at
     the same depth (a drill lying on a box) are told apart by colour where depth cannot, when the outline is
-    confirmed nearly all round.
+    confirmed nearly all round. A continuation is forgiven only where the colour across it changes (the ring pixel's
+    colour differs from the model-side pixel it continues by more than forgive_min_colour_diff, in the blurred
+    image): two touching objects differ in colour, while a shape-alike fitted into
+    part of one object (a can into a mug's body, whose rim or the rest of the body continues the surface) has an
+    image edge on its outline from the label or shading, but the same colour on both sides (None: not required).
+    The colour distance is objects/verification.colour_distance (of chromaticities).
+    Hollow objects (hollow_aware, for models whose concave_fraction exceeds cavity_min_fraction): in the pixels where
+    the model's ray enters a cavity (its surface lies well behind its convex hull, _cavity_pixels), an observation
+    counts only when it matches: behind or just in front of the rendered inside, or at its depth with another
+    normal, it does not count against the pose, nor does missing depth there: the mesh's inside is unreliable
+    and the sensor sees into the real one at any depth.
     Embedded: a rendered pixel whose observation lies in front of it by less than max(embed_m, 2 tau) puts the model's
     surface just inside an observed surface (a can fitted inside a bottle, a banana sunk into a chair's back): solid
     objects do not interpenetrate, and a real occluder stands clear in front, so such pixels weigh embedded_weight in
@@ -93,6 +103,9 @@ class VerificationConfig:
     in_image_zero: float = 0.6
     in_image_full: float = 0.9
     edge_forgives_boundary: tuple[float, float] | None = (0.8, 0.95)
+    forgive_min_colour_diff: float | None = 0.06
+    hollow_aware: bool = True
+    cavity_min_fraction: float = 0.1
 
 
 @dataclass(frozen=True)
@@ -176,6 +189,14 @@ def observed_normals(points_hw3: np.ndarray, step: int = 1, max_jump_m: float = 
     return n
 
 
+def colour_distance(a: np.ndarray, b: np.ndarray, dark: float = 30.0) -> np.ndarray:
+    """Distance (N,) between the chromaticities of colours a, b (N, C) on the 8-bit scale: each colour divided by
+    its channel sum (plus `dark`, so that the noisy hue of dark pixels counts less). A shading change of one surface
+    (a side in shadow: same hue, 0.7 x as bright) stays small; another object's hue differs."""
+    sa, sb = a.sum(-1, keepdims=True) + dark, b.sum(-1, keepdims=True) + dark
+    return np.linalg.norm((a + dark / a.shape[-1]) / sa - (b + dark / b.shape[-1]) / sb, axis=-1)
+
+
 def boundary_scores(
     dr_grid,
     pts_grid,
@@ -188,6 +209,8 @@ def boundary_scores(
     min_informative: float = 0.25,
     contour_on_edge=None,
     forgive=None,
+    colour_grid=None,
+    min_colour_diff: float | None = None,
 ) -> np.ndarray:
     """dr_grid (B, h, w) rendered model depth (NaN off the model); pts_grid (h, w, 3) observed camera-frame
     points (NaN invalid); normals_grid (h, w, 3) observed normals; plane (4,) or None -> boundary score (B,) in [0, 1].
@@ -200,7 +223,8 @@ def boundary_scores(
     q (occluders) say nothing. 1 when nothing is said.
     contour_on_edge (B, h, w) bool or None: silhouette contour pixels lying on an image edge; a continuation whose
     nearest contour pixel is one of them counts only 1 - forgive[b] (forgive (B,) in [0, 1], default 1): the image
-    shows the object ending there.
+    shows the object ending there; with colour_grid (h, w, C) and min_colour_diff, only where the ring pixel's colour
+    differs from q's by more than min_colour_diff (colour_distance: another object, not more of the same surface).
     boundary = 1 - continuations / max(informative pixels, min_informative * ring pixels)."""
     from scipy import ndimage
 
@@ -245,7 +269,10 @@ def boundary_scores(
             contour_b = mask & ~ndimage.binary_erosion(mask, border_value=0)
             _, (cy, cx) = ndimage.distance_transform_edt(~contour_b, return_indices=True)
             f = 1.0 if forgive is None else float(forgive[b])
-            cont_w = np.where(edge_b[cy[ry, rx], cx[ry, rx]], 1.0 - f, 1.0) * cont
+            forgiven = edge_b[cy[ry, rx], cx[ry, rx]]
+            if colour_grid is not None and min_colour_diff is not None:
+                forgiven &= colour_distance(colour_grid[ry, rx], colour_grid[qy, qx]) > min_colour_diff
+            cont_w = np.where(forgiven, 1.0 - f, 1.0) * cont
         else:
             cont_w = cont.astype(np.float64)
         # A handful of informative pixels (most of the ring on the table or missing) must not decide alone.
@@ -277,8 +304,9 @@ def _where_depth_expected(
     return facing & (smooth & ~near_occluder).reshape(len(dr), -1)
 
 
-def _scores_numpy(dr, nr, do, no, tau, cfg: VerificationConfig):
-    """dr (B, N) rendered depth, nr (B, N, 3) rendered normals, do (N,), no (N, 3) observed."""
+def _scores_numpy(dr, nr, do, no, tau, cfg: VerificationConfig, cavity=None):
+    """dr (B, N) rendered depth, nr (B, N, 3) rendered normals, do (N,), no (N, 3) observed; cavity (B, N) bool or
+    None: pixels that count only when they match (_cavity_pixels)."""
     rendered = np.isfinite(dr)
     both = rendered & np.isfinite(do)[None]
     with np.errstate(invalid="ignore"):
@@ -291,12 +319,16 @@ def _scores_numpy(dr, nr, do, no, tau, cfg: VerificationConfig):
     unknown = ~np.isfinite(no).all(axis=1)[None]  # no observed normal: the depth test alone decides
     matched = close & ((cos > cfg.normal_cos) | unknown)
     wrong_normal = close & ~matched
+    if cavity is not None:
+        violating &= ~cavity
+        embedded &= ~cavity
+        wrong_normal &= ~cavity
     n_r, n_m, n_v, n_o = rendered.sum(1), matched.sum(1), violating.sum(1), occluded.sum(1)
     n_w = wrong_normal.sum(1)
     return n_r, n_m, n_v, n_o, n_w, embedded.sum(1)
 
 
-def _scores_torch(dr, nr, do, no, tau, cfg: VerificationConfig, device: str):
+def _scores_torch(dr, nr, do, no, tau, cfg: VerificationConfig, device: str, cavity=None):
     import torch
 
     dr_t = torch.as_tensor(dr, device=device)
@@ -314,8 +346,30 @@ def _scores_torch(dr, nr, do, no, tau, cfg: VerificationConfig, device: str):
     unknown = ~torch.isfinite(torch.as_tensor(no, device=device)).all(dim=1)[None]
     matched = close & ((cos > cfg.normal_cos) | unknown)
     wrong_normal = close & ~matched
+    if cavity is not None:
+        keep = ~torch.as_tensor(cavity, device=device)
+        violating, embedded, wrong_normal = violating & keep, embedded & keep, wrong_normal & keep
     out = [x.sum(1).cpu().numpy() for x in (rendered, matched, violating, occluded, wrong_normal, embedded)]
     return tuple(out)
+
+
+def _cavity_pixels(model: ObjectModel, poses, dirs, dr, tau: float, config: VerificationConfig) -> np.ndarray | None:
+    """(B, N) bool: rendered pixels whose ray enters a cavity of the model (a mug's or bowl's inside): it hits the
+    mesh more than max(CAVITY_DEPTH_FRACTION x diameter, 2 tau) behind the convex hull. None when the model has no
+    cavity worth the extra ray cast (concave_fraction <= config.cavity_min_fraction) or hollow_aware is off.
+
+    Scanned meshes model the inside of a container poorly (the YCB mug's has a false floor halfway down), and
+    sensors see into it at depths no pose can promise: a mug posed upright on the REAL dev frames saw through its
+    own inside on 20-45 % of its pixels and scored 0.1-0.25, so only its upside-down poses were left."""
+    from pose_perception.objects.model import CAVITY_DEPTH_FRACTION
+
+    if not config.hollow_aware or model.hull_scene is None or model.concave_fraction <= config.cavity_min_fraction:
+        return None
+    dh = np.empty_like(dr)
+    for i, T in enumerate(poses):
+        dh[i], _ = cast_model(model.hull_scene, T, dirs)
+    with np.errstate(invalid="ignore"):
+        return np.isfinite(dr) & (dr > dh + max(CAVITY_DEPTH_FRACTION * model.diameter_m, 2.0 * tau))
 
 
 def verify_hypotheses(
@@ -363,10 +417,11 @@ def verify_hypotheses(
     nr = np.empty((len(poses), len(do), 3), dtype=np.float32)
     for i, T in enumerate(poses):
         dr[i], nr[i] = cast_model(model.scene, T, dirs)
+    cavity = _cavity_pixels(model, poses, dirs, dr, tau, config)
     if device.startswith("cuda"):
-        n_r, n_m, n_v, n_o, n_w, n_e = _scores_torch(dr, nr, do, no, tau, config, device)
+        n_r, n_m, n_v, n_o, n_w, n_e = _scores_torch(dr, nr, do, no, tau, config, device, cavity)
     else:
-        n_r, n_m, n_v, n_o, n_w, n_e = _scores_numpy(dr, nr, do, no, tau, config)
+        n_r, n_m, n_v, n_o, n_w, n_e = _scores_numpy(dr, nr, do, no, tau, config, cavity)
     support = np.ones(len(poses))
     if plane is not None:
         for i, T in enumerate(poses):
@@ -426,6 +481,8 @@ def verify_hypotheses(
     todo = np.flatnonzero((n_r > 0) & (score_bound(n_x)[0] >= min_score) & (np.isfinite(dr) & ~np.isfinite(do)).any(1))
     if len(todo) and config.missing_weight > 0:
         expected = _where_depth_expected(dr[todo], nr[todo], dirs, do, grid_hw, tau, config)
+        if cavity is not None:
+            expected &= ~cavity[todo]
         n_x[todo] = (expected & ~np.isfinite(do)[None]).sum(1)
     bound, fit = score_bound(n_x)
     boundary = np.full(len(poses), np.nan)
@@ -443,6 +500,10 @@ def verify_hypotheses(
             ring_cells,
             plane_tol_m,
             contour_on_edge=on_edge[todo] if (on_edge is not None and config.edge_forgives_boundary) else None,
+            colour_grid=None
+            if (edges is None or edges.colour is None)
+            else edges.colour[np.ix_(v.astype(np.int64), u.astype(np.int64))],
+            min_colour_diff=config.forgive_min_colour_diff,
             forgive=None
             if config.edge_forgives_boundary is None
             else np.clip(

@@ -189,3 +189,60 @@ def test_real_frame_found_with_nothing_false(tmp_path, capsys):
     assert sorted(frame["found"]) == ["035_power_drill", "036_wood_block"]
     assert frame["false"] == []
     assert (tmp_path / "ycb_realsense_000003.png").exists()
+
+
+def test_the_support_plane_fit_gives_the_same_plane_every_run():
+    # A table, a second surface nearly parallel to it and clutter: with open3d drawing its RANSAC samples from
+    # several threads, the plane chosen depended on their timing (2 different planes in 10 runs in 3 of 4 such
+    # clouds; this test failed in 1 of 4 runs with that fit), and with it the segments and what was found.
+    import open3d as o3d
+
+    from pose_perception.objects.segmentation import _fit_plane
+
+    rng = np.random.default_rng(0)
+
+    def surface(z0, tilt, n):
+        xy = rng.uniform(-0.6, 0.6, (n, 2))
+        return np.column_stack([xy, z0 + tilt * xy[:, 0] + rng.normal(0, 0.006, n)])
+
+    threads = o3d.utility.get_max_threads()
+    for _ in range(4):
+        pts = np.concatenate(
+            [
+                surface(1.2, 0.3, 30000),
+                surface(1.0, 0.28, 12000),
+                rng.uniform([-0.5, -0.5, 0.5], [0.5, 0.5, 1.5], (8000, 3)),
+            ]
+        )
+        planes = [_fit_plane(pts, SegmentationConfig(), seed=0)[0] for _ in range(10)]
+        assert all(np.array_equal(p, planes[0]) for p in planes)
+    assert o3d.utility.get_max_threads() == threads  # restored for the rest of the process
+
+
+def test_a_continuation_of_the_same_colour_is_not_forgiven_by_an_edge_on_the_outline():
+    # A model fitted into part of a larger flat surface: the ring around it continues that surface. An image edge
+    # on the outline forgives that only where the colour across it changes (another object touching), not where
+    # the same surface goes on in the same colour (a label line, a shading step: a can fitted into a mug's body).
+    from pose_perception.objects.verification import boundary_scores, colour_distance
+
+    h, w = 40, 40
+    v, u = np.mgrid[0:h, 0:w].astype(np.float64)
+    pts = np.stack([(u - 20) * 0.005, (v - 20) * 0.005, np.ones((h, w))], axis=-1)  # a flat surface at 1 m
+    normals = np.zeros((h, w, 3))
+    normals[..., 2] = -1.0
+    dr = np.full((1, h, w), np.nan)
+    dr[0, 12:28, 12:28] = 1.0  # the model covers the middle of it
+    on_edge = np.ones((1, h, w), bool)
+    same = np.zeros((h, w, 3))
+    same[:] = (180, 60, 60)
+    same[12:28, 12:28] *= 0.7  # same red, in shadow
+    other = same.copy()
+    other[:, :] = (60, 160, 60)  # a green object all round
+    other[12:28, 12:28] = (180, 60, 60)
+    args = (dr, pts, normals, None, 0.01, 2, 5, 0.015)
+    kw = dict(contour_on_edge=on_edge, forgive=np.ones(1), min_colour_diff=0.06)
+    assert boundary_scores(*args)[0] < 0.1  # no edges: the surface goes on
+    assert boundary_scores(*args, colour_grid=same, **kw)[0] < 0.1
+    assert boundary_scores(*args, colour_grid=other, **kw)[0] > 0.9
+    assert boundary_scores(*args, contour_on_edge=on_edge, forgive=np.ones(1))[0] > 0.9  # no colour: forgiven
+    assert colour_distance(np.array([[180.0, 60, 60]]), np.array([[126.0, 42, 42]]))[0] < 0.06

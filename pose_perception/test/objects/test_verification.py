@@ -161,3 +161,42 @@ def test_missing_depth_along_edges_and_occluders_is_not_counted(load_ycb, can_sc
     # the scene's random 2 % dropout is counted (stride 2); the blanked bands are not
     assert result.n_missing <= before.n_missing + 0.005 * result.n_rendered
     assert result.score > 0.85
+
+
+def _cup(floor_z: float):
+    """A cup 10 cm wide and 10 cm tall (walls 5 mm, open at the top, +z up) with its floor at floor_z."""
+    import trimesh
+
+    wall = trimesh.creation.annulus(r_min=0.045, r_max=0.05, height=0.1, sections=48)
+    wall.apply_translation([0, 0, 0.05])
+    floor = trimesh.creation.cylinder(radius=0.046, height=0.005, sections=48)
+    floor.apply_translation([0, 0, floor_z])
+    return trimesh.util.concatenate([wall, floor])
+
+
+def test_a_hollow_model_is_not_blamed_for_what_the_camera_sees_inside_it(tmp_path, model_cache):
+    # Scanned containers have a poor inside (the YCB mug's has a false floor halfway down): the camera, looking into
+    # the real cup, sees its floor behind the model's. Those pixels must neither match nor violate; a solid shape
+    # posed there must still be blamed for the background it covers.
+    from pose_perception.objects.model import load_object_model
+    from pose_perception.objects.render import render_depth
+
+    path = tmp_path / "cup_false_floor.ply"
+    _cup(0.05).export(path)
+    model = load_object_model("cup", str(path), units="m", cache_dir=model_cache)
+    assert model.concave_fraction > 0.1
+    # the real cup (floor at the bottom) 0.5 m away, seen from 70 deg above, on a far background
+    a = np.deg2rad(70)
+    R = np.array([[1, 0, 0], [0, -np.sin(a), -np.cos(a)], [0, np.cos(a), -np.sin(a)]])
+    T = np.eye(4)
+    T[:3, :3] = R
+    T[:3, 3] = [0, 0, 0.5]
+    depth, _ = render_depth([(_cup(0.003), T)], INTRINSICS)
+    depth = np.where(np.isfinite(depth), depth, 1.5).astype(np.float32)
+    hollow = verify_hypotheses(model, [T], depth, INTRINSICS)[0]
+    solid = verify_hypotheses(model, [T], depth, INTRINSICS, VerificationConfig(hollow_aware=False))[0]
+    assert solid.n_violating > 0.1 * solid.n_rendered and solid.score < 0.5
+    assert hollow.n_violating < 0.02 * hollow.n_rendered and hollow.score > 0.85
+    shifted = T.copy()
+    shifted[:3, 3] += [0.06, 0, 0]  # half off the cup: over the background
+    assert verify_hypotheses(model, [shifted], depth, INTRINSICS)[0].score < 0.3
