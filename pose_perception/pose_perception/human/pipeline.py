@@ -35,8 +35,9 @@ from pose_perception.human.proposals import (
 )
 from pose_perception.human.tracking import box_iou
 
-# finder_pose / finder_face: the part of "proposals" the fused finder's person and face detectors took.
-STAGES = ("proposals", "finder_pose", "finder_face", "keypoints", "lifting", "tracking", "head", "mesh")
+# finder_pose / finder_face / finder_box: the part of "proposals" the fused finder's person, face and whole-body
+# person-box detectors took.
+STAGES = ("proposals", "finder_pose", "finder_face", "finder_box", "keypoints", "lifting", "tracking", "head", "mesh")
 
 
 class PipelineConfigError(ValueError):
@@ -62,6 +63,7 @@ class HumanPipelineConfig:
     finder_budget_ms: float = 0.0  # proposer "fused": detector time per proposal round (0: all windows at once)
     finder_tile_fractions: tuple = (0.6, 0.35)  # proposer "fused": tile sides / the image's shorter side
     finder_palms: bool = False  # proposer "fused": also the palm detector (no gain on the dev photos, +20 % time)
+    finder_person_boxes: bool = True  # proposer "fused": also the SSDLite whole-body person detector
     full_frame_search: bool = True  # after the proposals, look for more people with found ones greyed out
     search_period: int = 1  # propose and search every N frames (video: last frame's people are followed)
     max_search_backoff: int = 1  # video: fruitless searches stretch search_period up to this factor (1: never)
@@ -190,6 +192,7 @@ class HumanPosePipeline:
                     tile_fractions=tuple(config.finder_tile_fractions),
                     budget_ms=config.finder_budget_ms,
                     palms=config.finder_palms,
+                    person_boxes=config.finder_person_boxes,
                     depth_band_m=config.depth_band_m,
                 )
             )
@@ -569,6 +572,7 @@ class HumanPosePipeline:
         estimates, timing["proposals"] = self.find_people(seen_rgb, work_depth)
         timing["finder_pose"] = self._finder_ms.get("pose_ms", 0.0)
         timing["finder_face"] = self._finder_ms.get("face_ms", 0.0)
+        timing["finder_box"] = self._finder_ms.get("box_ms", 0.0)
         timing["keypoints"] = (time.perf_counter() - t0) * 1e3 - timing["proposals"]
 
         t0 = time.perf_counter()
@@ -666,14 +670,19 @@ def belongs_to(est: KeypointEstimate, p: PersonProposal) -> bool:
 
 
 def same_estimate(a: KeypointEstimate, b: KeypointEstimate, iou_threshold: float) -> bool:
-    """Two estimates are one person when their boxes nearly coincide (IoU > 0.6), or their confident body
-    keypoints do (OKS-like similarity > 0.4, also with one skeleton mirrored: two looks at a person seen from
-    behind may swap left and right), or, with too few shared keypoints to tell, when their boxes are the same
-    person's (is_same_person). Boxes alone would merge people who overlap in a crowd."""
+    """Two estimates are one person when their heads coincide (same_head), their boxes nearly coincide (IoU > 0.6)
+    unless each sees its own head a head or more away from the other's (heads_apart: an embrace), or their
+    confident body keypoints coincide (OKS-like similarity > 0.4, also with one skeleton mirrored: two looks at a
+    person seen from behind may swap left and right), or, with too few shared keypoints to tell and no two heads,
+    when their boxes are the same person's (is_same_person). Boxes alone would merge people who overlap in a
+    crowd."""
     from pose_perception.core.keypoints import COCO_BODY_17_MIRROR
     from pose_perception.human.tracking import keypoint_similarity
 
-    if box_iou(a.bbox_xyxy, b.bbox_xyxy) > 0.6 or same_head(a, b):
+    if same_head(a, b):
+        return True
+    apart = heads_apart(a, b)
+    if not apart and box_iou(a.bbox_xyxy, b.bbox_xyxy) > 0.6:
         return True
     ok = (a.confidence[:17] > 0.3) & (b.confidence[:17] > 0.3)
     if np.count_nonzero(ok) >= 4:
@@ -688,7 +697,33 @@ def same_estimate(a: KeypointEstimate, b: KeypointEstimate, iou_threshold: float
             )
             > 0.4
         )
-    return is_same_person(a.bbox_xyxy, b.bbox_xyxy, iou_threshold)
+    return not apart and is_same_person(a.bbox_xyxy, b.bbox_xyxy, iou_threshold)
+
+
+def _head_size(a: KeypointEstimate, b: KeypointEstimate) -> float:
+    """A head of the smaller of two estimates: a seventh of its box's longer side (a person lying down is long)."""
+    return (
+        min(
+            max(a.bbox_xyxy[2] - a.bbox_xyxy[0], a.bbox_xyxy[3] - a.bbox_xyxy[1]),
+            max(b.bbox_xyxy[2] - b.bbox_xyxy[0], b.bbox_xyxy[3] - b.bbox_xyxy[1]),
+        )
+        / 7.0
+    )
+
+
+def heads_apart(a: KeypointEstimate, b: KeypointEstimate) -> bool:
+    """Both estimates see a head of their own (face landmarks, or 3 of nose, eyes and ears confident) and the two
+    lie more than a head apart: two people, however much their boxes overlap (a couple in an embrace)."""
+    centres = []
+    for e in (a, b):
+        ok = e.confidence[:5] > 0.5
+        if not (_has_face(e) or np.count_nonzero(ok) >= 3):
+            return False
+        pts = _head_points(e)
+        if len(pts) < 2:
+            return False
+        centres.append(pts.mean(axis=0))
+    return bool(np.hypot(*(centres[0] - centres[1])) > max(_head_size(a, b), 2.0))
 
 
 def same_head(a: KeypointEstimate, b: KeypointEstimate) -> bool:
@@ -699,13 +734,7 @@ def same_head(a: KeypointEstimate, b: KeypointEstimate) -> bool:
     ha, hb = a.keypoints_uv[:5], b.keypoints_uv[:5]
     if not (np.all(np.isfinite(ha)) and np.all(np.isfinite(hb))):
         return False
-    size = (
-        min(
-            max(a.bbox_xyxy[2] - a.bbox_xyxy[0], a.bbox_xyxy[3] - a.bbox_xyxy[1]),
-            max(b.bbox_xyxy[2] - b.bbox_xyxy[0], b.bbox_xyxy[3] - b.bbox_xyxy[1]),
-        )
-        / 7.0
-    )
+    size = _head_size(a, b)
     return bool(np.hypot(*(ha.mean(axis=0) - hb.mean(axis=0))) < max(0.7 * size, 2.0))
 
 
