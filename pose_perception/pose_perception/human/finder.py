@@ -210,7 +210,8 @@ def fuse_detections(
     height: int,
     pose_only_min_score: float,
 ) -> list[PersonProposal]:
-    """One proposal per person the detections show, best first (module and FinderConfig docstrings): a face on a
+    """One proposal per person the detections show, those with a head first, each group best first (module and
+    FinderConfig docstrings): a face on a
     pose detection's head is that person; a whole-body box backs the heads in its top part, or is a person of
     its own; a palm nobody holds proposes the region around it; a pose detection without a face needs
     pose_only_min_score."""
@@ -247,7 +248,9 @@ def fuse_detections(
         people.append(_Person(None, body, 0.5 * d.score, None, {"palm"}))
     # A box does not rescue a weak pose detection: on the dev photos that added finds, none right (docs/human-real.md).
     people = [p for p in people if p.sources - {"box"} != {"pose"} or p.score >= pose_only_min_score]
-    people.sort(key=lambda p: -p.score)
+    # People a head detector saw first, best first; whole-body boxes nothing else saw after them: they only fill
+    # gaps (a region from a box alone gives a rougher skeleton than one from the person's head and hips).
+    people.sort(key=lambda p: (p.head is None, -p.score))
     proposals = []
     for p in people:
         anchor = None if p.head is None else (0.5 * (p.head[:2] + p.head[2:])).astype(np.float32)

@@ -364,7 +364,9 @@ class HumanPosePipeline:
             if depth_m is not None and np.isfinite(p.depth_m):
                 image = mask_other_depths(rgb, depth_m, p.depth_m, cfg.depth_band_m)
             est = self._estimate_proposal(image, p)
-            if est is not None and not belongs_to(est, p):
+            if est is not None and not belongs_to(est, p) and p.head_xyxy is None:
+                est = None  # a whole-body box whose region gave someone else: no head to look for again
+            elif est is not None and not belongs_to(est, p):
                 # The keypoint model took a neighbour inside the crop (it keeps its detector's best person):
                 # look again with every other head in the crop greyed out, so only this person's head is left.
                 others = [
@@ -423,7 +425,8 @@ class HumanPosePipeline:
     def _estimate_proposal(self, image: np.ndarray, p: PersonProposal) -> Optional[KeypointEstimate]:
         """Keypoints of a proposal's person: in the detector's own region when the proposal has alignment
         points and the backend takes regions (no second detection, so no neighbour can be picked instead), else
-        the backend on the proposal's box (told the head to look for when it can use that)."""
+        the backend on the proposal's box (told the head to look for when it can use that); a whole-body box
+        (source "box") in which the person detector finds nobody, in the upright region around the box."""
         if hasattr(self.backend, "estimate_roi"):
             if p.alignment_uv is not None:
                 from pose_perception.human.landmarks import roi_from_alignment
@@ -431,7 +434,16 @@ class HumanPosePipeline:
                 roi = roi_from_alignment(p.alignment_uv[0], p.alignment_uv[1])
                 if roi is not None:
                     return self.backend.estimate_roi(image, roi)
-            return self.backend.estimate(image, p.bbox_xyxy, head_xyxy=p.head_xyxy)
+            est = self.backend.estimate(image, p.bbox_xyxy, head_xyxy=p.head_xyxy)
+            if est is None and p.source == "box":
+                # A whole-body box the person detector finds no head in (a large face, a head turned away):
+                # the landmark model on the box's own region.
+                from pose_perception.human.landmarks import roi_from_box
+
+                roi = roi_from_box(p.bbox_xyxy)
+                if roi is not None:
+                    return self.backend.estimate_roi(image, roi)
+            return est
         return self.backend.estimate(image, p.bbox_xyxy)
 
     def _search(self, rgb: np.ndarray, found: list[KeypointEstimate], accept) -> None:
@@ -658,9 +670,10 @@ def head_hint(est: KeypointEstimate) -> Optional[np.ndarray]:
 def belongs_to(est: KeypointEstimate, p: PersonProposal) -> bool:
     """Whether an estimate is the person a proposal was made for: the centre of its head points lies in the
     proposal's head box grown by its own size on each side (head boxes of MediaPipe's detectors are tight);
-    a proposal without a head box accepts any estimate."""
+    a whole-body box (source "box") holds the estimate's keypoint box (IoU >= 0.3: else the landmark model took a
+    neighbour the box only touches); another proposal without a head box accepts any estimate."""
     if p.head_xyxy is None:
-        return True
+        return p.source != "box" or box_iou(est.bbox_xyxy, p.bbox_xyxy) >= 0.3
     head = _head_points(est)
     if len(head) == 0:
         return False

@@ -119,3 +119,39 @@ def test_real_couple_in_an_embrace_both_found(ballroom_frame):
         pipe.close()
     s = score_image(ballroom_frame, *_body(humans))
     assert s.found == 2 and s.false == 0
+
+
+def test_real_large_foreground_man_found_by_his_body_box():
+    """REAL COCO photo (dev set, unannotated): a man on the phone fills the right half of the frame, his face
+    turned sideways under a cap; the head detectors propose nobody there, the whole-body box does, and the
+    landmark model in the box's region puts his nose on his face. Without the box he is missed."""
+    pytest.importorskip("tflite_runtime")
+    from pose_perception.core.io import read_image_rgb
+    from pose_perception.core.realdata import realdata_dir
+    from pose_perception.human.pipeline import HumanPipelineConfig, HumanPosePipeline
+
+    path = realdata_dir("humans") / "coco_photos" / "COCO_val2014_000000000395.jpg"
+    if not path.is_file():
+        pytest.skip("../shared/realdata/humans (COCO photos) is not beside the repo")
+    rgb = read_image_rgb(path)  # 640x580; his face spans about x 220-400, y 230-400
+
+    def the_man(person_boxes: bool) -> list:
+        pipe = HumanPosePipeline(
+            HumanPipelineConfig(
+                max_people=20, tracking=False, lift_3d=False, head_pose=False, finder_person_boxes=person_boxes
+            )
+        )
+        try:
+            humans = pipe.process(rgb, None, None, 0.0)[0]
+        finally:
+            pipe.close()
+        return [
+            h
+            for h in humans
+            if 220 <= h.keypoints_uv[0, 0] <= 400
+            and 230 <= h.keypoints_uv[0, 1] <= 400
+            and h.bbox_xyxy[3] - h.bbox_xyxy[1] > 250
+        ]
+
+    assert len(the_man(True)) == 1
+    assert the_man(False) == []

@@ -377,6 +377,7 @@ def _coco(args, photos: list[Path], out_dir: Path, log) -> dict:
     try:
         for p in photos:
             rgb = read_image_rgb(p)
+            pipeline.reset()  # each photo on its own (else the last photo's people are followed into this one)
             t0 = time.perf_counter()
             humans, _ = pipeline.process(rgb, None, None, stamp_s=0.0)
             ms.append((time.perf_counter() - t0) * 1e3)
