@@ -229,7 +229,15 @@ def fuse_detections(
     for b in boxes:
         # A whole-body box backs the heads in its top part; a box that backs nobody is a person whose head
         # the other detectors missed.
-        backed = [p for p in people if p.head is not None and _head_of_box(p.head, b.box_xyxy)]
+        # Only heads that will be proposed count: a box over a weak head detection alone (dropped below) stays
+        # a proposal of its own.
+        backed = [
+            p
+            for p in people
+            if p.head is not None
+            and _head_of_box(p.head, b.box_xyxy)
+            and (p.sources != {"pose"} or p.score >= pose_only_min_score)
+        ]
         for p in backed:
             p.sources.add("box")
         if not backed:

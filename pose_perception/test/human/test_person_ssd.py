@@ -81,10 +81,12 @@ def test_fusion_boxes_back_heads_in_their_top_or_propose_a_person_of_their_own(d
     alone = fuse_detections([], [], [], boxes, 640, 480, pose_only_min_score=0.55)
     assert sorted(p.source for p in alone) == ["box"] * 3 and all(p.head_xyxy is None for p in alone)
     # A pose detection under pose_only_min_score stays out, backed by a box or not (boxes rescued hands and
-    # wheels, no person, on the dev photos); at the threshold it is in, tagged with the box.
+    # wheels, no person, on the dev photos), and the box over it is a proposal of its own; at the threshold the
+    # detection is in, tagged with the box.
     best = max(pose, key=lambda d: d.score)
     weak = fuse_detections([replace(best, score=0.4)], [], [], boxes, 640, 480, 0.55)
     assert [p.source for p in weak if p.head_xyxy is not None] == []
+    assert sorted(p.source for p in weak) == ["box"] * 3  # the box over the weak head is still proposed itself
     strong = fuse_detections([replace(best, score=0.6)], [], [], boxes, 640, 480, 0.55)
     assert [p.source for p in strong if p.head_xyxy is not None] == ["box+pose"]
 
