@@ -55,7 +55,7 @@ class FinderConfig:
     palms: bool = False
     nms_iou: float = 0.3
     person_boxes: bool = True
-    box_min_score: float = 0.5
+    box_min_score: float = 0.4
     box_tile_fractions: tuple[float, ...] = (0.6,)
     depth_band_m: float = 0.6
     threads: int = 1
