@@ -211,10 +211,9 @@ def fuse_detections(
     pose_only_min_score: float,
 ) -> list[PersonProposal]:
     """One proposal per person the detections show, those with a head first, each group best first (module and
-    FinderConfig docstrings): a face on a
-    pose detection's head is that person; a whole-body box backs the heads in its top part, or is a person of
-    its own; a palm nobody holds proposes the region around it; a pose detection without a face needs
-    pose_only_min_score."""
+    FinderConfig docstrings): a face on a pose detection's head is that person; a whole-body box backs the heads
+    in its top part, or is a person of its own; a palm nobody holds proposes the region around it; a pose
+    detection without a face needs pose_only_min_score."""
     W, H = width, height
     people: list[_Person] = []
     for d in pose:
@@ -227,10 +226,9 @@ def fuse_detections(
             continue
         people.append(_Person(d.box_xyxy, body_box_from_face(d.box_xyxy, W, H), d.score, None, {"face"}))
     for b in boxes:
-        # A whole-body box backs the heads in its top part; a box that backs nobody is a person whose head
-        # the other detectors missed.
-        # Only heads that will be proposed count: a box over a weak head detection alone (dropped below) stays
-        # a proposal of its own.
+        # A whole-body box backs the heads in its top part; a box that backs nobody is a person whose head the
+        # other detectors missed. Only heads that will be proposed count: a box over a weak head detection alone
+        # (dropped below) stays a proposal of its own.
         backed = [
             p
             for p in people
