@@ -243,7 +243,8 @@ class HumanPosePipeline:
         self._search_cursor = 0
         self._search_misses = 0  # backend runs of searches that found nobody, since the last find
         self._search_backoff = 1  # search_period multiplier, doubled after each fruitless full round
-        # Proposals nobody was found for: head box, frame from which to try again, frames waited the last time.
+        # Proposals nobody was found for: head box (whole-body box for a box without a head), frame from which to
+        # try again, frames waited the last time.
         self._failed: list[tuple[np.ndarray, int, int]] = []
         self._finder_ms: dict[str, float] = {}  # the finder's detector times in the current frame
 
@@ -351,10 +352,10 @@ class HumanPosePipeline:
         for p in proposals:
             if len(found) >= cfg.max_people:
                 break
+            # A proposal is known by its head box, a whole-body box (no head) by itself.
+            key = p.head_xyxy if p.head_xyxy is not None else (p.bbox_xyxy if p.source == "box" else None)
             failed = (
-                None
-                if p.head_xyxy is None
-                else next((k for k, f in enumerate(self._failed) if box_iou(p.head_xyxy, f[0]) > 0.5), None)
+                None if key is None else next((k for k, f in enumerate(self._failed) if box_iou(key, f[0]) > 0.5), None)
             )
             if failed is not None and self._failed[failed][1] > self._frame_index:
                 continue  # nobody was found there lately (video: the same false detection would cost every round)
@@ -378,12 +379,12 @@ class HumanPosePipeline:
                 est = self.backend.estimate(grey_out_boxes(image, [b for b in others if b is not None]), p.bbox_xyxy)
                 if est is not None and not belongs_to(est, p):
                     est = None
-            if not accept(est, p.bbox_xyxy) and p.head_xyxy is not None:
+            if not accept(est, p.bbox_xyxy) and key is not None:
                 # Wait before trying there again, twice as long after each fruitless try (at most 32 frames).
                 wait = cfg.search_period * cfg.max_search_backoff
                 if failed is not None:
                     wait = min(2 * self._failed.pop(failed)[2], 32)
-                self._failed.append((p.head_xyxy, self._frame_index + wait, wait))
+                self._failed.append((key, self._frame_index + wait, wait))
 
         self._frames_since_search += 1
         if (
