@@ -67,6 +67,17 @@ def roi_from_alignment(center_uv: np.ndarray, scale_uv: np.ndarray, scale: float
     return Roi(np.asarray(center_uv, np.float64), 2.0 * r * scale, d / r)
 
 
+def roi_from_box(bbox_xyxy: np.ndarray, scale: float = BODY_ROI_SCALE) -> Optional[Roi]:
+    """Upright ROI from a whole-body box (a person detector's): centred on the box (about the hip centre of a
+    standing person), side = scale x its longer side (MediaPipe's alignment circle has the body's half-length as
+    radius, so its ROI side is about 1.25 body lengths)."""
+    b = np.asarray(bbox_xyxy, np.float64)
+    side = scale * float(max(b[2] - b[0], b[3] - b[1]))
+    if not np.isfinite(side) or side < 4.0:
+        return None
+    return Roi(0.5 * (b[:2] + b[2:]), side, np.array([0.0, -1.0]))
+
+
 def roi_from_detection(det: Detection) -> Optional[Roi]:
     """A BlazePose detection's landmark ROI (keypoint 0 = hip centre, 1 = full-body scale point)."""
     return roi_from_alignment(det.keypoints_uv[0], det.keypoints_uv[1])

@@ -35,8 +35,9 @@ from pose_perception.human.proposals import (
 )
 from pose_perception.human.tracking import box_iou
 
-# finder_pose / finder_face: the part of "proposals" the fused finder's person and face detectors took.
-STAGES = ("proposals", "finder_pose", "finder_face", "keypoints", "lifting", "tracking", "head", "mesh")
+# finder_pose / finder_face / finder_box: the part of "proposals" the fused finder's person, face and whole-body
+# person-box detectors took.
+STAGES = ("proposals", "finder_pose", "finder_face", "finder_box", "keypoints", "lifting", "tracking", "head", "mesh")
 
 
 class PipelineConfigError(ValueError):
@@ -62,6 +63,7 @@ class HumanPipelineConfig:
     finder_budget_ms: float = 0.0  # proposer "fused": detector time per proposal round (0: all windows at once)
     finder_tile_fractions: tuple = (0.6, 0.35)  # proposer "fused": tile sides / the image's shorter side
     finder_palms: bool = False  # proposer "fused": also the palm detector (no gain on the dev photos, +20 % time)
+    finder_person_boxes: bool = True  # proposer "fused": also the SSDLite whole-body person detector
     full_frame_search: bool = True  # after the proposals, look for more people with found ones greyed out
     search_period: int = 1  # propose and search every N frames (video: last frame's people are followed)
     max_search_backoff: int = 1  # video: fruitless searches stretch search_period up to this factor (1: never)
@@ -190,6 +192,7 @@ class HumanPosePipeline:
                     tile_fractions=tuple(config.finder_tile_fractions),
                     budget_ms=config.finder_budget_ms,
                     palms=config.finder_palms,
+                    person_boxes=config.finder_person_boxes,
                     depth_band_m=config.depth_band_m,
                 )
             )
@@ -240,7 +243,8 @@ class HumanPosePipeline:
         self._search_cursor = 0
         self._search_misses = 0  # backend runs of searches that found nobody, since the last find
         self._search_backoff = 1  # search_period multiplier, doubled after each fruitless full round
-        # Proposals nobody was found for: head box, frame from which to try again, frames waited the last time.
+        # Proposals nobody was found for: head box (whole-body box for a box without a head), frame from which to
+        # try again, frames waited the last time.
         self._failed: list[tuple[np.ndarray, int, int]] = []
         self._finder_ms: dict[str, float] = {}  # the finder's detector times in the current frame
 
@@ -348,10 +352,10 @@ class HumanPosePipeline:
         for p in proposals:
             if len(found) >= cfg.max_people:
                 break
+            # A proposal is known by its head box, a whole-body box (no head) by itself.
+            key = p.head_xyxy if p.head_xyxy is not None else (p.bbox_xyxy if p.source == "box" else None)
             failed = (
-                None
-                if p.head_xyxy is None
-                else next((k for k, f in enumerate(self._failed) if box_iou(p.head_xyxy, f[0]) > 0.5), None)
+                None if key is None else next((k for k, f in enumerate(self._failed) if box_iou(key, f[0]) > 0.5), None)
             )
             if failed is not None and self._failed[failed][1] > self._frame_index:
                 continue  # nobody was found there lately (video: the same false detection would cost every round)
@@ -361,7 +365,9 @@ class HumanPosePipeline:
             if depth_m is not None and np.isfinite(p.depth_m):
                 image = mask_other_depths(rgb, depth_m, p.depth_m, cfg.depth_band_m)
             est = self._estimate_proposal(image, p)
-            if est is not None and not belongs_to(est, p):
+            if est is not None and not belongs_to(est, p) and p.head_xyxy is None:
+                est = None  # a whole-body box whose region gave someone else: no head to look for again
+            elif est is not None and not belongs_to(est, p):
                 # The keypoint model took a neighbour inside the crop (it keeps its detector's best person):
                 # look again with every other head in the crop greyed out, so only this person's head is left.
                 others = [
@@ -373,12 +379,12 @@ class HumanPosePipeline:
                 est = self.backend.estimate(grey_out_boxes(image, [b for b in others if b is not None]), p.bbox_xyxy)
                 if est is not None and not belongs_to(est, p):
                     est = None
-            if not accept(est, p.bbox_xyxy) and p.head_xyxy is not None:
+            if not accept(est, p.bbox_xyxy) and key is not None:
                 # Wait before trying there again, twice as long after each fruitless try (at most 32 frames).
                 wait = cfg.search_period * cfg.max_search_backoff
                 if failed is not None:
                     wait = min(2 * self._failed.pop(failed)[2], 32)
-                self._failed.append((p.head_xyxy, self._frame_index + wait, wait))
+                self._failed.append((key, self._frame_index + wait, wait))
 
         self._frames_since_search += 1
         if (
@@ -420,7 +426,8 @@ class HumanPosePipeline:
     def _estimate_proposal(self, image: np.ndarray, p: PersonProposal) -> Optional[KeypointEstimate]:
         """Keypoints of a proposal's person: in the detector's own region when the proposal has alignment
         points and the backend takes regions (no second detection, so no neighbour can be picked instead), else
-        the backend on the proposal's box (told the head to look for when it can use that)."""
+        the backend on the proposal's box (told the head to look for when it can use that); a whole-body box
+        (source "box") in which the person detector finds nobody, in the upright region around the box."""
         if hasattr(self.backend, "estimate_roi"):
             if p.alignment_uv is not None:
                 from pose_perception.human.landmarks import roi_from_alignment
@@ -428,7 +435,16 @@ class HumanPosePipeline:
                 roi = roi_from_alignment(p.alignment_uv[0], p.alignment_uv[1])
                 if roi is not None:
                     return self.backend.estimate_roi(image, roi)
-            return self.backend.estimate(image, p.bbox_xyxy, head_xyxy=p.head_xyxy)
+            est = self.backend.estimate(image, p.bbox_xyxy, head_xyxy=p.head_xyxy)
+            if est is None and p.source == "box":
+                # A whole-body box the person detector finds no head in (a large face, a head turned away):
+                # the landmark model on the box's own region.
+                from pose_perception.human.landmarks import roi_from_box
+
+                roi = roi_from_box(p.bbox_xyxy)
+                if roi is not None:
+                    return self.backend.estimate_roi(image, roi)
+            return est
         return self.backend.estimate(image, p.bbox_xyxy)
 
     def _search(self, rgb: np.ndarray, found: list[KeypointEstimate], accept) -> None:
@@ -569,6 +585,7 @@ class HumanPosePipeline:
         estimates, timing["proposals"] = self.find_people(seen_rgb, work_depth)
         timing["finder_pose"] = self._finder_ms.get("pose_ms", 0.0)
         timing["finder_face"] = self._finder_ms.get("face_ms", 0.0)
+        timing["finder_box"] = self._finder_ms.get("box_ms", 0.0)
         timing["keypoints"] = (time.perf_counter() - t0) * 1e3 - timing["proposals"]
 
         t0 = time.perf_counter()
@@ -654,9 +671,10 @@ def head_hint(est: KeypointEstimate) -> Optional[np.ndarray]:
 def belongs_to(est: KeypointEstimate, p: PersonProposal) -> bool:
     """Whether an estimate is the person a proposal was made for: the centre of its head points lies in the
     proposal's head box grown by its own size on each side (head boxes of MediaPipe's detectors are tight);
-    a proposal without a head box accepts any estimate."""
+    a whole-body box (source "box") holds the estimate's keypoint box (IoU >= 0.3: else the landmark model took a
+    neighbour the box only touches); another proposal without a head box accepts any estimate."""
     if p.head_xyxy is None:
-        return True
+        return p.source != "box" or box_iou(est.bbox_xyxy, p.bbox_xyxy) >= 0.3
     head = _head_points(est)
     if len(head) == 0:
         return False
@@ -666,14 +684,19 @@ def belongs_to(est: KeypointEstimate, p: PersonProposal) -> bool:
 
 
 def same_estimate(a: KeypointEstimate, b: KeypointEstimate, iou_threshold: float) -> bool:
-    """Two estimates are one person when their boxes nearly coincide (IoU > 0.6), or their confident body
-    keypoints do (OKS-like similarity > 0.4, also with one skeleton mirrored: two looks at a person seen from
-    behind may swap left and right), or, with too few shared keypoints to tell, when their boxes are the same
-    person's (is_same_person). Boxes alone would merge people who overlap in a crowd."""
+    """Two estimates are one person when their heads coincide (same_head), their boxes nearly coincide (IoU > 0.6)
+    unless each sees its own head a head or more away from the other's (heads_apart: an embrace), or their
+    confident body keypoints coincide (OKS-like similarity > 0.4, also with one skeleton mirrored: two looks at a
+    person seen from behind may swap left and right), or, with too few shared keypoints to tell and no two heads,
+    when their boxes are the same person's (is_same_person). Boxes alone would merge people who overlap in a
+    crowd."""
     from pose_perception.core.keypoints import COCO_BODY_17_MIRROR
     from pose_perception.human.tracking import keypoint_similarity
 
-    if box_iou(a.bbox_xyxy, b.bbox_xyxy) > 0.6 or same_head(a, b):
+    if same_head(a, b):
+        return True
+    apart = heads_apart(a, b)
+    if not apart and box_iou(a.bbox_xyxy, b.bbox_xyxy) > 0.6:
         return True
     ok = (a.confidence[:17] > 0.3) & (b.confidence[:17] > 0.3)
     if np.count_nonzero(ok) >= 4:
@@ -688,7 +711,33 @@ def same_estimate(a: KeypointEstimate, b: KeypointEstimate, iou_threshold: float
             )
             > 0.4
         )
-    return is_same_person(a.bbox_xyxy, b.bbox_xyxy, iou_threshold)
+    return not apart and is_same_person(a.bbox_xyxy, b.bbox_xyxy, iou_threshold)
+
+
+def _head_size(a: KeypointEstimate, b: KeypointEstimate) -> float:
+    """A head of the smaller of two estimates: a seventh of its box's longer side (a person lying down is long)."""
+    return (
+        min(
+            max(a.bbox_xyxy[2] - a.bbox_xyxy[0], a.bbox_xyxy[3] - a.bbox_xyxy[1]),
+            max(b.bbox_xyxy[2] - b.bbox_xyxy[0], b.bbox_xyxy[3] - b.bbox_xyxy[1]),
+        )
+        / 7.0
+    )
+
+
+def heads_apart(a: KeypointEstimate, b: KeypointEstimate) -> bool:
+    """Both estimates see a head of their own (face landmarks, or 3 of nose, eyes and ears confident) and the two
+    lie more than a head apart: two people, however much their boxes overlap (a couple in an embrace)."""
+    centres = []
+    for e in (a, b):
+        ok = e.confidence[:5] > 0.5
+        if not (_has_face(e) or np.count_nonzero(ok) >= 3):
+            return False
+        pts = _head_points(e)
+        if len(pts) < 2:
+            return False
+        centres.append(pts.mean(axis=0))
+    return bool(np.hypot(*(centres[0] - centres[1])) > max(_head_size(a, b), 2.0))
 
 
 def same_head(a: KeypointEstimate, b: KeypointEstimate) -> bool:
@@ -699,13 +748,7 @@ def same_head(a: KeypointEstimate, b: KeypointEstimate) -> bool:
     ha, hb = a.keypoints_uv[:5], b.keypoints_uv[:5]
     if not (np.all(np.isfinite(ha)) and np.all(np.isfinite(hb))):
         return False
-    size = (
-        min(
-            max(a.bbox_xyxy[2] - a.bbox_xyxy[0], a.bbox_xyxy[3] - a.bbox_xyxy[1]),
-            max(b.bbox_xyxy[2] - b.bbox_xyxy[0], b.bbox_xyxy[3] - b.bbox_xyxy[1]),
-        )
-        / 7.0
-    )
+    size = _head_size(a, b)
     return bool(np.hypot(*(ha.mean(axis=0) - hb.mean(axis=0))) < max(0.7 * size, 2.0))
 
 

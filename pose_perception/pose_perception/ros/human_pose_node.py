@@ -56,8 +56,8 @@ PARAMS = (
     config_param(
         _C,
         "proposer",
-        "Person proposals: MediaPipe's person, face and palm detectors fused over tiles "
-        "(fused), the face detector alone, a user ONNX detector, or none (search only).",
+        "Person proposals: MediaPipe's person, face and palm detectors and an SSDLite person detector fused "
+        "over tiles (fused), the face detector alone, a user ONNX detector, or none (search only).",
         choices=("fused", "face", "onnx", "none"),
     ),
     # Video: a budget keeps a proposal round inside a frame (the CLI, on single images, looks at all tiles at once).
@@ -69,6 +69,11 @@ PARAMS = (
         default=25.0,
         min=0.0,
         max=10000.0,
+    ),
+    config_param(
+        _C,
+        "finder_person_boxes",
+        "Proposer fused: also the SSDLite whole-body person detector (people whose head the other detectors miss).",
     ),
     config_param(_C, "detector_model_path", "ONNX person detector (mmdeploy RTMDet / YOLOX export) for proposer onnx."),
     config_param(_C, "max_people", "Most people estimated per frame.", min=1, max=20),

@@ -106,7 +106,7 @@ def test_finder_proposes_each_of_three_people_and_respects_its_budget():
     # The astronaut, the cameraman and the mirrored astronaut each have a head proposal in their third.
     for third in range(3):
         assert any(third * 640 / 3 <= h[0] < (third + 1) * 640 / 3 for h in heads), (third, heads)
-    assert finder.last_timing_ms["windows"] == len(finder.windows(640, 480))
+    assert finder.last_timing_ms["windows"] == len(finder.work(640, 480))
     budget = PersonFinder(FinderConfig(budget_ms=1.0))
     budget.propose(frame)
     assert budget.last_timing_ms["windows"] == 2  # the whole image and one tile; the other tiles in later calls

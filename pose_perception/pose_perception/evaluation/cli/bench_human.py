@@ -36,6 +36,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="frames sent one at a time after each result (e2e without queueing)",
     )
     parser.add_argument("--search-period", type=int, default=3, help="node parameter search_period")
+    parser.add_argument(
+        "--node-param",
+        action="append",
+        default=[],
+        metavar="NAME:=VALUE",
+        help="extra human_pose_node parameter (repeatable), e.g. finder_person_boxes:=false",
+    )
     parser.add_argument("--json", metavar="OUT.json", help="also write the results as JSON")
 
 
@@ -73,7 +80,7 @@ def raw_inference_ms(frame: np.ndarray, iterations: int, people: int) -> dict[st
     return out
 
 
-def _start_node(env: dict, search_period: int) -> subprocess.Popen:
+def _start_node(env: dict, search_period: int, params: tuple[str, ...] = ()) -> subprocess.Popen:
     argv = [
         sys.executable,
         "-m",
@@ -88,6 +95,8 @@ def _start_node(env: dict, search_period: int) -> subprocess.Popen:
         "-p",
         "input_qos:=reliable",
     ]
+    for p in params:
+        argv += ["-p", p]
     return subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
 
 
@@ -103,6 +112,8 @@ def run(args) -> int:
         f"(real photos; 3 people = composite of real photos)"
     )
     print(f"machine: {machine_description()}")
+    if args.node_param:
+        print("node parameters: " + ", ".join(args.node_param))
     print("  raw Holistic ...", file=sys.stderr, flush=True)
     raw = {name: raw_inference_ms(f, args.raw_iterations, people=int(name[0])) for name, f in frames.items()}
 
@@ -142,7 +153,7 @@ def run(args) -> int:
     node.create_subscription(HumanArray, "humans", on_humans, 10)
     node.create_subscription(DiagnosticArray, "/diagnostics", on_diag, 10)
     info = intrinsics_to_camera_info(CameraIntrinsics.default_for_size(W, H))
-    child = _start_node(env, args.search_period)
+    child = _start_node(env, args.search_period, tuple(args.node_param))
     results = {}
     import signal
 

@@ -36,6 +36,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-people", type=int, default=20, help="most people reported per photo (default 20)")
     parser.add_argument("--proposer", default=None, help="pipeline proposer (default: the pipeline's default)")
     parser.add_argument("--palms", action="store_true", help="the finder also runs the palm detector")
+    parser.add_argument(
+        "--no-person-boxes", action="store_true", help="the finder without its SSDLite whole-body person detector"
+    )
     parser.add_argument("--no-coco", action="store_true", help="skip the 20 unannotated COCO photos")
     parser.add_argument(
         "--mesh",
@@ -71,6 +74,8 @@ def _pipeline(args, tracking: bool):
         config = replace(config, proposer=args.proposer)
     if getattr(args, "palms", False):
         config = replace(config, finder_palms=True)
+    if getattr(args, "no_person_boxes", False):
+        config = replace(config, finder_person_boxes=False)
     return HumanPosePipeline(config)
 
 
@@ -372,6 +377,7 @@ def _coco(args, photos: list[Path], out_dir: Path, log) -> dict:
     try:
         for p in photos:
             rgb = read_image_rgb(p)
+            pipeline.reset()  # each photo on its own (else the last photo's people are followed into this one)
             t0 = time.perf_counter()
             humans, _ = pipeline.process(rgb, None, None, stamp_s=0.0)
             ms.append((time.perf_counter() - t0) * 1e3)
