@@ -2,7 +2,7 @@
 
 numpy's matrix products go to OpenBLAS, which splits a product over all cores and keeps its worker threads
 spinning after each call. The object search makes thousands of small and mid-sized products (the 1600 x 1600
-compatibility matrices, batched 6x6 systems): on the loaded 2-core dev machine the spinning workers cost a fifth to
+compatibility matrices, batched 6x6 systems): on the loaded 2-core dev machine the spinning workers cost up to
 a third of the search's CPU time, with the same poses bit for bit (OpenBLAS splits a product by blocks of its
 output, so each entry is summed the same way on one thread or several; docs/objects-real.md). threadpoolctl sets
 the thread count of the BLAS libraries loaded in this process.
