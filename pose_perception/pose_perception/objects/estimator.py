@@ -231,7 +231,8 @@ class ObjectPoseEstimator:
         searched again; cancelled: asked before each segment's search, and True raises EstimationCancelled (a search
         another thread no longer wants then ends within one segment instead of running to its end).
         Returns ObjectPose list sorted by name, instance; T_cam_obj maps model -> camera.
-        Runs with numpy's BLAS on one thread (core/threads.py: its spinning workers cost up to a third of the CPU time)."""
+        Runs with numpy's BLAS on one thread (core/threads.py: its spinning workers cost up to a third of the CPU
+        time)."""
         with one_blas_thread():
             return self._estimate(rgb, depth_m, intrinsics, masks, explained, cancelled)
 

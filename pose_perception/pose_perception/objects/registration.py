@@ -242,9 +242,7 @@ def close_pose_pairs(poses: np.ndarray, max_angle_deg: float, max_shift_m: float
     close = (shift < max_shift_m) & (cos_angle > cos_max)
     unsure = (np.abs(shift - max_shift_m) <= 1e-9 * (1.0 + max_shift_m)) | (np.abs(cos_angle - cos_max) <= 1e-9)
     for i, k in zip(*np.nonzero(unsure)):
-        close[i, k] = bool(
-            np.linalg.norm(t[i] - t[k]) < max_shift_m and _rotation_angle(R[i], R[k]) < max_angle_deg
-        )
+        close[i, k] = bool(np.linalg.norm(t[i] - t[k]) < max_shift_m and _rotation_angle(R[i], R[k]) < max_angle_deg)
     return close
 
 

@@ -205,7 +205,8 @@ def test_close_pose_pairs_decides_every_pair_as_the_scalar_tests_do():
     T = np.tile(np.eye(4), (40, 1, 1))
     for b in range(40):
         axis = rng.normal(size=3)
-        T[b, :3, :3] = Rotation.from_rotvec(np.radians(rng.uniform(0, 40)) * axis / np.linalg.norm(axis)).as_matrix() @ base
+        rotvec = np.radians(rng.uniform(0, 40)) * axis / np.linalg.norm(axis)
+        T[b, :3, :3] = Rotation.from_rotvec(rotvec).as_matrix() @ base
         T[b, :3, 3] = rng.normal(scale=0.02, size=3)
     # pairs exactly at the thresholds: 20 deg about z and a 3 cm shift from pose 0
     T[1] = T[0].copy()
@@ -215,6 +216,7 @@ def test_close_pose_pairs_decides_every_pair_as_the_scalar_tests_do():
     close = close_pose_pairs(T, 20.0, 0.03)
     for i in range(40):
         for k in range(40):
-            scalar = np.linalg.norm(T[i, :3, 3] - T[k, :3, 3]) < 0.03 and _rotation_angle(T[i, :3, :3], T[k, :3, :3]) < 20.0
+            shift = np.linalg.norm(T[i, :3, 3] - T[k, :3, 3])
+            scalar = shift < 0.03 and _rotation_angle(T[i, :3, :3], T[k, :3, :3]) < 20.0
             assert close[i, k] == scalar, (i, k)
     assert close.diagonal().all()
