@@ -45,6 +45,8 @@ NOT_IN_ROSDISTRO = (
     "python3-foxglove-sdk-pip",
     "python3-onnx-pip",
     "python3-tflite-runtime-pip",
+    # threadpoolctl: no key found for it in the indexed copy of rosdistro's python.yaml (code search, 2026-12-06).
+    "python3-threadpoolctl-pip",
 )
 # ROS packages released for Jazzy (rosdep resolves them from the distribution file), and the workspace's own.
 ROS_PACKAGES = {
@@ -95,6 +97,7 @@ MODULE_KEYS = {
     "websockets": "python3-websockets",
     "onnx": "python3-onnx-pip",
     "tflite_runtime": "python3-tflite-runtime-pip",
+    "threadpoolctl": "python3-threadpoolctl-pip",
 }
 # Optional, user-supplied (licence-restricted model files): never a dependency.
 OPTIONAL_MODULES = {"smplx"}

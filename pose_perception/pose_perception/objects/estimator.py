@@ -14,6 +14,7 @@ from pose_perception.core.camera import CameraIntrinsics, backproject
 from pose_perception.core.depth import sanitize_depth_m
 from pose_perception.core.device import resolve_device
 from pose_perception.core.frames import invert_T
+from pose_perception.core.threads import one_blas_thread
 from pose_perception.core.types import ObjectPose
 from pose_perception.objects.edges import EdgeConfig, image_edges
 from pose_perception.objects.model import ObjectModel
@@ -229,7 +230,14 @@ class ObjectPoseEstimator:
         that is not loaded searches nothing); explained: poses already known (tracks), whose segments are not
         searched again; cancelled: asked before each segment's search, and True raises EstimationCancelled (a search
         another thread no longer wants then ends within one segment instead of running to its end).
-        Returns ObjectPose list sorted by name, instance; T_cam_obj maps model -> camera."""
+        Returns ObjectPose list sorted by name, instance; T_cam_obj maps model -> camera.
+        Runs with numpy's BLAS on one thread (core/threads.py: its spinning workers cost up to a third of the CPU
+        time)."""
+        with one_blas_thread():
+            return self._estimate(rgb, depth_m, intrinsics, masks, explained, cancelled)
+
+    def _estimate(self, rgb, depth_m, intrinsics, masks, explained, cancelled) -> list[ObjectPose]:
+        """estimate() (see there), inside its BLAS thread limit."""
         depth = self._check_inputs(rgb, depth_m, intrinsics)
         index = self._index
         if not index:

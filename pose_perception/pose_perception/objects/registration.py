@@ -220,15 +220,30 @@ def distinct_poses(
 ) -> list[int]:
     """Indices of the poses (4, 4) to keep, in order: a pose within min_angle_deg and min_shift_fraction *
     diameter_m of an earlier kept one is a duplicate (hypotheses that converged to the same pose)."""
+    if not len(poses):
+        return []
+    close = close_pose_pairs(np.asarray(poses, dtype=np.float64), min_angle_deg, min_shift_fraction * diameter_m)
     kept: list[int] = []
-    for i, T in enumerate(poses):
-        if not any(
-            np.linalg.norm(T[:3, 3] - poses[k][:3, 3]) < min_shift_fraction * diameter_m
-            and _rotation_angle(T[:3, :3], poses[k][:3, :3]) < min_angle_deg
-            for k in kept
-        ):
+    for i in range(len(poses)):
+        if not close[i, kept].any():
             kept.append(i)
     return kept
+
+
+def close_pose_pairs(poses: np.ndarray, max_angle_deg: float, max_shift_m: float) -> np.ndarray:
+    """(B, B) bool: poses i and k of poses (B, 4, 4) are within max_angle_deg of rotation (_rotation_angle) and
+    max_shift_m of translation (np.linalg.norm of the difference), exactly as those scalar tests decide: all pairs
+    at once, and the few within rounding of a threshold decided by the scalar tests themselves (the greedy
+    de-duplications of a search asked up to 60 x 10 pairs one by one: 7 % of the search's time)."""
+    t, R = poses[:, :3, 3], poses[:, :3, :3]
+    shift = np.linalg.norm(t[:, None] - t[None], axis=-1)
+    cos_angle = (np.einsum("aij,bij->ab", R, R) - 1.0) / 2.0  # trace(Ra^T Rb) = sum of the elementwise products
+    cos_max = np.cos(np.radians(max_angle_deg))
+    close = (shift < max_shift_m) & (cos_angle > cos_max)
+    unsure = (np.abs(shift - max_shift_m) <= 1e-9 * (1.0 + max_shift_m)) | (np.abs(cos_angle - cos_max) <= 1e-9)
+    for i, k in zip(*np.nonzero(unsure)):
+        close[i, k] = bool(np.linalg.norm(t[i] - t[k]) < max_shift_m and _rotation_angle(R[i], R[k]) < max_angle_deg)
+    return close
 
 
 def pairwise_distances_f32(points: np.ndarray) -> np.ndarray:
@@ -294,23 +309,18 @@ def compatibility_hypotheses(
     # All poses at once (one KD-tree query): probe points into each hypothesis' object frame, p_obj = R^T (p - t).
     p_obj = np.einsum("bji,bpj->bpi", R, probe[None] - t[:, None, :])
     fitness = index.within(p_obj.reshape(-1, 3), dist).reshape(len(seeds), -1).mean(axis=1)
-    scored = []
-    for b in np.argsort(-fitness, kind="stable"):
-        T = np.eye(4)
-        T[:3, :3], T[:3, 3] = R[b], t[b]
-        scored.append((T, float(fitness[b])))
-    chosen: list[tuple[np.ndarray, float]] = []
-    for T, fit in scored:
-        if any(
-            _rotation_angle(T[:3, :3], T2[:3, :3]) < config.hypothesis_min_angle_deg
-            and np.linalg.norm(T[:3, 3] - T2[:3, 3]) < 0.2 * model.diameter_m
-            for T2, _ in chosen
-        ):
+    order = np.argsort(-fitness, kind="stable")
+    Ts = np.tile(np.eye(4), (len(order), 1, 1))
+    Ts[:, :3, :3], Ts[:, :3, 3] = R[order], t[order]
+    close = close_pose_pairs(Ts, config.hypothesis_min_angle_deg, 0.2 * model.diameter_m)
+    chosen: list[int] = []
+    for i in range(len(Ts)):
+        if close[i, chosen].any():
             continue
-        chosen.append((T, fit))
+        chosen.append(i)
         if len(chosen) >= config.n_hypotheses:
             break
-    return chosen
+    return [(Ts[i], float(fitness[order[i]])) for i in chosen]
 
 
 def refine_icp(
@@ -379,18 +389,22 @@ def solve_spd_batched(H: np.ndarray, g: np.ndarray) -> np.ndarray:
     H = np.asarray(H, dtype=np.float64)
     g = np.asarray(g, dtype=np.float64)
     n = H.shape[-1]
+    # np.add.reduce is what np.sum calls, without its Python wrapper (a third of this function's time: 36 sums per
+    # call); sums over no terms are left out (x - 0.0 is x). The same arithmetic, so the same bits.
+    add = np.add.reduce
     L = np.zeros_like(H)
     for j in range(n):
-        d = H[:, j, j] - np.sum(L[:, j, :j] ** 2, axis=1)
+        d = H[:, j, j] - add(L[:, j, :j] ** 2, axis=1) if j else H[:, j, j]
         L[:, j, j] = np.sqrt(np.maximum(d, 1e-300))
         if j + 1 < n:
-            L[:, j + 1 :, j] = (H[:, j + 1 :, j] - (L[:, j + 1 :, :j] * L[:, j, None, :j]).sum(-1)) / L[:, j, j, None]
+            off = H[:, j + 1 :, j] - add(L[:, j + 1 :, :j] * L[:, j, None, :j], axis=-1) if j else H[:, j + 1 :, j]
+            L[:, j + 1 :, j] = off / L[:, j, j, None]
     y = np.zeros_like(g)
     for i in range(n):  # L y = g
-        y[:, i] = (g[:, i] - np.sum(L[:, i, :i] * y[:, :i], axis=1)) / L[:, i, i]
+        y[:, i] = ((g[:, i] - add(L[:, i, :i] * y[:, :i], axis=1)) if i else g[:, i]) / L[:, i, i]
     x = np.zeros_like(g)
     for i in reversed(range(n)):  # L^T x = y
-        x[:, i] = (y[:, i] - np.sum(L[:, i + 1 :, i] * x[:, i + 1 :], axis=1)) / L[:, i, i]
+        x[:, i] = ((y[:, i] - add(L[:, i + 1 :, i] * x[:, i + 1 :], axis=1)) if i + 1 < n else y[:, i]) / L[:, i, i]
     return x
 
 

@@ -9,6 +9,8 @@ from pose_perception.core.camera import backproject
 from pose_perception.objects.model import load_object_model
 from pose_perception.objects.render import render_depth
 from pose_perception.objects.registration import (
+    _rotation_angle,
+    close_pose_pairs,
     ModelIndex,
     RegistrationConfig,
     compatibility_hypotheses,
@@ -193,3 +195,28 @@ def test_model_index_within_answers_exactly_as_the_kd_tree(load_ycb):
         d_kd, _ = index.dense_tree.query(P, distance_upper_bound=bound)
         assert np.array_equal(index.within(P, bound), np.isfinite(d_kd))
         assert 0.05 < np.isfinite(d_kd).mean() < 0.95  # both answers occur
+
+
+def test_close_pose_pairs_decides_every_pair_as_the_scalar_tests_do():
+    """The all-pairs de-duplication test equals the one-pair tests it replaced (np.linalg.norm of the shift,
+    _rotation_angle), also for pairs placed within rounding of both thresholds."""
+    rng = np.random.default_rng(3)
+    base = Rotation.random(random_state=3).as_matrix()
+    T = np.tile(np.eye(4), (40, 1, 1))
+    for b in range(40):
+        axis = rng.normal(size=3)
+        rotvec = np.radians(rng.uniform(0, 40)) * axis / np.linalg.norm(axis)
+        T[b, :3, :3] = Rotation.from_rotvec(rotvec).as_matrix() @ base
+        T[b, :3, 3] = rng.normal(scale=0.02, size=3)
+    # pairs exactly at the thresholds: 20 deg about z and a 3 cm shift from pose 0
+    T[1] = T[0].copy()
+    T[1, :3, :3] = Rotation.from_euler("z", 20.0, degrees=True).as_matrix() @ T[0, :3, :3]
+    T[2] = T[0].copy()
+    T[2, :3, 3] += [0.03, 0.0, 0.0]
+    close = close_pose_pairs(T, 20.0, 0.03)
+    for i in range(40):
+        for k in range(40):
+            shift = np.linalg.norm(T[i, :3, 3] - T[k, :3, 3])
+            scalar = shift < 0.03 and _rotation_angle(T[i, :3, :3], T[k, :3, :3]) < 20.0
+            assert close[i, k] == scalar, (i, k)
+    assert close.diagonal().all()
