@@ -44,7 +44,9 @@ class FinderConfig:
     palms: run the palm detector too; nms_iou: head boxes overlapping more are one detection;
     person_boxes: run the SSDLite whole-body person detector too, on the whole image and on tiles of
     box_tile_fractions, keeping boxes scored box_min_score or more: a box backs the head detections in its top
-    part, and a box that backs nobody is a proposal of its own."""
+    part, and a box that backs nobody is a proposal of its own; box_whole_period: with a budget, the box
+    detector looks at the whole image every this many calls (the other calls' second look goes to a tile);
+    covered_fraction: with a budget, a tile this much inside people already found is looked at last."""
 
     pose_min_score: float = 0.35
     pose_only_min_score: float = 0.55
@@ -57,6 +59,8 @@ class FinderConfig:
     person_boxes: bool = True
     box_min_score: float = 0.4
     box_tile_fractions: tuple[float, ...] = (0.6,)
+    box_whole_period: int = 2
+    covered_fraction: float = 0.7
     depth_band_m: float = 0.6
     threads: int = 1
 
@@ -111,7 +115,8 @@ class PersonFinder:
         self.face = SsdDetector(FACE_DETECTOR, config.threads, config.face_min_score)
         self.palm = SsdDetector(PALM_DETECTOR, config.threads) if config.palms else None
         self.boxes = SsdLitePersonDetector(config.box_min_score) if config.person_boxes else None
-        self._cursor = 0  # next work item when the budget cut the last call short
+        self._cursor = 0  # next tile when the budget cut the last call short
+        self._round = 0  # budgeted calls so far (the whole-image box pass runs every box_whole_period-th)
         self.last_timing_ms: dict[str, float] = {}
 
     def close(self) -> None:
@@ -142,28 +147,45 @@ class PersonFinder:
             items += [("box", w) for w in self._tiles(width, height, self.config.box_tile_fractions, BOX_INPUT_SIDE)]
         return items
 
+    def schedule(self, items: list[tuple[str, Optional[np.ndarray]]], known_boxes: Optional[list] = None) -> list[int]:
+        """Indices into `items` in the order a budgeted call (video) looks at them: MediaPipe on the whole image,
+        the box detector on the whole image every box_whole_period-th call (people whom only the box detector
+        finds, those with no head in view, are found within that many rounds), then the tiles round-robin from
+        where the last call stopped, tiles mostly inside a person already found (known_boxes) last: one more
+        look there seldom finds anyone new, and the whole-image passes still see who is behind them."""
+        whole = [i for i, (_, w) in enumerate(items) if w is None]
+        tiles = [i for i, (_, w) in enumerate(items) if w is not None]
+        order = [whole[0]]  # MediaPipe on the whole image (work() puts it first)
+        if len(whole) > 1 and self._round % max(1, self.config.box_whole_period) == 0:
+            order.append(whole[1])
+        if tiles:
+            k = self._cursor % len(tiles)
+            tiles = tiles[k:] + tiles[:k]
+            if known_boxes:
+                covered = [i for i in tiles if _covered(items[i][1], known_boxes, self.config.covered_fraction)]
+                tiles = [i for i in tiles if i not in covered] + covered
+        return order + tiles
+
     def detect(
-        self, rgb: np.ndarray, budget_ms: Optional[float] = None
+        self, rgb: np.ndarray, budget_ms: Optional[float] = None, known_boxes: Optional[list] = None
     ) -> tuple[list[Detection], list[Detection], list[Detection], list[PersonBox]]:
         """Pose, face and palm detections (NMS within each source) and person boxes over the windows this call's
-        budget allows; returns ([pose], [face], [palm], [box])."""
+        budget allows (all of them without a budget; else in schedule()'s order, at least two, until the budget
+        is spent); known_boxes: [(4,)] people already found (their tiles go last). Returns ([pose], [face],
+        [palm], [box])."""
         H, W = rgb.shape[:2]
         budget = self.config.budget_ms if budget_ms is None else budget_ms
         items = self.work(W, H)
+        order = self.schedule(items, known_boxes) if budget > 0 else list(range(len(items)))
+        tiles = [i for i, (_, w) in enumerate(items) if w is not None]
         t0 = time.perf_counter()
         pose: list[Detection] = []
         face: list[Detection] = []
         palm: list[Detection] = []
         boxes: list[PersonBox] = []
         timing = {"pose_ms": 0.0, "face_ms": 0.0, "palm_ms": 0.0, "box_ms": 0.0}
-        # The whole image (MediaPipe's detectors) on every call, then the other items from where the last call
-        # stopped, at least one, while the budget lasts.
-        rest = list(range(1, len(items)))
-        if budget > 0 and rest:
-            k = self._cursor % len(rest)
-            rest = rest[k:] + rest[:k]
         done = 0
-        for i in [0] + rest:
+        for i in order:
             if budget > 0 and done > 1 and (time.perf_counter() - t0) * 1e3 > budget:
                 break
             kind, w = items[i]
@@ -184,19 +206,25 @@ class PersonFinder:
                     palm += self.palm.detect(rgb, w)
                     timing["palm_ms"] += (time.perf_counter() - t) * 1e3
             done += 1
-            if i != 0:
-                self._cursor = i  # item i is index i - 1 of the rest: the next call starts after it
+            if w is not None:
+                self._cursor = tiles.index(i) + 1  # the next call starts with the tile after it
+        self._round += 1
         timing["windows"] = float(done)
         self.last_timing_ms = timing
         iou = self.config.nms_iou
         return nms(pose, iou), nms(face, iou), nms(palm, iou), _nms_boxes(boxes, 0.5)
 
     def propose(
-        self, rgb: np.ndarray, depth_m: Optional[np.ndarray] = None, budget_ms: Optional[float] = None
+        self,
+        rgb: np.ndarray,
+        depth_m: Optional[np.ndarray] = None,
+        budget_ms: Optional[float] = None,
+        known_boxes: Optional[list] = None,
     ) -> list[PersonProposal]:
-        """rgb: (H, W, 3) uint8; depth_m: (H, W) metres or None. Proposals, best first."""
+        """rgb: (H, W, 3) uint8; depth_m: (H, W) metres or None; known_boxes: [(4,)] pixels, people already found
+        (video: their tiles are looked at last). Proposals, best first."""
         H, W = rgb.shape[:2]
-        pose, face, palm, boxes = self.detect(rgb, budget_ms)
+        pose, face, palm, boxes = self.detect(rgb, budget_ms, known_boxes)
         proposals = fuse_detections(pose, face, palm, boxes, W, H, self.config.pose_only_min_score)
         return apply_depth(proposals, depth_m, self.config.depth_band_m)
 
@@ -271,6 +299,19 @@ def fuse_detections(
             )
         )
     return proposals
+
+
+def _covered(window: np.ndarray, known_boxes: list, fraction: float) -> bool:
+    """Whether at least `fraction` of a window's area lies inside the known boxes (summed overlaps: boxes of
+    people found in one frame hardly overlap)."""
+    x0, y0, x1, y1 = window
+    area = max(1e-6, float((x1 - x0) * (y1 - y0)))
+    inside = 0.0
+    for b in known_boxes:
+        w = min(x1, b[2]) - max(x0, b[0])
+        h = min(y1, b[3]) - max(y0, b[1])
+        inside += max(0.0, w) * max(0.0, h)
+    return inside >= fraction * area
 
 
 def _cut_by_tile(b: PersonBox, width: int, height: int, margin: float = 0.05) -> bool:

@@ -345,7 +345,10 @@ class HumanPosePipeline:
         proposals: list[PersonProposal] = []
         if self.proposer is not None and (not found or self._frames_since_proposals >= cfg.search_period):
             self._frames_since_proposals = 0
-            proposals = self.proposer.propose(rgb, depth_m)
+            if self.config.proposer == "fused":  # the finder looks last where people are already followed
+                proposals = self.proposer.propose(rgb, depth_m, known_boxes=[f.bbox_xyxy for f in found])
+            else:
+                proposals = self.proposer.propose(rgb, depth_m)
             self._finder_ms = getattr(self.proposer, "last_timing_ms", {})
         t_prop = (time.perf_counter() - t0) * 1e3
         self._failed = [f for f in self._failed if f[1] > self._frame_index - 64]  # forgotten after 64 frames

@@ -108,11 +108,30 @@ def test_finder_proposes_each_of_three_people_and_respects_its_budget():
         assert any(third * 640 / 3 <= h[0] < (third + 1) * 640 / 3 for h in heads), (third, heads)
     assert finder.last_timing_ms["windows"] == len(finder.work(640, 480))
     budget = PersonFinder(FinderConfig(budget_ms=1.0))
-    budget.propose(frame)
-    assert budget.last_timing_ms["windows"] == 2  # the whole image and one tile; the other tiles in later calls
-    first = budget._cursor
-    budget.propose(frame)
-    assert budget.last_timing_ms["windows"] == 2 and budget._cursor == first + 1
+    # Two looks per call: MediaPipe on the whole image, then the box detector on the whole image every second
+    # call and one tile in the others; the tiles go round in later calls.
+    timings = []
+    for _ in range(4):
+        budget.propose(frame)
+        timings.append(dict(budget.last_timing_ms))
+    assert all(t["windows"] == 2 for t in timings)
+    assert timings[0]["box_ms"] > 0 and timings[2]["box_ms"] > 0  # the whole-image box pass
+    assert budget._cursor == 2  # two tiles looked at, in order
+
+
+def test_budgeted_rounds_look_first_where_nobody_is_followed():
+    finder = PersonFinder(FinderConfig(tile_fractions=(0.6, 0.35), budget_ms=25.0))
+    items = finder.work(640, 480)
+    tiles = [i for i, (_, w) in enumerate(items) if w is not None]
+    plain = finder.schedule(items)
+    assert plain[:2] == [0, 1] and plain[2:] == tiles  # whole image (MediaPipe, boxes), then every tile once
+    # Someone followed in the left half: the tiles inside them come after all the others.
+    left = [np.array([0, 0, 330, 480], np.float32)]
+    order = finder.schedule(items, left)[2:]
+    assert sorted(order) == tiles
+    inside = [i for i in order if items[i][1][2] <= 330]
+    assert inside and order[-len(inside) :] == inside
+    assert finder.schedule(items, left)[0] == 0
 
 
 def test_overlapping_people_each_keep_their_own_keypoints():
