@@ -108,15 +108,11 @@ def test_finder_proposes_each_of_three_people_and_respects_its_budget():
         assert any(third * 640 / 3 <= h[0] < (third + 1) * 640 / 3 for h in heads), (third, heads)
     assert finder.last_timing_ms["windows"] == len(finder.work(640, 480))
     budget = PersonFinder(FinderConfig(budget_ms=1.0))
-    # Two looks per call: MediaPipe on the whole image, then the box detector on the whole image every second
-    # call and one tile in the others; the tiles go round in later calls.
-    timings = []
-    for _ in range(4):
-        budget.propose(frame)
-        timings.append(dict(budget.last_timing_ms))
-    assert all(t["windows"] == 2 for t in timings)
-    assert timings[0]["box_ms"] > 0 and timings[2]["box_ms"] > 0  # the whole-image box pass
-    assert budget._cursor == 2  # two tiles looked at, in order
+    budget.propose(frame)
+    assert budget.last_timing_ms["windows"] == 2  # the whole image and one more item; the others in later calls
+    first = budget._cursor
+    budget.propose(frame)
+    assert budget.last_timing_ms["windows"] == 2 and budget._cursor == first + 1
 
 
 def test_budgeted_rounds_look_first_where_nobody_is_followed():
@@ -124,7 +120,7 @@ def test_budgeted_rounds_look_first_where_nobody_is_followed():
     items = finder.work(640, 480)
     tiles = [i for i, (_, w) in enumerate(items) if w is not None]
     plain = finder.schedule(items)
-    assert plain[:2] == [0, 1] and plain[2:] == tiles  # whole image (MediaPipe, boxes), then every tile once
+    assert plain == list(range(len(items))) and plain[1] not in tiles  # whole image (MediaPipe, boxes), tiles
     # Someone followed in the left half: the tiles inside them come after all the others.
     left = [np.array([0, 0, 330, 480], np.float32)]
     order = finder.schedule(items, left)[2:]
