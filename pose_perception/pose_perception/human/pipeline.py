@@ -66,10 +66,8 @@ class HumanPipelineConfig:
     finder_person_boxes: bool = True  # proposer "fused": also the SSDLite whole-body person detector
     full_frame_search: bool = True  # after the proposals, look for more people with found ones greyed out
     search_period: int = 1  # propose and search every N frames (video: last frame's people are followed)
-    finder_overlap: bool = True  # video: the proposal round runs on its own thread while the followed people's
-    # keypoints are estimated (with fewer people than workers a core is idle for it)
-    spare_core_proposal_period: int = 1  # video, finder_overlap: frames between proposal rounds while fewer
-    # people are followed than there are workers (the round runs on the idle core; 0: search_period as always)
+    finder_overlap: bool = True  # video: a proposal round runs on its own thread while last frame's people are
+    # followed (their keypoints), instead of after them
     max_search_backoff: int = 1  # video: fruitless searches stretch search_period up to this factor (1: never)
     search_calls_per_frame: int = 0  # most backend calls one search makes (0: all candidates, for single images)
     min_strip_fraction: float = 0.15  # narrowest uncovered strip (of the image width) searched for a person
@@ -239,7 +237,6 @@ class HumanPosePipeline:
         self._pool = (
             ThreadPoolExecutor(min(workers, config.max_people)) if min(workers, config.max_people) > 1 else None
         )
-        self._workers = min(workers, config.max_people)
         # One thread for the proposer: its round overlaps the following of last frame's people.
         self._finder_pool = ThreadPoolExecutor(1) if config.finder_overlap and self.proposer is not None else None
         self._proposal_wall_ms = 0.0  # time the current frame waited for proposals (the rest of the round overlapped)
@@ -310,11 +307,10 @@ class HumanPosePipeline:
             found_with.append((box, masked, lane))
             return True
 
-        # A proposal round due this frame starts now, on its own thread, while last frame's people are followed:
-        # with fewer of them than workers a core would idle, so the round costs no frame time and runs more often.
+        # A proposal round due this frame starts now, on its own thread, while last frame's people are followed
+        # (the keypoint models and the detectors release the GIL): a core that following leaves idle (one person
+        # on two cores) runs it. (Rounds every frame while a core is idle were tried: slower, docs/human-real.md.)
         period = cfg.search_period
-        if cfg.spare_core_proposal_period > 0 and len(self._followed) < self._workers:
-            period = min(period, cfg.spare_core_proposal_period)
         pending = None
         if self._finder_pool is not None and self._followed and self._frames_since_proposals + 1 >= period:
             known = [tr.keypoint_box for tr in self._followed]
