@@ -6,6 +6,7 @@ tracking -> head pose -> optional body mesh. Used by the CLI, the ROS node and t
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -240,6 +241,7 @@ class HumanPosePipeline:
         # One thread for the proposer: its round overlaps the following of last frame's people.
         self._finder_pool = ThreadPoolExecutor(1) if config.finder_overlap and self.proposer is not None else None
         self._proposal_wall_ms = 0.0  # time the current frame waited for proposals (the rest of the round overlapped)
+        self._pending = None  # the round started on the finder's thread, until its frame takes the result
         self._followed: list[_Followed] = []  # last frame's people, looked for first in the next frame
         self._next_lane = 0
         self._frame_index = 0
@@ -311,10 +313,15 @@ class HumanPosePipeline:
         # (the keypoint models and the detectors release the GIL): a core that following leaves idle (one person
         # on two cores) runs it. (Rounds every frame while a core is idle were tried: slower, docs/human-real.md.)
         period = cfg.search_period
+        if self._pending is not None:
+            # A frame that failed after starting its round left it running: the finder is not thread-safe, so
+            # wait for it (its result is stale) before this frame uses the finder.
+            concurrent.futures.wait([self._pending])
+            self._pending = None
         pending = None
         if self._finder_pool is not None and self._followed and self._frames_since_proposals + 1 >= period:
             known = [tr.keypoint_box for tr in self._followed]
-            pending = self._finder_pool.submit(self._timed_propose, rgb, depth_m, known)
+            pending = self._pending = self._finder_pool.submit(self._timed_propose, rgb, depth_m, known)
 
         # Top-down video tracking: each person is looked for again with the crop that found them, in the lane
         # that followed them, so people facing away stay found and MediaPipe skips its detector.
@@ -360,6 +367,7 @@ class HumanPosePipeline:
         proposals: list[PersonProposal] = []
         t_prop = 0.0
         if pending is not None:
+            self._pending = None
             proposals, t_prop, self._finder_ms = pending.result()
             self._frames_since_proposals = 0
         elif self.proposer is not None and (not found or self._frames_since_proposals >= period):
