@@ -44,7 +44,7 @@ class FinderConfig:
     palms: run the palm detector too; nms_iou: head boxes overlapping more are one detection;
     person_boxes: run the SSDLite whole-body person detector too, on the whole image and on tiles of
     box_tile_fractions, keeping boxes scored box_min_score or more: a box backs the head detections in its top
-    part, and a box that backs nobody is a proposal of its own."""
+    part, and a box that backs nobody is a proposal of its own; covered_fraction: with a budget, a tile this much inside people already found is looked at last."""
 
     pose_min_score: float = 0.35
     pose_only_min_score: float = 0.55
@@ -57,6 +57,7 @@ class FinderConfig:
     person_boxes: bool = True
     box_min_score: float = 0.4
     box_tile_fractions: tuple[float, ...] = (0.6,)
+    covered_fraction: float = 0.7
     depth_band_m: float = 0.6
     threads: int = 1
 
@@ -142,28 +143,45 @@ class PersonFinder:
             items += [("box", w) for w in self._tiles(width, height, self.config.box_tile_fractions, BOX_INPUT_SIDE)]
         return items
 
+    def schedule(self, items: list[tuple[str, Optional[np.ndarray]]], known_boxes: Optional[list] = None) -> list[int]:
+        """Indices into `items` in the order a budgeted call (video) looks at them: MediaPipe on the whole image
+        first, then the other items (the box detector's whole-image pass, the tiles) round-robin from where the
+        last call stopped, tiles mostly inside a person already found (known_boxes) last: one more look there
+        seldom finds anyone new, and the whole-image passes still see who is behind them. (The whole-image box
+        pass in every round instead was tried: it halves the rate at which the tiles come round, and the people
+        only the box detector finds on the dev frames are found in its tiles, docs/human-real.md.)"""
+        rest = list(range(1, len(items)))
+        if rest:
+            k = self._cursor % len(rest)
+            rest = rest[k:] + rest[:k]
+            if known_boxes:
+                covered = [
+                    i
+                    for i in rest
+                    if items[i][1] is not None and _covered(items[i][1], known_boxes, self.config.covered_fraction)
+                ]
+                rest = [i for i in rest if i not in covered] + covered
+        return [0] + rest
+
     def detect(
-        self, rgb: np.ndarray, budget_ms: Optional[float] = None
+        self, rgb: np.ndarray, budget_ms: Optional[float] = None, known_boxes: Optional[list] = None
     ) -> tuple[list[Detection], list[Detection], list[Detection], list[PersonBox]]:
         """Pose, face and palm detections (NMS within each source) and person boxes over the windows this call's
-        budget allows; returns ([pose], [face], [palm], [box])."""
+        budget allows (all of them without a budget; else in schedule()'s order, at least two, until the budget
+        is spent); known_boxes: [(4,)] people already found (their tiles go last). Returns ([pose], [face],
+        [palm], [box])."""
         H, W = rgb.shape[:2]
         budget = self.config.budget_ms if budget_ms is None else budget_ms
         items = self.work(W, H)
+        order = self.schedule(items, known_boxes) if budget > 0 else list(range(len(items)))
         t0 = time.perf_counter()
         pose: list[Detection] = []
         face: list[Detection] = []
         palm: list[Detection] = []
         boxes: list[PersonBox] = []
         timing = {"pose_ms": 0.0, "face_ms": 0.0, "palm_ms": 0.0, "box_ms": 0.0}
-        # The whole image (MediaPipe's detectors) on every call, then the other items from where the last call
-        # stopped, at least one, while the budget lasts.
-        rest = list(range(1, len(items)))
-        if budget > 0 and rest:
-            k = self._cursor % len(rest)
-            rest = rest[k:] + rest[:k]
         done = 0
-        for i in [0] + rest:
+        for i in order:
             if budget > 0 and done > 1 and (time.perf_counter() - t0) * 1e3 > budget:
                 break
             kind, w = items[i]
@@ -192,11 +210,16 @@ class PersonFinder:
         return nms(pose, iou), nms(face, iou), nms(palm, iou), _nms_boxes(boxes, 0.5)
 
     def propose(
-        self, rgb: np.ndarray, depth_m: Optional[np.ndarray] = None, budget_ms: Optional[float] = None
+        self,
+        rgb: np.ndarray,
+        depth_m: Optional[np.ndarray] = None,
+        budget_ms: Optional[float] = None,
+        known_boxes: Optional[list] = None,
     ) -> list[PersonProposal]:
-        """rgb: (H, W, 3) uint8; depth_m: (H, W) metres or None. Proposals, best first."""
+        """rgb: (H, W, 3) uint8; depth_m: (H, W) metres or None; known_boxes: [(4,)] pixels, people already found
+        (video: their tiles are looked at last). Proposals, best first."""
         H, W = rgb.shape[:2]
-        pose, face, palm, boxes = self.detect(rgb, budget_ms)
+        pose, face, palm, boxes = self.detect(rgb, budget_ms, known_boxes)
         proposals = fuse_detections(pose, face, palm, boxes, W, H, self.config.pose_only_min_score)
         return apply_depth(proposals, depth_m, self.config.depth_band_m)
 
@@ -271,6 +294,19 @@ def fuse_detections(
             )
         )
     return proposals
+
+
+def _covered(window: np.ndarray, known_boxes: list, fraction: float) -> bool:
+    """Whether at least `fraction` of a window's area lies inside the known boxes (summed overlaps: boxes of
+    people found in one frame hardly overlap)."""
+    x0, y0, x1, y1 = window
+    area = max(1e-6, float((x1 - x0) * (y1 - y0)))
+    inside = 0.0
+    for b in known_boxes:
+        w = min(x1, b[2]) - max(x0, b[0])
+        h = min(y1, b[3]) - max(y0, b[1])
+        inside += max(0.0, w) * max(0.0, h)
+    return inside >= fraction * area
 
 
 def _cut_by_tile(b: PersonBox, width: int, height: int, margin: float = 0.05) -> bool:

@@ -6,6 +6,7 @@ tracking -> head pose -> optional body mesh. Used by the CLI, the ROS node and t
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -66,6 +67,8 @@ class HumanPipelineConfig:
     finder_person_boxes: bool = True  # proposer "fused": also the SSDLite whole-body person detector
     full_frame_search: bool = True  # after the proposals, look for more people with found ones greyed out
     search_period: int = 1  # propose and search every N frames (video: last frame's people are followed)
+    finder_overlap: bool = True  # video: a proposal round runs on its own thread while last frame's people are
+    # followed (their keypoints), instead of after them
     max_search_backoff: int = 1  # video: fruitless searches stretch search_period up to this factor (1: never)
     search_calls_per_frame: int = 0  # most backend calls one search makes (0: all candidates, for single images)
     min_strip_fraction: float = 0.15  # narrowest uncovered strip (of the image width) searched for a person
@@ -235,6 +238,10 @@ class HumanPosePipeline:
         self._pool = (
             ThreadPoolExecutor(min(workers, config.max_people)) if min(workers, config.max_people) > 1 else None
         )
+        # One thread for the proposer: its round overlaps the following of last frame's people.
+        self._finder_pool = ThreadPoolExecutor(1) if config.finder_overlap and self.proposer is not None else None
+        self._proposal_wall_ms = 0.0  # time the current frame waited for proposals (the rest of the round overlapped)
+        self._pending = None  # the round started on the finder's thread, until its frame takes the result
         self._followed: list[_Followed] = []  # last frame's people, looked for first in the next frame
         self._next_lane = 0
         self._frame_index = 0
@@ -264,8 +271,9 @@ class HumanPosePipeline:
             self.mesh_fitter.reset()
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown()
+        for pool in (self._pool, self._finder_pool):
+            if pool is not None:
+                pool.shutdown()
         for part in (self.backend, self.proposer):
             if part is not None and hasattr(part, "close"):
                 part.close()
@@ -300,6 +308,20 @@ class HumanPosePipeline:
             found.append(est)
             found_with.append((box, masked, lane))
             return True
+
+        # A proposal round due this frame starts now, on its own thread, while last frame's people are followed
+        # (the keypoint models and the detectors release the GIL): a core that following leaves idle (one person
+        # on two cores) runs it. (Rounds every frame while a core is idle were tried: slower, docs/human-real.md.)
+        period = cfg.search_period
+        if self._pending is not None:
+            # A frame that failed after starting its round left it running: the finder is not thread-safe, so
+            # wait for it (its result is stale) before this frame uses the finder.
+            concurrent.futures.wait([self._pending])
+            self._pending = None
+        pending = None
+        if self._finder_pool is not None and self._followed and self._frames_since_proposals + 1 >= period:
+            known = [tr.keypoint_box for tr in self._followed]
+            pending = self._pending = self._finder_pool.submit(self._timed_propose, rgb, depth_m, known)
 
         # Top-down video tracking: each person is looked for again with the crop that found them, in the lane
         # that followed them, so people facing away stay found and MediaPipe skips its detector.
@@ -343,11 +365,15 @@ class HumanPosePipeline:
         self._frames_since_proposals += 1
         self._finder_ms = {}
         proposals: list[PersonProposal] = []
-        if self.proposer is not None and (not found or self._frames_since_proposals >= cfg.search_period):
+        t_prop = 0.0
+        if pending is not None:
+            self._pending = None
+            proposals, t_prop, self._finder_ms = pending.result()
             self._frames_since_proposals = 0
-            proposals = self.proposer.propose(rgb, depth_m)
-            self._finder_ms = getattr(self.proposer, "last_timing_ms", {})
-        t_prop = (time.perf_counter() - t0) * 1e3
+        elif self.proposer is not None and (not found or self._frames_since_proposals >= period):
+            self._frames_since_proposals = 0
+            proposals, t_prop, self._finder_ms = self._timed_propose(rgb, depth_m, [f.bbox_xyxy for f in found])
+        self._proposal_wall_ms = (time.perf_counter() - t0) * 1e3
         self._failed = [f for f in self._failed if f[1] > self._frame_index - 64]  # forgotten after 64 frames
         for p in proposals:
             if len(found) >= cfg.max_people:
@@ -422,6 +448,18 @@ class HumanPosePipeline:
             )
         self._followed = followed
         return found, t_prop
+
+    def _timed_propose(
+        self, rgb: np.ndarray, depth_m: Optional[np.ndarray], known_boxes: list
+    ) -> tuple[list[PersonProposal], float, dict]:
+        """One proposal round, its duration in ms and the finder's stage times; known_boxes: [(4,)] people
+        already found (the fused finder looks there last)."""
+        t0 = time.perf_counter()
+        if self.config.proposer == "fused":
+            proposals = self.proposer.propose(rgb, depth_m, known_boxes=known_boxes)
+        else:
+            proposals = self.proposer.propose(rgb, depth_m)
+        return proposals, (time.perf_counter() - t0) * 1e3, dict(getattr(self.proposer, "last_timing_ms", {}))
 
     def _estimate_proposal(self, image: np.ndarray, p: PersonProposal) -> Optional[KeypointEstimate]:
         """Keypoints of a proposal's person: in the detector's own region when the proposal has alignment
@@ -586,7 +624,9 @@ class HumanPosePipeline:
         timing["finder_pose"] = self._finder_ms.get("pose_ms", 0.0)
         timing["finder_face"] = self._finder_ms.get("face_ms", 0.0)
         timing["finder_box"] = self._finder_ms.get("box_ms", 0.0)
-        timing["keypoints"] = (time.perf_counter() - t0) * 1e3 - timing["proposals"]
+        # Keypoints: the frame's time less what it waited for proposals (a round that overlapped the following
+        # of last frame's people shows in "proposals" with its own length, not in the frame's).
+        timing["keypoints"] = (time.perf_counter() - t0) * 1e3 - self._proposal_wall_ms
 
         t0 = time.perf_counter()
         humans = []

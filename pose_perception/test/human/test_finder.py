@@ -109,10 +109,25 @@ def test_finder_proposes_each_of_three_people_and_respects_its_budget():
     assert finder.last_timing_ms["windows"] == len(finder.work(640, 480))
     budget = PersonFinder(FinderConfig(budget_ms=1.0))
     budget.propose(frame)
-    assert budget.last_timing_ms["windows"] == 2  # the whole image and one tile; the other tiles in later calls
+    assert budget.last_timing_ms["windows"] == 2  # the whole image and one more item; the others in later calls
     first = budget._cursor
     budget.propose(frame)
     assert budget.last_timing_ms["windows"] == 2 and budget._cursor == first + 1
+
+
+def test_budgeted_rounds_look_first_where_nobody_is_followed():
+    finder = PersonFinder(FinderConfig(tile_fractions=(0.6, 0.35), budget_ms=25.0))
+    items = finder.work(640, 480)
+    tiles = [i for i, (_, w) in enumerate(items) if w is not None]
+    plain = finder.schedule(items)
+    assert plain == list(range(len(items))) and plain[1] not in tiles  # whole image (MediaPipe, boxes), tiles
+    # Someone followed in the left half: the tiles inside them come after all the others.
+    left = [np.array([0, 0, 330, 480], np.float32)]
+    order = finder.schedule(items, left)[2:]
+    assert sorted(order) == tiles
+    inside = [i for i in order if items[i][1][2] <= 330]
+    assert inside and order[-len(inside) :] == inside
+    assert finder.schedule(items, left)[0] == 0
 
 
 def test_overlapping_people_each_keep_their_own_keypoints():

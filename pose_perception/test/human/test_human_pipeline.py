@@ -188,8 +188,12 @@ def test_three_people_stay_tracked_in_video_with_a_bounded_search():
     )
     try:
         frame = three_person_frame()
-        counts = [len(p.process(frame, None, None, 0.1 * i)[0]) for i in range(9)]
+        runs = [p.process(frame, None, None, 0.1 * i) for i in range(9)]
+        counts = [len(humans) for humans, _ in runs]
         assert counts[-3:] == [3, 3, 3], counts
+        # A proposal round every 3rd frame: the first frame's on its own, the others on the finder's thread while
+        # the three are followed (finder_overlap), each timed by itself.
+        assert [t["proposals"] > 0 for _, t in runs] == [True, False, False] * 3, [t["proposals"] for _, t in runs]
     finally:
         p.close()
 

@@ -64,7 +64,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_common_output(parser)
 
 
-def _pipeline(args, tracking: bool):
+def _pipeline(args, tracking: bool, **overrides):
     from dataclasses import replace
 
     from pose_perception.human.pipeline import HumanPipelineConfig, HumanPosePipeline
@@ -76,7 +76,7 @@ def _pipeline(args, tracking: bool):
         config = replace(config, finder_palms=True)
     if getattr(args, "no_person_boxes", False):
         config = replace(config, finder_person_boxes=False)
-    return HumanPosePipeline(config)
+    return HumanPosePipeline(replace(config, **overrides))
 
 
 def _overlay(path: Path, rgb: np.ndarray, humans, image=None, score=None, max_side: int = 1280) -> None:
@@ -216,6 +216,7 @@ def evaluate(args, log=print) -> dict:
 
     if not args.no_video:
         result["tracks"] = _tracks(args, video_frames(real), out_dir, log)
+        result["discovery"] = _discovery(args, [im for im in images if im.dataset == "posetrack18"], log)
     if not args.no_coco:
         result["coco"] = _coco(args, unannotated_photos(real), out_dir, log)
     if getattr(args, "mesh", False):
@@ -365,6 +366,58 @@ def _tracks(args, frames: list[Path], out_dir: Path, log) -> dict:
     log(
         f"  tracks: {len(seq)} frames, people per frame {out['people_per_frame']}, ids {ids}, "
         f"id kept frame to frame {out['id_kept']:.2f}"
+    )
+    return out
+
+
+# The node's video settings (config/human_pose.yaml): proposal rounds every 3rd frame once someone is followed,
+# 25 ms of detector time per round, one keypoint-model run per search, fruitless searches backing off up to 8x.
+NODE_VIDEO = {"finder_budget_ms": 25.0, "search_period": 3, "search_calls_per_frame": 1, "max_search_backoff": 8}
+DISCOVERY_FRAMES = 90
+
+
+def _discovery(args, images: list, log, frames: int = DISCOVERY_FRAMES) -> dict:
+    """How promptly the node's video settings find each annotated person: every annotated PoseTrack18 frame held
+    still for `frames` frames (a camera at 30 Hz watching a scene that appears at frame 0); per annotated person
+    at least MIN_PERSON_HEIGHT_PX tall, the first frame whose estimates match them (body OKS, as the stills are
+    scored), or None when never within the clip. A person the stills find but the video finds late waits for the
+    finder's budgeted rounds to reach the window that sees them."""
+    from pose_perception.core.io import read_image_rgb
+    from pose_perception.evaluation.human.real_eval import MIN_PERSON_HEIGHT_PX, match_people
+
+    pipeline = _pipeline(args, tracking=True, **NODE_VIDEO)
+    first: list = []
+    ms: list = []
+    try:
+        for image in images:
+            rgb = read_image_rgb(image.path)
+            pipeline.reset()
+            required = [gi for gi, g in enumerate(image.people) if g.height_px >= MIN_PERSON_HEIGHT_PX]
+            seen: dict = {}
+            for i in range(frames):
+                t0 = time.perf_counter()
+                humans, _ = pipeline.process(rgb, None, None, stamp_s=i / 30.0)
+                ms.append((time.perf_counter() - t0) * 1e3)
+                for gi in match_people(_body(humans)[0], image.people):
+                    seen.setdefault(gi, i)
+            row = [seen.get(gi) for gi in required]
+            first += row
+            log(f"  discovery {image.path.parent.name}: first found at frame {row} of {frames}")
+    finally:
+        pipeline.close()
+    found = [f for f in first if f is not None]
+    out = {
+        "frames": frames,
+        "people": len(first),
+        "first_found_frame": first,
+        "found": len(found),
+        "median_frame": float(np.median(found)) if found else float("nan"),
+        "max_frame": int(max(found)) if found else -1,
+        "ms_mean": float(np.mean(ms)) if ms else float("nan"),
+    }
+    log(
+        f"  discovery: {out['found']}/{out['people']} found within {frames} frames, first found at frame median "
+        f"{out['median_frame']:.0f}, max {out['max_frame']}, {out['ms_mean']:.0f} ms per frame"
     )
     return out
 

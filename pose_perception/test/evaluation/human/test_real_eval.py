@@ -172,3 +172,18 @@ def test_mesh_inside_fraction_counts_in_image_vertices_in_the_box():
     box = np.array([40.0, 40, 70, 60])
     assert mesh_inside_fraction(v, K, box, 100, 100) == pytest.approx(2 / 3)
     assert np.isnan(mesh_inside_fraction(v[3:], K, box, 100, 100))
+
+
+@pytest.mark.skipif(not (REAL / "mmpose_testdata").is_dir(), reason="../shared/realdata/humans is not beside the repo")
+def test_discovery_reports_the_frame_each_real_person_is_first_found():
+    """REAL: the PoseTrack18 frame of two players held still with the node's video settings: both are reported
+    from the tracker's third hit on (frame 2) or soon after, each person a frame number."""
+    import argparse
+
+    from pose_perception.evaluation.cli.eval_human import _discovery
+
+    images = [im for im in load_annotated_sets(REAL) if im.path.parent.name == "009473_mpii_test"]
+    args = argparse.Namespace(max_people=20, proposer=None, palms=False, no_person_boxes=False)
+    out = _discovery(args, images, log=lambda *_: None, frames=6)
+    assert out["people"] == 2 and out["frames"] == 6
+    assert all(f is not None and 2 <= f <= 5 for f in out["first_found_frame"]), out
