@@ -366,7 +366,9 @@ def run_train(args) -> int:
                 cached(
                     "real",
                     {"subjects": train_subjects, "mirror": args.mirror, "seed": args.seed},
-                    lambda: mt.real_dataset(recs, net_cfg, pipe_cfg, mt.RealDataConfig(mirror=args.mirror, seed=args.seed)),
+                    lambda: mt.real_dataset(
+                        recs, net_cfg, pipe_cfg, mt.RealDataConfig(mirror=args.mirror, seed=args.seed)
+                    ),
                 )
             )
             sources.append(f"REAL: MARS subjects {train_subjects} (woutlier + wooutlier, all radar splits)")
@@ -401,7 +403,9 @@ def run_train(args) -> int:
             val = cached(
                 "val",
                 {"subjects": val_subjects},
-                lambda: mt.real_dataset(vrecs, net_cfg, pipe_cfg, mt.RealDataConfig(mirror=False, scale_range=None, seed=1)),
+                lambda: mt.real_dataset(
+                    vrecs, net_cfg, pipe_cfg, mt.RealDataConfig(mirror=False, scale_range=None, seed=1)
+                ),
             )
         else:
             idx = np.random.default_rng(1).choice(
