@@ -227,6 +227,39 @@ def add_train_arguments(trn) -> None:
         "--no-real", action="store_true", help="with --mars: train on the simulator only, validate on MARS"
     )
     trn.add_argument(
+        "--data-cache",
+        default=None,
+        metavar="DIR",
+        help="with --mars: store / reuse the prepared REAL and SYNTHETIC samples here (keyed by everything that "
+        "shapes them), so runs that differ only in training settings skip the front end and the simulation",
+    )
+    trn.add_argument("--aug-yaw", type=float, default=0.0, metavar="DEG", help="online augmentation: body yaw +-DEG")
+    trn.add_argument(
+        "--aug-shift", type=float, default=0.0, metavar="M", help="online augmentation: points and joints moved N(0, M)"
+    )
+    trn.add_argument(
+        "--aug-scale",
+        type=float,
+        nargs=2,
+        default=None,
+        metavar=("MIN", "MAX"),
+        help="online augmentation: body scale per sample (on top of the REAL samples' own x0.85-1.15)",
+    )
+    trn.add_argument(
+        "--aug-doppler", type=float, default=0.0, help="online augmentation: radial velocity x N(1, SIGMA) per sample"
+    )
+    trn.add_argument(
+        "--aug-intensity", type=float, default=0.0, help="online augmentation: intensity feature + N(0, SIGMA)"
+    )
+    trn.add_argument(
+        "--init",
+        default=None,
+        metavar="W.pt",
+        help="with --mars: fine-tune these weights (e.g. trained with --no-real on the simulator) instead of "
+        "starting from random ones; the network settings come from them",
+    )
+    trn.add_argument("--bone-loss", type=float, default=0.0, metavar="W", help="weight of the bone-length loss")
+    trn.add_argument(
         "--sim-motion-subjects",
         type=int,
         nargs="*",
@@ -281,13 +314,47 @@ def run_train(args) -> int:
         )
     if args.time_slots is not None:
         net_cfg = replace(net_cfg, time_slots_s=tuple(args.time_slots))
+    init_net = None
+    if args.init:
+        from pose_perception.radar.network import RadarModelError, load_weights
+
+        try:
+            init_net, _ = load_weights(Path(args.init))
+        except RadarModelError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        net_cfg = init_net.config  # fine-tuning keeps the architecture and the input features
     train_cfg = replace(
         training.TrainConfig(),
         epochs=args.epochs or 20,
         seed=args.seed,
         threads=args.threads,
         device=str(pick_device(args.device)),
+        yaw_deg=args.aug_yaw,
+        shift_m=args.aug_shift,
+        scale_range=tuple(args.aug_scale) if args.aug_scale else None,
+        doppler_jitter=args.aug_doppler,
+        intensity_jitter=args.aug_intensity,
+        bone_weight=args.bone_loss,
     )
+    # What shapes the prepared samples (not the network's widths or the training settings): the cache key.
+    shape_cfg = {k: v for k, v in asdict(net_cfg).items() if k not in ("widths", "head_width", "time_slots_s")}
+
+    def cached(kind: str, key: dict, make):
+        if not args.data_cache:
+            return make()
+        import hashlib
+
+        digest = hashlib.sha1(json.dumps({"kind": kind, **key, **shape_cfg}, sort_keys=True).encode()).hexdigest()
+        path = Path(args.data_cache) / f"{kind}_{digest[:12]}.npz"
+        if path.is_file():
+            with np.load(path) as z:
+                return {k: z[k] for k in z.files}
+        out = make()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(path, **out)
+        return out
+
     pipe_cfg = RadarPipelineConfig()
     print(f"machine: {machine_description()}")
     t0 = time.time()
@@ -296,7 +363,13 @@ def run_train(args) -> int:
         if not args.no_real:
             recs = [r for s in train_subjects for v in mars.VARIANTS for r in mars.read_subject(root, s, v)]
             parts.append(
-                mt.real_dataset(recs, net_cfg, pipe_cfg, mt.RealDataConfig(mirror=args.mirror, seed=args.seed))
+                cached(
+                    "real",
+                    {"subjects": train_subjects, "mirror": args.mirror, "seed": args.seed},
+                    lambda: mt.real_dataset(
+                        recs, net_cfg, pipe_cfg, mt.RealDataConfig(mirror=args.mirror, seed=args.seed)
+                    ),
+                )
             )
             sources.append(f"REAL: MARS subjects {train_subjects} (woutlier + wooutlier, all radar splits)")
             print(f"REAL samples: {len(parts[-1]['features'])} from {len(recs)} recordings ({time.time() - t0:.0f} s)")
@@ -307,10 +380,15 @@ def run_train(args) -> int:
                 set(args.sim_motion_subjects if args.sim_motion_subjects is not None else [2, *train_subjects])
                 - set(val_subjects)
             )
-            motion = mars.read_kinect_motion(root, motion_subjects)
-            real_all = [r for s in train_subjects for r in mars.read_subject(root, s, "woutlier")]
-            sensor = sim_real.RealSensorConfig(intensity_quantiles=sim_real.intensity_quantiles(real_all))
-            parts.append(sim_real.matched_dataset(motion, args.sim_sequences, net_cfg, pipe_cfg, args.seed, sensor))
+
+            def simulate():
+                motion = mars.read_kinect_motion(root, motion_subjects)
+                real_all = [r for s in train_subjects for r in mars.read_subject(root, s, "woutlier")]
+                sensor = sim_real.RealSensorConfig(intensity_quantiles=sim_real.intensity_quantiles(real_all))
+                return sim_real.matched_dataset(motion, args.sim_sequences, net_cfg, pipe_cfg, args.seed, sensor)
+
+            key = {"motion": motion_subjects, "sequences": args.sim_sequences, "intensity_from": train_subjects}
+            parts.append(cached("sim", {**key, "seed": args.seed}, simulate))
             sources.append(
                 f"SYNTHETIC: {args.sim_sequences} x 2 s of the simulator matched to the MARS sensor, driven "
                 f"by the Kinect motion of MARS subjects {motion_subjects}"
@@ -322,7 +400,13 @@ def run_train(args) -> int:
         data = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
         if val_subjects:
             vrecs = [r for s in val_subjects for r in mars.read_subject(root, s, "woutlier")]
-            val = mt.real_dataset(vrecs, net_cfg, pipe_cfg, mt.RealDataConfig(mirror=False, scale_range=None, seed=1))
+            val = cached(
+                "val",
+                {"subjects": val_subjects},
+                lambda: mt.real_dataset(
+                    vrecs, net_cfg, pipe_cfg, mt.RealDataConfig(mirror=False, scale_range=None, seed=1)
+                ),
+            )
         else:
             idx = np.random.default_rng(1).choice(
                 len(data["features"]), min(2000, len(data["features"])), replace=False
@@ -336,7 +420,7 @@ def run_train(args) -> int:
         f"{len(data['features'])} training samples, {len(val['features'])} validation samples "
         f"({'REAL held-out subjects ' + str(val_subjects) if val_subjects else 'training samples: not held out'})"
     )
-    net, info = training.train_network(data, val, train_cfg, net_cfg)
+    net, info = training.train_network(data, val, train_cfg, net_cfg, init=init_net)
     out = Path(args.out) if args.out else MARS_WEIGHTS
     meta = {
         "description": "RadarPoseNet (PointNet) radar points -> COCO body 17, trained on REAL MARS radar"
@@ -357,6 +441,12 @@ def run_train(args) -> int:
         "train_seconds": round(info["train_seconds"], 1),
         "final_val_mpjpe_limb12_cm": round(info["history"][-1]["val_mpjpe_limb12_m"] * 100, 2),
     }
+    if args.init:
+        init_json = Path(args.init).with_suffix(".json")
+        meta["fine_tuned_from"] = {
+            "weights": str(args.init),
+            "recipe": json.loads(init_json.read_text()) if init_json.is_file() else None,
+        }
     save_weights(net, out, meta)
     print(f"weights -> {out} ({out.stat().st_size / 1e6:.2f} MB); recipe -> {out.with_suffix('.json')}")
     return 0

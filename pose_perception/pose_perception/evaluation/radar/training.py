@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
-from pose_perception.core.keypoints import LIMB_12, pelvis
+from pose_perception.core.keypoints import COCO_BODY_17_EDGES, LIMB_12, pelvis
 from pose_perception.evaluation.radar import simulator as sim
 from pose_perception.radar.clustering import ClusterConfig
 from pose_perception.radar.network import NetConfig, RadarPoseNet, RadarPoseRegressor, person_frame, prepare_input
@@ -139,6 +139,65 @@ class TrainConfig:
     seed: int = 0
     threads: int = 1
     device: str = "cpu"
+    # Online augmentation of each batch in the person frame (off by default: the simulator recipe). yaw_deg: the
+    # body (points and joints) turned about the vertical through the centroid by U(-yaw, yaw) (other people face
+    # a little differently); shift_m: points and joints moved together by N(0, shift) per axis (z a third: the
+    # cluster centroid falls elsewhere on another body); scale_range: body size about the centroid horizontally
+    # and the floor vertically; doppler_jitter: radial velocity x N(1, jitter) per sample (other speeds of the
+    # same movement); intensity_jitter: N(0, jitter) added to the intensity feature per sample (another gain).
+    yaw_deg: float = 0.0
+    shift_m: float = 0.0
+    scale_range: tuple[float, float] | None = None
+    doppler_jitter: float = 0.0
+    intensity_jitter: float = 0.0
+    # Weight of the bone-length loss (|predicted - true| length of COCO_BODY_17_EDGES' limb bones, m).
+    bone_weight: float = 0.0
+
+
+# Limb bones (COCO body 17 edges between the 12 limb joints) for the bone-length loss.
+LIMB_BONES = tuple((a, b) for a, b in COCO_BODY_17_EDGES if a >= 5 and b >= 5)
+
+
+def augment_batch(
+    x: torch.Tensor, y: torch.Tensor, config: TrainConfig, gen: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """TrainConfig's online augmentation of features x (B, N, F) (prepare_input's layout) and joints y (B, 17, 3),
+    both in the person frame relative to the cluster centroid; returns new tensors (the inputs are unchanged)."""
+    b = len(x)
+
+    def u(lo: float, hi: float, *shape: int) -> torch.Tensor:
+        return (torch.rand(*shape, generator=gen) * (hi - lo) + lo).to(x.device)
+
+    x, y = x.clone(), y.clone()
+    if config.scale_range is not None:
+        s = u(*config.scale_range, b, 1)
+        x[..., :3] *= s.unsqueeze(1)
+        x[..., 7] *= s  # the centroid's height above the floor: a smaller body stands lower
+        y *= s.unsqueeze(1)
+    if config.yaw_deg > 0:
+        a = torch.deg2rad(u(-config.yaw_deg, config.yaw_deg, b))
+        c, si = torch.cos(a)[:, None], torch.sin(a)[:, None]
+        for t in (x, y):
+            px, py = t[..., 0].clone(), t[..., 1].clone()
+            t[..., 0] = c * px - si * py
+            t[..., 1] = si * px + c * py
+    if config.shift_m > 0:
+        d = (torch.randn(b, 1, 3, generator=gen) * config.shift_m * torch.tensor([1.0, 1.0, 1 / 3])).to(x.device)
+        x[..., :3] += d
+        y += d
+    if config.doppler_jitter > 0:
+        x[..., 3] *= 1 + torch.randn(b, 1, generator=gen).to(x.device) * config.doppler_jitter
+    if config.intensity_jitter > 0:
+        x[..., 4] += torch.randn(b, 1, generator=gen).to(x.device) * config.intensity_jitter
+    return x, y
+
+
+def bone_length_loss(joints: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean |predicted - true| limb bone length (m) over LIMB_BONES; joints, target (B, 17, 3)."""
+    a, b = [list(t) for t in zip(*LIMB_BONES)]
+    lp = torch.linalg.norm(joints[:, a] - joints[:, b], dim=-1)
+    lt = torch.linalg.norm(target[:, a] - target[:, b], dim=-1)
+    return (lp - lt).abs().mean()
 
 
 def train_network(
@@ -147,12 +206,17 @@ def train_network(
     config: TrainConfig,
     net_config: NetConfig = NetConfig(),
     log=print,
+    init: RadarPoseNet | None = None,
 ) -> tuple[RadarPoseNet, dict]:
-    """Trains RadarPoseNet: smooth-L1 on the joints + BCE of the confidence against exp(-(err / 10 cm)^2)."""
+    """Trains RadarPoseNet: smooth-L1 on the joints + BCE of the confidence against exp(-(err / 10 cm)^2)
+    (+ TrainConfig.bone_weight x the bone-length loss). init: start from these weights (fine-tuning; same
+    architecture as net_config) instead of a random initialisation."""
     torch.manual_seed(config.seed)
     torch.set_num_threads(config.threads)
     device = torch.device(config.device)
     net = RadarPoseNet(net_config).to(device)
+    if init is not None:
+        net.load_state_dict(init.state_dict())
     x = torch.from_numpy(data["features"]).to(device)
     mask = torch.from_numpy(data["mask"]).to(device)
     y = torch.from_numpy(data["joints"]).to(device)
@@ -177,9 +241,12 @@ def train_network(
             )
             m2 = m & keep
             m2[:, 0] |= m[:, 0]
-            joints, logits = net(x[b], m2)
-            err = torch.linalg.norm(joints - y[b], dim=-1)
-            loss = torch.nn.functional.smooth_l1_loss(joints, y[b], beta=0.02) * 3
+            xb, yb = augment_batch(x[b], y[b], config, gen)
+            joints, logits = net(xb, m2)
+            err = torch.linalg.norm(joints - yb, dim=-1)
+            loss = torch.nn.functional.smooth_l1_loss(joints, yb, beta=0.02) * 3
+            if config.bone_weight > 0:
+                loss = loss + config.bone_weight * bone_length_loss(joints, yb)
             target = torch.exp(-((err.detach() / 0.1) ** 2))
             loss = loss + 0.05 * torch.nn.functional.binary_cross_entropy_with_logits(logits, target)
             opt.zero_grad()

@@ -221,3 +221,40 @@ def test_shipped_mars_weights_are_small_and_record_their_real_data():
     assert "MARS" in reg.meta["description"] and "MIT" in reg.meta["data_licence"]
     assert reg.meta["train_subjects"] == [1, 3]  # never subject 4
     assert not reg.mirror_average and reg.net.config.intensity_log
+
+
+def test_train_on_recordings_caches_samples_and_fine_tunes(tmp_path, capsys):
+    """`radar train --mars` on a small recording: the prepared samples are cached and reused, online augmentation
+    and the bone loss run, and --init fine-tunes the weights it is given (their architecture kept)."""
+    import json
+    import shutil
+
+    from pose_perception.cli.main import main
+
+    rng = np.random.default_rng(0)
+    radar, kinect = [], []
+    for f in range(30):
+        # A body ~2 m ahead (TI: y forward, x right, z up relative to the radar), its points moving.
+        for _ in range(25):
+            x, y, z = rng.uniform(-0.2, 0.2), 2.0 + rng.uniform(-0.1, 0.1), rng.uniform(-0.8, 0.7)
+            radar.append((f, 25, x, y, z, rng.choice([-0.356, 0.356]), rng.uniform(5, 50), 0))
+        joints = np.stack(
+            [rng.uniform(-0.25, 0.25, 25), 2.0 + rng.uniform(-0.05, 0.05, 25), rng.uniform(-0.9, 0.8, 25)]
+        )
+        kinect.append(np.concatenate(joints))
+    _write_split(tmp_path, 7, "train", radar, kinect)
+    shutil.copytree(tmp_path / "woutlier", tmp_path / "wooutlier")
+    cache, w = tmp_path / "cache", tmp_path / "w.pt"
+    args = ["radar", "train", "--mars", str(tmp_path), "--epochs", "1", "--data-cache", str(cache)]
+    aug = ["--aug-yaw", "10", "--aug-scale", "0.9", "1.1", "--aug-doppler", "0.1", "--bone-loss", "1"]
+    assert main([*args, "--out", str(w), *aug]) == 0
+    cached = sorted(p.name for p in cache.iterdir())
+    assert cached and all(n.startswith("real_") for n in cached)
+    assert main([*args, "--out", str(tmp_path / "w2.pt"), "--init", str(w), "--no-azimuth-flag"]) == 0
+    assert sorted(p.name for p in cache.iterdir()) == cached  # same samples (the architecture comes from --init)
+    meta = json.loads((tmp_path / "w2.json").read_text())
+    assert meta["fine_tuned_from"]["weights"] == str(w) and meta["net"]["azimuth_bin_feature"]
+    assert meta["train"]["bone_weight"] == 0.0
+    assert json.loads(w.with_suffix(".json").read_text())["train"]["yaw_deg"] == 10.0
+    assert main([*args, "--out", str(tmp_path / "w3.pt"), "--init", str(tmp_path / "missing.pt")]) == 2
+    assert "not found" in capsys.readouterr().err

@@ -29,3 +29,28 @@ def test_training_data_is_seeded_and_augmentation_changes_it():
     plain = generate_dataset(sim.TRAIN_CLIPS, DatasetConfig(sequences=2, frames_per_sequence=6, seed=3), log=None)
     assert a["joints"].shape[1:] == (17, 3)
     assert not (a["joints"].shape == plain["joints"].shape and np.allclose(a["joints"], plain["joints"]))
+
+
+def test_online_augmentation_moves_points_and_joints_together():
+    from dataclasses import replace
+
+    from pose_perception.evaluation.radar.training import TrainConfig, augment_batch, bone_length_loss
+
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(6, 20, 9)
+    y = torch.randn(6, 17, 3)
+    x0, y0 = augment_batch(x, y, TrainConfig(), gen)
+    assert torch.equal(x0, x) and torch.equal(y0, y)  # off by default: the simulator recipe is unchanged
+    cfg = replace(TrainConfig(), yaw_deg=40.0, shift_m=0.1, doppler_jitter=0.2, intensity_jitter=0.1)
+    xa, ya = augment_batch(x, y, cfg, gen)
+    assert not torch.allclose(xa[..., :3], x[..., :3]) and not torch.allclose(ya, y)
+    # A rigid motion of the body with its points: every point-to-joint distance is kept.
+    d0 = torch.cdist(x[..., :3], y)
+    np.testing.assert_allclose(torch.cdist(xa[..., :3], ya).numpy(), d0.numpy(), atol=1e-5)
+    # Heights above the floor, age, range are untouched by yaw and shift.
+    assert torch.equal(xa[..., 5:], x[..., 5:])
+    xs, ys = augment_batch(x, y, replace(TrainConfig(), scale_range=(0.5, 0.5)), gen)
+    np.testing.assert_allclose(ys.numpy(), 0.5 * y.numpy(), atol=1e-6)
+    np.testing.assert_allclose(xs[..., 7].numpy(), 0.5 * x[..., 7].numpy(), atol=1e-6)
+    assert float(bone_length_loss(y, y)) == 0.0
+    assert float(bone_length_loss(ys, y)) > 0.0
