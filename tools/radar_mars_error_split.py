@@ -6,7 +6,8 @@ For each subject, the weights trained without it run on its frames as recorded (
 end as training (`mars_training.real_dataset`, no augmentation): MPJPE over the 12 limb joints, per joint; the
 error of the predicted pelvis (mean of the hips) and the limb error with the pelvis put right ("articulation");
 the mean pelvis error (a bias that lasts: other body, other Kinect-to-radar alignment) and its spread; and, for
-the recording alone, how far the median of the raw points of the last 1-20 frames lies from the Kinect pelvis.
+the recording alone, how far the median of the raw points of the last 1-20 frames lies from the Kinect pelvis,
+and how high the subject's body and the radar's points are above the floor (does the sensor see body height?).
 """
 
 from __future__ import annotations
@@ -77,7 +78,22 @@ def main() -> int:
                 f"  median of the raw points of the last {k:2d} frames - Kinect pelvis (radar frame, cm): "
                 f"mean {np.round(off.mean(0), 1)}, std {np.round(off.std(0), 1)}"
             )
+        print_heights(recs)
     return 0
+
+
+def print_heights(recs: list[mars.MarsRecording]) -> None:
+    """Kinect pelvis / shoulder / head heights and the radar points' height percentiles above the floor (m)."""
+    body, points = [], []
+    for r in recs:
+        floor_below_radar_m = mars.radar_height_from_skeletons(r.kinect_m)
+        body.append(r.coco17_m[:, [11, 5, 0], 2] + floor_below_radar_m)  # a hip, a shoulder, the head
+        points += [f[:, 2] + floor_below_radar_m for f in r.frames if len(f)]
+    b, z = np.concatenate(body), np.concatenate(points)
+    print(
+        f"  above the floor (m): Kinect hip {b[:, 0].mean():.3f}, shoulder {b[:, 1].mean():.3f}, head "
+        f"{b[:, 2].mean():.3f}; radar points 5/50/95 % {np.round(np.percentile(z, [5, 50, 95]), 3)}"
+    )
 
 
 if __name__ == "__main__":

@@ -213,6 +213,12 @@ def add_train_arguments(trn) -> None:
         "to add (0: none)",
     )
     trn.add_argument(
+        "--sim-elevation-match",
+        action="store_true",
+        help="with --sim-sequences: map each simulated recording's point elevations by rank onto the training "
+        "subjects' real ones (sim_real.RealSensorConfig.elevation_quantiles)",
+    )
+    trn.add_argument(
         "--no-azimuth-flag",
         action="store_true",
         help="with --mars: without the zero-azimuth-bin point feature (NetConfig.azimuth_bin_feature)",
@@ -257,6 +263,13 @@ def add_train_arguments(trn) -> None:
         metavar="W.pt",
         help="with --mars: fine-tune these weights (e.g. trained with --no-real on the simulator) instead of "
         "starting from random ones; the network settings come from them",
+    )
+    trn.add_argument(
+        "--ema",
+        type=float,
+        default=0.0,
+        metavar="DECAY",
+        help="keep and save an exponential moving average of the weights (per step, e.g. 0.999; 0: off)",
     )
     trn.add_argument("--bone-loss", type=float, default=0.0, metavar="W", help="weight of the bone-length loss")
     trn.add_argument(
@@ -336,6 +349,7 @@ def run_train(args) -> int:
         doppler_jitter=args.aug_doppler,
         intensity_jitter=args.aug_intensity,
         bone_weight=args.bone_loss,
+        ema_decay=args.ema,
     )
     # What shapes the prepared samples (not the network's widths or the training settings): the cache key.
     shape_cfg = {k: v for k, v in asdict(net_cfg).items() if k not in ("widths", "head_width", "time_slots_s")}
@@ -385,9 +399,14 @@ def run_train(args) -> int:
                 motion = mars.read_kinect_motion(root, motion_subjects)
                 real_all = [r for s in train_subjects for r in mars.read_subject(root, s, "woutlier")]
                 sensor = sim_real.RealSensorConfig(intensity_quantiles=sim_real.intensity_quantiles(real_all))
+                if args.sim_elevation_match:
+                    body = [r for s in train_subjects for r in mars.read_subject(root, s, "wooutlier")]
+                    sensor = replace(sensor, elevation_quantiles=sim_real.elevation_quantiles(body))
                 return sim_real.matched_dataset(motion, args.sim_sequences, net_cfg, pipe_cfg, args.seed, sensor)
 
             key = {"motion": motion_subjects, "sequences": args.sim_sequences, "intensity_from": train_subjects}
+            if args.sim_elevation_match:
+                key["elevation_from"] = train_subjects
             parts.append(cached("sim", {**key, "seed": args.seed}, simulate))
             sources.append(
                 f"SYNTHETIC: {args.sim_sequences} x 2 s of the simulator matched to the MARS sensor, driven "
@@ -496,15 +515,22 @@ def _print_ghost_stats(root: Path, subjects: list[int]) -> int:
 
 
 def _print_sensor_stats(root: Path, subjects: list[int]) -> int:
+    from dataclasses import replace
+
     from pose_perception.evaluation.radar import mars, sim_real
 
     real = [r for s in subjects for r in mars.read_subject(root, s, "woutlier")]
     sensor = sim_real.RealSensorConfig(intensity_quantiles=sim_real.intensity_quantiles(real))
+    body = [r for s in subjects for r in mars.read_subject(root, s, "wooutlier")]
+    elevated = replace(sensor, elevation_quantiles=sim_real.elevation_quantiles(body))
     motion = mars.read_kinect_motion(root, [2])
     rows = {
         f"REAL MARS subjects {subjects} (as recorded)": sim_real.sensor_statistics(real),
         "SYNTHETIC matched (sim_real, subject 2 Kinect motion)": sim_real.sensor_statistics(
             sim_real.random_sequences(motion, 30, 20, np.random.default_rng(0), sensor)
+        ),
+        "SYNTHETIC matched + elevations (--sim-elevation-match)": sim_real.sensor_statistics(
+            sim_real.random_sequences(motion, 30, 20, np.random.default_rng(0), elevated)
         ),
         "SYNTHETIC issue-5 simulator model": None,
     }

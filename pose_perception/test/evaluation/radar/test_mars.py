@@ -175,6 +175,43 @@ def test_simulated_real_sensor_has_the_real_quirks():
     assert np.median(pts[:, 0]) == pytest.approx(2.0, abs=0.25)
 
 
+def test_elevation_matching_gives_the_real_elevations_and_keeps_range_azimuth_and_order():
+    from pose_perception.evaluation.radar import sim_real
+
+    rng = np.random.default_rng(0)
+    frames = [
+        np.column_stack(
+            [rng.uniform(1.5, 2.5, n), rng.uniform(-0.5, 0.5, n), rng.uniform(-0.9, 0.6, n), rng.normal(size=(n, 2))]
+        )
+        for n in (30, 0, 45)
+    ]
+    target = np.radians(np.linspace(0.0, 20.0, 101))  # the real sensor: 0-20 degrees up, uniform
+    out = sim_real.map_elevation(frames, target)
+    assert [len(f) for f in out] == [30, 0, 45]
+    before, after = np.concatenate(frames), np.concatenate(out)
+    el = np.degrees(np.arctan2(after[:, 2], np.linalg.norm(after[:, :2], axis=1)))
+    assert el.min() >= 0.0 and el.max() <= 20.0 and np.median(el) == pytest.approx(10.0, abs=1.0)
+    np.testing.assert_allclose(np.linalg.norm(after[:, :3], axis=1), np.linalg.norm(before[:, :3], axis=1), rtol=1e-5)
+    np.testing.assert_allclose(np.arctan2(after[:, 1], after[:, 0]), np.arctan2(before[:, 1], before[:, 0]), atol=1e-5)
+    np.testing.assert_array_equal(
+        np.argsort(after[:, 2] / np.linalg.norm(after[:, :2], axis=1)),
+        np.argsort(before[:, 2] / np.linalg.norm(before[:, :2], axis=1)),
+    )
+    np.testing.assert_allclose(after[:, 3:], before[:, 3:], rtol=1e-6)  # Doppler, intensity unchanged
+
+
+@needs_mars
+def test_real_elevations_do_not_follow_body_height():
+    # Subjects 1 and 3 differ by ~10 cm in height, their radar points' heights do not: why the simulator's
+    # elevations are mapped onto the real ones (sim_real.RealSensorConfig.elevation_quantiles).
+    from pose_perception.evaluation.radar import sim_real
+
+    q = {s: np.array(sim_real.elevation_quantiles(mars.read_subject(MARS_DIR, s, "wooutlier"))) for s in (1, 3)}
+    shoulders = {s: np.mean([r.coco17_m[:, 5, 2].mean() for r in mars.read_subject(MARS_DIR, s)]) for s in (1, 3)}
+    assert shoulders[1] - shoulders[3] > 0.07
+    assert np.degrees(np.abs(q[1][[5, 50, 95]] - q[3][[5, 50, 95]])).max() < 1.0
+
+
 @needs_mars
 def test_demo_real_panel_reads_a_recorded_frame_and_runs_the_pipeline():
     from pose_perception.evaluation.samples.pictures import real_radar_frame
