@@ -78,12 +78,13 @@ def main() -> int:
                 f"  median of the raw points of the last {k:2d} frames - Kinect pelvis (radar frame, cm): "
                 f"mean {np.round(off.mean(0), 1)}, std {np.round(off.std(0), 1)}"
             )
-        print_heights(recs)
+        print_heights(mars.read_subject(root, int(subject), "wooutlier"))
     return 0
 
 
 def print_heights(recs: list[mars.MarsRecording]) -> None:
-    """Kinect pelvis / shoulder / head heights and the radar points' height percentiles above the floor (m)."""
+    """Kinect hip / shoulder / head heights and the radar points' height percentiles above the floor (m) of
+    recordings without outliers (the body's points)."""
     body, points = [], []
     for r in recs:
         floor_below_radar_m = mars.radar_height_from_skeletons(r.kinect_m)

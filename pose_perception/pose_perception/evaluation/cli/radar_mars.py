@@ -526,6 +526,7 @@ def _print_sensor_stats(root: Path, subjects: list[int]) -> int:
     motion = mars.read_kinect_motion(root, [2])
     rows = {
         f"REAL MARS subjects {subjects} (as recorded)": sim_real.sensor_statistics(real),
+        f"REAL MARS subjects {subjects} (outliers removed)": sim_real.sensor_statistics(body),
         "SYNTHETIC matched (sim_real, subject 2 Kinect motion)": sim_real.sensor_statistics(
             sim_real.random_sequences(motion, 30, 20, np.random.default_rng(0), sensor)
         ),
