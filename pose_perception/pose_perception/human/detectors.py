@@ -14,7 +14,7 @@ import os
 import threading
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Optional
+from typing import Optional, Protocol, TypeVar
 
 import numpy as np
 
@@ -80,11 +80,19 @@ class Detection:
     keypoints_uv: np.ndarray
 
 
-def nms(dets: list[Detection], iou_threshold: float) -> list[Detection]:
-    """Greedy non-maximum suppression by score (box IoU)."""
+class ScoredBox(Protocol):
+    box_xyxy: np.ndarray
+    score: float
+
+
+BoxT = TypeVar("BoxT", bound=ScoredBox)
+
+
+def nms(dets: list[BoxT], iou_threshold: float) -> list[BoxT]:
+    """Greedy non-maximum suppression by score (box IoU) of anything with box_xyxy (4,) and score."""
     from pose_perception.human.tracking import box_iou
 
-    kept: list[Detection] = []
+    kept: list[BoxT] = []
     for d in sorted(dets, key=lambda d: -d.score):
         if all(box_iou(d.box_xyxy, k.box_xyxy) < iou_threshold for k in kept):
             kept.append(d)

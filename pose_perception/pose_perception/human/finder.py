@@ -207,7 +207,7 @@ class PersonFinder:
         timing["windows"] = float(done)
         self.last_timing_ms = timing
         iou = self.config.nms_iou
-        return nms(pose, iou), nms(face, iou), nms(palm, iou), _nms_boxes(boxes, 0.5)
+        return nms(pose, iou), nms(face, iou), nms(palm, iou), nms(boxes, 0.5)
 
     def propose(
         self,
@@ -321,14 +321,6 @@ def _cut_by_tile(b: PersonBox, width: int, height: int, margin: float = 0.05) ->
         or (x1 < width and bx1 >= x1 - m)
         or (y1 < height and by1 >= y1 - m)
     )
-
-
-def _nms_boxes(boxes: list[PersonBox], iou_threshold: float) -> list[PersonBox]:
-    kept: list[PersonBox] = []
-    for b in sorted(boxes, key=lambda b: -b.score):
-        if all(box_iou(b.box_xyxy, k.box_xyxy) < iou_threshold for k in kept):
-            kept.append(b)
-    return kept
 
 
 def _head_of_box(head: np.ndarray, box: np.ndarray) -> bool:

@@ -4,6 +4,7 @@ astronaut photo darkened; REAL: an ExLPose low-light frame, skipped when ../shar
 
 import numpy as np
 import pytest
+from real_photos import photo_pipeline, score_photo
 
 from pose_perception.human.lowlight import LowLightConfig, highlight_level, normalise_low_light
 
@@ -85,18 +86,10 @@ def test_real_low_light_frame_person_found_with_keypoints_on_him(exlpose_lit_fra
     him (PCK@0.2 of the box), and nothing else is reported (the man in his shadow is not guessed at)."""
     pytest.importorskip("mediapipe")
     pytest.importorskip("tflite_runtime")
-    from pose_perception.evaluation.cli.eval_human import _body
     from pose_perception.core.io import read_image_rgb
-    from pose_perception.human.pipeline import HumanPipelineConfig, HumanPosePipeline
-    from pose_perception.evaluation.human.real_eval import score_image
 
-    rgb = read_image_rgb(exlpose_lit_frame.path)
-    assert highlight_level(rgb) < 10
-    pipe = HumanPosePipeline(HumanPipelineConfig(max_people=20, tracking=False, lift_3d=False, head_pose=False))
-    try:
-        humans = pipe.process(rgb, None, None, 0.0)[0]
-    finally:
-        pipe.close()
-    s = score_image(exlpose_lit_frame, *_body(humans))
+    assert highlight_level(read_image_rgb(exlpose_lit_frame.path)) < 10
+    with photo_pipeline() as pipe:
+        s = score_photo(pipe, exlpose_lit_frame)
     assert s.found == 1 and s.false == 0 and s.estimates == 1
     assert np.mean(s.pck_box_found) >= 0.9  # his annotated body points within 0.2 of his box's longer side

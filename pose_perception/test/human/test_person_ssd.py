@@ -5,6 +5,7 @@ embrace, whose boxes coincide."""
 
 import numpy as np
 import pytest
+from real_photos import photo_pipeline, score_photo
 
 from pose_perception.evaluation.samples.photos import three_person_frame
 
@@ -108,18 +109,8 @@ def test_real_couple_in_an_embrace_both_found(ballroom_frame):
     """REAL PoseTrack18 frame: a ballroom couple, her head against his, their boxes nearly the same. Both are
     found (two heads a head apart are two people, however much the boxes overlap), nothing false is reported."""
     pytest.importorskip("tflite_runtime")
-    from pose_perception.core.io import read_image_rgb
-    from pose_perception.evaluation.cli.eval_human import _body
-    from pose_perception.evaluation.human.real_eval import score_image
-    from pose_perception.human.pipeline import HumanPipelineConfig, HumanPosePipeline
-
-    rgb = read_image_rgb(ballroom_frame.path)
-    pipe = HumanPosePipeline(HumanPipelineConfig(max_people=20, tracking=False, lift_3d=False, head_pose=False))
-    try:
-        humans = pipe.process(rgb, None, None, 0.0)[0]
-    finally:
-        pipe.close()
-    s = score_image(ballroom_frame, *_body(humans))
+    with photo_pipeline() as pipe:
+        s = score_photo(pipe, ballroom_frame)
     assert s.found == 2 and s.false == 0
 
 

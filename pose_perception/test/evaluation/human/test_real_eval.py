@@ -144,23 +144,16 @@ def test_real_overlapping_players_and_a_street_crowd_are_found_each_with_their_o
     """REAL photos: the two MHP basketball players whose boxes overlap are both found with their own skeletons
     (box PCK@0.2 >= 0.9 over both: nothing borrowed from the other), and at least 6 of the 11 annotated PoseTrack18
     street dancers (the baseline found none), without false finds outside the ignore regions there."""
-    from pose_perception.evaluation.cli.eval_human import _body
-    from pose_perception.core.io import read_image_rgb
-    from pose_perception.human.pipeline import HumanPipelineConfig, HumanPosePipeline
+    from real_photos import photo_pipeline, score_photo
 
     images = {im.path.name if im.dataset == "mhp" else im.path.parent.name: im for im in load_annotated_sets(REAL)}
-    p = HumanPosePipeline(HumanPipelineConfig(max_people=20, tracking=False, lift_3d=False, head_pose=False))
-    try:
-        im = images["10084.jpg"]
-        s = score_image(im, *_body(p.process(read_image_rgb(im.path), None, None, 0.0)[0]))
+    with photo_pipeline() as p:
+        s = score_photo(p, images["10084.jpg"])
         assert (s.required, s.found, s.false) == (2, 2, 0)
         assert np.mean(s.pck_box) >= 0.9  # both players' annotated points (box PCK@0.2)
         p.reset()
-        im = images["012834_mpii_test"]
-        s = score_image(im, *_body(p.process(read_image_rgb(im.path), None, None, 0.0)[0]))
+        s = score_photo(p, images["012834_mpii_test"])
         assert s.found >= 6 and s.false <= 1, (s.found, s.false)
-    finally:
-        p.close()
 
 
 def test_mesh_inside_fraction_counts_in_image_vertices_in_the_box():
